@@ -1,0 +1,14 @@
+//! carload: prepare data for Filecoin offline deals.
+//!
+//! The library turns files and folders into UnixFS DAGs, writes them as CARv1 and computes the
+//! piece commitment (commP), byte-compatible with Powergate's `pow offline`. It does no terminal
+//! I/O and reads no clock or environment: progress is reported through [`event::Event`]s.
+//! See ARCHITECTURE.md for the code map and invariants.
+
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod car;
+pub mod dagpb;
+pub mod unixfs;
+pub mod varint;
