@@ -12,3 +12,5 @@ pub mod car;
 pub mod dagpb;
 pub mod unixfs;
 pub mod varint;
+pub mod importer;
+pub mod profile;

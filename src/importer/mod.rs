@@ -1,0 +1,3 @@
+//! Turning files and folders into UnixFS DAGs.
+
+pub mod memory;

@@ -1,0 +1,70 @@
+//! The DAG-building profile: the `ipfs add` options that decide CIDs.
+
+use crate::block::{CidVersion, DAG_PB, RAW};
+
+/// Default chunk size (go-ipfs `size-262144`).
+pub const DEFAULT_CHUNK_SIZE: usize = 262_144;
+/// Default links per file node (go-unixfs `DefaultLinksPerBlock` = 8192/47).
+pub const DEFAULT_MAX_LINKS: usize = 174;
+/// Largest chunk size kubo accepts (`chunker.ChunkSizeLimit`, 2 MiB − 256).
+pub const MAX_CHUNK_SIZE: usize = 2_096_896;
+
+/// Options with kubo's meaning. [`Profile::default`] is Powergate's (= go-ipfs 0.8 `ipfs add`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    /// CID version of dag-pb nodes.
+    pub cid_version: CidVersion,
+    /// Store file chunks as raw blocks (CIDv1 raw) instead of UnixFS File leaves.
+    pub raw_leaves: bool,
+    /// Fixed chunk size in bytes.
+    pub chunk_size: usize,
+    /// Maximum links per internal file node.
+    pub max_links: usize,
+    /// Include dot-entries inside folders.
+    pub hidden: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            cid_version: CidVersion::V0,
+            raw_leaves: false,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            max_links: DEFAULT_MAX_LINKS,
+            hidden: false,
+        }
+    }
+}
+
+impl Profile {
+    /// Codec of leaf blocks.
+    pub fn leaf_codec(&self) -> u64 {
+        if self.raw_leaves {
+            RAW
+        } else {
+            DAG_PB
+        }
+    }
+
+    /// Byte length of a leaf CID.
+    pub fn leaf_cid_len(&self) -> usize {
+        crate::block::cid_len(self.cid_version, self.leaf_codec())
+    }
+
+    /// Byte length of a dag-pb node CID.
+    pub fn node_cid_len(&self) -> usize {
+        crate::block::cid_len(self.cid_version, DAG_PB)
+    }
+
+    /// A short description, e.g. `cidv0, dag-pb leaves, size-262144, 174 links`.
+    pub fn describe(&self) -> String {
+        format!(
+            "cidv{}, {} leaves, size-{}, {} links{}",
+            if self.cid_version == CidVersion::V0 { 0 } else { 1 },
+            if self.raw_leaves { "raw" } else { "dag-pb" },
+            self.chunk_size,
+            self.max_links,
+            if self.hidden { ", hidden" } else { "" }
+        )
+    }
+}
