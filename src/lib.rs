@@ -10,7 +10,9 @@
 pub mod block;
 pub mod car;
 pub mod dagpb;
-pub mod unixfs;
-pub mod varint;
+pub mod event;
 pub mod importer;
 pub mod profile;
+pub mod sink;
+pub mod unixfs;
+pub mod varint;

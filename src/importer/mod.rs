@@ -1,3 +1,9 @@
 //! Turning files and folders into UnixFS DAGs.
 
+pub mod layout;
 pub mod memory;
+pub mod scan;
+pub mod stream;
+
+pub use scan::{scan, Entry, ImportError};
+pub use stream::{write_car, Built};

@@ -1,0 +1,188 @@
+//! Size prediction: the exact byte length of every block a profile produces for a file of a
+//! given size, and so the CAR layout, without reading contents. The streaming importer reserves
+//! CAR space for internal nodes with it; planners use it to size batches.
+
+use crate::car;
+use crate::dagpb;
+use crate::importer::scan::Entry;
+use crate::profile::Profile;
+use crate::unixfs;
+
+/// Sizes of one DAG node (or subtree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeSize {
+    /// Length of the node's own block.
+    pub block_len: u64,
+    /// Cumulative size (Tsize) of the subtree.
+    pub tsize: u64,
+    /// File bytes under the subtree.
+    pub file_bytes: u64,
+    /// CAR bytes of all sections of the subtree, counting repeated blocks each time.
+    pub car_bytes: u64,
+}
+
+/// The shape of a balanced file DAG for a file of a given size.
+#[derive(Debug, Clone)]
+pub struct FileShape {
+    size: u64,
+    chunk: u64,
+    max_links: u64,
+    /// Number of leaves (1 for the empty file).
+    pub leaves: u64,
+    /// Levels above the leaves (0 when the single leaf is the root).
+    pub depth: u32,
+    raw_leaves: bool,
+    leaf_cid_len: usize,
+    node_cid_len: usize,
+    full: Vec<Option<NodeSize>>,
+}
+
+impl FileShape {
+    /// The shape of a `size`-byte file under `profile`.
+    pub fn new(size: u64, profile: &Profile) -> Self {
+        let chunk = profile.chunk_size as u64;
+        let max_links = profile.max_links as u64;
+        let leaves = size.div_ceil(chunk).max(1);
+        let mut depth = 0;
+        let mut span: u64 = 1;
+        while span < leaves {
+            span = span.saturating_mul(max_links);
+            depth += 1;
+        }
+        FileShape {
+            size,
+            chunk,
+            max_links,
+            leaves,
+            depth,
+            raw_leaves: profile.raw_leaves,
+            leaf_cid_len: profile.leaf_cid_len(),
+            node_cid_len: profile.node_cid_len(),
+            full: vec![None; depth as usize + 1],
+        }
+    }
+
+    /// File size the shape was made for.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Chunk size of the profile.
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk
+    }
+
+    /// Leaves covered by a full subtree at `level`.
+    pub fn span(&self, level: u32) -> u64 {
+        self.max_links.saturating_pow(level)
+    }
+
+    /// File bytes in leaf `i`.
+    pub fn leaf_bytes(&self, i: u64) -> u64 {
+        (self.size - (i * self.chunk).min(self.size)).min(self.chunk)
+    }
+
+    /// Byte length of a CID naming a node at `level` (0 = leaf).
+    pub fn cid_len(&self, level: u32) -> usize {
+        if level == 0 {
+            self.leaf_cid_len
+        } else {
+            self.node_cid_len
+        }
+    }
+
+    /// Sizes of the subtree at `level` covering leaves `start..start+count`.
+    pub fn node(&mut self, level: u32, start: u64, count: u64) -> NodeSize {
+        let span = self.span(level);
+        let is_full = count == span && (start + count < self.leaves || self.leaf_bytes(self.leaves - 1) == self.chunk);
+        if is_full {
+            if let Some(n) = self.full[level as usize] {
+                return n;
+            }
+        }
+        let n = if level == 0 {
+            let bytes = self.leaf_bytes(start);
+            let block_len = if self.raw_leaves { bytes } else { unixfs::file_leaf_len(bytes) };
+            NodeSize { block_len, tsize: block_len, file_bytes: bytes, car_bytes: car::section_len(self.leaf_cid_len, block_len) }
+        } else {
+            let child_span = self.span(level - 1);
+            let mut children = Vec::new();
+            let mut s = start;
+            while s < start + count {
+                let c = child_span.min(start + count - s);
+                children.push(self.node(level - 1, s, c));
+                s += c;
+            }
+            let file_bytes: u64 = children.iter().map(|c| c.file_bytes).sum();
+            let data_len = unixfs::file_node_data_len(file_bytes, children.iter().map(|c| c.file_bytes));
+            let child_cid = self.cid_len(level - 1);
+            let block_len = dagpb::encoded_len(children.iter().map(|c| (child_cid, 0, c.tsize)), Some(data_len)) as u64;
+            NodeSize {
+                block_len,
+                tsize: block_len + children.iter().map(|c| c.tsize).sum::<u64>(),
+                file_bytes,
+                car_bytes: car::section_len(self.node_cid_len, block_len)
+                    + children.iter().map(|c| c.car_bytes).sum::<u64>(),
+            }
+        };
+        if is_full {
+            self.full[level as usize] = Some(n);
+        }
+        n
+    }
+
+    /// Sizes of the whole file DAG.
+    pub fn root(&mut self) -> NodeSize {
+        self.node(self.depth, 0, self.leaves)
+    }
+
+    /// Byte length of the root CID.
+    pub fn root_cid_len(&self) -> usize {
+        self.cid_len(self.depth)
+    }
+}
+
+/// Predicted sizes of an input tree's DAG and the CID length of its root.
+pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
+    match entry {
+        Entry::File { size, .. } => {
+            let mut shape = FileShape::new(*size, profile);
+            (shape.root(), shape.root_cid_len())
+        }
+        Entry::Symlink { target, .. } => {
+            let block_len = dagpb::encoded_len([], Some(unixfs::symlink(target).len())) as u64;
+            let n = NodeSize {
+                block_len,
+                tsize: block_len,
+                file_bytes: 0,
+                car_bytes: car::section_len(profile.node_cid_len(), block_len),
+            };
+            (n, profile.node_cid_len())
+        }
+        Entry::Dir { children, .. } => {
+            let kids: Vec<(usize, NodeSize, usize)> = children
+                .iter()
+                .map(|(name, e)| {
+                    let (n, cid_len) = predict(e, profile);
+                    (name.len(), n, cid_len)
+                })
+                .collect();
+            let block_len =
+                dagpb::encoded_len(kids.iter().map(|(name, n, c)| (*c, *name, n.tsize)), Some(2)) as u64;
+            let n = NodeSize {
+                block_len,
+                tsize: block_len + kids.iter().map(|k| k.1.tsize).sum::<u64>(),
+                file_bytes: kids.iter().map(|k| k.1.file_bytes).sum(),
+                car_bytes: car::section_len(profile.node_cid_len(), block_len)
+                    + kids.iter().map(|k| k.1.car_bytes).sum::<u64>(),
+            };
+            (n, profile.node_cid_len())
+        }
+    }
+}
+
+/// Predicted CAR size of an input tree (exact when no block repeats; repeats only make it smaller).
+pub fn predict_car_size(entry: &Entry, profile: &Profile) -> u64 {
+    let (n, cid_len) = predict(entry, profile);
+    car::header_len(cid_len) + n.car_bytes
+}

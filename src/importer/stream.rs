@@ -1,0 +1,313 @@
+//! The streaming importer: reads each file once, in order, and writes every CAR section at its
+//! final offset. Internal nodes and the header get space reserved (their sizes are predicted by
+//! [`layout`](super::layout)) and are filled in when their children are known. Leaves are hashed
+//! in parallel batches.
+
+use super::layout::{predict, FileShape};
+use super::scan::{Entry, ImportError};
+use crate::block::{cid_of, CidVersion, DAG_PB, RAW};
+use crate::car;
+use crate::dagpb::{self, Link};
+use crate::event::{Event, Observer};
+use crate::profile::Profile;
+use crate::sink::Sink;
+use crate::unixfs;
+use cid::Cid;
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Leaves hashed per parallel batch.
+const BATCH_LEAVES: u64 = 16;
+
+/// What a build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// Root CID (the payload CID).
+    pub root: Cid,
+    /// Cumulative DAG size of the root.
+    pub tsize: u64,
+    /// Bytes of CAR written (header included).
+    pub car_size: u64,
+    /// Blocks written.
+    pub blocks: u64,
+}
+
+/// A DAG's root as a parent link sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Root CID.
+    pub cid: Cid,
+    /// Cumulative size.
+    pub tsize: u64,
+    /// File bytes under it.
+    pub file_bytes: u64,
+}
+
+/// Builds DAGs and writes their CAR sections into a [`Sink`].
+pub struct Builder<'a> {
+    profile: Profile,
+    sink: &'a mut dyn Sink,
+    observer: &'a mut dyn Observer,
+    cursor: u64,
+    visited: HashSet<Cid>,
+    blocks: u64,
+    buf: Vec<u8>,
+}
+
+fn out_err(e: std::io::Error) -> ImportError {
+    ImportError::Output(e)
+}
+
+impl<'a> Builder<'a> {
+    /// A builder writing at offset `start` of `sink`.
+    pub fn new(profile: Profile, sink: &'a mut dyn Sink, observer: &'a mut dyn Observer, start: u64) -> Self {
+        Builder { profile, sink, observer, cursor: start, visited: HashSet::new(), blocks: 0, buf: Vec::new() }
+    }
+
+    /// Current write offset.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Blocks written so far.
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Whether `cid` was already written (and marks it as written if not).
+    pub fn first_visit(&mut self, cid: &Cid) -> bool {
+        self.visited.insert(*cid)
+    }
+
+    /// Appends a whole block at the cursor unless its CID was already written.
+    pub fn append_block(&mut self, cid: &Cid, data: &[u8]) -> Result<(), ImportError> {
+        if !self.visited.insert(*cid) {
+            return Ok(());
+        }
+        let prefix = car::section_prefix(cid, data.len());
+        self.sink.write_at(self.cursor, &prefix).map_err(out_err)?;
+        self.sink.write_at(self.cursor + prefix.len() as u64, data).map_err(out_err)?;
+        let n = prefix.len() as u64 + data.len() as u64;
+        self.cursor += n;
+        self.blocks += 1;
+        self.observer.event(Event::CarBytes(n));
+        Ok(())
+    }
+
+    fn reserve(&mut self, cid_len: usize, block_len: u64) -> Result<(u64, u64), ImportError> {
+        let off = self.cursor;
+        let len = car::section_len(cid_len, block_len);
+        self.sink.reserve(off, len).map_err(out_err)?;
+        self.cursor += len;
+        Ok((off, len))
+    }
+
+    /// Fills the reservation at `slot` with the block, or withdraws it if the CID was written before.
+    fn fill(&mut self, slot: (u64, u64), cid: &Cid, data: &[u8]) -> Result<(), ImportError> {
+        if self.visited.insert(*cid) {
+            let mut section = car::section_prefix(cid, data.len());
+            section.extend_from_slice(data);
+            if section.len() as u64 != slot.1 {
+                return Err(ImportError::Prediction { predicted: slot.1, actual: section.len() as u64 });
+            }
+            self.sink.write_at(slot.0, &section).map_err(out_err)?;
+            self.blocks += 1;
+            self.observer.event(Event::CarBytes(slot.1));
+        } else {
+            // Everything under a repeated node repeats too, so nothing was written after the slot.
+            debug_assert_eq!(self.cursor, slot.0 + slot.1);
+            self.sink.retract(slot.0).map_err(out_err)?;
+            self.cursor = slot.0;
+        }
+        Ok(())
+    }
+
+    /// Imports an input tree and returns its root CID and Tsize.
+    pub fn entry(&mut self, entry: &Entry) -> Result<(Cid, u64), ImportError> {
+        match entry {
+            Entry::File { path, size } => {
+                let l = self.file(path, *size)?;
+                Ok((l.cid, l.tsize))
+            }
+            Entry::Symlink { target, .. } => {
+                let data = dagpb::encode(&[], Some(&unixfs::symlink(target)));
+                let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
+                self.append_block(&cid, &data)?;
+                Ok((cid, data.len() as u64))
+            }
+            Entry::Dir { children, .. } => {
+                let (predicted, _) = predict(entry, &self.profile);
+                let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
+                let mut links = Vec::with_capacity(children.len());
+                for (name, child) in children {
+                    let (cid, tsize) = self.entry(child)?;
+                    links.push(Link { cid, name: name.clone(), tsize });
+                }
+                let data = dagpb::encode(&links, Some(&unixfs::directory()));
+                let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
+                let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
+                self.fill(slot, &cid, &data)?;
+                Ok((cid, tsize))
+            }
+        }
+    }
+
+    /// Imports one file read from `path`, which must hold exactly `size` bytes.
+    pub fn file(&mut self, path: &Path, size: u64) -> Result<LinkInfo, ImportError> {
+        let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
+        self.observer.event(Event::FileStarted { path: path.to_path_buf(), size });
+        let mut shape = FileShape::new(size, &self.profile);
+        let l = if shape.depth == 0 {
+            let leaves = self.leaves(&mut file, path, &shape, 0, 1)?;
+            leaves.into_iter().next().expect("one leaf")
+        } else {
+            let (depth, leaves) = (shape.depth, shape.leaves);
+            self.subtree(&mut file, path, &mut shape, depth, 0, leaves)?
+        };
+        let mut extra = [0u8; 1];
+        match file.read(&mut extra) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Err(ImportError::Changed {
+                    path: path.to_path_buf(),
+                    expected: size,
+                    found: "it grew".into(),
+                })
+            }
+            Err(e) => return Err(ImportError::io(path, e)),
+        }
+        Ok(l)
+    }
+
+    fn subtree(
+        &mut self,
+        file: &mut File,
+        path: &Path,
+        shape: &mut FileShape,
+        level: u32,
+        start: u64,
+        count: u64,
+    ) -> Result<LinkInfo, ImportError> {
+        let predicted = shape.node(level, start, count);
+        let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
+        let mut children = Vec::new();
+        if level == 1 {
+            let mut s = start;
+            while s < start + count {
+                let n = BATCH_LEAVES.min(start + count - s);
+                children.extend(self.leaves(file, path, shape, s, n)?);
+                s += n;
+            }
+        } else {
+            let span = shape.span(level - 1);
+            let mut s = start;
+            while s < start + count {
+                let c = span.min(start + count - s);
+                children.push(self.subtree(file, path, shape, level - 1, s, c)?);
+                s += c;
+            }
+        }
+        let links: Vec<Link> =
+            children.iter().map(|c| Link { cid: c.cid, name: Vec::new(), tsize: c.tsize }).collect();
+        let sizes: Vec<u64> = children.iter().map(|c| c.file_bytes).collect();
+        let file_bytes = sizes.iter().sum();
+        let data = dagpb::encode(&links, Some(&unixfs::file_node_data(file_bytes, &sizes)));
+        let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
+        let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
+        self.fill(slot, &cid, &data)?;
+        Ok(LinkInfo { cid, tsize, file_bytes })
+    }
+
+    /// Reads leaves `start..start+count`, hashes them in parallel and appends them in order.
+    fn leaves(
+        &mut self,
+        file: &mut File,
+        path: &Path,
+        shape: &FileShape,
+        start: u64,
+        count: u64,
+    ) -> Result<Vec<LinkInfo>, ImportError> {
+        let bytes: u64 = (start..start + count).map(|i| shape.leaf_bytes(i)).sum();
+        self.buf.resize(bytes as usize, 0);
+        read_full(file, &mut self.buf, path, shape, start)?;
+        self.observer.event(Event::BytesRead(bytes));
+        let chunk = self.profile.chunk_size;
+        let profile = self.profile;
+        let blocks: Vec<(Cid, Vec<u8>)> = if self.buf.is_empty() {
+            vec![leaf_block(&profile, &[])]
+        } else {
+            self.buf.par_chunks(chunk).map(|c| leaf_block(&profile, c)).collect()
+        };
+        let mut out = Vec::with_capacity(blocks.len());
+        for (i, (cid, section)) in blocks.into_iter().enumerate() {
+            let file_bytes = shape.leaf_bytes(start + i as u64);
+            let block_len = if profile.raw_leaves { file_bytes } else { unixfs::file_leaf_len(file_bytes) };
+            if self.visited.insert(cid) {
+                self.sink.write_at(self.cursor, &section).map_err(out_err)?;
+                self.cursor += section.len() as u64;
+                self.blocks += 1;
+                self.observer.event(Event::CarBytes(section.len() as u64));
+            }
+            out.push(LinkInfo { cid, tsize: block_len, file_bytes });
+        }
+        Ok(out)
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8], path: &Path, shape: &FileShape, start: u64) -> Result<(), ImportError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => {
+                let at = start * shape.chunk_size() + filled as u64;
+                return Err(ImportError::Changed {
+                    path: path.to_path_buf(),
+                    expected: shape.size(),
+                    found: format!("it ended after {at} bytes"),
+                });
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ImportError::io(path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// A leaf's CID and its whole CAR section.
+fn leaf_block(profile: &Profile, chunk: &[u8]) -> (Cid, Vec<u8>) {
+    let (cid, block) = if profile.raw_leaves {
+        (cid_of(CidVersion::V1, RAW, chunk), None)
+    } else {
+        let b = unixfs::file_leaf(chunk);
+        (cid_of(profile.cid_version, DAG_PB, &b), Some(b))
+    };
+    let data = block.as_deref().unwrap_or(chunk);
+    let mut section = car::section_prefix(&cid, data.len());
+    section.extend_from_slice(data);
+    (cid, section)
+}
+
+/// Writes the CAR of `entry` into `sink`: header reserved at 0, then the DAG; returns the root.
+pub fn write_car(
+    entry: &Entry,
+    profile: &Profile,
+    sink: &mut dyn Sink,
+    observer: &mut dyn Observer,
+) -> Result<Built, ImportError> {
+    let (_, root_cid_len) = predict(entry, profile);
+    let header_len = car::header_len(root_cid_len);
+    sink.reserve(0, header_len).map_err(out_err)?;
+    let mut b = Builder::new(*profile, sink, observer, header_len);
+    let (root, tsize) = b.entry(entry)?;
+    let (car_size, blocks) = (b.cursor, b.blocks);
+    let header = car::header(&root);
+    if header.len() as u64 != header_len {
+        return Err(ImportError::Prediction { predicted: header_len, actual: header.len() as u64 });
+    }
+    sink.write_at(0, &header).map_err(out_err)?;
+    Ok(Built { root, tsize, car_size, blocks })
+}

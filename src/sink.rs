@@ -1,0 +1,190 @@
+//! Where CAR bytes go. The streaming importer writes every section once at its final offset;
+//! internal nodes (and the header) are reserved first and filled when known, so writes arrive
+//! slightly out of order. Sinks turn that into a file written in place, or into a sequential
+//! stream on a second pass.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+
+/// Receives CAR bytes at their final offsets.
+pub trait Sink {
+    /// Space `offset..offset+len` is reserved for a section that will be written later.
+    fn reserve(&mut self, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+    /// Writes `data` at `offset`. Every byte is written once; ranges never overlap.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// The reservation at `offset` is withdrawn (its block repeated an earlier one); nothing was
+    /// written after it, and the next write reuses its offset.
+    fn retract(&mut self, _offset: u64) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A consumer of bytes at offsets, such as the piece hasher.
+pub trait OffsetWrite {
+    /// Takes `data` at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+}
+
+const STAGE: usize = 8 << 20;
+
+/// Writes a CAR in place into a file (positional writes), optionally teeing the bytes to an
+/// [`OffsetWrite`] such as the piece hasher. Contiguous writes are staged into large buffers.
+pub struct FileSink<'a> {
+    file: &'a File,
+    tee: Option<&'a mut dyn OffsetWrite>,
+    stage: Vec<u8>,
+    stage_offset: u64,
+}
+
+impl<'a> FileSink<'a> {
+    /// A sink writing into `file`, teeing to `tee` if given.
+    pub fn new(file: &'a File, tee: Option<&'a mut dyn OffsetWrite>) -> Self {
+        FileSink { file, tee, stage: Vec::with_capacity(STAGE), stage_offset: 0 }
+    }
+
+    /// Writes out everything staged.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.stage.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all_at(&self.stage, self.stage_offset)?;
+        if let Some(t) = self.tee.as_mut() {
+            t.write_at(self.stage_offset, &self.stage)?;
+        }
+        self.stage_offset += self.stage.len() as u64;
+        self.stage.clear();
+        Ok(())
+    }
+}
+
+impl Sink for FileSink<'_> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if offset != self.stage_offset + self.stage.len() as u64 {
+            self.flush()?;
+            self.stage_offset = offset;
+        }
+        self.stage.extend_from_slice(data);
+        if self.stage.len() >= STAGE {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// First pass of a two-pass sequential write: records the contents of every reservation (the
+/// header and internal nodes, a tiny fraction of the data) and discards the rest.
+#[derive(Default)]
+pub struct RecordingSink {
+    recorded: Vec<Option<Vec<u8>>>,
+    open: std::collections::HashMap<u64, usize>,
+}
+
+impl Sink for RecordingSink {
+    fn reserve(&mut self, offset: u64, _len: u64) -> io::Result<()> {
+        self.open.insert(offset, self.recorded.len());
+        self.recorded.push(None);
+        Ok(())
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if let Some(i) = self.open.remove(&offset) {
+            self.recorded[i] = Some(data.to_vec());
+        }
+        Ok(())
+    }
+    fn retract(&mut self, offset: u64) -> io::Result<()> {
+        self.open.remove(&offset);
+        Ok(())
+    }
+}
+
+/// Second pass of a two-pass sequential write: emits reserved sections from the first pass's
+/// record as soon as they are reserved, so the output is written strictly in order.
+pub struct ReplaySink<W: Write> {
+    out: W,
+    written: u64,
+    recorded: Vec<Option<Vec<u8>>>,
+    next: usize,
+    open: std::collections::HashMap<u64, usize>,
+}
+
+impl<W: Write> ReplaySink<W> {
+    /// Replays `first`'s record into `out`.
+    pub fn new(first: RecordingSink, out: W) -> Self {
+        ReplaySink { out, written: 0, recorded: first.recorded, next: 0, open: Default::default() }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Returns the inner writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+fn changed() -> io::Error {
+    io::Error::other("input changed between the two passes")
+}
+
+impl<W: Write> Sink for ReplaySink<W> {
+    fn reserve(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        let i = self.next;
+        self.next += 1;
+        self.open.insert(offset, i);
+        if let Some(Some(bytes)) = self.recorded.get(i) {
+            if bytes.len() as u64 != len || offset != self.written {
+                return Err(changed());
+            }
+            self.out.write_all(bytes)?;
+            self.written += len;
+        }
+        Ok(())
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if let Some(i) = self.open.remove(&offset) {
+            return match self.recorded.get(i) {
+                Some(Some(bytes)) if bytes == data => Ok(()),
+                _ => Err(changed()),
+            };
+        }
+        if offset != self.written {
+            return Err(changed());
+        }
+        self.out.write_all(data)?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+    fn retract(&mut self, offset: u64) -> io::Result<()> {
+        match self.open.remove(&offset).map(|i| &self.recorded[i]) {
+            Some(None) => Ok(()),
+            _ => Err(changed()),
+        }
+    }
+}
+
+/// Collects a CAR in memory (tests and small DAGs).
+#[derive(Default)]
+pub struct VecSink {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Sink for VecSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let end = offset as usize + data.len();
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        self.bytes[offset as usize..end].copy_from_slice(data);
+        Ok(())
+    }
+    fn retract(&mut self, offset: u64) -> io::Result<()> {
+        self.bytes.truncate(offset as usize);
+        Ok(())
+    }
+}

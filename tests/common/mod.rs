@@ -1,0 +1,40 @@
+//! Helpers shared by integration tests.
+#![allow(dead_code)]
+
+use carload::event::Ignore;
+use carload::importer::{scan, write_car, Built};
+use carload::profile::Profile;
+use carload::sink::VecSink;
+use std::path::Path;
+
+/// Imports `path` with the streaming importer into memory.
+pub fn import(path: &Path, profile: &Profile) -> (Built, Vec<u8>) {
+    let entry = scan(path, profile).expect("scan");
+    let mut sink = VecSink::default();
+    let built = write_car(&entry, profile, &mut sink, &mut Ignore).expect("import");
+    assert_eq!(built.car_size, sink.bytes.len() as u64, "car_size equals bytes written");
+    (built, sink.bytes)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for tests that need incompressible data.
+pub fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Writes `files` (relative path, contents) under `dir`, creating folders.
+pub fn write_tree(dir: &Path, files: &[(&str, &[u8])]) {
+    for (rel, data) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+}
