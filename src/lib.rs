@@ -16,3 +16,6 @@ pub mod profile;
 pub mod sink;
 pub mod unixfs;
 pub mod varint;
+pub mod commp;
+pub mod output;
+pub mod prepare;

@@ -1,1 +1,41 @@
-fn main() {}
+//! The `carload` binary.
+
+mod cli;
+
+use clap::Parser;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::args::Cli::parse();
+    // Ctrl-C / SIGTERM: remove temporary outputs so nothing half-written is left behind.
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(pending) = cli::run::PENDING.lock() {
+            for p in pending.iter() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        std::process::exit(130);
+    });
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let prefix = if colour { "\x1b[31merror:\x1b[0m" } else { "error:" };
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("{prefix} {}", dedup_chain(msg));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Joins an error chain on one line, dropping causes already quoted by their context.
+fn dedup_chain(parts: Vec<String>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        if !out.iter().any(|o| o.contains(&p)) {
+            out.push(p);
+        }
+    }
+    out.join(": ")
+}

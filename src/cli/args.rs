@@ -1,0 +1,160 @@
+//! Command-line arguments.
+
+use carload::block::CidVersion;
+use carload::profile::{Profile, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Prepare data for Filecoin offline deals: UnixFS DAG, CARv1 and piece CID (commP).
+/// Byte-compatible with Powergate's `pow offline prepare | car | commp`.
+#[derive(Parser, Debug)]
+#[command(name = "carload", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// carload's commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build the DAG, write the CAR and compute the piece size and piece CID, in one pass.
+    #[command(visible_alias = "prep")]
+    Prepare(PrepareArgs),
+    /// Write the CAR only.
+    Car(CarArgs),
+    /// Compute the piece size and piece CID (commP) of a CAR file or of standard input.
+    #[command(visible_alias = "commP")]
+    Commp(CommpArgs),
+}
+
+/// Options shared by commands that build a DAG.
+#[derive(Args, Debug, Clone)]
+pub struct ProfileArgs {
+    /// CID version of the DAG (0 = Powergate/go-ipfs 0.8 default).
+    #[arg(long, value_name = "0|1", default_value = "0", value_parser = parse_cid_version)]
+    pub cid_version: u8,
+    /// Store file chunks as raw blocks (default: on with --cid-version 1, off otherwise).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub raw_leaves: Option<bool>,
+    /// Chunker, as kubo names it: size-<bytes> (default size-262144).
+    #[arg(long, value_name = "size-N", default_value = "size-262144", value_parser = parse_chunker)]
+    pub chunker: usize,
+    /// Include dot-files and dot-folders inside folders (go-ipfs skips them).
+    #[arg(long)]
+    pub hidden: bool,
+}
+
+impl ProfileArgs {
+    /// The profile these options describe.
+    pub fn profile(&self) -> Profile {
+        let cid_version = if self.cid_version == 1 { CidVersion::V1 } else { CidVersion::V0 };
+        Profile {
+            cid_version,
+            raw_leaves: self.raw_leaves.unwrap_or(cid_version == CidVersion::V1),
+            chunk_size: self.chunker,
+            hidden: self.hidden,
+            ..Profile::default()
+        }
+    }
+}
+
+fn parse_cid_version(s: &str) -> Result<u8, String> {
+    match s {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        _ => Err(format!("unsupported CID version {s:?} (use 0 or 1)")),
+    }
+}
+
+fn parse_chunker(s: &str) -> Result<usize, String> {
+    let n = s
+        .strip_prefix("size-")
+        .ok_or_else(|| format!("unsupported chunker {s:?}: only size-N is supported (e.g. size-{DEFAULT_CHUNK_SIZE})"))?;
+    let n: usize = n.parse().map_err(|_| format!("chunker {s:?}: {n:?} is not a number"))?;
+    if n == 0 || n > MAX_CHUNK_SIZE {
+        return Err(format!("chunker {s:?}: size must be between 1 and {MAX_CHUNK_SIZE} bytes"));
+    }
+    Ok(n)
+}
+
+/// Options for the printed offline-deal command templates.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DealArgs {
+    /// Storage provider ID for the deal commands (placeholder <miner> otherwise).
+    #[arg(long, value_name = "f0…")]
+    pub miner: Option<String>,
+    /// Lotus legacy price in FIL per epoch (placeholder <price> otherwise).
+    #[arg(long, value_name = "FIL")]
+    pub price: Option<String>,
+    /// Deal duration in epochs (placeholder <duration> in Lotus; Boost's default 518400 otherwise).
+    #[arg(long, value_name = "EPOCHS")]
+    pub duration: Option<u64>,
+    /// Boost storage price in attoFIL per GiB per epoch (placeholder <storage-price> otherwise).
+    #[arg(long, value_name = "ATTOFIL")]
+    pub storage_price: Option<String>,
+    /// Whether the Boost deal is a verified (Fil+) deal; written explicitly either way.
+    #[arg(long, value_name = "BOOL", default_value = "true")]
+    pub verified: bool,
+    /// Client wallet address for the deal commands.
+    #[arg(long, value_name = "ADDRESS")]
+    pub wallet: Option<String>,
+}
+
+/// `carload prepare`.
+#[derive(Args, Debug)]
+pub struct PrepareArgs {
+    /// File or folder to prepare.
+    pub path: PathBuf,
+    /// Output CAR file; omitted or `-` streams the CAR to stdout.
+    pub out: Option<PathBuf>,
+    /// Print one JSON object (Powergate's keys plus piece_size_unpadded, car_size, piece_cid_v2).
+    #[arg(long)]
+    pub json: bool,
+    /// Print only results and errors (no progress).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Overwrite the output file if it exists.
+    #[arg(long, short)]
+    pub force: bool,
+    /// DAG options.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Deal command options.
+    #[command(flatten)]
+    pub deal: DealArgs,
+}
+
+/// `carload car`.
+#[derive(Args, Debug)]
+pub struct CarArgs {
+    /// File or folder to turn into a CAR.
+    pub path: PathBuf,
+    /// Output CAR file; omitted or `-` streams the CAR to stdout.
+    pub out: Option<PathBuf>,
+    /// Print only errors (no progress, no summary).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Overwrite the output file if it exists.
+    #[arg(long, short)]
+    pub force: bool,
+    /// DAG options.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `carload commp`.
+#[derive(Args, Debug)]
+pub struct CommpArgs {
+    /// CAR file to hash; omitted or `-` reads standard input (not validated).
+    pub path: Option<PathBuf>,
+    /// Print one JSON object: piece_size, piece_cid, piece_size_unpadded, payload_size, piece_cid_v2.
+    #[arg(long)]
+    pub json: bool,
+    /// Hash the file even if it does not start with a CARv1 header.
+    #[arg(long)]
+    pub skip_car_validation: bool,
+    /// Print only results and errors (no progress).
+    #[arg(long, short)]
+    pub quiet: bool,
+}

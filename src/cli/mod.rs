@@ -1,0 +1,9 @@
+//! The `carload` command line: argument parsing, output streams and exit codes. Everything
+//! that touches the terminal lives here; the work is done by the library.
+
+pub mod args;
+pub mod progress;
+pub mod report;
+pub mod run;
+
+pub use run::run;

@@ -1,0 +1,169 @@
+//! Result output: JSON, human text and offline-deal command templates.
+
+use super::args::DealArgs;
+use carload::commp::PieceInfo;
+use cid::Cid;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Sizes in IEC units as go-humanize `IBytes` prints them (`256 B`, `2.0 KiB`, `16 KiB`).
+pub fn ibytes(n: u64) -> String {
+    if n < 10 {
+        return format!("{n} B");
+    }
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let e = ((n as f64).ln() / 1024f64.ln()).floor() as usize;
+    let e = e.min(UNITS.len() - 1);
+    let val = ((n as f64) / 1024f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
+    if val < 10.0 {
+        format!("{val:.1} {}", UNITS[e])
+    } else {
+        format!("{val:.0} {}", UNITS[e])
+    }
+}
+
+/// `prepare --json`: Powergate's keys first, then carload's additions.
+#[derive(Serialize)]
+pub struct PrepareJson {
+    /// Root CID of the DAG.
+    pub payload_cid: String,
+    /// Padded piece size (Powergate's `piece_size`).
+    pub piece_size: u64,
+    /// Piece CID v1.
+    pub piece_cid: String,
+    /// Unpadded piece size (what Lotus `--manual-piece-size` takes).
+    pub piece_size_unpadded: u64,
+    /// Bytes of the CAR.
+    pub car_size: u64,
+    /// Piece CID v2 (FRC-0069).
+    pub piece_cid_v2: String,
+}
+
+impl PrepareJson {
+    /// Builds the record.
+    pub fn new(root: &Cid, car_size: u64, piece: &PieceInfo) -> Self {
+        PrepareJson {
+            payload_cid: root.to_string(),
+            piece_size: piece.padded_size,
+            piece_cid: piece.cid_v1().to_string(),
+            piece_size_unpadded: piece.unpadded_size,
+            car_size,
+            piece_cid_v2: piece.cid_v2().to_string(),
+        }
+    }
+}
+
+/// `commp --json`.
+#[derive(Serialize)]
+pub struct CommpJson {
+    /// Padded piece size.
+    pub piece_size: u64,
+    /// Piece CID v1.
+    pub piece_cid: String,
+    /// Unpadded piece size.
+    pub piece_size_unpadded: u64,
+    /// Bytes hashed.
+    pub payload_size: u64,
+    /// Piece CID v2 (FRC-0069).
+    pub piece_cid_v2: String,
+}
+
+impl CommpJson {
+    /// Builds the record.
+    pub fn new(piece: &PieceInfo) -> Self {
+        CommpJson {
+            piece_size: piece.padded_size,
+            piece_cid: piece.cid_v1().to_string(),
+            piece_size_unpadded: piece.unpadded_size,
+            payload_size: piece.payload_size,
+            piece_cid_v2: piece.cid_v2().to_string(),
+        }
+    }
+}
+
+fn or<'a>(v: &'a Option<String>, placeholder: &'a str) -> &'a str {
+    v.as_deref().unwrap_or(placeholder)
+}
+
+/// Boost `offline-deal` command (padded piece size, `--verified` explicit).
+pub fn boost_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
+    let mut s = format!(
+        "boost offline-deal --provider={} --commp={} --piece-size={} --payload-cid={} --duration={} --storage-price={} --verified={}",
+        or(&deal.miner, "<miner>"),
+        piece.cid_v1(),
+        piece.padded_size,
+        root,
+        deal.duration.unwrap_or(518_400),
+        or(&deal.storage_price, "<storage-price>"),
+        deal.verified,
+    );
+    if let Some(w) = &deal.wallet {
+        s.push_str(&format!(" --wallet={w}"));
+    }
+    s
+}
+
+/// Lotus legacy `client deal` command (UNPADDED piece size, which Lotus expects).
+pub fn lotus_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
+    let from = deal.wallet.as_ref().map(|w| format!("--from={w} ")).unwrap_or_default();
+    format!(
+        "lotus client deal {from}--manual-piece-cid={} --manual-piece-size={} --verified-deal={} {} {} {} {}",
+        piece.cid_v1(),
+        piece.unpadded_size,
+        deal.verified,
+        root,
+        or(&deal.miner, "<miner>"),
+        or(&deal.price, "<price>"),
+        deal.duration.map(|d| d.to_string()).unwrap_or_else(|| "<duration>".into()),
+    )
+}
+
+/// Throughput text such as `812 MB/s`.
+pub fn rate(bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    format!("{:.0} MB/s", bytes as f64 / secs / 1e6)
+}
+
+/// The human summary of a prepare run.
+pub fn prepare_human(root: &Cid, car_size: u64, piece: &PieceInfo, input_bytes: u64, elapsed: Duration, deal: &DealArgs) -> String {
+    format!(
+        "Payload CID:   {root}\n\
+         CAR size:      {car_size} bytes ({})\n\
+         Piece size:    {} bytes padded ({}), {} bytes unpadded ({})\n\
+         Piece CID:     {}\n\
+         Piece CID v2:  {}\n\
+         Time:          {:.2} s ({} of input)\n\
+         \n\
+         Offline-deal commands:\n\
+         \x20 Boost:           {}\n\
+         \x20 Lotus (legacy):  {}\n",
+        ibytes(car_size),
+        piece.padded_size,
+        ibytes(piece.padded_size),
+        piece.unpadded_size,
+        ibytes(piece.unpadded_size),
+        piece.cid_v1(),
+        piece.cid_v2(),
+        elapsed.as_secs_f64(),
+        rate(input_bytes, elapsed),
+        boost_command(deal, root, piece),
+        lotus_command(deal, root, piece),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ibytes;
+
+    #[test]
+    fn ibytes_matches_go_humanize() {
+        assert_eq!(ibytes(5), "5 B");
+        assert_eq!(ibytes(128), "128 B");
+        assert_eq!(ibytes(1024), "1.0 KiB");
+        assert_eq!(ibytes(2048), "2.0 KiB");
+        assert_eq!(ibytes(16384), "16 KiB");
+        assert_eq!(ibytes(34_359_738_368), "32 GiB");
+        assert_eq!(ibytes(34_091_302_912), "32 GiB");
+        assert_eq!(ibytes(1_065_353_216), "1016 MiB");
+    }
+}

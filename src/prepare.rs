@@ -1,0 +1,104 @@
+//! One pass from an input tree to a CAR and its piece commitment: the engine behind
+//! `carload prepare` and `carload car`, for the CLI and the terminal UI alike.
+
+use crate::commp::{PieceHasher, PieceInfo};
+use crate::event::Observer;
+use crate::importer::layout::predict_car_size;
+use crate::importer::{write_car, Built, Entry, ImportError};
+use crate::profile::Profile;
+use crate::sink::{FileSink, OffsetWrite, RecordingSink, ReplaySink};
+use std::fs::File;
+use std::io::{self, Write};
+
+/// What a prepare run produced.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The DAG and CAR written.
+    pub built: Built,
+    /// The piece commitment of the CAR, when asked for.
+    pub piece: Option<PieceInfo>,
+}
+
+impl OffsetWrite for PieceHasher {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        PieceHasher::write_at(self, offset, data).map_err(io::Error::other)
+    }
+}
+
+/// Fails before any work when the predicted CAR of `entry` exceeds the largest piece
+/// (64 GiB sector capacity). The prediction counts repeated blocks each time, so it is an upper
+/// bound; inputs that only fit thanks to repeated content are refused too (documented).
+pub fn check_fits_piece(entry: &Entry, profile: &Profile) -> Result<u64, ImportError> {
+    let predicted = predict_car_size(entry, profile);
+    crate::commp::check_payload_size(predicted).map_err(|e| ImportError::Piece(e.to_string()))?;
+    Ok(predicted)
+}
+
+/// Writes the CAR of `entry` into `file` in place (one read of the input), computing commP on
+/// the way when `with_commp`.
+pub fn prepare_to_file(
+    entry: &Entry,
+    profile: &Profile,
+    file: &File,
+    with_commp: bool,
+    observer: &mut dyn Observer,
+) -> Result<Prepared, ImportError> {
+    let mut hasher = with_commp.then(PieceHasher::new);
+    let built = {
+        let tee = hasher.as_mut().map(|h| h as &mut dyn OffsetWrite);
+        let mut sink = FileSink::new(file, tee);
+        let built = write_car(entry, profile, &mut sink, observer)?;
+        sink.flush().map_err(ImportError::Output)?;
+        built
+    };
+    file.set_len(built.car_size).map_err(ImportError::Output)?;
+    let piece = match hasher {
+        Some(h) => Some(h.finish(built.car_size).map_err(|e| ImportError::Piece(e.to_string()))?),
+        None => None,
+    };
+    Ok(Prepared { built, piece })
+}
+
+/// Streams the CAR of `entry` to `out` strictly in order. A pipe cannot seek, so this reads the
+/// input twice: the first pass computes the internal nodes (kept in memory, about 1/5000 of the
+/// data), the second writes. A file that changes between the passes is an error.
+pub fn prepare_to_writer(
+    entry: &Entry,
+    profile: &Profile,
+    out: &mut dyn Write,
+    with_commp: bool,
+    observer: &mut dyn Observer,
+) -> Result<Prepared, ImportError> {
+    let mut record = RecordingSink::default();
+    write_car(entry, profile, &mut record, &mut crate::event::Ignore)?;
+    let mut hasher = with_commp.then(PieceHasher::new);
+    let built = {
+        let mut tee = Tee { out, hasher: hasher.as_mut() };
+        let mut sink = ReplaySink::new(record, &mut tee);
+        write_car(entry, profile, &mut sink, observer)?
+    };
+    out.flush().map_err(ImportError::Output)?;
+    let piece = match hasher {
+        Some(h) => Some(h.finish(built.car_size).map_err(|e| ImportError::Piece(e.to_string()))?),
+        None => None,
+    };
+    Ok(Prepared { built, piece })
+}
+
+struct Tee<'a> {
+    out: &'a mut dyn Write,
+    hasher: Option<&'a mut PieceHasher>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write_all(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
