@@ -9,6 +9,7 @@
 
 pub mod block;
 pub mod car;
+pub mod commp;
 pub mod dagpb;
 pub mod event;
 pub mod importer;

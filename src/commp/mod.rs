@@ -1,0 +1,478 @@
+//! Filecoin piece commitment (commP) and piece CIDs v1 and v2 (FRC-0069).
+//!
+//! commP is the root of a binary Merkle tree whose leaves are the 32-byte nodes of the
+//! Fr32-expanded payload (zero-padded to `127·2^k` bytes) and whose node function is
+//! `trunc254(SHA-256(left ‖ right))` (SHA-256, then the top two bits of the last byte cleared).
+//!
+//! [`PieceHasher`] computes it in a streaming fashion from writes at arbitrary offsets: the
+//! CAR writer places file data at its final offsets and fills in DAG nodes and the header later.
+//! The stream is cut into fixed units of `127·8192` payload bytes (1 MiB padded). A unit covered
+//! by one write is hashed straight from the caller's slice; other units gather bytes in a buffer
+//! until covered. Each unit's root (level 15) goes into a sparse accumulator that merges sibling
+//! pairs upward, so memory is `O(pending units × height)`. Units completed by one write are hashed
+//! in parallel with rayon. At [`PieceHasher::finish`] the last partial unit is zero-padded and
+//! the right edge of the tree is closed with the zero-subtree roots `Z[level]`.
+//!
+//! # Tiny payloads
+//!
+//! go-fil-commp-hashhash refuses payloads shorter than 65 bytes. This module follows FRC-0069
+//! and the data-segment library instead: every payload from 0 to 127 bytes, including the empty
+//! one, gets a height-2 (128-byte padded) piece, with v2 padding `127 − n`.
+//!
+//! # Limits
+//!
+//! Payloads up to [`MAX_PAYLOAD`] (the capacity of a 64 GiB sector) are accepted; writes past it
+//! fail with [`CommpError::TooLarge`].
+
+mod kernel;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use kernel::Kernel;
+
+use cid::Cid;
+use multihash::Multihash;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+
+/// Largest payload accepted: `127·2^29` bytes, the capacity of a 64 GiB sector.
+pub const MAX_PAYLOAD: u64 = 68_182_605_824;
+
+/// Multicodec code of fil-commitment-unsealed (piece CID v1 codec).
+pub const FIL_COMMITMENT_UNSEALED: u64 = 0xf101;
+/// Multihash code of sha2-256-trunc254-padded (piece CID v1).
+pub const SHA2_256_TRUNC254_PADDED: u64 = 0x1012;
+/// Multihash code of fr32-sha256-trunc254-padbintree (piece CID v2, FRC-0069).
+pub const FR32_SHA256_TRUNC254_PADBINTREE: u64 = 0x1011;
+/// Multicodec code of raw (piece CID v2 codec).
+pub const RAW: u64 = 0x55;
+
+/// Quads per unit: a unit is `127 · UNIT_QUADS` payload bytes, `128 · UNIT_QUADS` padded.
+const UNIT_QUADS: usize = 8192;
+
+/// Commitment and sizes of a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PieceInfo {
+    /// commP: the root of the piece tree.
+    pub root: [u8; 32],
+    /// Payload bytes hashed (before zero padding and Fr32).
+    pub payload_size: u64,
+    /// Padded piece size `P = 128·2^k` (after Fr32).
+    pub padded_size: u64,
+    /// Unpadded piece size `U = P·127/128` (payload plus zero padding).
+    pub unpadded_size: u64,
+}
+
+impl PieceInfo {
+    /// Tree height: `log2(padded_size / 32)`.
+    pub fn height(&self) -> u8 {
+        (self.padded_size.trailing_zeros() - 5) as u8
+    }
+
+    /// Zero bytes appended to the payload before Fr32 (FRC-0069): `unpadded − payload`.
+    pub fn padding(&self) -> u64 {
+        self.unpadded_size - self.payload_size
+    }
+
+    /// Piece CID v1: `fil-commitment-unsealed` / `sha2-256-trunc254-padded` (`baga6ea4seaq…`).
+    pub fn cid_v1(&self) -> Cid {
+        let mh = Multihash::<64>::wrap(SHA2_256_TRUNC254_PADDED, &self.root)
+            .expect("32-byte digest fits");
+        Cid::new_v1(FIL_COMMITMENT_UNSEALED, mh)
+    }
+
+    /// Piece CID v2 (FRC-0069): raw / `fr32-sha256-trunc254-padbintree` with digest
+    /// `uvarint(padding) ‖ height ‖ root` (`bafkzcib…`).
+    pub fn cid_v2(&self) -> Cid {
+        let mut digest = Vec::with_capacity(44);
+        crate::varint::write(&mut digest, self.padding());
+        digest.push(self.height());
+        digest.extend_from_slice(&self.root);
+        let mh = Multihash::<64>::wrap(FR32_SHA256_TRUNC254_PADBINTREE, &digest)
+            .expect("digest of at most 43 bytes fits");
+        Cid::new_v1(RAW, mh)
+    }
+}
+
+/// Padded piece size for a payload of `payload` bytes: the next power of two ≥ 128 of
+/// `ceil(payload/127)·128` (128 for an empty payload).
+pub fn padded_piece_size(payload: u64) -> u64 {
+    payload.div_ceil(127).max(1).next_power_of_two() * 128
+}
+
+/// Unpadded piece size for a padded size: `padded·127/128`.
+pub fn unpadded_piece_size(padded: u64) -> u64 {
+    padded - padded / 128
+}
+
+/// Errors of piece commitment.
+#[derive(Debug, thiserror::Error)]
+pub enum CommpError {
+    /// The payload exceeds [`MAX_PAYLOAD`].
+    #[error("payload of {size} bytes exceeds the commP maximum of {max} bytes (a 64 GiB sector)")]
+    TooLarge {
+        /// Payload size (or end offset of the offending write).
+        size: u64,
+        /// [`MAX_PAYLOAD`].
+        max: u64,
+    },
+    /// Some bytes of `[0, total_len)` were never written.
+    #[error(
+        "piece data incomplete: {missing} of {total_len} bytes never written, the first missing byte is at offset {first_missing}"
+    )]
+    Incomplete {
+        /// Declared payload length.
+        total_len: u64,
+        /// Number of bytes not written.
+        missing: u64,
+        /// Offset of the first byte not written.
+        first_missing: u64,
+    },
+    /// A write covered bytes that had already been written.
+    #[error("write of {len} bytes at offset {offset} overlaps bytes already written")]
+    Overlap {
+        /// Offset of the rejected write.
+        offset: u64,
+        /// Length of the rejected write.
+        len: u64,
+    },
+    /// Bytes were written at or past the declared end of the payload.
+    #[error("bytes written up to offset {end}, past the declared payload length {total_len}")]
+    PastEnd {
+        /// End of the furthest write.
+        end: u64,
+        /// Declared payload length.
+        total_len: u64,
+    },
+    /// Reading the input failed.
+    #[error("reading piece data: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Fails with [`CommpError::TooLarge`] if a payload of `n` bytes exceeds [`MAX_PAYLOAD`].
+pub fn check_payload_size(n: u64) -> Result<(), CommpError> {
+    if n > MAX_PAYLOAD {
+        Err(CommpError::TooLarge {
+            size: n,
+            max: MAX_PAYLOAD,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Streaming commP hasher that accepts bytes at arbitrary offsets, each byte exactly once.
+///
+/// Memory: one buffer (up to 1 MiB) per unit that has been partly written, plus a few hashes per
+/// tree level for each pending region. Write large buffers (MiB-sized): units completed by one
+/// call are hashed in parallel.
+#[derive(Debug)]
+pub struct PieceHasher {
+    kernel: Kernel,
+    unit_quads: usize,
+    /// Written ranges, merged: start → end.
+    covered: BTreeMap<u64, u64>,
+    written: u64,
+    /// Partly written units: unit index → bytes from the unit start (zero where not written).
+    pending: HashMap<u64, Vec<u8>>,
+    /// Subtree roots not yet merged with their sibling: (level, index) → root.
+    roots: HashMap<(u32, u64), [u8; 32]>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Default for PieceHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A unit ready to hash: borrowed from the caller or taken from the pending buffers.
+enum Job<'a> {
+    Borrowed(u64, &'a [u8]),
+    Owned(u64, Vec<u8>),
+}
+
+impl PieceHasher {
+    /// A hasher using the fastest kernel of this CPU.
+    pub fn new() -> Self {
+        Self::with_kernel(Kernel::detect())
+    }
+
+    /// A hasher using `kernel`, or the portable kernel if this CPU cannot run `kernel`.
+    pub fn with_kernel(kernel: Kernel) -> Self {
+        Self::with_unit_quads(kernel, UNIT_QUADS)
+    }
+
+    fn with_unit_quads(kernel: Kernel, unit_quads: usize) -> Self {
+        assert!(unit_quads.is_power_of_two());
+        PieceHasher {
+            kernel: kernel.or_portable(),
+            unit_quads,
+            covered: BTreeMap::new(),
+            written: 0,
+            pending: HashMap::new(),
+            roots: HashMap::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// The kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Total bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// End of the contiguous prefix `[0, end)` written so far; [`io::Write`] appends here.
+    pub fn contiguous_len(&self) -> u64 {
+        match self.covered.first_key_value() {
+            Some((&0, &end)) => end,
+            _ => 0,
+        }
+    }
+
+    fn unit_bytes(&self) -> u64 {
+        127 * self.unit_quads as u64
+    }
+
+    fn unit_level(&self) -> u32 {
+        self.unit_quads.trailing_zeros() + 2
+    }
+
+    /// Records `[start, end)` as written; fails without changing anything if it overlaps.
+    fn cover(&mut self, start: u64, end: u64) -> Result<(), CommpError> {
+        let overlap = CommpError::Overlap {
+            offset: start,
+            len: end - start,
+        };
+        let before = self.covered.range(..=start).next_back().map(|(&s, &e)| (s, e));
+        if let Some((_, e)) = before {
+            if e > start {
+                return Err(overlap);
+            }
+        }
+        let after = self.covered.range(start..).next().map(|(&s, &e)| (s, e));
+        if let Some((s, _)) = after {
+            if s < end {
+                return Err(overlap);
+            }
+        }
+        let (mut new_start, mut new_end) = (start, end);
+        if let Some((s, e)) = before {
+            if e == start {
+                self.covered.remove(&s);
+                new_start = s;
+            }
+        }
+        if let Some((s, e)) = after {
+            if s == end {
+                self.covered.remove(&s);
+                new_end = e;
+            }
+        }
+        self.covered.insert(new_start, new_end);
+        Ok(())
+    }
+
+    fn is_covered(&self, start: u64, end: u64) -> bool {
+        matches!(self.covered.range(..=start).next_back(), Some((_, &e)) if e >= end)
+    }
+
+    /// Writes `data` at payload offset `offset`. Each byte may be written only once.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), CommpError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= MAX_PAYLOAD)
+            .ok_or(CommpError::TooLarge {
+                size: offset.saturating_add(data.len() as u64),
+                max: MAX_PAYLOAD,
+            })?;
+        self.cover(offset, end)?;
+        self.written += data.len() as u64;
+
+        let ub = self.unit_bytes();
+        let mut jobs = Vec::new();
+        for unit in offset / ub..end.div_ceil(ub) {
+            let (us, ue) = (unit * ub, (unit + 1) * ub);
+            let (s, e) = (us.max(offset), ue.min(end));
+            let part = &data[(s - offset) as usize..(e - offset) as usize];
+            if s == us && e == ue {
+                jobs.push(Job::Borrowed(unit, part));
+                continue;
+            }
+            let buf = match self.pending.get_mut(&unit) {
+                Some(buf) => buf,
+                None => {
+                    let mut buf = self.spare.pop().unwrap_or_default();
+                    buf.clear();
+                    self.pending.entry(unit).or_insert(buf)
+                }
+            };
+            let (bs, be) = ((s - us) as usize, (e - us) as usize);
+            if buf.len() < be {
+                buf.resize(be, 0);
+            }
+            buf[bs..be].copy_from_slice(part);
+            if self.is_covered(us, ue) {
+                let buf = self.pending.remove(&unit).expect("pending unit");
+                jobs.push(Job::Owned(unit, buf));
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let (kernel, quads) = (self.kernel, self.unit_quads);
+        let hash = |job: &Job| match job {
+            Job::Borrowed(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
+            Job::Owned(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
+        };
+        let results: Vec<(u64, [u8; 32])> = if jobs.len() == 1 {
+            jobs.iter().map(hash).collect()
+        } else {
+            jobs.par_iter().map(hash).collect()
+        };
+        for job in jobs {
+            if let Job::Owned(_, buf) = job {
+                if self.spare.len() < 2 {
+                    self.spare.push(buf);
+                }
+            }
+        }
+        let level = self.unit_level();
+        for (unit, root) in results {
+            self.insert_root(level, unit, root);
+        }
+        Ok(())
+    }
+
+    /// Adds a subtree root, merging it with its sibling (repeatedly) when that is present.
+    fn insert_root(&mut self, mut level: u32, mut index: u64, mut root: [u8; 32]) {
+        while let Some(sibling) = self.roots.remove(&(level, index ^ 1)) {
+            root = if index & 1 == 0 {
+                self.kernel.node(&root, &sibling)
+            } else {
+                self.kernel.node(&sibling, &root)
+            };
+            level += 1;
+            index /= 2;
+        }
+        self.roots.insert((level, index), root);
+    }
+
+    /// Root of the subtree (level, index) over `units` complete units, all inserted.
+    fn fold(&self, level: u32, index: u64, units: u64) -> [u8; 32] {
+        if let Some(root) = self.roots.get(&(level, index)) {
+            return *root;
+        }
+        let unit_level = self.unit_level();
+        let first_unit = index << (level - unit_level);
+        if first_unit >= units {
+            return *tree::zero_root(level);
+        }
+        assert!(level > unit_level, "unit {index} missing from the accumulator");
+        let left = self.fold(level - 1, 2 * index, units);
+        let right = self.fold(level - 1, 2 * index + 1, units);
+        self.kernel.node(&left, &right)
+    }
+
+    /// Completes the piece over payload `[0, total_len)`.
+    ///
+    /// Fails if any byte of that range was not written, or a byte past it was.
+    pub fn finish(mut self, total_len: u64) -> Result<PieceInfo, CommpError> {
+        check_payload_size(total_len)?;
+        if let Some((_, &end)) = self.covered.last_key_value() {
+            if end > total_len {
+                return Err(CommpError::PastEnd { end, total_len });
+            }
+        }
+        if self.written != total_len {
+            let first_missing = self.contiguous_len();
+            return Err(CommpError::Incomplete {
+                total_len,
+                missing: total_len - self.written,
+                first_missing,
+            });
+        }
+        let padded = padded_piece_size(total_len);
+        let quads = (padded / 128) as usize;
+        let ub = self.unit_bytes();
+        let root = if total_len < ub {
+            let mut buf = self.pending.remove(&0).unwrap_or_default();
+            buf.resize(127 * quads, 0);
+            tree::subtree_root(self.kernel, &buf, quads)
+        } else {
+            let units = total_len.div_ceil(ub);
+            if total_len % ub != 0 {
+                let last = units - 1;
+                let mut buf = self.pending.remove(&last).expect("last unit pending");
+                buf.resize(ub as usize, 0);
+                let root = tree::subtree_root(self.kernel, &buf, self.unit_quads);
+                self.insert_root(self.unit_level(), last, root);
+            }
+            let height = padded.trailing_zeros() - 5;
+            self.fold(height, 0, units)
+        };
+        Ok(PieceInfo {
+            root,
+            payload_size: total_len,
+            padded_size: padded,
+            unpadded_size: unpadded_piece_size(padded),
+        })
+    }
+}
+
+impl io::Write for PieceHasher {
+    /// Appends at [`PieceHasher::contiguous_len`].
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_at(self.contiguous_len(), buf)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes read per step by [`commp_of_reader`]: 16 units, so both cores get whole units.
+const READ_BYTES: usize = 16 * 127 * UNIT_QUADS;
+
+/// commP of everything `r` yields, read in large blocks.
+pub fn commp_of_reader(mut r: impl io::Read) -> Result<PieceInfo, CommpError> {
+    let mut hasher = PieceHasher::new();
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut offset = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        hasher.write_at(offset, &buf[..filled])?;
+        offset += filled as u64;
+        if filled < buf.len() {
+            break;
+        }
+    }
+    hasher.finish(offset)
+}
+
+/// commP of an in-memory payload.
+pub fn commp_of_bytes(data: &[u8]) -> Result<PieceInfo, CommpError> {
+    let mut hasher = PieceHasher::new();
+    hasher.write_at(0, data)?;
+    hasher.finish(data.len() as u64)
+}
