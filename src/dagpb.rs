@@ -42,13 +42,7 @@ pub enum DecodeError {
 }
 
 fn encoded_link_len(cid_len: usize, name_len: usize, tsize: u64) -> usize {
-    1 + varint::len(cid_len as u64)
-        + cid_len
-        + 1
-        + varint::len(name_len as u64)
-        + name_len
-        + 1
-        + varint::len(tsize)
+    1 + varint::len(cid_len as u64) + cid_len + 1 + varint::len(name_len as u64) + name_len + 1 + varint::len(tsize)
 }
 
 /// Length of the encoded node with links of the given (cid length, name length, tsize) and data.
@@ -68,9 +62,10 @@ pub fn encoded_len(links: impl IntoIterator<Item = (usize, usize, u64)>, data_le
 /// Encodes a node. `links` must already be in the order to store (use [`sort_links`] for
 /// directories); file nodes keep insertion order.
 pub fn encode(links: &[Link], data: Option<&[u8]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        encoded_len(links.iter().map(|l| (l.cid.encoded_len(), l.name.len(), l.tsize)), data.map(<[u8]>::len)),
-    );
+    let mut out = Vec::with_capacity(encoded_len(
+        links.iter().map(|l| (l.cid.encoded_len(), l.name.len(), l.tsize)),
+        data.map(<[u8]>::len),
+    ));
     for l in links {
         let cid = l.cid.to_bytes();
         let inner = encoded_link_len(cid.len(), l.name.len(), l.tsize);
@@ -168,7 +163,11 @@ mod tests {
         let mars = leaf("Hello Mars!\n");
         let venus = leaf("Hello Venus!\n");
         let mut links = vec![
-            Link { cid: cid_of(CidVersion::V0, DAG_PB, &venus), name: b"venus.txt".to_vec(), tsize: venus.len() as u64 },
+            Link {
+                cid: cid_of(CidVersion::V0, DAG_PB, &venus),
+                name: b"venus.txt".to_vec(),
+                tsize: venus.len() as u64,
+            },
             Link { cid: cid_of(CidVersion::V0, DAG_PB, &mars), name: b"mars.txt".to_vec(), tsize: mars.len() as u64 },
         ];
         sort_links(&mut links);

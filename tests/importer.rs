@@ -93,7 +93,8 @@ fn repeated_chunks_and_subtrees_are_written_once() {
     for n in [0usize, 4, 12, 13, 36, 37, 100, 400] {
         check_file(&vec![0u8; n], &p);
     }
-    let p = Profile { chunk_size: 4, max_links: 3, cid_version: CidVersion::V1, raw_leaves: true, ..Profile::default() };
+    let p =
+        Profile { chunk_size: 4, max_links: 3, cid_version: CidVersion::V1, raw_leaves: true, ..Profile::default() };
     check_file(&vec![0u8; 400], &p);
 }
 
@@ -153,7 +154,10 @@ fn symlinks_hidden_entries_and_empty_folders() {
     std::fs::create_dir_all(files.join("bar")).unwrap();
     symlink("files/foo/baz", files.join("bar/baz")).unwrap();
     symlink("files/does/not/exist", files.join("bad")).unwrap();
-    assert_eq!(import(&files, &Profile::default()).0.root.to_string(), "QmWdiHKoeSW8G1u7ATCgpx4yMoUhYaJBQGkyPLkS9goYZ8");
+    assert_eq!(
+        import(&files, &Profile::default()).0.root.to_string(),
+        "QmWdiHKoeSW8G1u7ATCgpx4yMoUhYaJBQGkyPLkS9goYZ8"
+    );
     let v1 = Profile { cid_version: CidVersion::V1, raw_leaves: true, ..Profile::default() };
     assert_eq!(import(&files, &v1).0.root.to_string(), "bafybeibyhlx64cklod6isy3h7tsmr4qvam3ae3b74n3hfes5bythjrwyua");
 
@@ -190,4 +194,22 @@ fn unicode_and_non_utf8_names_are_raw_bytes() {
     let node = carload::dagpb::decode(&root).unwrap();
     let names: Vec<Vec<u8>> = node.links.iter().map(|l| l.name.clone()).collect();
     assert_eq!(names, vec![b"bad\xff\xfename".to_vec(), "żółw 🐢.txt".as_bytes().to_vec()]);
+}
+
+#[test]
+fn a_file_that_changes_size_is_an_error() {
+    use carload::importer::{write_car, Entry, ImportError};
+    use carload::sink::VecSink;
+    let dir = tmp();
+    let f = dir.path().join("f");
+    std::fs::write(&f, vec![1u8; 1000]).unwrap();
+    // Pretend the scan saw a different size: longer (file shrank) and shorter (file grew).
+    for (size, word) in [(2000u64, "ended after 1000 bytes"), (10, "grew")] {
+        let entry = Entry::File { path: f.clone(), size };
+        let err =
+            write_car(&entry, &Profile::default(), &mut VecSink::default(), &mut carload::event::Ignore).unwrap_err();
+        assert!(matches!(err, ImportError::Changed { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("changed while being read") && msg.contains(word), "{msg}");
+    }
 }

@@ -35,7 +35,7 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "0|1", default_value = "0", value_parser = parse_cid_version)]
     pub cid_version: u8,
     /// Store file chunks as raw blocks (default: on with --cid-version 1, off otherwise).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub raw_leaves: Option<bool>,
     /// Chunker, as kubo names it: size-<bytes> (default size-262144).
     #[arg(long, value_name = "size-N", default_value = "size-262144", value_parser = parse_chunker)]
@@ -68,9 +68,9 @@ fn parse_cid_version(s: &str) -> Result<u8, String> {
 }
 
 fn parse_chunker(s: &str) -> Result<usize, String> {
-    let n = s
-        .strip_prefix("size-")
-        .ok_or_else(|| format!("unsupported chunker {s:?}: only size-N is supported (e.g. size-{DEFAULT_CHUNK_SIZE})"))?;
+    let n = s.strip_prefix("size-").ok_or_else(|| {
+        format!("unsupported chunker {s:?}: only size-N is supported (e.g. size-{DEFAULT_CHUNK_SIZE})")
+    })?;
     let n: usize = n.parse().map_err(|_| format!("chunker {s:?}: {n:?} is not a number"))?;
     if n == 0 || n > MAX_CHUNK_SIZE {
         return Err(format!("chunker {s:?}: size must be between 1 and {MAX_CHUNK_SIZE} bytes"));

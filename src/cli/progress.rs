@@ -17,9 +17,11 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{bytes:>10}/{total_bytes:10} [{bar:30}] {binary_bytes_per_sec:>12} ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{bytes:>10}/{total_bytes:10} [{bar:30}] {binary_bytes_per_sec:>12} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         Progress { bar: Some(bar) }
     }

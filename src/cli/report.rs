@@ -125,7 +125,14 @@ pub fn rate(bytes: u64, elapsed: Duration) -> String {
 }
 
 /// The human summary of a prepare run.
-pub fn prepare_human(root: &Cid, car_size: u64, piece: &PieceInfo, input_bytes: u64, elapsed: Duration, deal: &DealArgs) -> String {
+pub fn prepare_human(
+    root: &Cid,
+    car_size: u64,
+    piece: &PieceInfo,
+    input_bytes: u64,
+    elapsed: Duration,
+    deal: &DealArgs,
+) -> String {
     format!(
         "Payload CID:   {root}\n\
          CAR size:      {car_size} bytes ({})\n\

@@ -127,7 +127,14 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             let mut hasher = PieceHasher::new();
             let mut progress = Progress::new(0, false);
             copy_into(&mut io::stdin().lock(), &mut hasher, &mut progress).context("reading standard input")?;
-            ({ let n = hasher.bytes_written(); hasher.finish(n) }.context("standard input")?, "standard input".to_string())
+            (
+                {
+                    let n = hasher.bytes_written();
+                    hasher.finish(n)
+                }
+                .context("standard input")?,
+                "standard input".to_string(),
+            )
         }
         Some(p) => {
             let name = p.display().to_string();
@@ -144,7 +151,14 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             let mut progress = Progress::new(meta.len(), !a.quiet && !a.json);
             copy_into(&mut f, &mut hasher, &mut progress).with_context(|| name.clone())?;
             progress.finish();
-            ({ let n = hasher.bytes_written(); hasher.finish(n) }.with_context(|| name.clone())?, name)
+            (
+                {
+                    let n = hasher.bytes_written();
+                    hasher.finish(n)
+                }
+                .with_context(|| name.clone())?,
+                name,
+            )
         }
     };
     let _ = label;

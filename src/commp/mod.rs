@@ -79,8 +79,7 @@ impl PieceInfo {
 
     /// Piece CID v1: `fil-commitment-unsealed` / `sha2-256-trunc254-padded` (`baga6ea4seaq…`).
     pub fn cid_v1(&self) -> Cid {
-        let mh = Multihash::<64>::wrap(SHA2_256_TRUNC254_PADDED, &self.root)
-            .expect("32-byte digest fits");
+        let mh = Multihash::<64>::wrap(SHA2_256_TRUNC254_PADDED, &self.root).expect("32-byte digest fits");
         Cid::new_v1(FIL_COMMITMENT_UNSEALED, mh)
     }
 
@@ -91,8 +90,8 @@ impl PieceInfo {
         crate::varint::write(&mut digest, self.padding());
         digest.push(self.height());
         digest.extend_from_slice(&self.root);
-        let mh = Multihash::<64>::wrap(FR32_SHA256_TRUNC254_PADBINTREE, &digest)
-            .expect("digest of at most 43 bytes fits");
+        let mh =
+            Multihash::<64>::wrap(FR32_SHA256_TRUNC254_PADBINTREE, &digest).expect("digest of at most 43 bytes fits");
         Cid::new_v1(RAW, mh)
     }
 }
@@ -155,10 +154,7 @@ pub enum CommpError {
 /// Fails with [`CommpError::TooLarge`] if a payload of `n` bytes exceeds [`MAX_PAYLOAD`].
 pub fn check_payload_size(n: u64) -> Result<(), CommpError> {
     if n > MAX_PAYLOAD {
-        Err(CommpError::TooLarge {
-            size: n,
-            max: MAX_PAYLOAD,
-        })
+        Err(CommpError::TooLarge { size: n, max: MAX_PAYLOAD })
     } else {
         Ok(())
     }
@@ -247,10 +243,7 @@ impl PieceHasher {
 
     /// Records `[start, end)` as written; fails without changing anything if it overlaps.
     fn cover(&mut self, start: u64, end: u64) -> Result<(), CommpError> {
-        let overlap = CommpError::Overlap {
-            offset: start,
-            len: end - start,
-        };
+        let overlap = CommpError::Overlap { offset: start, len: end - start };
         let before = self.covered.range(..=start).next_back().map(|(&s, &e)| (s, e));
         if let Some((_, e)) = before {
             if e > start {
@@ -292,10 +285,7 @@ impl PieceHasher {
         let end = offset
             .checked_add(data.len() as u64)
             .filter(|&e| e <= MAX_PAYLOAD)
-            .ok_or(CommpError::TooLarge {
-                size: offset.saturating_add(data.len() as u64),
-                max: MAX_PAYLOAD,
-            })?;
+            .ok_or(CommpError::TooLarge { size: offset.saturating_add(data.len() as u64), max: MAX_PAYLOAD })?;
         self.cover(offset, end)?;
         self.written += data.len() as u64;
 
@@ -335,11 +325,8 @@ impl PieceHasher {
             Job::Borrowed(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
             Job::Owned(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
         };
-        let results: Vec<(u64, [u8; 32])> = if jobs.len() == 1 {
-            jobs.iter().map(hash).collect()
-        } else {
-            jobs.par_iter().map(hash).collect()
-        };
+        let results: Vec<(u64, [u8; 32])> =
+            if jobs.len() == 1 { jobs.iter().map(hash).collect() } else { jobs.par_iter().map(hash).collect() };
         for job in jobs {
             if let Job::Owned(_, buf) = job {
                 if self.spare.len() < 2 {
@@ -357,11 +344,7 @@ impl PieceHasher {
     /// Adds a subtree root, merging it with its sibling (repeatedly) when that is present.
     fn insert_root(&mut self, mut level: u32, mut index: u64, mut root: [u8; 32]) {
         while let Some(sibling) = self.roots.remove(&(level, index ^ 1)) {
-            root = if index & 1 == 0 {
-                self.kernel.node(&root, &sibling)
-            } else {
-                self.kernel.node(&sibling, &root)
-            };
+            root = if index & 1 == 0 { self.kernel.node(&root, &sibling) } else { self.kernel.node(&sibling, &root) };
             level += 1;
             index /= 2;
         }
@@ -396,11 +379,7 @@ impl PieceHasher {
         }
         if self.written != total_len {
             let first_missing = self.contiguous_len();
-            return Err(CommpError::Incomplete {
-                total_len,
-                missing: total_len - self.written,
-                first_missing,
-            });
+            return Err(CommpError::Incomplete { total_len, missing: total_len - self.written, first_missing });
         }
         let padded = padded_piece_size(total_len);
         let quads = (padded / 128) as usize;
@@ -421,20 +400,14 @@ impl PieceHasher {
             let height = padded.trailing_zeros() - 5;
             self.fold(height, 0, units)
         };
-        Ok(PieceInfo {
-            root,
-            payload_size: total_len,
-            padded_size: padded,
-            unpadded_size: unpadded_piece_size(padded),
-        })
+        Ok(PieceInfo { root, payload_size: total_len, padded_size: padded, unpadded_size: unpadded_piece_size(padded) })
     }
 }
 
 impl io::Write for PieceHasher {
     /// Appends at [`PieceHasher::contiguous_len`].
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_at(self.contiguous_len(), buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.write_at(self.contiguous_len(), buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(buf.len())
     }
 

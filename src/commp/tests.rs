@@ -144,10 +144,7 @@ fn overlap_and_missing() {
     h.write_at(90, &[3; 10]).unwrap();
     assert_eq!(h.contiguous_len(), 0);
     let err = h.finish(160).unwrap_err();
-    assert!(
-        matches!(err, CommpError::Incomplete { total_len: 160, missing: 90, first_missing: 0 }),
-        "{err}"
-    );
+    assert!(matches!(err, CommpError::Incomplete { total_len: 160, missing: 90, first_missing: 0 }), "{err}");
     assert!(err.to_string().contains("offset 0"), "{err}");
 
     let mut h = PieceHasher::new();
@@ -157,10 +154,7 @@ fn overlap_and_missing() {
     let mut h = PieceHasher::new();
     h.write_at(0, &[0; 100]).unwrap();
     h.write_at(101, &[0; 99]).unwrap();
-    assert!(matches!(
-        h.finish(200),
-        Err(CommpError::Incomplete { missing: 1, first_missing: 100, .. })
-    ));
+    assert!(matches!(h.finish(200), Err(CommpError::Incomplete { missing: 1, first_missing: 100, .. })));
 
     // Overlap inside a unit that has already been hashed.
     let unit = 127 * UNIT_QUADS;
@@ -186,12 +180,7 @@ fn io_write_appends_after_contiguous_prefix() {
 }
 
 /// Splits `[0, len)` at the given cut points and writes the parts in the given order.
-fn scattered(
-    hasher: PieceHasher,
-    data: &[u8],
-    cuts: &[usize],
-    order_seed: u64,
-) -> Result<PieceInfo, CommpError> {
+fn scattered(hasher: PieceHasher, data: &[u8], cuts: &[usize], order_seed: u64) -> Result<PieceInfo, CommpError> {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
     bounds.push(0);
     bounds.push(data.len());

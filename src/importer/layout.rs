@@ -103,7 +103,12 @@ impl FileShape {
         let n = if level == 0 {
             let bytes = self.leaf_bytes(start);
             let block_len = if self.raw_leaves { bytes } else { unixfs::file_leaf_len(bytes) };
-            NodeSize { block_len, tsize: block_len, file_bytes: bytes, car_bytes: car::section_len(self.leaf_cid_len, block_len) }
+            NodeSize {
+                block_len,
+                tsize: block_len,
+                file_bytes: bytes,
+                car_bytes: car::section_len(self.leaf_cid_len, block_len),
+            }
         } else {
             let child_span = self.span(level - 1);
             let mut children = Vec::new();
@@ -167,8 +172,7 @@ pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
                     (name.len(), n, cid_len)
                 })
                 .collect();
-            let block_len =
-                dagpb::encoded_len(kids.iter().map(|(name, n, c)| (*c, *name, n.tsize)), Some(2)) as u64;
+            let block_len = dagpb::encoded_len(kids.iter().map(|(name, n, c)| (*c, *name, n.tsize)), Some(2)) as u64;
             let n = NodeSize {
                 block_len,
                 tsize: block_len + kids.iter().map(|k| k.1.tsize).sum::<u64>(),

@@ -171,11 +171,7 @@ impl<'a> Builder<'a> {
         match file.read(&mut extra) {
             Ok(0) => {}
             Ok(_) => {
-                return Err(ImportError::Changed {
-                    path: path.to_path_buf(),
-                    expected: size,
-                    found: "it grew".into(),
-                })
+                return Err(ImportError::Changed { path: path.to_path_buf(), expected: size, found: "it grew".into() })
             }
             Err(e) => return Err(ImportError::io(path, e)),
         }
@@ -210,8 +206,7 @@ impl<'a> Builder<'a> {
                 s += c;
             }
         }
-        let links: Vec<Link> =
-            children.iter().map(|c| Link { cid: c.cid, name: Vec::new(), tsize: c.tsize }).collect();
+        let links: Vec<Link> = children.iter().map(|c| Link { cid: c.cid, name: Vec::new(), tsize: c.tsize }).collect();
         let sizes: Vec<u64> = children.iter().map(|c| c.file_bytes).collect();
         let file_bytes = sizes.iter().sum();
         let data = dagpb::encode(&links, Some(&unixfs::file_node_data(file_bytes, &sizes)));
