@@ -137,32 +137,28 @@ pub fn aggregate(entries: &[Entry]) -> Result<Aggregate, AggregateError> {
         dag_size: Option<u64>,
         node_count: Option<u64>,
     }
-    let mut seen = HashSet::new();
-    let mut items = Vec::new();
-    for e in entries {
-        if e.root.hash().code() == IDENTITY {
-            continue;
-        }
+    let mut items = Vec::with_capacity(entries.len());
+    for e in entries.iter().filter(|e| e.root.hash().code() != IDENTITY) {
         let v1 = to_v1(&e.root);
         let name = v1.to_string();
         if name.len() < 7 {
             return Err(AggregateError::ShortCid(v1));
         }
-        if seen.insert(name.clone()) {
-            let nonzero = |v: Option<u64>| v.filter(|&n| n != 0);
-            items.push(Item {
-                v1,
-                name,
-                original: e.root,
-                dag_size: nonzero(e.dag_size),
-                node_count: nonzero(e.node_count),
-            });
-        }
+        let nonzero = |v: Option<u64>| v.filter(|&n| n != 0);
+        items.push(Item {
+            v1,
+            name,
+            original: e.root,
+            dag_size: nonzero(e.dag_size),
+            node_count: nonzero(e.node_count),
+        });
     }
     if items.is_empty() {
         return Err(AggregateError::NoEntries);
     }
-    items.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    // A stable sort keeps duplicates in input order, so dedup keeps the first occurrence.
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    items.dedup_by(|later, first| later.name == first.name);
 
     // outer name → inner name → entry indexes (BTreeMap<String> orders by bytes, as Go sorts links).
     let mut tree: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
