@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod block;
 pub mod car;
 pub mod commp;
