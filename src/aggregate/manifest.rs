@@ -20,12 +20,7 @@ pub struct ManifestEntry {
     #[serde(rename = "DagCidV1", with = "cid_string")]
     pub dag_cid_v1: Cid,
     /// The CIDv0 form, present when the root is dag-pb with a sha2-256 multihash.
-    #[serde(
-        rename = "DagCidV0",
-        default,
-        with = "opt_cid_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "DagCidV0", default, with = "opt_cid_string", skip_serializing_if = "Option::is_none")]
     pub dag_cid_v0: Option<Cid>,
     /// Cumulative DAG size, when known (never from Powergate).
     #[serde(rename = "DagSize", default, skip_serializing_if = "Option::is_none")]
@@ -123,11 +118,7 @@ enum Record {
 struct GoFormatter;
 
 impl serde_json::ser::Formatter for GoFormatter {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             let esc = match c {
@@ -162,22 +153,14 @@ impl serde_json::ser::Formatter for GoFormatter {
 /// Appends `value` as one Go-encoded JSON line (record followed by `\n`).
 fn push_record(out: &mut Vec<u8>, value: &impl Serialize) {
     let mut ser = serde_json::Serializer::with_formatter(&mut *out, GoFormatter);
-    value
-        .serialize(&mut ser)
-        .expect("manifest records always serialize");
+    value.serialize(&mut ser).expect("manifest records always serialize");
     out.push(b'\n');
 }
 
 /// Writes the manifest for `entries` (already sorted by `DagCidV1`).
 pub fn write_manifest(entries: &[ManifestEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(300 + entries.len() * 220);
-    push_record(
-        &mut out,
-        &Preamble {
-            record_type: "DagAggregatePreamble",
-            version: MANIFEST_VERSION,
-        },
-    );
+    push_record(&mut out, &Preamble { record_type: "DagAggregatePreamble", version: MANIFEST_VERSION });
     push_record(
         &mut out,
         &Summary {
@@ -188,13 +171,7 @@ pub fn write_manifest(entries: &[ManifestEntry]) -> Vec<u8> {
         },
     );
     for entry in entries {
-        push_record(
-            &mut out,
-            &EntryRecord {
-                record_type: "DagAggregateEntry",
-                entry,
-            },
-        );
+        push_record(&mut out, &EntryRecord { record_type: "DagAggregateEntry", entry });
     }
     out
 }
@@ -210,38 +187,21 @@ pub fn parse_manifest(ndjson: &[u8]) -> Result<Vec<ManifestEntry>, ManifestError
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
         let invalid = |reason: String| ManifestError::Invalid { line: n, reason };
-        let record: Record = serde_json::from_slice(line)
-            .map_err(|source| ManifestError::Json { line: n, source })?;
+        let record: Record = serde_json::from_slice(line).map_err(|source| ManifestError::Json { line: n, source })?;
         match (n, record) {
             (1, Record::Preamble { version }) => {
                 if version != MANIFEST_VERSION {
                     return Err(invalid(format!("unsupported manifest version {version}")));
                 }
             }
-            (1, _) => {
-                return Err(invalid(
-                    "first record is not the DagAggregatePreamble".into(),
-                ))
-            }
-            (
-                2,
-                Record::Summary {
-                    entry_count,
-                    entries_sorted_by,
-                },
-            ) => {
+            (1, _) => return Err(invalid("first record is not the DagAggregatePreamble".into())),
+            (2, Record::Summary { entry_count, entries_sorted_by }) => {
                 if entries_sorted_by != ENTRIES_SORTED_BY {
-                    return Err(invalid(format!(
-                        "entries sorted by {entries_sorted_by:?}, not DagCidV1"
-                    )));
+                    return Err(invalid(format!("entries sorted by {entries_sorted_by:?}, not DagCidV1")));
                 }
                 expected = Some(entry_count);
             }
-            (2, _) => {
-                return Err(invalid(
-                    "second record is not the DagAggregateSummary".into(),
-                ))
-            }
+            (2, _) => return Err(invalid("second record is not the DagAggregateSummary".into())),
             (_, Record::Entry(entry)) => {
                 if entry.dag_cid_v1.version() != Version::V1 {
                     return Err(invalid("DagCidV1 is not a CIDv1".into()));
@@ -253,29 +213,17 @@ pub fn parse_manifest(ndjson: &[u8]) -> Result<Vec<ManifestEntry>, ManifestError
                 }
                 let key = entry.dag_cid_v1.to_string();
                 if key <= previous {
-                    return Err(invalid(format!(
-                        "entry {key} is out of DagCidV1 order or repeated"
-                    )));
+                    return Err(invalid(format!("entry {key} is out of DagCidV1 order or repeated")));
                 }
                 previous = key;
                 entries.push(*entry);
             }
-            (_, _) => {
-                return Err(invalid(
-                    "only DagAggregateEntry records may follow the summary".into(),
-                ))
-            }
+            (_, _) => return Err(invalid("only DagAggregateEntry records may follow the summary".into())),
         }
     }
-    let expected = expected.ok_or(ManifestError::Invalid {
-        line: 2,
-        reason: "missing DagAggregateSummary".into(),
-    })?;
+    let expected = expected.ok_or(ManifestError::Invalid { line: 2, reason: "missing DagAggregateSummary".into() })?;
     if expected != entries.len() as u64 {
-        return Err(ManifestError::Count {
-            expected,
-            found: entries.len() as u64,
-        });
+        return Err(ManifestError::Count { expected, found: entries.len() as u64 });
     }
     Ok(entries)
 }
@@ -290,8 +238,7 @@ mod cid_string {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e| D::Error::custom(format!("invalid CID {s:?}: {e}")))
+        s.parse().map_err(|e| D::Error::custom(format!("invalid CID {s:?}: {e}")))
     }
 }
 

@@ -47,11 +47,7 @@ pub struct Entry {
 impl Entry {
     /// An entry with unknown sizes, as Powergate creates them.
     pub fn new(root: Cid) -> Self {
-        Entry {
-            root,
-            dag_size: None,
-            node_count: None,
-        }
+        Entry { root, dag_size: None, node_count: None }
     }
 }
 
@@ -164,11 +160,7 @@ pub fn aggregate(entries: &[Entry]) -> Result<Aggregate, AggregateError> {
     let mut tree: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
     for (i, it) in items.iter().enumerate() {
         let inner = bucket_name(&it.name, 4);
-        tree.entry(bucket_name(&it.name, 2))
-            .or_default()
-            .entry(inner)
-            .or_default()
-            .push(i);
+        tree.entry(bucket_name(&it.name, 2)).or_default().entry(inner).or_default().push(i);
     }
 
     let mut manifest_entries: Vec<Option<ManifestEntry>> = vec![None; items.len()];
@@ -189,9 +181,7 @@ pub fn aggregate(entries: &[Entry]) -> Result<Aggregate, AggregateError> {
             let (block, size) = directory(links);
             for (ei, &i) in members.iter().enumerate() {
                 let it = &items[i];
-                let v0 = (it.v1.codec() == DAG_PB
-                    && it.v1.hash().code() == SHA2_256
-                    && it.v1.hash().size() == 32)
+                let v0 = (it.v1.codec() == DAG_PB && it.v1.hash().code() == SHA2_256 && it.v1.hash().size() == 32)
                     .then(|| Cid::new_v0(*it.v1.hash()).expect("sha2-256/32 is a valid CIDv0"));
                 manifest_entries[i] = Some(ManifestEntry {
                     dag_cid_v1: it.v1,
@@ -202,39 +192,19 @@ pub fn aggregate(entries: &[Entry]) -> Result<Aggregate, AggregateError> {
                     path_indexes: [oi as u64 + 1, ii as u64, ei as u64],
                 });
             }
-            outer_links.push(Link {
-                cid: block.cid,
-                name: inner_name.into_bytes(),
-                tsize: size,
-            });
-            inner_buckets.push(Inner {
-                block,
-                entries: members,
-            });
+            outer_links.push(Link { cid: block.cid, name: inner_name.into_bytes(), tsize: size });
+            inner_buckets.push(Inner { block, entries: members });
         }
         let (block, size) = directory(outer_links);
-        root_links.push(Link {
-            cid: block.cid,
-            name: outer_name.into_bytes(),
-            tsize: size,
-        });
-        outer.push(Outer {
-            block,
-            inner: inner_buckets,
-        });
+        root_links.push(Link { cid: block.cid, name: outer_name.into_bytes(), tsize: size });
+        outer.push(Outer { block, inner: inner_buckets });
     }
 
-    let entries: Vec<ManifestEntry> = manifest_entries
-        .into_iter()
-        .map(|e| e.expect("every entry is bucketed"))
-        .collect();
+    let entries: Vec<ManifestEntry> =
+        manifest_entries.into_iter().map(|e| e.expect("every entry is bucketed")).collect();
     let manifest_bytes = write_manifest(&entries);
     let manifest = file_dag(&manifest_bytes, &MANIFEST_PROFILE);
-    root_links.push(Link {
-        cid: manifest.root,
-        name: MANIFEST_LINK_NAME.as_bytes().to_vec(),
-        tsize: manifest.tsize,
-    });
+    root_links.push(Link { cid: manifest.root, name: MANIFEST_LINK_NAME.as_bytes().to_vec(), tsize: manifest.tsize });
     let (root_block, _) = directory(root_links);
     Ok(Aggregate {
         root: root_block.cid,
@@ -277,18 +247,12 @@ impl Aggregate {
     /// manifest blocks, then per outer bucket its block and, per inner bucket, its block followed
     /// by its entries. See [`CarItem::Entry`] for how to write an entry.
     pub fn car_items(&self) -> impl Iterator<Item = CarItem<'_>> {
-        let head = std::iter::once(&self.root_block)
-            .chain(&self.manifest.blocks)
-            .map(CarItem::Block);
+        let head = std::iter::once(&self.root_block).chain(&self.manifest.blocks).map(CarItem::Block);
         let buckets = self.outer.iter().flat_map(move |o| {
             std::iter::once(CarItem::Block(&o.block)).chain(o.inner.iter().flat_map(move |inner| {
-                std::iter::once(CarItem::Block(&inner.block)).chain(inner.entries.iter().map(
-                    move |&index| CarItem::Entry {
-                        index,
-                        cid_v1: self.entries[index].dag_cid_v1,
-                        original: self.originals[index],
-                    },
-                ))
+                std::iter::once(CarItem::Block(&inner.block)).chain(inner.entries.iter().map(move |&index| {
+                    CarItem::Entry { index, cid_v1: self.entries[index].dag_cid_v1, original: self.originals[index] }
+                }))
             }))
         });
         head.chain(buckets)
@@ -301,9 +265,7 @@ impl Aggregate {
     pub fn overhead_bytes(&self) -> u64 {
         self.car_items()
             .map(|item| match item {
-                CarItem::Block(b) => {
-                    crate::car::section_len(b.cid.encoded_len(), b.data.len() as u64)
-                }
+                CarItem::Block(b) => crate::car::section_len(b.cid.encoded_len(), b.data.len() as u64),
                 CarItem::Entry { .. } => 0,
             })
             .sum()
@@ -328,9 +290,7 @@ pub fn write_car_in_memory(agg: &Aggregate, entry_dags: &[Dag]) -> Result<Vec<u8
         match item {
             CarItem::Block(b) => put(&mut out, &b.cid, &b.data),
             CarItem::Entry { cid_v1, .. } => {
-                let dag = dags
-                    .get(&cid_v1)
-                    .ok_or(AggregateError::MissingEntryDag(cid_v1))?;
+                let dag = dags.get(&cid_v1).ok_or(AggregateError::MissingEntryDag(cid_v1))?;
                 for (i, b) in dag.blocks.iter().enumerate() {
                     put(&mut out, if i == 0 { &cid_v1 } else { &b.cid }, &b.data);
                 }

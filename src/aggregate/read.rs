@@ -75,9 +75,7 @@ pub fn read_manifest_from_car(r: impl Read) -> Result<(Cid, Vec<u8>), ReadError>
         let Some((cid, data)) = blocks.next_block()? else {
             return Err(match manifest_root {
                 None => ReadError::RootNotFound(root),
-                Some(_) => ReadError::ManifestIncomplete {
-                    missing: pending.len(),
-                },
+                Some(_) => ReadError::ManifestIncomplete { missing: pending.len() },
             });
         };
         if manifest_root.is_none() {
@@ -90,14 +88,9 @@ pub fn read_manifest_from_car(r: impl Read) -> Result<(Cid, Vec<u8>), ReadError>
                 return Err(not_agg("the root is not a dag-pb block".into()));
             }
             let node = dagpb::decode(&data).map_err(|e| not_agg(e.to_string()))?;
-            let link = node
-                .links
-                .first()
-                .ok_or_else(|| not_agg("the root has no links".into()))?;
+            let link = node.links.first().ok_or_else(|| not_agg("the root has no links".into()))?;
             if link.name != MANIFEST_LINK_NAME.as_bytes() {
-                return Err(not_agg(format!(
-                    "root link 0 is not named {MANIFEST_LINK_NAME}"
-                )));
+                return Err(not_agg(format!("root link 0 is not named {MANIFEST_LINK_NAME}")));
             }
             manifest_root = Some(link.cid);
             pending.insert(link.cid);
@@ -107,45 +100,28 @@ pub fn read_manifest_from_car(r: impl Read) -> Result<(Cid, Vec<u8>), ReadError>
             continue;
         }
         check_hash(&cid, &data)?;
-        let bad = |reason: &str| ReadError::BadManifestBlock {
-            cid,
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| ReadError::BadManifestBlock { cid, reason: reason.to_string() };
         let part = match cid.codec() {
             RAW => Part::Raw(data),
             DAG_PB => {
                 let node = dagpb::decode(&data).map_err(|e| bad(&e.to_string()))?;
-                let fs = node
-                    .data
-                    .as_deref()
-                    .and_then(unixfs::decode)
-                    .ok_or_else(|| bad("no UnixFS data"))?;
-                if fs.kind != unixfs::DataType::File as u64
-                    && fs.kind != unixfs::DataType::Raw as u64
-                {
+                let fs = node.data.as_deref().and_then(unixfs::decode).ok_or_else(|| bad("no UnixFS data"))?;
+                if fs.kind != unixfs::DataType::File as u64 && fs.kind != unixfs::DataType::Raw as u64 {
                     return Err(bad("not a UnixFS file node"));
                 }
                 if Some(cid) == manifest_root {
-                    declared_size = Some(
-                        fs.filesize
-                            .ok_or_else(|| bad("file root without filesize"))?,
-                    );
+                    declared_size = Some(fs.filesize.ok_or_else(|| bad("file root without filesize"))?);
                 }
                 let children: Vec<Cid> = node.links.iter().map(|l| l.cid).collect();
                 pending.extend(children.iter().filter(|c| !parts.contains_key(c)));
-                Part::Node {
-                    data: fs.data.unwrap_or_default(),
-                    children,
-                }
+                Part::Node { data: fs.data.unwrap_or_default(), children }
             }
             _ => return Err(bad("neither raw nor dag-pb")),
         };
         parts.insert(cid, part);
     }
     let manifest_root = manifest_root.expect("the loop ends once the manifest root is known");
-    let limit = declared_size
-        .unwrap_or(MAX_MANIFEST_BYTES)
-        .min(MAX_MANIFEST_BYTES);
+    let limit = declared_size.unwrap_or(MAX_MANIFEST_BYTES).min(MAX_MANIFEST_BYTES);
     let mut out = Vec::new();
     let mut stack = vec![manifest_root];
     while let Some(cid) = stack.pop() {

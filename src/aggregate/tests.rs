@@ -16,32 +16,19 @@ fn blocks_of(car: &[u8]) -> Vec<(Cid, Vec<u8>)> {
 fn upstream_vector() {
     let qm = cid("QmQy6xmJhrcC5QLboAcGFcAE1tC8CrwDVkrHdEYJkLscrQ");
     let entries = [
-        Entry {
-            root: qm,
-            dag_size: Some(42),
-            node_count: Some(1),
-        },
+        Entry { root: qm, dag_size: Some(42), node_count: Some(1) },
         Entry::new(cid("bafkqaddgnfwc6nbpon4xg5dfnu")),
         Entry {
             root: cid("bafybeibhbx3y6tnn7q4gpsous6apnobft5jybvroiepdsmvps2lmycjjxu"),
             dag_size: Some(666),
             node_count: Some(666),
         },
-        Entry::new(cid(
-            "bafkreihjji2ny4zwyh7ubc3bmdb5tj455vi5fhsbwf2uvcw6l75z446qea",
-        )),
-        Entry::new(cid(
-            "bafkreialad2qaplrgjs2x2rs4fycwmwmpmocantoho3doxulmbmlrg6qea",
-        )),
-        Entry::new(cid(
-            "bafkreiarcpog7fgb3cvs4iznh6jcqtxgyyk5rbsmk4dvxuty5tylof6qea",
-        )),
+        Entry::new(cid("bafkreihjji2ny4zwyh7ubc3bmdb5tj455vi5fhsbwf2uvcw6l75z446qea")),
+        Entry::new(cid("bafkreialad2qaplrgjs2x2rs4fycwmwmpmocantoho3doxulmbmlrg6qea")),
+        Entry::new(cid("bafkreiarcpog7fgb3cvs4iznh6jcqtxgyyk5rbsmk4dvxuty5tylof6qea")),
     ];
     let agg = aggregate(&entries).unwrap();
-    assert_eq!(
-        agg.root.to_string(),
-        "bafybeib62b4ukyzjcj7d2h4mbzjgg7l6qiz3ma4vb4b2bawmcauf5afvua"
-    );
+    assert_eq!(agg.root.to_string(), "bafybeib62b4ukyzjcj7d2h4mbzjgg7l6qiz3ma4vb4b2bawmcauf5afvua");
     let expected = r#"{"RecordType":"DagAggregatePreamble","Version":1}
 {"RecordType":"DagAggregateSummary","EntryCount":4,"EntriesSortedBy":"DagCidV1","Description":"Aggregate of non-related DAGs, produced by github.com/filecoin-project/go-dagaggregator-unixfs"}
 {"RecordType":"DagAggregateEntry","DagCidV1":"bafkreialad2qaplrgjs2x2rs4fycwmwmpmocantoho3doxulmbmlrg6qea","PathPrefixes":["baf...ea","baf...6qea"],"PathIndexes":[1,0,0]}
@@ -54,11 +41,7 @@ fn upstream_vector() {
     assert_eq!(agg.original_roots()[3], qm, "first occurrence is kept");
     // The root's links: manifest first, then the outer buckets.
     let root = dagpb::decode(&agg.root_block().data).unwrap();
-    let names: Vec<_> = root
-        .links
-        .iter()
-        .map(|l| String::from_utf8(l.name.clone()).unwrap())
-        .collect();
+    let names: Vec<_> = root.links.iter().map(|l| String::from_utf8(l.name.clone()).unwrap()).collect();
     assert_eq!(names, [MANIFEST_LINK_NAME, "baf...ea", "baf...xu"]);
     assert_eq!(root.links[0].cid, agg.manifest_dag().root);
 }
@@ -68,10 +51,7 @@ fn identity_only_and_empty_are_errors() {
     assert_eq!(aggregate(&[]).unwrap_err(), AggregateError::NoEntries);
     let id = Entry::new(cid("bafkqaddgnfwc6nbpon4xg5dfnu"));
     assert_eq!(aggregate(&[id]).unwrap_err(), AggregateError::NoEntries);
-    assert_eq!(
-        AggregateError::NoEntries.to_string(),
-        "no valid entries to aggregate"
-    );
+    assert_eq!(AggregateError::NoEntries.to_string(), "no valid entries to aggregate");
 }
 
 fn file(data: &[u8]) -> Dag {
@@ -88,10 +68,7 @@ fn assemble(dags: &[Dag]) -> (Aggregate, Vec<u8>) {
 /// Header + aggregate overhead + one section per (single-block) entry, its root under CIDv1.
 fn expected_car_len(agg: &Aggregate, dags: &[Dag]) -> u64 {
     assert!(dags.iter().all(|d| d.blocks.len() == 1));
-    let entries: u64 = dags
-        .iter()
-        .map(|d| crate::car::section_len(36, d.blocks[0].data.len() as u64))
-        .sum();
+    let entries: u64 = dags.iter().map(|d| crate::car::section_len(36, d.blocks[0].data.len() as u64)).sum();
     crate::car::header_len(36) + agg.overhead_bytes() + entries
 }
 
@@ -100,30 +77,16 @@ fn expected_car_len(agg: &Aggregate, dags: &[Dag]) -> u64 {
 fn two_file_folder() {
     let dags = [file(&[b'A'; 100]), file(&[b'A'; 1000])];
     let (agg, car) = assemble(&dags);
-    assert_eq!(
-        agg.root.to_string(),
-        "bafybeibpekhkoirl7uhwki5jvgwmongt44ecc7legz2xvj3ss773fmxb44"
-    );
+    assert_eq!(agg.root.to_string(), "bafybeibpekhkoirl7uhwki5jvgwmongt44ecc7legz2xvj3ss773fmxb44");
     assert_eq!(car.len(), 2694);
     assert_eq!(expected_car_len(&agg, &dags), 2694);
-    let root_names: Vec<_> = dagpb::decode(&agg.root_block().data)
-        .unwrap()
-        .links
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
-    assert_eq!(
-        root_names,
-        [MANIFEST_LINK_NAME.as_bytes(), b"baf...d4", b"baf...pu"]
-    );
+    let root_names: Vec<_> = dagpb::decode(&agg.root_block().data).unwrap().links.into_iter().map(|l| l.name).collect();
+    assert_eq!(root_names, [MANIFEST_LINK_NAME.as_bytes(), b"baf...d4", b"baf...pu"]);
     let blocks = blocks_of(&car);
     let names: Vec<String> = blocks.iter().map(|(c, _)| c.to_string()).collect();
     assert_eq!(names.len(), 8);
     assert_eq!(names[0], agg.root.to_string());
-    assert_eq!(
-        names[1],
-        "bafkreifhjj42fouqeugwg2kehonxruhxxthuibyjmhcqwqllgvb7kglsc4"
-    );
+    assert_eq!(names[1], "bafkreifhjj42fouqeugwg2kehonxruhxxthuibyjmhcqwqllgvb7kglsc4");
     let e0 = crate::block::to_v1(&dags[0].root).to_string();
     let e1 = crate::block::to_v1(&dags[1].root).to_string();
     let (first, second) = if e0 < e1 { (e0, e1) } else { (e1, e0) };
@@ -138,37 +101,23 @@ fn two_file_folder() {
             String::from_utf8(node.links[0].name.clone()).unwrap()
         })
         .collect();
-    assert_eq!(
-        buckets,
-        ["baf...75d4", first.as_str(), "baf...kypu", second.as_str()]
-    );
+    assert_eq!(buckets, ["baf...75d4", first.as_str(), "baf...kypu", second.as_str()]);
     // Entry roots under CIDv1, with the same bytes as their CIDv0 blocks.
-    let dag_of = |v1: &str| {
-        dags.iter()
-            .find(|d| crate::block::to_v1(&d.root).to_string() == v1)
-            .unwrap()
-    };
+    let dag_of = |v1: &str| dags.iter().find(|d| crate::block::to_v1(&d.root).to_string() == v1).unwrap();
     assert_eq!(blocks[4].1, dag_of(&first).blocks[0].data);
     assert_eq!(blocks[7].1, dag_of(&second).blocks[0].data);
     let (root, manifest) = read_manifest_from_car(&car[..]).unwrap();
     assert_eq!(root, agg.root);
     assert_eq!(parse_manifest(&manifest).unwrap(), agg.entries());
-    assert!(agg
-        .entries()
-        .iter()
-        .all(|e| e.dag_cid_v0.is_some() && e.dag_size.is_none()));
+    assert!(agg.entries().iter().all(|e| e.dag_cid_v0.is_some() && e.dag_size.is_none()));
 }
 
 #[test]
 fn duplicates_are_merged() {
     let a = file(b"same bytes");
     let b = file(b"other bytes");
-    let entries = [
-        Entry::new(a.root),
-        Entry::new(b.root),
-        Entry::new(crate::block::to_v1(&a.root)),
-        Entry::new(a.root),
-    ];
+    let entries =
+        [Entry::new(a.root), Entry::new(b.root), Entry::new(crate::block::to_v1(&a.root)), Entry::new(a.root)];
     let agg = aggregate(&entries).unwrap();
     assert_eq!(agg.entries().len(), 2);
     let text = String::from_utf8(agg.manifest_bytes().to_vec()).unwrap();
@@ -176,16 +125,8 @@ fn duplicates_are_merged() {
     let car = write_car_in_memory(&agg, &[a.clone(), b]).unwrap();
     // root, manifest, and per entry: outer, inner, entry root.
     assert_eq!(blocks_of(&car).len(), 2 + 2 * 3);
-    let b_v1 = agg
-        .entries()
-        .iter()
-        .find(|e| e.dag_cid_v1 != crate::block::to_v1(&a.root))
-        .unwrap()
-        .dag_cid_v1;
-    assert_eq!(
-        write_car_in_memory(&agg, &[a]).unwrap_err(),
-        AggregateError::MissingEntryDag(b_v1)
-    );
+    let b_v1 = agg.entries().iter().find(|e| e.dag_cid_v1 != crate::block::to_v1(&a.root)).unwrap().dag_cid_v1;
+    assert_eq!(write_car_in_memory(&agg, &[a]).unwrap_err(), AggregateError::MissingEntryDag(b_v1));
 }
 
 fn car_from(header_root: &Cid, blocks: &[(Cid, Vec<u8>)]) -> Vec<u8> {
@@ -217,27 +158,16 @@ fn check_paths(agg: &Aggregate, car: &[u8]) {
 
 #[test]
 fn large_manifest_spans_several_blocks() {
-    let dags: Vec<Dag> = (0..2500)
-        .map(|i| file(format!("entry number {i}").as_bytes()))
-        .collect();
+    let dags: Vec<Dag> = (0..2500).map(|i| file(format!("entry number {i}").as_bytes())).collect();
     let (agg, car) = assemble(&dags);
     assert_eq!(agg.entries().len(), 2500);
     assert!(agg.manifest_bytes().len() > 2 * 262_144);
     let manifest = agg.manifest_dag();
-    assert_eq!(
-        manifest.blocks.len(),
-        1 + agg.manifest_bytes().len().div_ceil(262_144)
-    );
+    assert_eq!(manifest.blocks.len(), 1 + agg.manifest_bytes().len().div_ceil(262_144));
     assert_eq!(manifest.blocks[0].cid.codec(), DAG_PB);
     assert!(manifest.blocks[1..].iter().all(|b| b.cid.codec() == RAW));
     // 256 outer buckets hold ~10 inner buckets each; of 262144 inner names, a few are shared.
-    assert!(
-        agg.entries()
-            .iter()
-            .filter(|e| e.path_indexes[2] >= 1)
-            .count()
-            >= 5
-    );
+    assert!(agg.entries().iter().filter(|e| e.path_indexes[2] >= 1).count() >= 5);
     assert!(agg.entries().iter().any(|e| e.path_indexes[1] >= 10));
     assert!(agg.entries().iter().any(|e| e.path_indexes[0] == 256));
     check_paths(&agg, &car);
@@ -267,41 +197,25 @@ fn corrupt_cars_are_errors() {
     // A tampered manifest block.
     let mut bad = blocks.clone();
     bad[1].1[10] ^= 1;
-    assert!(matches!(
-        read_manifest_from_car(&car_from(&agg.root, &bad)[..]),
-        Err(ReadError::HashMismatch(_))
-    ));
+    assert!(matches!(read_manifest_from_car(&car_from(&agg.root, &bad)[..]), Err(ReadError::HashMismatch(_))));
     // Only the root.
     assert!(matches!(
         read_manifest_from_car(&car_from(&agg.root, &blocks[..1])[..]),
         Err(ReadError::ManifestIncomplete { missing: 1 })
     ));
     // No root block.
-    assert!(matches!(
-        read_manifest_from_car(&car_from(&agg.root, &blocks[1..])[..]),
-        Err(ReadError::RootNotFound(_))
-    ));
+    assert!(matches!(read_manifest_from_car(&car_from(&agg.root, &blocks[1..])[..]), Err(ReadError::RootNotFound(_))));
     // A plain file CAR is not an aggregate.
     let plain = crate::importer::memory::car_bytes(&dags[1]);
-    assert!(matches!(
-        read_manifest_from_car(&plain[..]),
-        Err(ReadError::NotAggregate(_))
-    ));
+    assert!(matches!(read_manifest_from_car(&plain[..]), Err(ReadError::NotAggregate(_))));
     // Not a CAR, truncated CARs.
-    assert!(matches!(
-        read_manifest_from_car(&b"nonsense"[..]),
-        Err(ReadError::Car(_))
-    ));
+    assert!(matches!(read_manifest_from_car(&b"nonsense"[..]), Err(ReadError::Car(_))));
     assert!(read_manifest_from_car(&b""[..]).is_err());
     for cut in [10, 70, 100, 200] {
-        assert!(
-            read_manifest_from_car(&car[..cut]).is_err(),
-            "accepted a CAR cut at {cut}"
-        );
+        assert!(read_manifest_from_car(&car[..cut]).is_err(), "accepted a CAR cut at {cut}");
     }
     // No single flipped bit panics; those inside the root or manifest are caught.
-    let section =
-        |(c, d): &(Cid, Vec<u8>)| crate::car::section_len(c.encoded_len(), d.len() as u64);
+    let section = |(c, d): &(Cid, Vec<u8>)| crate::car::section_len(c.encoded_len(), d.len() as u64);
     let manifest_end = crate::car::header_len(36) + blocks[..2].iter().map(section).sum::<u64>();
     for pos in 0..car.len() {
         let mut c = car.clone();
@@ -310,10 +224,7 @@ fn corrupt_cars_are_errors() {
         if (pos as u64) < manifest_end {
             if let Ok((root, bytes)) = result {
                 // Flips that survive must not change what is returned.
-                assert!(
-                    root != agg.root || bytes == agg.manifest_bytes(),
-                    "flip at {pos} went unnoticed"
-                );
+                assert!(root != agg.root || bytes == agg.manifest_bytes(), "flip at {pos} went unnoticed");
             }
         }
     }

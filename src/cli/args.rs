@@ -26,6 +26,32 @@ pub enum Command {
     /// Compute the piece size and piece CID (commP) of a CAR file or of standard input.
     #[command(visible_alias = "commP")]
     Commp(CommpArgs),
+    /// List the entries of a Filecoin batch CAR's `@AggregateManifest.ndjson`.
+    Manifest(ManifestArgs),
+}
+
+/// Options for Filecoin batches (`--aggregate`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BatchArgs {
+    /// Aggregate every file under the folder into one Filecoin batch (go-dagaggregator-unixfs v0.1.0).
+    #[arg(long)]
+    pub aggregate: bool,
+    /// Where to write the batch manifest (default for prepare: <out.car>.manifest).
+    #[arg(long, value_name = "PATH", requires = "aggregate")]
+    pub manifest: Option<PathBuf>,
+    /// Folder for the temporary spool of an aggregate build (default: the output's folder).
+    #[arg(long, value_name = "DIR", requires = "aggregate")]
+    pub tmpdir: Option<PathBuf>,
+}
+
+/// `carload manifest`.
+#[derive(Args, Debug)]
+pub struct ManifestArgs {
+    /// A batch CAR written by `prepare --aggregate` (or Powergate).
+    pub car: PathBuf,
+    /// Print the entries as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options shared by commands that build a DAG.
@@ -120,6 +146,9 @@ pub struct PrepareArgs {
     /// DAG options.
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Batch options.
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Deal command options.
     #[command(flatten)]
     pub deal: DealArgs,
@@ -141,6 +170,9 @@ pub struct CarArgs {
     /// DAG options.
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Batch options.
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// `carload commp`.

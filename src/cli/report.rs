@@ -37,6 +37,20 @@ pub struct PrepareJson {
     pub car_size: u64,
     /// Piece CID v2 (FRC-0069).
     pub piece_cid_v2: String,
+    /// Batch files in walk order (`--aggregate` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileJson>>,
+}
+
+/// One file of a batch in `--json` output. The key `Cid` keeps Powergate's capital C (its struct
+/// tag was misspelled), so existing scripts keep working.
+#[derive(Serialize)]
+pub struct FileJson {
+    /// Walk path.
+    pub name: String,
+    /// Root CID of the file's DAG.
+    #[serde(rename = "Cid")]
+    pub cid: String,
 }
 
 impl PrepareJson {
@@ -49,6 +63,7 @@ impl PrepareJson {
             piece_size_unpadded: piece.unpadded_size,
             car_size,
             piece_cid_v2: piece.cid_v2().to_string(),
+            files: None,
         }
     }
 }

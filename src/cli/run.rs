@@ -1,6 +1,6 @@
 //! Running the commands.
 
-use super::args::{CarArgs, Cli, Command, CommpArgs, PrepareArgs};
+use super::args::{BatchArgs, CarArgs, Cli, Command, CommpArgs, ManifestArgs, PrepareArgs};
 use super::progress::Progress;
 use super::report;
 use anyhow::{bail, Context, Result};
@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(a) => prepare(a),
         Command::Car(a) => car(a),
         Command::Commp(a) => commp_cmd(a),
+        Command::Manifest(a) => manifest_cmd(a),
     }
 }
 
@@ -66,6 +67,9 @@ fn build(
 }
 
 fn prepare(a: PrepareArgs) -> Result<()> {
+    if a.batch.aggregate {
+        return prepare_batch(a);
+    }
     let profile = a.profile.profile();
     let start = Instant::now();
     if !is_stdout(&a.out) {
@@ -99,6 +103,19 @@ fn emit_result(text: &str, car_on_stdout: bool) -> Result<()> {
 }
 
 fn car(a: CarArgs) -> Result<()> {
+    if a.batch.aggregate {
+        let b = run_batch(&a.path, &a.out, a.force, a.quiet, &a.profile.profile(), &a.batch, false, false)?;
+        if !a.quiet {
+            eprintln!(
+                "Wrote batch CAR of {} bytes, payload CID {}: {} files, {} unique",
+                b.built.car_size,
+                b.built.root,
+                b.built.files.len(),
+                b.built.unique
+            );
+        }
+        return Ok(());
+    }
     let profile = a.profile.profile();
     let start = Instant::now();
     if !is_stdout(&a.out) {
@@ -201,4 +218,148 @@ fn copy_into(r: &mut dyn Read, hasher: &mut PieceHasher, progress: &mut Progress
         hasher.write_all(&buf[..n])?;
         progress.inc(n as u64);
     }
+}
+
+/// A finished batch build and how long it took.
+struct BatchRun {
+    built: carload::batch::BatchBuilt,
+    input_bytes: u64,
+    elapsed: std::time::Duration,
+}
+
+/// The manifest path for a batch: `--manifest`, else `<out.car>.manifest` when `default_manifest`.
+fn manifest_path(out: &Option<PathBuf>, batch: &BatchArgs, default_manifest: bool) -> Result<Option<PathBuf>> {
+    if let Some(m) = &batch.manifest {
+        return Ok(Some(m.clone()));
+    }
+    if !default_manifest {
+        return Ok(None);
+    }
+    match out {
+        Some(p) if !is_stdout(out) => {
+            let mut s = p.clone().into_os_string();
+            s.push(".manifest");
+            Ok(Some(PathBuf::from(s)))
+        }
+        _ => {
+            bail!("the CAR goes to stdout, so the batch manifest needs a path: give --manifest PATH or an output file")
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_batch(
+    input: &Path,
+    out: &Option<PathBuf>,
+    force: bool,
+    quiet: bool,
+    profile: &Profile,
+    batch: &BatchArgs,
+    default_manifest: bool,
+    with_commp: bool,
+) -> Result<BatchRun> {
+    let start = Instant::now();
+    // Everything that can be refused is refused before any work.
+    let manifest = manifest_path(out, batch, default_manifest)?;
+    if let Some(m) = &manifest {
+        check_target(m, force)?;
+        check_not_input(m, input)?;
+    }
+    if !is_stdout(out) {
+        check_target(out.as_deref().unwrap(), force)?;
+    }
+    let files = carload::batch::walk(input, profile)?;
+    let input_bytes: u64 = files.iter().map(|f| f.entry.totals().1).sum();
+    let predicted: u64 = files.iter().map(|f| carload::importer::layout::predict_car_size(&f.entry, profile)).sum();
+    commp::check_payload_size(predicted).context("the batch is too large for one piece")?;
+    let mut progress = Progress::new(input_bytes, !quiet);
+    let spool_dir = batch.tmpdir.clone().unwrap_or_else(|| match out {
+        Some(p) if !is_stdout(out) => {
+            p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+        }
+        _ => std::env::temp_dir(),
+    });
+    let built = if is_stdout(out) {
+        let stdout = io::stdout();
+        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+        carload::batch::build(&files, profile, &spool_dir, &mut w, with_commp, &mut progress)
+    } else {
+        let target = out.as_deref().unwrap();
+        check_not_input(target, input)?;
+        let file = AtomicFile::create(target, force)?;
+        PENDING.lock().unwrap().push(file.temp_path().to_path_buf());
+        let res = {
+            let mut w = BufWriter::with_capacity(1 << 20, file.file());
+            carload::batch::build(&files, profile, &spool_dir, &mut w, with_commp, &mut progress)
+        };
+        let temp = file.temp_path().to_path_buf();
+        let built = res?;
+        file.commit()?;
+        PENDING.lock().unwrap().retain(|p| p != &temp);
+        Ok(built)
+    };
+    progress.finish();
+    let built = built?;
+    if let Some(m) = &manifest {
+        let file = AtomicFile::create(m, force)?;
+        file.file().write_all(&built.manifest).with_context(|| m.display().to_string())?;
+        file.commit()?;
+    }
+    Ok(BatchRun { built, input_bytes, elapsed: start.elapsed() })
+}
+
+fn prepare_batch(a: PrepareArgs) -> Result<()> {
+    let profile = a.profile.profile();
+    let run = run_batch(&a.path, &a.out, a.force, a.quiet || a.json, &profile, &a.batch, true, true)?;
+    let b = &run.built;
+    let piece = b.piece.as_ref().expect("commP requested");
+    let text = if a.json {
+        let mut j = report::PrepareJson::new(&b.root, b.car_size, piece);
+        j.files = Some(
+            b.files.iter().map(|(name, cid)| report::FileJson { name: name.clone(), cid: cid.to_string() }).collect(),
+        );
+        serde_json::to_string(&j)? + "\n"
+    } else {
+        let dups = b.files.len() - b.unique;
+        format!(
+            "Files:         {} ({} unique, {} duplicates)\n{}",
+            b.files.len(),
+            b.unique,
+            dups,
+            report::prepare_human(&b.root, b.car_size, piece, run.input_bytes, run.elapsed, &a.deal)
+        )
+    };
+    emit_result(&text, is_stdout(&a.out))
+}
+
+fn manifest_cmd(a: ManifestArgs) -> Result<()> {
+    let name = a.car.display().to_string();
+    let f = File::open(&a.car).with_context(|| name.clone())?;
+    let (root, bytes) = carload::aggregate::read_manifest_from_car(BufReader::new(f)).with_context(|| name.clone())?;
+    let entries = carload::aggregate::parse_manifest(&bytes).with_context(|| format!("{name}: manifest"))?;
+    let mut out = io::stdout().lock();
+    if a.json {
+        let v =
+            serde_json::json!({ "payload_cid": root.to_string(), "entry_count": entries.len(), "entries": entries });
+        writeln!(out, "{}", serde_json::to_string(&v)?)?;
+    } else {
+        writeln!(out, "Batch {root}: {} entries", entries.len())?;
+        writeln!(out, "{:<62} {:<48} {:<20} PATH", "DAG CID (v1)", "DAG CID (v0)", "INDEXES")?;
+        for e in &entries {
+            let v0 = e.dag_cid_v0.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            let idx = format!("{:?}", e.path_indexes);
+            writeln!(
+                out,
+                "{:<62} {:<48} {:<20} {}/{}/{}",
+                e.dag_cid_v1.to_string(),
+                v0,
+                idx,
+                e.path_prefixes[0],
+                e.path_prefixes[1],
+                e.dag_cid_v1
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -1,0 +1,248 @@
+//! Filecoin batches from a folder: every non-directory under it becomes its own DAG, and the
+//! DAGs are aggregated (go-dagaggregator-unixfs v0.1.0) into one CAR with
+//! `@AggregateManifest.ndjson` — what `pow offline prepare --aggregate` does.
+//!
+//! The CAR orders entries by their CIDv1, which is only known once every file is hashed. Each
+//! file is therefore read once and its CAR sections are spooled to an unnamed temporary file;
+//! the final CAR is then written strictly in order from the aggregate blocks and the spool. No
+//! source file is read twice and memory holds only per-entry metadata and the set of CIDs written.
+
+use crate::aggregate::{aggregate, CarItem, Entry as AggEntry};
+use crate::car;
+use crate::commp::{PieceHasher, PieceInfo};
+use crate::event::Observer;
+use crate::importer::stream::Builder;
+use crate::importer::{scan, Entry, ImportError};
+use crate::profile::Profile;
+use crate::sink::FileSink;
+use crate::varint;
+use cid::Cid;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// Errors specific to batches.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The input is not a folder.
+    #[error("{0}: is not a folder (--aggregate takes a folder of files)")]
+    NotAFolder(PathBuf),
+    /// The folder holds no files.
+    #[error("{0}: no files to aggregate (the folder is empty)")]
+    Empty(PathBuf),
+    /// Walking or reading the input failed.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// Aggregation failed.
+    #[error(transparent)]
+    Aggregate(#[from] crate::aggregate::AggregateError),
+    /// The spool could not be used.
+    #[error("temporary spool: {0}")]
+    Spool(io::Error),
+    /// Writing the CAR failed.
+    #[error("writing output: {0}")]
+    Output(io::Error),
+    /// The piece hasher refused the data.
+    #[error("{0}")]
+    Piece(String),
+}
+
+/// One file of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchFile {
+    /// The walk path, as Powergate names it (`filepath.Join(root, rel)`, cleaned).
+    pub name: String,
+    /// What to import (a symlink's target, followed).
+    pub entry: Entry,
+}
+
+/// Lexically cleans a path as Go's `filepath.Clean` does for the common cases (drops `.`
+/// components and trailing slashes).
+pub fn clean_path(p: &Path) -> PathBuf {
+    let cleaned: PathBuf = p.components().filter(|c| !matches!(c, Component::CurDir)).collect();
+    if cleaned.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        cleaned
+    }
+}
+
+/// Lists every non-directory under `root` in byte-sorted depth-first walk order (hidden entries
+/// included), following symlinks to their targets, as Powergate's `filepath.Walk` + `Dagify` does.
+pub fn walk(root: &Path, profile: &Profile) -> Result<Vec<BatchFile>, BatchError> {
+    let meta = std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(BatchError::NotAFolder(root.to_path_buf()));
+    }
+    let base = clean_path(root);
+    let mut files = Vec::new();
+    for item in walkdir::WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())) {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            let io = e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed"));
+            ImportError::io(&path, io)
+        })?;
+        if item.file_type().is_dir() {
+            continue;
+        }
+        let rel = item.path().strip_prefix(root).unwrap_or(item.path());
+        let name = base.join(rel).to_string_lossy().into_owned();
+        // Each entry is DAGified on its own, following a symlink like `os.Open` does.
+        let entry = scan(item.path(), profile)?;
+        files.push(BatchFile { name, entry });
+    }
+    if files.is_empty() {
+        return Err(BatchError::Empty(root.to_path_buf()));
+    }
+    Ok(files)
+}
+
+/// What a batch build produced.
+#[derive(Debug, Clone)]
+pub struct BatchBuilt {
+    /// The aggregate root (payload CID).
+    pub root: Cid,
+    /// CAR bytes written.
+    pub car_size: u64,
+    /// Each file's walk name and DAG root, in walk order (duplicates kept).
+    pub files: Vec<(String, Cid)>,
+    /// Entries in the manifest (distinct DAGs).
+    pub unique: usize,
+    /// The manifest bytes (`@AggregateManifest.ndjson`).
+    pub manifest: Vec<u8>,
+    /// The piece commitment, when asked for.
+    pub piece: Option<PieceInfo>,
+}
+
+struct Spooled {
+    root: Cid,
+    offset: u64,
+    len: u64,
+}
+
+/// Builds the batch of `files` and writes its CAR to `out` in order. `spool_dir` holds the
+/// temporary spool (removed automatically).
+pub fn build(
+    files: &[BatchFile],
+    profile: &Profile,
+    spool_dir: &Path,
+    out: &mut dyn Write,
+    with_commp: bool,
+    observer: &mut dyn Observer,
+) -> Result<BatchBuilt, BatchError> {
+    let spool = tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?;
+    let mut spooled = Vec::with_capacity(files.len());
+    {
+        let mut sink = FileSink::new(&spool, None);
+        let mut end = 0;
+        for f in files {
+            let mut b = Builder::new(*profile, &mut sink, observer, end);
+            let (root, _) = b.entry(&f.entry)?;
+            let next = b.cursor();
+            spooled.push(Spooled { root, offset: end, len: next - end });
+            end = next;
+        }
+        sink.flush().map_err(BatchError::Spool)?;
+    }
+    let entries: Vec<AggEntry> = spooled.iter().map(|s| AggEntry::new(s.root)).collect();
+    let agg = aggregate(&entries)?;
+
+    let mut hasher = with_commp.then(PieceHasher::new);
+    let mut w = Counting { out, hasher: hasher.as_mut(), n: 0 };
+    w.write_all(&car::header(&agg.root)).map_err(BatchError::Output)?;
+    let mut visited: HashSet<Cid> = HashSet::new();
+    let mut reader = BufReader::with_capacity(1 << 20, &spool);
+    let by_root: std::collections::HashMap<Cid, usize> =
+        spooled.iter().enumerate().rev().map(|(i, s)| (s.root, i)).collect();
+    for item in agg.car_items() {
+        match item {
+            CarItem::Block(b) => {
+                if visited.insert(b.cid) {
+                    w.write_all(&car::section_prefix(&b.cid, b.data.len())).map_err(BatchError::Output)?;
+                    w.write_all(&b.data).map_err(BatchError::Output)?;
+                }
+            }
+            CarItem::Entry { cid_v1, original, .. } => {
+                let s = &spooled[by_root[&original]];
+                copy_entry(&mut reader, s, &cid_v1, &mut visited, &mut w)?;
+            }
+        }
+    }
+    w.flush().map_err(BatchError::Output)?;
+    let car_size = w.n;
+    let piece = match hasher {
+        Some(h) => Some(h.finish(car_size).map_err(|e| BatchError::Piece(e.to_string()))?),
+        None => None,
+    };
+    Ok(BatchBuilt {
+        root: agg.root,
+        car_size,
+        files: files.iter().zip(&spooled).map(|(f, s)| (f.name.clone(), s.root)).collect(),
+        unique: agg.entries().len(),
+        manifest: agg.manifest_bytes().to_vec(),
+        piece,
+    })
+}
+
+/// Copies one entry's spooled sections: the root under `root_as`, the rest as spooled, skipping
+/// CIDs already written.
+fn copy_entry(
+    reader: &mut BufReader<&File>,
+    s: &Spooled,
+    root_as: &Cid,
+    visited: &mut HashSet<Cid>,
+    w: &mut Counting<'_>,
+) -> Result<(), BatchError> {
+    reader.seek(SeekFrom::Start(s.offset)).map_err(BatchError::Spool)?;
+    let mut left = s.len;
+    let mut first = true;
+    let mut buf = Vec::new();
+    while left > 0 {
+        let (len, n) = read_varint(reader).map_err(BatchError::Spool)?;
+        buf.resize(len as usize, 0);
+        reader.read_exact(&mut buf).map_err(BatchError::Spool)?;
+        left -= n as u64 + len;
+        let mut cursor = io::Cursor::new(&buf[..]);
+        let cid = Cid::read_bytes(&mut cursor).map_err(|e| BatchError::Spool(io::Error::other(e)))?;
+        let data = &buf[cursor.position() as usize..];
+        let cid = if first { *root_as } else { cid };
+        first = false;
+        if visited.insert(cid) {
+            w.write_all(&car::section_prefix(&cid, data.len())).map_err(BatchError::Output)?;
+            w.write_all(data).map_err(BatchError::Output)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_varint(r: &mut impl Read) -> io::Result<(u64, usize)> {
+    let mut bytes = [0u8; 10];
+    for i in 0..10 {
+        r.read_exact(&mut bytes[i..=i])?;
+        if bytes[i] & 0x80 == 0 {
+            return varint::read(&bytes[..=i]).ok_or_else(|| io::Error::other("bad varint in spool"));
+        }
+    }
+    Err(io::Error::other("bad varint in spool"))
+}
+
+struct Counting<'a> {
+    out: &'a mut dyn Write,
+    hasher: Option<&'a mut PieceHasher>,
+    n: u64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write_all(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.write_all(buf)?;
+        }
+        self.n += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
