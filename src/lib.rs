@@ -13,4 +13,5 @@ pub mod dagpb;
 pub mod unixfs;
 pub mod varint;
 pub mod importer;
+pub mod ipfs;
 pub mod profile;
