@@ -34,7 +34,10 @@ struct Stub {
 }
 
 impl Stub {
-    fn start(max_requests: usize, handler: impl Fn(&str, usize) -> Reply + Send + Sync + 'static) -> Stub {
+    fn start(
+        max_requests: usize,
+        handler: impl Fn(&str, usize) -> Reply + Send + Sync + 'static,
+    ) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -56,7 +59,10 @@ impl Stub {
                 }
             }
         });
-        Stub { addr: ApiAddr::parse(&format!("/ip4/127.0.0.1/tcp/{port}")).unwrap(), requests }
+        Stub {
+            addr: ApiAddr::parse(&format!("/ip4/127.0.0.1/tcp/{port}")).unwrap(),
+            requests,
+        }
     }
 
     fn requests(&self) -> usize {
@@ -66,7 +72,9 @@ impl Stub {
 
 fn serve(mut stream: TcpStream, n: usize, handler: &(dyn Fn(&str, usize) -> Reply + Send + Sync)) {
     stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -79,8 +87,17 @@ fn serve(mut stream: TcpStream, n: usize, handler: &(dyn Fn(&str, usize) -> Repl
     assert!(head.starts_with("POST /api/v0/block/get?arg="), "{head}");
     let path = head.split(' ').nth(1).unwrap();
     assert!(path.contains("&timeout="), "{path}");
-    let arg = path.split("arg=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let ok_head = |len: usize| format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n");
+    let arg = path
+        .split("arg=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let ok_head = |len: usize| {
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n")
+    };
     let _ = match handler(&arg, n) {
         Reply::Ok(body) => stream.write_all(&[ok_head(body.len()).as_bytes(), &body].concat()),
         Reply::Status(code, body) => stream.write_all(
@@ -126,12 +143,18 @@ fn config() -> FetchConfig {
 fn serving(blocks: HashMap<String, Vec<u8>>, max_requests: usize) -> Stub {
     Stub::start(max_requests, move |arg, _| match blocks.get(arg) {
         Some(b) => Reply::Ok(b.clone()),
-        None => Reply::Status(500, r#"{"Message":"block was not found locally (offline)","Code":0,"Type":"error"}"#.into()),
+        None => Reply::Status(
+            500,
+            r#"{"Message":"block was not found locally (offline)","Code":0,"Type":"error"}"#.into(),
+        ),
     })
 }
 
 fn dag_blocks(dags: &[&Dag]) -> HashMap<String, Vec<u8>> {
-    dags.iter().flat_map(|d| d.blocks.iter()).map(|b| (b.cid.to_string(), b.data.clone())).collect()
+    dags.iter()
+        .flat_map(|d| d.blocks.iter())
+        .map(|b| (b.cid.to_string(), b.data.clone()))
+        .collect()
 }
 
 fn pseudo_random(n: usize, mut seed: u64) -> Vec<u8> {
@@ -154,7 +177,10 @@ fn export(stub: &Stub, cfg: FetchConfig, root: &Cid) -> Result<Vec<u8>, IpfsErro
 
 #[test]
 fn exports_multi_level_dag_byte_for_byte() {
-    let p = Profile { chunk_size: 16, ..Default::default() };
+    let p = Profile {
+        chunk_size: 16,
+        ..Default::default()
+    };
     let data = pseudo_random(4096 + 100, 7);
     let dag = file_dag(&data, &p);
     assert!(dag.blocks.len() > 256, "needs more than 174 leaves");
@@ -162,8 +188,14 @@ fn exports_multi_level_dag_byte_for_byte() {
         let stub = serving(dag_blocks(&[&dag]), 10_000);
         let seen = Arc::new(AtomicUsize::new(0));
         let seen2 = seen.clone();
-        let f = Fetcher::new(stub.addr.clone(), FetchConfig { parallelism, ..config() })
-            .with_progress(move |p| seen2.store(p.blocks as usize, Ordering::SeqCst));
+        let f = Fetcher::new(
+            stub.addr.clone(),
+            FetchConfig {
+                parallelism,
+                ..config()
+            },
+        )
+        .with_progress(move |p| seen2.store(p.blocks as usize, Ordering::SeqCst));
         let mut out = Vec::new();
         let stats = export_car(&f, &dag.root, &mut out).unwrap();
         assert_eq!(out, car_bytes(&dag), "parallelism {parallelism}");
@@ -180,8 +212,16 @@ fn exports_dag_with_duplicate_blocks() {
     data.extend(pseudo_random(500, 3));
     data.extend(vec![b'A'; 3000]);
     for p in [
-        Profile { chunk_size: 16, ..Default::default() },
-        Profile { chunk_size: 16, raw_leaves: true, cid_version: CidVersion::V1, ..Default::default() },
+        Profile {
+            chunk_size: 16,
+            ..Default::default()
+        },
+        Profile {
+            chunk_size: 16,
+            raw_leaves: true,
+            cid_version: CidVersion::V1,
+            ..Default::default()
+        },
     ] {
         let dag = file_dag(&data, &p);
         assert!(dag.blocks.len() < data.len() / 16, "has duplicates");
@@ -192,7 +232,10 @@ fn exports_dag_with_duplicate_blocks() {
 
 #[test]
 fn shared_visited_and_root_written_as_v1() {
-    let p = Profile { chunk_size: 64, ..Default::default() };
+    let p = Profile {
+        chunk_size: 64,
+        ..Default::default()
+    };
     let a = file_dag(&[vec![b'x'; 640], pseudo_random(200, 1)].concat(), &p);
     let b = file_dag(&[vec![b'x'; 640], pseudo_random(200, 2)].concat(), &p);
     let stub = serving(dag_blocks(&[&a, &b]), 1000);
@@ -208,7 +251,10 @@ fn shared_visited_and_root_written_as_v1() {
     }
     // Roots under v1; the shared x-chunk leaf only once.
     assert_eq!(written[0].0, to_v1(&a.root));
-    let b_root = written.iter().position(|(c, _)| *c == to_v1(&b.root)).unwrap();
+    let b_root = written
+        .iter()
+        .position(|(c, _)| *c == to_v1(&b.root))
+        .unwrap();
     assert_eq!(b_root, a.blocks.len());
     assert_eq!(written.len(), a.blocks.len() + b.blocks.len() - 1);
     let unique: HashSet<_> = written.iter().map(|(c, _)| *c).collect();
@@ -225,7 +271,14 @@ fn walks_dag_cbor_links_in_encoded_order() {
         [vec![0xd8, 0x2a, 0x58, (b.len() + 1) as u8, 0x00], b].concat()
     };
     // {"a": [leaf1, file], "b": leaf1}
-    let root = [vec![0xa2, 0x61, b'a', 0x82], tag(&leaf1_cid), tag(&file.root), vec![0x61, b'b'], tag(&leaf1_cid)].concat();
+    let root = [
+        vec![0xa2, 0x61, b'a', 0x82],
+        tag(&leaf1_cid),
+        tag(&file.root),
+        vec![0x61, b'b'],
+        tag(&leaf1_cid),
+    ]
+    .concat();
     let root_cid = cid_of(CidVersion::V1, DAG_CBOR, &root);
     let mut blocks = dag_blocks(&[&file]);
     blocks.insert(leaf1_cid.to_string(), leaf1.clone());
@@ -248,7 +301,10 @@ fn wrong_bytes_are_a_mismatch_naming_the_cid() {
     let e = export(&stub, config(), &dag.root).unwrap_err();
     assert!(matches!(e, IpfsError::HashMismatch { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains(&dag.root.to_string()) && msg.contains(&stub.addr.to_string()), "{msg}");
+    assert!(
+        msg.contains(&dag.root.to_string()) && msg.contains(&stub.addr.to_string()),
+        "{msg}"
+    );
     assert_eq!(stub.requests(), 1, "a mismatch is not retried");
 }
 
@@ -258,7 +314,10 @@ fn server_errors_are_retried() {
     let block = dag.blocks[0].data.clone();
     let stub = Stub::start(10, move |_, n| {
         if n < 2 {
-            Reply::Status(500, r#"{"Message":"internal hiccup","Code":0,"Type":"error"}"#.into())
+            Reply::Status(
+                500,
+                r#"{"Message":"internal hiccup","Code":0,"Type":"error"}"#.into(),
+            )
         } else {
             Reply::Ok(block.clone())
         }
@@ -275,7 +334,10 @@ fn persistent_server_errors_give_up() {
     let stub = Stub::start(10, |_, _| Reply::Status(503, "busy\n  try later".into()));
     let e = export(&stub, config(), &dag.root).unwrap_err();
     assert!(matches!(&e, IpfsError::GaveUp { attempts: 3, .. }), "{e:?}");
-    assert!(matches!(e.root_cause(), IpfsError::Node { status: 503, .. }));
+    assert!(matches!(
+        e.root_cause(),
+        IpfsError::Node { status: 503, .. }
+    ));
     assert!(e.to_string().contains("busy try later"), "{e}");
     assert_eq!(stub.requests(), 3);
 }
@@ -286,20 +348,34 @@ fn kubo_error_bodies_are_surfaced_and_not_retried() {
     let msg = format!("block was not found locally (offline): ipld: could not find {cid}");
     let body = format!(r#"{{"Message":"{msg}","Code":0,"Type":"error"}}"#);
     let stub = Stub::start(5, move |_, _| Reply::Status(500, body.clone()));
-    let e = Client::new(stub.addr.clone(), config()).block_get(&cid).unwrap_err();
+    let e = Client::new(stub.addr.clone(), config())
+        .block_get(&cid)
+        .unwrap_err();
     assert!(matches!(e, IpfsError::NotHeld { .. }), "{e:?}");
-    assert!(e.to_string().contains(&msg) && e.to_string().contains(&cid.to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&msg) && e.to_string().contains(&cid.to_string()),
+        "{e}"
+    );
     assert!(!e.to_string().contains('\n'));
     assert_eq!(stub.requests(), 1);
 
-    let stub = Stub::start(5, |_, _| Reply::Status(400, r#"{"Message":"invalid path: selected encoding not supported","Code":1,"Type":"error"}"#.into()));
-    let e = Client::new(stub.addr.clone(), config()).block_get(&cid).unwrap_err();
+    let stub = Stub::start(5, |_, _| {
+        Reply::Status(400, r#"{"Message":"invalid path: selected encoding not supported","Code":1,"Type":"error"}"#.into())
+    });
+    let e = Client::new(stub.addr.clone(), config())
+        .block_get(&cid)
+        .unwrap_err();
     assert!(matches!(e, IpfsError::BadCid { .. }), "{e:?}");
-    assert!(e.to_string().contains("selected encoding not supported"), "{e}");
+    assert!(
+        e.to_string().contains("selected encoding not supported"),
+        "{e}"
+    );
     assert_eq!(stub.requests(), 1);
 
     let stub = Stub::start(5, |_, _| Reply::Status(404, "404 page not here".into()));
-    let e = Client::new(stub.addr.clone(), config()).block_get(&cid).unwrap_err();
+    let e = Client::new(stub.addr.clone(), config())
+        .block_get(&cid)
+        .unwrap_err();
     assert!(matches!(e, IpfsError::Node { status: 404, .. }), "{e:?}");
     assert_eq!(stub.requests(), 1);
 }
@@ -308,8 +384,13 @@ fn kubo_error_bodies_are_surfaced_and_not_retried() {
 fn truncated_bodies_are_retried_then_reported() {
     let dag = file_dag(b"truncated", &Profile::default());
     let stub = Stub::start(10, |_, _| Reply::Truncated(100, b"0123456789".to_vec()));
-    let e = Client::new(stub.addr.clone(), config()).block_get(&dag.root).unwrap_err();
-    assert!(matches!(e.root_cause(), IpfsError::Truncated { .. }), "{e:?}");
+    let e = Client::new(stub.addr.clone(), config())
+        .block_get(&dag.root)
+        .unwrap_err();
+    assert!(
+        matches!(e.root_cause(), IpfsError::Truncated { .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("10 of 100"), "{e}");
     assert_eq!(stub.requests(), 3);
 }
@@ -318,9 +399,16 @@ fn truncated_bodies_are_retried_then_reported() {
 fn stream_error_trailer_is_a_failure() {
     let dag = file_dag(b"stream", &Profile::default());
     let block = dag.blocks[0].data.clone();
-    let stub = Stub::start(10, move |_, _| Reply::StreamError(block.clone(), "disk on fire".into()));
-    let e = Client::new(stub.addr.clone(), config()).block_get(&dag.root).unwrap_err();
-    assert!(matches!(e.root_cause(), IpfsError::Node { status: 200, .. }), "{e:?}");
+    let stub = Stub::start(10, move |_, _| {
+        Reply::StreamError(block.clone(), "disk on fire".into())
+    });
+    let e = Client::new(stub.addr.clone(), config())
+        .block_get(&dag.root)
+        .unwrap_err();
+    assert!(
+        matches!(e.root_cause(), IpfsError::Node { status: 200, .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("disk on fire"), "{e}");
     assert_eq!(stub.requests(), 3);
 }
@@ -329,10 +417,17 @@ fn stream_error_trailer_is_a_failure() {
 fn slow_responses_time_out() {
     let dag = file_dag(b"slow", &Profile::default());
     let block = dag.blocks[0].data.clone();
-    let stub = Stub::start(5, move |_, _| Reply::Slow(Duration::from_secs(3), block.clone()));
-    let cfg = FetchConfig { request_timeout: Duration::from_millis(300), ..config() };
+    let stub = Stub::start(5, move |_, _| {
+        Reply::Slow(Duration::from_secs(3), block.clone())
+    });
+    let cfg = FetchConfig {
+        request_timeout: Duration::from_millis(300),
+        ..config()
+    };
     let t = Instant::now();
-    let e = Client::new(stub.addr.clone(), cfg).block_get(&dag.root).unwrap_err();
+    let e = Client::new(stub.addr.clone(), cfg)
+        .block_get(&dag.root)
+        .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(matches!(e, IpfsError::NotHeld { .. }), "{e:?}");
     assert!(e.to_string().contains("no answer within 0.3s"), "{e}");
@@ -349,7 +444,15 @@ fn connection_refused_is_unreachable() {
     let cid = cid_of(CidVersion::V0, DAG_PB, b"x");
     let f = Fetcher::new(addr.clone(), config());
     let e = export_car(&f, &cid, &mut Vec::new()).unwrap_err();
-    assert!(matches!(e.root_cause(), IpfsError::Unreachable { .. }), "{e:?}");
+    assert!(
+        matches!(e.root_cause(), IpfsError::Unreachable { .. }),
+        "{e:?}"
+    );
     let msg = e.to_string();
-    assert!(msg.contains(&addr.to_string()) && msg.contains("unreachable") && msg.contains("3 attempts"), "{msg}");
+    assert!(
+        msg.contains(&addr.to_string())
+            && msg.contains("unreachable")
+            && msg.contains("3 attempts"),
+        "{msg}"
+    );
 }

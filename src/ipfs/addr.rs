@@ -15,7 +15,10 @@ impl ApiAddr {
     /// Parses `/ip4/A/tcp/P`, `/ip6/A/tcp/P`, `/dns4|dns6|dns/H/tcp/P` (each optionally ending
     /// in `/http`), or `http://host:port` (an optional trailing `/` is allowed).
     pub fn parse(value: &str) -> Result<Self, IpfsError> {
-        let bad = |reason: &str| IpfsError::BadAddr { value: value.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| IpfsError::BadAddr {
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
         let v = value.trim();
         if let Some(rest) = v.strip_prefix("http://") {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -23,20 +26,29 @@ impl ApiAddr {
                 return Err(bad("a URL must be just http://host:port"));
             }
             let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-                let (h, p) = r.split_once("]:").ok_or_else(|| bad("expected http://[ipv6]:port"))?;
-                h.parse::<Ipv6Addr>().map_err(|_| bad("invalid IPv6 address"))?;
+                let (h, p) = r
+                    .split_once("]:")
+                    .ok_or_else(|| bad("expected http://[ipv6]:port"))?;
+                h.parse::<Ipv6Addr>()
+                    .map_err(|_| bad("invalid IPv6 address"))?;
                 (h, p)
             } else {
-                rest.rsplit_once(':').ok_or_else(|| bad("the URL needs a port, e.g. http://127.0.0.1:5001"))?
+                rest.rsplit_once(':')
+                    .ok_or_else(|| bad("the URL needs a port, e.g. http://127.0.0.1:5001"))?
             };
             if host.is_empty() {
                 return Err(bad("empty host"));
             }
             let port = parse_port(port).ok_or_else(|| bad("invalid port"))?;
-            return Ok(ApiAddr { host: host.to_string(), port });
+            return Ok(ApiAddr {
+                host: host.to_string(),
+                port,
+            });
         }
         if v.starts_with("https://") {
-            return Err(bad("HTTPS is not supported for the IPFS RPC API; use http:// or a multiaddr"));
+            return Err(bad(
+                "HTTPS is not supported for the IPFS RPC API; use http:// or a multiaddr",
+            ));
         }
         if !v.starts_with('/') {
             return Err(bad("expected a multiaddr like /ip4/127.0.0.1/tcp/5001 or a URL like http://127.0.0.1:5001"));
@@ -45,7 +57,11 @@ impl ApiAddr {
         let parts = match parts.as_slice() {
             [a, b, c, d, "http"] => [*a, *b, *c, *d],
             [a, b, c, d] => [*a, *b, *c, *d],
-            _ => return Err(bad("expected /ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/http]")),
+            _ => {
+                return Err(bad(
+                    "expected /ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/http]",
+                ))
+            }
         };
         let [proto, host, tcp, port] = parts;
         if tcp != "tcp" {
@@ -54,19 +70,32 @@ impl ApiAddr {
         let port = parse_port(port).ok_or_else(|| bad("invalid port"))?;
         match proto {
             "ip4" => {
-                host.parse::<Ipv4Addr>().map_err(|_| bad("invalid IPv4 address"))?;
+                host.parse::<Ipv4Addr>()
+                    .map_err(|_| bad("invalid IPv4 address"))?;
             }
             "ip6" => {
-                host.parse::<Ipv6Addr>().map_err(|_| bad("invalid IPv6 address"))?;
+                host.parse::<Ipv6Addr>()
+                    .map_err(|_| bad("invalid IPv6 address"))?;
             }
             "dns" | "dns4" | "dns6" => {
-                if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+                if host.is_empty()
+                    || !host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                {
                     return Err(bad("invalid DNS name"));
                 }
             }
-            _ => return Err(bad("expected /ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/http]")),
+            _ => {
+                return Err(bad(
+                    "expected /ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/http]",
+                ))
+            }
         }
-        Ok(ApiAddr { host: host.to_string(), port })
+        Ok(ApiAddr {
+            host: host.to_string(),
+            port,
+        })
     }
 
     /// The host name or IP address (IPv6 without brackets).
@@ -120,7 +149,10 @@ mod tests {
             ("/ip4/127.0.0.1/tcp/43247/http", "http://127.0.0.1:43247"),
             ("/ip6/::1/tcp/5001", "http://[::1]:5001"),
             ("/dns4/ipfs.local/tcp/5001", "http://ipfs.local:5001"),
-            ("/dns6/node-1.example/tcp/80/http", "http://node-1.example:80"),
+            (
+                "/dns6/node-1.example/tcp/80/http",
+                "http://node-1.example:80",
+            ),
             ("/dns/localhost/tcp/5001", "http://localhost:5001"),
             ("http://127.0.0.1:5001", "http://127.0.0.1:5001"),
             ("http://localhost:5001/", "http://localhost:5001"),

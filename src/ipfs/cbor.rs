@@ -33,7 +33,11 @@ pub fn cbor_links(block: &[u8]) -> Result<Vec<Cid>, String> {
                 r.take(arg)?;
             }
             4 | 5 => {
-                let n = if major == 5 { arg.checked_mul(2).ok_or("map too large")? } else { arg };
+                let n = if major == 5 {
+                    arg.checked_mul(2).ok_or("map too large")?
+                } else {
+                    arg
+                };
                 if n > r.buf.len() as u64 {
                     return Err("container longer than the block".into());
                 }
@@ -46,7 +50,9 @@ pub fn cbor_links(block: &[u8]) -> Result<Vec<Cid>, String> {
                 }
                 let bytes = r.take(n)?;
                 match bytes.split_first() {
-                    Some((0, cid)) => links.push(Cid::try_from(cid).map_err(|e| format!("invalid CID in tag 42: {e}"))?),
+                    Some((0, cid)) => links.push(
+                        Cid::try_from(cid).map_err(|e| format!("invalid CID in tag 42: {e}"))?,
+                    ),
                     _ => return Err("tag 42 byte string lacks the 0x00 prefix".into()),
                 }
             }
@@ -91,7 +97,10 @@ impl<'a> Reader<'a> {
             _ => return Err("indefinite-length or reserved CBOR item (not DAG-CBOR)".into()),
         };
         let bytes = self.take(n)?;
-        Ok((major, bytes.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64)))
+        Ok((
+            major,
+            bytes.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64),
+        ))
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8], String> {

@@ -25,7 +25,11 @@ struct Failure {
 impl Client {
     /// A client for the node at `addr`.
     pub fn new(addr: ApiAddr, config: FetchConfig) -> Self {
-        Client { addr, config, retries: AtomicU64::new(0) }
+        Client {
+            addr,
+            config,
+            retries: AtomicU64::new(0),
+        }
     }
 
     /// The node's address.
@@ -49,14 +53,21 @@ impl Client {
         if cid.hash().code() == block::IDENTITY {
             return Ok(cid.hash().digest().to_vec());
         }
-        let path = format!("/api/v0/block/get?arg={cid}&timeout={}ms", self.config.node_timeout.as_millis().max(1));
+        let path = format!(
+            "/api/v0/block/get?arg={cid}&timeout={}ms",
+            self.config.node_timeout.as_millis().max(1)
+        );
         let what = format!("block/get {cid}");
         let data = self.with_retries(|| {
             let resp = self.send(&path, None, &what, Some(cid))?;
             self.check(resp, &what, Some(cid))
         })?;
         if !block::verify(cid, &data) {
-            return Err(IpfsError::HashMismatch { addr: self.addr.to_string(), cid: *cid, len: data.len() });
+            return Err(IpfsError::HashMismatch {
+                addr: self.addr.to_string(),
+                cid: Box::new(*cid),
+                len: data.len(),
+            });
         }
         Ok(data)
     }
@@ -65,8 +76,17 @@ impl Client {
     /// given as `(content type, bytes)`, and returns the body of a successful response. Transient
     /// failures are retried as for [`Client::block_get`]; beware that retrying a call that is
     /// not idempotent repeats it.
-    pub fn call(&self, path_and_query: &str, body: Option<(&str, &[u8])>) -> Result<Vec<u8>, IpfsError> {
-        let what = path_and_query.split('?').next().unwrap_or(path_and_query).trim_start_matches("/api/v0/").to_string();
+    pub fn call(
+        &self,
+        path_and_query: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Vec<u8>, IpfsError> {
+        let what = path_and_query
+            .split('?')
+            .next()
+            .unwrap_or(path_and_query)
+            .trim_start_matches("/api/v0/")
+            .to_string();
         self.with_retries(|| {
             let resp = self.send(path_and_query, body, &what, None)?;
             self.check(resp, &what, None)
@@ -87,7 +107,10 @@ impl Client {
                         return Err(if attempt == 1 {
                             error
                         } else {
-                            IpfsError::GaveUp { attempts: attempt, last: Box::new(error) }
+                            IpfsError::GaveUp {
+                                attempts: attempt,
+                                last: Box::new(error),
+                            }
                         });
                     }
                 }
@@ -118,25 +141,36 @@ impl Client {
         let addr = self.addr.to_string();
         let what = what.to_string();
         http::post(&req).map_err(|f| match f {
-            HttpFailure::Connect(source) | HttpFailure::Io(source) => {
-                Failure { error: IpfsError::Unreachable { addr, what, source }, transient: true }
-            }
+            HttpFailure::Connect(source) | HttpFailure::Io(source) => Failure {
+                error: IpfsError::Unreachable { addr, what, source },
+                transient: true,
+            },
             HttpFailure::Timeout => Failure {
                 error: match cid {
                     Some(cid) => IpfsError::NotHeld {
                         addr,
-                        cid: *cid,
+                        cid: Box::new(*cid),
                         detail: format!("no answer within {}", secs(self.config.request_timeout)),
                     },
-                    None => IpfsError::Timeout { addr, what, secs: self.config.request_timeout.as_secs_f64() },
+                    None => IpfsError::Timeout {
+                        addr,
+                        what,
+                        secs: self.config.request_timeout.as_secs_f64(),
+                    },
                 },
                 transient: false,
             },
-            HttpFailure::Truncated(detail) => {
-                Failure { error: IpfsError::Truncated { addr, what, detail }, transient: true }
-            }
+            HttpFailure::Truncated(detail) => Failure {
+                error: IpfsError::Truncated { addr, what, detail },
+                transient: true,
+            },
             HttpFailure::Protocol(message) => Failure {
-                error: IpfsError::Node { addr, what, status: 0, message: format!("invalid HTTP response: {message}") },
+                error: IpfsError::Node {
+                    addr,
+                    what,
+                    status: 0,
+                    message: format!("invalid HTTP response: {message}"),
+                },
                 transient: false,
             },
         })
@@ -146,10 +180,17 @@ impl Client {
         let addr = self.addr.to_string();
         let what = what.to_string();
         if resp.status == 200 {
-            let stream_err = resp.header("x-stream-error").or_else(|| resp.trailer("x-stream-error"));
+            let stream_err = resp
+                .header("x-stream-error")
+                .or_else(|| resp.trailer("x-stream-error"));
             if let Some(msg) = stream_err.filter(|m| !m.trim().is_empty()) {
                 return Err(Failure {
-                    error: IpfsError::Node { addr, what, status: 200, message: format!("stream error: {}", one_line(msg)) },
+                    error: IpfsError::Node {
+                        addr,
+                        what,
+                        status: 200,
+                        message: format!("stream error: {}", one_line(msg)),
+                    },
                     transient: true,
                 });
             }
@@ -158,14 +199,36 @@ impl Client {
         let (message, code) = error_message(&resp);
         if let Some(cid) = cid {
             if is_not_found(&message) {
-                return Err(Failure { error: IpfsError::NotHeld { addr, cid: *cid, detail: message }, transient: false });
+                return Err(Failure {
+                    error: IpfsError::NotHeld {
+                        addr,
+                        cid: Box::new(*cid),
+                        detail: message,
+                    },
+                    transient: false,
+                });
             }
             if resp.status == 400 || code == Some(1) {
-                return Err(Failure { error: IpfsError::BadCid { addr, cid: cid.to_string(), message }, transient: false });
+                return Err(Failure {
+                    error: IpfsError::BadCid {
+                        addr,
+                        cid: cid.to_string(),
+                        message,
+                    },
+                    transient: false,
+                });
             }
         }
         let transient = resp.status >= 500;
-        Err(Failure { error: IpfsError::Node { addr, what, status: resp.status, message }, transient })
+        Err(Failure {
+            error: IpfsError::Node {
+                addr,
+                what,
+                status: resp.status,
+                message,
+            },
+            transient,
+        })
     }
 }
 
@@ -208,5 +271,13 @@ fn error_message(resp: &Response) -> (String, Option<u64>) {
 /// locally (offline)"; kubo online: "context deadline exceeded"; js-ipfs: "request timed out").
 fn is_not_found(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["not found", "could not find", "timed out", "deadline exceeded", "timeout"].iter().any(|p| m.contains(p))
+    [
+        "not found",
+        "could not find",
+        "timed out",
+        "deadline exceeded",
+        "timeout",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }

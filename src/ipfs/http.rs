@@ -30,10 +30,16 @@ pub(crate) struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn trailer(&self, name: &str) -> Option<&str> {
-        self.trailers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.trailers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -89,8 +95,14 @@ impl Read for DeadlineReader {
 }
 
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, HttpFailure> {
-    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(HttpFailure::Connect)?.collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address"));
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(HttpFailure::Connect)?
+        .collect();
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{host} resolves to no address"),
+    );
     for a in addrs {
         match TcpStream::connect_timeout(&a, timeout) {
             Ok(s) => return Ok(s),
@@ -105,7 +117,9 @@ pub(crate) fn post(req: &Request<'_>) -> Result<Response, HttpFailure> {
     let deadline = Instant::now() + req.timeout;
     let stream = connect(req.host, req.port, req.connect_timeout.min(req.timeout))?;
     let _ = stream.set_nodelay(true);
-    stream.set_write_timeout(Some(req.timeout)).map_err(HttpFailure::Io)?;
+    stream
+        .set_write_timeout(Some(req.timeout))
+        .map_err(HttpFailure::Io)?;
     let host_header = if req.host.contains(':') {
         format!("[{}]:{}", req.host, req.port)
     } else {
@@ -131,44 +145,77 @@ pub(crate) fn post(req: &Request<'_>) -> Result<Response, HttpFailure> {
 
     let mut r = BufReader::new(DeadlineReader { stream, deadline });
     let status_line = read_line(&mut r)?.ok_or_else(|| {
-        HttpFailure::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"))
+        HttpFailure::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before a response",
+        ))
     })?;
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if !version.starts_with("HTTP/1.") {
-        return Err(HttpFailure::Protocol(format!("not an HTTP/1.x response: {:?}", truncate(&status_line))));
+        return Err(HttpFailure::Protocol(format!(
+            "not an HTTP/1.x response: {:?}",
+            truncate(&status_line)
+        )));
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| HttpFailure::Protocol(format!("bad status line {:?}", truncate(&status_line))))?;
+    let status: u16 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
+        HttpFailure::Protocol(format!("bad status line {:?}", truncate(&status_line)))
+    })?;
     let headers = read_fields(&mut r)?;
-    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-    let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    let chunked =
+        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let mut trailers = Vec::new();
     let body = if chunked {
         read_chunked(&mut r, req.max_body, &mut trailers)?
     } else if let Some(cl) = get("content-length") {
-        let n: usize =
-            cl.trim().parse().map_err(|_| HttpFailure::Protocol(format!("bad Content-Length {cl:?}")))?;
+        let n: usize = cl
+            .trim()
+            .parse()
+            .map_err(|_| HttpFailure::Protocol(format!("bad Content-Length {cl:?}")))?;
         if n > req.max_body {
-            return Err(HttpFailure::Protocol(format!("response of {n} bytes exceeds the {} byte limit", req.max_body)));
+            return Err(HttpFailure::Protocol(format!(
+                "response of {n} bytes exceeds the {} byte limit",
+                req.max_body
+            )));
         }
         let mut body = Vec::with_capacity(n);
-        (&mut r).take(n as u64).read_to_end(&mut body).map_err(map_io)?;
+        (&mut r)
+            .take(n as u64)
+            .read_to_end(&mut body)
+            .map_err(map_io)?;
         if body.len() < n {
-            return Err(HttpFailure::Truncated(format!("got {} of {n} bytes (Content-Length)", body.len())));
+            return Err(HttpFailure::Truncated(format!(
+                "got {} of {n} bytes (Content-Length)",
+                body.len()
+            )));
         }
         body
     } else {
         let mut body = Vec::new();
-        (&mut r).take(req.max_body as u64 + 1).read_to_end(&mut body).map_err(map_io)?;
+        (&mut r)
+            .take(req.max_body as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(map_io)?;
         if body.len() > req.max_body {
-            return Err(HttpFailure::Protocol(format!("response exceeds the {} byte limit", req.max_body)));
+            return Err(HttpFailure::Protocol(format!(
+                "response exceeds the {} byte limit",
+                req.max_body
+            )));
         }
         body
     };
-    Ok(Response { status, headers, trailers, body })
+    Ok(Response {
+        status,
+        headers,
+        trailers,
+        body,
+    })
 }
 
 fn truncate(s: &str) -> String {
@@ -178,7 +225,10 @@ fn truncate(s: &str) -> String {
 /// Reads one CRLF- (or LF-) terminated line; `None` at a clean EOF before any byte.
 fn read_line(r: &mut impl BufRead) -> Result<Option<String>, HttpFailure> {
     let mut buf = Vec::new();
-    let n = r.take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).map_err(map_io)?;
+    let n = r
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .map_err(map_io)?;
     if n == 0 {
         return Ok(None);
     }
@@ -200,16 +250,17 @@ fn read_line(r: &mut impl BufRead) -> Result<Option<String>, HttpFailure> {
 fn read_fields(r: &mut impl BufRead) -> Result<Vec<(String, String)>, HttpFailure> {
     let mut out = Vec::new();
     loop {
-        let line = read_line(r)?.ok_or_else(|| HttpFailure::Truncated("connection closed in headers".into()))?;
+        let line = read_line(r)?
+            .ok_or_else(|| HttpFailure::Truncated("connection closed in headers".into()))?;
         if line.is_empty() {
             return Ok(out);
         }
         if out.len() >= MAX_HEADERS {
             return Err(HttpFailure::Protocol("too many header lines".into()));
         }
-        let (k, v) = line
-            .split_once(':')
-            .ok_or_else(|| HttpFailure::Protocol(format!("bad header line {:?}", truncate(&line))))?;
+        let (k, v) = line.split_once(':').ok_or_else(|| {
+            HttpFailure::Protocol(format!("bad header line {:?}", truncate(&line)))
+        })?;
         out.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
 }
@@ -221,7 +272,9 @@ fn read_chunked(
 ) -> Result<Vec<u8>, HttpFailure> {
     let mut body = Vec::new();
     loop {
-        let line = read_line(r)?.ok_or_else(|| HttpFailure::Truncated("chunked body ended without its last chunk".into()))?;
+        let line = read_line(r)?.ok_or_else(|| {
+            HttpFailure::Truncated("chunked body ended without its last chunk".into())
+        })?;
         let size_str = line.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_str, 16)
             .map_err(|_| HttpFailure::Protocol(format!("bad chunk size {:?}", truncate(&line))))?;
@@ -230,12 +283,16 @@ fn read_chunked(
             return Ok(body);
         }
         if body.len() + size > max_body {
-            return Err(HttpFailure::Protocol(format!("response exceeds the {max_body} byte limit")));
+            return Err(HttpFailure::Protocol(format!(
+                "response exceeds the {max_body} byte limit"
+            )));
         }
         let start = body.len();
         r.take(size as u64).read_to_end(&mut body).map_err(map_io)?;
         if body.len() - start < size {
-            return Err(HttpFailure::Truncated(format!("chunk of {size} bytes cut short")));
+            return Err(HttpFailure::Truncated(format!(
+                "chunk of {size} bytes cut short"
+            )));
         }
         match read_line(r)? {
             Some(l) if l.is_empty() => {}

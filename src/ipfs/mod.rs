@@ -19,7 +19,7 @@ mod walk;
 pub use addr::ApiAddr;
 pub use cbor::cbor_links;
 pub use client::Client;
-pub use walk::{block_links, export_car, EmitError, Fetcher, Progress, WalkStats};
+pub use walk::{block_links, export_car, EmitError, EmitFn, Fetcher, Progress, WalkStats};
 
 use cid::Cid;
 use std::time::Duration;
@@ -95,7 +95,7 @@ pub enum IpfsError {
         /// Node address.
         addr: String,
         /// The block asked for.
-        cid: Cid,
+        cid: Box<Cid>,
         /// The node's message, or which timeout ran out.
         detail: String,
     },
@@ -143,12 +143,14 @@ pub enum IpfsError {
         secs: f64,
     },
     /// The node sent bytes that do not hash to the CID asked for.
-    #[error("block {cid} from IPFS node at {addr} does not match its CID (hash mismatch, {len} bytes)")]
+    #[error(
+        "block {cid} from IPFS node at {addr} does not match its CID (hash mismatch, {len} bytes)"
+    )]
     HashMismatch {
         /// Node address.
         addr: String,
         /// The CID asked for.
-        cid: Cid,
+        cid: Box<Cid>,
         /// Bytes received.
         len: usize,
     },
@@ -158,7 +160,7 @@ pub enum IpfsError {
         /// Node address.
         addr: String,
         /// The block.
-        cid: Cid,
+        cid: Box<Cid>,
         /// Why.
         reason: String,
     },
@@ -175,7 +177,7 @@ pub enum IpfsError {
     #[error("writing block {cid}: {source}")]
     Emit {
         /// The block being written.
-        cid: Cid,
+        cid: Box<Cid>,
         /// The callback's error.
         #[source]
         source: EmitError,

@@ -11,6 +11,9 @@ use std::sync::{mpsc, Mutex};
 /// The error type an `emit` callback returns (any error; `std::io::Error` converts with `?`).
 pub type EmitError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The callback [`Fetcher::walk`] gives each block to: `emit(cid_as_written, bytes)`.
+pub type EmitFn<'a> = dyn FnMut(&Cid, &[u8]) -> Result<(), EmitError> + 'a;
+
 /// What a walk produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WalkStats {
@@ -41,7 +44,9 @@ pub struct Fetcher {
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetcher").field("client", &self.client).finish_non_exhaustive()
+        f.debug_struct("Fetcher")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,14 +63,19 @@ pub fn block_links(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, String> {
             Ok(node.links.into_iter().map(|l| l.cid).collect())
         }
         block::DAG_CBOR => cbor::cbor_links(data),
-        c => Err(format!("unsupported codec 0x{c:x} (dag-pb, raw and dag-cbor are supported)")),
+        c => Err(format!(
+            "unsupported codec 0x{c:x} (dag-pb, raw and dag-cbor are supported)"
+        )),
     }
 }
 
 impl Fetcher {
     /// A fetcher for the node at `addr`.
     pub fn new(addr: ApiAddr, config: FetchConfig) -> Self {
-        Fetcher { client: Client::new(addr, config), progress: None }
+        Fetcher {
+            client: Client::new(addr, config),
+            progress: None,
+        }
     }
 
     /// Reports [`Progress`] to `f` after each block is emitted (called on the walking thread).
@@ -94,13 +104,15 @@ impl Fetcher {
         root: &Cid,
         write_root_as: &Cid,
         visited: &mut HashSet<Cid>,
-        emit: &mut dyn FnMut(&Cid, &[u8]) -> Result<(), EmitError>,
+        emit: &mut EmitFn<'_>,
     ) -> Result<WalkStats, IpfsError> {
         if root.hash() != write_root_as.hash() {
             return Err(IpfsError::BadCid {
                 addr: self.client.addr().to_string(),
                 cid: write_root_as.to_string(),
-                message: format!("cannot write root {root} as {write_root_as}: different multihash"),
+                message: format!(
+                    "cannot write root {root} as {write_root_as}: different multihash"
+                ),
             });
         }
         let cfg = self.client.config();
@@ -148,30 +160,45 @@ impl Fetcher {
         &self,
         st: &mut WalkState<'_>,
         visited: &mut HashSet<Cid>,
-        emit: &mut dyn FnMut(&Cid, &[u8]) -> Result<(), EmitError>,
+        emit: &mut EmitFn<'_>,
     ) -> Result<WalkStats, IpfsError> {
         let mut stats = WalkStats::default();
         loop {
             while st.stack.last().is_some_and(|(_, w)| visited.contains(w)) {
                 st.stack.pop();
             }
-            let Some(&(fetch, write)) = st.stack.last() else { break };
+            let Some(&(fetch, write)) = st.stack.last() else {
+                break;
+            };
             st.schedule(visited);
             let data = st.wait_for(&fetch)??;
             st.stack.pop();
             let links = block_links(&fetch, &data).map_err(|reason| IpfsError::Decode {
                 addr: self.client.addr().to_string(),
-                cid: fetch,
+                cid: Box::new(fetch),
                 reason,
             })?;
             visited.insert(write);
-            emit(&write, &data).map_err(|source| IpfsError::Emit { cid: write, source })?;
+            emit(&write, &data).map_err(|source| IpfsError::Emit {
+                cid: Box::new(write),
+                source,
+            })?;
             stats.blocks += 1;
             stats.bytes += data.len() as u64;
             if let Some(p) = &self.progress {
-                p(&Progress { blocks: stats.blocks, bytes: stats.bytes, retries: self.client.retries() });
+                p(&Progress {
+                    blocks: stats.blocks,
+                    bytes: stats.bytes,
+                    retries: self.client.retries(),
+                });
             }
-            st.stack.extend(links.into_iter().rev().filter(|c| !visited.contains(c)).map(|c| (c, c)));
+            st.stack.extend(
+                links
+                    .into_iter()
+                    .rev()
+                    .filter(|c| !visited.contains(c))
+                    .map(|c| (c, c)),
+            );
         }
         Ok(stats)
     }
@@ -199,7 +226,10 @@ impl WalkState<'_> {
             if i > 0 && held >= self.window {
                 break;
             }
-            if visited.contains(write) || self.inflight.contains(fetch) || self.ready.contains_key(fetch) {
+            if visited.contains(write)
+                || self.inflight.contains(fetch)
+                || self.ready.contains_key(fetch)
+            {
                 continue;
             }
             if self.job_tx.send(*fetch).is_ok() {
@@ -220,7 +250,9 @@ impl WalkState<'_> {
                     self.ready.insert(c, r);
                 }
                 Err(_) => {
-                    return Err(IpfsError::Io(std::io::Error::other("all fetch workers stopped")));
+                    return Err(IpfsError::Io(std::io::Error::other(
+                        "all fetch workers stopped",
+                    )));
                 }
             }
         }
@@ -229,7 +261,11 @@ impl WalkState<'_> {
 
 /// Writes the CARv1 of the DAG under `root` to `out`: the header naming `root`, then every block
 /// in CAR order (see [`Fetcher::walk`]). Byte-identical to Powergate's `--ipfs-api` output.
-pub fn export_car(fetcher: &Fetcher, root: &Cid, out: &mut impl Write) -> Result<WalkStats, IpfsError> {
+pub fn export_car(
+    fetcher: &Fetcher,
+    root: &Cid,
+    out: &mut impl Write,
+) -> Result<WalkStats, IpfsError> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
     w.write_all(&car::header(root))?;
     let mut visited = HashSet::new();
