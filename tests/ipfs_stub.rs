@@ -26,34 +26,52 @@ enum Reply {
     StreamError(Vec<u8>, String),
 }
 
-/// A stub node: answers at most `max_requests` connections, and stops by itself after that
-/// or after 20 s.
+/// A stub node: accepts at most `max_connections` connections (serving several requests on
+/// each, keep-alive, unless `keep_alive` is false), and stops by itself after that or after 20 s.
 struct Stub {
     addr: ApiAddr,
-    requests: Arc<AtomicUsize>,
+    counters: Arc<Counters>,
 }
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicUsize,
+    connections: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+type Handler = dyn Fn(&str, usize) -> Reply + Send + Sync;
 
 impl Stub {
     fn start(
-        max_requests: usize,
+        max_connections: usize,
+        handler: impl Fn(&str, usize) -> Reply + Send + Sync + 'static,
+    ) -> Stub {
+        Stub::with(true, max_connections, handler)
+    }
+
+    fn with(
+        keep_alive: bool,
+        max_connections: usize,
         handler: impl Fn(&str, usize) -> Reply + Send + Sync + 'static,
     ) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let count = requests.clone();
-        let handler = Arc::new(handler);
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        let handler: Arc<Handler> = Arc::new(handler);
         std::thread::spawn(move || {
             let start = Instant::now();
-            let mut served = 0;
-            while served < max_requests && start.elapsed() < Duration::from_secs(20) {
+            while c.connections.load(Ordering::SeqCst) < max_connections
+                && start.elapsed() < Duration::from_secs(20)
+            {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        served += 1;
-                        let n = count.fetch_add(1, Ordering::SeqCst);
-                        let handler = handler.clone();
-                        std::thread::spawn(move || serve(stream, n, &*handler));
+                        c.connections.fetch_add(1, Ordering::SeqCst);
+                        let (handler, c) = (handler.clone(), c.clone());
+                        std::thread::spawn(move || serve(stream, keep_alive, &c, &*handler));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -61,68 +79,92 @@ impl Stub {
         });
         Stub {
             addr: ApiAddr::parse(&format!("/ip4/127.0.0.1/tcp/{port}")).unwrap(),
-            requests,
+            counters,
         }
     }
 
     fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.counters.requests.load(Ordering::SeqCst)
+    }
+
+    fn connections(&self) -> usize {
+        self.counters.connections.load(Ordering::SeqCst)
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.counters.max_in_flight.load(Ordering::SeqCst)
     }
 }
 
-fn serve(mut stream: TcpStream, n: usize, handler: &(dyn Fn(&str, usize) -> Reply + Send + Sync)) {
+fn serve(mut stream: TcpStream, keep_alive: bool, c: &Counters, handler: &Handler) {
     stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut b).unwrap_or(0) == 0 {
+    loop {
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut b).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(b[0]);
+        }
+        let n = c.requests.fetch_add(1, Ordering::SeqCst);
+        let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let head = String::from_utf8_lossy(&head).into_owned();
+        assert!(head.starts_with("POST /api/v0/block/get?arg="), "{head}");
+        let path = head.split(' ').nth(1).unwrap();
+        assert!(path.contains("&timeout="), "{path}");
+        let arg = path
+            .split("arg=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_string();
+        let ok_head = |len: usize| {
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n")
+        };
+        let (bytes, close) = match handler(&arg, n) {
+            Reply::Ok(body) => ([ok_head(body.len()).as_bytes(), &body].concat(), false),
+            Reply::Status(code, body) => (
+                format!(
+                    "HTTP/1.1 {code} Oops\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes(),
+                false,
+            ),
+            Reply::Truncated(declared, body) => ([ok_head(declared).as_bytes(), &body].concat(), true),
+            Reply::Slow(d, body) => {
+                std::thread::sleep(d);
+                ([ok_head(body.len()).as_bytes(), &body].concat(), false)
+            }
+            Reply::StreamError(body, msg) => (
+                [
+                    b"HTTP/1.1 200 OK\r\nTrailer: X-Stream-Error\r\nTransfer-Encoding: chunked\r\n\r\n".as_slice(),
+                    format!("{:x}\r\n", body.len()).as_bytes(),
+                    &body,
+                    format!("\r\n0\r\nX-Stream-Error: {msg}\r\n\r\n").as_bytes(),
+                ]
+                .concat(),
+                false,
+            ),
+        };
+        c.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if stream
+            .write_all(&bytes)
+            .and_then(|()| stream.flush())
+            .is_err()
+            || close
+            || !keep_alive
+        {
             return;
         }
-        head.push(b[0]);
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    assert!(head.starts_with("POST /api/v0/block/get?arg="), "{head}");
-    let path = head.split(' ').nth(1).unwrap();
-    assert!(path.contains("&timeout="), "{path}");
-    let arg = path
-        .split("arg=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
-    let ok_head = |len: usize| {
-        format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n")
-    };
-    let _ = match handler(&arg, n) {
-        Reply::Ok(body) => stream.write_all(&[ok_head(body.len()).as_bytes(), &body].concat()),
-        Reply::Status(code, body) => stream.write_all(
-            format!(
-                "HTTP/1.1 {code} Oops\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        ),
-        Reply::Truncated(declared, body) => stream.write_all(&[ok_head(declared).as_bytes(), &body].concat()),
-        Reply::Slow(d, body) => {
-            std::thread::sleep(d);
-            stream.write_all(&[ok_head(body.len()).as_bytes(), &body].concat())
-        }
-        Reply::StreamError(body, msg) => stream.write_all(
-            &[
-                b"HTTP/1.1 200 OK\r\nTrailer: X-Stream-Error\r\nTransfer-Encoding: chunked\r\n\r\n".as_slice(),
-                format!("{:x}\r\n", body.len()).as_bytes(),
-                &body,
-                format!("\r\n0\r\nX-Stream-Error: {msg}\r\n\r\n").as_bytes(),
-            ]
-            .concat(),
-        ),
-    };
-    let _ = stream.flush();
 }
 
 fn config() -> FetchConfig {
@@ -202,6 +244,7 @@ fn exports_multi_level_dag_byte_for_byte() {
         assert_eq!(stats.blocks as usize, dag.blocks.len());
         assert_eq!(seen.load(Ordering::SeqCst), dag.blocks.len());
         assert_eq!(stub.requests(), dag.blocks.len(), "each block fetched once");
+        assert!(stub.connections() <= parallelism, "connections are reused");
     }
 }
 
@@ -454,5 +497,59 @@ fn connection_refused_is_unreachable() {
             && msg.contains("unreachable")
             && msg.contains("3 attempts"),
         "{msg}"
+    );
+}
+
+#[test]
+fn servers_closing_connections_are_fine() {
+    // The stub closes each connection after one response without saying so: the client's
+    // idle connection is stale and a fresh one is used, without counting as a retry.
+    let dag = file_dag(
+        &pseudo_random(2000, 5),
+        &Profile {
+            chunk_size: 100,
+            ..Default::default()
+        },
+    );
+    let blocks = dag_blocks(&[&dag]);
+    let stub = Stub::with(false, 1000, move |arg, _| Reply::Ok(blocks[arg].clone()));
+    let f = Fetcher::new(stub.addr.clone(), config());
+    let mut out = Vec::new();
+    export_car(&f, &dag.root, &mut out).unwrap();
+    assert_eq!(out, car_bytes(&dag));
+    assert_eq!(stub.requests(), dag.blocks.len());
+    assert_eq!(f.client().retries(), 0);
+}
+
+#[test]
+fn prefetch_overlaps_requests() {
+    // 2 levels: root -> 3 nodes -> 174/174/52 leaves; each answer takes 20 ms.
+    let p = Profile {
+        chunk_size: 8,
+        ..Default::default()
+    };
+    let dag = file_dag(&pseudo_random(8 * 400, 11), &p);
+    let blocks = dag_blocks(&[&dag]);
+    let stub = Stub::start(100, move |arg, _| {
+        Reply::Slow(Duration::from_millis(20), blocks[arg].clone())
+    });
+    let cfg = FetchConfig {
+        parallelism: 4,
+        prefetch: 16,
+        ..config()
+    };
+    let t = Instant::now();
+    assert_eq!(export(&stub, cfg, &dag.root).unwrap(), car_bytes(&dag));
+    let serial = Duration::from_millis(20) * dag.blocks.len() as u32;
+    eprintln!(
+        "prefetch: {} blocks in {:?} (serial would be {serial:?})",
+        dag.blocks.len(),
+        t.elapsed()
+    );
+    assert_eq!(stub.max_in_flight(), 4, "all workers busy at some point");
+    assert!(
+        t.elapsed() < serial * 3 / 4,
+        "{:?} vs serial {serial:?}",
+        t.elapsed()
     );
 }

@@ -14,6 +14,7 @@ pub struct Client {
     addr: ApiAddr,
     config: FetchConfig,
     retries: AtomicU64,
+    pool: http::Pool,
 }
 
 /// One failed attempt: the error, and whether trying again may help.
@@ -29,6 +30,7 @@ impl Client {
             addr,
             config,
             retries: AtomicU64::new(0),
+            pool: http::Pool::default(),
         }
     }
 
@@ -140,7 +142,7 @@ impl Client {
         };
         let addr = self.addr.to_string();
         let what = what.to_string();
-        http::post(&req).map_err(|f| match f {
+        http::post(&self.pool, &req).map_err(|f| match f {
             HttpFailure::Connect(source) | HttpFailure::Io(source) => Failure {
                 error: IpfsError::Unreachable { addr, what, source },
                 transient: true,

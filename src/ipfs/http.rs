@@ -10,6 +10,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Largest status line / header line / chunk-size line accepted.
@@ -78,7 +79,8 @@ fn map_io(e: io::Error) -> HttpFailure {
 }
 
 /// A reader that re-arms the socket read timeout to the time left before `deadline`.
-struct DeadlineReader {
+#[derive(Debug)]
+pub(crate) struct DeadlineReader {
     stream: TcpStream,
     deadline: Instant,
 }
@@ -112,21 +114,82 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, HttpFa
     Err(HttpFailure::Connect(last))
 }
 
-/// Sends one `POST` and reads the whole response.
-pub(crate) fn post(req: &Request<'_>) -> Result<Response, HttpFailure> {
+/// An open connection, kept between requests (HTTP/1.1 keep-alive).
+pub(crate) type Conn = BufReader<DeadlineReader>;
+
+/// Idle connections to one node, reused so that a walk over many blocks does not open (and
+/// leave in TIME_WAIT) one TCP connection per block.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    idle: Mutex<Vec<Conn>>,
+}
+
+/// Most idle connections kept.
+const MAX_IDLE: usize = 16;
+
+impl Pool {
+    fn take(&self) -> Option<Conn> {
+        self.idle.lock().ok()?.pop()
+    }
+    fn put(&self, conn: Conn) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+/// Sends one `POST` and reads the whole response, on an idle connection from `pool` if there
+/// is one (retrying once on a fresh connection if the server had closed it), else on a new one.
+pub(crate) fn post(pool: &Pool, req: &Request<'_>) -> Result<Response, HttpFailure> {
     let deadline = Instant::now() + req.timeout;
+    if let Some(conn) = pool.take() {
+        match exchange(pool, conn, req, deadline) {
+            Err(Exchange::Stale) => {}
+            Err(Exchange::Failed(f)) => return Err(f),
+            Ok(r) => return Ok(r),
+        }
+    }
     let stream = connect(req.host, req.port, req.connect_timeout.min(req.timeout))?;
     let _ = stream.set_nodelay(true);
-    stream
-        .set_write_timeout(Some(req.timeout))
-        .map_err(HttpFailure::Io)?;
+    let conn = BufReader::new(DeadlineReader { stream, deadline });
+    exchange(pool, conn, req, deadline).map_err(|e| match e {
+        Exchange::Stale => HttpFailure::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before a response",
+        )),
+        Exchange::Failed(f) => f,
+    })
+}
+
+enum Exchange {
+    /// The connection failed before any byte of a response: the server may have closed an
+    /// idle keep-alive connection.
+    Stale,
+    Failed(HttpFailure),
+}
+
+impl From<HttpFailure> for Exchange {
+    fn from(f: HttpFailure) -> Self {
+        Exchange::Failed(f)
+    }
+}
+
+fn exchange(
+    pool: &Pool,
+    mut conn: Conn,
+    req: &Request<'_>,
+    deadline: Instant,
+) -> Result<Response, Exchange> {
+    conn.get_mut().deadline = deadline;
     let host_header = if req.host.contains(':') {
         format!("[{}]:{}", req.host, req.port)
     } else {
         format!("{}:{}", req.host, req.port)
     };
     let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: carload/{}\r\nAccept: */*\r\nConnection: close\r\n",
+        "POST {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: carload/{}\r\nAccept: */*\r\n",
         req.path_and_query,
         env!("CARGO_PKG_VERSION")
     );
@@ -138,30 +201,56 @@ pub(crate) fn post(req: &Request<'_>) -> Result<Response, HttpFailure> {
         None => &[],
     };
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut w = &stream;
-    w.write_all(head.as_bytes()).map_err(map_io)?;
-    w.write_all(body).map_err(map_io)?;
-    w.flush().map_err(map_io)?;
+    {
+        let stream = &conn.get_ref().stream;
+        stream
+            .set_write_timeout(Some(req.timeout))
+            .map_err(HttpFailure::Io)?;
+        let mut w = stream;
+        let sent = w
+            .write_all(head.as_bytes())
+            .and_then(|()| w.write_all(body))
+            .and_then(|()| w.flush());
+        if let Err(e) = sent {
+            return Err(match map_io(e) {
+                HttpFailure::Io(_) => Exchange::Stale,
+                f => Exchange::Failed(f),
+            });
+        }
+    }
+    let status_line = match read_line(&mut conn) {
+        Ok(Some(l)) => l,
+        Ok(None) | Err(HttpFailure::Io(_)) | Err(HttpFailure::Truncated(_)) => {
+            return Err(Exchange::Stale)
+        }
+        Err(f) => return Err(f.into()),
+    };
+    let (resp, reusable) = read_response(&mut conn, &status_line, req.max_body)?;
+    if reusable {
+        pool.put(conn);
+    }
+    Ok(resp)
+}
 
-    let mut r = BufReader::new(DeadlineReader { stream, deadline });
-    let status_line = read_line(&mut r)?.ok_or_else(|| {
-        HttpFailure::Io(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed before a response",
-        ))
-    })?;
+/// Reads the rest of a response after its status line; also says whether the connection can
+/// carry another request.
+fn read_response(
+    r: &mut Conn,
+    status_line: &str,
+    max_body: usize,
+) -> Result<(Response, bool), HttpFailure> {
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if !version.starts_with("HTTP/1.") {
         return Err(HttpFailure::Protocol(format!(
             "not an HTTP/1.x response: {:?}",
-            truncate(&status_line)
+            truncate(status_line)
         )));
     }
     let status: u16 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
-        HttpFailure::Protocol(format!("bad status line {:?}", truncate(&status_line)))
+        HttpFailure::Protocol(format!("bad status line {:?}", truncate(status_line)))
     })?;
-    let headers = read_fields(&mut r)?;
+    let headers = read_fields(r)?;
     let get = |n: &str| {
         headers
             .iter()
@@ -171,24 +260,22 @@ pub(crate) fn post(req: &Request<'_>) -> Result<Response, HttpFailure> {
     let chunked =
         get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let mut trailers = Vec::new();
+    let mut until_eof = false;
     let body = if chunked {
-        read_chunked(&mut r, req.max_body, &mut trailers)?
+        read_chunked(r, max_body, &mut trailers)?
     } else if let Some(cl) = get("content-length") {
         let n: usize = cl
             .trim()
             .parse()
             .map_err(|_| HttpFailure::Protocol(format!("bad Content-Length {cl:?}")))?;
-        if n > req.max_body {
+        if n > max_body {
             return Err(HttpFailure::Protocol(format!(
                 "response of {n} bytes exceeds the {} byte limit",
-                req.max_body
+                max_body
             )));
         }
         let mut body = Vec::with_capacity(n);
-        (&mut r)
-            .take(n as u64)
-            .read_to_end(&mut body)
-            .map_err(map_io)?;
+        r.take(n as u64).read_to_end(&mut body).map_err(map_io)?;
         if body.len() < n {
             return Err(HttpFailure::Truncated(format!(
                 "got {} of {n} bytes (Content-Length)",
@@ -197,25 +284,30 @@ pub(crate) fn post(req: &Request<'_>) -> Result<Response, HttpFailure> {
         }
         body
     } else {
+        until_eof = true;
         let mut body = Vec::new();
-        (&mut r)
-            .take(req.max_body as u64 + 1)
+        r.take(max_body as u64 + 1)
             .read_to_end(&mut body)
             .map_err(map_io)?;
-        if body.len() > req.max_body {
+        if body.len() > max_body {
             return Err(HttpFailure::Protocol(format!(
                 "response exceeds the {} byte limit",
-                req.max_body
+                max_body
             )));
         }
         body
     };
-    Ok(Response {
-        status,
-        headers,
-        trailers,
-        body,
-    })
+    let reusable =
+        !until_eof && !get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    Ok((
+        Response {
+            status,
+            headers,
+            trailers,
+            body,
+        },
+        reusable,
+    ))
 }
 
 fn truncate(s: &str) -> String {

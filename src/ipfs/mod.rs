@@ -29,7 +29,9 @@ use std::time::Duration;
 pub struct FetchConfig {
     /// Worker threads fetching blocks concurrently (at least 1).
     pub parallelism: usize,
-    /// How many blocks may be fetched ahead of the writer (in flight plus waiting), at least 1.
+    /// How far ahead of the writer blocks are fetched: the next `prefetch` blocks of the walk
+    /// (as far as it is known) are requested; at most `2 × prefetch + 1` blocks are held in
+    /// memory. At least 1.
     pub prefetch: usize,
     /// Timeout asked of the node for one block (`&timeout=<n>s`); a node that does not hold a
     /// block answers "not found" (kubo offline) or waits this long (js-ipfs, kubo online).
@@ -53,7 +55,7 @@ impl Default for FetchConfig {
     fn default() -> Self {
         FetchConfig {
             parallelism: 4,
-            prefetch: 64,
+            prefetch: 32,
             node_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(40),
             connect_timeout: Duration::from_secs(5),

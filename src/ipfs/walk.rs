@@ -216,14 +216,14 @@ struct WalkState<'a> {
 }
 
 impl WalkState<'_> {
-    /// Requests blocks from the top of the stack down (the order the walk will need them, as
-    /// far as it is known), keeping at most `window` requested-but-unconsumed blocks — except
-    /// that the top is always requested, so the walk can never stall.
+    /// Requests the blocks of the top `window` stack entries (the next blocks the walk will
+    /// need, as far as it knows), top first. At most `2 × window` blocks are held (requested
+    /// and not yet emitted) — entries pushed deeper by a node's children stay held — except
+    /// that the top is always requested, so the walk never stalls. Memory is thus bounded by
+    /// `2 × window + 1` blocks.
     fn schedule(&mut self, visited: &HashSet<Cid>) {
-        let scan = self.window * 2 + 1;
-        for (i, (fetch, write)) in self.stack.iter().rev().take(scan).enumerate() {
-            let held = self.inflight.len() + self.ready.len();
-            if i > 0 && held >= self.window {
+        for (i, (fetch, write)) in self.stack.iter().rev().take(self.window).enumerate() {
+            if i > 0 && self.inflight.len() + self.ready.len() >= 2 * self.window {
                 break;
             }
             if visited.contains(write)
