@@ -553,3 +553,23 @@ fn prefetch_overlaps_requests() {
         t.elapsed()
     );
 }
+
+#[test]
+fn identity_cids_are_not_fetched() {
+    // A dag-cbor root linking to an inline (identity-hashed) raw block.
+    let inline = Cid::new_v1(RAW, multihash::Multihash::wrap(0x00, b"tiny").unwrap());
+    let b = inline.to_bytes();
+    let root = [vec![0x81, 0xd8, 0x2a, 0x58, (b.len() + 1) as u8, 0x00], b].concat();
+    let root_cid = cid_of(CidVersion::V1, DAG_CBOR, &root);
+    let r = root.clone();
+    let stub = Stub::start(5, move |_, _| Reply::Ok(r.clone()));
+    let f = Fetcher::new(stub.addr.clone(), config());
+    let mut got = Vec::new();
+    f.walk(&root_cid, &root_cid, &mut HashSet::new(), &mut |c, d| {
+        got.push((*c, d.to_vec()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got, vec![(root_cid, root), (inline, b"tiny".to_vec())]);
+    assert_eq!(stub.requests(), 1);
+}

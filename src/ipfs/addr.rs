@@ -9,6 +9,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub struct ApiAddr {
     host: String,
     port: u16,
+    /// `Some(true)` for `/dns4`, `Some(false)` for `/dns6`: which address family to connect to.
+    ipv4_only: Option<bool>,
 }
 
 impl ApiAddr {
@@ -43,6 +45,7 @@ impl ApiAddr {
             return Ok(ApiAddr {
                 host: host.to_string(),
                 port,
+                ipv4_only: None,
             });
         }
         if v.starts_with("https://") {
@@ -92,15 +95,27 @@ impl ApiAddr {
                 ))
             }
         }
+        let ipv4_only = match proto {
+            "dns4" => Some(true),
+            "dns6" => Some(false),
+            _ => None,
+        };
         Ok(ApiAddr {
             host: host.to_string(),
             port,
+            ipv4_only,
         })
     }
 
     /// The host name or IP address (IPv6 without brackets).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// For `/dns4` (`Some(true)`) and `/dns6` (`Some(false)`) addresses: the only address
+    /// family to connect to.
+    pub(crate) fn family(&self) -> Option<bool> {
+        self.ipv4_only
     }
 
     /// The TCP port.
@@ -160,6 +175,22 @@ mod tests {
         ] {
             assert_eq!(ApiAddr::parse(input).unwrap().base_url(), url, "{input}");
         }
+    }
+
+    #[test]
+    fn dns4_and_dns6_restrict_the_family() {
+        assert_eq!(
+            ApiAddr::parse("/dns4/localhost/tcp/1").unwrap().family(),
+            Some(true)
+        );
+        assert_eq!(
+            ApiAddr::parse("/dns6/localhost/tcp/1").unwrap().family(),
+            Some(false)
+        );
+        assert_eq!(
+            ApiAddr::parse("/dns/localhost/tcp/1").unwrap().family(),
+            None
+        );
     }
 
     #[test]

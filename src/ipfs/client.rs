@@ -134,6 +134,7 @@ impl Client {
         let req = http::Request {
             host: self.addr.host(),
             port: self.addr.port(),
+            ipv4_only: self.addr.family(),
             path_and_query,
             body,
             connect_timeout: self.config.connect_timeout,

@@ -63,6 +63,8 @@ pub(crate) enum HttpFailure {
 pub(crate) struct Request<'a> {
     pub host: &'a str,
     pub port: u16,
+    /// Address family restriction (`/dns4`, `/dns6`).
+    pub ipv4_only: Option<bool>,
     pub path_and_query: &'a str,
     /// `(content type, body)`.
     pub body: Option<(&'a str, &'a [u8])>,
@@ -96,10 +98,16 @@ impl Read for DeadlineReader {
     }
 }
 
-fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, HttpFailure> {
+fn connect(
+    host: &str,
+    port: u16,
+    ipv4_only: Option<bool>,
+    timeout: Duration,
+) -> Result<TcpStream, HttpFailure> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(HttpFailure::Connect)?
+        .filter(|a| ipv4_only.map_or(true, |v4| a.is_ipv4() == v4))
         .collect();
     let mut last = io::Error::new(
         io::ErrorKind::NotFound,
@@ -151,7 +159,12 @@ pub(crate) fn post(pool: &Pool, req: &Request<'_>) -> Result<Response, HttpFailu
             Ok(r) => return Ok(r),
         }
     }
-    let stream = connect(req.host, req.port, req.connect_timeout.min(req.timeout))?;
+    let stream = connect(
+        req.host,
+        req.port,
+        req.ipv4_only,
+        req.connect_timeout.min(req.timeout),
+    )?;
     let _ = stream.set_nodelay(true);
     let conn = BufReader::new(DeadlineReader { stream, deadline });
     exchange(pool, conn, req, deadline).map_err(|e| match e {

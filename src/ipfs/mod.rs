@@ -9,6 +9,19 @@
 //!
 //! No terminal I/O, environment or clock reads happen here except the deadlines of HTTP
 //! requests and retry backoff, all set by [`FetchConfig`].
+//!
+//! ```no_run
+//! use carload::ipfs::{export_car, ApiAddr, FetchConfig, Fetcher};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let addr = ApiAddr::parse("/ip4/127.0.0.1/tcp/5001")?;
+//! let root: cid::Cid = "QmY6zHswPvyZkAyxwM9uup1DDPb67hZqChv8hnyu4MrFWk".parse()?;
+//! let fetcher = Fetcher::new(addr, FetchConfig::default()).with_progress(|p| {
+//!     let _ = (p.blocks, p.bytes); // e.g. advance a progress bar
+//! });
+//! let mut out = std::fs::File::create("out.car")?;
+//! let stats = export_car(&fetcher, &root, &mut out)?;
+//! # let _ = stats; Ok(()) }
+//! ```
 
 mod addr;
 mod cbor;
