@@ -15,6 +15,7 @@ pub mod commp;
 pub mod dagpb;
 pub mod event;
 pub mod importer;
+pub mod ipfs;
 pub mod output;
 pub mod prepare;
 pub mod profile;
