@@ -7,14 +7,14 @@
 //! the final CAR is then written strictly in order from the aggregate blocks and the spool. No
 //! source file is read twice and memory holds only per-entry metadata and the set of CIDs written.
 
-use crate::aggregate::{aggregate, CarItem, Entry as AggEntry};
+use crate::aggregate::{aggregate, Aggregate, CarItem, Entry as AggEntry};
 use crate::car;
 use crate::commp::{PieceHasher, PieceInfo};
 use crate::event::Observer;
 use crate::importer::stream::Builder;
 use crate::importer::{scan, Entry, ImportError};
 use crate::profile::Profile;
-use crate::sink::FileSink;
+use crate::sink::{FileSink, TeeWriter};
 use crate::varint;
 use cid::Cid;
 use std::collections::HashSet;
@@ -46,6 +46,9 @@ pub enum BatchError {
     /// The piece hasher refused the data.
     #[error("{0}")]
     Piece(String),
+    /// Fetching from an IPFS node failed.
+    #[error(transparent)]
+    Ipfs(#[from] crate::ipfs::IpfsError),
 }
 
 /// One file of a batch.
@@ -147,14 +150,37 @@ pub fn build(
     }
     let entries: Vec<AggEntry> = spooled.iter().map(|s| AggEntry::new(s.root)).collect();
     let agg = aggregate(&entries)?;
-
-    let mut hasher = with_commp.then(PieceHasher::new);
-    let mut w = Counting { out, hasher: hasher.as_mut(), n: 0 };
-    w.write_all(&car::header(&agg.root)).map_err(BatchError::Output)?;
-    let mut visited: HashSet<Cid> = HashSet::new();
     let mut reader = BufReader::with_capacity(1 << 20, &spool);
     let by_root: std::collections::HashMap<Cid, usize> =
         spooled.iter().enumerate().rev().map(|(i, s)| (s.root, i)).collect();
+    let (car_size, piece) = write_aggregate_car(&agg, out, with_commp, &mut |original, cid_v1, visited, w| {
+        copy_entry(&mut reader, &spooled[by_root[original]], cid_v1, visited, w)
+    })?;
+    Ok(BatchBuilt {
+        root: agg.root,
+        car_size,
+        files: files.iter().zip(&spooled).map(|(f, s)| (f.name.clone(), s.root)).collect(),
+        unique: agg.entries().len(),
+        manifest: agg.manifest_bytes().to_vec(),
+        piece,
+    })
+}
+
+/// Writes an entry's DAG: `(original root, root as written, CIDs written so far, output)`.
+type EntryWriter<'a> = dyn FnMut(&Cid, &Cid, &mut HashSet<Cid>, &mut TeeWriter<'_>) -> Result<(), BatchError> + 'a;
+
+/// Writes the CAR of `agg` strictly in order: header, aggregate blocks, and each entry's DAG
+/// through `write_entry`. Returns the CAR size and, when asked, its piece commitment.
+fn write_aggregate_car(
+    agg: &Aggregate,
+    out: &mut dyn Write,
+    with_commp: bool,
+    write_entry: &mut EntryWriter<'_>,
+) -> Result<(u64, Option<PieceInfo>), BatchError> {
+    let mut hasher = with_commp.then(PieceHasher::new);
+    let mut w = TeeWriter::new(out, hasher.as_mut());
+    w.write_all(&car::header(&agg.root)).map_err(BatchError::Output)?;
+    let mut visited: HashSet<Cid> = HashSet::new();
     for item in agg.car_items() {
         match item {
             CarItem::Block(b) => {
@@ -163,22 +189,41 @@ pub fn build(
                     w.write_all(&b.data).map_err(BatchError::Output)?;
                 }
             }
-            CarItem::Entry { cid_v1, original, .. } => {
-                let s = &spooled[by_root[&original]];
-                copy_entry(&mut reader, s, &cid_v1, &mut visited, &mut w)?;
-            }
+            CarItem::Entry { cid_v1, original, .. } => write_entry(&original, &cid_v1, &mut visited, &mut w)?,
         }
     }
     w.flush().map_err(BatchError::Output)?;
-    let car_size = w.n;
+    let car_size = w.written();
     let piece = match hasher {
         Some(h) => Some(h.finish(car_size).map_err(|e| BatchError::Piece(e.to_string()))?),
         None => None,
     };
+    Ok((car_size, piece))
+}
+
+/// Builds a batch of DAGs held by an IPFS node (`roots` as given; identity CIDs skipped and
+/// duplicates merged as the aggregator does) and writes its CAR to `out` in order. Every block
+/// is fetched once and verified against its CID.
+pub fn build_from_node(
+    fetcher: &crate::ipfs::Fetcher,
+    roots: &[Cid],
+    out: &mut dyn Write,
+    with_commp: bool,
+) -> Result<BatchBuilt, BatchError> {
+    let entries: Vec<AggEntry> = roots.iter().map(|r| AggEntry::new(*r)).collect();
+    let agg = aggregate(&entries)?;
+    let (car_size, piece) = write_aggregate_car(&agg, out, with_commp, &mut |original, cid_v1, visited, w| {
+        fetcher.walk(original, cid_v1, visited, &mut |cid, data| {
+            w.write_all(&car::section_prefix(cid, data.len()))?;
+            w.write_all(data)?;
+            Ok(())
+        })?;
+        Ok(())
+    })?;
     Ok(BatchBuilt {
         root: agg.root,
         car_size,
-        files: files.iter().zip(&spooled).map(|(f, s)| (f.name.clone(), s.root)).collect(),
+        files: roots.iter().map(|r| (r.to_string(), *r)).collect(),
         unique: agg.entries().len(),
         manifest: agg.manifest_bytes().to_vec(),
         piece,
@@ -192,7 +237,7 @@ fn copy_entry(
     s: &Spooled,
     root_as: &Cid,
     visited: &mut HashSet<Cid>,
-    w: &mut Counting<'_>,
+    w: &mut TeeWriter<'_>,
 ) -> Result<(), BatchError> {
     reader.seek(SeekFrom::Start(s.offset)).map_err(BatchError::Spool)?;
     let mut left = s.len;
@@ -225,24 +270,4 @@ fn read_varint(r: &mut impl Read) -> io::Result<(u64, usize)> {
         }
     }
     Err(io::Error::other("bad varint in spool"))
-}
-
-struct Counting<'a> {
-    out: &'a mut dyn Write,
-    hasher: Option<&'a mut PieceHasher>,
-    n: u64,
-}
-
-impl Write for Counting<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write_all(buf)?;
-        if let Some(h) = self.hasher.as_mut() {
-            h.write_all(buf)?;
-        }
-        self.n += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
 }

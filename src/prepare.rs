@@ -6,7 +6,7 @@ use crate::event::Observer;
 use crate::importer::layout::predict_car_size;
 use crate::importer::{write_car, Built, Entry, ImportError};
 use crate::profile::Profile;
-use crate::sink::{FileSink, OffsetWrite, RecordingSink, ReplaySink};
+use crate::sink::{FileSink, OffsetWrite, RecordingSink, ReplaySink, TeeWriter};
 use std::fs::File;
 use std::io::{self, Write};
 
@@ -73,7 +73,7 @@ pub fn prepare_to_writer(
     write_car(entry, profile, &mut record, &mut crate::event::Ignore)?;
     let mut hasher = with_commp.then(PieceHasher::new);
     let built = {
-        let mut tee = Tee { out, hasher: hasher.as_mut() };
+        let mut tee = TeeWriter::new(out, hasher.as_mut());
         let mut sink = ReplaySink::new(record, &mut tee);
         write_car(entry, profile, &mut sink, observer)?
     };
@@ -85,20 +85,38 @@ pub fn prepare_to_writer(
     Ok(Prepared { built, piece })
 }
 
-struct Tee<'a> {
-    out: &'a mut dyn Write,
-    hasher: Option<&'a mut PieceHasher>,
+/// What preparing a DAG held by an IPFS node produced.
+#[derive(Debug, Clone)]
+pub struct FromNode {
+    /// The root CID, as given.
+    pub root: cid::Cid,
+    /// Bytes of CAR written.
+    pub car_size: u64,
+    /// Blocks written.
+    pub blocks: u64,
+    /// The piece commitment, when asked for.
+    pub piece: Option<PieceInfo>,
 }
 
-impl Write for Tee<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write_all(buf)?;
-        if let Some(h) = self.hasher.as_mut() {
-            h.write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
+/// Streams the CAR of the DAG under `root`, fetched from an IPFS node, to `out` (every block
+/// verified against its CID), computing commP on the way when `with_commp`.
+pub fn prepare_from_node(
+    fetcher: &crate::ipfs::Fetcher,
+    root: &cid::Cid,
+    out: &mut dyn Write,
+    with_commp: bool,
+) -> Result<FromNode, crate::batch::BatchError> {
+    use crate::batch::BatchError;
+    let mut hasher = with_commp.then(PieceHasher::new);
+    let (car_size, blocks) = {
+        let mut tee = TeeWriter::new(out, hasher.as_mut());
+        let stats = crate::ipfs::export_car(fetcher, root, &mut tee)?;
+        tee.flush().map_err(BatchError::Output)?;
+        (tee.written(), stats.blocks)
+    };
+    let piece = match hasher {
+        Some(h) => Some(h.finish(car_size).map_err(|e| BatchError::Piece(e.to_string()))?),
+        None => None,
+    };
+    Ok(FromNode { root: *root, car_size, blocks, piece })
 }

@@ -188,3 +188,37 @@ impl Sink for VecSink {
         Ok(())
     }
 }
+
+/// A writer that copies everything to `out`, feeds it to the piece hasher when given, and
+/// counts the bytes: the sequential path from CAR bytes to output and commP.
+pub struct TeeWriter<'a> {
+    out: &'a mut dyn Write,
+    hasher: Option<&'a mut crate::commp::PieceHasher>,
+    written: u64,
+}
+
+impl<'a> TeeWriter<'a> {
+    /// Tees into `out` and `hasher`.
+    pub fn new(out: &'a mut dyn Write, hasher: Option<&'a mut crate::commp::PieceHasher>) -> Self {
+        TeeWriter { out, hasher, written: 0 }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+impl Write for TeeWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write_all(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.write_all(buf)?;
+        }
+        self.written += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

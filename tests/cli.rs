@@ -225,3 +225,21 @@ fn unreadable_file_is_reported_with_its_path() {
     assert!(!dir.path().join("o.car").exists());
     no_partial_files(dir.path());
 }
+
+#[test]
+fn ipfs_api_errors_are_clear_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.car");
+    let cid = "QmY6zHswPvyZkAyxwM9uup1DDPb67hZqChv8hnyu4MrFWk";
+    // Nothing listens on port 1.
+    let err = stderr_fail(carload().args(["prepare", "--ipfs-api", "/ip4/127.0.0.1/tcp/1", cid]).arg(&out));
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(!out.exists());
+    let err = stderr_fail(carload().args(["prepare", "--ipfs-api", "/ip4/127.0.0.1/udp/1", cid]).arg(&out));
+    assert!(err.contains("/ip4/127.0.0.1/udp/1"), "{err}");
+    let err = stderr_fail(carload().args(["prepare", "--ipfs-api", "/ip4/127.0.0.1/tcp/1", "not-a-cid"]).arg(&out));
+    assert!(err.contains("invalid CID \"not-a-cid\""), "{err}");
+    let err = stderr_fail(carload().args(["prepare", "--aggregate", "--ipfs-api", "http://127.0.0.1:1", cid]));
+    assert!(err.contains("--manifest"), "{err}");
+    no_partial_files(dir.path());
+}

@@ -200,3 +200,101 @@ fn real_node_exports_match_local_dags() {
     assert!(matches!(e, IpfsError::Node { status: 400, .. }), "{e:?}");
     assert!(e.to_string().contains("Invalid request query input"), "{e}");
 }
+
+fn carload_json(args: &[&std::ffi::OsStr]) -> (serde_json::Value, Vec<u8>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_carload")).args(args).output().unwrap();
+    assert!(out.status.success(), "carload failed: {}", String::from_utf8_lossy(&out.stderr));
+    (serde_json::from_slice(&out.stdout).unwrap(), out.stdout)
+}
+
+#[test]
+fn cli_prepare_by_cid_equals_prepare_from_disk() {
+    let Some(node) = Node::start() else {
+        return;
+    };
+    let client = Client::new(node.addr.clone(), config());
+    let big = pseudo_random(700_000, 3);
+    let files: [(&str, &[u8]); 3] =
+        [("alpha.txt", b"alpha\n"), ("beta.bin", &big), ("sub/gamma.txt", b"gamma gamma\n")];
+    // On disk.
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("folder");
+    for (rel, data) in &files {
+        let p = folder.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    // In the node, same names and layout.
+    let dir_cid = add(
+        &client,
+        "",
+        &[
+            ("folder", "application/x-directory", b""),
+            ("folder%2Falpha.txt", "application/octet-stream", files[0].1),
+            ("folder%2Fbeta.bin", "application/octet-stream", files[1].1),
+            ("folder%2Fsub", "application/x-directory", b""),
+            ("folder%2Fsub%2Fgamma.txt", "application/octet-stream", files[2].1),
+        ],
+    );
+    let api = node.addr.to_string();
+    let (from_node, _) = carload_json(&[
+        "prepare".as_ref(),
+        "--json".as_ref(),
+        "--ipfs-api".as_ref(),
+        api.as_ref(),
+        dir_cid.to_string().as_ref(),
+        tmp.path().join("node.car").as_os_str(),
+    ]);
+    let (from_disk, _) = carload_json(&[
+        "prepare".as_ref(),
+        "--json".as_ref(),
+        folder.as_os_str(),
+        tmp.path().join("disk.car").as_os_str(),
+    ]);
+    assert_eq!(from_node, from_disk, "same payload CID, sizes and piece CIDs");
+    assert_eq!(
+        std::fs::read(tmp.path().join("node.car")).unwrap(),
+        std::fs::read(tmp.path().join("disk.car")).unwrap()
+    );
+
+    // A batch of the files' DAGs held by the node equals the batch of the same files on disk.
+    let file_cids: Vec<String> = files.iter().map(|(_, d)| file_dag(d, &Profile::default()).root.to_string()).collect();
+    let list = tmp.path().join("cids.txt");
+    std::fs::write(&list, format!("# batch\n{}\n", file_cids.join("\n"))).unwrap();
+    let (batch_node, _) = carload_json(&[
+        "prepare".as_ref(),
+        "--json".as_ref(),
+        "--aggregate".as_ref(),
+        "--ipfs-api".as_ref(),
+        api.as_ref(),
+        list.as_os_str(),
+        tmp.path().join("bn.car").as_os_str(),
+    ]);
+    let (batch_disk, _) = carload_json(&[
+        "prepare".as_ref(),
+        "--json".as_ref(),
+        "--aggregate".as_ref(),
+        folder.as_os_str(),
+        tmp.path().join("bd.car").as_os_str(),
+    ]);
+    for key in ["payload_cid", "piece_cid", "piece_size", "car_size", "piece_cid_v2"] {
+        assert_eq!(batch_node[key], batch_disk[key], "{key}");
+    }
+    assert_eq!(std::fs::read(tmp.path().join("bn.car")).unwrap(), std::fs::read(tmp.path().join("bd.car")).unwrap());
+    assert_eq!(
+        std::fs::read(tmp.path().join("bn.car.manifest")).unwrap(),
+        std::fs::read(tmp.path().join("bd.car.manifest")).unwrap()
+    );
+
+    // A CID the node does not hold: one-line error, no output left behind.
+    let absent = block::cid_of(CidVersion::V0, block::DAG_PB, b"not in this node").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_carload"))
+        .args(["car", "--quiet", "--ipfs-timeout", "2", "--ipfs-api", &api, &absent])
+        .arg(tmp.path().join("absent.car"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&absent) && err.lines().count() == 1, "{err}");
+    assert!(!tmp.path().join("absent.car").exists());
+}

@@ -42,6 +42,14 @@ pub struct BatchArgs {
     /// Folder for the temporary spool of an aggregate build (default: the output's folder).
     #[arg(long, value_name = "DIR", requires = "aggregate")]
     pub tmpdir: Option<PathBuf>,
+    /// Fetch the DAG named by the CID given as PATH from this IPFS node's RPC API
+    /// (multiaddr such as /ip4/127.0.0.1/tcp/5001, or http://host:port). With --aggregate, PATH
+    /// is a comma-separated list of CIDs or a file with one CID per line.
+    #[arg(long, value_name = "ADDR")]
+    pub ipfs_api: Option<String>,
+    /// Seconds to wait for the node to produce one block before giving up on it.
+    #[arg(long, value_name = "SECS", default_value = "30", requires = "ipfs_api")]
+    pub ipfs_timeout: u64,
 }
 
 /// `carload manifest`.
@@ -130,7 +138,7 @@ pub struct DealArgs {
 /// `carload prepare`.
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
-    /// File or folder to prepare.
+    /// File or folder to prepare (a CID with --ipfs-api).
     pub path: PathBuf,
     /// Output CAR file; omitted or `-` streams the CAR to stdout.
     pub out: Option<PathBuf>,
@@ -157,7 +165,7 @@ pub struct PrepareArgs {
 /// `carload car`.
 #[derive(Args, Debug)]
 pub struct CarArgs {
-    /// File or folder to turn into a CAR.
+    /// File or folder to turn into a CAR (a CID with --ipfs-api).
     pub path: PathBuf,
     /// Output CAR file; omitted or `-` streams the CAR to stdout.
     pub out: Option<PathBuf>,

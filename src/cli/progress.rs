@@ -26,6 +26,25 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// A spinner counting bytes when the total is unknown, shown only if `enabled` and stderr
+    /// is a terminal.
+    pub fn spinner(enabled: bool) -> Self {
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {bytes} fetched {binary_bytes_per_sec:>12}")
+                .expect("valid template"),
+        );
+        Progress { bar: Some(bar) }
+    }
+
+    /// A handle to the bar for other threads.
+    pub fn handle(&self) -> Option<ProgressBar> {
+        self.bar.clone()
+    }
+
     /// Advances by `n` bytes.
     pub fn inc(&self, n: u64) {
         if let Some(b) = &self.bar {

@@ -67,6 +67,9 @@ fn build(
 }
 
 fn prepare(a: PrepareArgs) -> Result<()> {
+    if a.batch.ipfs_api.is_some() {
+        return prepare_from_node(a);
+    }
     if a.batch.aggregate {
         return prepare_batch(a);
     }
@@ -103,6 +106,13 @@ fn emit_result(text: &str, car_on_stdout: bool) -> Result<()> {
 }
 
 fn car(a: CarArgs) -> Result<()> {
+    if a.batch.ipfs_api.is_some() {
+        let r = node_run(&a.path, &a.out, a.force, a.quiet, &a.batch, false, false)?;
+        if !a.quiet {
+            eprintln!("Wrote CAR of {} bytes, payload CID {} ({} blocks from the node)", r.car_size, r.root, r.blocks);
+        }
+        return Ok(());
+    }
     if a.batch.aggregate {
         let b = run_batch(&a.path, &a.out, a.force, a.quiet, &a.profile.profile(), &a.batch, false, false)?;
         if !a.quiet {
@@ -362,4 +372,142 @@ fn manifest_cmd(a: ManifestArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Parses the CIDs given for a node source: one CID, a comma-separated list, or a file of CIDs.
+fn node_cids(arg: &Path, aggregate: bool) -> Result<Vec<cid::Cid>> {
+    let text = arg.to_string_lossy().into_owned();
+    let items: Vec<String> = if aggregate && arg.is_file() {
+        std::fs::read_to_string(arg)
+            .with_context(|| text.clone())?
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    } else if aggregate {
+        text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    } else {
+        vec![text.clone()]
+    };
+    if items.is_empty() {
+        bail!("{text}: no CIDs given");
+    }
+    items.iter().map(|s| s.parse::<cid::Cid>().with_context(|| format!("invalid CID {s:?}"))).collect()
+}
+
+/// The result of a node-sourced run.
+struct NodeRun {
+    root: cid::Cid,
+    car_size: u64,
+    blocks: u64,
+    piece: Option<commp::PieceInfo>,
+    files: Option<(Vec<(String, cid::Cid)>, usize)>,
+    elapsed: std::time::Duration,
+}
+
+fn node_run(
+    arg: &Path,
+    out: &Option<PathBuf>,
+    force: bool,
+    quiet: bool,
+    batch: &BatchArgs,
+    default_manifest: bool,
+    with_commp: bool,
+) -> Result<NodeRun> {
+    let start = Instant::now();
+    let addr = carload::ipfs::ApiAddr::parse(batch.ipfs_api.as_deref().unwrap())?;
+    let cids = node_cids(arg, batch.aggregate)?;
+    let manifest = if batch.aggregate { manifest_path(out, batch, default_manifest)? } else { None };
+    if let Some(m) = &manifest {
+        check_target(m, force)?;
+    }
+    if !is_stdout(out) {
+        check_target(out.as_deref().unwrap(), force)?;
+    }
+    let progress = Progress::spinner(!quiet);
+    let bar = progress.handle();
+    let timeout = std::time::Duration::from_secs(batch.ipfs_timeout.max(1));
+    let config = carload::ipfs::FetchConfig {
+        node_timeout: timeout,
+        request_timeout: timeout + std::time::Duration::from_secs(10),
+        ..carload::ipfs::FetchConfig::default()
+    };
+    let fetcher = carload::ipfs::Fetcher::new(addr, config).with_progress(move |p| {
+        if let Some(b) = &bar {
+            b.set_position(p.bytes);
+        }
+    });
+    let run = |w: &mut dyn Write| -> Result<NodeRun> {
+        if batch.aggregate {
+            let b = carload::batch::build_from_node(&fetcher, &cids, w, with_commp)?;
+            if let Some(m) = &manifest {
+                let file = AtomicFile::create(m, force)?;
+                file.file().write_all(&b.manifest).with_context(|| m.display().to_string())?;
+                file.commit()?;
+            }
+            Ok(NodeRun {
+                root: b.root,
+                car_size: b.car_size,
+                blocks: 0,
+                piece: b.piece,
+                files: Some((b.files, b.unique)),
+                elapsed: start.elapsed(),
+            })
+        } else {
+            let r = carload::prepare::prepare_from_node(&fetcher, &cids[0], w, with_commp)?;
+            Ok(NodeRun {
+                root: r.root,
+                car_size: r.car_size,
+                blocks: r.blocks,
+                piece: r.piece,
+                files: None,
+                elapsed: start.elapsed(),
+            })
+        }
+    };
+    let result = if is_stdout(out) {
+        let stdout = io::stdout();
+        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+        run(&mut w)
+    } else {
+        let file = AtomicFile::create(out.as_deref().unwrap(), force)?;
+        PENDING.lock().unwrap().push(file.temp_path().to_path_buf());
+        let res = {
+            let mut w = BufWriter::with_capacity(1 << 20, file.file());
+            run(&mut w)
+        };
+        let temp = file.temp_path().to_path_buf();
+        let r = res?;
+        file.commit()?;
+        PENDING.lock().unwrap().retain(|p| p != &temp);
+        Ok(r)
+    };
+    progress.finish();
+    result
+}
+
+fn prepare_from_node(a: PrepareArgs) -> Result<()> {
+    let r = node_run(&a.path, &a.out, a.force, a.quiet || a.json, &a.batch, true, true)?;
+    let piece = r.piece.as_ref().expect("commP requested");
+    let text = if a.json {
+        let mut j = report::PrepareJson::new(&r.root, r.car_size, piece);
+        if let Some((files, _)) = &r.files {
+            j.files = Some(
+                files.iter().map(|(name, cid)| report::FileJson { name: name.clone(), cid: cid.to_string() }).collect(),
+            );
+        }
+        serde_json::to_string(&j)? + "\n"
+    } else {
+        let head = match &r.files {
+            Some((files, unique)) => format!(
+                "Entries:       {} CIDs ({} unique, {} duplicates)\n",
+                files.len(),
+                unique,
+                files.len() - unique
+            ),
+            None => format!("Blocks:        {} fetched and verified\n", r.blocks),
+        };
+        head + &report::prepare_human(&r.root, r.car_size, piece, r.car_size, r.elapsed, &a.deal)
+    };
+    emit_result(&text, is_stdout(&a.out))
 }

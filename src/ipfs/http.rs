@@ -96,7 +96,7 @@ fn connect(host: &str, port: u16, ipv4_only: Option<bool>, timeout: Duration) ->
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(HttpFailure::Connect)?
-        .filter(|a| ipv4_only.map_or(true, |v4| a.is_ipv4() == v4))
+        .filter(|a| ipv4_only.is_none_or(|v4| a.is_ipv4() == v4))
         .collect();
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address"));
     for a in addrs {
