@@ -71,7 +71,7 @@ pub struct ProfileArgs {
     /// Store file chunks as raw blocks (default: on with --cid-version 1, off otherwise).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub raw_leaves: Option<bool>,
-    /// Chunker, as kubo names it: size-<bytes> (default size-262144).
+    /// Chunker, as kubo names it: size-<bytes> (fixed-size chunks; rabin/buzhash are not supported).
     #[arg(long, value_name = "size-N", default_value = "size-262144", value_parser = parse_chunker)]
     pub chunker: usize,
     /// Include dot-files and dot-folders inside folders (go-ipfs skips them).
