@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
+    if let Some(n) = args.threads {
+        // Only fails if a pool was already built, which cannot have happened yet.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global();
+    }
     // Ctrl-C / SIGTERM: remove temporary outputs so nothing half-written is left behind.
     let _ = ctrlc::set_handler(|| {
         if let Ok(pending) = cli::run::PENDING.lock() {

@@ -6,7 +6,7 @@ use crate::event::Observer;
 use crate::importer::layout::predict_car_size;
 use crate::importer::{write_car, Built, Entry, ImportError};
 use crate::profile::Profile;
-use crate::sink::{FileSink, OffsetWrite, RecordingSink, ReplaySink, TeeWriter};
+use crate::sink::{drain_to, ChannelSink, OffsetWrite, RecordingSink, ReplaySink, TeeWriter};
 use std::fs::File;
 use std::io::{self, Write};
 
@@ -44,13 +44,22 @@ pub fn prepare_to_file(
     observer: &mut dyn Observer,
 ) -> Result<Prepared, ImportError> {
     let mut hasher = with_commp.then(PieceHasher::new);
-    let built = {
-        let tee = hasher.as_mut().map(|h| h as &mut dyn OffsetWrite);
-        let mut sink = FileSink::new(file, tee);
-        let built = write_car(entry, profile, &mut sink, observer)?;
-        sink.flush().map_err(ImportError::Output)?;
-        built
-    };
+    // The importer (reading, leaf hashing) runs here; writing and commP run on a second thread,
+    // fed a few staged 8 MiB buffers at a time.
+    let (built, written) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(3);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel();
+        let tee = hasher.as_mut().map(|h| h as &mut (dyn OffsetWrite + Send));
+        let writer = s.spawn(move || drain_to(rx, spare_tx, file, tee));
+        let mut sink = ChannelSink::new(tx, spare_rx);
+        let built = write_car(entry, profile, &mut sink, observer);
+        let sent = sink.finish();
+        let written = writer.join().expect("writer thread does not panic");
+        (built.and_then(|b| sent.map(|_| b).map_err(ImportError::Output)), written)
+    });
+    // A writer failure explains a send failure, so it is reported first.
+    written.map_err(ImportError::Output)?;
+    let built = built?;
     file.set_len(built.car_size).map_err(ImportError::Output)?;
     let piece = match hasher {
         Some(h) => Some(h.finish(built.car_size).map_err(|e| ImportError::Piece(e.to_string()))?),

@@ -222,3 +222,73 @@ impl Write for TeeWriter<'_> {
         self.out.flush()
     }
 }
+
+/// A [`Sink`] that stages contiguous writes into large buffers and hands them to another thread
+/// (see [`drain_to`]), so reading and hashing the input overlap with writing and commP.
+pub struct ChannelSink {
+    tx: std::sync::mpsc::SyncSender<(u64, Vec<u8>)>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    stage: Vec<u8>,
+    stage_offset: u64,
+}
+
+fn writer_gone() -> io::Error {
+    io::Error::other("the output writer stopped")
+}
+
+impl ChannelSink {
+    /// A sink sending staged buffers on `tx`; used buffers come back on `spare`.
+    pub fn new(tx: std::sync::mpsc::SyncSender<(u64, Vec<u8>)>, spare: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        ChannelSink { tx, spare, stage: Vec::with_capacity(STAGE), stage_offset: 0 }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.stage.is_empty() {
+            return Ok(());
+        }
+        let mut next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(STAGE));
+        next.clear();
+        let full = std::mem::replace(&mut self.stage, next);
+        let len = full.len() as u64;
+        self.tx.send((self.stage_offset, full)).map_err(|_| writer_gone())?;
+        self.stage_offset += len;
+        Ok(())
+    }
+
+    /// Sends what is staged and closes the channel.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+impl Sink for ChannelSink {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if offset != self.stage_offset + self.stage.len() as u64 {
+            self.send()?;
+            self.stage_offset = offset;
+        }
+        self.stage.extend_from_slice(data);
+        if self.stage.len() >= STAGE {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+/// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset and tees it
+/// to `tee`, returning buffers on `spare`.
+pub fn drain_to(
+    rx: std::sync::mpsc::Receiver<(u64, Vec<u8>)>,
+    spare: std::sync::mpsc::Sender<Vec<u8>>,
+    file: &File,
+    mut tee: Option<&mut (dyn OffsetWrite + Send)>,
+) -> io::Result<()> {
+    for (offset, buf) in rx {
+        file.write_all_at(&buf, offset)?;
+        if let Some(t) = tee.as_mut() {
+            t.write_at(offset, &buf)?;
+        }
+        let _ = spare.send(buf);
+    }
+    Ok(())
+}

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "carload", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
+    /// Worker threads for hashing (default: all cores).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
