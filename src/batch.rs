@@ -14,12 +14,13 @@ use crate::event::Observer;
 use crate::importer::stream::Builder;
 use crate::importer::{scan, Entry, ImportError};
 use crate::profile::Profile;
-use crate::sink::{FileSink, TeeWriter};
+use crate::sink::{FileSink, Sink, TeeWriter};
+use rayon::prelude::*;
 use crate::varint;
 use cid::Cid;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 /// Errors specific to batches.
@@ -135,26 +136,13 @@ pub fn build(
     observer: &mut dyn Observer,
 ) -> Result<BatchBuilt, BatchError> {
     let spool = tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?;
-    let mut spooled = Vec::with_capacity(files.len());
-    {
-        let mut sink = FileSink::new(&spool, None);
-        let mut end = 0;
-        for f in files {
-            let mut b = Builder::new(*profile, &mut sink, observer, end);
-            let (root, _) = b.entry(&f.entry)?;
-            let next = b.cursor();
-            spooled.push(Spooled { root, offset: end, len: next - end });
-            end = next;
-        }
-        sink.flush().map_err(BatchError::Spool)?;
-    }
+    let spooled = spool_entries(files, profile, &spool, observer)?;
     let entries: Vec<AggEntry> = spooled.iter().map(|s| AggEntry::new(s.root)).collect();
     let agg = aggregate(&entries)?;
-    let mut reader = BufReader::with_capacity(1 << 20, &spool);
     let by_root: std::collections::HashMap<Cid, usize> =
         spooled.iter().enumerate().rev().map(|(i, s)| (s.root, i)).collect();
     let (car_size, piece) = write_aggregate_car(&agg, out, with_commp, &mut |original, cid_v1, visited, w| {
-        copy_entry(&mut reader, &spooled[by_root[original]], cid_v1, visited, w)
+        copy_entry(&spool, &spooled[by_root[original]], cid_v1, visited, w)
     })?;
     Ok(BatchBuilt {
         root: agg.root,
@@ -164,6 +152,66 @@ pub fn build(
         manifest: agg.manifest_bytes().to_vec(),
         piece,
     })
+}
+
+/// Files up to this size are built in parallel in memory, in groups.
+const SMALL_FILE: u64 = 4 << 20;
+/// Upper bound of file bytes in one parallel group.
+const GROUP_BYTES: u64 = 32 << 20;
+
+/// Reads every file once and appends its DAG's CAR sections to `spool`, in walk order. Small
+/// files are read and hashed in parallel groups; large files stream through the importer.
+fn spool_entries(
+    files: &[BatchFile],
+    profile: &Profile,
+    spool: &File,
+    observer: &mut dyn Observer,
+) -> Result<Vec<Spooled>, BatchError> {
+    let mut spooled = Vec::with_capacity(files.len());
+    let mut sink = FileSink::new(spool, None);
+    let mut end = 0;
+    let mut i = 0;
+    while i < files.len() {
+        let mut j = i;
+        let mut group_bytes = 0;
+        while j < files.len() {
+            let size = files[j].entry.totals().1;
+            if size > SMALL_FILE || group_bytes + size > GROUP_BYTES {
+                break;
+            }
+            group_bytes += size;
+            j += 1;
+        }
+        if j == i {
+            // A large file: streamed, leaves hashed in parallel inside the importer.
+            let mut b = Builder::new(*profile, &mut sink, observer, end);
+            let (root, _) = b.entry(&files[i].entry)?;
+            let next = b.cursor();
+            spooled.push(Spooled { root, offset: end, len: next - end });
+            end = next;
+            i += 1;
+            continue;
+        }
+        let built: Vec<Result<(Cid, Vec<u8>), ImportError>> = files[i..j]
+            .par_iter()
+            .map(|f| {
+                let mut mem = crate::sink::VecSink::default();
+                let mut quiet = crate::event::Ignore;
+                let root = Builder::new(*profile, &mut mem, &mut quiet, 0).entry(&f.entry)?.0;
+                Ok((root, mem.bytes))
+            })
+            .collect();
+        for r in built {
+            let (root, bytes) = r?;
+            sink.write_at(end, &bytes).map_err(BatchError::Spool)?;
+            spooled.push(Spooled { root, offset: end, len: bytes.len() as u64 });
+            end += bytes.len() as u64;
+        }
+        observer.event(crate::event::Event::BytesRead(group_bytes));
+        i = j;
+    }
+    sink.flush().map_err(BatchError::Spool)?;
+    Ok(spooled)
 }
 
 /// Writes an entry's DAG: `(original root, root as written, CIDs written so far, output)`.
@@ -233,13 +281,15 @@ pub fn build_from_node(
 /// Copies one entry's spooled sections: the root under `root_as`, the rest as spooled, skipping
 /// CIDs already written.
 fn copy_entry(
-    reader: &mut BufReader<&File>,
+    spool: &File,
     s: &Spooled,
     root_as: &Cid,
     visited: &mut HashSet<Cid>,
     w: &mut TeeWriter<'_>,
 ) -> Result<(), BatchError> {
-    reader.seek(SeekFrom::Start(s.offset)).map_err(BatchError::Spool)?;
+    let range = RangeReader { file: spool, pos: s.offset, end: s.offset + s.len };
+    let mut reader = BufReader::with_capacity(s.len.clamp(64, 1 << 20) as usize, range);
+    let reader = &mut reader;
     let mut left = s.len;
     let mut first = true;
     let mut buf = Vec::new();
@@ -259,6 +309,23 @@ fn copy_entry(
         }
     }
     Ok(())
+}
+
+/// Reads `pos..end` of a file with positional reads (no seeking, no shared cursor).
+struct RangeReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min((self.end - self.pos) as usize);
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn read_varint(r: &mut impl Read) -> io::Result<(u64, usize)> {
