@@ -52,7 +52,10 @@ impl Kernel {
             Kernel::ShaNi => {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    assert!(shani_available(), "SHA-NI kernel selected on a CPU without it");
+                    assert!(
+                        shani_available(),
+                        "SHA-NI kernel selected on a CPU without it"
+                    );
                     // SAFETY: the CPU features are checked above; the buffer holds 64*count bytes.
                     unsafe { shani::hash_layer(buf.as_mut_ptr(), count) }
                 }
@@ -158,6 +161,7 @@ mod portable {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)] // lane loops index several parallel arrays
 mod shani {
     //! SHA-NI kernel. The state lives in two registers in the layout `sha256rnds2` wants:
     //! `abef` holds lanes (f, e, b, a) and `cdgh` holds (h, g, d, c), lowest lane first.
@@ -189,7 +193,8 @@ mod shani {
             st[n].cdgh = _mm_sha256rnds2_epu32(st[n].cdgh, st[n].abef, wk[n]);
         }
         for n in 0..N {
-            st[n].abef = _mm_sha256rnds2_epu32(st[n].abef, st[n].cdgh, _mm_shuffle_epi32(wk[n], 0x0e));
+            st[n].abef =
+                _mm_sha256rnds2_epu32(st[n].abef, st[n].cdgh, _mm_shuffle_epi32(wk[n], 0x0e));
         }
     }
 
@@ -255,9 +260,14 @@ mod shani {
         let rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let dcba = _mm_unpackhi_epi64(st.cdgh, st.abef);
         let hgfe = _mm_unpacklo_epi64(st.cdgh, st.abef);
-        let trunc = _mm_set_epi8(0x3f, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+        let trunc = _mm_set_epi8(
+            0x3f, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        );
         _mm_storeu_si128(dst.cast(), _mm_shuffle_epi8(dcba, rev));
-        _mm_storeu_si128(dst.add(16).cast(), _mm_and_si128(_mm_shuffle_epi8(hgfe, rev), trunc));
+        _mm_storeu_si128(
+            dst.add(16).cast(),
+            _mm_and_si128(_mm_shuffle_epi8(hgfe, rev), trunc),
+        );
     }
 
     #[inline(always)]
@@ -314,14 +324,20 @@ mod tests {
 
     #[test]
     fn kernels_match_sha2_for_every_group_size() {
-        let input: Vec<u8> = (0..64 * 11u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let input: Vec<u8> = (0..64 * 11u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         for count in 0..=11 {
             let want = reference_layer(&input[..64 * count]);
             for kernel in [Kernel::Portable, Kernel::ShaNi.or_portable()] {
                 let mut buf = input.clone();
                 kernel.hash_layer(&mut buf, count);
                 assert_eq!(&buf[..32 * count], &want[..], "{kernel:?} count {count}");
-                assert_eq!(&buf[64 * count..], &input[64 * count..], "{kernel:?} wrote past the layer");
+                assert_eq!(
+                    &buf[64 * count..],
+                    &input[64 * count..],
+                    "{kernel:?} wrote past the layer"
+                );
             }
         }
     }

@@ -180,6 +180,9 @@ pub struct PieceHasher {
     pending: HashMap<u64, Vec<u8>>,
     /// Subtree roots not yet merged with their sibling: (level, index) → root.
     roots: HashMap<(u32, u64), [u8; 32]>,
+    /// Buffered units that are complete but not hashed yet: they are hashed together, in
+    /// parallel, once there are [`PieceHasher::batch`] of them.
+    ready: Vec<(u64, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
 }
 
@@ -215,6 +218,7 @@ impl PieceHasher {
             written: 0,
             pending: HashMap::new(),
             roots: HashMap::new(),
+            ready: Vec::new(),
             spare: Vec::new(),
         }
     }
@@ -251,7 +255,11 @@ impl PieceHasher {
             offset: start,
             len: end - start,
         };
-        let before = self.covered.range(..=start).next_back().map(|(&s, &e)| (s, e));
+        let before = self
+            .covered
+            .range(..=start)
+            .next_back()
+            .map(|(&s, &e)| (s, e));
         if let Some((_, e)) = before {
             if e > start {
                 return Err(overlap);
@@ -312,24 +320,38 @@ impl PieceHasher {
             let buf = match self.pending.get_mut(&unit) {
                 Some(buf) => buf,
                 None => {
-                    let mut buf = self.spare.pop().unwrap_or_default();
-                    buf.clear();
+                    let buf = self.spare.pop().unwrap_or_default();
                     self.pending.entry(unit).or_insert(buf)
                 }
             };
             let (bs, be) = ((s - us) as usize, (e - us) as usize);
-            if buf.len() < be {
-                buf.resize(be, 0);
+            if bs == buf.len() {
+                buf.extend_from_slice(part);
+            } else {
+                if buf.len() < be {
+                    buf.resize(be, 0);
+                }
+                buf[bs..be].copy_from_slice(part);
             }
-            buf[bs..be].copy_from_slice(part);
             if self.is_covered(us, ue) {
                 let buf = self.pending.remove(&unit).expect("pending unit");
-                jobs.push(Job::Owned(unit, buf));
+                self.ready.push((unit, buf));
             }
         }
-        if jobs.is_empty() {
-            return Ok(());
+        if !jobs.is_empty() || self.ready.len() >= Self::batch() {
+            self.hash_jobs(jobs);
         }
+        Ok(())
+    }
+
+    /// Buffered complete units hashed at once: one per thread, at most 8 (8 MiB).
+    fn batch() -> usize {
+        rayon::current_num_threads().clamp(1, 8)
+    }
+
+    /// Hashes `jobs` and every ready unit, in parallel, and adds their roots.
+    fn hash_jobs(&mut self, mut jobs: Vec<Job<'_>>) {
+        jobs.extend(self.ready.drain(..).map(|(u, buf)| Job::Owned(u, buf)));
         let (kernel, quads) = (self.kernel, self.unit_quads);
         let hash = |job: &Job| match job {
             Job::Borrowed(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
@@ -341,8 +363,9 @@ impl PieceHasher {
             jobs.par_iter().map(hash).collect()
         };
         for job in jobs {
-            if let Job::Owned(_, buf) = job {
-                if self.spare.len() < 2 {
+            if let Job::Owned(_, mut buf) = job {
+                if self.spare.len() < Self::batch() {
+                    buf.clear();
                     self.spare.push(buf);
                 }
             }
@@ -351,7 +374,6 @@ impl PieceHasher {
         for (unit, root) in results {
             self.insert_root(level, unit, root);
         }
-        Ok(())
     }
 
     /// Adds a subtree root, merging it with its sibling (repeatedly) when that is present.
@@ -378,7 +400,10 @@ impl PieceHasher {
         if first_unit >= units {
             return *tree::zero_root(level);
         }
-        assert!(level > unit_level, "unit {index} missing from the accumulator");
+        assert!(
+            level > unit_level,
+            "unit {index} missing from the accumulator"
+        );
         let left = self.fold(level - 1, 2 * index, units);
         let right = self.fold(level - 1, 2 * index + 1, units);
         self.kernel.node(&left, &right)
@@ -401,6 +426,9 @@ impl PieceHasher {
                 missing: total_len - self.written,
                 first_missing,
             });
+        }
+        if !self.ready.is_empty() {
+            self.hash_jobs(Vec::new());
         }
         let padded = padded_piece_size(total_len);
         let quads = (padded / 128) as usize;
@@ -443,31 +471,63 @@ impl io::Write for PieceHasher {
     }
 }
 
-/// Bytes read per step by [`commp_of_reader`]: 16 units, so both cores get whole units.
-const READ_BYTES: usize = 16 * 127 * UNIT_QUADS;
+/// Bytes read per step by [`commp_of_reader`]: 8 units (8,323,072 bytes), whole units for
+/// every thread of a small machine.
+const READ_BYTES: usize = 8 * 127 * UNIT_QUADS;
 
-/// commP of everything `r` yields, read in large blocks.
-pub fn commp_of_reader(mut r: impl io::Read) -> Result<PieceInfo, CommpError> {
-    let mut hasher = PieceHasher::new();
-    let mut buf = vec![0u8; READ_BYTES];
-    let mut offset = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match r.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        hasher.write_at(offset, &buf[..filled])?;
-        offset += filled as u64;
-        if filled < buf.len() {
-            break;
+/// Fills `buf` from `r` until it is full or `r` ends; returns the bytes read.
+fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    hasher.finish(offset)
+    Ok(filled)
+}
+
+/// commP of everything `r` yields, read in blocks of about 8 MiB.
+///
+/// A second thread reads the next block while the current one is hashed; memory use is two
+/// blocks.
+pub fn commp_of_reader<R: io::Read + Send>(mut r: R) -> Result<PieceInfo, CommpError> {
+    use std::sync::mpsc::sync_channel;
+    let (full_tx, full_rx) = sync_channel::<io::Result<(Vec<u8>, usize)>>(1);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(2);
+    std::thread::scope(move |scope| {
+        scope.spawn(move || {
+            while let Ok(mut buf) = empty_rx.recv() {
+                let res = read_full(&mut r, &mut buf);
+                let last = !matches!(res, Ok(n) if n == buf.len());
+                if full_tx.send(res.map(|n| (buf, n))).is_err() || last {
+                    break;
+                }
+            }
+        });
+        // The reader stops after a short block, possibly before taking the second buffer.
+        for _ in 0..2 {
+            if empty_tx.send(vec![0u8; READ_BYTES]).is_err() {
+                break;
+            }
+        }
+        let mut hasher = PieceHasher::new();
+        let mut offset = 0u64;
+        loop {
+            let (buf, n) = full_rx.recv().expect("reader sends until the end")?;
+            hasher.write_at(offset, &buf[..n])?;
+            offset += n as u64;
+            if n < buf.len() {
+                break;
+            }
+            // A failed send means the reader has stopped; the next recv reports why.
+            let _ = empty_tx.send(buf);
+        }
+        drop(empty_tx);
+        hasher.finish(offset)
+    })
 }
 
 /// commP of an in-memory payload.

@@ -67,16 +67,25 @@ fn fr32_matches_bit_definition() {
     // Compare against the bit-level expansion through the small-tree root.
     assert_eq!(tree::subtree_root(Kernel::Portable, &data[..127], 1), root);
     for q in 0..5 {
-        assert!(fast[128 * q..128 * q + 128].chunks(32).all(|n| n[31] & 0xc0 == 0));
+        assert!(fast[128 * q..128 * q + 128]
+            .chunks(32)
+            .all(|n| n[31] & 0xc0 == 0));
     }
 }
 
 #[test]
 fn matches_naive_reference() {
     let data = noise(40_000, 1);
-    for n in [0, 1, 64, 65, 126, 127, 128, 254, 255, 508, 509, 1016, 1017, 4065, 16256, 16257, 32513, 40_000] {
+    for n in [
+        0, 1, 64, 65, 126, 127, 128, 254, 255, 508, 509, 1016, 1017, 4065, 16256, 16257, 32513,
+        40_000,
+    ] {
         let info = commp_of_bytes(&data[..n]).unwrap();
-        assert_eq!((info.root, info.padded_size), naive(&data[..n]), "{n} bytes");
+        assert_eq!(
+            (info.root, info.padded_size),
+            naive(&data[..n]),
+            "{n} bytes"
+        );
     }
 }
 
@@ -92,7 +101,9 @@ fn zero_table() {
 /// Lengths around every interesting boundary: quads, chunks, units and their powers of two.
 fn edge_lengths() -> Vec<usize> {
     let unit = 127 * UNIT_QUADS;
-    let mut v = vec![0, 1, 31, 32, 63, 64, 65, 96, 126, 127, 128, 129, 254, 255, 256, 381, 508, 509];
+    let mut v = vec![
+        0, 1, 31, 32, 63, 64, 65, 96, 126, 127, 128, 129, 254, 255, 256, 381, 508, 509,
+    ];
     for k in 2..=13 {
         let n = 127usize << k;
         v.extend([n - 1, n, n + 1]);
@@ -121,10 +132,23 @@ fn shani_equals_portable() {
 #[test]
 fn unit_size_does_not_matter() {
     let data = noise(127 * 1100 + 3, 3);
-    for n in [0, 127, 128, 127 * 4, 127 * 4 + 1, 127 * 64 - 1, 127 * 300, 127 * 1024, 127 * 1100 + 3] {
+    for n in [
+        0,
+        127,
+        128,
+        127 * 4,
+        127 * 4 + 1,
+        127 * 64 - 1,
+        127 * 300,
+        127 * 1024,
+        127 * 1100 + 3,
+    ] {
         let want = commp_of_bytes(&data[..n]).unwrap();
         for quads in [1, 2, 4, 16, 256] {
-            let got = hash_with(PieceHasher::with_unit_quads(Kernel::detect(), quads), &data[..n]);
+            let got = hash_with(
+                PieceHasher::with_unit_quads(Kernel::detect(), quads),
+                &data[..n],
+            );
             assert_eq!(got, want, "{n} bytes, unit of {quads} quads");
         }
     }
@@ -136,7 +160,10 @@ fn overlap_and_missing() {
     h.write_at(100, &[1; 50]).unwrap();
     for (off, len) in [(100, 1), (149, 1), (90, 11), (120, 100), (0, 1000)] {
         let err = h.write_at(off, &vec![0; len]).unwrap_err();
-        assert!(matches!(err, CommpError::Overlap { offset, .. } if offset == off), "{err}");
+        assert!(
+            matches!(err, CommpError::Overlap { offset, .. } if offset == off),
+            "{err}"
+        );
     }
     // Rejected writes change nothing.
     assert_eq!(h.bytes_written(), 50);
@@ -145,21 +172,38 @@ fn overlap_and_missing() {
     assert_eq!(h.contiguous_len(), 0);
     let err = h.finish(160).unwrap_err();
     assert!(
-        matches!(err, CommpError::Incomplete { total_len: 160, missing: 90, first_missing: 0 }),
+        matches!(
+            err,
+            CommpError::Incomplete {
+                total_len: 160,
+                missing: 90,
+                first_missing: 0
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("offset 0"), "{err}");
 
     let mut h = PieceHasher::new();
     h.write_at(0, &[0; 300]).unwrap();
-    assert!(matches!(h.finish(200), Err(CommpError::PastEnd { end: 300, total_len: 200 })));
+    assert!(matches!(
+        h.finish(200),
+        Err(CommpError::PastEnd {
+            end: 300,
+            total_len: 200
+        })
+    ));
 
     let mut h = PieceHasher::new();
     h.write_at(0, &[0; 100]).unwrap();
     h.write_at(101, &[0; 99]).unwrap();
     assert!(matches!(
         h.finish(200),
-        Err(CommpError::Incomplete { missing: 1, first_missing: 100, .. })
+        Err(CommpError::Incomplete {
+            missing: 1,
+            first_missing: 100,
+            ..
+        })
     ));
 
     // Overlap inside a unit that has already been hashed.
@@ -167,7 +211,10 @@ fn overlap_and_missing() {
     let data = noise(unit + 10, 4);
     let mut h = PieceHasher::new();
     h.write_at(0, &data).unwrap();
-    assert!(matches!(h.write_at(5, &[0]), Err(CommpError::Overlap { .. })));
+    assert!(matches!(
+        h.write_at(5, &[0]),
+        Err(CommpError::Overlap { .. })
+    ));
 }
 
 #[test]
@@ -201,7 +248,9 @@ fn scattered(
     // Fisher–Yates with a tiny LCG.
     let mut x = order_seed;
     for i in (1..parts.len()).rev() {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         parts.swap(i, (x >> 33) as usize % (i + 1));
     }
     let mut h = hasher;
@@ -254,8 +303,42 @@ fn memory_stays_bounded_for_sequential_small_writes() {
     for (i, chunk) in data.chunks(65536).enumerate() {
         h.write_at((i * 65536) as u64, chunk).unwrap();
         assert!(h.pending.len() <= 1);
+        assert!(h.ready.len() < PieceHasher::batch());
         assert!(h.roots.len() <= 4);
         assert!(h.covered.len() <= 1);
     }
-    assert_eq!(h.finish(data.len() as u64).unwrap(), commp_of_bytes(&data).unwrap());
+    assert_eq!(
+        h.finish(data.len() as u64).unwrap(),
+        commp_of_bytes(&data).unwrap()
+    );
+}
+
+#[test]
+fn reader_block_boundaries_and_errors() {
+    let data = noise(READ_BYTES + 127, 8);
+    for n in [0, 1, READ_BYTES - 1, READ_BYTES, READ_BYTES + 127] {
+        let got = commp_of_reader(std::io::Cursor::new(&data[..n])).unwrap();
+        assert_eq!(got, commp_of_bytes(&data[..n]).unwrap(), "{n} bytes");
+    }
+
+    /// Yields `left` bytes in odd-sized reads, then fails.
+    struct Failing {
+        left: usize,
+    }
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.left).min(100_003);
+            buf[..n].fill(1);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+    for left in [0, 10, READ_BYTES, READ_BYTES + 5] {
+        let err = commp_of_reader(Failing { left }).unwrap_err();
+        assert!(matches!(err, CommpError::Io(_)), "{err}");
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
 }
