@@ -491,42 +491,49 @@ fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// commP of everything `r` yields, read in blocks of about 8 MiB.
 ///
-/// A second thread reads the next block while the current one is hashed; memory use is two
-/// blocks.
-pub fn commp_of_reader<R: io::Read + Send>(mut r: R) -> Result<PieceInfo, CommpError> {
+/// The calling thread reads the next block while a helper thread hashes the current one (with
+/// rayon's global pool for its parallel part); memory use is two blocks.
+pub fn commp_of_reader(mut r: impl io::Read) -> Result<PieceInfo, CommpError> {
     use std::sync::mpsc::sync_channel;
-    let (full_tx, full_rx) = sync_channel::<io::Result<(Vec<u8>, usize)>>(1);
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(1);
     let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(2);
     std::thread::scope(move |scope| {
-        scope.spawn(move || {
-            while let Ok(mut buf) = empty_rx.recv() {
-                let res = read_full(&mut r, &mut buf);
-                let last = !matches!(res, Ok(n) if n == buf.len());
-                if full_tx.send(res.map(|n| (buf, n))).is_err() || last {
-                    break;
-                }
+        let hashing = scope.spawn(move || {
+            let mut hasher = PieceHasher::new();
+            let mut offset = 0u64;
+            // Ends when the reader drops its sender; an error drops both channel ends, which
+            // stops the reader.
+            for (buf, n) in full_rx {
+                hasher.write_at(offset, &buf[..n])?;
+                offset += n as u64;
+                let _ = empty_tx.send(buf);
             }
+            hasher.finish(offset)
         });
-        // The reader stops after a short block, possibly before taking the second buffer.
-        for _ in 0..2 {
-            if empty_tx.send(vec![0u8; READ_BYTES]).is_err() {
-                break;
+        let mut fresh = 2;
+        let result = loop {
+            let mut buf = if fresh > 0 {
+                fresh -= 1;
+                vec![0u8; READ_BYTES]
+            } else {
+                match empty_rx.recv() {
+                    Ok(buf) => buf,
+                    Err(_) => break Ok(()), // the hashing thread stopped with an error
+                }
+            };
+            let n = match read_full(&mut r, &mut buf) {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            let last = n < buf.len();
+            if full_tx.send((buf, n)).is_err() || last {
+                break Ok(());
             }
-        }
-        let mut hasher = PieceHasher::new();
-        let mut offset = 0u64;
-        loop {
-            let (buf, n) = full_rx.recv().expect("reader sends until the end")?;
-            hasher.write_at(offset, &buf[..n])?;
-            offset += n as u64;
-            if n < buf.len() {
-                break;
-            }
-            // A failed send means the reader has stopped; the next recv reports why.
-            let _ = empty_tx.send(buf);
-        }
-        drop(empty_tx);
-        hasher.finish(offset)
+        };
+        drop(full_tx);
+        let hashed = hashing.join().expect("commP hashing thread panicked");
+        result?;
+        hashed
     })
 }
 

@@ -342,3 +342,16 @@ fn reader_block_boundaries_and_errors() {
         assert!(err.to_string().contains("disk on fire"), "{err}");
     }
 }
+
+#[test]
+fn reader_need_not_be_send() {
+    struct NotSend<'a>(std::marker::PhantomData<std::rc::Rc<()>>, &'a [u8]);
+    impl std::io::Read for NotSend<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            std::io::Read::read(&mut self.1, buf)
+        }
+    }
+    let data = noise(300_000, 9);
+    let got = commp_of_reader(NotSend(std::marker::PhantomData, &data)).unwrap();
+    assert_eq!(got, commp_of_bytes(&data).unwrap());
+}
