@@ -99,8 +99,17 @@ impl PieceInfo {
 
 /// Padded piece size for a payload of `payload` bytes: the next power of two ≥ 128 of
 /// `ceil(payload/127)·128` (128 for an empty payload).
+///
+/// # Panics
+/// If the result does not fit in a `u64` (payloads above `127·2^56` bytes, far beyond
+/// [`MAX_PAYLOAD`]).
 pub fn padded_piece_size(payload: u64) -> u64 {
-    payload.div_ceil(127).max(1).next_power_of_two() * 128
+    payload
+        .div_ceil(127)
+        .max(1)
+        .checked_next_power_of_two()
+        .and_then(|quads| quads.checked_mul(128))
+        .expect("padded piece size overflows u64")
 }
 
 /// Unpadded piece size for a padded size: `padded·127/128`.
