@@ -269,10 +269,15 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..24),
         seed in any::<u64>(),
         quads in prop::sample::select(vec![1usize, 2, 8, 32]),
+        chunk_shift in 0u32..4,
+        max_buffered in 0usize..3,
     ) {
         let data = noise(len, seed ^ 0x9e37);
         let want = commp_of_bytes(&data).unwrap();
-        let got = scattered(PieceHasher::with_unit_quads(Kernel::detect(), quads), &data, &cuts, seed).unwrap();
+        let mut h = PieceHasher::with_unit_quads(Kernel::detect(), quads);
+        h.chunk_quads = (quads >> chunk_shift).max(1);
+        h.max_buffered = max_buffered;
+        let got = scattered(h, &data, &cuts, seed).unwrap();
         prop_assert_eq!(got, want);
     }
 }
@@ -354,4 +359,53 @@ fn reader_need_not_be_send() {
     let data = noise(300_000, 9);
     let got = commp_of_reader(NotSend(std::marker::PhantomData, &data)).unwrap();
     assert_eq!(got, commp_of_bytes(&data).unwrap());
+}
+
+impl PieceHasher {
+    /// Bytes held for partly written units.
+    fn pending_bytes(&self) -> usize {
+        self.pending
+            .values()
+            .map(|p| match p {
+                Pending::Buffer(b) => b.capacity(),
+                Pending::Compact(c) => {
+                    32 * c.roots.len() + c.partial.values().map(Vec::capacity).sum::<usize>()
+                }
+            })
+            .sum()
+    }
+}
+
+#[test]
+fn holes_are_compacted() {
+    // A small hole every 3 units, filled only at the end (as the CAR writer does for DAG nodes
+    // and the header): buffered memory must not grow with the number of holes.
+    let unit = 127 * UNIT_QUADS;
+    let data = noise(12 * unit + 777, 10);
+    let holes: Vec<usize> = (0..4).map(|k| k * 3 * unit + 1000 + 5000 * k).collect();
+    let mut h = PieceHasher::new();
+    let mut at = 0;
+    for &hole in &holes {
+        h.write_at(at as u64, &data[at..hole]).unwrap();
+        at = hole + 300;
+    }
+    for chunk in data[at..].chunks(100_000) {
+        h.write_at(at as u64, chunk).unwrap();
+        at += chunk.len();
+        assert!(
+            h.pending_bytes() < 3 * unit + 4 * 20_000,
+            "{}",
+            h.pending_bytes()
+        );
+    }
+    assert!(h.pending.len() >= 4);
+    assert!(h.pending_bytes() < 3 * unit, "{}", h.pending_bytes());
+    for &hole in holes.iter().rev() {
+        h.write_at(hole as u64, &data[hole..hole + 300]).unwrap();
+    }
+    assert!(h.pending.len() <= 1);
+    assert_eq!(
+        h.finish(data.len() as u64).unwrap(),
+        commp_of_bytes(&data).unwrap()
+    );
 }

@@ -114,3 +114,11 @@ pub(crate) fn subtree_root(kernel: Kernel, data: &[u8], quads: usize) -> [u8; 32
     root.copy_from_slice(&roots[..32]);
     root
 }
+
+/// Root over subtree roots of equal level (a power of two of them), in order.
+pub(crate) fn root_of_roots(kernel: Kernel, roots: impl Iterator<Item = [u8; 32]>) -> [u8; 32] {
+    let mut buf: Vec<u8> = roots.flatten().collect();
+    let n = buf.len() / 32;
+    reduce(kernel, &mut buf, n);
+    buf[..32].try_into().expect("32 bytes")
+}
