@@ -186,7 +186,6 @@ pub fn check_payload_size(n: u64) -> Result<(), CommpError> {
 /// Memory: up to two 1 MiB unit buffers at the write frontier, up to one complete unit per
 /// thread (at most 8) waiting to be hashed in parallel, a few KiB per older hole (see the module
 /// docs) and a few hashes per tree level. Write large buffers (MiB-sized) for the best speed.
-#[derive(Debug)]
 pub struct PieceHasher {
     kernel: Kernel,
     unit_quads: usize,
@@ -209,6 +208,20 @@ pub struct PieceHasher {
     spare: Vec<Vec<u8>>,
 }
 
+impl std::fmt::Debug for PieceHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PieceHasher")
+            .field("kernel", &self.kernel)
+            .field("bytes_written", &self.written)
+            .field("contiguous_len", &self.contiguous_len())
+            .field("written_ranges", &self.covered.len())
+            .field("pending_units", &self.pending.len())
+            .field("ready_units", &self.ready.len())
+            .field("subtree_roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for PieceHasher {
     fn default() -> Self {
         Self::new()
@@ -219,7 +232,6 @@ impl Default for PieceHasher {
 const MAX_BUFFERED: usize = 2;
 
 /// A partly written unit.
-#[derive(Debug)]
 enum Pending {
     /// Bytes from the unit start up to the furthest byte written (zero where not written).
     Buffer(Vec<u8>),
@@ -229,7 +241,6 @@ enum Pending {
 
 /// A partly written unit cut into chunks of `127 · chunk_quads` bytes: memory is a root per
 /// chunk plus the bytes of the chunks that are still partly written (typically one or two).
-#[derive(Debug)]
 struct Compact {
     roots: Vec<Option<[u8; 32]>>,
     /// Chunk index → bytes from the chunk start up to the furthest byte written.

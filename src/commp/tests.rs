@@ -409,3 +409,11 @@ fn holes_are_compacted() {
         commp_of_bytes(&data).unwrap()
     );
 }
+
+#[test]
+fn debug_is_short() {
+    let mut h = PieceHasher::new();
+    h.write_at(10, &[0; 100_000]).unwrap();
+    let s = format!("{h:?}");
+    assert!(s.len() < 300 && s.contains("bytes_written: 100000"), "{s}");
+}
