@@ -31,25 +31,16 @@ fn commp(kernel: Kernel, data: &[u8]) -> [u8; 32] {
 
 fn bench(c: &mut Criterion) {
     let data = data();
-    let one = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let all = rayon::ThreadPoolBuilder::new().build().unwrap();
     let threads = all.current_num_threads();
     let mut g = c.benchmark_group("commp_64MiB");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(LEN as u64));
-    g.bench_function("sha256_plain", |b| {
-        b.iter(|| Sha256::digest(black_box(&data)))
-    });
-    g.bench_function("commp_portable_1t", |b| {
-        b.iter(|| one.install(|| commp(Kernel::Portable, black_box(&data))))
-    });
+    g.bench_function("sha256_plain", |b| b.iter(|| Sha256::digest(black_box(&data))));
+    g.bench_function("commp_portable_1t", |b| b.iter(|| one.install(|| commp(Kernel::Portable, black_box(&data)))));
     if Kernel::ShaNi.is_available() {
-        g.bench_function("commp_shani_1t", |b| {
-            b.iter(|| one.install(|| commp(Kernel::ShaNi, black_box(&data))))
-        });
+        g.bench_function("commp_shani_1t", |b| b.iter(|| one.install(|| commp(Kernel::ShaNi, black_box(&data)))));
         g.bench_function(format!("commp_shani_{threads}t"), |b| {
             b.iter(|| all.install(|| commp(Kernel::ShaNi, black_box(&data))))
         });

@@ -1,16 +1,14 @@
 //! commP and piece CID vectors (see tests/vectors/commp/ and the commp reference).
 
 use carload::commp::{
-    check_payload_size, commp_of_bytes, commp_of_reader, padded_piece_size, unpadded_piece_size,
-    CommpError, Kernel, PieceHasher, PieceInfo, MAX_PAYLOAD,
+    check_payload_size, commp_of_bytes, commp_of_reader, padded_piece_size, unpadded_piece_size, CommpError, Kernel,
+    PieceHasher, PieceInfo, MAX_PAYLOAD,
 };
 use sha2::{Digest, Sha512};
 use std::path::PathBuf;
 
 fn vector(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/commp")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/commp").join(name)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -23,12 +21,7 @@ fn commp(data: &[u8]) -> PieceInfo {
     for kernel in [Kernel::Portable, Kernel::ShaNi] {
         let mut h = PieceHasher::with_kernel(kernel);
         h.write_at(0, data).unwrap();
-        assert_eq!(
-            h.finish(data.len() as u64).unwrap(),
-            want,
-            "{kernel:?}, {} bytes",
-            data.len()
-        );
+        assert_eq!(h.finish(data.len() as u64).unwrap(), want, "{kernel:?}, {} bytes", data.len());
     }
     want
 }
@@ -321,27 +314,9 @@ fn frc0069_vectors() {
         d
     };
     let cases: Vec<(Vec<u8>, &str, &str, u8, u64)> = vec![
-        (
-            quad4.clone(),
-            v1_508,
-            "bafkzcibcaaces3nobte6ezpp4wqan2age2s5yxcatzotcvobhgcmv5wi2xh5mbi",
-            4,
-            0,
-        ),
-        (
-            vec![],
-            v1_z2,
-            "bafkzcibcp4bdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy",
-            2,
-            127,
-        ),
-        (
-            vec![0; 127],
-            v1_z2,
-            "bafkzcibcaabdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy",
-            2,
-            0,
-        ),
+        (quad4.clone(), v1_508, "bafkzcibcaaces3nobte6ezpp4wqan2age2s5yxcatzotcvobhgcmv5wi2xh5mbi", 4, 0),
+        (vec![], v1_z2, "bafkzcibcp4bdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", 2, 127),
+        (vec![0; 127], v1_z2, "bafkzcibcaabdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", 2, 0),
         (
             vec![0; 128],
             "baga6ea4seaqgiktap34inmaex4wbs6cghlq5i2j2yd2bb2zndn5ep7ralzphkdy",
@@ -349,41 +324,11 @@ fn frc0069_vectors() {
             3,
             126,
         ),
-        (
-            ext(508),
-            v1_1016,
-            "bafkzcibcaac542av3szurbbscwuu3zjssvfwbpsvbjf6y3tukvlgl2nf5rha6pa",
-            5,
-            0,
-        ),
-        (
-            ext(4),
-            v1_1016,
-            "bafkzcibd7abqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4",
-            5,
-            504,
-        ),
-        (
-            ext(5),
-            v1_1016,
-            "bafkzcibd64bqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4",
-            5,
-            503,
-        ),
-        (
-            vec![0; 65],
-            v1_z2,
-            "bafkzcibchybdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy",
-            2,
-            62,
-        ),
-        (
-            vec![0xcc; 1024],
-            "",
-            "bafkzcibd6adqmnn5u42juoezestr7ty4a5okhrpae3yotqpxzzz54n644jyw4srz",
-            6,
-            1008,
-        ),
+        (ext(508), v1_1016, "bafkzcibcaac542av3szurbbscwuu3zjssvfwbpsvbjf6y3tukvlgl2nf5rha6pa", 5, 0),
+        (ext(4), v1_1016, "bafkzcibd7abqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4", 5, 504),
+        (ext(5), v1_1016, "bafkzcibd64bqlxticxolgseegik2stpfgkkuwyf6kufex3doorkvmzpjuxwe4dz4", 5, 503),
+        (vec![0; 65], v1_z2, "bafkzcibchybdomn3tgwgrh3g532zopskstnbrd2n3sxfqbze7rxt7vqn7veigmy", 2, 62),
+        (vec![0xcc; 1024], "", "bafkzcibd6adqmnn5u42juoezestr7ty4a5okhrpae3yotqpxzzz54n644jyw4srz", 6, 1008),
     ];
     for (data, v1, v2, height, padding) in cases {
         let info = commp(&data);
@@ -395,20 +340,14 @@ fn frc0069_vectors() {
         assert_eq!(info.padding(), padding);
     }
     // The 508-byte vector's root, from FRC-0069.
-    assert_eq!(
-        hex(&commp(&quad4).root),
-        "496dae0cc9e265efe5a006e80626a5dc5c409e5d3155c13984caf6c8d5cfd605"
-    );
+    assert_eq!(hex(&commp(&quad4).root), "496dae0cc9e265efe5a006e80626a5dc5c409e5d3155c13984caf6c8d5cfd605");
 }
 
 #[test]
 fn tiny_payloads_are_height_two() {
     for n in 0..=64usize {
         let info = commp(&vec![0xab; n]);
-        assert_eq!(
-            (info.height(), info.padding(), info.padded_size),
-            (2, 127 - n as u64, 128)
-        );
+        assert_eq!((info.height(), info.padding(), info.padded_size), (2, 127 - n as u64, 128));
     }
 }
 
@@ -452,18 +391,9 @@ fn derive_buffer(n: usize) -> Vec<u8> {
 #[test]
 fn data_segment_vectors() {
     let text = std::fs::read_to_string(vector("data-segment-vector.csv")).unwrap();
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 83);
-    let max = rows
-        .iter()
-        .map(|r| r[0].parse::<usize>().unwrap())
-        .max()
-        .unwrap();
+    let max = rows.iter().map(|r| r[0].parse::<usize>().unwrap()).max().unwrap();
     let data = derive_buffer(max);
     for r in rows {
         let n: usize = r[0].parse().unwrap();
@@ -517,11 +447,7 @@ fn real_files() {
         for chunk in data.chunks(4093) {
             std::io::Write::write_all(&mut h, chunk).unwrap();
         }
-        assert_eq!(
-            h.finish(data.len() as u64).unwrap(),
-            info,
-            "{name} via io::Write"
-        );
+        assert_eq!(h.finish(data.len() as u64).unwrap(), info, "{name} via io::Write");
     }
 }
 
@@ -565,12 +491,6 @@ fn too_large() {
     h.write_at(MAX_PAYLOAD - 1, &[0]).unwrap();
     let err = h.write_at(MAX_PAYLOAD, &[0]).unwrap_err();
     assert!(matches!(err, CommpError::TooLarge { .. }), "{err}");
-    assert!(matches!(
-        h.write_at(u64::MAX, &[0, 0]),
-        Err(CommpError::TooLarge { .. })
-    ));
-    assert!(matches!(
-        PieceHasher::new().finish(MAX_PAYLOAD + 1),
-        Err(CommpError::TooLarge { .. })
-    ));
+    assert!(matches!(h.write_at(u64::MAX, &[0, 0]), Err(CommpError::TooLarge { .. })));
+    assert!(matches!(PieceHasher::new().finish(MAX_PAYLOAD + 1), Err(CommpError::TooLarge { .. })));
 }

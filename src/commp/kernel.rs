@@ -52,10 +52,7 @@ impl Kernel {
             Kernel::ShaNi => {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    assert!(
-                        shani_available(),
-                        "SHA-NI kernel selected on a CPU without it"
-                    );
+                    assert!(shani_available(), "SHA-NI kernel selected on a CPU without it");
                     // SAFETY: the CPU features are checked above; the buffer holds 64*count bytes.
                     unsafe { shani::hash_layer(buf.as_mut_ptr(), count) }
                 }
@@ -91,21 +88,19 @@ fn shani_available() -> bool {
 }
 
 /// SHA-256 initial hash value.
-const H0: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+const H0: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /// SHA-256 round constants.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2,
 ];
 
 /// The second block of every 64-byte message: `0x80`, zeros, bit length 512 (big-endian u64).
@@ -127,10 +122,7 @@ const PAD_WK: [u32; 64] = {
     while t < 64 {
         let s0 = w[t - 15].rotate_right(7) ^ w[t - 15].rotate_right(18) ^ (w[t - 15] >> 3);
         let s1 = w[t - 2].rotate_right(17) ^ w[t - 2].rotate_right(19) ^ (w[t - 2] >> 10);
-        w[t] = w[t - 16]
-            .wrapping_add(s0)
-            .wrapping_add(w[t - 7])
-            .wrapping_add(s1);
+        w[t] = w[t - 16].wrapping_add(s0).wrapping_add(w[t - 7]).wrapping_add(s1);
         t += 1;
     }
     let mut wk = [0u32; 64];
@@ -180,10 +172,7 @@ mod shani {
     #[inline(always)]
     unsafe fn initial() -> State {
         let [a, b, c, d, e, f, g, h] = H0.map(|x| x as i32);
-        State {
-            abef: _mm_set_epi32(a, b, e, f),
-            cdgh: _mm_set_epi32(c, d, g, h),
-        }
+        State { abef: _mm_set_epi32(a, b, e, f), cdgh: _mm_set_epi32(c, d, g, h) }
     }
 
     /// Four rounds on every lane with the message-plus-constant words `wk`.
@@ -193,8 +182,7 @@ mod shani {
             st[n].cdgh = _mm_sha256rnds2_epu32(st[n].cdgh, st[n].abef, wk[n]);
         }
         for n in 0..N {
-            st[n].abef =
-                _mm_sha256rnds2_epu32(st[n].abef, st[n].cdgh, _mm_shuffle_epi32(wk[n], 0x0e));
+            st[n].abef = _mm_sha256rnds2_epu32(st[n].abef, st[n].cdgh, _mm_shuffle_epi32(wk[n], 0x0e));
         }
     }
 
@@ -260,14 +248,9 @@ mod shani {
         let rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let dcba = _mm_unpackhi_epi64(st.cdgh, st.abef);
         let hgfe = _mm_unpacklo_epi64(st.cdgh, st.abef);
-        let trunc = _mm_set_epi8(
-            0x3f, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        );
+        let trunc = _mm_set_epi8(0x3f, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
         _mm_storeu_si128(dst.cast(), _mm_shuffle_epi8(dcba, rev));
-        _mm_storeu_si128(
-            dst.add(16).cast(),
-            _mm_and_si128(_mm_shuffle_epi8(hgfe, rev), trunc),
-        );
+        _mm_storeu_si128(dst.add(16).cast(), _mm_and_si128(_mm_shuffle_epi8(hgfe, rev), trunc));
     }
 
     #[inline(always)]
@@ -324,20 +307,14 @@ mod tests {
 
     #[test]
     fn kernels_match_sha2_for_every_group_size() {
-        let input: Vec<u8> = (0..64 * 11u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
+        let input: Vec<u8> = (0..64 * 11u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         for count in 0..=11 {
             let want = reference_layer(&input[..64 * count]);
             for kernel in [Kernel::Portable, Kernel::ShaNi.or_portable()] {
                 let mut buf = input.clone();
                 kernel.hash_layer(&mut buf, count);
                 assert_eq!(&buf[..32 * count], &want[..], "{kernel:?} count {count}");
-                assert_eq!(
-                    &buf[64 * count..],
-                    &input[64 * count..],
-                    "{kernel:?} wrote past the layer"
-                );
+                assert_eq!(&buf[64 * count..], &input[64 * count..], "{kernel:?} wrote past the layer");
             }
         }
     }

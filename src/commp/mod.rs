@@ -87,8 +87,7 @@ impl PieceInfo {
 
     /// Piece CID v1: `fil-commitment-unsealed` / `sha2-256-trunc254-padded` (`baga6ea4seaq…`).
     pub fn cid_v1(&self) -> Cid {
-        let mh = Multihash::<64>::wrap(SHA2_256_TRUNC254_PADDED, &self.root)
-            .expect("32-byte digest fits");
+        let mh = Multihash::<64>::wrap(SHA2_256_TRUNC254_PADDED, &self.root).expect("32-byte digest fits");
         Cid::new_v1(FIL_COMMITMENT_UNSEALED, mh)
     }
 
@@ -99,8 +98,8 @@ impl PieceInfo {
         crate::varint::write(&mut digest, self.padding());
         digest.push(self.height());
         digest.extend_from_slice(&self.root);
-        let mh = Multihash::<64>::wrap(FR32_SHA256_TRUNC254_PADBINTREE, &digest)
-            .expect("digest of at most 43 bytes fits");
+        let mh =
+            Multihash::<64>::wrap(FR32_SHA256_TRUNC254_PADBINTREE, &digest).expect("digest of at most 43 bytes fits");
         Cid::new_v1(RAW, mh)
     }
 }
@@ -172,10 +171,7 @@ pub enum CommpError {
 /// Fails with [`CommpError::TooLarge`] if a payload of `n` bytes exceeds [`MAX_PAYLOAD`].
 pub fn check_payload_size(n: u64) -> Result<(), CommpError> {
     if n > MAX_PAYLOAD {
-        Err(CommpError::TooLarge {
-            size: n,
-            max: MAX_PAYLOAD,
-        })
+        Err(CommpError::TooLarge { size: n, max: MAX_PAYLOAD })
     } else {
         Ok(())
     }
@@ -326,15 +322,8 @@ impl PieceHasher {
 
     /// Records `[start, end)` as written; fails without changing anything if it overlaps.
     fn cover(&mut self, start: u64, end: u64) -> Result<(), CommpError> {
-        let overlap = CommpError::Overlap {
-            offset: start,
-            len: end - start,
-        };
-        let before = self
-            .covered
-            .range(..=start)
-            .next_back()
-            .map(|(&s, &e)| (s, e));
+        let overlap = CommpError::Overlap { offset: start, len: end - start };
+        let before = self.covered.range(..=start).next_back().map(|(&s, &e)| (s, e));
         if let Some((_, e)) = before {
             if e > start {
                 return Err(overlap);
@@ -371,10 +360,7 @@ impl PieceHasher {
         let end = offset
             .checked_add(data.len() as u64)
             .filter(|&e| e <= MAX_PAYLOAD)
-            .ok_or(CommpError::TooLarge {
-                size: offset.saturating_add(data.len() as u64),
-                max: MAX_PAYLOAD,
-            })?;
+            .ok_or(CommpError::TooLarge { size: offset.saturating_add(data.len() as u64), max: MAX_PAYLOAD })?;
         self.cover(offset, end)?;
         self.written += data.len() as u64;
 
@@ -467,9 +453,7 @@ impl PieceHasher {
         let cb = 127 * cq as u64;
         let ub = self.unit_bytes();
         for unit in old {
-            let Some(Pending::Buffer(buf)) = self.pending.remove(&unit) else {
-                unreachable!("buffered unit")
-            };
+            let Some(Pending::Buffer(buf)) = self.pending.remove(&unit) else { unreachable!("buffered unit") };
             let us = unit * ub;
             let chunks = self.unit_quads / cq;
             let covered = &self.covered;
@@ -487,8 +471,7 @@ impl PieceHasher {
                 .filter(|&j| roots[j].is_none())
                 .filter_map(|j| {
                     let start = j * cb as usize;
-                    (buf.len() > start)
-                        .then(|| (j, buf[start..buf.len().min(start + cb as usize)].to_vec()))
+                    (buf.len() > start).then(|| (j, buf[start..buf.len().min(start + cb as usize)].to_vec()))
                 })
                 .collect();
             if self.spare.len() < Self::batch() {
@@ -496,8 +479,7 @@ impl PieceHasher {
                 buf.clear();
                 self.spare.push(buf);
             }
-            self.pending
-                .insert(unit, Pending::Compact(Compact { roots, partial }));
+            self.pending.insert(unit, Pending::Compact(Compact { roots, partial }));
         }
     }
 
@@ -542,11 +524,8 @@ impl PieceHasher {
             Job::Borrowed(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
             Job::Owned(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
         };
-        let results: Vec<(u64, [u8; 32])> = if jobs.len() == 1 {
-            jobs.iter().map(hash).collect()
-        } else {
-            jobs.par_iter().map(hash).collect()
-        };
+        let results: Vec<(u64, [u8; 32])> =
+            if jobs.len() == 1 { jobs.iter().map(hash).collect() } else { jobs.par_iter().map(hash).collect() };
         for job in jobs {
             if let Job::Owned(_, mut buf) = job {
                 if self.spare.len() < Self::batch() {
@@ -564,11 +543,7 @@ impl PieceHasher {
     /// Adds a subtree root, merging it with its sibling (repeatedly) when that is present.
     fn insert_root(&mut self, mut level: u32, mut index: u64, mut root: [u8; 32]) {
         while let Some(sibling) = self.roots.remove(&(level, index ^ 1)) {
-            root = if index & 1 == 0 {
-                self.kernel.node(&root, &sibling)
-            } else {
-                self.kernel.node(&sibling, &root)
-            };
+            root = if index & 1 == 0 { self.kernel.node(&root, &sibling) } else { self.kernel.node(&sibling, &root) };
             level += 1;
             index /= 2;
         }
@@ -585,10 +560,7 @@ impl PieceHasher {
         if first_unit >= units {
             return *tree::zero_root(level);
         }
-        assert!(
-            level > unit_level,
-            "unit {index} missing from the accumulator"
-        );
+        assert!(level > unit_level, "unit {index} missing from the accumulator");
         let left = self.fold(level - 1, 2 * index, units);
         let right = self.fold(level - 1, 2 * index + 1, units);
         self.kernel.node(&left, &right)
@@ -606,11 +578,7 @@ impl PieceHasher {
         }
         if self.written != total_len {
             let first_missing = self.contiguous_len();
-            return Err(CommpError::Incomplete {
-                total_len,
-                missing: total_len - self.written,
-                first_missing,
-            });
+            return Err(CommpError::Incomplete { total_len, missing: total_len - self.written, first_missing });
         }
         if !self.ready.is_empty() {
             self.hash_jobs(Vec::new());
@@ -634,20 +602,14 @@ impl PieceHasher {
             let height = padded.trailing_zeros() - 5;
             self.fold(height, 0, units)
         };
-        Ok(PieceInfo {
-            root,
-            payload_size: total_len,
-            padded_size: padded,
-            unpadded_size: unpadded_piece_size(padded),
-        })
+        Ok(PieceInfo { root, payload_size: total_len, padded_size: padded, unpadded_size: unpadded_piece_size(padded) })
     }
 }
 
 impl io::Write for PieceHasher {
     /// Appends at [`PieceHasher::contiguous_len`].
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_at(self.contiguous_len(), buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.write_at(self.contiguous_len(), buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(buf.len())
     }
 

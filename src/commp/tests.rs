@@ -67,25 +67,16 @@ fn fr32_matches_bit_definition() {
     // Compare against the bit-level expansion through the small-tree root.
     assert_eq!(tree::subtree_root(Kernel::Portable, &data[..127], 1), root);
     for q in 0..5 {
-        assert!(fast[128 * q..128 * q + 128]
-            .chunks(32)
-            .all(|n| n[31] & 0xc0 == 0));
+        assert!(fast[128 * q..128 * q + 128].chunks(32).all(|n| n[31] & 0xc0 == 0));
     }
 }
 
 #[test]
 fn matches_naive_reference() {
     let data = noise(40_000, 1);
-    for n in [
-        0, 1, 64, 65, 126, 127, 128, 254, 255, 508, 509, 1016, 1017, 4065, 16256, 16257, 32513,
-        40_000,
-    ] {
+    for n in [0, 1, 64, 65, 126, 127, 128, 254, 255, 508, 509, 1016, 1017, 4065, 16256, 16257, 32513, 40_000] {
         let info = commp_of_bytes(&data[..n]).unwrap();
-        assert_eq!(
-            (info.root, info.padded_size),
-            naive(&data[..n]),
-            "{n} bytes"
-        );
+        assert_eq!((info.root, info.padded_size), naive(&data[..n]), "{n} bytes");
     }
 }
 
@@ -101,9 +92,7 @@ fn zero_table() {
 /// Lengths around every interesting boundary: quads, chunks, units and their powers of two.
 fn edge_lengths() -> Vec<usize> {
     let unit = 127 * UNIT_QUADS;
-    let mut v = vec![
-        0, 1, 31, 32, 63, 64, 65, 96, 126, 127, 128, 129, 254, 255, 256, 381, 508, 509,
-    ];
+    let mut v = vec![0, 1, 31, 32, 63, 64, 65, 96, 126, 127, 128, 129, 254, 255, 256, 381, 508, 509];
     for k in 2..=13 {
         let n = 127usize << k;
         v.extend([n - 1, n, n + 1]);
@@ -132,23 +121,10 @@ fn shani_equals_portable() {
 #[test]
 fn unit_size_does_not_matter() {
     let data = noise(127 * 1100 + 3, 3);
-    for n in [
-        0,
-        127,
-        128,
-        127 * 4,
-        127 * 4 + 1,
-        127 * 64 - 1,
-        127 * 300,
-        127 * 1024,
-        127 * 1100 + 3,
-    ] {
+    for n in [0, 127, 128, 127 * 4, 127 * 4 + 1, 127 * 64 - 1, 127 * 300, 127 * 1024, 127 * 1100 + 3] {
         let want = commp_of_bytes(&data[..n]).unwrap();
         for quads in [1, 2, 4, 16, 256] {
-            let got = hash_with(
-                PieceHasher::with_unit_quads(Kernel::detect(), quads),
-                &data[..n],
-            );
+            let got = hash_with(PieceHasher::with_unit_quads(Kernel::detect(), quads), &data[..n]);
             assert_eq!(got, want, "{n} bytes, unit of {quads} quads");
         }
     }
@@ -160,10 +136,7 @@ fn overlap_and_missing() {
     h.write_at(100, &[1; 50]).unwrap();
     for (off, len) in [(100, 1), (149, 1), (90, 11), (120, 100), (0, 1000)] {
         let err = h.write_at(off, &vec![0; len]).unwrap_err();
-        assert!(
-            matches!(err, CommpError::Overlap { offset, .. } if offset == off),
-            "{err}"
-        );
+        assert!(matches!(err, CommpError::Overlap { offset, .. } if offset == off), "{err}");
     }
     // Rejected writes change nothing.
     assert_eq!(h.bytes_written(), 50);
@@ -171,50 +144,24 @@ fn overlap_and_missing() {
     h.write_at(90, &[3; 10]).unwrap();
     assert_eq!(h.contiguous_len(), 0);
     let err = h.finish(160).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CommpError::Incomplete {
-                total_len: 160,
-                missing: 90,
-                first_missing: 0
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, CommpError::Incomplete { total_len: 160, missing: 90, first_missing: 0 }), "{err}");
     assert!(err.to_string().contains("offset 0"), "{err}");
 
     let mut h = PieceHasher::new();
     h.write_at(0, &[0; 300]).unwrap();
-    assert!(matches!(
-        h.finish(200),
-        Err(CommpError::PastEnd {
-            end: 300,
-            total_len: 200
-        })
-    ));
+    assert!(matches!(h.finish(200), Err(CommpError::PastEnd { end: 300, total_len: 200 })));
 
     let mut h = PieceHasher::new();
     h.write_at(0, &[0; 100]).unwrap();
     h.write_at(101, &[0; 99]).unwrap();
-    assert!(matches!(
-        h.finish(200),
-        Err(CommpError::Incomplete {
-            missing: 1,
-            first_missing: 100,
-            ..
-        })
-    ));
+    assert!(matches!(h.finish(200), Err(CommpError::Incomplete { missing: 1, first_missing: 100, .. })));
 
     // Overlap inside a unit that has already been hashed.
     let unit = 127 * UNIT_QUADS;
     let data = noise(unit + 10, 4);
     let mut h = PieceHasher::new();
     h.write_at(0, &data).unwrap();
-    assert!(matches!(
-        h.write_at(5, &[0]),
-        Err(CommpError::Overlap { .. })
-    ));
+    assert!(matches!(h.write_at(5, &[0]), Err(CommpError::Overlap { .. })));
 }
 
 #[test]
@@ -233,12 +180,7 @@ fn io_write_appends_after_contiguous_prefix() {
 }
 
 /// Splits `[0, len)` at the given cut points and writes the parts in the given order.
-fn scattered(
-    hasher: PieceHasher,
-    data: &[u8],
-    cuts: &[usize],
-    order_seed: u64,
-) -> Result<PieceInfo, CommpError> {
+fn scattered(hasher: PieceHasher, data: &[u8], cuts: &[usize], order_seed: u64) -> Result<PieceInfo, CommpError> {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
     bounds.push(0);
     bounds.push(data.len());
@@ -248,9 +190,7 @@ fn scattered(
     // Fisher–Yates with a tiny LCG.
     let mut x = order_seed;
     for i in (1..parts.len()).rev() {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         parts.swap(i, (x >> 33) as usize % (i + 1));
     }
     let mut h = hasher;
@@ -312,10 +252,7 @@ fn memory_stays_bounded_for_sequential_small_writes() {
         assert!(h.roots.len() <= 4);
         assert!(h.covered.len() <= 1);
     }
-    assert_eq!(
-        h.finish(data.len() as u64).unwrap(),
-        commp_of_bytes(&data).unwrap()
-    );
+    assert_eq!(h.finish(data.len() as u64).unwrap(), commp_of_bytes(&data).unwrap());
 }
 
 #[test]
@@ -368,9 +305,7 @@ impl PieceHasher {
             .values()
             .map(|p| match p {
                 Pending::Buffer(b) => b.capacity(),
-                Pending::Compact(c) => {
-                    32 * c.roots.len() + c.partial.values().map(Vec::capacity).sum::<usize>()
-                }
+                Pending::Compact(c) => 32 * c.roots.len() + c.partial.values().map(Vec::capacity).sum::<usize>(),
             })
             .sum()
     }
@@ -392,11 +327,7 @@ fn holes_are_compacted() {
     for chunk in data[at..].chunks(100_000) {
         h.write_at(at as u64, chunk).unwrap();
         at += chunk.len();
-        assert!(
-            h.pending_bytes() < 3 * unit + 4 * 20_000,
-            "{}",
-            h.pending_bytes()
-        );
+        assert!(h.pending_bytes() < 3 * unit + 4 * 20_000, "{}", h.pending_bytes());
     }
     assert!(h.pending.len() >= 4);
     assert!(h.pending_bytes() < 3 * unit, "{}", h.pending_bytes());
@@ -404,10 +335,7 @@ fn holes_are_compacted() {
         h.write_at(hole as u64, &data[hole..hole + 300]).unwrap();
     }
     assert!(h.pending.len() <= 1);
-    assert_eq!(
-        h.finish(data.len() as u64).unwrap(),
-        commp_of_bytes(&data).unwrap()
-    );
+    assert_eq!(h.finish(data.len() as u64).unwrap(), commp_of_bytes(&data).unwrap());
 }
 
 #[test]

@@ -41,10 +41,7 @@ pub(crate) fn fr32(input: &[u8], out: &mut [u8]) {
             last[..127].copy_from_slice(&input[127 * q..]);
             &last
         };
-        fr32_quad(
-            src.try_into().expect("128 bytes"),
-            o.try_into().expect("128 bytes"),
-        );
+        fr32_quad(src.try_into().expect("128 bytes"), o.try_into().expect("128 bytes"));
     }
 }
 
@@ -98,10 +95,7 @@ pub(crate) fn subtree_root(kernel: Kernel, data: &[u8], quads: usize) -> [u8; 32
     }
     let chunks = quads / CHUNK_QUADS;
     let mut roots = vec![0u8; 32 * chunks];
-    for (c, r) in data
-        .chunks_exact(127 * CHUNK_QUADS)
-        .zip(roots.chunks_exact_mut(32))
-    {
+    for (c, r) in data.chunks_exact(127 * CHUNK_QUADS).zip(roots.chunks_exact_mut(32)) {
         if c.iter().all(|&b| b == 0) {
             r.copy_from_slice(zero_root(CHUNK_LEVEL));
             continue;
