@@ -94,15 +94,9 @@ mod tests {
     #[test]
     fn empty_dir_cids() {
         let v0 = cid_of(CidVersion::V0, DAG_PB, &[0x0a, 0x02, 0x08, 0x01]);
-        assert_eq!(
-            v0.to_string(),
-            "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn"
-        );
+        assert_eq!(v0.to_string(), "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn");
         let v1 = cid_of(CidVersion::V1, DAG_PB, &[0x0a, 0x02, 0x08, 0x01]);
-        assert_eq!(
-            v1.to_string(),
-            "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"
-        );
+        assert_eq!(v1.to_string(), "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354");
         assert_eq!(to_v1(&v0), v1);
         assert_eq!(v0.to_bytes().len(), cid_len(CidVersion::V0, DAG_PB));
         assert_eq!(v1.to_bytes().len(), cid_len(CidVersion::V1, DAG_PB));
@@ -111,10 +105,7 @@ mod tests {
     #[test]
     fn raw_is_always_v1() {
         let c = cid_of(CidVersion::V0, RAW, b"");
-        assert_eq!(
-            c.to_string(),
-            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
-        );
+        assert_eq!(c.to_string(), "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
         assert!(verify(&c, b""));
         assert!(!verify(&c, b"x"));
     }

@@ -93,19 +93,12 @@ const MAX_HEADER: u64 = 1 << 20;
 pub fn read_header(r: &mut impl Read) -> Result<Header, CarError> {
     let (len, prefix) = read_varint(r)?.ok_or_else(|| CarError::BadHeader("empty input".into()))?;
     if len == 0 || len > MAX_HEADER {
-        return Err(CarError::BadHeader(format!(
-            "header length {len} is implausible"
-        )));
+        return Err(CarError::BadHeader(format!("header length {len} is implausible")));
     }
     let mut body = vec![0u8; len as usize];
-    r.read_exact(&mut body)
-        .map_err(|_| CarError::BadHeader("truncated header".into()))?;
+    r.read_exact(&mut body).map_err(|_| CarError::BadHeader("truncated header".into()))?;
     let (version, roots) = cbor::decode_header(&body).map_err(CarError::BadHeader)?;
-    Ok(Header {
-        version,
-        roots,
-        len: prefix as u64 + len,
-    })
+    Ok(Header { version, roots, len: prefix as u64 + len })
 }
 
 fn read_varint(r: &mut impl Read) -> Result<Option<(u64, usize)>, CarError> {
@@ -113,11 +106,7 @@ fn read_varint(r: &mut impl Read) -> Result<Option<(u64, usize)>, CarError> {
     for i in 0..10 {
         let mut b = [0u8; 1];
         if r.read(&mut b)? == 0 {
-            return if i == 0 {
-                Ok(None)
-            } else {
-                Err(CarError::BadHeader("truncated varint".into()))
-            };
+            return if i == 0 { Ok(None) } else { Err(CarError::BadHeader("truncated varint".into())) };
         }
         buf[i] = b[0];
         if b[0] & 0x80 == 0 {
@@ -147,10 +136,7 @@ impl<R: Read> BlockReader<R> {
     /// The next block (CID and bytes), `None` at the end.
     pub fn next_block(&mut self) -> Result<Option<(Cid, Vec<u8>)>, CarError> {
         let at = self.offset;
-        let bad = |reason: &str| CarError::BadSection {
-            offset: at,
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| CarError::BadSection { offset: at, reason: reason.to_string() };
         let Some((len, n)) = read_varint(&mut self.inner).map_err(|_| bad("bad length"))? else {
             return Ok(None);
         };
@@ -158,9 +144,7 @@ impl<R: Read> BlockReader<R> {
             return Err(bad("section larger than 64 MiB"));
         }
         let mut buf = vec![0u8; len as usize];
-        self.inner
-            .read_exact(&mut buf)
-            .map_err(|_| bad("truncated section"))?;
+        self.inner.read_exact(&mut buf).map_err(|_| bad("truncated section"))?;
         let mut cursor = std::io::Cursor::new(&buf[..]);
         let cid = Cid::read_bytes(&mut cursor).map_err(|e| bad(&format!("bad CID: {e}")))?;
         let data = buf[cursor.position() as usize..].to_vec();
@@ -189,8 +173,7 @@ mod cbor {
                 0..=23 => info as u64,
                 24 => self.byte()? as u64,
                 25 => u16::from_be_bytes([self.byte()?, self.byte()?]) as u64,
-                26 => u32::from_be_bytes([self.byte()?, self.byte()?, self.byte()?, self.byte()?])
-                    as u64,
+                26 => u32::from_be_bytes([self.byte()?, self.byte()?, self.byte()?, self.byte()?]) as u64,
                 27 => {
                     let mut a = [0u8; 8];
                     for x in &mut a {
@@ -274,9 +257,7 @@ mod tests {
 
     #[test]
     fn header_sizes() {
-        let v0: Cid = "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn"
-            .parse()
-            .unwrap();
+        let v0: Cid = "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn".parse().unwrap();
         let h = header(&v0);
         assert_eq!(h.len(), 57);
         assert_eq!(h[0], 0x38);
@@ -298,14 +279,9 @@ mod tests {
 
     #[test]
     fn carv2_pragma_parses_as_version_2() {
-        let pragma = [
-            0x0a, 0xa1, 0x67, b'v', b'e', b'r', b's', b'i', b'o', b'n', 0x02,
-        ];
+        let pragma = [0x0a, 0xa1, 0x67, b'v', b'e', b'r', b's', b'i', b'o', b'n', 0x02];
         let h = read_header(&mut &pragma[..]).unwrap();
         assert_eq!(h.version, 2);
-        assert!(matches!(
-            BlockReader::new(&pragma[..]),
-            Err(CarError::Version(2))
-        ));
+        assert!(matches!(BlockReader::new(&pragma[..]), Err(CarError::Version(2))));
     }
 }

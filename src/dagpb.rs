@@ -53,10 +53,7 @@ fn encoded_link_len(cid_len: usize, name_len: usize, tsize: u64) -> usize {
 
 /// Length of the encoded node with links of the given (cid length, name length, tsize) and data.
 /// Lets the importer predict block sizes without hashing.
-pub fn encoded_len(
-    links: impl IntoIterator<Item = (usize, usize, u64)>,
-    data_len: Option<usize>,
-) -> usize {
+pub fn encoded_len(links: impl IntoIterator<Item = (usize, usize, u64)>, data_len: Option<usize>) -> usize {
     let mut n = 0;
     for (c, name, t) in links {
         let inner = encoded_link_len(c, name, t);
@@ -71,12 +68,9 @@ pub fn encoded_len(
 /// Encodes a node. `links` must already be in the order to store (use [`sort_links`] for
 /// directories); file nodes keep insertion order.
 pub fn encode(links: &[Link], data: Option<&[u8]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encoded_len(
-        links
-            .iter()
-            .map(|l| (l.cid.encoded_len(), l.name.len(), l.tsize)),
-        data.map(<[u8]>::len),
-    ));
+    let mut out = Vec::with_capacity(
+        encoded_len(links.iter().map(|l| (l.cid.encoded_len(), l.name.len(), l.tsize)), data.map(<[u8]>::len)),
+    );
     for l in links {
         let cid = l.cid.to_bytes();
         let inner = encoded_link_len(cid.len(), l.name.len(), l.tsize);
@@ -154,11 +148,7 @@ fn decode_link(bytes: &[u8]) -> Result<Link, DecodeError> {
             (f, w) => return Err(DecodeError::UnexpectedField(f, w)),
         }
     }
-    Ok(Link {
-        cid: cid.ok_or(DecodeError::BadCid)?,
-        name,
-        tsize,
-    })
+    Ok(Link { cid: cid.ok_or(DecodeError::BadCid)?, name, tsize })
 }
 
 #[cfg(test)]
@@ -178,30 +168,16 @@ mod tests {
         let mars = leaf("Hello Mars!\n");
         let venus = leaf("Hello Venus!\n");
         let mut links = vec![
-            Link {
-                cid: cid_of(CidVersion::V0, DAG_PB, &venus),
-                name: b"venus.txt".to_vec(),
-                tsize: venus.len() as u64,
-            },
-            Link {
-                cid: cid_of(CidVersion::V0, DAG_PB, &mars),
-                name: b"mars.txt".to_vec(),
-                tsize: mars.len() as u64,
-            },
+            Link { cid: cid_of(CidVersion::V0, DAG_PB, &venus), name: b"venus.txt".to_vec(), tsize: venus.len() as u64 },
+            Link { cid: cid_of(CidVersion::V0, DAG_PB, &mars), name: b"mars.txt".to_vec(), tsize: mars.len() as u64 },
         ];
         sort_links(&mut links);
         let dir = encode(&links, Some(&crate::unixfs::directory()));
-        assert_eq!(
-            cid_of(CidVersion::V0, DAG_PB, &dir).to_string(),
-            "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY"
-        );
+        assert_eq!(cid_of(CidVersion::V0, DAG_PB, &dir).to_string(), "QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY");
         let node = decode(&dir).unwrap();
         assert_eq!(node.links, links);
         assert_eq!(node.data.as_deref(), Some(&[0x08, 0x01][..]));
-        assert_eq!(
-            dir.len(),
-            encoded_len(links.iter().map(|l| (34, l.name.len(), l.tsize)), Some(2))
-        );
+        assert_eq!(dir.len(), encoded_len(links.iter().map(|l| (34, l.name.len(), l.tsize)), Some(2)));
     }
 
     #[test]

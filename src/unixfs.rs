@@ -60,13 +60,7 @@ pub fn file_leaf(chunk: &[u8]) -> Vec<u8> {
 
 /// Length of [`file_leaf`] for a chunk of `n` bytes, without building it.
 pub fn file_leaf_len(n: u64) -> u64 {
-    let inner =
-        2 + if n > 0 {
-            1 + varint::len(n) as u64 + n
-        } else {
-            0
-        } + 1
-            + varint::len(n) as u64;
+    let inner = 2 + if n > 0 { 1 + varint::len(n) as u64 + n } else { 0 } + 1 + varint::len(n) as u64;
     1 + varint::len(inner) as u64 + inner
 }
 
@@ -84,11 +78,7 @@ pub fn file_node_data(filesize: u64, blocksizes: &[u64]) -> Vec<u8> {
 
 /// Length of [`file_node_data`] without building it.
 pub fn file_node_data_len(filesize: u64, blocksizes: impl IntoIterator<Item = u64>) -> usize {
-    3 + varint::len(filesize)
-        + blocksizes
-            .into_iter()
-            .map(|b| 1 + varint::len(b))
-            .sum::<usize>()
+    3 + varint::len(filesize) + blocksizes.into_iter().map(|b| 1 + varint::len(b)).sum::<usize>()
 }
 
 /// `Data` of a basic directory: `08 01`.
@@ -159,10 +149,7 @@ mod tests {
     #[test]
     fn hello_world_leaf() {
         let b = file_leaf(b"hello world\n");
-        assert_eq!(
-            cid_of(CidVersion::V0, DAG_PB, &b).to_string(),
-            "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
-        );
+        assert_eq!(cid_of(CidVersion::V0, DAG_PB, &b).to_string(), "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o");
         assert_eq!(b.len() as u64, file_leaf_len(12));
     }
 
@@ -170,21 +157,14 @@ mod tests {
     fn empty_file() {
         let b = file_leaf(b"");
         assert_eq!(b, [0x0a, 0x04, 0x08, 0x02, 0x18, 0x00]);
-        assert_eq!(
-            cid_of(CidVersion::V0, DAG_PB, &b).to_string(),
-            "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
-        );
+        assert_eq!(cid_of(CidVersion::V0, DAG_PB, &b).to_string(), "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
         assert_eq!(file_leaf_len(0), 6);
     }
 
     #[test]
     fn leaf_len_matches_for_many_sizes() {
         for n in [1u64, 100, 127, 128, 16383, 16384, 262144] {
-            assert_eq!(
-                file_leaf(&vec![7u8; n as usize]).len() as u64,
-                file_leaf_len(n),
-                "n={n}"
-            );
+            assert_eq!(file_leaf(&vec![7u8; n as usize]).len() as u64, file_leaf_len(n), "n={n}");
         }
     }
 
@@ -200,10 +180,7 @@ mod tests {
     #[test]
     fn node_data_round_trip() {
         let d = file_node_data(7, &[2, 2, 2, 1]);
-        assert_eq!(
-            d,
-            [0x08, 0x02, 0x18, 0x07, 0x20, 0x02, 0x20, 0x02, 0x20, 0x02, 0x20, 0x01]
-        );
+        assert_eq!(d, [0x08, 0x02, 0x18, 0x07, 0x20, 0x02, 0x20, 0x02, 0x20, 0x02, 0x20, 0x01]);
         assert_eq!(d.len(), file_node_data_len(7, [2, 2, 2, 1]));
         let back = decode(&d).unwrap();
         assert_eq!(back.blocksizes, vec![2, 2, 2, 1]);

@@ -38,18 +38,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_length() {
-        for v in [
-            0u64,
-            1,
-            127,
-            128,
-            255,
-            300,
-            16383,
-            16384,
-            u32::MAX as u64,
-            u64::MAX,
-        ] {
+        for v in [0u64, 1, 127, 128, 255, 300, 16383, 16384, u32::MAX as u64, u64::MAX] {
             let mut buf = Vec::new();
             write(&mut buf, v);
             assert_eq!(buf.len(), len(v), "len of {v}");
