@@ -153,6 +153,7 @@ mod portable {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)] // lane loops index several parallel arrays
 mod shani {
     //! SHA-NI kernel. The state lives in two registers in the layout `sha256rnds2` wants:
     //! `abef` holds lanes (f, e, b, a) and `cdgh` holds (h, g, d, c), lowest lane first.
@@ -190,7 +191,7 @@ mod shani {
     unsafe fn data_block<const N: usize>(src: [*const u8; N]) -> [State; N] {
         let bswap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
         let mut st = [initial(); N];
-        // Message schedule, a ring of four 4-word vectors per lane.
+        // Message schedule: the last 16 words, as four 4-word vectors per lane.
         let mut w = [[_mm_setzero_si128(); 4]; N];
         for n in 0..N {
             for (j, wj) in w[n].iter_mut().enumerate() {
@@ -198,17 +199,23 @@ mod shani {
             }
         }
         let mut wk = [_mm_setzero_si128(); N];
-        for g in 0..16 {
+        for g in 0..4 {
             let k = _mm_loadu_si128(K.as_ptr().add(4 * g).cast());
             for n in 0..N {
-                if g >= 4 {
-                    let r = &mut w[n];
-                    // W[t..t+4] from W[t-16..t): slots g-4, g-3, g-2, g-1 (mod 4).
-                    let (w16, w12, w8, w4) = (r[g & 3], r[(g + 1) & 3], r[(g + 2) & 3], r[(g + 3) & 3]);
-                    let t = _mm_add_epi32(_mm_sha256msg1_epu32(w16, w12), _mm_alignr_epi8(w4, w8, 4));
-                    r[g & 3] = _mm_sha256msg2_epu32(t, w4);
-                }
-                wk[n] = _mm_add_epi32(w[n][g & 3], k);
+                wk[n] = _mm_add_epi32(w[n][g], k);
+            }
+            rounds4(&mut st, &wk);
+        }
+        for g in 4..16 {
+            let k = _mm_loadu_si128(K.as_ptr().add(4 * g).cast());
+            for n in 0..N {
+                // W[t..t+4] from W[t-16..t); the window slides by rotating whole vectors, so
+                // every index is constant and the schedule stays in registers.
+                let [w16, w12, w8, w4] = w[n];
+                let t = _mm_add_epi32(_mm_sha256msg1_epu32(w16, w12), _mm_alignr_epi8(w4, w8, 4));
+                let next = _mm_sha256msg2_epu32(t, w4);
+                w[n] = [w12, w8, w4, next];
+                wk[n] = _mm_add_epi32(next, k);
             }
             rounds4(&mut st, &wk);
         }

@@ -8,10 +8,18 @@
 //! CAR writer places file data at its final offsets and fills in DAG nodes and the header later.
 //! The stream is cut into fixed units of `127·8192` payload bytes (1 MiB padded). A unit covered
 //! by one write is hashed straight from the caller's slice; other units gather bytes in a buffer
-//! until covered. Each unit's root (level 15) goes into a sparse accumulator that merges sibling
-//! pairs upward, so memory is `O(pending units × height)`. Units completed by one write are hashed
-//! in parallel with rayon. At [`PieceHasher::finish`] the last partial unit is zero-padded and
-//! the right edge of the tree is closed with the zero-subtree roots `Z[level]`.
+//! until covered. Each unit's root (level 15) goes into a sparse accumulator keyed by
+//! (level, index) that merges sibling pairs upward, so it holds `O(pending units × height)`
+//! roots. Units completed by one write, or buffered units once there is one per thread, are
+//! hashed in parallel with rayon. At [`PieceHasher::finish`] the last partial unit is zero-padded
+//! and the right edge of the tree is closed with the zero-subtree roots `Z[level]`.
+//!
+//! Holes: at most two partly written units are kept as whole buffers (the write frontier). Older
+//! ones are compacted: their fully written 8 KiB-padded chunks are hashed and only the bytes of
+//! partly written chunks are kept, so a small hole costs about 4–20 KiB until it is filled.
+//!
+//! Inside a unit, Fr32 expansion is fused with hashing per 64-quad chunk: the chunk is expanded
+//! into an 8 KiB buffer that stays in L1 and its layers are hashed in place.
 //!
 //! # Tiny payloads
 //!
@@ -98,8 +106,17 @@ impl PieceInfo {
 
 /// Padded piece size for a payload of `payload` bytes: the next power of two ≥ 128 of
 /// `ceil(payload/127)·128` (128 for an empty payload).
+///
+/// # Panics
+/// If the result does not fit in a `u64` (payloads above `127·2^56` bytes, far beyond
+/// [`MAX_PAYLOAD`]).
 pub fn padded_piece_size(payload: u64) -> u64 {
-    payload.div_ceil(127).max(1).next_power_of_two() * 128
+    payload
+        .div_ceil(127)
+        .max(1)
+        .checked_next_power_of_two()
+        .and_then(|quads| quads.checked_mul(128))
+        .expect("padded piece size overflows u64")
 }
 
 /// Unpadded piece size for a padded size: `padded·127/128`.
@@ -162,26 +179,84 @@ pub fn check_payload_size(n: u64) -> Result<(), CommpError> {
 
 /// Streaming commP hasher that accepts bytes at arbitrary offsets, each byte exactly once.
 ///
-/// Memory: one buffer (up to 1 MiB) per unit that has been partly written, plus a few hashes per
-/// tree level for each pending region. Write large buffers (MiB-sized): units completed by one
-/// call are hashed in parallel.
-#[derive(Debug)]
+/// Memory: up to two 1 MiB unit buffers at the write frontier, up to one complete unit per
+/// thread (at most 8) waiting to be hashed in parallel, a few KiB per older hole (see the module
+/// docs) and a few hashes per tree level. Write large buffers (MiB-sized) for the best speed.
 pub struct PieceHasher {
     kernel: Kernel,
     unit_quads: usize,
     /// Written ranges, merged: start → end.
     covered: BTreeMap<u64, u64>,
     written: u64,
-    /// Partly written units: unit index → bytes from the unit start (zero where not written).
-    pending: HashMap<u64, Vec<u8>>,
+    /// Partly written units: unit index → their bytes, or their compacted form.
+    pending: HashMap<u64, Pending>,
+    /// Units of `pending` held as whole buffers, oldest first.
+    buffered: Vec<u64>,
+    /// Quads per compaction chunk (a power of two, at most `unit_quads`).
+    chunk_quads: usize,
+    /// Whole-unit buffers allowed in `pending` before the older ones are compacted.
+    max_buffered: usize,
     /// Subtree roots not yet merged with their sibling: (level, index) → root.
     roots: HashMap<(u32, u64), [u8; 32]>,
+    /// Buffered units that are complete but not hashed yet: they are hashed together, in
+    /// parallel, once there are [`PieceHasher::batch`] of them.
+    ready: Vec<(u64, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PieceHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PieceHasher")
+            .field("kernel", &self.kernel)
+            .field("bytes_written", &self.written)
+            .field("contiguous_len", &self.contiguous_len())
+            .field("written_ranges", &self.covered.len())
+            .field("pending_units", &self.pending.len())
+            .field("ready_units", &self.ready.len())
+            .field("subtree_roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PieceHasher {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Whole-unit buffers kept before older partly written units are compacted.
+const MAX_BUFFERED: usize = 2;
+
+/// A partly written unit.
+enum Pending {
+    /// Bytes from the unit start up to the furthest byte written (zero where not written).
+    Buffer(Vec<u8>),
+    /// Compacted: roots of the fully written chunks, bytes of the partly written ones.
+    Compact(Compact),
+}
+
+/// A partly written unit cut into chunks of `127 · chunk_quads` bytes: memory is a root per
+/// chunk plus the bytes of the chunks that are still partly written (typically one or two).
+struct Compact {
+    roots: Vec<Option<[u8; 32]>>,
+    /// Chunk index → bytes from the chunk start up to the furthest byte written.
+    partial: HashMap<usize, Vec<u8>>,
+}
+
+/// Whether `[start, end)` is written, according to the merged ranges `covered`.
+fn is_covered(covered: &BTreeMap<u64, u64>, start: u64, end: u64) -> bool {
+    matches!(covered.range(..=start).next_back(), Some((_, &e)) if e >= end)
+}
+
+/// Copies `part` to `buf` at `at`, growing `buf` with zeros as needed.
+fn put(buf: &mut Vec<u8>, at: usize, part: &[u8]) {
+    if at == buf.len() {
+        buf.extend_from_slice(part);
+    } else {
+        if buf.len() < at + part.len() {
+            buf.resize(at + part.len(), 0);
+        }
+        buf[at..at + part.len()].copy_from_slice(part);
     }
 }
 
@@ -210,7 +285,11 @@ impl PieceHasher {
             covered: BTreeMap::new(),
             written: 0,
             pending: HashMap::new(),
+            buffered: Vec::new(),
+            chunk_quads: tree::CHUNK_QUADS.min(unit_quads),
+            max_buffered: MAX_BUFFERED,
             roots: HashMap::new(),
+            ready: Vec::new(),
             spare: Vec::new(),
         }
     }
@@ -273,10 +352,6 @@ impl PieceHasher {
         Ok(())
     }
 
-    fn is_covered(&self, start: u64, end: u64) -> bool {
-        matches!(self.covered.range(..=start).next_back(), Some((_, &e)) if e >= end)
-    }
-
     /// Writes `data` at payload offset `offset`. Each byte may be written only once.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), CommpError> {
         if data.is_empty() {
@@ -299,27 +374,151 @@ impl PieceHasher {
                 jobs.push(Job::Borrowed(unit, part));
                 continue;
             }
-            let buf = match self.pending.get_mut(&unit) {
-                Some(buf) => buf,
+            match self.pending.get_mut(&unit) {
+                Some(Pending::Compact(c)) => {
+                    let (kernel, cq) = (self.kernel, self.chunk_quads);
+                    if Self::write_compact(kernel, cq, &self.covered, c, us, s, part) {
+                        let Some(Pending::Compact(c)) = self.pending.remove(&unit) else {
+                            unreachable!("compact unit")
+                        };
+                        let roots = c.roots.into_iter().map(|r| r.expect("all chunks"));
+                        let root = tree::root_of_roots(kernel, roots);
+                        self.insert_root(self.unit_level(), unit, root);
+                    }
+                }
+                Some(Pending::Buffer(buf)) => {
+                    put(buf, (s - us) as usize, part);
+                    if is_covered(&self.covered, us, ue) {
+                        let Some(Pending::Buffer(buf)) = self.pending.remove(&unit) else {
+                            unreachable!("buffered unit")
+                        };
+                        self.buffered.retain(|&u| u != unit);
+                        self.ready.push((unit, buf));
+                    }
+                }
                 None => {
                     let mut buf = self.spare.pop().unwrap_or_default();
-                    buf.clear();
-                    self.pending.entry(unit).or_insert(buf)
+                    put(&mut buf, (s - us) as usize, part);
+                    self.pending.insert(unit, Pending::Buffer(buf));
+                    self.buffered.push(unit);
                 }
-            };
-            let (bs, be) = ((s - us) as usize, (e - us) as usize);
-            if buf.len() < be {
-                buf.resize(be, 0);
-            }
-            buf[bs..be].copy_from_slice(part);
-            if self.is_covered(us, ue) {
-                let buf = self.pending.remove(&unit).expect("pending unit");
-                jobs.push(Job::Owned(unit, buf));
             }
         }
-        if jobs.is_empty() {
-            return Ok(());
+        if self.buffered.len() > self.max_buffered {
+            self.compact_old();
         }
+        if !jobs.is_empty() || self.ready.len() >= Self::batch() {
+            self.hash_jobs(jobs);
+        }
+        Ok(())
+    }
+
+    /// Writes `part` (at payload offset `s`) into the compacted unit starting at `us`, hashing
+    /// every chunk it completes. Returns whether all chunks of the unit are now hashed.
+    fn write_compact(
+        kernel: Kernel,
+        chunk_quads: usize,
+        covered: &BTreeMap<u64, u64>,
+        c: &mut Compact,
+        us: u64,
+        s: u64,
+        part: &[u8],
+    ) -> bool {
+        let cb = 127 * chunk_quads as u64;
+        let e = s + part.len() as u64;
+        for j in ((s - us) / cb)..(e - us).div_ceil(cb) {
+            let (cs, ce) = (us + j * cb, us + (j + 1) * cb);
+            let (ps, pe) = (cs.max(s), ce.min(e));
+            let bytes = &part[(ps - s) as usize..(pe - s) as usize];
+            let j = j as usize;
+            if ps == cs && pe == ce {
+                c.roots[j] = Some(tree::subtree_root(kernel, bytes, chunk_quads));
+                continue;
+            }
+            let buf = c.partial.entry(j).or_default();
+            put(buf, (ps - cs) as usize, bytes);
+            if is_covered(covered, cs, ce) {
+                let buf = c.partial.remove(&j).expect("partial chunk");
+                c.roots[j] = Some(tree::subtree_root(kernel, &buf, chunk_quads));
+            }
+        }
+        c.roots.iter().all(Option::is_some)
+    }
+
+    /// Compacts the older whole-unit buffers, keeping the most recent `max_buffered`.
+    fn compact_old(&mut self) {
+        let keep = self.buffered.len().min(self.max_buffered);
+        let old: Vec<u64> = self.buffered.drain(..self.buffered.len() - keep).collect();
+        let (kernel, cq) = (self.kernel, self.chunk_quads);
+        let cb = 127 * cq as u64;
+        let ub = self.unit_bytes();
+        for unit in old {
+            let Some(Pending::Buffer(buf)) = self.pending.remove(&unit) else { unreachable!("buffered unit") };
+            let us = unit * ub;
+            let chunks = self.unit_quads / cq;
+            let covered = &self.covered;
+            let roots: Vec<Option<[u8; 32]>> = (0..chunks)
+                .into_par_iter()
+                .map(|j| {
+                    let (cs, ce) = (us + j as u64 * cb, us + (j as u64 + 1) * cb);
+                    is_covered(covered, cs, ce).then(|| {
+                        let bytes = &buf[(cs - us) as usize..(ce - us) as usize];
+                        tree::subtree_root(kernel, bytes, cq)
+                    })
+                })
+                .collect();
+            let partial = (0..chunks)
+                .filter(|&j| roots[j].is_none())
+                .filter_map(|j| {
+                    let start = j * cb as usize;
+                    (buf.len() > start).then(|| (j, buf[start..buf.len().min(start + cb as usize)].to_vec()))
+                })
+                .collect();
+            if self.spare.len() < Self::batch() {
+                let mut buf = buf;
+                buf.clear();
+                self.spare.push(buf);
+            }
+            self.pending.insert(unit, Pending::Compact(Compact { roots, partial }));
+        }
+    }
+
+    /// Root over the first `127 · quads` bytes of a partly written unit, zero-padded.
+    fn close_unit(&self, p: Pending, quads: usize) -> [u8; 32] {
+        match p {
+            Pending::Buffer(mut buf) => {
+                buf.resize(127 * quads, 0);
+                tree::subtree_root(self.kernel, &buf, quads)
+            }
+            Pending::Compact(mut c) => {
+                let cq = self.chunk_quads;
+                if quads < cq {
+                    let mut buf = c.partial.remove(&0).unwrap_or_default();
+                    buf.resize(127 * quads, 0);
+                    return tree::subtree_root(self.kernel, &buf, quads);
+                }
+                let roots: Vec<[u8; 32]> = (0..quads / cq)
+                    .map(|j| {
+                        c.roots[j].unwrap_or_else(|| {
+                            let mut buf = c.partial.remove(&j).unwrap_or_default();
+                            buf.resize(127 * cq, 0);
+                            tree::subtree_root(self.kernel, &buf, cq)
+                        })
+                    })
+                    .collect();
+                tree::root_of_roots(self.kernel, roots.into_iter())
+            }
+        }
+    }
+
+    /// Buffered complete units hashed at once: one per thread, at most 8 (8 MiB).
+    fn batch() -> usize {
+        rayon::current_num_threads().clamp(1, 8)
+    }
+
+    /// Hashes `jobs` and every ready unit, in parallel, and adds their roots.
+    fn hash_jobs(&mut self, mut jobs: Vec<Job<'_>>) {
+        jobs.extend(self.ready.drain(..).map(|(u, buf)| Job::Owned(u, buf)));
         let (kernel, quads) = (self.kernel, self.unit_quads);
         let hash = |job: &Job| match job {
             Job::Borrowed(u, d) => (*u, tree::subtree_root(kernel, d, quads)),
@@ -328,8 +527,9 @@ impl PieceHasher {
         let results: Vec<(u64, [u8; 32])> =
             if jobs.len() == 1 { jobs.iter().map(hash).collect() } else { jobs.par_iter().map(hash).collect() };
         for job in jobs {
-            if let Job::Owned(_, buf) = job {
-                if self.spare.len() < 2 {
+            if let Job::Owned(_, mut buf) = job {
+                if self.spare.len() < Self::batch() {
+                    buf.clear();
                     self.spare.push(buf);
                 }
             }
@@ -338,7 +538,6 @@ impl PieceHasher {
         for (unit, root) in results {
             self.insert_root(level, unit, root);
         }
-        Ok(())
     }
 
     /// Adds a subtree root, merging it with its sibling (repeatedly) when that is present.
@@ -381,20 +580,23 @@ impl PieceHasher {
             let first_missing = self.contiguous_len();
             return Err(CommpError::Incomplete { total_len, missing: total_len - self.written, first_missing });
         }
+        if !self.ready.is_empty() {
+            self.hash_jobs(Vec::new());
+        }
         let padded = padded_piece_size(total_len);
         let quads = (padded / 128) as usize;
         let ub = self.unit_bytes();
         let root = if total_len < ub {
-            let mut buf = self.pending.remove(&0).unwrap_or_default();
-            buf.resize(127 * quads, 0);
-            tree::subtree_root(self.kernel, &buf, quads)
+            match self.pending.remove(&0) {
+                Some(p) => self.close_unit(p, quads),
+                None => tree::subtree_root(self.kernel, &[0; 127], 1), // empty payload
+            }
         } else {
             let units = total_len.div_ceil(ub);
             if total_len % ub != 0 {
                 let last = units - 1;
-                let mut buf = self.pending.remove(&last).expect("last unit pending");
-                buf.resize(ub as usize, 0);
-                let root = tree::subtree_root(self.kernel, &buf, self.unit_quads);
+                let p = self.pending.remove(&last).expect("last unit pending");
+                let root = self.close_unit(p, self.unit_quads);
                 self.insert_root(self.unit_level(), last, root);
             }
             let height = padded.trailing_zeros() - 5;
@@ -416,31 +618,70 @@ impl io::Write for PieceHasher {
     }
 }
 
-/// Bytes read per step by [`commp_of_reader`]: 16 units, so both cores get whole units.
-const READ_BYTES: usize = 16 * 127 * UNIT_QUADS;
+/// Bytes read per step by [`commp_of_reader`]: 8 units (8,323,072 bytes), whole units for
+/// every thread of a small machine.
+const READ_BYTES: usize = 8 * 127 * UNIT_QUADS;
 
-/// commP of everything `r` yields, read in large blocks.
-pub fn commp_of_reader(mut r: impl io::Read) -> Result<PieceInfo, CommpError> {
-    let mut hasher = PieceHasher::new();
-    let mut buf = vec![0u8; READ_BYTES];
-    let mut offset = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match r.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        hasher.write_at(offset, &buf[..filled])?;
-        offset += filled as u64;
-        if filled < buf.len() {
-            break;
+/// Fills `buf` from `r` until it is full or `r` ends; returns the bytes read.
+fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    hasher.finish(offset)
+    Ok(filled)
+}
+
+/// commP of everything `r` yields, read in blocks of about 8 MiB.
+///
+/// The calling thread reads the next block while a helper thread hashes the current one (with
+/// rayon's global pool for its parallel part); memory use is two blocks.
+pub fn commp_of_reader(mut r: impl io::Read) -> Result<PieceInfo, CommpError> {
+    use std::sync::mpsc::sync_channel;
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(1);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(2);
+    std::thread::scope(move |scope| {
+        let hashing = scope.spawn(move || {
+            let mut hasher = PieceHasher::new();
+            let mut offset = 0u64;
+            // Ends when the reader drops its sender; an error drops both channel ends, which
+            // stops the reader.
+            for (buf, n) in full_rx {
+                hasher.write_at(offset, &buf[..n])?;
+                offset += n as u64;
+                let _ = empty_tx.send(buf);
+            }
+            hasher.finish(offset)
+        });
+        let mut fresh = 2;
+        let result = loop {
+            let mut buf = if fresh > 0 {
+                fresh -= 1;
+                vec![0u8; READ_BYTES]
+            } else {
+                match empty_rx.recv() {
+                    Ok(buf) => buf,
+                    Err(_) => break Ok(()), // the hashing thread stopped with an error
+                }
+            };
+            let n = match read_full(&mut r, &mut buf) {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            let last = n < buf.len();
+            if full_tx.send((buf, n)).is_err() || last {
+                break Ok(());
+            }
+        };
+        drop(full_tx);
+        let hashed = hashing.join().expect("commP hashing thread panicked");
+        result?;
+        hashed
+    })
 }
 
 /// commP of an in-memory payload.

@@ -209,10 +209,15 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..24),
         seed in any::<u64>(),
         quads in prop::sample::select(vec![1usize, 2, 8, 32]),
+        chunk_shift in 0u32..4,
+        max_buffered in 0usize..3,
     ) {
         let data = noise(len, seed ^ 0x9e37);
         let want = commp_of_bytes(&data).unwrap();
-        let got = scattered(PieceHasher::with_unit_quads(Kernel::detect(), quads), &data, &cuts, seed).unwrap();
+        let mut h = PieceHasher::with_unit_quads(Kernel::detect(), quads);
+        h.chunk_quads = (quads >> chunk_shift).max(1);
+        h.max_buffered = max_buffered;
+        let got = scattered(h, &data, &cuts, seed).unwrap();
         prop_assert_eq!(got, want);
     }
 }
@@ -243,8 +248,100 @@ fn memory_stays_bounded_for_sequential_small_writes() {
     for (i, chunk) in data.chunks(65536).enumerate() {
         h.write_at((i * 65536) as u64, chunk).unwrap();
         assert!(h.pending.len() <= 1);
+        assert!(h.ready.len() < PieceHasher::batch());
         assert!(h.roots.len() <= 4);
         assert!(h.covered.len() <= 1);
     }
     assert_eq!(h.finish(data.len() as u64).unwrap(), commp_of_bytes(&data).unwrap());
+}
+
+#[test]
+fn reader_block_boundaries_and_errors() {
+    let data = noise(READ_BYTES + 127, 8);
+    for n in [0, 1, READ_BYTES - 1, READ_BYTES, READ_BYTES + 127] {
+        let got = commp_of_reader(std::io::Cursor::new(&data[..n])).unwrap();
+        assert_eq!(got, commp_of_bytes(&data[..n]).unwrap(), "{n} bytes");
+    }
+
+    /// Yields `left` bytes in odd-sized reads, then fails.
+    struct Failing {
+        left: usize,
+    }
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.left).min(100_003);
+            buf[..n].fill(1);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+    for left in [0, 10, READ_BYTES, READ_BYTES + 5] {
+        let err = commp_of_reader(Failing { left }).unwrap_err();
+        assert!(matches!(err, CommpError::Io(_)), "{err}");
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+}
+
+#[test]
+fn reader_need_not_be_send() {
+    struct NotSend<'a>(std::marker::PhantomData<std::rc::Rc<()>>, &'a [u8]);
+    impl std::io::Read for NotSend<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            std::io::Read::read(&mut self.1, buf)
+        }
+    }
+    let data = noise(300_000, 9);
+    let got = commp_of_reader(NotSend(std::marker::PhantomData, &data)).unwrap();
+    assert_eq!(got, commp_of_bytes(&data).unwrap());
+}
+
+impl PieceHasher {
+    /// Bytes held for partly written units.
+    fn pending_bytes(&self) -> usize {
+        self.pending
+            .values()
+            .map(|p| match p {
+                Pending::Buffer(b) => b.capacity(),
+                Pending::Compact(c) => 32 * c.roots.len() + c.partial.values().map(Vec::capacity).sum::<usize>(),
+            })
+            .sum()
+    }
+}
+
+#[test]
+fn holes_are_compacted() {
+    // A small hole every 3 units, filled only at the end (as the CAR writer does for DAG nodes
+    // and the header): buffered memory must not grow with the number of holes.
+    let unit = 127 * UNIT_QUADS;
+    let data = noise(12 * unit + 777, 10);
+    let holes: Vec<usize> = (0..4).map(|k| k * 3 * unit + 1000 + 5000 * k).collect();
+    let mut h = PieceHasher::new();
+    let mut at = 0;
+    for &hole in &holes {
+        h.write_at(at as u64, &data[at..hole]).unwrap();
+        at = hole + 300;
+    }
+    for chunk in data[at..].chunks(100_000) {
+        h.write_at(at as u64, chunk).unwrap();
+        at += chunk.len();
+        assert!(h.pending_bytes() < 3 * unit + 4 * 20_000, "{}", h.pending_bytes());
+    }
+    assert!(h.pending.len() >= 4);
+    assert!(h.pending_bytes() < 3 * unit, "{}", h.pending_bytes());
+    for &hole in holes.iter().rev() {
+        h.write_at(hole as u64, &data[hole..hole + 300]).unwrap();
+    }
+    assert!(h.pending.len() <= 1);
+    assert_eq!(h.finish(data.len() as u64).unwrap(), commp_of_bytes(&data).unwrap());
+}
+
+#[test]
+fn debug_is_short() {
+    let mut h = PieceHasher::new();
+    h.write_at(10, &[0; 100_000]).unwrap();
+    let s = format!("{h:?}");
+    assert!(s.len() < 300 && s.contains("bytes_written: 100000"), "{s}");
 }
