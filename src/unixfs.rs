@@ -58,6 +58,22 @@ pub fn file_leaf(chunk: &[u8]) -> Vec<u8> {
     crate::dagpb::encode(&[], Some(&data))
 }
 
+/// The bytes around a chunk in its [`file_leaf`] block: `block = head ‖ chunk ‖ tail`, so a
+/// leaf can be hashed and written without copying the chunk.
+pub fn file_leaf_parts(n: usize) -> (Vec<u8>, Vec<u8>) {
+    if n == 0 {
+        return (file_leaf(&[]), Vec::new());
+    }
+    let inner = 2 + 1 + varint::len(n as u64) + n + 1 + varint::len(n as u64);
+    let mut head = vec![0x0a];
+    varint::write(&mut head, inner as u64);
+    head.extend_from_slice(&[0x08, 0x02, 0x12]);
+    varint::write(&mut head, n as u64);
+    let mut tail = vec![0x18];
+    varint::write(&mut tail, n as u64);
+    (head, tail)
+}
+
 /// Length of [`file_leaf`] for a chunk of `n` bytes, without building it.
 pub fn file_leaf_len(n: u64) -> u64 {
     let inner = 2 + if n > 0 { 1 + varint::len(n) as u64 + n } else { 0 } + 1 + varint::len(n) as u64;
@@ -151,6 +167,15 @@ mod tests {
         let b = file_leaf(b"hello world\n");
         assert_eq!(cid_of(CidVersion::V0, DAG_PB, &b).to_string(), "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o");
         assert_eq!(b.len() as u64, file_leaf_len(12));
+    }
+
+    #[test]
+    fn leaf_parts_wrap_the_chunk() {
+        for n in [0usize, 1, 127, 128, 300, 262144] {
+            let chunk = vec![9u8; n];
+            let (head, tail) = file_leaf_parts(n);
+            assert_eq!([&head[..], &chunk, &tail].concat(), file_leaf(&chunk), "n={n}");
+        }
     }
 
     #[test]

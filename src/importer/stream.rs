@@ -5,7 +5,7 @@
 
 use super::layout::{predict, FileShape};
 use super::scan::{Entry, ImportError};
-use crate::block::{cid_of, CidVersion, DAG_PB, RAW};
+use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
 use crate::dagpb::{self, Link};
 use crate::event::{Event, Observer};
@@ -14,6 +14,7 @@ use crate::sink::Sink;
 use crate::unixfs;
 use cid::Cid;
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
@@ -231,20 +232,30 @@ impl<'a> Builder<'a> {
         self.observer.event(Event::BytesRead(bytes));
         let chunk = self.profile.chunk_size;
         let profile = self.profile;
-        let blocks: Vec<(Cid, Vec<u8>)> = if self.buf.is_empty() {
-            vec![leaf_block(&profile, &[])]
+        // Hash in parallel; the chunks are then written from the read buffer without copies.
+        let cids: Vec<Cid> = if self.buf.is_empty() {
+            vec![leaf_cid(&profile, &[])]
         } else {
-            self.buf.par_chunks(chunk).map(|c| leaf_block(&profile, c)).collect()
+            self.buf.par_chunks(chunk).map(|c| leaf_cid(&profile, c)).collect()
         };
-        let mut out = Vec::with_capacity(blocks.len());
-        for (i, (cid, section)) in blocks.into_iter().enumerate() {
+        let mut out = Vec::with_capacity(cids.len());
+        for (i, cid) in cids.into_iter().enumerate() {
             let file_bytes = shape.leaf_bytes(start + i as u64);
-            let block_len = if profile.raw_leaves { file_bytes } else { unixfs::file_leaf_len(file_bytes) };
+            let data = &self.buf[i * chunk..i * chunk + file_bytes as usize];
+            let (mut head, tail) =
+                if profile.raw_leaves { (Vec::new(), Vec::new()) } else { unixfs::file_leaf_parts(data.len()) };
+            let block_len = (head.len() + data.len() + tail.len()) as u64;
             if self.visited.insert(cid) {
-                self.sink.write_at(self.cursor, &section).map_err(out_err)?;
-                self.cursor += section.len() as u64;
+                let mut section = car::section_prefix(&cid, block_len as usize);
+                section.append(&mut head);
+                let n = section.len() as u64 + data.len() as u64 + tail.len() as u64;
+                let at = self.cursor;
+                self.sink.write_at(at, &section).map_err(out_err)?;
+                self.sink.write_at(at + section.len() as u64, data).map_err(out_err)?;
+                self.sink.write_at(at + section.len() as u64 + data.len() as u64, &tail).map_err(out_err)?;
+                self.cursor += n;
                 self.blocks += 1;
-                self.observer.event(Event::CarBytes(section.len() as u64));
+                self.observer.event(Event::CarBytes(n));
             }
             out.push(LinkInfo { cid, tsize: block_len, file_bytes });
         }
@@ -272,18 +283,18 @@ fn read_full(file: &mut File, buf: &mut [u8], path: &Path, shape: &FileShape, st
     Ok(())
 }
 
-/// A leaf's CID and its whole CAR section.
-fn leaf_block(profile: &Profile, chunk: &[u8]) -> (Cid, Vec<u8>) {
-    let (cid, block) = if profile.raw_leaves {
-        (cid_of(CidVersion::V1, RAW, chunk), None)
-    } else {
-        let b = unixfs::file_leaf(chunk);
-        (cid_of(profile.cid_version, DAG_PB, &b), Some(b))
-    };
-    let data = block.as_deref().unwrap_or(chunk);
-    let mut section = car::section_prefix(&cid, data.len());
-    section.extend_from_slice(data);
-    (cid, section)
+/// A leaf's CID, hashed without building the block.
+fn leaf_cid(profile: &Profile, chunk: &[u8]) -> Cid {
+    if profile.raw_leaves {
+        return cid_of(CidVersion::V1, RAW, chunk);
+    }
+    let (head, tail) = unixfs::file_leaf_parts(chunk.len());
+    let mut h = Sha256::new();
+    h.update(&head);
+    h.update(chunk);
+    h.update(&tail);
+    let mh = multihash::Multihash::<64>::wrap(crate::block::SHA2_256, &h.finalize()).expect("32-byte digest");
+    cid_from_multihash(profile.cid_version, DAG_PB, mh)
 }
 
 /// Writes the CAR of `entry` into `sink`: header reserved at 0, then the DAG; returns the root.
