@@ -157,7 +157,7 @@ pub fn build(
 /// Files up to this size are built in parallel in memory, in groups.
 const SMALL_FILE: u64 = 4 << 20;
 /// Upper bound of file bytes in one parallel group.
-const GROUP_BYTES: u64 = 32 << 20;
+const GROUP_BYTES: u64 = 8 << 20;
 
 /// Reads every file once and appends its DAG's CAR sections to `spool`, in walk order. Small
 /// files are read and hashed in parallel groups; large files stream through the importer.
@@ -195,7 +195,8 @@ fn spool_entries(
         let built: Vec<Result<(Cid, Vec<u8>), ImportError>> = files[i..j]
             .par_iter()
             .map(|f| {
-                let mut mem = crate::sink::VecSink::default();
+                let size = crate::importer::layout::predict(&f.entry, profile).0.car_bytes;
+                let mut mem = crate::sink::VecSink { bytes: Vec::with_capacity(size as usize) };
                 let mut quiet = crate::event::Ignore;
                 let root = Builder::new(*profile, &mut mem, &mut quiet, 0).entry(&f.entry)?.0;
                 Ok((root, mem.bytes))
