@@ -243,3 +243,36 @@ fn ipfs_api_errors_are_clear_and_leave_nothing() {
     assert!(err.contains("--manifest"), "{err}");
     no_partial_files(dir.path());
 }
+
+#[test]
+fn interrupted_run_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bin");
+    // A sparse 2 GiB file: quick to create, a few seconds to import.
+    std::fs::File::create(&input).unwrap().set_len(2 << 30).unwrap();
+    let out = dir.path().join("big.car");
+    let exe = assert_cmd::cargo::cargo_bin("carload");
+    let mut child = std::process::Command::new(exe)
+        .args(["prepare", "--quiet"])
+        .arg(&input)
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the temporary output exists, then interrupt.
+    let start = std::time::Instant::now();
+    while !std::fs::read_dir(dir.path())
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
+    {
+        assert!(start.elapsed().as_secs() < 20, "no temporary output appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap();
+    assert_eq!(code.code(), Some(130), "exit code after Ctrl-C");
+    assert!(!out.exists(), "no output at the final path");
+    no_partial_files(dir.path());
+}

@@ -53,6 +53,13 @@ pub struct FileJson {
     pub cid: String,
 }
 
+impl FileJson {
+    /// The `files` list for (walk name, root) pairs.
+    pub fn list(files: &[(String, Cid)]) -> Vec<FileJson> {
+        files.iter().map(|(name, cid)| FileJson { name: name.clone(), cid: cid.to_string() }).collect()
+    }
+}
+
 impl PrepareJson {
     /// Builds the record.
     pub fn new(root: &Cid, car_size: u64, piece: &PieceInfo) -> Self {

@@ -36,7 +36,65 @@ fn scan_input(path: &Path, profile: &Profile) -> Result<Entry> {
     Ok(scan(path, profile)?)
 }
 
-/// Builds into `out` (a file written atomically, or stdout), returning the result.
+/// Where a CAR goes: stdout, or a temporary file that becomes the output on success.
+enum Dest<'a> {
+    Stdout(&'a mut dyn Write),
+    File(&'a File),
+}
+
+impl Dest<'_> {
+    /// Runs `f` on a sequential writer to this destination and flushes it.
+    fn sequential<T>(self, f: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
+        match self {
+            Dest::Stdout(w) => f(w),
+            Dest::File(file) => {
+                let mut w = BufWriter::with_capacity(1 << 20, file);
+                let r = f(&mut w)?;
+                w.flush()?;
+                Ok(r)
+            }
+        }
+    }
+}
+
+/// Runs `work` against `out` (stdout, or a file written atomically and committed only if `work`
+/// succeeds; removed on error or interruption).
+fn with_output<T>(
+    out: &Option<PathBuf>,
+    force: bool,
+    input: Option<&Path>,
+    work: impl FnOnce(Dest<'_>) -> Result<T>,
+) -> Result<T> {
+    if is_stdout(out) {
+        let stdout = io::stdout();
+        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+        let r = work(Dest::Stdout(&mut w))?;
+        w.flush()?;
+        return Ok(r);
+    }
+    let target = out.as_deref().expect("not stdout");
+    if let Some(input) = input {
+        check_not_input(target, input)?;
+    }
+    let file = AtomicFile::create(target, force)?;
+    let temp = file.temp_path().to_path_buf();
+    PENDING.lock().unwrap().push(temp.clone());
+    let res = work(Dest::File(file.file())).and_then(|r| {
+        file.commit()?;
+        Ok(r)
+    });
+    PENDING.lock().unwrap().retain(|p| p != &temp);
+    res
+}
+
+/// Writes a batch manifest file atomically.
+fn write_manifest_file(path: &Path, force: bool, bytes: &[u8]) -> Result<()> {
+    let file = AtomicFile::create(path, force)?;
+    file.file().write_all(bytes).with_context(|| path.display().to_string())?;
+    Ok(file.commit()?)
+}
+
+/// Builds `entry` into `out`: in place into a file (one read), or two passes to stdout.
 fn build(
     entry: &Entry,
     profile: &Profile,
@@ -46,24 +104,14 @@ fn build(
     with_commp: bool,
     progress: &mut Progress,
 ) -> Result<Prepared> {
-    if is_stdout(out) {
-        let stdout = io::stdout();
-        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-        let res = prepare_to_writer(entry, profile, &mut w, with_commp, progress);
-        progress.finish();
-        return Ok(res?);
-    }
-    let target = out.as_deref().expect("not stdout");
-    check_not_input(target, input)?;
-    let file = AtomicFile::create(target, force)?;
-    PENDING.lock().unwrap().push(file.temp_path().to_path_buf());
-    let res = prepare_to_file(entry, profile, file.file(), with_commp, progress);
+    let res = with_output(out, force, Some(input), |dest| {
+        Ok(match dest {
+            Dest::Stdout(w) => prepare_to_writer(entry, profile, w, with_commp, progress)?,
+            Dest::File(f) => prepare_to_file(entry, profile, f, with_commp, progress)?,
+        })
+    });
     progress.finish();
-    let prepared = res?;
-    let temp = file.temp_path().to_path_buf();
-    file.commit()?;
-    PENDING.lock().unwrap().retain(|p| p != &temp);
-    Ok(prepared)
+    res
 }
 
 fn prepare(a: PrepareArgs) -> Result<()> {
@@ -289,31 +337,13 @@ fn run_batch(
         }
         _ => std::env::temp_dir(),
     });
-    let built = if is_stdout(out) {
-        let stdout = io::stdout();
-        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-        carload::batch::build(&files, profile, &spool_dir, &mut w, with_commp, &mut progress)
-    } else {
-        let target = out.as_deref().unwrap();
-        check_not_input(target, input)?;
-        let file = AtomicFile::create(target, force)?;
-        PENDING.lock().unwrap().push(file.temp_path().to_path_buf());
-        let res = {
-            let mut w = BufWriter::with_capacity(1 << 20, file.file());
-            carload::batch::build(&files, profile, &spool_dir, &mut w, with_commp, &mut progress)
-        };
-        let temp = file.temp_path().to_path_buf();
-        let built = res?;
-        file.commit()?;
-        PENDING.lock().unwrap().retain(|p| p != &temp);
-        Ok(built)
-    };
+    let built = with_output(out, force, Some(input), |dest| {
+        dest.sequential(|w| Ok(carload::batch::build(&files, profile, &spool_dir, w, with_commp, &mut progress)?))
+    });
     progress.finish();
     let built = built?;
     if let Some(m) = &manifest {
-        let file = AtomicFile::create(m, force)?;
-        file.file().write_all(&built.manifest).with_context(|| m.display().to_string())?;
-        file.commit()?;
+        write_manifest_file(m, force, &built.manifest)?;
     }
     Ok(BatchRun { built, input_bytes, elapsed: start.elapsed() })
 }
@@ -325,9 +355,7 @@ fn prepare_batch(a: PrepareArgs) -> Result<()> {
     let piece = b.piece.as_ref().expect("commP requested");
     let text = if a.json {
         let mut j = report::PrepareJson::new(&b.root, b.car_size, piece);
-        j.files = Some(
-            b.files.iter().map(|(name, cid)| report::FileJson { name: name.clone(), cid: cid.to_string() }).collect(),
-        );
+        j.files = Some(report::FileJson::list(&b.files));
         serde_json::to_string(&j)? + "\n"
     } else {
         let dups = b.files.len() - b.unique;
@@ -401,6 +429,7 @@ struct NodeRun {
     car_size: u64,
     blocks: u64,
     piece: Option<commp::PieceInfo>,
+    manifest: Option<Vec<u8>>,
     files: Option<(Vec<(String, cid::Cid)>, usize)>,
     elapsed: std::time::Duration,
 }
@@ -437,53 +466,39 @@ fn node_run(
             b.set_position(p.bytes);
         }
     });
-    let run = |w: &mut dyn Write| -> Result<NodeRun> {
-        if batch.aggregate {
-            let b = carload::batch::build_from_node(&fetcher, &cids, w, with_commp)?;
-            if let Some(m) = &manifest {
-                let file = AtomicFile::create(m, force)?;
-                file.file().write_all(&b.manifest).with_context(|| m.display().to_string())?;
-                file.commit()?;
+    let result = with_output(out, force, None, |dest| {
+        dest.sequential(|w| {
+            if batch.aggregate {
+                let b = carload::batch::build_from_node(&fetcher, &cids, w, with_commp)?;
+                Ok(NodeRun {
+                    root: b.root,
+                    car_size: b.car_size,
+                    blocks: 0,
+                    piece: b.piece,
+                    manifest: Some(b.manifest),
+                    files: Some((b.files, b.unique)),
+                    elapsed: start.elapsed(),
+                })
+            } else {
+                let r = carload::prepare::prepare_from_node(&fetcher, &cids[0], w, with_commp)?;
+                Ok(NodeRun {
+                    root: r.root,
+                    car_size: r.car_size,
+                    blocks: r.blocks,
+                    piece: r.piece,
+                    manifest: None,
+                    files: None,
+                    elapsed: start.elapsed(),
+                })
             }
-            Ok(NodeRun {
-                root: b.root,
-                car_size: b.car_size,
-                blocks: 0,
-                piece: b.piece,
-                files: Some((b.files, b.unique)),
-                elapsed: start.elapsed(),
-            })
-        } else {
-            let r = carload::prepare::prepare_from_node(&fetcher, &cids[0], w, with_commp)?;
-            Ok(NodeRun {
-                root: r.root,
-                car_size: r.car_size,
-                blocks: r.blocks,
-                piece: r.piece,
-                files: None,
-                elapsed: start.elapsed(),
-            })
-        }
-    };
-    let result = if is_stdout(out) {
-        let stdout = io::stdout();
-        let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-        run(&mut w)
-    } else {
-        let file = AtomicFile::create(out.as_deref().unwrap(), force)?;
-        PENDING.lock().unwrap().push(file.temp_path().to_path_buf());
-        let res = {
-            let mut w = BufWriter::with_capacity(1 << 20, file.file());
-            run(&mut w)
-        };
-        let temp = file.temp_path().to_path_buf();
-        let r = res?;
-        file.commit()?;
-        PENDING.lock().unwrap().retain(|p| p != &temp);
-        Ok(r)
-    };
+        })
+    });
     progress.finish();
-    result
+    let result = result?;
+    if let (Some(m), Some(bytes)) = (&manifest, &result.manifest) {
+        write_manifest_file(m, force, bytes)?;
+    }
+    Ok(result)
 }
 
 fn prepare_from_node(a: PrepareArgs) -> Result<()> {
@@ -492,9 +507,7 @@ fn prepare_from_node(a: PrepareArgs) -> Result<()> {
     let text = if a.json {
         let mut j = report::PrepareJson::new(&r.root, r.car_size, piece);
         if let Some((files, _)) = &r.files {
-            j.files = Some(
-                files.iter().map(|(name, cid)| report::FileJson { name: name.clone(), cid: cid.to_string() }).collect(),
-            );
+            j.files = Some(report::FileJson::list(files));
         }
         serde_json::to_string(&j)? + "\n"
     } else {
