@@ -193,6 +193,18 @@ proptest! {
         let mode = if keep { Pack::KeepFolders } else { Pack::BestFit };
         let bins = pack(&sizes, &folders, &p, capacity, mode).unwrap();
         check_packing(&sizes, &bins, &p, capacity);
+        if keep {
+            // A folder whose files fit one batch is never split.
+            for folder in 0..7u32 {
+                let costs: Vec<EntryCost> = (0..sizes.len()).filter(|&i| folders[i] == folder).map(|i| EntryCost::of_file(sizes[i], &p)).collect();
+                let whole = (0..sizes.len()).filter(|&i| folders[i] == folder).all(|i| EntryCost::of_file(sizes[i], &p).car_bytes + carload::shipment::overhead::overhead_bound(1, 1) <= capacity);
+                if costs.is_empty() || !whole || batch_bound(&costs) > capacity {
+                    continue;
+                }
+                let holding: HashSet<usize> = bins.iter().enumerate().filter(|(_, b)| b.items.iter().any(|it| folders[it.file] == folder)).map(|(i, _)| i).collect();
+                prop_assert_eq!(holding.len(), 1, "folder {} split", folder);
+            }
+        }
     }
 
     /// A realistic mix fills every batch but the last to ≥ 99 % of its piece (best fit).
@@ -538,6 +550,32 @@ fn export_curio_golden() {
          sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga2 --piece-size 1048576 --payload-cid bafyroot2 --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00002> <deal-uuid> 900000\n"
     );
+}
+
+#[test]
+fn plan_reports_batches_and_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 50, |i| 10_000 + i * 1000);
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s.jsonl", "--piece-size", "1MiB", "--margin", "1KiB", "--pack", "keep-folders"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Planned 50 files (1725000 bytes"), "{text}");
+    assert!(text.contains("BATCH") && text.contains("FILL") && text.contains("PADDING"), "{text}");
+    assert!(text.contains("b00000") && text.contains("Total: "), "{text}");
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert_eq!(s.header.margin, 1024);
+    assert_eq!(s.header.pack, Pack::KeepFolders);
+    assert_eq!(s.header.files, 50);
+    for b in &s.batches {
+        assert!(b.car_size_bound <= unpadded_piece_size(1 << 20) - 1024);
+    }
+    // Refuses to overwrite without --force.
+    let again = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).output().unwrap();
+    assert!(!again.status.success());
 }
 
 #[test]

@@ -416,6 +416,9 @@ fn build_one(s: &Shipment, b: &Batch, a: &BuildArgs, owner: &Owner) -> Outcome {
 
 /// Runs `carload build`.
 pub fn build(a: BuildArgs) -> Result<()> {
+    if a.stale_after < 2 * a.heartbeat.max(1) {
+        bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
+    }
     let s = read_shipment_file(&a.shipment)?;
     if !a.out.is_dir() {
         std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
