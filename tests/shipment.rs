@@ -269,9 +269,21 @@ fn plan_build_matches_prepare_aggregate() {
         .unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     let pj: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
-    for k in ["payload_cid", "piece_cid", "piece_size", "car_size", "files"] {
+    for k in ["payload_cid", "car_size", "files"] {
         assert_eq!(pj[k], r[k], "{k}");
     }
+    // The CAR's natural piece (256 KiB) is below the 1 MiB minimum: the piece is padded to it.
+    assert_eq!(pj["piece_size"], 262_144);
+    assert_eq!(r["piece_size"], 1_048_576);
+    assert_eq!(r["piece_size_unpadded"], 1_040_384);
+    let natural = carload::commp::commp_of_bytes(&std::fs::read(dir.path().join("agg.car")).unwrap()).unwrap();
+    assert_eq!(pj["piece_cid"], natural.cid_v1().to_string());
+    let padded = natural.pad_to(1 << 20);
+    assert_eq!(r["piece_cid"], padded.cid_v1().to_string());
+    assert_eq!(r["piece_cid_v2"], padded.cid_v2().to_string());
+    let v = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "--verify"]).output().unwrap();
+    assert!(v.status.success());
+    assert!(String::from_utf8_lossy(&v.stdout).contains("b00000 skipped: already built"));
     assert_eq!(
         std::fs::read(dir.path().join("agg.car.manifest")).unwrap(),
         std::fs::read(dir.path().join("out/b00000.car.manifest")).unwrap()

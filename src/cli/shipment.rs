@@ -271,7 +271,7 @@ fn plan_summary(s: &Shipment, path: &Path, all: bool, walked: Duration, total: D
         if padded_car(last.car_size_bound) < h.min_piece_size {
             let _ = writeln!(
                 out,
-                "Note: batch {} holds {} of CAR, below the minimum piece size {}; it is counted at {} (pad it, or add data).",
+                "Note: batch {} holds {} of CAR, below the minimum piece size {}; its piece is padded to {}.",
                 last.id,
                 ibytes(last.car_size_bound),
                 ibytes(h.min_piece_size),
@@ -349,7 +349,7 @@ fn remove_orphans(dir: &Path, s: &Shipment) {
 
 fn build_one(s: &Shipment, b: &Batch, a: &BuildArgs, owner: &Owner) -> Outcome {
     if let Some(r) = built_result(&a.out, &b.id) {
-        match a.verify.then(|| verify(&a.out, &r)) {
+        match a.verify.then(|| verify(&a.out, &r, s.header.min_piece_size)) {
             None | Some(Ok(true)) => return Outcome::Skipped,
             Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
             Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),

@@ -1,6 +1,6 @@
 //! Building one batch of a shipment: check the sources, build the aggregate CAR with
 //! [`crate::batch::build`] (one read of every source, commP on the way), check it against the
-//! planned bound, and write `DIR/<id>.car`, `<id>.car.manifest` and `<id>.json` atomically (the
+//! planned bound, pad the piece to the shipment's minimum piece size, and write `DIR/<id>.car`, `<id>.car.manifest` and `<id>.json` atomically (the
 //! JSON last: its presence with a matching CAR size marks the batch as built).
 
 use super::file::{Batch, BatchResult, FileRef, Header, ResultFile};
@@ -131,12 +131,14 @@ pub fn built_result(dir: &Path, id: &str) -> Option<BatchResult> {
     (r.batch == id && car.len() == r.car_size).then_some(r)
 }
 
-/// Recomputes the commP of a built batch's CAR and compares it with its result.
-pub fn verify(dir: &Path, result: &BatchResult) -> Result<bool, BuildError> {
+/// Recomputes the commP of a built batch's CAR (padded to the shipment's minimum piece size, as
+/// [`build_batch`] records it) and compares it with its result.
+pub fn verify(dir: &Path, result: &BatchResult, min_piece_size: u64) -> Result<bool, BuildError> {
     let path = outputs(dir, &result.batch).car;
     let f = std::fs::File::open(&path).map_err(|source| BuildError::Write { path: path.clone(), source })?;
     let piece = crate::commp::commp_of_reader(io::BufReader::with_capacity(1 << 20, f))
-        .map_err(|e| BuildError::Write { path: path.clone(), source: io::Error::other(e) })?;
+        .map_err(|e| BuildError::Write { path: path.clone(), source: io::Error::other(e) })?
+        .pad_to(min_piece_size);
     Ok(piece.cid_v1().to_string() == result.piece_cid && piece.payload_size == result.car_size)
 }
 
@@ -203,7 +205,9 @@ pub fn build_batch(
             actual: built.car_size,
         });
     }
-    let piece = built.piece.expect("commP requested");
+    // A piece below the minimum is zero-padded to it (PadCommP): what the SP computes when the
+    // deal's piece size exceeds the CAR's natural piece.
+    let piece = built.piece.expect("commP requested").pad_to(header.min_piece_size);
     let result = BatchResult {
         payload_cid: built.root.to_string(),
         piece_size: piece.padded_size,
