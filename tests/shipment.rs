@@ -591,6 +591,16 @@ fn plan_reports_batches_and_totals() {
 }
 
 #[test]
+fn export_shipment_embeds_results() {
+    let (out, _) = export(&["--format", "shipment"]);
+    let s = read_shipment(out.as_bytes()).unwrap();
+    assert_eq!(s.batches.len(), 3);
+    assert_eq!(s.batches[0].result.as_ref().unwrap().payload_cid, "bafyroot0");
+    assert!(s.batches[1].result.is_none());
+    assert_eq!(s.batches[2].result.as_ref().unwrap().car_size, 900000);
+}
+
+#[test]
 fn plan_rejects_bad_settings() {
     let dir = tempfile::tempdir().unwrap();
     write_files(&dir.path().join("data"), 2, |_| 10);

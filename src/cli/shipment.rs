@@ -138,6 +138,8 @@ pub enum FormatArg {
     Curio,
     /// CSV: piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file.
     Csv,
+    /// The shipment file itself with each built batch's `result` filled in.
+    Shipment,
 }
 
 /// `carload export`.
@@ -509,13 +511,27 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
         actor: a.actor,
     };
     let format = match a.format {
-        FormatArg::Lotus => export::Format::Lotus,
-        FormatArg::Boost => export::Format::Boost,
-        FormatArg::Curio => export::Format::Curio,
-        FormatArg::Csv => export::Format::Csv,
+        FormatArg::Lotus => Some(export::Format::Lotus),
+        FormatArg::Boost => Some(export::Format::Boost),
+        FormatArg::Curio => Some(export::Format::Curio),
+        FormatArg::Csv => Some(export::Format::Csv),
+        FormatArg::Shipment => None,
     };
-    let refs: Vec<(&BatchResult, String)> = rows.iter().map(|(r, c)| (r, c.clone())).collect();
-    let text = export::export(format, &params, &refs);
+    let text = match format {
+        Some(format) => {
+            let refs: Vec<(&BatchResult, String)> = rows.iter().map(|(r, c)| (r, c.clone())).collect();
+            export::export(format, &params, &refs)
+        }
+        None => {
+            let mut s = s.clone();
+            for (b, r) in s.batches.iter_mut().filter(|b| !missing.contains(&b.id)).zip(&rows) {
+                b.result = Some(r.0.clone());
+            }
+            let mut buf = Vec::new();
+            write_shipment(&mut buf, &s)?;
+            String::from_utf8(buf).expect("JSON is UTF-8")
+        }
+    };
     match &a.output {
         Some(p) => {
             let f = carload::output::AtomicFile::create(p, true)?;
