@@ -19,6 +19,7 @@ pub mod ipfs;
 pub mod output;
 pub mod prepare;
 pub mod profile;
+pub mod shipment;
 pub mod sink;
 pub mod unixfs;
 pub mod varint;

@@ -31,6 +31,12 @@ pub enum Command {
     Commp(CommpArgs),
     /// List the entries of a Filecoin batch CAR's `@AggregateManifest.ndjson`.
     Manifest(ManifestArgs),
+    /// Plan a shipment: pack files into batches that fit a sector's piece (sizes only, no reads).
+    Plan(super::shipment::PlanArgs),
+    /// Build the batches of a shipment (resumable; several builders may share the output folder).
+    Build(super::shipment::BuildArgs),
+    /// Export deal commands (Lotus, Boost, Curio) or CSV for the built batches of a shipment.
+    Export(super::shipment::ExportArgs),
 }
 
 /// Options for Filecoin batches (`--aggregate`).

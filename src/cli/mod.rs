@@ -5,5 +5,6 @@ pub mod args;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod shipment;
 
 pub use run::run;

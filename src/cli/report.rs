@@ -2,6 +2,7 @@
 
 use super::args::DealArgs;
 use carload::commp::PieceInfo;
+use carload::shipment::export::{self, DealParams, DealPiece};
 use cid::Cid;
 use serde::Serialize;
 use std::time::Duration;
@@ -103,41 +104,33 @@ impl CommpJson {
     }
 }
 
-fn or<'a>(v: &'a Option<String>, placeholder: &'a str) -> &'a str {
-    v.as_deref().unwrap_or(placeholder)
+/// The library's deal parameters for the `prepare` deal options.
+pub fn deal_params(deal: &DealArgs) -> DealParams {
+    DealParams {
+        provider: deal.miner.clone(),
+        price: deal.price.clone(),
+        duration: deal.duration,
+        storage_price: deal.storage_price.clone(),
+        verified: deal.verified,
+        wallet: deal.wallet.clone(),
+        actor: None,
+    }
+}
+
+fn deal_piece<'a>(root: &'a str, piece_cid: &'a str, piece: &PieceInfo) -> DealPiece<'a> {
+    DealPiece { payload_cid: root, piece_cid, piece_size: piece.padded_size, piece_size_unpadded: piece.unpadded_size }
 }
 
 /// Boost `offline-deal` command (padded piece size, `--verified` explicit).
 pub fn boost_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
-    let mut s = format!(
-        "boost offline-deal --provider={} --commp={} --piece-size={} --payload-cid={} --duration={} --storage-price={} --verified={}",
-        or(&deal.miner, "<miner>"),
-        piece.cid_v1(),
-        piece.padded_size,
-        root,
-        deal.duration.unwrap_or(518_400),
-        or(&deal.storage_price, "<storage-price>"),
-        deal.verified,
-    );
-    if let Some(w) = &deal.wallet {
-        s.push_str(&format!(" --wallet={w}"));
-    }
-    s
+    let (root, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
+    export::boost_command(&deal_params(deal), &deal_piece(&root, &piece_cid, piece))
 }
 
 /// Lotus legacy `client deal` command (UNPADDED piece size, which Lotus expects).
 pub fn lotus_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
-    let from = deal.wallet.as_ref().map(|w| format!("--from={w} ")).unwrap_or_default();
-    format!(
-        "lotus client deal {from}--manual-piece-cid={} --manual-piece-size={} --verified-deal={} {} {} {} {}",
-        piece.cid_v1(),
-        piece.unpadded_size,
-        deal.verified,
-        root,
-        or(&deal.miner, "<miner>"),
-        or(&deal.price, "<price>"),
-        deal.duration.map(|d| d.to_string()).unwrap_or_else(|| "<duration>".into()),
-    )
+    let (root, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
+    export::lotus_command(&deal_params(deal), &deal_piece(&root, &piece_cid, piece))
 }
 
 /// Throughput text such as `812 MB/s`.

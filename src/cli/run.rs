@@ -25,6 +25,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Car(a) => car(a),
         Command::Commp(a) => commp_cmd(a),
         Command::Manifest(a) => manifest_cmd(a),
+        Command::Plan(a) => super::shipment::plan(a),
+        Command::Build(a) => super::shipment::build(a),
+        Command::Export(a) => super::shipment::export_cmd(a),
     }
 }
 

@@ -85,6 +85,23 @@ impl PieceInfo {
         self.unpadded_size - self.payload_size
     }
 
+    /// The same payload in a larger piece of `padded` bytes (a power of two ≥ this piece's):
+    /// the payload zero-filled to `padded·127/128` bytes, as `PadCommP` and SPs padding a CAR to
+    /// the deal's piece size compute it. A smaller `padded` returns the piece unchanged.
+    pub fn pad_to(&self, padded: u64) -> PieceInfo {
+        let mut p = *self;
+        if padded <= p.padded_size || !padded.is_power_of_two() {
+            return p;
+        }
+        let kernel = Kernel::detect();
+        while p.padded_size < padded {
+            p.root = kernel.node(&p.root, tree::zero_root(p.height() as u32));
+            p.padded_size *= 2;
+        }
+        p.unpadded_size = unpadded_piece_size(p.padded_size);
+        p
+    }
+
     /// Piece CID v1: `fil-commitment-unsealed` / `sha2-256-trunc254-padded` (`baga6ea4seaq…`).
     pub fn cid_v1(&self) -> Cid {
         let mh = Multihash::<64>::wrap(SHA2_256_TRUNC254_PADDED, &self.root).expect("32-byte digest fits");

@@ -345,3 +345,23 @@ fn debug_is_short() {
     let s = format!("{h:?}");
     assert!(s.len() < 300 && s.contains("bytes_written: 100000"), "{s}");
 }
+
+#[test]
+fn pad_to_equals_zero_filled_payload() {
+    for len in [0usize, 100, 127, 5000, 127 * 8192 + 3] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+        let piece = commp_of_bytes(&data).unwrap();
+        for target in [piece.padded_size, piece.padded_size * 2, piece.padded_size * 8] {
+            let mut filled = data.clone();
+            filled.resize(unpadded_piece_size(target) as usize, 0);
+            let want = commp_of_bytes(&filled).unwrap();
+            let got = piece.pad_to(target);
+            assert_eq!(got.root, want.root, "len {len} target {target}");
+            assert_eq!(
+                (got.padded_size, got.unpadded_size, got.payload_size),
+                (target, want.unpadded_size, len as u64)
+            );
+        }
+        assert_eq!(piece.pad_to(64), piece);
+    }
+}

@@ -150,7 +150,7 @@ impl FileShape {
 /// Predicted sizes of an input tree's DAG and the CID length of its root.
 pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
     match entry {
-        Entry::File { size, .. } => {
+        Entry::File { size, .. } | Entry::FileRange { len: size, .. } => {
             let mut shape = FileShape::new(*size, profile);
             (shape.root(), shape.root_cid_len())
         }

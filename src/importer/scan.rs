@@ -83,6 +83,16 @@ pub enum Entry {
         /// Size at scan time.
         size: u64,
     },
+    /// A byte range of a regular file, imported as if those bytes were a file of their own
+    /// (shipments split files larger than a piece at chunk-aligned offsets).
+    FileRange {
+        /// Path to read it from.
+        path: PathBuf,
+        /// Offset of the first byte.
+        offset: u64,
+        /// Bytes in the range.
+        len: u64,
+    },
     /// A folder with its children sorted by name bytes.
     Dir {
         /// Its path.
@@ -104,6 +114,7 @@ impl Entry {
     pub fn totals(&self) -> (u64, u64) {
         match self {
             Entry::File { size, .. } => (1, *size),
+            Entry::FileRange { len, .. } => (1, *len),
             Entry::Symlink { .. } => (0, 0),
             Entry::Dir { children, .. } => children.iter().fold((0, 0), |(f, b), (_, c)| {
                 let (cf, cb) = c.totals();

@@ -133,6 +133,10 @@ impl<'a> Builder<'a> {
                 let l = self.file(path, *size)?;
                 Ok((l.cid, l.tsize))
             }
+            Entry::FileRange { path, offset, len } => {
+                let l = self.file_range(path, *offset, *len)?;
+                Ok((l.cid, l.tsize))
+            }
             Entry::Symlink { target, .. } => {
                 let data = dagpb::encode(&[], Some(&unixfs::symlink(target)));
                 let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
@@ -158,7 +162,20 @@ impl<'a> Builder<'a> {
 
     /// Imports one file read from `path`, which must hold exactly `size` bytes.
     pub fn file(&mut self, path: &Path, size: u64) -> Result<LinkInfo, ImportError> {
+        self.file_part(path, 0, size, true)
+    }
+
+    /// Imports `len` bytes of `path` from `offset` as a file of their own.
+    pub fn file_range(&mut self, path: &Path, offset: u64, len: u64) -> Result<LinkInfo, ImportError> {
+        self.file_part(path, offset, len, false)
+    }
+
+    fn file_part(&mut self, path: &Path, offset: u64, size: u64, whole: bool) -> Result<LinkInfo, ImportError> {
         let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
+        if offset > 0 {
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::Start(offset)).map_err(|e| ImportError::io(path, e))?;
+        }
         self.observer.event(Event::FileStarted { path: path.to_path_buf(), size });
         let mut shape = FileShape::new(size, &self.profile);
         let l = if shape.depth == 0 {
@@ -169,6 +186,9 @@ impl<'a> Builder<'a> {
             self.subtree(&mut file, path, &mut shape, depth, 0, leaves)?
         };
         let mut extra = [0u8; 1];
+        if !whole {
+            return Ok(l);
+        }
         match file.read(&mut extra) {
             Ok(0) => {}
             Ok(_) => {

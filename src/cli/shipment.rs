@@ -1,0 +1,558 @@
+//! `carload plan`, `carload build` and `carload export`: shipments of many batches.
+
+use super::args::ProfileArgs;
+use super::report::ibytes;
+use super::run::PENDING;
+use anyhow::{bail, Context, Result};
+use carload::event::Ignore;
+use carload::shipment::build::{self as sbuild, built_result, outputs, remove_partials, source_root, verify, Places};
+use carload::shipment::export::{self, DealParams};
+use carload::shipment::lock::{self, Claim, Owner};
+use carload::shipment::plan::{self as splan, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
+use carload::shipment::size::parse_size;
+use carload::shipment::{read_shipment, write_shipment, Batch, BatchResult, Pack, Shipment};
+use clap::{Args, ValueEnum};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|e| e.to_string())
+}
+
+fn sector_arg(s: &str) -> Result<u64, String> {
+    match parse_size(s) {
+        Ok(SECTOR_32GIB) => Ok(SECTOR_32GIB),
+        Ok(SECTOR_64GIB) => Ok(SECTOR_64GIB),
+        _ => Err(format!("unsupported sector size {s:?} (use 32GiB or 64GiB)")),
+    }
+}
+
+/// Packing modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PackArg {
+    /// Best-fit decreasing on predicted sizes (fullest pieces).
+    BestFit,
+    /// Keep the files of one folder together where they fit.
+    KeepFolders,
+}
+
+/// `carload plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Files and folders to ship.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Sector size the pieces are for: 32GiB or 64GiB.
+    #[arg(long, value_name = "SIZE", default_value = "32GiB", value_parser = sector_arg)]
+    pub sector: u64,
+    /// Shipment file to write (JSON Lines).
+    #[arg(short = 'o', long = "output", value_name = "SHIPMENT")]
+    pub output: PathBuf,
+    /// Target padded piece size (power of two; default: the sector size).
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub piece_size: Option<u64>,
+    /// Smallest padded piece size a batch should get (Fil+ floor 1 MiB).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = size_arg)]
+    pub min_piece_size: u64,
+    /// Bytes to keep free in every piece beyond the exact bound.
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = size_arg)]
+    pub margin: u64,
+    /// Packing: best-fit (fullest pieces) or keep-folders (a folder's files stay together).
+    #[arg(long, value_enum, default_value = "best-fit")]
+    pub pack: PackArg,
+    /// DAG options.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Overwrite the shipment file if it exists.
+    #[arg(long, short)]
+    pub force: bool,
+    /// Print every batch (default: the first 20 and the last 5 of a long plan).
+    #[arg(long)]
+    pub all: bool,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `carload build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Shipment file written by `carload plan`.
+    pub shipment: PathBuf,
+    /// Output folder (shared by all builders): <batch>.car, <batch>.car.manifest, <batch>.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Build only these batches (IDs such as b00003).
+    #[arg(long = "batch", value_name = "ID", num_args = 1..)]
+    pub batches: Vec<String>,
+    /// Build only batch number I (0-based), e.g. $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "I")]
+    pub batch_index: Option<usize>,
+    /// Build only the batches with index ≡ K (mod N), K in 0..N.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Batches built at once by this process.
+    #[arg(long, short, value_name = "N", default_value = "1")]
+    pub jobs: usize,
+    /// Recompute the commP of batches already built before skipping them (rebuild on mismatch).
+    #[arg(long)]
+    pub verify: bool,
+    /// Take over a batch lock not refreshed for this many seconds (its builder died).
+    #[arg(long, value_name = "SECS", default_value = "300")]
+    pub stale_after: u64,
+    /// Seconds between lock refreshes while building.
+    #[arg(long, value_name = "SECS", default_value = "30")]
+    pub heartbeat: u64,
+    /// Folder for the temporary spools (default: the output folder).
+    #[arg(long, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
+    /// Folder relative source names resolve against (default: the planner's working folder).
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
+    /// Print only failures.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let err = || format!("invalid shard {s:?}: use K/N with 0 <= K < N, e.g. 0/4");
+    let (k, n) = s.split_once('/').ok_or_else(err)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| err())?, n.trim().parse().map_err(|_| err())?);
+    if n == 0 || k >= n {
+        return Err(err());
+    }
+    Ok((k, n))
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Lotus legacy `client deal` (unpadded piece size).
+    Lotus,
+    /// Boost `offline-deal` (padded) plus the SP's `boostd import-data` line.
+    Boost,
+    /// Curio `sptool toolbox mk12-client offline-deal` (padded, explicit --verified).
+    Curio,
+    /// CSV: piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file.
+    Csv,
+    /// The shipment file itself with each built batch's `result` filled in.
+    Shipment,
+}
+
+/// `carload export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Shipment file.
+    pub shipment: PathBuf,
+    /// Output folder of `carload build` (where the <batch>.json results are).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: FormatArg,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Storage provider ID (placeholder <miner> otherwise).
+    #[arg(long, visible_alias = "miner", value_name = "f0…")]
+    pub provider: Option<String>,
+    /// Lotus legacy price in FIL per epoch (placeholder <price> otherwise).
+    #[arg(long, value_name = "FIL")]
+    pub price: Option<String>,
+    /// Deal duration in epochs (Boost/Curio default 518400; Lotus placeholder <duration>).
+    #[arg(long, value_name = "EPOCHS")]
+    pub duration: Option<u64>,
+    /// Boost/Curio storage price in attoFIL per GiB per epoch (placeholder otherwise).
+    #[arg(long, value_name = "ATTOFIL")]
+    pub storage_price: Option<String>,
+    /// Verified (Fil+) deal; written explicitly either way.
+    #[arg(long, value_name = "BOOL", default_value = "true", action = clap::ArgAction::Set)]
+    pub verified: bool,
+    /// Client wallet address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub wallet: Option<String>,
+    /// `sptool --actor` for Curio (default: the provider, else <actor>).
+    #[arg(long, value_name = "f0…")]
+    pub actor: Option<String>,
+}
+
+fn read_shipment_file(path: &Path) -> Result<Shipment> {
+    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| path.display().to_string())
+}
+
+/// Runs `carload plan`.
+pub fn plan(a: PlanArgs) -> Result<()> {
+    let start = Instant::now();
+    carload::output::check_target(&a.output, a.force)?;
+    let mut o = PlanOptions::for_sector(a.sector, a.profile.profile());
+    o.piece_size = a.piece_size.unwrap_or(a.sector);
+    o.min_piece_size = a.min_piece_size;
+    o.margin = a.margin;
+    o.pack = match a.pack {
+        PackArg::BestFit => Pack::BestFit,
+        PackArg::KeepFolders => Pack::KeepFolders,
+    };
+    splan::check_options(&o)?;
+    let files = splan::walk_inputs(&a.paths)?;
+    let walked = start.elapsed();
+    let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
+    let inputs = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let s = splan::plan(files, &o, inputs, base)?;
+    let file = carload::output::AtomicFile::create(&a.output, a.force)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, file.file());
+        write_shipment(&mut w, &s).with_context(|| a.output.display().to_string())?;
+    }
+    file.commit()?;
+    if !a.quiet {
+        print!("{}", plan_summary(&s, &a.output, a.all, walked, start.elapsed()));
+    }
+    Ok(())
+}
+
+fn plan_summary(s: &Shipment, path: &Path, all: bool, walked: Duration, total: Duration) -> String {
+    use std::fmt::Write as _;
+    let h = &s.header;
+    let st = splan::stats(s);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Planned {} files ({} bytes, {}) into {} batches for {} pieces ({}) in {:.2} s (walk {:.2} s)",
+        h.files,
+        h.bytes,
+        ibytes(h.bytes),
+        h.batches,
+        ibytes(h.piece_size),
+        h.profile.describe(),
+        total.as_secs_f64(),
+        walked.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:>8} {:>16} {:>14} {:>8} {:>14}",
+        "BATCH", "FILES", "CAR BYTES (max)", "PIECE", "FILL", "PADDING"
+    );
+    let n = s.batches.len();
+    for (i, b) in s.batches.iter().enumerate() {
+        if !all && n > 25 && i == 20 {
+            let _ = writeln!(out, "… {} more batches …", n - 25);
+        }
+        if !all && n > 25 && (20..n - 5).contains(&i) {
+            continue;
+        }
+        let parts = b.files.iter().filter(|f| f.part.is_some()).count();
+        let _ = writeln!(
+            out,
+            "{:<8} {:>8} {:>16} {:>14} {:>7.3}% {:>14}{}",
+            b.id,
+            b.files.len(),
+            b.car_size_bound,
+            ibytes(b.piece_size),
+            b.fill() * 100.0,
+            ibytes(b.padding()),
+            if parts > 0 { format!("  ({parts} file parts)") } else { String::new() }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Total: {} batches, {} piece bytes ({}), {} CAR bytes at most, {} padding ({:.3}%); mean fill of all but the last {:.3}% (lowest {:.3}%)",
+        st.batches,
+        st.piece_bytes,
+        ibytes(st.piece_bytes),
+        st.car_bytes,
+        ibytes(st.padding),
+        st.padding as f64 * 100.0 / carload::commp::unpadded_piece_size(st.piece_bytes.max(128)) as f64,
+        st.mean_fill_but_last * 100.0,
+        st.min_fill_but_last.min(1.0) * 100.0
+    );
+    if let Some(last) = s.batches.last() {
+        if padded_car(last.car_size_bound) < h.min_piece_size {
+            let _ = writeln!(
+                out,
+                "Note: batch {} holds {} of CAR, below the minimum piece size {}; its piece is padded to {}.",
+                last.id,
+                ibytes(last.car_size_bound),
+                ibytes(h.min_piece_size),
+                ibytes(last.piece_size)
+            );
+        }
+    }
+    let _ = writeln!(out, "Shipment written to {}", path.display());
+    out
+}
+
+fn padded_car(car: u64) -> u64 {
+    carload::commp::padded_piece_size(car)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+        .replace(|c: char| c.is_whitespace() || c == '/', "_")
+}
+
+/// Which batches of `s` the selection flags pick.
+fn select(s: &Shipment, a: &BuildArgs) -> Result<Vec<usize>> {
+    for id in &a.batches {
+        if !s.batches.iter().any(|b| &b.id == id) {
+            bail!(
+                "no batch {id:?} in the shipment (IDs run from {} to {})",
+                s.batches[0].id,
+                s.batches.last().unwrap().id
+            );
+        }
+    }
+    if let Some(i) = a.batch_index {
+        if i >= s.batches.len() {
+            bail!(
+                "--batch-index {i} is out of range: the shipment has {} batches (0..{})",
+                s.batches.len(),
+                s.batches.len()
+            );
+        }
+    }
+    Ok((0..s.batches.len())
+        .filter(|&i| a.batches.is_empty() || a.batches.contains(&s.batches[i].id))
+        .filter(|&i| a.batch_index.is_none_or(|k| k == i))
+        .filter(|&i| a.shard.is_none_or(|(k, n)| i % n == k))
+        .collect())
+}
+
+enum Outcome {
+    Built(BatchResult, Duration),
+    Skipped,
+    Busy(String),
+    Failed(String),
+}
+
+/// Removes temporary outputs of batches nobody holds a lock on (left by a killed builder).
+fn remove_orphans(dir: &Path, s: &Shipment) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with('.') && name.ends_with(".partial")) {
+            continue;
+        }
+        let id = name[1..].split('.').next().unwrap_or("");
+        if s.batches.iter().any(|b| b.id == id) && !lock::lock_path(dir, id).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn build_one(s: &Shipment, b: &Batch, a: &BuildArgs, owner: &Owner) -> Outcome {
+    if let Some(r) = built_result(&a.out, &b.id) {
+        match a.verify.then(|| verify(&a.out, &r, s.header.min_piece_size)) {
+            None | Some(Ok(true)) => return Outcome::Skipped,
+            Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
+            Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
+        }
+    }
+    let stale = Duration::from_secs(a.stale_after);
+    let (lk, took_over) = match lock::claim(&a.out, &b.id, owner, SystemTime::now(), stale) {
+        Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
+        Ok(Claim::Busy { holder, age }) => {
+            return Outcome::Busy(format!("{holder} (refreshed {} s ago)", age.as_secs()))
+        }
+        Err(e) => return Outcome::Failed(format!("claiming {}: {e}", lock::lock_path(&a.out, &b.id).display())),
+    };
+    PENDING.lock().unwrap().push(lk.path().to_path_buf());
+    // Someone may have finished it between our check and the claim.
+    let outcome = if built_result(&a.out, &b.id).is_some() && !a.verify {
+        Outcome::Skipped
+    } else {
+        if took_over {
+            let _ = remove_partials(&a.out, &b.id);
+        }
+        let lost = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let start = Instant::now();
+        let res = std::thread::scope(|sc| {
+            let (lost, lk) = (&lost, &lk);
+            sc.spawn(move || {
+                let every = Duration::from_secs(a.heartbeat.max(1));
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                    if !matches!(lk.heartbeat(), Ok(true)) {
+                        lost.store(true, Ordering::SeqCst);
+                    }
+                }
+            });
+            let spool = a.tmpdir.as_deref().unwrap_or(&a.out);
+            let places =
+                Places { dir: &a.out, spool_dir: spool, source_root: source_root(&s.header, a.source_root.as_deref()) };
+            let mut temps = Vec::new();
+            let r = sbuild::build_batch(
+                &s.header,
+                b,
+                places,
+                &mut Ignore,
+                &|| !lost.load(Ordering::SeqCst) && lk.held(),
+                &mut |p| {
+                    PENDING.lock().unwrap().push(p.to_path_buf());
+                    temps.push(p.to_path_buf());
+                },
+            );
+            drop(tx);
+            PENDING.lock().unwrap().retain(|p| !temps.contains(p));
+            r
+        });
+        match res {
+            Ok(r) => Outcome::Built(r, start.elapsed()),
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    };
+    let path = lk.path().to_path_buf();
+    let _ = lk.release();
+    PENDING.lock().unwrap().retain(|p| p != &path);
+    outcome
+}
+
+/// Runs `carload build`.
+pub fn build(a: BuildArgs) -> Result<()> {
+    if a.stale_after < 2 * a.heartbeat.max(1) {
+        bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
+    }
+    let s = read_shipment_file(&a.shipment)?;
+    if !a.out.is_dir() {
+        std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    }
+    let chosen = select(&s, &a)?;
+    remove_orphans(&a.out, &s);
+    let owner = Owner { host: host_name(), pid: std::process::id() };
+    let next = AtomicUsize::new(0);
+    let counts = Mutex::new([0usize; 4]);
+    let out = Mutex::new(io::stdout());
+    std::thread::scope(|sc| {
+        for _ in 0..a.jobs.max(1).min(chosen.len().max(1)) {
+            sc.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&i) = chosen.get(k) else { break };
+                let b = &s.batches[i];
+                let outcome = build_one(&s, b, &a, &owner);
+                let (slot, line) = match &outcome {
+                    Outcome::Built(r, t) => (
+                        0,
+                        format!(
+                            "{} built: {} files, CAR {} bytes (bound {}), piece {} {} ({:.2} s)",
+                            b.id,
+                            b.files.len(),
+                            r.car_size,
+                            b.car_size_bound,
+                            r.piece_cid,
+                            r.piece_size,
+                            t.as_secs_f64()
+                        ),
+                    ),
+                    Outcome::Skipped => (1, format!("{} skipped: already built", b.id)),
+                    Outcome::Busy(h) => (2, format!("{} busy: claimed by {h}", b.id)),
+                    Outcome::Failed(e) => (3, format!("{} FAILED: {e}", b.id)),
+                };
+                counts.lock().unwrap()[slot] += 1;
+                if slot == 3 {
+                    eprintln!("{line}");
+                } else if !a.quiet {
+                    let mut o = out.lock().unwrap();
+                    let _ = writeln!(o, "{line}");
+                    let _ = o.flush();
+                }
+            });
+        }
+    });
+    let [built, skipped, busy, failed] = *counts.lock().unwrap();
+    if !a.quiet {
+        eprintln!(
+            "{} batches selected: {built} built, {skipped} already built, {busy} busy (other builders), {failed} failed",
+            chosen.len()
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} of {} batches failed", chosen.len());
+    }
+    Ok(())
+}
+
+/// Runs `carload export`.
+pub fn export_cmd(a: ExportArgs) -> Result<()> {
+    let s = read_shipment_file(&a.shipment)?;
+    let mut rows: Vec<(BatchResult, String)> = Vec::new();
+    let mut missing = Vec::new();
+    for b in &s.batches {
+        let r = b.result.clone().or_else(|| a.out.as_deref().and_then(|d| built_result(d, &b.id)));
+        match r {
+            Some(r) => {
+                let car = match &a.out {
+                    Some(d) => outputs(d, &b.id).car.display().to_string(),
+                    None => format!("{}.car", b.id),
+                };
+                rows.push((r, car));
+            }
+            None => missing.push(b.id.clone()),
+        }
+    }
+    if a.out.is_none() && rows.is_empty() {
+        bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
+    }
+    let params = DealParams {
+        provider: a.provider,
+        price: a.price,
+        duration: a.duration,
+        storage_price: a.storage_price,
+        verified: a.verified,
+        wallet: a.wallet,
+        actor: a.actor,
+    };
+    let format = match a.format {
+        FormatArg::Lotus => Some(export::Format::Lotus),
+        FormatArg::Boost => Some(export::Format::Boost),
+        FormatArg::Curio => Some(export::Format::Curio),
+        FormatArg::Csv => Some(export::Format::Csv),
+        FormatArg::Shipment => None,
+    };
+    let text = match format {
+        Some(format) => {
+            let refs: Vec<(&BatchResult, String)> = rows.iter().map(|(r, c)| (r, c.clone())).collect();
+            export::export(format, &params, &refs)
+        }
+        None => {
+            let mut s = s.clone();
+            for (b, r) in s.batches.iter_mut().filter(|b| !missing.contains(&b.id)).zip(&rows) {
+                b.result = Some(r.0.clone());
+            }
+            let mut buf = Vec::new();
+            write_shipment(&mut buf, &s)?;
+            String::from_utf8(buf).expect("JSON is UTF-8")
+        }
+    };
+    match &a.output {
+        Some(p) => {
+            let f = carload::output::AtomicFile::create(p, true)?;
+            f.file().write_all(text.as_bytes()).with_context(|| p.display().to_string())?;
+            f.commit()?;
+        }
+        None => {
+            let mut o = io::stdout().lock();
+            o.write_all(text.as_bytes())?;
+            o.flush()?;
+        }
+    }
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        eprintln!(
+            "warning: {} of {} batches not built yet, left out: {}{}",
+            missing.len(),
+            s.batches.len(),
+            shown.join(", "),
+            if missing.len() > 10 { ", …" } else { "" }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Building one batch of a shipment: check the sources, build the aggregate CAR with
+//! [`crate::batch::build`] (one read of every source, commP on the way), check it against the
+//! planned bound, pad the piece to the shipment's minimum piece size, and write `DIR/<id>.car`, `<id>.car.manifest` and `<id>.json` atomically (the
+//! JSON last: its presence with a matching CAR size marks the batch as built).
+
+use super::file::{Batch, BatchResult, FileRef, Header, ResultFile};
+use super::plan::mtime_ns;
+use crate::batch::{BatchError, BatchFile};
+use crate::event::Observer;
+use crate::importer::Entry;
+use crate::output::{AtomicFile, OutputError};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Errors building a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A source file changed since planning.
+    #[error("{path}: changed since planning ({detail}); re-run `carload plan`")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        detail: String,
+    },
+    /// A source file cannot be read.
+    #[error("{path}: {source}")]
+    Source {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Building failed.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// Writing an output failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Writing an output failed.
+    #[error("{path}: {source}")]
+    Write {
+        /// The output.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The CAR came out larger than planned (a bug; please report).
+    #[error("batch {id}: CAR of {actual} bytes exceeds the planned bound of {bound} bytes (internal error)")]
+    OverBound {
+        /// Batch ID.
+        id: String,
+        /// Planned bound.
+        bound: u64,
+        /// Bytes written.
+        actual: u64,
+    },
+    /// Our lock was taken over while building.
+    #[error("batch {0}: lock lost to another builder (heartbeat missed?); outputs not committed")]
+    LockLost(String),
+}
+
+/// Output file paths of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// `<id>.car`.
+    pub car: PathBuf,
+    /// `<id>.car.manifest`.
+    pub manifest: PathBuf,
+    /// `<id>.json`.
+    pub json: PathBuf,
+}
+
+/// Output paths of batch `id` in `dir`.
+pub fn outputs(dir: &Path, id: &str) -> Outputs {
+    Outputs {
+        car: dir.join(format!("{id}.car")),
+        manifest: dir.join(format!("{id}.car.manifest")),
+        json: dir.join(format!("{id}.json")),
+    }
+}
+
+/// Where `name` is read from: relative names resolve against `root`.
+pub fn source_path(name: &str, root: Option<&Path>) -> PathBuf {
+    let p = Path::new(name);
+    match root {
+        Some(r) if p.is_relative() => r.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// The source root of a shipment: `override_root`, else the header's `base`.
+pub fn source_root<'a>(header: &'a Header, override_root: Option<&'a Path>) -> Option<&'a Path> {
+    override_root.or(header.base.as_deref().map(Path::new))
+}
+
+/// Checks every source of `batch` still has its planned size and mtime, and returns the batch
+/// files to build.
+pub fn check_sources(batch: &Batch, root: Option<&Path>) -> Result<Vec<BatchFile>, BuildError> {
+    batch
+        .files
+        .iter()
+        .map(|f| {
+            let path = source_path(&f.name, root);
+            let meta = std::fs::metadata(&path).map_err(|source| BuildError::Source { path: path.clone(), source })?;
+            let changed = |detail: String| BuildError::Changed { path: path.clone(), detail };
+            if !meta.is_file() {
+                return Err(changed("no longer a regular file".into()));
+            }
+            if meta.len() != f.size {
+                return Err(changed(format!("size {} bytes, planned {}", meta.len(), f.size)));
+            }
+            if mtime_ns(&meta) != f.mtime_ns {
+                return Err(changed(format!("modification time {} ns, planned {}", mtime_ns(&meta), f.mtime_ns)));
+            }
+            let entry = match f.part {
+                None => Entry::File { path: path.clone(), size: f.size },
+                Some(p) => Entry::FileRange { path: path.clone(), offset: p.offset, len: p.len },
+            };
+            Ok(BatchFile { name: f.name.clone(), entry })
+        })
+        .collect()
+}
+
+/// The result recorded for `batch` in `dir`, if the batch is built: `<id>.json` parses, names
+/// the batch, and `<id>.car` has its `car_size`.
+pub fn built_result(dir: &Path, id: &str) -> Option<BatchResult> {
+    let out = outputs(dir, id);
+    let r: BatchResult = serde_json::from_slice(&std::fs::read(&out.json).ok()?).ok()?;
+    let car = std::fs::metadata(&out.car).ok()?;
+    (r.batch == id && car.len() == r.car_size).then_some(r)
+}
+
+/// Recomputes the commP of a built batch's CAR (padded to the shipment's minimum piece size, as
+/// [`build_batch`] records it) and compares it with its result.
+pub fn verify(dir: &Path, result: &BatchResult, min_piece_size: u64) -> Result<bool, BuildError> {
+    let path = outputs(dir, &result.batch).car;
+    let f = std::fs::File::open(&path).map_err(|source| BuildError::Write { path: path.clone(), source })?;
+    let piece = crate::commp::commp_of_reader(io::BufReader::with_capacity(1 << 20, f))
+        .map_err(|e| BuildError::Write { path: path.clone(), source: io::Error::other(e) })?
+        .pad_to(min_piece_size);
+    Ok(piece.cid_v1().to_string() == result.piece_cid && piece.payload_size == result.car_size)
+}
+
+/// Removes temporary output files (`.<id>.car.*.partial` and the like) left in `dir` by a builder
+/// of batch `id` that died. Call only while holding the batch's lock.
+pub fn remove_partials(dir: &Path, id: &str) -> io::Result<usize> {
+    let prefixes = [format!(".{id}.car."), format!(".{id}.car.manifest."), format!(".{id}.json.")];
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".partial") && prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            std::fs::remove_file(e.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn write_small(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let f = AtomicFile::create(path, true)?;
+    f.file().write_all(bytes).map_err(|source| BuildError::Write { path: path.to_path_buf(), source })?;
+    f.commit()?;
+    Ok(())
+}
+
+/// Where a batch is built.
+#[derive(Debug, Clone, Copy)]
+pub struct Places<'a> {
+    /// The output folder.
+    pub dir: &'a Path,
+    /// Folder of the temporary spool.
+    pub spool_dir: &'a Path,
+    /// Root relative source names resolve against ([`source_root`]).
+    pub source_root: Option<&'a Path>,
+}
+
+/// Builds `batch` into `places.dir`. `still_owned` is asked before committing (a builder that
+/// lost its lock must not commit). Temporary paths are reported to `on_temp` (so a signal
+/// handler can remove them).
+pub fn build_batch(
+    header: &Header,
+    batch: &Batch,
+    places: Places<'_>,
+    observer: &mut dyn Observer,
+    still_owned: &dyn Fn() -> bool,
+    on_temp: &mut dyn FnMut(&Path),
+) -> Result<BatchResult, BuildError> {
+    let files = check_sources(batch, places.source_root)?;
+    let out = outputs(places.dir, &batch.id);
+    let car = AtomicFile::create(&out.car, true)?;
+    on_temp(car.temp_path());
+    let built = {
+        let mut w = BufWriter::with_capacity(1 << 20, car.file());
+        let b = crate::batch::build(&files, &header.profile, places.spool_dir, &mut w, true, observer)?;
+        w.flush().map_err(|source| BuildError::Write { path: out.car.clone(), source })?;
+        b
+    };
+    if built.car_size > batch.car_size_bound {
+        return Err(BuildError::OverBound {
+            id: batch.id.clone(),
+            bound: batch.car_size_bound,
+            actual: built.car_size,
+        });
+    }
+    // A piece below the minimum is zero-padded to it (PadCommP): what the SP computes when the
+    // deal's piece size exceeds the CAR's natural piece.
+    let piece = built.piece.expect("commP requested").pad_to(header.min_piece_size);
+    let result = BatchResult {
+        payload_cid: built.root.to_string(),
+        piece_size: piece.padded_size,
+        piece_cid: piece.cid_v1().to_string(),
+        piece_size_unpadded: piece.unpadded_size,
+        car_size: built.car_size,
+        piece_cid_v2: piece.cid_v2().to_string(),
+        files: built
+            .files
+            .iter()
+            .zip(&batch.files)
+            .map(|((name, cid), f): (&(String, cid::Cid), &FileRef)| ResultFile {
+                name: name.clone(),
+                cid: cid.to_string(),
+                offset: f.part.map(|p| p.offset),
+                length: f.part.map(|p| p.len),
+            })
+            .collect(),
+        batch: batch.id.clone(),
+    };
+    if !still_owned() {
+        return Err(BuildError::LockLost(batch.id.clone()));
+    }
+    car.commit()?;
+    write_small(&out.manifest, &built.manifest)?;
+    let mut json = serde_json::to_vec(&result).expect("results serialize");
+    json.push(b'\n');
+    write_small(&out.json, &json)?;
+    Ok(result)
+}

@@ -1,0 +1,292 @@
+//! The shipment file: JSON Lines, one header record then one record per batch.
+//!
+//! ```text
+//! {"format":"carload-shipment","version":1,"profile":{…},"sector_size":…,"piece_size":…,…}
+//! {"id":"b00000","car_size_bound":…,"piece_size":…,"files":[["data/a",1234,1700000000000000000],…]}
+//! {"id":"b00001",…,"files":[["data/big.iso",90000000000,1700000000000000000,0,34000000000]]}
+//! ```
+//!
+//! Each file is a compact array `[name, size, mtime_ns]`, or `[name, size, mtime_ns, offset,
+//! length]` for a part of a file split across batches (offsets are multiples of the profile's
+//! chunk size; the parts of a file, in offset order, cover it exactly). `name` is the walk path
+//! (relative names resolve against the header's `base`), `size` and `mtime_ns` (nanoseconds
+//! since the Unix epoch) are the file's at planning time and are checked again before building.
+//! A batch record may carry a `result` (the same object as `DIR/<id>.json`) once built.
+//! JSON Lines keeps a million-file shipment streamable and diff-friendly: about 60 bytes per
+//! file plus its name.
+
+use super::plan::Pack;
+use crate::profile::Profile;
+use serde::{Deserialize, Serialize};
+use std::io::{self, BufRead, Write};
+
+/// `format` of the header record.
+pub const FORMAT: &str = "carload-shipment";
+/// Current format version.
+pub const VERSION: u64 = 1;
+
+/// The first record: how the shipment was planned, and totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version ([`VERSION`]).
+    pub version: u64,
+    /// The DAG profile every batch is built with.
+    pub profile: Profile,
+    /// Sector size (padded bytes) the pieces are meant for.
+    pub sector_size: u64,
+    /// Target padded piece size.
+    pub piece_size: u64,
+    /// Smallest padded piece size a batch should have (SPs and Fil+ reject smaller pieces).
+    pub min_piece_size: u64,
+    /// Bytes kept free in every piece on top of the exact bound.
+    pub margin: u64,
+    /// How files were packed.
+    pub pack: Pack,
+    /// Folder relative file names resolve against (the planner's working folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The input paths as given.
+    pub inputs: Vec<String>,
+    /// Number of batches.
+    pub batches: u64,
+    /// Number of source files.
+    pub files: u64,
+    /// Total source bytes.
+    pub bytes: u64,
+    /// Sum of the batches' CAR size bounds.
+    pub car_bytes_bound: u64,
+}
+
+/// A byte range of a file split across batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Part {
+    /// Offset of the first byte (a multiple of the chunk size).
+    pub offset: u64,
+    /// Bytes in the part.
+    pub len: u64,
+}
+
+/// One file (or file part) of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FileTuple", into = "FileTuple")]
+pub struct FileRef {
+    /// Walk path.
+    pub name: String,
+    /// Size of the whole file at planning time.
+    pub size: u64,
+    /// Modification time at planning time, in nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// The byte range, for a part of a split file.
+    pub part: Option<Part>,
+}
+
+impl FileRef {
+    /// Bytes of the file in this batch.
+    pub fn len(&self) -> u64 {
+        self.part.map_or(self.size, |p| p.len)
+    }
+
+    /// Whether this entry holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum FileTuple {
+    Part(String, u64, i64, u64, u64),
+    Whole(String, u64, i64),
+}
+
+impl From<FileTuple> for FileRef {
+    fn from(t: FileTuple) -> Self {
+        match t {
+            FileTuple::Whole(name, size, mtime_ns) => FileRef { name, size, mtime_ns, part: None },
+            FileTuple::Part(name, size, mtime_ns, offset, len) => {
+                FileRef { name, size, mtime_ns, part: Some(Part { offset, len }) }
+            }
+        }
+    }
+}
+
+impl From<FileRef> for FileTuple {
+    fn from(f: FileRef) -> Self {
+        match f.part {
+            None => FileTuple::Whole(f.name, f.size, f.mtime_ns),
+            Some(p) => FileTuple::Part(f.name, f.size, f.mtime_ns, p.offset, p.len),
+        }
+    }
+}
+
+/// One file of a built batch, as `prepare --aggregate --json` lists it (plus the range of a part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultFile {
+    /// Walk path.
+    pub name: String,
+    /// Root CID of the file's (or part's) DAG; Powergate's capital `Cid` key.
+    #[serde(rename = "Cid")]
+    pub cid: String,
+    /// Offset of a part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Length of a part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+}
+
+/// What building a batch produced: the keys of `prepare --aggregate --json`, plus the batch ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// Payload CID (aggregate root).
+    pub payload_cid: String,
+    /// Padded piece size.
+    pub piece_size: u64,
+    /// Piece CID v1.
+    pub piece_cid: String,
+    /// Unpadded piece size (what Lotus takes).
+    pub piece_size_unpadded: u64,
+    /// CAR bytes.
+    pub car_size: u64,
+    /// Piece CID v2 (FRC-0069).
+    pub piece_cid_v2: String,
+    /// Files in batch order.
+    pub files: Vec<ResultFile>,
+    /// The batch ID.
+    pub batch: String,
+}
+
+/// One batch record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Batch ID (`b00000`, …): output files are `<id>.car`, `<id>.car.manifest`, `<id>.json`.
+    pub id: String,
+    /// Upper bound on the CAR size (see [`super::overhead`]).
+    pub car_size_bound: u64,
+    /// Padded piece size the batch lands in (at least the minimum piece size).
+    pub piece_size: u64,
+    /// Files in walk order.
+    pub files: Vec<FileRef>,
+    /// The build result, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<BatchResult>,
+}
+
+impl Batch {
+    /// Source bytes in the batch.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(FileRef::len).sum()
+    }
+
+    /// Predicted fill: CAR bound over the piece's unpadded capacity.
+    pub fn fill(&self) -> f64 {
+        self.car_size_bound as f64 / crate::commp::unpadded_piece_size(self.piece_size) as f64
+    }
+
+    /// Predicted zero padding: unpadded capacity minus the CAR bound.
+    pub fn padding(&self) -> u64 {
+        crate::commp::unpadded_piece_size(self.piece_size).saturating_sub(self.car_size_bound)
+    }
+}
+
+/// A whole shipment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipment {
+    /// The header record.
+    pub header: Header,
+    /// The batches, in order.
+    pub batches: Vec<Batch>,
+}
+
+/// Errors reading a shipment file.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Reading failed.
+    #[error("reading shipment: {0}")]
+    Io(#[from] io::Error),
+    /// A line is not valid.
+    #[error("shipment line {line}: {source}")]
+    Json {
+        /// 1-based line number.
+        line: usize,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// Not a shipment, or an unsupported version.
+    #[error("not a carload shipment file (format {format:?}, version {version})")]
+    NotAShipment {
+        /// The `format` found.
+        format: String,
+        /// The `version` found.
+        version: u64,
+    },
+    /// The file is empty.
+    #[error("empty shipment file")]
+    Empty,
+    /// The header's batch count disagrees with the records.
+    #[error("shipment announces {expected} batches but holds {found}")]
+    Count {
+        /// From the header.
+        expected: u64,
+        /// Records found.
+        found: u64,
+    },
+}
+
+/// Writes `s` as JSON Lines.
+pub fn write_shipment(w: &mut dyn Write, s: &Shipment) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, &s.header)?;
+    w.write_all(b"\n")?;
+    for b in &s.batches {
+        serde_json::to_writer(&mut *w, b)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
+
+/// Reads a shipment written by [`write_shipment`]; blank lines are ignored.
+pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
+    let mut header: Option<Header> = None;
+    let mut batches = Vec::new();
+    for (i, line) in r.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let json = |source| FormatError::Json { line: i + 1, source };
+        match &header {
+            None => {
+                let v: serde_json::Value = serde_json::from_str(&line).map_err(json)?;
+                let format = v.get("format").and_then(|f| f.as_str()).unwrap_or_default().to_string();
+                let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
+                if format != FORMAT || version != VERSION {
+                    return Err(FormatError::NotAShipment { format, version });
+                }
+                header = Some(serde_json::from_value(v).map_err(json)?);
+            }
+            Some(_) => batches.push(serde_json::from_str::<Batch>(&line).map_err(json)?),
+        }
+    }
+    let header = header.ok_or(FormatError::Empty)?;
+    if header.batches != batches.len() as u64 {
+        return Err(FormatError::Count { expected: header.batches, found: batches.len() as u64 });
+    }
+    Ok(Shipment { header, batches })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_tuples() {
+        let whole = FileRef { name: "a".into(), size: 3, mtime_ns: -5, part: None };
+        let part = FileRef { name: "b".into(), size: 9, mtime_ns: 7, part: Some(Part { offset: 4, len: 5 }) };
+        assert_eq!(serde_json::to_string(&whole).unwrap(), r#"["a",3,-5]"#);
+        assert_eq!(serde_json::to_string(&part).unwrap(), r#"["b",9,7,4,5]"#);
+        assert_eq!(serde_json::from_str::<FileRef>(r#"["b",9,7,4,5]"#).unwrap(), part);
+        assert_eq!(serde_json::from_str::<FileRef>(r#"["a",3,-5]"#).unwrap(), whole);
+    }
+}

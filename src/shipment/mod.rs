@@ -1,0 +1,23 @@
+//! Shipments: plan a large input exactly into piece-sized batches, build them on one machine or
+//! many, and export deal commands.
+//!
+//! * [`plan`]: walk the inputs (metadata only), predict every file's CAR bytes exactly
+//!   ([`crate::importer::layout`]) and the aggregate overhead of a batch as a tight upper bound
+//!   ([`overhead`]), and pack files into batches ([`pack`]) that fit the target piece.
+//! * [`file`]: the shipment file (JSON Lines: a header record, then one record per batch).
+//! * [`build`]: build a batch as a Filecoin aggregate with its manifest and result JSON,
+//!   checking the sources did not change since planning.
+//! * [`lock`]: exclusive per-batch lock files so several builders can share one output folder.
+//! * [`export`]: deal commands (Lotus legacy, Boost, Curio) and CSV for built batches.
+
+pub mod build;
+pub mod export;
+pub mod file;
+pub mod lock;
+pub mod overhead;
+pub mod pack;
+pub mod plan;
+pub mod size;
+
+pub use file::{read_shipment, write_shipment, Batch, BatchResult, FileRef, Header, Part, Shipment};
+pub use plan::{plan, walk_inputs, Pack, PlanOptions, SourceFile};

@@ -1,0 +1,218 @@
+//! Packing entries into batches whose CAR bound fits a piece.
+//!
+//! Every entry (file or file part) costs its exact CAR sections ([`EntryCost`]); a batch of
+//! entries costs their sum plus [`overhead_bound`]. Files whose single-entry batch would not fit
+//! are first cut at chunk-aligned offsets into parts of the largest size that fits alone, and a
+//! remainder; parts are then packed like any other file (small files fill the space a part leaves).
+//!
+//! * [`Pack::BestFit`]: best-fit decreasing. Entries are taken largest first and each goes into
+//!   the fullest batch it still fits (a batch's free space is kept in an ordered set, so this is
+//!   `O(n log b)`); batches are then ordered fullest first.
+//! * [`Pack::KeepFolders`]: the files directly inside one folder form a group placed as a unit
+//!   (best fit, largest groups first); a group too large for one batch fills fresh batches in walk
+//!   order and its tail is placed as a group again. Batches keep their creation order.
+
+use super::file::Part;
+use super::overhead::{overhead_bound, EntryCost};
+use super::plan::Pack;
+use crate::profile::Profile;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One entry to pack: a file or a part of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item {
+    /// Index of the file in the input list.
+    pub file: usize,
+    /// The byte range, for a part.
+    pub part: Option<Part>,
+    /// Its cost.
+    pub cost: EntryCost,
+}
+
+/// A packed batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bin {
+    /// Entries, in input order.
+    pub items: Vec<Item>,
+    own: u64,
+    dag_pb: u64,
+}
+
+impl Bin {
+    /// Upper bound on the batch's CAR size.
+    pub fn bound(&self) -> u64 {
+        self.own + overhead_bound(self.items.len() as u64, self.dag_pb)
+    }
+
+    /// Whether adding `items` keeps the bound within `capacity`.
+    fn fits(&self, cost: u64, count: u64, dag_pb: u64, capacity: u64) -> bool {
+        self.own + cost + overhead_bound(self.items.len() as u64 + count, self.dag_pb + dag_pb) <= capacity
+    }
+
+    /// Free space for one more entry of any kind.
+    fn free_for_one(&self, capacity: u64) -> u64 {
+        capacity.saturating_sub(self.own + overhead_bound(self.items.len() as u64 + 1, self.dag_pb + 1))
+    }
+
+    fn push(&mut self, item: Item) {
+        self.own += item.cost.car_bytes;
+        self.dag_pb += item.cost.dag_pb_root as u64;
+        self.items.push(item);
+    }
+}
+
+/// Errors packing.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PackError {
+    /// Not even one chunk fits the capacity.
+    #[error(
+        "a batch capacity of {capacity} bytes cannot hold even one chunk (a single-entry batch needs {needed} bytes)"
+    )]
+    TooSmall {
+        /// The capacity.
+        capacity: u64,
+        /// Bytes a one-chunk batch needs.
+        needed: u64,
+    },
+}
+
+/// The largest chunk-aligned part length whose single-entry batch fits `capacity`.
+fn max_part_len(size: u64, profile: &Profile, capacity: u64) -> Result<u64, PackError> {
+    let chunk = profile.chunk_size as u64;
+    let alone = |len: u64| EntryCost::of_file(len, profile).car_bytes + overhead_bound(1, 1);
+    if alone(chunk) > capacity {
+        return Err(PackError::TooSmall { capacity, needed: alone(chunk) });
+    }
+    let (mut lo, mut hi) = (1u64, size.div_ceil(chunk));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if alone(mid * chunk) <= capacity {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo * chunk)
+}
+
+/// Packs files of the given `(sizes, folder keys)` into batches whose bound is at most
+/// `capacity`. `sizes[i]` is file `i`'s size; `folders[i]` groups files for
+/// [`Pack::KeepFolders`] (ignored by best fit).
+pub fn pack(
+    sizes: &[u64],
+    folders: &[u32],
+    profile: &Profile,
+    capacity: u64,
+    mode: Pack,
+) -> Result<Vec<Bin>, PackError> {
+    use rayon::prelude::*;
+    let costs: Vec<EntryCost> = sizes.par_iter().map(|&s| EntryCost::of_file(s, profile)).collect();
+    let one = overhead_bound(1, 1);
+    let mut items = Vec::with_capacity(sizes.len());
+    for (file, (&size, &cost)) in sizes.iter().zip(&costs).enumerate() {
+        if cost.car_bytes + one <= capacity {
+            items.push(Item { file, part: None, cost });
+            continue;
+        }
+        let len = max_part_len(size, profile, capacity)?;
+        let mut offset = 0;
+        let full = EntryCost::of_file(len, profile);
+        while offset < size {
+            let this = len.min(size - offset);
+            let cost = if this == len { full } else { EntryCost::of_file(this, profile) };
+            items.push(Item { file, part: Some(Part { offset, len: this }), cost });
+            offset += this;
+        }
+    }
+    let mut bins = match mode {
+        Pack::BestFit => best_fit(items, capacity),
+        Pack::KeepFolders => keep_folders(items, folders, capacity),
+    };
+    for b in &mut bins {
+        b.items.sort_by_key(|i| (i.file, i.part));
+    }
+    if mode == Pack::BestFit {
+        // Fullest first, so only the last batch is (usually) the underfilled one.
+        bins.sort_by_cached_key(|b| std::cmp::Reverse(b.bound()));
+    }
+    Ok(bins)
+}
+
+fn best_fit(mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
+    items.sort_by(|a, b| b.cost.car_bytes.cmp(&a.cost.car_bytes).then(a.file.cmp(&b.file)));
+    let mut bins: Vec<Bin> = Vec::new();
+    let mut free: BTreeSet<(u64, usize)> = BTreeSet::new();
+    for item in items {
+        let found = free.range((item.cost.car_bytes, 0)..).next().copied();
+        let i = match found {
+            Some(key) => {
+                free.remove(&key);
+                key.1
+            }
+            None => {
+                bins.push(Bin::default());
+                bins.len() - 1
+            }
+        };
+        bins[i].push(item);
+        free.insert((bins[i].free_for_one(capacity), i));
+    }
+    bins
+}
+
+fn keep_folders(items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
+    let mut groups: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
+    for it in items {
+        groups.entry(folders[it.file]).or_default().push(it);
+    }
+    let mut groups: Vec<Vec<Item>> = groups.into_values().collect();
+    let total = |g: &[Item]| g.iter().map(|i| i.cost.car_bytes).sum::<u64>();
+    groups.sort_by_cached_key(|g| std::cmp::Reverse(total(g)));
+    let mut bins: Vec<Bin> = Vec::new();
+    let mut free: BTreeSet<(u64, usize)> = BTreeSet::new();
+    for group in groups {
+        let mut rest = &group[..];
+        while !rest.is_empty() {
+            let cost = total(rest);
+            let count = rest.len() as u64;
+            let dag_pb = rest.iter().filter(|i| i.cost.dag_pb_root).count() as u64;
+            // Candidates in increasing free space; the first that really fits is the best fit.
+            let found = free.range((cost, 0)..).find(|&&(_, b)| bins[b].fits(cost, count, dag_pb, capacity)).copied();
+            let i = match found {
+                Some(key) => {
+                    free.remove(&key);
+                    key.1
+                }
+                None if Bin::default().fits(cost, count, dag_pb, capacity) => {
+                    bins.push(Bin::default());
+                    bins.len() - 1
+                }
+                None => {
+                    // Too big for one batch: fill a fresh one in walk order, place the tail again.
+                    let mut bin = Bin::default();
+                    let mut taken = 0;
+                    for it in rest {
+                        if !bin.items.is_empty()
+                            && !bin.fits(it.cost.car_bytes, 1, it.cost.dag_pb_root as u64, capacity)
+                        {
+                            break;
+                        }
+                        bin.push(*it);
+                        taken += 1;
+                    }
+                    rest = &rest[taken..];
+                    bins.push(bin);
+                    let i = bins.len() - 1;
+                    free.insert((bins[i].free_for_one(capacity), i));
+                    continue;
+                }
+            };
+            for it in rest {
+                bins[i].push(*it);
+            }
+            rest = &[];
+            free.insert((bins[i].free_for_one(capacity), i));
+        }
+    }
+    bins
+}

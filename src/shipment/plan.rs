@@ -1,0 +1,277 @@
+//! Planning: walk the inputs (metadata only), predict every file's CAR sections and pack them
+//! into batches that fit the target piece.
+
+use super::file::{Batch, FileRef, Header, Shipment, FORMAT, VERSION};
+use super::pack::{pack, PackError};
+use crate::batch::clean_path;
+use crate::commp::{padded_piece_size, unpadded_piece_size};
+use crate::importer::ImportError;
+use crate::profile::Profile;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+
+/// 32 GiB sector (padded bytes).
+pub const SECTOR_32GIB: u64 = 32 << 30;
+/// 64 GiB sector (padded bytes).
+pub const SECTOR_64GIB: u64 = 64 << 30;
+/// Default minimum piece size: the Fil+ floor of 1 MiB.
+pub const DEFAULT_MIN_PIECE: u64 = 1 << 20;
+
+/// How files are grouped into batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pack {
+    /// Best-fit decreasing on predicted sizes: the fullest pieces.
+    #[default]
+    BestFit,
+    /// Keep the files of one folder in one batch where they fit.
+    KeepFolders,
+}
+
+/// A source file found by the walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Walk path (the input as given joined with the path below it).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+}
+
+/// Planning settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// DAG profile.
+    pub profile: Profile,
+    /// Sector size (padded).
+    pub sector_size: u64,
+    /// Target padded piece size (a power of two, at most the sector size).
+    pub piece_size: u64,
+    /// Minimum padded piece size.
+    pub min_piece_size: u64,
+    /// Bytes kept free in each piece beyond the bound.
+    pub margin: u64,
+    /// Packing mode.
+    pub pack: Pack,
+}
+
+impl PlanOptions {
+    /// Defaults for a sector: piece = sector, 1 MiB minimum, no margin, best fit.
+    pub fn for_sector(sector_size: u64, profile: Profile) -> Self {
+        PlanOptions {
+            profile,
+            sector_size,
+            piece_size: sector_size,
+            min_piece_size: DEFAULT_MIN_PIECE,
+            margin: 0,
+            pack: Pack::BestFit,
+        }
+    }
+
+    /// Largest CAR bound a batch may have: the piece's unpadded capacity minus the margin.
+    pub fn capacity(&self) -> u64 {
+        unpadded_piece_size(self.piece_size).saturating_sub(self.margin)
+    }
+}
+
+/// Errors planning.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Walking the inputs failed.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// A file type shipments do not take.
+    #[error("{0}: symlink to a folder (shipments take regular files; pass the folder itself)")]
+    SymlinkToFolder(PathBuf),
+    /// Settings that cannot work.
+    #[error("{0}")]
+    Settings(String),
+    /// No files found.
+    #[error("no files found in the inputs")]
+    Empty,
+    /// Packing failed.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+}
+
+/// Modification time of `meta` in nanoseconds since the Unix epoch.
+pub fn mtime_ns(meta: &Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+}
+
+/// Lists every regular file under `inputs` (files or folders), following symlinks to files, in
+/// byte-sorted walk order per input; duplicates are dropped. Directory listing is sequential,
+/// the `stat` calls run in parallel.
+pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
+    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    for root in inputs {
+        let meta = std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
+        let base = clean_path(root);
+        if !meta.is_dir() {
+            paths.push((base.to_string_lossy().into_owned(), root.clone()));
+            continue;
+        }
+        for item in walkdir::WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())) {
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk failed"));
+                ImportError::io(&path, io)
+            })?;
+            if item.file_type().is_dir() {
+                continue;
+            }
+            let rel = item.path().strip_prefix(root).unwrap_or(item.path());
+            paths.push((base.join(rel).to_string_lossy().into_owned(), item.into_path()));
+        }
+    }
+    let files: Result<Vec<SourceFile>, PlanError> = paths
+        .into_par_iter()
+        .map(|(name, path)| {
+            let meta = std::fs::metadata(&path).map_err(|e| ImportError::io(&path, e))?;
+            if meta.is_dir() {
+                return Err(PlanError::SymlinkToFolder(path));
+            }
+            if !meta.is_file() {
+                use std::os::unix::fs::FileTypeExt;
+                let t = meta.file_type();
+                let kind = if t.is_fifo() {
+                    "FIFO"
+                } else if t.is_socket() {
+                    "socket"
+                } else {
+                    "device"
+                };
+                return Err(ImportError::UnsupportedType { path, kind }.into());
+            }
+            Ok(SourceFile { name, size: meta.len(), mtime_ns: mtime_ns(&meta) })
+        })
+        .collect();
+    let mut files = files?;
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.name.clone()));
+    Ok(files)
+}
+
+/// Checks the settings.
+pub fn check_options(o: &PlanOptions) -> Result<(), PlanError> {
+    let bad = |m: String| Err(PlanError::Settings(m));
+    if o.sector_size != SECTOR_32GIB && o.sector_size != SECTOR_64GIB {
+        return bad(format!("sector size {} is not 32GiB or 64GiB", o.sector_size));
+    }
+    for (what, v) in [("piece size", o.piece_size), ("minimum piece size", o.min_piece_size)] {
+        if !v.is_power_of_two() || v < 128 {
+            return bad(format!("{what} {v} is not a power of two of at least 128 bytes (padded sizes are 128·2^k)"));
+        }
+    }
+    if o.piece_size > o.sector_size {
+        return bad(format!("piece size {} exceeds the sector size {}", o.piece_size, o.sector_size));
+    }
+    if o.min_piece_size > o.piece_size {
+        return bad(format!("minimum piece size {} exceeds the piece size {}", o.min_piece_size, o.piece_size));
+    }
+    Ok(())
+}
+
+/// Plans `files` into a shipment. `inputs` and `base` are recorded in the header.
+pub fn plan(
+    files: Vec<SourceFile>,
+    o: &PlanOptions,
+    inputs: Vec<String>,
+    base: Option<String>,
+) -> Result<Shipment, PlanError> {
+    check_options(o)?;
+    if files.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+    let folders: Vec<u32> = if o.pack == Pack::KeepFolders {
+        let mut ids: HashMap<&Path, u32> = HashMap::new();
+        files
+            .iter()
+            .map(|f| {
+                let parent = Path::new(&f.name).parent().unwrap_or(Path::new(""));
+                let n = ids.len() as u32;
+                *ids.entry(parent).or_insert(n)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let bins = pack(&sizes, &folders, &o.profile, o.capacity(), o.pack)?;
+    let width = (bins.len().max(1) - 1).to_string().len().max(5);
+    let batches: Vec<Batch> = bins
+        .par_iter()
+        .enumerate()
+        .map(|(i, bin)| {
+            let bound = bin.bound();
+            Batch {
+                id: format!("b{i:0width$}"),
+                car_size_bound: bound,
+                piece_size: padded_piece_size(bound).max(o.min_piece_size),
+                files: bin
+                    .items
+                    .iter()
+                    .map(|it| {
+                        let f = &files[it.file];
+                        FileRef { name: f.name.clone(), size: f.size, mtime_ns: f.mtime_ns, part: it.part }
+                    })
+                    .collect(),
+                result: None,
+            }
+        })
+        .collect();
+    let header = Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        profile: o.profile,
+        sector_size: o.sector_size,
+        piece_size: o.piece_size,
+        min_piece_size: o.min_piece_size,
+        margin: o.margin,
+        pack: o.pack,
+        base,
+        inputs,
+        batches: batches.len() as u64,
+        files: files.len() as u64,
+        bytes: sizes.iter().sum(),
+        car_bytes_bound: batches.iter().map(|b| b.car_size_bound).sum(),
+    };
+    Ok(Shipment { header, batches })
+}
+
+/// Summary numbers of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PlanStats {
+    /// Batches.
+    pub batches: u64,
+    /// Sum of padded piece sizes.
+    pub piece_bytes: u64,
+    /// Sum of CAR bounds.
+    pub car_bytes: u64,
+    /// Sum of zero padding (unpadded capacity minus CAR bound).
+    pub padding: u64,
+    /// Mean fill of all batches but the last (the last's fill when there is only one).
+    pub mean_fill_but_last: f64,
+    /// Lowest fill of all batches but the last.
+    pub min_fill_but_last: f64,
+}
+
+/// Computes [`PlanStats`].
+pub fn stats(s: &Shipment) -> PlanStats {
+    let b = &s.batches;
+    let head = if b.len() > 1 { &b[..b.len() - 1] } else { &b[..] };
+    let fills: Vec<f64> = head.iter().map(Batch::fill).collect();
+    PlanStats {
+        batches: b.len() as u64,
+        piece_bytes: b.iter().map(|x| x.piece_size).sum(),
+        car_bytes: b.iter().map(|x| x.car_size_bound).sum(),
+        padding: b.iter().map(Batch::padding).sum(),
+        mean_fill_but_last: if fills.is_empty() { 0.0 } else { fills.iter().sum::<f64>() / fills.len() as f64 },
+        min_fill_but_last: fills.iter().copied().fold(f64::INFINITY, f64::min).min(1.0),
+    }
+}

@@ -1,0 +1,618 @@
+//! Shipments: size prediction, packing invariants, plan → build → export, resume, concurrent
+//! builders, changed sources and the export formats.
+
+mod common;
+
+use assert_cmd::Command;
+use carload::aggregate::parse_manifest;
+use carload::batch::{build, BatchFile};
+use carload::block::CidVersion;
+use carload::commp::unpadded_piece_size;
+use carload::event::Ignore;
+use carload::importer::layout::predict_car_size;
+use carload::importer::memory::file_dag;
+use carload::importer::Entry;
+use carload::profile::Profile;
+use carload::shipment::overhead::{batch_bound, overhead_slack, EntryCost};
+use carload::shipment::pack::pack;
+use carload::shipment::{read_shipment, Pack};
+use common::{import, pseudo_random};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+fn carload() -> Command {
+    Command::cargo_bin("carload").unwrap()
+}
+
+fn profile(v1: bool, chunk: usize) -> Profile {
+    Profile {
+        cid_version: if v1 { CidVersion::V1 } else { CidVersion::V0 },
+        raw_leaves: v1,
+        chunk_size: chunk,
+        ..Profile::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size prediction
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A file's predicted CAR size is exactly what the importer writes, and a chunk-aligned part
+    /// imports to exactly the DAG of those bytes as a file of their own.
+    #[test]
+    fn file_dag_predicted_equals_written(size in 0usize..300_000, v1 in any::<bool>(), chunk_pow in 8u32..13, part in 0usize..8) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(v1, 1 << chunk_pow);
+        let data = pseudo_random(size, size as u64 + 1);
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        let (built, car) = import(&path, &p);
+        let entry = Entry::File { path: path.clone(), size: size as u64 };
+        prop_assert_eq!(predict_car_size(&entry, &p), car.len() as u64);
+        prop_assert_eq!(built.car_size, car.len() as u64);
+
+        // A part: from a chunk-aligned offset, a whole number of chunks (or to the end).
+        let chunk = p.chunk_size;
+        let chunks = size.div_ceil(chunk);
+        let offset = (part.min(chunks.saturating_sub(1))) * chunk;
+        let len = (size - offset.min(size)).min(3 * chunk);
+        let range = Entry::FileRange { path: path.clone(), offset: offset as u64, len: len as u64 };
+        let mut sink = carload::sink::VecSink::default();
+        let b = carload::importer::write_car(&range, &p, &mut sink, &mut Ignore).unwrap();
+        prop_assert_eq!(b.root, file_dag(&data[offset.min(size)..offset.min(size) + len], &p).root);
+        prop_assert_eq!(predict_car_size(&range, &p), sink.bytes.len() as u64);
+    }
+
+    /// A batch's bound is never below the CAR written, and its slack stays within the documented
+    /// worst case for the bucket counts the batch got.
+    #[test]
+    fn batch_bound_covers_written(sizes in prop::collection::vec(1usize..40_000, 1..30), v1 in any::<bool>(), chunk_pow in 9u32..13) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile(v1, 1 << chunk_pow);
+        let mut files = Vec::new();
+        let mut costs = Vec::new();
+        for (i, &size) in sizes.iter().enumerate() {
+            let path = dir.path().join(format!("f{i}"));
+            std::fs::write(&path, pseudo_random(size, 1000 + i as u64)).unwrap();
+            files.push(BatchFile { name: format!("f{i}"), entry: Entry::File { path, size: size as u64 } });
+            costs.push(EntryCost::of_file(size as u64, &p));
+        }
+        let mut car = Vec::new();
+        let built = build(&files, &p, dir.path(), &mut car, false, &mut Ignore).unwrap();
+        let bound = batch_bound(&costs);
+        prop_assert!(built.car_size <= bound, "written {} > bound {}", built.car_size, bound);
+        let entries = parse_manifest(&built.manifest).unwrap();
+        let inner: HashSet<_> = entries.iter().map(|e| e.path_prefixes[1].clone()).collect();
+        let outer: HashSet<_> = entries.iter().map(|e| e.path_prefixes[0].clone()).collect();
+        let slack = overhead_slack(entries.len() as u64, inner.len() as u64, outer.len() as u64);
+        prop_assert!(bound - built.car_size <= slack, "gap {} > slack {}", bound - built.car_size, slack);
+    }
+}
+
+/// Many entries: outer buckets saturate (256) and inner ones collide; the bound still holds.
+#[test]
+fn batch_bound_covers_written_many_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    for (p, n) in [(profile(false, 262_144), 1500usize), (profile(true, 262_144), 1500)] {
+        let mut files = Vec::new();
+        let mut costs = Vec::new();
+        for i in 0..n {
+            let size = 1 + (i * 37) % 300;
+            let path = dir.path().join(format!("m{i}"));
+            std::fs::write(&path, pseudo_random(size, 7 + i as u64)).unwrap();
+            files.push(BatchFile { name: format!("m{i}"), entry: Entry::File { path, size: size as u64 } });
+            costs.push(EntryCost::of_file(size as u64, &p));
+        }
+        let mut sink = std::io::sink();
+        let built = build(&files, &p, dir.path(), &mut sink, false, &mut Ignore).unwrap();
+        let bound = batch_bound(&costs);
+        let entries = parse_manifest(&built.manifest).unwrap();
+        let inner: HashSet<_> = entries.iter().map(|e| e.path_prefixes[1].clone()).collect();
+        let outer: HashSet<_> = entries.iter().map(|e| e.path_prefixes[0].clone()).collect();
+        assert!(outer.len() > 250, "{}", outer.len());
+        assert!(built.car_size <= bound);
+        let slack = overhead_slack(n as u64, inner.len() as u64, outer.len() as u64);
+        assert!(bound - built.car_size <= slack, "gap {} > slack {slack}", bound - built.car_size);
+        eprintln!("n={n} inner={} outer={} gap={}", inner.len(), outer.len(), bound - built.car_size);
+        // Tight in practice: a few bytes per entry at most.
+        assert!(bound - built.car_size < 8 * n as u64, "gap {}", bound - built.car_size);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing
+
+/// Checks every file is covered exactly once (whole, or by chunk-aligned parts covering it
+/// exactly) and no batch exceeds the capacity. Returns the fills.
+fn check_packing(sizes: &[u64], bins: &[carload::shipment::pack::Bin], p: &Profile, capacity: u64) -> Vec<f64> {
+    let mut cover: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut fills = Vec::new();
+    for b in bins {
+        assert!(!b.items.is_empty());
+        let bound = b.bound();
+        assert!(bound <= capacity, "batch bound {bound} over capacity {capacity}");
+        let costs: Vec<EntryCost> = b.items.iter().map(|i| i.cost).collect();
+        assert_eq!(batch_bound(&costs), bound);
+        for it in &b.items {
+            let (off, len) = it.part.map_or((0, sizes[it.file]), |p| (p.offset, p.len));
+            assert_eq!(it.cost, EntryCost::of_file(len, p));
+            cover.entry(it.file).or_default().push((off, len));
+        }
+        fills.push(bound as f64 / capacity as f64);
+    }
+    assert_eq!(cover.len(), sizes.len(), "every file is in a batch");
+    for (f, mut ranges) in cover {
+        ranges.sort();
+        let mut at = 0;
+        for (off, len) in &ranges {
+            assert_eq!(*off, at, "file {f}: parts are contiguous");
+            assert_eq!(off % p.chunk_size as u64, 0, "chunk-aligned");
+            at += len;
+        }
+        assert_eq!(at, sizes[f], "file {f}: parts cover it exactly");
+        if ranges.len() == 1 {
+            assert_eq!(ranges[0], (0, sizes[f]));
+        }
+    }
+    fills
+}
+
+/// A realistic mix: many small files (log-uniform 100 B – 256 KiB), some medium and a few large
+/// (up to several pieces), from a seed.
+fn mix(seed: u64, small: usize, large: usize, piece: u64) -> Vec<u64> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut sizes = Vec::new();
+    for _ in 0..small {
+        let e = 100f64.ln() + (next() % 1000) as f64 / 1000.0 * ((256.0 * 1024.0f64).ln() - 100f64.ln());
+        sizes.push(e.exp() as u64);
+    }
+    for _ in 0..large {
+        sizes.push(next() % (3 * piece));
+    }
+    sizes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Random sizes: exact coverage and capacity, in both modes.
+    #[test]
+    fn packing_invariants(sizes in prop::collection::vec(0u64..20_000_000, 1..200), piece_pow in 20u32..24, v1 in any::<bool>(), keep in any::<bool>()) {
+        let p = profile(v1, 262_144);
+        let capacity = unpadded_piece_size(1 << piece_pow);
+        let folders: Vec<u32> = (0..sizes.len() as u32).map(|i| i % 7).collect();
+        let mode = if keep { Pack::KeepFolders } else { Pack::BestFit };
+        let bins = pack(&sizes, &folders, &p, capacity, mode).unwrap();
+        check_packing(&sizes, &bins, &p, capacity);
+        if keep {
+            // A folder whose files fit one batch is never split.
+            for folder in 0..7u32 {
+                let costs: Vec<EntryCost> = (0..sizes.len()).filter(|&i| folders[i] == folder).map(|i| EntryCost::of_file(sizes[i], &p)).collect();
+                let whole = (0..sizes.len()).filter(|&i| folders[i] == folder).all(|i| EntryCost::of_file(sizes[i], &p).car_bytes + carload::shipment::overhead::overhead_bound(1, 1) <= capacity);
+                if costs.is_empty() || !whole || batch_bound(&costs) > capacity {
+                    continue;
+                }
+                let holding: HashSet<usize> = bins.iter().enumerate().filter(|(_, b)| b.items.iter().any(|it| folders[it.file] == folder)).map(|(i, _)| i).collect();
+                prop_assert_eq!(holding.len(), 1, "folder {} split", folder);
+            }
+        }
+    }
+
+    /// A realistic mix fills every batch but the last to ≥ 99 % of its piece (best fit).
+    #[test]
+    fn packing_fills_99_percent(seed in any::<u64>(), piece_pow in 20u32..24, v1 in any::<bool>()) {
+        let p = profile(v1, 262_144);
+        let piece = 1u64 << piece_pow;
+        let capacity = unpadded_piece_size(piece);
+        let large = (8 << 20) / piece as usize + 3;
+        let sizes = mix(seed, 3000, large, piece);
+        let bins = pack(&sizes, &[], &p, capacity, Pack::BestFit).unwrap();
+        let fills = check_packing(&sizes, &bins, &p, capacity);
+        for (i, f) in fills.iter().enumerate().take(fills.len() - 1) {
+            prop_assert!(*f >= 0.99, "batch {} of {} filled {:.4}", i, fills.len(), f);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI: plan, build, export
+
+fn write_files(dir: &Path, n: usize, size: impl Fn(usize) -> usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        std::fs::write(dir.join(format!("f{i:03}")), pseudo_random(size(i), 31 + i as u64)).unwrap();
+    }
+}
+
+fn plan(cwd: &Path, args: &[&str]) {
+    let out = carload().current_dir(cwd).arg("plan").args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn shipment(path: &Path) -> carload::shipment::Shipment {
+    read_shipment(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn plan_build_matches_prepare_aggregate() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 12, |i| i * 3000 + 1);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "1MiB", "--cid-version", "1"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert_eq!(s.batches.len(), 1);
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json(&dir.path().join("out/b00000.json"));
+    for k in ["payload_cid", "piece_cid", "piece_cid_v2", "piece_size", "piece_size_unpadded", "car_size", "files"] {
+        assert!(r.get(k).is_some(), "missing {k}");
+    }
+    assert!(r["car_size"].as_u64().unwrap() <= s.batches[0].car_size_bound);
+    assert_eq!(std::fs::metadata(dir.path().join("out/b00000.car")).unwrap().len(), r["car_size"].as_u64().unwrap());
+    // The same files through `prepare --aggregate` give the same payload and piece.
+    let p = carload()
+        .current_dir(dir.path())
+        .args(["prepare", "data", "agg.car", "--aggregate", "--json", "--cid-version", "1"])
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let pj: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    for k in ["payload_cid", "car_size", "files"] {
+        assert_eq!(pj[k], r[k], "{k}");
+    }
+    // The CAR's natural piece (256 KiB) is below the 1 MiB minimum: the piece is padded to it.
+    assert_eq!(pj["piece_size"], 262_144);
+    assert_eq!(r["piece_size"], 1_048_576);
+    assert_eq!(r["piece_size_unpadded"], 1_040_384);
+    let natural = carload::commp::commp_of_bytes(&std::fs::read(dir.path().join("agg.car")).unwrap()).unwrap();
+    assert_eq!(pj["piece_cid"], natural.cid_v1().to_string());
+    let padded = natural.pad_to(1 << 20);
+    assert_eq!(r["piece_cid"], padded.cid_v1().to_string());
+    assert_eq!(r["piece_cid_v2"], padded.cid_v2().to_string());
+    let v = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "--verify"]).output().unwrap();
+    assert!(v.status.success());
+    assert!(String::from_utf8_lossy(&v.stdout).contains("b00000 skipped: already built"));
+    assert_eq!(
+        std::fs::read(dir.path().join("agg.car.manifest")).unwrap(),
+        std::fs::read(dir.path().join("out/b00000.car.manifest")).unwrap()
+    );
+}
+
+#[test]
+fn split_file_parts_rebuild_the_file_dags() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(3 * 1024 * 1024 + 777, 5);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/big"), &data).unwrap();
+    write_files(&dir.path().join("data/small"), 30, |i| 1000 + i * 5000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "1MiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-j", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut parts = Vec::new();
+    for b in &s.batches {
+        let r = json(&dir.path().join(format!("out/{}.json", b.id)));
+        assert!(r["car_size"].as_u64().unwrap() <= b.car_size_bound);
+        for (f, rf) in b.files.iter().zip(r["files"].as_array().unwrap()) {
+            if let Some(p) = f.part {
+                assert_eq!(rf["offset"].as_u64(), Some(p.offset));
+                parts.push((p.offset, p.len, rf["Cid"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    parts.sort();
+    assert!(parts.len() >= 4, "the 3 MiB file is split for 1 MiB pieces");
+    let mut at = 0;
+    for (off, len, cid) in parts {
+        assert_eq!(off, at);
+        let want = file_dag(&data[off as usize..(off + len) as usize], &Profile::default()).root;
+        assert_eq!(cid, want.to_string());
+        at += len;
+    }
+    assert_eq!(at, data.len() as u64);
+}
+
+fn built_ids(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.contains(" built:"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn resume_after_killed_build() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 40, |i| 20_000 + i * 4000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "1MiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 3);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // A killed builder left a lock (no heartbeat for an hour) and a partial CAR for b00000, and a
+    // partial CAR without a lock for b00001.
+    let lock = out_dir.join("b00000.lock");
+    std::fs::write(&lock, "host=dead pid=1 time=0 token=0\n").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+    std::fs::write(out_dir.join(".b00000.car.abc123.partial"), b"half a car").unwrap();
+    std::fs::write(out_dir.join(".b00001.car.def456.partial"), b"half a car").unwrap();
+    // A live builder holds b00002 (fresh lock): left alone.
+    std::fs::write(out_dir.join("b00002.lock"), "host=alive pid=2 time=0 token=0\n").unwrap();
+
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out", "--stale-after", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ids = built_ids(&out.stdout);
+    assert!(ids.contains(&"b00000".to_string()) && ids.contains(&"b00001".to_string()), "{ids:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("b00002 busy: claimed by host=alive"));
+    assert!(!lock.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The live builder goes away; the next run builds only what is missing and skips the rest.
+    std::fs::remove_file(out_dir.join("b00002.lock")).unwrap();
+    let out =
+        carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "--verify"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(built_ids(&out.stdout), vec!["b00002".to_string()]);
+    // A truncated CAR is not "built": it is rebuilt.
+    let car = out_dir.join("b00001.car");
+    let len = std::fs::metadata(&car).unwrap().len();
+    std::fs::File::options().write(true).open(&car).unwrap().set_len(len - 10).unwrap();
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out", "--batch", "b00001"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(built_ids(&out.stdout), vec!["b00001".to_string()]);
+    assert_eq!(std::fs::metadata(&car).unwrap().len(), len);
+}
+
+#[test]
+fn concurrent_builders_build_each_batch_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 60, |i| 30_000 + (i * 7919) % 60_000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "512KiB", "--min-piece-size", "128KiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 6, "{}", s.batches.len());
+    let bin = assert_cmd::cargo::cargo_bin("carload");
+    let spawn = || {
+        std::process::Command::new(&bin)
+            .current_dir(dir.path())
+            .args(["build", "s.jsonl", "--out", "out"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let mut all = built_ids(&a.stdout);
+    all.extend(built_ids(&b.stdout));
+    all.sort();
+    let want: Vec<String> = s.batches.iter().map(|b| b.id.clone()).collect();
+    assert_eq!(all, want, "every batch built exactly once across both builders");
+    for id in &want {
+        assert!(carload::shipment::build::built_result(&dir.path().join("out"), id).is_some());
+        assert!(!dir.path().join(format!("out/{id}.lock")).exists());
+    }
+}
+
+#[test]
+fn shard_and_batch_index_select_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 30, |i| 40_000 + i * 1000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "512KiB", "--min-piece-size", "128KiB"]);
+    let n = shipment(&dir.path().join("s.jsonl")).batches.len();
+    assert!(n >= 3);
+    let run = |args: &[&str]| {
+        let out =
+            carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        built_ids(&out.stdout)
+    };
+    assert_eq!(run(&["--batch-index", "1"]), vec!["b00001".to_string()]);
+    let shard: Vec<String> = (0..n).filter(|i| i % 2 == 0 && *i != 1).map(|i| format!("b{i:05}")).collect();
+    assert_eq!(run(&["--shard", "0/2"]), shard);
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out", "--batch-index", "999"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn changed_source_fails_only_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 30, |i| 40_000 + i * 1000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "512KiB", "--min-piece-size", "128KiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    let victim = &s.batches[1].files[0].name;
+    let path = dir.path().join(victim);
+    let mut data = std::fs::read(&path).unwrap();
+    data.push(1);
+    std::fs::write(&path, &data).unwrap();
+    // Same size, new mtime: also a change.
+    let other = dir.path().join(&s.batches[2].files[0].name);
+    let f = std::fs::File::options().write(true).open(&other).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    drop(f);
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-j", "2"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("b00001 FAILED") && err.contains("changed since planning") && err.contains("size"), "{err}");
+    assert!(err.contains("b00002 FAILED") && err.contains("modification time"), "{err}");
+    let ids = built_ids(&out.stdout);
+    assert_eq!(ids.len(), s.batches.len() - 2, "{ids:?}");
+    assert!(!dir.path().join("out/b00001.json").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export formats (golden)
+
+const GOLDEN_SHIPMENT: &str = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["data"],"batches":3,"files":3,"bytes":300,"car_bytes_bound":3000}
+{"id":"b00000","car_size_bound":34000000000,"piece_size":34359738368,"files":[["data/a",100,1]],"result":{"payload_cid":"bafyroot0","piece_size":34359738368,"piece_cid":"baga0","piece_size_unpadded":34091302912,"car_size":33999999000,"piece_cid_v2":"bafkzcib0","files":[{"name":"data/a","Cid":"Qma"}],"batch":"b00000"}}
+{"id":"b00001","car_size_bound":1000,"piece_size":1048576,"files":[["data/b",100,1]]}
+{"id":"b00002","car_size_bound":1000,"piece_size":1048576,"files":[["data/c",100,1]],"result":{"payload_cid":"bafyroot2","piece_size":1048576,"piece_cid":"baga2","piece_size_unpadded":1040384,"car_size":900000,"piece_cid_v2":"bafkzcib2","files":[{"name":"data/c","Cid":"Qmc"}],"batch":"b00002"}}
+"#;
+
+fn export(args: &[&str]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.jsonl"), GOLDEN_SHIPMENT).unwrap();
+    let out =
+        carload().current_dir(dir.path()).args(["export", "s.jsonl", "--out", "out"]).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn export_csv_golden() {
+    let (out, err) = export(&["--format", "csv"]);
+    assert_eq!(
+        out,
+        "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file\n\
+         baga0,34359738368,34091302912,33999999000,bafyroot0,out/b00000.car\n\
+         baga2,1048576,1040384,900000,bafyroot2,out/b00002.car\n"
+    );
+    assert!(err.contains("1 of 3 batches not built yet, left out: b00001"), "{err}");
+}
+
+#[test]
+fn export_lotus_golden() {
+    let (out, _) = export(&[
+        "--format",
+        "lotus",
+        "--provider",
+        "f01234",
+        "--price",
+        "0",
+        "--duration",
+        "1051200",
+        "--wallet",
+        "f1wallet",
+    ]);
+    assert_eq!(
+        out,
+        "# carload shipment export: Lotus legacy `client deal` (removed in Lotus v1.27.1; --manual-piece-size is UNPADDED)\n\
+         # 2 batches\n\
+         \n\
+         # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
+         lotus client deal --from=f1wallet --manual-piece-cid=baga0 --manual-piece-size=34091302912 --verified-deal=true bafyroot0 f01234 0 1051200\n\
+         \n\
+         # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
+         lotus client deal --from=f1wallet --manual-piece-cid=baga2 --manual-piece-size=1040384 --verified-deal=true bafyroot2 f01234 0 1051200\n"
+    );
+}
+
+#[test]
+fn export_boost_golden() {
+    let (out, _) = export(&["--format", "boost", "--verified", "false"]);
+    assert_eq!(
+        out,
+        "# carload shipment export: Boost `offline-deal` (--piece-size is PADDED); the SP imports each CAR with boostd\n\
+         # 2 batches\n\
+         \n\
+         # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
+         boost offline-deal --provider=<miner> --commp=baga0 --piece-size=34359738368 --payload-cid=bafyroot0 --duration=518400 --storage-price=<storage-price> --verified=false\n\
+         # SP: boostd import-data <deal-uuid> out/b00000.car\n\
+         \n\
+         # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
+         boost offline-deal --provider=<miner> --commp=baga2 --piece-size=1048576 --payload-cid=bafyroot2 --duration=518400 --storage-price=<storage-price> --verified=false\n\
+         # SP: boostd import-data <deal-uuid> out/b00002.car\n"
+    );
+}
+
+#[test]
+fn export_curio_golden() {
+    let (out, _) = export(&["--format", "curio", "--provider", "f01234", "--storage-price", "0"]);
+    assert_eq!(
+        out,
+        "# carload shipment export: Curio `sptool toolbox mk12-client offline-deal` (--piece-size is PADDED)\n\
+         # 2 batches\n\
+         \n\
+         # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
+         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga0 --piece-size 34359738368 --payload-cid bafyroot0 --duration 518400 --storage-price 0 --verified=true\n\
+         # SP: curio market add-url --url <url-of-b00000> <deal-uuid> 33999999000\n\
+         \n\
+         # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
+         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga2 --piece-size 1048576 --payload-cid bafyroot2 --duration 518400 --storage-price 0 --verified=true\n\
+         # SP: curio market add-url --url <url-of-b00002> <deal-uuid> 900000\n"
+    );
+}
+
+#[test]
+fn plan_reports_batches_and_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 50, |i| 10_000 + i * 1000);
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s.jsonl", "--piece-size", "1MiB", "--margin", "1KiB", "--pack", "keep-folders"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Planned 50 files (1725000 bytes"), "{text}");
+    assert!(text.contains("BATCH") && text.contains("FILL") && text.contains("PADDING"), "{text}");
+    assert!(text.contains("b00000") && text.contains("Total: "), "{text}");
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert_eq!(s.header.margin, 1024);
+    assert_eq!(s.header.pack, Pack::KeepFolders);
+    assert_eq!(s.header.files, 50);
+    for b in &s.batches {
+        assert!(b.car_size_bound <= unpadded_piece_size(1 << 20) - 1024);
+    }
+    // Refuses to overwrite without --force.
+    let again = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).output().unwrap();
+    assert!(!again.status.success());
+}
+
+#[test]
+fn export_shipment_embeds_results() {
+    let (out, _) = export(&["--format", "shipment"]);
+    let s = read_shipment(out.as_bytes()).unwrap();
+    assert_eq!(s.batches.len(), 3);
+    assert_eq!(s.batches[0].result.as_ref().unwrap().payload_cid, "bafyroot0");
+    assert!(s.batches[1].result.is_none());
+    assert_eq!(s.batches[2].result.as_ref().unwrap().car_size, 900000);
+}
+
+#[test]
+fn plan_rejects_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 2, |_| 10);
+    for args in [
+        vec!["--sector", "16GiB"],
+        vec!["--piece-size", "3MiB"],
+        vec!["--piece-size", "64GiB"],
+        vec!["--min-piece-size", "2MiB", "--piece-size", "1MiB"],
+        vec!["--margin", "lots"],
+    ] {
+        let out =
+            carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+    }
+}
