@@ -121,27 +121,46 @@ fn parse_chunker(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// Options for the printed offline-deal command templates.
+/// Deal parameters for the printed or exported offline-deal commands; values not given are
+/// printed as `<placeholder>`s.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DealArgs {
-    /// Storage provider ID for the deal commands (placeholder <miner> otherwise).
-    #[arg(long, value_name = "f0…")]
-    pub miner: Option<String>,
-    /// Lotus legacy price in FIL per epoch (placeholder <price> otherwise).
+    /// Storage provider ID.
+    #[arg(long, visible_alias = "miner", value_name = "f0…")]
+    pub provider: Option<String>,
+    /// Lotus legacy price in FIL per epoch.
     #[arg(long, value_name = "FIL")]
     pub price: Option<String>,
-    /// Deal duration in epochs (placeholder <duration> in Lotus; Boost's default 518400 otherwise).
+    /// Deal duration in epochs (Boost/Curio default 518400; Lotus placeholder <duration>).
     #[arg(long, value_name = "EPOCHS")]
     pub duration: Option<u64>,
-    /// Boost storage price in attoFIL per GiB per epoch (placeholder <storage-price> otherwise).
+    /// Boost/Curio storage price in attoFIL per GiB per epoch.
     #[arg(long, value_name = "ATTOFIL")]
     pub storage_price: Option<String>,
-    /// Whether the Boost deal is a verified (Fil+) deal; written explicitly either way.
-    #[arg(long, value_name = "BOOL", default_value = "true")]
+    /// Verified (Fil+) deal; written explicitly either way.
+    #[arg(long, value_name = "BOOL", default_value = "true", action = clap::ArgAction::Set)]
     pub verified: bool,
-    /// Client wallet address for the deal commands.
+    /// Client wallet address.
     #[arg(long, value_name = "ADDRESS")]
     pub wallet: Option<String>,
+    /// `sptool --actor` for Curio (default: the provider).
+    #[arg(long, value_name = "f0…")]
+    pub actor: Option<String>,
+}
+
+impl DealArgs {
+    /// The library's deal parameters.
+    pub fn params(&self) -> carload::shipment::export::DealParams {
+        carload::shipment::export::DealParams {
+            provider: self.provider.clone(),
+            price: self.price.clone(),
+            duration: self.duration,
+            storage_price: self.storage_price.clone(),
+            verified: self.verified,
+            wallet: self.wallet.clone(),
+            actor: self.actor.clone(),
+        }
+    }
 }
 
 /// `carload prepare`.

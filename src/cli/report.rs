@@ -2,7 +2,7 @@
 
 use super::args::DealArgs;
 use carload::commp::PieceInfo;
-use carload::shipment::export::{self, DealParams, DealPiece};
+use carload::shipment::export::{self, DealPiece};
 use cid::Cid;
 use serde::Serialize;
 use std::time::Duration;
@@ -104,19 +104,6 @@ impl CommpJson {
     }
 }
 
-/// The library's deal parameters for the `prepare` deal options.
-pub fn deal_params(deal: &DealArgs) -> DealParams {
-    DealParams {
-        provider: deal.miner.clone(),
-        price: deal.price.clone(),
-        duration: deal.duration,
-        storage_price: deal.storage_price.clone(),
-        verified: deal.verified,
-        wallet: deal.wallet.clone(),
-        actor: None,
-    }
-}
-
 fn deal_piece<'a>(root: &'a str, piece_cid: &'a str, piece: &PieceInfo) -> DealPiece<'a> {
     DealPiece { payload_cid: root, piece_cid, piece_size: piece.padded_size, piece_size_unpadded: piece.unpadded_size }
 }
@@ -124,13 +111,13 @@ fn deal_piece<'a>(root: &'a str, piece_cid: &'a str, piece: &PieceInfo) -> DealP
 /// Boost `offline-deal` command (padded piece size, `--verified` explicit).
 pub fn boost_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
     let (root, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
-    export::boost_command(&deal_params(deal), &deal_piece(&root, &piece_cid, piece))
+    export::boost_command(&deal.params(), &deal_piece(&root, &piece_cid, piece))
 }
 
 /// Lotus legacy `client deal` command (UNPADDED piece size, which Lotus expects).
 pub fn lotus_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
     let (root, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
-    export::lotus_command(&deal_params(deal), &deal_piece(&root, &piece_cid, piece))
+    export::lotus_command(&deal.params(), &deal_piece(&root, &piece_cid, piece))
 }
 
 /// Throughput text such as `812 MB/s`.

@@ -4,7 +4,7 @@ use super::args::{BatchArgs, CarArgs, Cli, Command, CommpArgs, ManifestArgs, Pre
 use super::progress::Progress;
 use super::report;
 use anyhow::{bail, Context, Result};
-use carload::commp::{self, PieceHasher};
+use carload::commp;
 use carload::importer::{scan, Entry};
 use carload::output::{check_not_input, check_target, AtomicFile};
 use carload::prepare::{check_fits_piece, prepare_to_file, prepare_to_writer, Prepared};
@@ -202,17 +202,10 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
     let path = a.path.filter(|p| p != Path::new("-"));
     let (piece, label) = match &path {
         None => {
-            let mut hasher = PieceHasher::new();
-            let mut progress = Progress::new(0, false);
-            copy_into(&mut io::stdin().lock(), &mut hasher, &mut progress).context("reading standard input")?;
-            (
-                {
-                    let n = hasher.bytes_written();
-                    hasher.finish(n)
-                }
-                .context("standard input")?,
-                "standard input".to_string(),
-            )
+            let progress = Progress::new(0, false);
+            let piece = commp::commp_of_reader(Counted { inner: io::stdin().lock(), progress: &progress })
+                .context("standard input")?;
+            (piece, "standard input".to_string())
         }
         Some(p) => {
             let name = p.display().to_string();
@@ -225,18 +218,10 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             if !a.skip_car_validation {
                 validate_car(&mut f, &name)?;
             }
-            let mut hasher = PieceHasher::new();
-            let mut progress = Progress::new(meta.len(), !a.quiet && !a.json);
-            copy_into(&mut f, &mut hasher, &mut progress).with_context(|| name.clone())?;
+            let progress = Progress::new(meta.len(), !a.quiet && !a.json);
+            let piece = commp::commp_of_reader(Counted { inner: &mut f, progress: &progress });
             progress.finish();
-            (
-                {
-                    let n = hasher.bytes_written();
-                    hasher.finish(n)
-                }
-                .with_context(|| name.clone())?,
-                name,
-            )
+            (piece.with_context(|| name.clone())?, name)
         }
     };
     let _ = label;
@@ -267,17 +252,17 @@ fn validate_car(f: &mut File, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn copy_into(r: &mut dyn Read, hasher: &mut PieceHasher, progress: &mut Progress) -> io::Result<()> {
-    let mut buf = vec![0u8; 16 << 20];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.write_all(&buf[..n])?;
-        progress.inc(n as u64);
+/// A reader that advances the progress bar.
+struct Counted<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
     }
 }
 

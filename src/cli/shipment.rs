@@ -6,7 +6,7 @@ use super::run::PENDING;
 use anyhow::{bail, Context, Result};
 use carload::event::Ignore;
 use carload::shipment::build::{self as sbuild, built_result, outputs, remove_partials, source_root, verify, Places};
-use carload::shipment::export::{self, DealParams};
+use carload::shipment::export;
 use carload::shipment::lock::{self, Claim, Owner};
 use carload::shipment::plan::{self as splan, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
 use carload::shipment::size::parse_size;
@@ -156,27 +156,9 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Storage provider ID (placeholder <miner> otherwise).
-    #[arg(long, visible_alias = "miner", value_name = "f0…")]
-    pub provider: Option<String>,
-    /// Lotus legacy price in FIL per epoch (placeholder <price> otherwise).
-    #[arg(long, value_name = "FIL")]
-    pub price: Option<String>,
-    /// Deal duration in epochs (Boost/Curio default 518400; Lotus placeholder <duration>).
-    #[arg(long, value_name = "EPOCHS")]
-    pub duration: Option<u64>,
-    /// Boost/Curio storage price in attoFIL per GiB per epoch (placeholder otherwise).
-    #[arg(long, value_name = "ATTOFIL")]
-    pub storage_price: Option<String>,
-    /// Verified (Fil+) deal; written explicitly either way.
-    #[arg(long, value_name = "BOOL", default_value = "true", action = clap::ArgAction::Set)]
-    pub verified: bool,
-    /// Client wallet address.
-    #[arg(long, value_name = "ADDRESS")]
-    pub wallet: Option<String>,
-    /// `sptool --actor` for Curio (default: the provider, else <actor>).
-    #[arg(long, value_name = "f0…")]
-    pub actor: Option<String>,
+    /// Deal parameters.
+    #[command(flatten)]
+    pub deal: super::args::DealArgs,
 }
 
 fn read_shipment_file(path: &Path) -> Result<Shipment> {
@@ -501,15 +483,7 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
     if a.out.is_none() && rows.is_empty() {
         bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
     }
-    let params = DealParams {
-        provider: a.provider,
-        price: a.price,
-        duration: a.duration,
-        storage_price: a.storage_price,
-        verified: a.verified,
-        wallet: a.wallet,
-        actor: a.actor,
-    };
+    let params = a.deal.params();
     let format = match a.format {
         FormatArg::Lotus => Some(export::Format::Lotus),
         FormatArg::Boost => Some(export::Format::Boost),
