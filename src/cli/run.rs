@@ -218,9 +218,15 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             if !a.skip_car_validation {
                 validate_car(&mut f, &name)?;
             }
-            let progress = Progress::new(meta.len(), !a.quiet && !a.json);
-            let piece = commp::commp_of_reader(Counted { inner: &mut f, progress: &progress });
-            progress.finish();
+            let piece = match commp::commp_of_file(&f) {
+                Some(piece) => piece,
+                None => {
+                    let progress = Progress::new(meta.len(), !a.quiet && !a.json);
+                    let piece = commp::commp_of_reader(Counted { inner: &mut f, progress: &progress });
+                    progress.finish();
+                    piece
+                }
+            };
             (piece.with_context(|| name.clone())?, name)
         }
     };

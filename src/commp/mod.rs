@@ -653,6 +653,41 @@ fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// Bytes of a mapped file hashed per call (64 units: enough parallel work for many cores).
+const MAP_WINDOW: usize = 64 * 127 * UNIT_QUADS;
+
+/// commP of a regular file's contents, hashed straight from a read-only memory map in windows
+/// of about 64 MiB (no copy into buffers; units of each window hashed in parallel). Pages of
+/// finished windows are released so resident memory stays at about one window. Returns `None`
+/// when the file cannot be mapped (the caller then reads it with [`commp_of_reader`]).
+pub fn commp_of_file(file: &std::fs::File) -> Option<Result<PieceInfo, CommpError>> {
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return Some(commp_of_bytes(&[]));
+    }
+    if let Err(e) = check_payload_size(len) {
+        return Some(Err(e));
+    }
+    // SAFETY: the map is read-only and private to this call. If another process truncates the
+    // file meanwhile, reads past the new end raise SIGBUS; carload treats inputs as not being
+    // modified while it hashes them (as every streaming hasher must).
+    let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let mut h = PieceHasher::new();
+    let mut off = 0usize;
+    while off < map.len() {
+        let end = (off + MAP_WINDOW).min(map.len());
+        if let Err(e) = h.write_at(off as u64, &map[off..end]) {
+            return Some(Err(e));
+        }
+        // SAFETY: DONTNEED on a read-only file mapping only drops our page references; the
+        // next access would re-read the file, and this range is not accessed again.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off) };
+        off = end;
+    }
+    Some(h.finish(len))
+}
+
 /// commP of everything `r` yields, read in blocks of about 8 MiB.
 ///
 /// The calling thread reads the next block while a helper thread hashes the current one (with

@@ -365,3 +365,16 @@ fn pad_to_equals_zero_filled_payload() {
         assert_eq!(piece.pad_to(64), piece);
     }
 }
+
+#[test]
+fn mapped_file_equals_bytes() {
+    use std::io::Write as _;
+    // Sizes around the mapping window and unit boundaries, plus tiny and empty files.
+    for len in [0usize, 1, 65, 127 * UNIT_QUADS + 1, MAP_WINDOW - 1, MAP_WINDOW + 127 * UNIT_QUADS + 5] {
+        let data = noise(len, len as u64 + 3);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let got = commp_of_file(&f).expect("regular files can be mapped").unwrap();
+        assert_eq!(got, commp_of_bytes(&data).unwrap(), "len {len}");
+    }
+}
