@@ -159,7 +159,8 @@ fn push_record(out: &mut Vec<u8>, value: &impl Serialize) {
 
 /// Writes the manifest for `entries` (already sorted by `DagCidV1`).
 pub fn write_manifest(entries: &[ManifestEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(300 + entries.len() * 220);
+    // A dag-pb entry line is about 250 bytes; over-reserve a little rather than double.
+    let mut out = Vec::with_capacity(300 + entries.len() * 280);
     push_record(&mut out, &Preamble { record_type: "DagAggregatePreamble", version: MANIFEST_VERSION });
     push_record(
         &mut out,
@@ -173,6 +174,7 @@ pub fn write_manifest(entries: &[ManifestEntry]) -> Vec<u8> {
     for entry in entries {
         push_record(&mut out, &EntryRecord { record_type: "DagAggregateEntry", entry });
     }
+    out.shrink_to_fit();
     out
 }
 
