@@ -168,7 +168,7 @@ fn spool_entries(
     observer: &mut dyn Observer,
 ) -> Result<Vec<Spooled>, BatchError> {
     let mut spooled = Vec::with_capacity(files.len());
-    let mut sink = FileSink::new(spool, None);
+    let mut sink = FileSink::new(spool);
     let mut end = 0;
     let mut i = 0;
     while i < files.len() {

@@ -30,19 +30,19 @@ pub trait OffsetWrite {
 
 const STAGE: usize = 8 << 20;
 
-/// Writes a CAR in place into a file (positional writes), optionally teeing the bytes to an
-/// [`OffsetWrite`] such as the piece hasher. Contiguous writes are staged into large buffers.
+/// Writes CAR sections in place into a file (positional writes) on the calling thread;
+/// contiguous writes are staged into large buffers. (`prepare` uses [`ChannelSink`] to write on
+/// another thread and tee into commP.)
 pub struct FileSink<'a> {
     file: &'a File,
-    tee: Option<&'a mut dyn OffsetWrite>,
     stage: Vec<u8>,
     stage_offset: u64,
 }
 
 impl<'a> FileSink<'a> {
-    /// A sink writing into `file`, teeing to `tee` if given.
-    pub fn new(file: &'a File, tee: Option<&'a mut dyn OffsetWrite>) -> Self {
-        FileSink { file, tee, stage: Vec::with_capacity(STAGE), stage_offset: 0 }
+    /// A sink writing into `file`.
+    pub fn new(file: &'a File) -> Self {
+        FileSink { file, stage: Vec::with_capacity(STAGE), stage_offset: 0 }
     }
 
     /// Writes out everything staged.
@@ -51,9 +51,6 @@ impl<'a> FileSink<'a> {
             return Ok(());
         }
         self.file.write_all_at(&self.stage, self.stage_offset)?;
-        if let Some(t) = self.tee.as_mut() {
-            t.write_at(self.stage_offset, &self.stage)?;
-        }
         self.stage_offset += self.stage.len() as u64;
         self.stage.clear();
         Ok(())

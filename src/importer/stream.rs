@@ -78,11 +78,6 @@ impl<'a> Builder<'a> {
         self.blocks
     }
 
-    /// Whether `cid` was already written (and marks it as written if not).
-    pub fn first_visit(&mut self, cid: &Cid) -> bool {
-        self.visited.insert(*cid)
-    }
-
     /// Appends a whole block at the cursor unless its CID was already written.
     pub fn append_block(&mut self, cid: &Cid, data: &[u8]) -> Result<(), ImportError> {
         if !self.visited.insert(*cid) {
