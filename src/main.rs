@@ -12,15 +12,7 @@ fn main() -> ExitCode {
         // Only fails if a pool was already built, which cannot have happened yet.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global();
     }
-    // Ctrl-C / SIGTERM: remove temporary outputs so nothing half-written is left behind.
-    let _ = ctrlc::set_handler(|| {
-        if let Ok(pending) = cli::run::PENDING.lock() {
-            for p in pending.iter() {
-                let _ = std::fs::remove_file(p);
-            }
-        }
-        std::process::exit(130);
-    });
+    cli::signals::install();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -276,3 +276,38 @@ fn interrupted_run_leaves_nothing_behind() {
     assert!(!out.exists(), "no output at the final path");
     no_partial_files(dir.path());
 }
+
+#[test]
+fn a_file_shrinking_while_mapped_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("shrinks.bin");
+    // Sparse 8 GiB: seconds of hashing, so the truncation lands mid-read.
+    std::fs::File::create(&input).unwrap().set_len(8 << 30).unwrap();
+    let out = dir.path().join("s.car");
+    let exe = assert_cmd::cargo::cargo_bin("carload");
+    let child = std::process::Command::new(exe)
+        .args(["car", "--quiet"])
+        .arg(&input)
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !std::fs::read_dir(dir.path())
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
+    {
+        assert!(start.elapsed().as_secs() < 20, "no temporary output appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(1 << 20).unwrap();
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "stderr: {err}");
+    assert!(err.contains("shrinks.bin") && err.contains("changed while being read"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!out.exists());
+    no_partial_files(dir.path());
+}

@@ -6,5 +6,6 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shipment;
+pub mod signals;
 
 pub use run::run;

@@ -62,8 +62,14 @@ impl Progress {
 
 impl Observer for Progress {
     fn event(&mut self, event: Event) {
-        if let Event::BytesRead(n) = event {
-            self.inc(n);
+        match event {
+            Event::BytesRead(n) => self.inc(n),
+            Event::FileStarted { path, .. } => {
+                if let Ok(mut current) = super::signals::CURRENT_INPUT.lock() {
+                    *current = Some(path);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -12,11 +12,9 @@ use carload::profile::Profile;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
-/// Temporary output files to remove if the process is interrupted.
-pub static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+use super::signals::PENDING;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {

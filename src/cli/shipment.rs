@@ -2,7 +2,7 @@
 
 use super::args::ProfileArgs;
 use super::report::ibytes;
-use super::run::PENDING;
+use super::signals::PENDING;
 use anyhow::{bail, Context, Result};
 use carload::event::Ignore;
 use carload::shipment::build::{self as sbuild, built_result, outputs, remove_partials, source_root, verify, Places};

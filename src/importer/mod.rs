@@ -1,5 +1,6 @@
 //! Turning files and folders into UnixFS DAGs.
 
+pub mod input;
 pub mod layout;
 pub mod memory;
 pub mod scan;

@@ -3,6 +3,7 @@
 //! [`layout`](super::layout)) and are filled in when their children are known. Leaves are hashed
 //! in parallel batches.
 
+use super::input::Input;
 use super::layout::{predict, FileShape};
 use super::scan::{Entry, ImportError};
 use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
@@ -16,8 +17,6 @@ use cid::Cid;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 /// Leaves hashed per parallel batch.
@@ -55,7 +54,6 @@ pub struct Builder<'a> {
     cursor: u64,
     visited: HashSet<Cid>,
     blocks: u64,
-    buf: Vec<u8>,
 }
 
 fn out_err(e: std::io::Error) -> ImportError {
@@ -65,7 +63,7 @@ fn out_err(e: std::io::Error) -> ImportError {
 impl<'a> Builder<'a> {
     /// A builder writing at offset `start` of `sink`.
     pub fn new(profile: Profile, sink: &'a mut dyn Sink, observer: &'a mut dyn Observer, start: u64) -> Self {
-        Builder { profile, sink, observer, cursor: start, visited: HashSet::new(), blocks: 0, buf: Vec::new() }
+        Builder { profile, sink, observer, cursor: start, visited: HashSet::new(), blocks: 0 }
     }
 
     /// Current write offset.
@@ -166,38 +164,25 @@ impl<'a> Builder<'a> {
     }
 
     fn file_part(&mut self, path: &Path, offset: u64, size: u64, whole: bool) -> Result<LinkInfo, ImportError> {
-        let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
-        if offset > 0 {
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::Start(offset)).map_err(|e| ImportError::io(path, e))?;
-        }
+        let mut input = Input::open(path, offset, size, whole)?;
         self.observer.event(Event::FileStarted { path: path.to_path_buf(), size });
         let mut shape = FileShape::new(size, &self.profile);
         let l = if shape.depth == 0 {
-            let leaves = self.leaves(&mut file, path, &shape, 0, 1)?;
+            let leaves = self.leaves(&mut input, &shape, 0, 1)?;
             leaves.into_iter().next().expect("one leaf")
         } else {
             let (depth, leaves) = (shape.depth, shape.leaves);
-            self.subtree(&mut file, path, &mut shape, depth, 0, leaves)?
+            self.subtree(&mut input, &mut shape, depth, 0, leaves)?
         };
-        let mut extra = [0u8; 1];
-        if !whole {
-            return Ok(l);
-        }
-        match file.read(&mut extra) {
-            Ok(0) => {}
-            Ok(_) => {
-                return Err(ImportError::Changed { path: path.to_path_buf(), expected: size, found: "it grew".into() })
-            }
-            Err(e) => return Err(ImportError::io(path, e)),
+        if whole {
+            input.check_end(size)?;
         }
         Ok(l)
     }
 
     fn subtree(
         &mut self,
-        file: &mut File,
-        path: &Path,
+        input: &mut Input,
         shape: &mut FileShape,
         level: u32,
         start: u64,
@@ -210,7 +195,7 @@ impl<'a> Builder<'a> {
             let mut s = start;
             while s < start + count {
                 let n = BATCH_LEAVES.min(start + count - s);
-                children.extend(self.leaves(file, path, shape, s, n)?);
+                children.extend(self.leaves(input, shape, s, n)?);
                 s += n;
             }
         } else {
@@ -218,7 +203,7 @@ impl<'a> Builder<'a> {
             let mut s = start;
             while s < start + count {
                 let c = span.min(start + count - s);
-                children.push(self.subtree(file, path, shape, level - 1, s, c)?);
+                children.push(self.subtree(input, shape, level - 1, s, c)?);
                 s += c;
             }
         }
@@ -235,28 +220,26 @@ impl<'a> Builder<'a> {
     /// Reads leaves `start..start+count`, hashes them in parallel and appends them in order.
     fn leaves(
         &mut self,
-        file: &mut File,
-        path: &Path,
+        input: &mut Input,
         shape: &FileShape,
         start: u64,
         count: u64,
     ) -> Result<Vec<LinkInfo>, ImportError> {
         let bytes: u64 = (start..start + count).map(|i| shape.leaf_bytes(i)).sum();
-        self.buf.resize(bytes as usize, 0);
-        read_full(file, &mut self.buf, path, shape, start)?;
+        let buf = input.next(bytes as usize)?;
         self.observer.event(Event::BytesRead(bytes));
         let chunk = self.profile.chunk_size;
         let profile = self.profile;
         // Hash in parallel; the chunks are then written from the read buffer without copies.
-        let cids: Vec<Cid> = if self.buf.is_empty() {
+        let cids: Vec<Cid> = if buf.is_empty() {
             vec![leaf_cid(&profile, &[])]
         } else {
-            self.buf.par_chunks(chunk).map(|c| leaf_cid(&profile, c)).collect()
+            buf.par_chunks(chunk).map(|c| leaf_cid(&profile, c)).collect()
         };
         let mut out = Vec::with_capacity(cids.len());
         for (i, cid) in cids.into_iter().enumerate() {
             let file_bytes = shape.leaf_bytes(start + i as u64);
-            let data = &self.buf[i * chunk..i * chunk + file_bytes as usize];
+            let data = &buf[i * chunk..i * chunk + file_bytes as usize];
             let (mut head, tail) =
                 if profile.raw_leaves { (Vec::new(), Vec::new()) } else { unixfs::file_leaf_parts(data.len()) };
             let block_len = (head.len() + data.len() + tail.len()) as u64;
@@ -276,26 +259,6 @@ impl<'a> Builder<'a> {
         }
         Ok(out)
     }
-}
-
-fn read_full(file: &mut File, buf: &mut [u8], path: &Path, shape: &FileShape, start: u64) -> Result<(), ImportError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => {
-                let at = start * shape.chunk_size() + filled as u64;
-                return Err(ImportError::Changed {
-                    path: path.to_path_buf(),
-                    expected: shape.size(),
-                    found: format!("it ended after {at} bytes"),
-                });
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ImportError::io(path, e)),
-        }
-    }
-    Ok(())
 }
 
 /// A leaf's CID, hashed without building the block.

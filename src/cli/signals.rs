@@ -1,0 +1,51 @@
+//! Process-wide signal handling: Ctrl-C/SIGTERM and SIGBUS remove temporary outputs, so an
+//! interrupted or failed run leaves nothing half-written.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Temporary output files to remove if the process is interrupted.
+pub static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The input file being read (for the SIGBUS message).
+pub static CURRENT_INPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn remove_pending() {
+    if let Ok(pending) = PENDING.try_lock() {
+        for p in pending.iter() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// SIGBUS arrives when a memory-mapped input shrinks while it is being hashed. The fault is
+/// raised in hashing code (never inside the allocator), so formatting a message here is safe in
+/// practice; the handler then exits without unwinding.
+extern "C" fn on_sigbus(_: libc::c_int) {
+    let path = CURRENT_INPUT.try_lock().ok().and_then(|g| g.clone());
+    let msg = match path {
+        Some(p) => format!("error: {}: file changed while being read (it shrank)\n", p.display()),
+        None => "error: an input file changed while being read (it shrank)\n".to_string(),
+    };
+    // SAFETY: write(2) and _exit(2) are async-signal-safe.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+    }
+    remove_pending();
+    unsafe { libc::_exit(1) }
+}
+
+/// Installs the handlers.
+pub fn install() {
+    let _ = ctrlc::set_handler(|| {
+        remove_pending();
+        std::process::exit(130);
+    });
+    // SAFETY: a plain sigaction with a handler that only writes, unlinks and exits.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigbus as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,140 @@
+//! Where the importer takes a file's bytes from: a read-only memory map when the file can be
+//! mapped (no copy out of the page cache), else plain reads into a reusable buffer.
+//!
+//! A mapped file that shrinks while it is read makes the process receive SIGBUS; the CLI turns
+//! that into a one-line error and removes its temporary outputs. Growth and size changes before
+//! or after the read are detected and reported as [`ImportError::Changed`].
+
+use super::scan::ImportError;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Files smaller than this are read, not mapped (mapping costs more than it saves).
+const MAP_MIN: u64 = 1 << 20;
+
+/// The bytes `offset..offset+len` of one file, handed out in order.
+pub enum Input {
+    /// A read-only map of the whole file.
+    Mapped {
+        /// The map.
+        map: memmap2::Mmap,
+        /// Where the range starts in the file.
+        offset: u64,
+        /// Bytes handed out so far (relative to `offset`).
+        pos: u64,
+        /// The file, for the final size check.
+        file: File,
+        /// Its path.
+        path: PathBuf,
+    },
+    /// Plain reads.
+    Read {
+        /// The file, positioned at the next byte.
+        file: File,
+        /// The reusable buffer.
+        buf: Vec<u8>,
+        /// Bytes handed out so far.
+        pos: u64,
+        /// Its path.
+        path: PathBuf,
+    },
+}
+
+impl Input {
+    /// Opens `len` bytes of `path` from `offset`. When `whole`, the file must be exactly
+    /// `offset + len` bytes long.
+    pub fn open(path: &Path, offset: u64, len: u64, whole: bool) -> Result<Self, ImportError> {
+        let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
+        let actual = file.metadata().map_err(|e| ImportError::io(path, e))?.len();
+        let end = offset + len;
+        if (whole && actual != end) || actual < end {
+            return Err(ImportError::Changed {
+                path: path.to_path_buf(),
+                expected: end,
+                found: format!("it is now {actual} bytes"),
+            });
+        }
+        if len >= MAP_MIN {
+            // SAFETY: read-only, private map; see the module docs for files that shrink.
+            if let Ok(map) = unsafe { memmap2::MmapOptions::new().offset(0).len(end as usize).map(&file) } {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                return Ok(Input::Mapped { map, offset, pos: 0, file, path: path.to_path_buf() });
+            }
+        }
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset)).map_err(|e| ImportError::io(path, e))?;
+        }
+        Ok(Input::Read { file, buf: Vec::new(), pos: 0, path: path.to_path_buf() })
+    }
+
+    /// The next `len` bytes.
+    pub fn next(&mut self, len: usize) -> Result<&[u8], ImportError> {
+        match self {
+            Input::Mapped { map, offset, pos, .. } => {
+                let start = (*offset + *pos) as usize;
+                // Pages already hashed are dropped from this process (the page cache keeps them).
+                if *pos > 0 {
+                    let done = *offset as usize..start;
+                    let page = 4096;
+                    let from = done.start / page * page;
+                    let to = done.end / page * page;
+                    if to > from {
+                        // SAFETY: DONTNEED on a read-only file map only drops our references;
+                        // those bytes are not read again.
+                        let _ =
+                            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
+                    }
+                }
+                *pos += len as u64;
+                Ok(&map[start..start + len])
+            }
+            Input::Read { file, buf, pos, path } => {
+                buf.resize(len, 0);
+                let mut filled = 0;
+                while filled < len {
+                    match file.read(&mut buf[filled..]) {
+                        Ok(0) => {
+                            return Err(ImportError::Changed {
+                                path: path.clone(),
+                                expected: *pos + len as u64,
+                                found: format!("it ended after {} bytes", *pos + filled as u64),
+                            })
+                        }
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(ImportError::io(path, e)),
+                    }
+                }
+                *pos += len as u64;
+                Ok(&buf[..])
+            }
+        }
+    }
+
+    /// Checks that a whole file still has the size it had when opened plus nothing more.
+    pub fn check_end(&mut self, expected: u64) -> Result<(), ImportError> {
+        let grew = |path: &Path| ImportError::Changed { path: path.to_path_buf(), expected, found: "it grew".into() };
+        match self {
+            Input::Mapped { file, path, .. } => {
+                let now = file.metadata().map_err(|e| ImportError::io(path, e))?.len();
+                if now != expected {
+                    return Err(if now > expected {
+                        grew(path)
+                    } else {
+                        ImportError::Changed { path: path.clone(), expected, found: format!("it is now {now} bytes") }
+                    });
+                }
+                Ok(())
+            }
+            Input::Read { file, path, .. } => {
+                let mut extra = [0u8; 1];
+                match file.read(&mut extra) {
+                    Ok(0) => Ok(()),
+                    Ok(_) => Err(grew(path)),
+                    Err(e) => Err(ImportError::io(path, e)),
+                }
+            }
+        }
+    }
+}
