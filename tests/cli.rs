@@ -120,6 +120,7 @@ fn human_output_has_both_sizes_and_deal_commands() {
     assert!(text.contains("QmRP8TCp9bthhzLACAao6mh8cfLypqXncdNbzuPtuqFYP7 f01234 <price> <duration>"), "{text}");
     assert!(text.contains("boost offline-deal --provider=f01234 --commp=baga6ea4seaqjuk4uh5g7cu5znbvrr7wvfsn2l3xj47rbymvi63uiiroya44lkiy --piece-size=16384 --payload-cid=QmRP8TCp9bthhzLACAao6mh8cfLypqXncdNbzuPtuqFYP7"), "{text}");
     assert!(text.contains("--verified=true"), "{text}");
+    assert!(text.contains("sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaqjuk4uh5g7cu5znbvrr7wvfsn2l3xj47rbymvi63uiiroya44lkiy --piece-size 16384 "), "{text}");
     assert!(!text.contains('\x1b'), "no colour when not a terminal");
 }
 

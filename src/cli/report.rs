@@ -108,18 +108,6 @@ fn deal_piece<'a>(root: &'a str, piece_cid: &'a str, piece: &PieceInfo) -> DealP
     DealPiece { payload_cid: root, piece_cid, piece_size: piece.padded_size, piece_size_unpadded: piece.unpadded_size }
 }
 
-/// Boost `offline-deal` command (padded piece size, `--verified` explicit).
-pub fn boost_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
-    let (root, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
-    export::boost_command(&deal.params(), &deal_piece(&root, &piece_cid, piece))
-}
-
-/// Lotus legacy `client deal` command (UNPADDED piece size, which Lotus expects).
-pub fn lotus_command(deal: &DealArgs, root: &Cid, piece: &PieceInfo) -> String {
-    let (root, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
-    export::lotus_command(&deal.params(), &deal_piece(&root, &piece_cid, piece))
-}
-
 /// Throughput text such as `812 MB/s`.
 pub fn rate(bytes: u64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -135,6 +123,9 @@ pub fn prepare_human(
     elapsed: Duration,
     deal: &DealArgs,
 ) -> String {
+    let (root_s, piece_cid) = (root.to_string(), piece.cid_v1().to_string());
+    let p = deal.params();
+    let dp = deal_piece(&root_s, &piece_cid, piece);
     format!(
         "Payload CID:   {root}\n\
          CAR size:      {car_size} bytes ({})\n\
@@ -145,6 +136,7 @@ pub fn prepare_human(
          \n\
          Offline-deal commands:\n\
          \x20 Boost:           {}\n\
+         \x20 Curio:           {}\n\
          \x20 Lotus (legacy):  {}\n",
         ibytes(car_size),
         piece.padded_size,
@@ -155,8 +147,9 @@ pub fn prepare_human(
         piece.cid_v2(),
         elapsed.as_secs_f64(),
         rate(input_bytes, elapsed),
-        boost_command(deal, root, piece),
-        lotus_command(deal, root, piece),
+        export::boost_command(&p, &dp),
+        export::curio_command(&p, &dp),
+        export::lotus_command(&p, &dp),
     )
 }
 
