@@ -35,6 +35,23 @@ fn no_partial_files(dir: &Path) {
     }
 }
 
+/// Starts `carload` with `args` and returns once its temporary output exists in `dir`.
+fn spawn_until_partial(args: &[&std::ffi::OsStr], dir: &Path) -> std::process::Child {
+    let exe = assert_cmd::cargo::cargo_bin("carload");
+    let child = std::process::Command::new(exe)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !std::fs::read_dir(dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial")) {
+        assert!(start.elapsed().as_secs() < 20, "no temporary output appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
 #[test]
 fn prepare_json_matches_powergate_vectors() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,24 +269,8 @@ fn interrupted_run_leaves_nothing_behind() {
     // A sparse 2 GiB file: quick to create, a few seconds to import.
     std::fs::File::create(&input).unwrap().set_len(2 << 30).unwrap();
     let out = dir.path().join("big.car");
-    let exe = assert_cmd::cargo::cargo_bin("carload");
-    let mut child = std::process::Command::new(exe)
-        .args(["prepare", "--quiet"])
-        .arg(&input)
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the temporary output exists, then interrupt.
-    let start = std::time::Instant::now();
-    while !std::fs::read_dir(dir.path())
-        .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
-    {
-        assert!(start.elapsed().as_secs() < 20, "no temporary output appeared");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut child =
+        spawn_until_partial(&["prepare".as_ref(), "--quiet".as_ref(), input.as_os_str(), out.as_os_str()], dir.path());
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let code = child.wait().unwrap();
@@ -285,23 +286,8 @@ fn a_file_shrinking_while_mapped_is_a_clean_error() {
     // Sparse 8 GiB: seconds of hashing, so the truncation lands mid-read.
     std::fs::File::create(&input).unwrap().set_len(8 << 30).unwrap();
     let out = dir.path().join("s.car");
-    let exe = assert_cmd::cargo::cargo_bin("carload");
-    let child = std::process::Command::new(exe)
-        .args(["car", "--quiet"])
-        .arg(&input)
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !std::fs::read_dir(dir.path())
-        .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
-    {
-        assert!(start.elapsed().as_secs() < 20, "no temporary output appeared");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let child =
+        spawn_until_partial(&["car".as_ref(), "--quiet".as_ref(), input.as_os_str(), out.as_os_str()], dir.path());
     std::thread::sleep(std::time::Duration::from_millis(100));
     std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(1 << 20).unwrap();
     let res = child.wait_with_output().unwrap();
