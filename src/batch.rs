@@ -2,10 +2,13 @@
 //! DAGs are aggregated (go-dagaggregator-unixfs v0.1.0) into one CAR with
 //! `@AggregateManifest.ndjson` — what `pow offline prepare --aggregate` does.
 //!
-//! The CAR orders entries by their CIDv1, which is only known once every file is hashed. Each
-//! file is therefore read once and its CAR sections are spooled to an unnamed temporary file;
-//! the final CAR is then written strictly in order from the aggregate blocks and the spool. No
-//! source file is read twice and memory holds only per-entry metadata and the set of CIDs written.
+//! The CAR orders entries by their CIDv1, which is only known once every file is hashed. Small
+//! files (up to 4 MiB) are therefore read once, hashed in parallel groups, and their CAR sections
+//! spooled to an unnamed temporary file; large files are hashed keeping only their internal nodes
+//! and read a second time when the CAR is written (cheaper than writing and reading a spooled
+//! copy, and no double disk space). The final CAR is written strictly in order from the aggregate
+//! blocks, the spool and the re-read files. Memory holds per-entry metadata, the internal nodes of
+//! large files (about 1/5000 of their bytes) and the set of CIDs written.
 
 use crate::aggregate::{aggregate, Aggregate, CarItem, Entry as AggEntry};
 use crate::car;
@@ -14,7 +17,7 @@ use crate::event::Observer;
 use crate::importer::stream::Builder;
 use crate::importer::{scan, Entry, ImportError};
 use crate::profile::Profile;
-use crate::sink::{FileSink, Sink, TeeWriter};
+use crate::sink::{FileSink, RecordingSink, ReplaySink, Sink, TeeWriter};
 use crate::varint;
 use cid::Cid;
 use rayon::prelude::*;
@@ -47,6 +50,14 @@ pub enum BatchError {
     /// The piece hasher refused the data.
     #[error("{0}")]
     Piece(String),
+    /// A large file changed between hashing and writing (it is read twice).
+    #[error("{name}: {reason} (the file changed between hashing and writing the batch)")]
+    Reread {
+        /// The file's walk name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Fetching from an IPFS node failed.
     #[error(transparent)]
     Ipfs(#[from] crate::ipfs::IpfsError),
@@ -119,10 +130,18 @@ pub struct BatchBuilt {
     pub piece: Option<PieceInfo>,
 }
 
+/// Where an entry's CAR sections come from when the batch CAR is written.
+enum Source {
+    /// Bytes `offset..offset+len` of the spool.
+    Spool { offset: u64, len: u64 },
+    /// Rebuilt from the file (index into the batch files) with the internal nodes recorded on
+    /// the first pass: large files are read twice instead of copied through the spool.
+    Reread { file: usize, record: RecordingSink },
+}
+
 struct Spooled {
     root: Cid,
-    offset: u64,
-    len: u64,
+    source: Source,
 }
 
 /// Builds the batch of `files` and writes its CAR to `out` in order. `spool_dir` holds the
@@ -142,7 +161,28 @@ pub fn build(
     let by_root: std::collections::HashMap<Cid, usize> =
         spooled.iter().enumerate().rev().map(|(i, s)| (s.root, i)).collect();
     let (car_size, piece) = write_aggregate_car(&agg, out, with_commp, &mut |original, cid_v1, visited, w| {
-        copy_entry(&spool, &spooled[by_root[original]], cid_v1, visited, w)
+        let mut filter = SectionFilter::new(*cid_v1, visited, w);
+        let res = match &spooled[by_root[original]].source {
+            Source::Spool { offset, len } => {
+                let range = RangeReader { file: &spool, pos: *offset, end: offset + len };
+                let mut reader = BufReader::with_capacity((*len).clamp(64, 1 << 20) as usize, range);
+                io::copy(&mut reader, &mut filter).map(|_| ()).map_err(BatchError::Spool)
+            }
+            Source::Reread { file, record } => {
+                let f = &files[*file];
+                let mut sink = ReplaySink::new(record.clone(), &mut filter);
+                let mut quiet = crate::event::Ignore;
+                Builder::new(*profile, &mut sink, &mut quiet, 0)
+                    .entry(&f.entry)
+                    .map(|_| ())
+                    .map_err(|e| BatchError::Reread { name: f.name.clone(), reason: e.to_string() })
+            }
+        };
+        let out_failed = filter.out_error.take();
+        match (res, out_failed) {
+            (_, Some(e)) => Err(BatchError::Output(e)),
+            (r, None) => r.and_then(|_| filter.finish()),
+        }
     })?;
     Ok(BatchBuilt {
         root: agg.root,
@@ -159,8 +199,9 @@ const SMALL_FILE: u64 = 4 << 20;
 /// Upper bound of file bytes in one parallel group.
 const GROUP_BYTES: u64 = 8 << 20;
 
-/// Reads every file once and appends its DAG's CAR sections to `spool`, in walk order. Small
-/// files are read and hashed in parallel groups; large files stream through the importer.
+/// Reads every file once, in walk order. Small files are hashed in parallel groups and their
+/// DAGs' CAR sections appended to `spool`; large files stream through the importer, which keeps
+/// only their internal nodes (they are read again when the CAR is written).
 fn spool_entries(
     files: &[BatchFile],
     profile: &Profile,
@@ -183,12 +224,11 @@ fn spool_entries(
             j += 1;
         }
         if j == i {
-            // A large file: streamed, leaves hashed in parallel inside the importer.
-            let mut b = Builder::new(*profile, &mut sink, observer, end);
-            let (root, _) = b.entry(&files[i].entry)?;
-            let next = b.cursor();
-            spooled.push(Spooled { root, offset: end, len: next - end });
-            end = next;
+            // A large file: hashed now, keeping only its internal nodes; its bytes are read
+            // again when the CAR is written (cheaper than a spooled copy, and no 2× disk space).
+            let mut record = RecordingSink::default();
+            let root = Builder::new(*profile, &mut record, observer, 0).entry(&files[i].entry)?.0;
+            spooled.push(Spooled { root, source: Source::Reread { file: i, record } });
             i += 1;
             continue;
         }
@@ -205,7 +245,7 @@ fn spool_entries(
         for r in built {
             let (root, bytes) = r?;
             sink.write_at(end, &bytes).map_err(BatchError::Spool)?;
-            spooled.push(Spooled { root, offset: end, len: bytes.len() as u64 });
+            spooled.push(Spooled { root, source: Source::Spool { offset: end, len: bytes.len() as u64 } });
             end += bytes.len() as u64;
         }
         observer.event(crate::event::Event::BytesRead(group_bytes));
@@ -279,37 +319,68 @@ pub fn build_from_node(
     })
 }
 
-/// Copies one entry's spooled sections: the root under `root_as`, the rest as spooled, skipping
-/// CIDs already written.
-fn copy_entry(
-    spool: &File,
-    s: &Spooled,
-    root_as: &Cid,
-    visited: &mut HashSet<Cid>,
-    w: &mut TeeWriter<'_>,
-) -> Result<(), BatchError> {
-    let range = RangeReader { file: spool, pos: s.offset, end: s.offset + s.len };
-    let mut reader = BufReader::with_capacity(s.len.clamp(64, 1 << 20) as usize, range);
-    let reader = &mut reader;
-    let mut left = s.len;
-    let mut first = true;
-    let mut buf = Vec::new();
-    while left > 0 {
-        let (len, n) = read_varint(reader).map_err(BatchError::Spool)?;
-        buf.resize(len as usize, 0);
-        reader.read_exact(&mut buf).map_err(BatchError::Spool)?;
-        left -= n as u64 + len;
-        let mut cursor = io::Cursor::new(&buf[..]);
-        let cid = Cid::read_bytes(&mut cursor).map_err(|e| BatchError::Spool(io::Error::other(e)))?;
-        let data = &buf[cursor.position() as usize..];
-        let cid = if first { *root_as } else { cid };
-        first = false;
-        if visited.insert(cid) {
-            w.write_all(&car::section_prefix(&cid, data.len())).map_err(BatchError::Output)?;
-            w.write_all(data).map_err(BatchError::Output)?;
+/// Takes an entry's CAR sections as a byte stream and writes them on: the first (the entry's
+/// root) under `root_as`, the rest under their own CIDs, skipping CIDs already in the CAR.
+struct SectionFilter<'a, 'w> {
+    root_as: Cid,
+    first: bool,
+    visited: &'a mut HashSet<Cid>,
+    out: &'a mut TeeWriter<'w>,
+    buf: Vec<u8>,
+    /// An error writing the output (as opposed to a malformed or changed input).
+    out_error: Option<io::Error>,
+}
+
+impl<'a, 'w> SectionFilter<'a, 'w> {
+    fn new(root_as: Cid, visited: &'a mut HashSet<Cid>, out: &'a mut TeeWriter<'w>) -> Self {
+        SectionFilter { root_as, first: true, visited, out, buf: Vec::new(), out_error: None }
+    }
+
+    /// Emits every complete section in the buffer.
+    fn drain(&mut self) -> io::Result<()> {
+        let mut at = 0;
+        while let Some((len, n)) = varint::read(&self.buf[at..]) {
+            let end = at + n + len as usize;
+            if end > self.buf.len() {
+                break;
+            }
+            let mut cursor = io::Cursor::new(&self.buf[at + n..end]);
+            let cid = Cid::read_bytes(&mut cursor).map_err(io::Error::other)?;
+            let data = &self.buf[at + n + cursor.position() as usize..end];
+            let cid = if std::mem::take(&mut self.first) { self.root_as } else { cid };
+            if self.visited.insert(cid) {
+                let written =
+                    self.out.write_all(&car::section_prefix(&cid, data.len())).and_then(|_| self.out.write_all(data));
+                if let Err(e) = written {
+                    self.out_error = Some(io::Error::new(e.kind(), e.to_string()));
+                    return Err(e);
+                }
+            }
+            at = end;
+        }
+        self.buf.drain(..at);
+        Ok(())
+    }
+
+    /// Checks that the stream ended on a section boundary.
+    fn finish(self) -> Result<(), BatchError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(BatchError::Spool(io::Error::other("truncated CAR section in an entry")))
         }
     }
-    Ok(())
+}
+
+impl Write for SectionFilter<'_, '_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        self.drain()?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads `pos..end` of a file with positional reads (no seeking, no shared cursor).
@@ -327,15 +398,4 @@ impl Read for RangeReader<'_> {
         self.pos += n as u64;
         Ok(n)
     }
-}
-
-fn read_varint(r: &mut impl Read) -> io::Result<(u64, usize)> {
-    let mut bytes = [0u8; 10];
-    for i in 0..10 {
-        r.read_exact(&mut bytes[i..=i])?;
-        if bytes[i] & 0x80 == 0 {
-            return varint::read(&bytes[..=i]).ok_or_else(|| io::Error::other("bad varint in spool"));
-        }
-    }
-    Err(io::Error::other("bad varint in spool"))
 }

@@ -73,7 +73,7 @@ impl Sink for FileSink<'_> {
 
 /// First pass of a two-pass sequential write: records the contents of every reservation (the
 /// header and internal nodes, a tiny fraction of the data) and discards the rest.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct RecordingSink {
     recorded: Vec<Option<Vec<u8>>>,
     open: std::collections::HashMap<u64, usize>,

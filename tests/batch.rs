@@ -180,3 +180,46 @@ fn bad_batches_fail_up_front_without_output() {
     assert!(out.stdout.len() > 100);
     assert!(d.join("m.ndjson").exists());
 }
+
+#[test]
+fn large_files_are_reread_and_match_reference() {
+    // Files over 4 MiB skip the spool (hashed, then read again when the CAR is written);
+    // include two that share their first chunks, and a duplicate.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("big");
+    let shared = pseudo_random(3 << 20, 77);
+    let mut a = shared.clone();
+    a.extend(pseudo_random(2 << 20, 78));
+    let mut b = shared.clone();
+    b.extend(pseudo_random(2 << 20, 79));
+    write_tree(&root, &[("a.bin", &a), ("b.bin", &b), ("c-copy-of-a.bin", &a), ("small.txt", b"small\n")]);
+    check_against_reference(&root, &Profile::default());
+    let v1 = Profile { cid_version: carload::block::CidVersion::V1, raw_leaves: true, ..Profile::default() };
+    check_against_reference(&root, &v1);
+}
+
+#[test]
+fn a_large_file_changed_between_passes_is_an_error() {
+    use carload::event::{Event, Observer};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("changing");
+    write_tree(&root, &[("a.bin", &pseudo_random(5 << 20, 1)), ("b.bin", &pseudo_random(5 << 20, 2))]);
+    let files = walk(&root, &Profile::default()).unwrap();
+    // When the second file starts, the first has been hashed: rewrite it (same size).
+    struct Tamper(std::path::PathBuf);
+    impl Observer for Tamper {
+        fn event(&mut self, e: Event) {
+            if let Event::FileStarted { path, .. } = e {
+                if path.ends_with("b.bin") {
+                    std::fs::write(&self.0, pseudo_random(5 << 20, 3)).unwrap();
+                }
+            }
+        }
+    }
+    let spool = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    let err = build(&files, &Profile::default(), spool.path(), &mut out, true, &mut Tamper(root.join("a.bin")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a.bin") && err.contains("changed between hashing and writing"), "{err}");
+}
