@@ -189,7 +189,7 @@ pub fn build(
         car_size,
         files: files.iter().zip(&spooled).map(|(f, s)| (f.name.clone(), s.root)).collect(),
         unique: agg.entries().len(),
-        manifest: agg.manifest_bytes().to_vec(),
+        manifest: agg.into_manifest_bytes(),
         piece,
     })
 }
@@ -314,7 +314,7 @@ pub fn build_from_node(
         car_size,
         files: roots.iter().map(|r| (r.to_string(), *r)).collect(),
         unique: agg.entries().len(),
-        manifest: agg.manifest_bytes().to_vec(),
+        manifest: agg.into_manifest_bytes(),
         piece,
     })
 }

@@ -218,6 +218,11 @@ pub fn aggregate(entries: &[Entry]) -> Result<Aggregate, AggregateError> {
 }
 
 impl Aggregate {
+    /// The manifest file's bytes (NDJSON), consuming the aggregate.
+    pub fn into_manifest_bytes(self) -> Vec<u8> {
+        self.manifest_bytes
+    }
+
     /// The manifest file's bytes (NDJSON).
     pub fn manifest_bytes(&self) -> &[u8] {
         &self.manifest_bytes
