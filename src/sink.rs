@@ -272,20 +272,42 @@ impl Sink for ChannelSink {
     }
 }
 
-/// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset and tees it
-/// to `tee`, returning buffers on `spare`.
+/// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset and, on a
+/// third thread, tees it to `tee`, so writing and hashing overlap; buffers go back on `spare`.
 pub fn drain_to(
     rx: std::sync::mpsc::Receiver<(u64, Vec<u8>)>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
     file: &File,
-    mut tee: Option<&mut (dyn OffsetWrite + Send)>,
+    tee: Option<&mut (dyn OffsetWrite + Send)>,
 ) -> io::Result<()> {
-    for (offset, buf) in rx {
-        file.write_all_at(&buf, offset)?;
-        if let Some(t) = tee.as_mut() {
-            t.write_at(offset, &buf)?;
+    let Some(tee) = tee else {
+        for (offset, buf) in rx {
+            file.write_all_at(&buf, offset)?;
+            let _ = spare.send(buf);
         }
-        let _ = spare.send(buf);
-    }
-    Ok(())
+        return Ok(());
+    };
+    std::thread::scope(|s| {
+        let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(2);
+        let hasher = s.spawn(move || -> io::Result<()> {
+            for (offset, buf) in hash_rx {
+                tee.write_at(offset, &buf)?;
+                let _ = spare.send(buf);
+            }
+            Ok(())
+        });
+        let mut written = Ok(());
+        for (offset, buf) in rx {
+            if let Err(e) = file.write_all_at(&buf, offset) {
+                written = Err(e);
+                break;
+            }
+            if hash_tx.send((offset, buf)).is_err() {
+                break; // the hasher failed; its error is reported below
+            }
+        }
+        drop(hash_tx);
+        let hashed = hasher.join().expect("hasher thread does not panic");
+        written.and(hashed)
+    })
 }
