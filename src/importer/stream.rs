@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Leaves hashed per parallel batch.
-const BATCH_LEAVES: u64 = 16;
+const BATCH_LEAVES: u64 = 32;
 
 /// What a build produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
