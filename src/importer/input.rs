@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// Files smaller than this are read, not mapped (mapping costs more than it saves).
 const MAP_MIN: u64 = 1 << 20;
 
+/// Granularity of releasing mapped pages (the common page size; `madvise` rejects, harmlessly,
+/// ranges that are not aligned to a larger page size).
+const PAGE: usize = 4096;
+
 /// The bytes `offset..offset+len` of one file, handed out in order.
 pub enum Input {
     /// A read-only map of the whole file.
@@ -23,6 +27,8 @@ pub enum Input {
         offset: u64,
         /// Bytes handed out so far (relative to `offset`).
         pos: u64,
+        /// Map bytes before this (page-aligned) are already released.
+        released: usize,
         /// The file, for the final size check.
         file: File,
         /// Its path.
@@ -57,9 +63,10 @@ impl Input {
         }
         if len >= MAP_MIN {
             // SAFETY: read-only, private map; see the module docs for files that shrink.
-            if let Ok(map) = unsafe { memmap2::MmapOptions::new().offset(0).len(end as usize).map(&file) } {
+            if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(end as usize).map(&file) } {
                 let _ = map.advise(memmap2::Advice::Sequential);
-                return Ok(Input::Mapped { map, offset, pos: 0, file, path: path.to_path_buf() });
+                let released = offset as usize / PAGE * PAGE;
+                return Ok(Input::Mapped { map, offset, pos: 0, released, file, path: path.to_path_buf() });
             }
         }
         if offset > 0 {
@@ -71,20 +78,18 @@ impl Input {
     /// The next `len` bytes.
     pub fn next(&mut self, len: usize) -> Result<&[u8], ImportError> {
         match self {
-            Input::Mapped { map, offset, pos, .. } => {
+            Input::Mapped { map, offset, pos, released, .. } => {
                 let start = (*offset + *pos) as usize;
-                // Pages already hashed are dropped from this process (the page cache keeps them).
-                if *pos > 0 {
-                    let done = *offset as usize..start;
-                    let page = 4096;
-                    let from = done.start / page * page;
-                    let to = done.end / page * page;
-                    if to > from {
-                        // SAFETY: DONTNEED on a read-only file map only drops our references;
-                        // those bytes are not read again.
-                        let _ =
-                            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
-                    }
+                // Pages hashed since the last call are dropped from this process (the page cache
+                // keeps them); each page is released once.
+                let to = start / PAGE * PAGE;
+                if to > *released {
+                    // SAFETY: DONTNEED on a read-only file map only drops our references; those
+                    // bytes are not read again.
+                    let _ = unsafe {
+                        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, *released, to - *released)
+                    };
+                    *released = to;
                 }
                 *pos += len as u64;
                 Ok(&map[start..start + len])
