@@ -30,44 +30,71 @@ pub trait OffsetWrite {
 
 const STAGE: usize = 8 << 20;
 
+/// Coalesces contiguous writes into one buffer of up to [`STAGE`] bytes and hands each finished
+/// run to an `emit(offset, buffer)` callback, which must leave the buffer empty.
+struct Staging {
+    buf: Vec<u8>,
+    offset: u64,
+}
+
+type Emit<'a> = dyn FnMut(u64, &mut Vec<u8>) -> io::Result<()> + 'a;
+
+impl Staging {
+    fn new() -> Self {
+        Staging { buf: Vec::with_capacity(STAGE), offset: 0 }
+    }
+
+    /// Stages `data` at `offset`, emitting the current run first if `data` does not continue it.
+    fn push(&mut self, offset: u64, data: &[u8], emit: &mut Emit<'_>) -> io::Result<()> {
+        if offset != self.offset + self.buf.len() as u64 {
+            self.emit(emit)?;
+            self.offset = offset;
+        }
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= STAGE {
+            self.emit(emit)?;
+        }
+        Ok(())
+    }
+
+    /// Emits what is staged.
+    fn emit(&mut self, emit: &mut Emit<'_>) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let len = self.buf.len() as u64;
+        emit(self.offset, &mut self.buf)?;
+        self.buf.clear();
+        self.offset += len;
+        Ok(())
+    }
+}
+
 /// Writes CAR sections in place into a file (positional writes) on the calling thread;
 /// contiguous writes are staged into large buffers. (`prepare` uses [`ChannelSink`] to write on
 /// another thread and tee into commP.)
 pub struct FileSink<'a> {
     file: &'a File,
-    stage: Vec<u8>,
-    stage_offset: u64,
+    stage: Staging,
 }
 
 impl<'a> FileSink<'a> {
     /// A sink writing into `file`.
     pub fn new(file: &'a File) -> Self {
-        FileSink { file, stage: Vec::with_capacity(STAGE), stage_offset: 0 }
+        FileSink { file, stage: Staging::new() }
     }
 
     /// Writes out everything staged.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.stage.is_empty() {
-            return Ok(());
-        }
-        self.file.write_all_at(&self.stage, self.stage_offset)?;
-        self.stage_offset += self.stage.len() as u64;
-        self.stage.clear();
-        Ok(())
+        let file = self.file;
+        self.stage.emit(&mut |offset, buf| file.write_all_at(buf, offset))
     }
 }
 
 impl Sink for FileSink<'_> {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if offset != self.stage_offset + self.stage.len() as u64 {
-            self.flush()?;
-            self.stage_offset = offset;
-        }
-        self.stage.extend_from_slice(data);
-        if self.stage.len() >= STAGE {
-            self.flush()?;
-        }
-        Ok(())
+        let file = self.file;
+        self.stage.push(offset, data, &mut |at, buf| file.write_all_at(buf, at))
     }
 }
 
@@ -225,8 +252,7 @@ impl Write for TeeWriter<'_> {
 pub struct ChannelSink {
     tx: std::sync::mpsc::SyncSender<(u64, Vec<u8>)>,
     spare: std::sync::mpsc::Receiver<Vec<u8>>,
-    stage: Vec<u8>,
-    stage_offset: u64,
+    stage: Staging,
 }
 
 fn writer_gone() -> io::Error {
@@ -236,39 +262,33 @@ fn writer_gone() -> io::Error {
 impl ChannelSink {
     /// A sink sending staged buffers on `tx`; used buffers come back on `spare`.
     pub fn new(tx: std::sync::mpsc::SyncSender<(u64, Vec<u8>)>, spare: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
-        ChannelSink { tx, spare, stage: Vec::with_capacity(STAGE), stage_offset: 0 }
-    }
-
-    fn send(&mut self) -> io::Result<()> {
-        if self.stage.is_empty() {
-            return Ok(());
-        }
-        let mut next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(STAGE));
-        next.clear();
-        let full = std::mem::replace(&mut self.stage, next);
-        let len = full.len() as u64;
-        self.tx.send((self.stage_offset, full)).map_err(|_| writer_gone())?;
-        self.stage_offset += len;
-        Ok(())
+        ChannelSink { tx, spare, stage: Staging::new() }
     }
 
     /// Sends what is staged and closes the channel.
     pub fn finish(mut self) -> io::Result<()> {
-        self.send()
+        let (tx, spare) = (&self.tx, &self.spare);
+        self.stage.emit(&mut |offset, buf| send(tx, spare, offset, buf))
     }
+}
+
+/// Sends the staged buffer, leaving a recycled (or new) empty one in its place.
+fn send(
+    tx: &std::sync::mpsc::SyncSender<(u64, Vec<u8>)>,
+    spare: &std::sync::mpsc::Receiver<Vec<u8>>,
+    offset: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut next = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(STAGE));
+    next.clear();
+    let full = std::mem::replace(buf, next);
+    tx.send((offset, full)).map_err(|_| writer_gone())
 }
 
 impl Sink for ChannelSink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if offset != self.stage_offset + self.stage.len() as u64 {
-            self.send()?;
-            self.stage_offset = offset;
-        }
-        self.stage.extend_from_slice(data);
-        if self.stage.len() >= STAGE {
-            self.send()?;
-        }
-        Ok(())
+        let (tx, spare) = (&self.tx, &self.spare);
+        self.stage.push(offset, data, &mut |at, buf| send(tx, spare, at, buf))
     }
 }
 
