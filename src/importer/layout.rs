@@ -147,6 +147,14 @@ impl FileShape {
     }
 }
 
+/// Byte length of the root CID of an input tree's DAG (without predicting the whole tree).
+pub fn root_cid_len(entry: &Entry, profile: &Profile) -> usize {
+    match entry {
+        Entry::File { size, .. } | Entry::FileRange { len: size, .. } => FileShape::new(*size, profile).root_cid_len(),
+        Entry::Symlink { .. } | Entry::Dir { .. } => profile.node_cid_len(),
+    }
+}
+
 /// Predicted sizes of an input tree's DAG and the CID length of its root.
 pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
     match entry {

@@ -4,7 +4,7 @@
 //! in parallel batches.
 
 use super::input::Input;
-use super::layout::{predict, FileShape};
+use super::layout::{predict, root_cid_len, FileShape};
 use super::scan::{Entry, ImportError};
 use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
@@ -282,8 +282,7 @@ pub fn write_car(
     sink: &mut dyn Sink,
     observer: &mut dyn Observer,
 ) -> Result<Built, ImportError> {
-    let (_, root_cid_len) = predict(entry, profile);
-    let header_len = car::header_len(root_cid_len);
+    let header_len = car::header_len(root_cid_len(entry, profile));
     sink.reserve(0, header_len).map_err(out_err)?;
     let mut b = Builder::new(*profile, sink, observer, header_len);
     let (root, tsize) = b.entry(entry)?;
