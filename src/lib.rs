@@ -16,6 +16,7 @@ pub mod dagpb;
 pub mod event;
 pub mod importer;
 pub mod ipfs;
+pub mod multibuffer;
 pub mod output;
 pub mod prepare;
 pub mod profile;

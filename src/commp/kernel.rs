@@ -74,34 +74,7 @@ impl Kernel {
     }
 }
 
-fn shani_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("sha")
-            && std::arch::is_x86_feature_detected!("sse4.1")
-            && std::arch::is_x86_feature_detected!("ssse3")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// SHA-256 initial hash value.
-const H0: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-
-/// SHA-256 round constants.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-const K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
-];
+use crate::multibuffer::{shani_available, H0, K};
 
 /// The second block of every 64-byte message: `0x80`, zeros, bit length 512 (big-endian u64).
 const PAD_BLOCK: [u8; 64] = {
@@ -155,75 +128,19 @@ mod portable {
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::needless_range_loop)] // lane loops index several parallel arrays
 mod shani {
-    //! SHA-NI kernel. The state lives in two registers in the layout `sha256rnds2` wants:
-    //! `abef` holds lanes (f, e, b, a) and `cdgh` holds (h, g, d, c), lowest lane first.
-    use super::{H0, K, PAD_WK};
+    //! SHA-NI kernel, built on the multi-buffer SHA-256 primitives.
+    use super::PAD_WK;
+    use crate::multibuffer::shani::{compress, initial, rounds4, State};
     use std::arch::x86_64::*;
 
-    /// Independent messages hashed at once; 3 hides `sha256rnds2` latency best on Zen 3.
-    const WAYS: usize = 3;
-
-    #[derive(Clone, Copy)]
-    struct State {
-        abef: __m128i,
-        cdgh: __m128i,
-    }
-
-    #[inline(always)]
-    unsafe fn initial() -> State {
-        let [a, b, c, d, e, f, g, h] = H0.map(|x| x as i32);
-        State { abef: _mm_set_epi32(a, b, e, f), cdgh: _mm_set_epi32(c, d, g, h) }
-    }
-
-    /// Four rounds on every lane with the message-plus-constant words `wk`.
-    #[inline(always)]
-    unsafe fn rounds4<const N: usize>(st: &mut [State; N], wk: &[__m128i; N]) {
-        for n in 0..N {
-            st[n].cdgh = _mm_sha256rnds2_epu32(st[n].cdgh, st[n].abef, wk[n]);
-        }
-        for n in 0..N {
-            st[n].abef = _mm_sha256rnds2_epu32(st[n].abef, st[n].cdgh, _mm_shuffle_epi32(wk[n], 0x0e));
-        }
-    }
+    /// Independent messages hashed at once (the multi-buffer lane count).
+    const WAYS: usize = crate::multibuffer::LANES;
 
     /// Compresses N data blocks (one per lane), starting each lane from the initial state.
     #[inline(always)]
     unsafe fn data_block<const N: usize>(src: [*const u8; N]) -> [State; N] {
-        let bswap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
         let mut st = [initial(); N];
-        // Message schedule: the last 16 words, as four 4-word vectors per lane.
-        let mut w = [[_mm_setzero_si128(); 4]; N];
-        for n in 0..N {
-            for (j, wj) in w[n].iter_mut().enumerate() {
-                *wj = _mm_shuffle_epi8(_mm_loadu_si128(src[n].add(16 * j).cast()), bswap);
-            }
-        }
-        let mut wk = [_mm_setzero_si128(); N];
-        for g in 0..4 {
-            let k = _mm_loadu_si128(K.as_ptr().add(4 * g).cast());
-            for n in 0..N {
-                wk[n] = _mm_add_epi32(w[n][g], k);
-            }
-            rounds4(&mut st, &wk);
-        }
-        for g in 4..16 {
-            let k = _mm_loadu_si128(K.as_ptr().add(4 * g).cast());
-            for n in 0..N {
-                // W[t..t+4] from W[t-16..t); the window slides by rotating whole vectors, so
-                // every index is constant and the schedule stays in registers.
-                let [w16, w12, w8, w4] = w[n];
-                let t = _mm_add_epi32(_mm_sha256msg1_epu32(w16, w12), _mm_alignr_epi8(w4, w8, 4));
-                let next = _mm_sha256msg2_epu32(t, w4);
-                w[n] = [w12, w8, w4, next];
-                wk[n] = _mm_add_epi32(next, k);
-            }
-            rounds4(&mut st, &wk);
-        }
-        let init = initial();
-        for s in st.iter_mut() {
-            s.abef = _mm_add_epi32(s.abef, init.abef);
-            s.cdgh = _mm_add_epi32(s.cdgh, init.cdgh);
-        }
+        compress(&mut st, src);
         st
     }
 

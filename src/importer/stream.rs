@@ -10,12 +10,12 @@ use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
 use crate::dagpb::{self, Link};
 use crate::event::{Event, Observer};
+use crate::multibuffer;
 use crate::profile::Profile;
 use crate::sink::Sink;
 use crate::unixfs;
 use cid::Cid;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -232,9 +232,11 @@ impl<'a> Builder<'a> {
         let profile = self.profile;
         // Hash in parallel; the chunks are then written from the read buffer without copies.
         let cids: Vec<Cid> = if buf.is_empty() {
-            vec![leaf_cid(&profile, &[])]
+            leaf_cids(&profile, buf, chunk)
         } else {
-            buf.par_chunks(chunk).map(|c| leaf_cid(&profile, c)).collect()
+            buf.par_chunks(chunk * multibuffer::LANES)
+                .flat_map_iter(|group| leaf_cids(&profile, group, chunk))
+                .collect()
         };
         let mut out = Vec::with_capacity(cids.len());
         for (i, cid) in cids.into_iter().enumerate() {
@@ -261,18 +263,28 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// A leaf's CID, hashed without building the block.
-fn leaf_cid(profile: &Profile, chunk: &[u8]) -> Cid {
-    if profile.raw_leaves {
-        return cid_of(CidVersion::V1, RAW, chunk);
-    }
-    let (head, tail) = unixfs::file_leaf_parts(chunk.len());
-    let mut h = Sha256::new();
-    h.update(&head);
-    h.update(chunk);
-    h.update(&tail);
-    let mh = multihash::Multihash::<64>::wrap(crate::block::SHA2_256, &h.finalize()).expect("32-byte digest");
-    cid_from_multihash(profile.cid_version, DAG_PB, mh)
+/// The CIDs of the leaves in `group` (consecutive chunks of `chunk` bytes, the last may be
+/// shorter; an empty group is one empty leaf), hashed together in multi-buffer lanes without building the blocks.
+pub(crate) fn leaf_cids(profile: &Profile, group: &[u8], chunk: usize) -> Vec<Cid> {
+    let chunks: Vec<&[u8]> = if group.is_empty() { vec![group] } else { group.chunks(chunk).collect() };
+    let wrappers: Vec<(Vec<u8>, Vec<u8>)> =
+        if profile.raw_leaves { Vec::new() } else { chunks.iter().map(|c| unixfs::file_leaf_parts(c.len())).collect() };
+    let messages: Vec<[&[u8]; 3]> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match wrappers.get(i) {
+            Some((head, tail)) => [&head[..], c, &tail[..]],
+            None => [&[][..], c, &[][..]],
+        })
+        .collect();
+    let (version, codec) = if profile.raw_leaves { (CidVersion::V1, RAW) } else { (profile.cid_version, DAG_PB) };
+    multibuffer::digest_all(&messages)
+        .into_iter()
+        .map(|d| {
+            let mh = multihash::Multihash::<64>::wrap(crate::block::SHA2_256, &d).expect("32-byte digest");
+            cid_from_multihash(version, codec, mh)
+        })
+        .collect()
 }
 
 /// Writes the CAR of `entry` into `sink`: header reserved at 0, then the DAG; returns the root.
