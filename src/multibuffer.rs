@@ -33,13 +33,18 @@ pub(crate) fn digest_all_with<'a, M: AsRef<[&'a [u8]]>>(use_shani: bool, message
     }
     let _ = use_shani;
     for (m, d) in messages.iter().zip(out.iter_mut()) {
-        let mut h = Sha256::new();
-        for part in m.as_ref() {
-            h.update(part);
-        }
-        *d = h.finalize().into();
+        *d = digest_one(m.as_ref());
     }
     out
+}
+
+/// SHA-256 of one message's parts, one stream.
+fn digest_one(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part);
+    }
+    h.finalize().into()
 }
 
 /// Whether this CPU has the SHA extensions (and the SSE levels the kernels use).
@@ -73,113 +78,95 @@ pub(crate) const K: [u32; 64] = [
     0xc67178f2,
 ];
 
-/// Walks one message's 64-byte blocks, padding included, without copying whole parts.
-struct Blocks<'a> {
-    parts: &'a [&'a [u8]],
-    part: usize,
-    at: usize,
-    /// Message bytes not yet handed out as whole blocks.
-    left: usize,
-    /// Blocks still to come, padding blocks included.
-    remaining: usize,
-    bit_len: u64,
-    /// A block that straddles parts, assembled here.
-    scratch: [u8; 64],
-    /// The last one or two blocks: the message's tail, `0x80`, zeros, the bit length.
-    tail: [u8; 128],
-    tail_next: usize,
+/// Where each 64-byte block of one message comes from: its longest part is read in place, the
+/// few blocks before and after it (other parts, straddling bytes, the padding) are assembled
+/// into small buffers. Works for messages like a UnixFS leaf (short header ‖ chunk ‖ short
+/// trailer); [`Plan::new`] gives `None` for shapes with more than a few assembled blocks.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[derive(Clone, Copy)]
+struct Plan {
+    /// Blocks `0..n_pre`.
+    pre: [u8; 64 * Plan::MAX_PRE],
+    n_pre: usize,
+    /// Blocks `n_pre..n_pre + n_mid`, in place in the caller's data.
+    mid: *const u8,
+    n_mid: usize,
+    /// Blocks `n_pre + n_mid..total`, ending with the padding.
+    post: [u8; 64 * Plan::MAX_POST],
+    total: usize,
 }
 
-impl<'a> Blocks<'a> {
-    fn new(parts: &'a [&'a [u8]]) -> Self {
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+impl Plan {
+    const MAX_PRE: usize = 2;
+    const MAX_POST: usize = 3;
+
+    fn new(parts: &[&[u8]]) -> Option<Plan> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let tail_blocks = if len % 64 + 9 <= 64 { 1 } else { 2 };
-        Blocks {
-            parts,
-            part: 0,
-            at: 0,
-            left: len,
-            remaining: len / 64 + tail_blocks,
-            bit_len: 8 * len as u64,
-            scratch: [0; 64],
-            tail: [0; 128],
-            tail_next: usize::MAX,
-        }
-    }
-
-    /// Copies the next `out.len()` message bytes into `out`.
-    fn copy_into(&mut self, out: &mut [u8]) {
-        let mut filled = 0;
-        while filled < out.len() {
-            let p = self.parts[self.part];
-            let n = (p.len() - self.at).min(out.len() - filled);
-            out[filled..filled + n].copy_from_slice(&p[self.at..self.at + n]);
-            filled += n;
-            self.at += n;
-            if self.at == p.len() {
-                self.part += 1;
-                self.at = 0;
+        let total = len / 64 + if len % 64 + 9 <= 64 { 1 } else { 2 };
+        // The longest part and where it starts in the message.
+        let (mut body, mut body_at, mut at) = (&[][..], 0, 0);
+        for p in parts {
+            if p.len() > body.len() {
+                (body, body_at) = (p, at);
             }
+            at += p.len();
         }
-        self.left -= out.len();
+        // Blocks before the first whole block of the longest part (never past the message's
+        // whole blocks), then the whole blocks inside it.
+        let first = body_at.div_ceil(64).min(len / 64);
+        let end = ((body_at + body.len()) / 64).max(first);
+        if first > Plan::MAX_PRE || total - end > Plan::MAX_POST {
+            return None;
+        }
+        let mut plan = Plan {
+            pre: [0; 64 * Plan::MAX_PRE],
+            n_pre: first,
+            mid: body[(64 * first).saturating_sub(body_at).min(body.len())..].as_ptr(),
+            n_mid: end - first,
+            post: [0; 64 * Plan::MAX_POST],
+            total,
+        };
+        copy_message(parts, 0, &mut plan.pre[..64 * first]);
+        let rest = len - 64 * end;
+        copy_message(parts, 64 * end, &mut plan.post[..rest]);
+        plan.post[rest] = 0x80;
+        let last = 64 * (total - end);
+        plan.post[last - 8..last].copy_from_slice(&(8 * len as u64).to_be_bytes());
+        Some(plan)
     }
 
-    /// How many whole blocks can be read straight from the current part.
-    fn direct_run(&mut self) -> usize {
-        if self.left < 64 {
-            return 0;
+    /// Block `i` (`i < total`); the pointer is valid while `self` and the message are.
+    #[inline(always)]
+    fn block(&self, i: usize) -> *const u8 {
+        if i < self.n_pre {
+            self.pre[64 * i..].as_ptr()
+        } else if i < self.n_pre + self.n_mid {
+            // Block i of the middle run lies inside the longest part (checked by `new`).
+            self.mid.wrapping_add(64 * (i - self.n_pre))
+        } else {
+            self.post[64 * (i - self.n_pre - self.n_mid)..].as_ptr()
         }
-        while self.at == self.parts[self.part].len() {
-            self.part += 1;
-            self.at = 0;
-        }
-        (self.parts[self.part].len() - self.at).min(self.left) / 64
     }
+}
 
-    /// Takes `n` blocks counted by [`Blocks::direct_run`]; returns where the first starts.
-    fn take_direct(&mut self, n: usize) -> *const u8 {
-        let ptr = self.parts[self.part][self.at..].as_ptr();
-        self.at += 64 * n;
-        self.left -= 64 * n;
-        self.remaining -= n;
-        ptr
-    }
-
-    /// The next block; the pointer stays valid until the next call or until `self` moves.
-    fn next_block(&mut self) -> *const u8 {
-        debug_assert!(self.remaining > 0);
-        self.remaining -= 1;
-        if self.left >= 64 {
-            while self.at == self.parts[self.part].len() {
-                self.part += 1;
-                self.at = 0;
-            }
-            let p = self.parts[self.part];
-            if p.len() - self.at >= 64 {
-                let ptr = p[self.at..].as_ptr();
-                self.at += 64;
-                self.left -= 64;
-                return ptr;
-            }
-            let mut scratch = [0u8; 64];
-            self.copy_into(&mut scratch);
-            self.scratch = scratch;
-            return self.scratch.as_ptr();
+/// Copies the message bytes `[start, start + out.len())` of `parts` into `out`.
+fn copy_message(parts: &[&[u8]], mut start: usize, out: &mut [u8]) {
+    let mut filled = 0;
+    for p in parts {
+        if filled == out.len() {
+            break;
         }
-        if self.tail_next == usize::MAX {
-            let rest = self.left;
-            let mut tail = [0u8; 128];
-            self.copy_into(&mut tail[..rest]);
-            tail[rest] = 0x80;
-            let end = if rest + 9 <= 64 { 64 } else { 128 };
-            tail[end - 8..end].copy_from_slice(&self.bit_len.to_be_bytes());
-            self.tail = tail;
-            self.tail_next = 0;
+        if start >= p.len() {
+            start -= p.len();
+            continue;
         }
-        let ptr = self.tail[self.tail_next..].as_ptr();
-        self.tail_next += 64;
-        ptr
+        let n = (p.len() - start).min(out.len() - filled);
+        out[filled..filled + n].copy_from_slice(&p[start..start + n]);
+        filled += n;
+        start = 0;
     }
+    debug_assert_eq!(filled, out.len());
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -187,7 +174,7 @@ impl<'a> Blocks<'a> {
 pub(crate) mod shani {
     //! SHA-NI primitives. The state lives in two registers in the layout `sha256rnds2` wants:
     //! `abef` holds lanes (f, e, b, a) and `cdgh` holds (h, g, d, c), lowest lane first.
-    use super::{Blocks, H0, K};
+    use super::{Plan, H0, K};
     use std::arch::x86_64::*;
 
     /// One message's chaining state.
@@ -269,65 +256,37 @@ pub(crate) mod shani {
         out
     }
 
+    /// Every plan's blocks, the lanes interleaved; all plans have the same block count. The
+    /// loop makes no calls, so the states stay in registers.
     #[inline(always)]
-    unsafe fn digest_lanes<'a, const N: usize, M: AsRef<[&'a [u8]]>>(group: &[M], out: &mut [[u8; 32]]) {
-        let mut blocks: [Blocks<'_>; N] = std::array::from_fn(|n| Blocks::new(group[n].as_ref()));
-        let together = blocks.iter().map(|b| b.remaining).min().unwrap_or(0);
-        let st = lockstep(&mut blocks, together);
-        // Lanes of unequal length finish one by one.
-        for ((s, b), o) in st.into_iter().zip(blocks.iter_mut()).zip(out.iter_mut()) {
-            let mut one = [s];
-            while b.remaining > 0 {
-                compress(&mut one, [b.next_block()]);
-            }
-            *o = digest(one[0]);
-        }
-    }
-
-    /// `count` blocks of every lane, interleaved. A function of its own so that the states stay
-    /// in registers (indexing them by a run-time lane number afterwards would put them in memory).
-    #[inline(always)]
-    unsafe fn lockstep<const N: usize>(blocks: &mut [Blocks<'_>; N], count: usize) -> [State; N] {
+    unsafe fn lanes<const N: usize>(plans: &[Plan; N]) -> [State; N] {
         let mut st = [initial(); N];
-        let mut done = 0;
-        while done < count {
-            let run = blocks.iter_mut().map(|b| b.direct_run()).min().unwrap_or(0).min(count - done);
-            if run == 0 {
-                let src: [*const u8; N] = std::array::from_fn(|n| blocks[n].next_block());
-                compress(&mut st, src);
-                done += 1;
-                continue;
-            }
-            // The common case: whole blocks straight from every lane's current part, with no
-            // call in the loop (a call would make the compiler keep the states in memory).
-            let base: [*const u8; N] = std::array::from_fn(|n| blocks[n].take_direct(run));
-            st = direct(st, base, run);
-            done += run;
+        for i in 0..plans[0].total {
+            compress(&mut st, std::array::from_fn(|n| plans[n].block(i)));
         }
         st
     }
 
-    /// `count` consecutive blocks of every lane from `base`. Not inlined, so that its loop has
-    /// the states to itself and keeps them in registers.
-    #[inline(never)]
-    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-    unsafe fn direct<const N: usize>(mut st: [State; N], base: [*const u8; N], count: usize) -> [State; N] {
-        for i in 0..count {
-            compress(&mut st, std::array::from_fn(|n| base[n].add(64 * i)));
-        }
-        st
-    }
-
-    /// Digests of up to [`super::LANES`] messages, hashed in interleaved lanes.
+    /// Digests of up to [`super::LANES`] messages, hashed in interleaved lanes when they have
+    /// the same number of blocks, else one after another.
     ///
     /// # Safety
     /// The CPU must support SHA, SSSE3 and SSE4.1.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     pub(super) unsafe fn digest_group<'a, M: AsRef<[&'a [u8]]>>(group: &[M], out: &mut [[u8; 32]]) {
-        match group.len() {
-            2 => digest_lanes::<2, M>(group, out),
-            1 => digest_lanes::<1, M>(group, out),
-            n => unreachable!("group of {n} messages"),
+        let plans: Vec<Option<Plan>> = group.iter().map(|m| Plan::new(m.as_ref())).collect();
+        if let [Some(a), Some(b)] = &plans[..] {
+            if a.total == b.total {
+                let [x, y] = lanes::<2>(&[*a, *b]);
+                (out[0], out[1]) = (digest(x), digest(y));
+                return;
+            }
+        }
+        for ((plan, m), o) in plans.into_iter().zip(group).zip(out.iter_mut()) {
+            *o = match plan {
+                Some(p) => digest(lanes::<1>(&[p])[0]),
+                None => super::digest_one(m.as_ref()),
+            };
         }
     }
 }
@@ -364,6 +323,24 @@ mod tests {
         let hex = |d: &[u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
         assert_eq!(hex(&got[0]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(hex(&got[1]), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn unequal_lanes_and_shapes_without_a_plan() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        // Equal lengths, unequal lengths, a long header (no plan: assembled one stream).
+        let msgs: [[&[u8]; 3]; 4] = [
+            [&data[..14], &data[14..4000], &data[4000..4004]],
+            [&data[..14], &data[14..3000], &data[3000..3004]],
+            [&data[..700], &data[700..800], &data[800..900]],
+            [&data[..1], &data[1..2], &data[2..4000]],
+        ];
+        for shani in [false, true] {
+            let got = digest_all_with(shani, &msgs);
+            for (g, m) in got.iter().zip(&msgs) {
+                assert_eq!(*g, reference(m), "shani {shani}");
+            }
+        }
     }
 
     proptest! {
