@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 /// Receives CAR bytes at their final offsets.
 pub trait Sink {
@@ -293,7 +294,8 @@ impl Sink for ChannelSink {
 }
 
 /// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset and, on a
-/// third thread, tees it to `tee`, so writing and hashing overlap; buffers go back on `spare`.
+/// third thread, hands it to `tee` at the same time, so writing and hashing overlap; buffers go
+/// back on `spare`.
 pub fn drain_to(
     rx: std::sync::mpsc::Receiver<(u64, Vec<u8>)>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
@@ -308,22 +310,31 @@ pub fn drain_to(
         return Ok(());
     };
     std::thread::scope(|s| {
-        let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(2);
+        // Each buffer goes to the hasher before it is written, so hashing never waits for the
+        // writer (nor the other way round); whichever finishes with a buffer last recycles it.
+        let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<(u64, Arc<Vec<u8>>)>(2);
+        let hasher_spare = spare.clone();
         let hasher = s.spawn(move || -> io::Result<()> {
             for (offset, buf) in hash_rx {
                 tee.write_at(offset, &buf)?;
-                let _ = spare.send(buf);
+                if let Some(buf) = Arc::into_inner(buf) {
+                    let _ = hasher_spare.send(buf);
+                }
             }
             Ok(())
         });
         let mut written = Ok(());
         for (offset, buf) in rx {
+            let buf = Arc::new(buf);
+            if hash_tx.send((offset, Arc::clone(&buf))).is_err() {
+                break; // the hasher failed; its error is reported below
+            }
             if let Err(e) = file.write_all_at(&buf, offset) {
                 written = Err(e);
                 break;
             }
-            if hash_tx.send((offset, buf)).is_err() {
-                break; // the hasher failed; its error is reported below
+            if let Some(buf) = Arc::into_inner(buf) {
+                let _ = spare.send(buf);
             }
         }
         drop(hash_tx);
