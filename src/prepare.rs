@@ -89,7 +89,8 @@ fn preallocate(file: &File, len: u64) -> io::Result<()> {
         let mut vfs: libc::statvfs = std::mem::zeroed();
         ((libc::fstatfs(fd, &mut fs) == 0).then_some(fs), (libc::fstatvfs(fd, &mut vfs) == 0).then_some(vfs))
     };
-    if let Some(v) = vfs {
+    // Some file systems (FUSE, network) report no sizes at all; only a known size is checked.
+    if let Some(v) = vfs.filter(|v| v.f_blocks > 0) {
         let free = (v.f_bavail as u64).saturating_mul(v.f_frsize as u64);
         if free < len {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));

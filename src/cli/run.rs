@@ -85,7 +85,14 @@ fn with_output<T>(
         Ok(r)
     });
     PENDING.lock().unwrap().retain(|p| p != &temp);
-    res
+    res.map_err(|e| if is_output_error(&e) { e.context(target.display().to_string()) } else { e })
+}
+
+/// Whether `e` is a failure to write the output (which then gets the output's path as context;
+/// input errors already name their input).
+fn is_output_error(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<carload::importer::scan::ImportError>(), Some(scan::ImportError::Output(_)))
+        || matches!(e.downcast_ref::<carload::batch::BatchError>(), Some(carload::batch::BatchError::Output(_)))
 }
 
 /// Writes a batch manifest file atomically.
@@ -330,7 +337,12 @@ fn run_batch(
         _ => std::env::temp_dir(),
     });
     let built = with_output(out, force, Some(input), |dest| {
-        dest.sequential(|w| Ok(carload::batch::build(&files, profile, &spool_dir, w, with_commp, &mut progress)?))
+        dest.sequential(|w| match carload::batch::build(&files, profile, &spool_dir, w, with_commp, &mut progress) {
+            Err(e @ carload::batch::BatchError::Spool(_)) => {
+                Err(anyhow::Error::new(e).context(format!("spool folder {} (see --tmpdir)", spool_dir.display())))
+            }
+            r => Ok(r?),
+        })
     });
     progress.finish();
     let built = built?;
