@@ -39,6 +39,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(LEN as u64));
     g.bench_function("sha256_plain", |b| b.iter(|| Sha256::digest(black_box(&data))));
     g.bench_function("commp_portable_1t", |b| b.iter(|| one.install(|| commp(Kernel::Portable, black_box(&data)))));
+    if Kernel::Avx2.is_available() {
+        g.bench_function("commp_avx2_1t", |b| b.iter(|| one.install(|| commp(Kernel::Avx2, black_box(&data)))));
+    }
     if Kernel::ShaNi.is_available() {
         g.bench_function("commp_shani_1t", |b| b.iter(|| one.install(|| commp(Kernel::ShaNi, black_box(&data)))));
         g.bench_function(format!("commp_shani_{threads}t"), |b| {

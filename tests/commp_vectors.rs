@@ -18,7 +18,7 @@ fn hex(bytes: &[u8]) -> String {
 /// commP of `data` with every available kernel; asserts they agree.
 fn commp(data: &[u8]) -> PieceInfo {
     let want = commp_of_bytes(data).unwrap();
-    for kernel in [Kernel::Portable, Kernel::ShaNi] {
+    for kernel in [Kernel::Portable, Kernel::ShaNi, Kernel::Avx2] {
         let mut h = PieceHasher::with_kernel(kernel);
         h.write_at(0, data).unwrap();
         assert_eq!(h.finish(data.len() as u64).unwrap(), want, "{kernel:?}, {} bytes", data.len());

@@ -105,16 +105,19 @@ fn edge_lengths() -> Vec<usize> {
 }
 
 #[test]
-fn shani_equals_portable() {
-    if !Kernel::ShaNi.is_available() {
-        eprintln!("SHA-NI not available on this CPU: nothing to compare");
+fn fast_kernels_equal_portable() {
+    let fast: Vec<Kernel> = [Kernel::ShaNi, Kernel::Avx2].into_iter().filter(|k| k.is_available()).collect();
+    if fast.is_empty() {
+        eprintln!("neither SHA-NI nor AVX2 on this CPU: nothing to compare");
         return;
     }
     let data = noise(4 * 127 * UNIT_QUADS + 1, 2);
     for n in edge_lengths() {
         let a = hash_with(PieceHasher::with_kernel(Kernel::Portable), &data[..n]);
-        let b = hash_with(PieceHasher::with_kernel(Kernel::ShaNi), &data[..n]);
-        assert_eq!(a, b, "{n} bytes");
+        for &k in &fast {
+            let b = hash_with(PieceHasher::with_kernel(k), &data[..n]);
+            assert_eq!(a, b, "{k:?}, {n} bytes");
+        }
     }
 }
 
