@@ -91,7 +91,10 @@ fn preallocate(file: &File, len: u64) -> io::Result<()> {
     };
     // Some file systems (FUSE, network) report no sizes at all; only a known size is checked.
     if let Some(v) = vfs.filter(|v| v.f_blocks > 0) {
-        let free = (v.f_bavail as u64).saturating_mul(v.f_frsize as u64);
+        // Root may also use the blocks reserved for it (ext4 keeps ~5 %).
+        // SAFETY: geteuid has no preconditions.
+        let blocks = if unsafe { libc::geteuid() } == 0 { v.f_bfree } else { v.f_bavail };
+        let free = (blocks as u64).saturating_mul(v.f_frsize as u64);
         if free < len {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
