@@ -1,5 +1,7 @@
 //! commP throughput against plain SHA-256 of the same bytes (64 MiB of pseudo-random data).
 
+mod common;
+
 use carload::commp::{Kernel, PieceHasher};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha2::{Digest, Sha256};
@@ -8,15 +10,7 @@ use std::hint::black_box;
 const LEN: usize = 64 << 20;
 
 fn data() -> Vec<u8> {
-    let mut x = 0x1234_5678_9abc_def1u64;
-    (0..LEN / 8)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()
-        })
-        .collect()
+    common::pseudo_random(LEN, 0x1234_5678_9abc_def1)
 }
 
 /// Writes the payload in 16 MiB buffers, as `commp_of_reader` does.

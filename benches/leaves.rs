@@ -1,6 +1,8 @@
 //! UnixFS leaf hashing: one SHA-256 stream per leaf against interleaved multi-buffer lanes
 //! (64 MiB of pseudo-random data in 256 KiB leaves, one thread).
 
+mod common;
+
 use carload::{multibuffer, unixfs};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sha2::{Digest, Sha256};
@@ -10,15 +12,7 @@ const LEN: usize = 64 << 20;
 const CHUNK: usize = 256 << 10;
 
 fn data() -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..LEN / 8)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()
-        })
-        .collect()
+    common::pseudo_random(LEN, 0x9e37_79b9_7f4a_7c15)
 }
 
 fn bench(c: &mut Criterion) {
