@@ -310,8 +310,9 @@ pub fn drain_to(
         return Ok(());
     };
     std::thread::scope(|s| {
-        // Each buffer goes to the hasher before it is written, so hashing never waits for the
-        // writer (nor the other way round); whichever finishes with a buffer last recycles it.
+        // Each buffer goes to the hasher before it is written, so hashing a buffer does not wait
+        // for its write (the writer still waits when the hasher is two buffers behind);
+        // whichever finishes with a buffer last recycles it.
         let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<(u64, Arc<Vec<u8>>)>(2);
         let hasher_spare = spare.clone();
         let hasher = s.spawn(move || -> io::Result<()> {

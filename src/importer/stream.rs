@@ -264,8 +264,9 @@ impl<'a> Builder<'a> {
 }
 
 /// The CIDs of the leaves in `group` (consecutive chunks of `chunk` bytes, the last may be
-/// shorter; an empty group is one empty leaf), hashed together in multi-buffer lanes without building the blocks.
-pub(crate) fn leaf_cids(profile: &Profile, group: &[u8], chunk: usize) -> Vec<Cid> {
+/// shorter; an empty group is one empty leaf), hashed together in multi-buffer lanes without
+/// building the blocks.
+fn leaf_cids(profile: &Profile, group: &[u8], chunk: usize) -> Vec<Cid> {
     let chunks: Vec<&[u8]> = if group.is_empty() { vec![group] } else { group.chunks(chunk).collect() };
     let wrappers: Vec<(Vec<u8>, Vec<u8>)> =
         if profile.raw_leaves { Vec::new() } else { chunks.iter().map(|c| unixfs::file_leaf_parts(c.len())).collect() };
