@@ -161,6 +161,9 @@ pub fn build(
     let by_root: std::collections::HashMap<Cid, usize> =
         spooled.iter().enumerate().rev().map(|(i, s)| (s.root, i)).collect();
     let (car_size, piece) = write_aggregate_car(&agg, out, with_commp, &mut |original, cid_v1, visited, w| {
+        if observer.cancelled() {
+            return Err(ImportError::Cancelled.into());
+        }
         let mut filter = SectionFilter::new(*cid_v1, visited, w);
         let res = match &spooled[by_root[original]].source {
             Source::Spool { offset, len } => {
@@ -213,6 +216,9 @@ fn spool_entries(
     let mut end = 0;
     let mut i = 0;
     while i < files.len() {
+        if observer.cancelled() {
+            return Err(ImportError::Cancelled.into());
+        }
         let mut j = i;
         let mut group_bytes = 0;
         while j < files.len() {

@@ -31,15 +31,40 @@ pub enum Event {
     },
 }
 
-/// Receives [`Event`]s.
+/// Receives [`Event`]s, and may ask for the work to stop.
 pub trait Observer {
     /// Called for each event, on the thread doing the work.
     fn event(&mut self, event: Event);
+
+    /// Whether the caller wants the work abandoned. Long-running work asks between units (a
+    /// group of leaves, a file) and stops with a `Cancelled` error; the default never cancels.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(Event)> Observer for F {
     fn event(&mut self, event: Event) {
         self(event)
+    }
+}
+
+/// An observer that forwards events to a closure and cancels when a flag is set (the terminal
+/// UI's dry runs and builds are cancelled this way).
+pub struct Cancellable<'a, F: FnMut(Event)> {
+    /// Receives the events.
+    pub on_event: F,
+    /// Set to abandon the work.
+    pub cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<F: FnMut(Event)> Observer for Cancellable<'_, F> {
+    fn event(&mut self, event: Event) {
+        (self.on_event)(event)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

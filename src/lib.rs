@@ -24,3 +24,4 @@ pub mod shipment;
 pub mod sink;
 pub mod unixfs;
 pub mod varint;
+pub mod walk;

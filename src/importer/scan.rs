@@ -52,6 +52,9 @@ pub enum ImportError {
     /// The piece hasher refused the data.
     #[error("{0}")]
     Piece(String),
+    /// The caller cancelled the work ([`crate::event::Observer::cancelled`]).
+    #[error("cancelled")]
+    Cancelled,
     /// A block size differed from its prediction (a bug; please report).
     #[error("internal error: predicted {predicted} bytes for a block of {actual}")]
     Prediction {

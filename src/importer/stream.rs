@@ -228,6 +228,9 @@ impl<'a> Builder<'a> {
         let bytes: u64 = (start..start + count).map(|i| shape.leaf_bytes(i)).sum();
         let buf = input.next(bytes as usize)?;
         self.observer.event(Event::BytesRead(bytes));
+        if self.observer.cancelled() {
+            return Err(ImportError::Cancelled);
+        }
         let chunk = self.profile.chunk_size;
         let profile = self.profile;
         // Hash in parallel; the chunks are then written from the read buffer without copies.

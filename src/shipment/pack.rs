@@ -44,6 +44,22 @@ impl Bin {
         self.own + overhead_bound(self.items.len() as u64, self.dag_pb)
     }
 
+    /// A batch holding `items` (kept in the order given).
+    pub fn from_items(items: Vec<Item>) -> Bin {
+        let mut bin = Bin::default();
+        for it in items {
+            bin.push(it);
+        }
+        bin
+    }
+
+    /// The bound the batch would have with `more` entries added.
+    pub fn bound_with(&self, more: &[Item]) -> u64 {
+        let own: u64 = more.iter().map(|i| i.cost.car_bytes).sum();
+        let dag_pb = more.iter().filter(|i| i.cost.dag_pb_root).count() as u64;
+        self.own + own + overhead_bound((self.items.len() + more.len()) as u64, self.dag_pb + dag_pb)
+    }
+
     /// Whether adding `items` keeps the bound within `capacity`.
     fn fits(&self, cost: u64, count: u64, dag_pb: u64, capacity: u64) -> bool {
         self.own + cost + overhead_bound(self.items.len() as u64 + count, self.dag_pb + dag_pb) <= capacity
@@ -54,7 +70,8 @@ impl Bin {
         capacity.saturating_sub(self.own + overhead_bound(self.items.len() as u64 + 1, self.dag_pb + 1))
     }
 
-    fn push(&mut self, item: Item) {
+    /// Adds an entry at the end.
+    pub fn push(&mut self, item: Item) {
         self.own += item.cost.car_bytes;
         self.dag_pb += item.cost.dag_pb_root as u64;
         self.items.push(item);

@@ -2,7 +2,7 @@
 //! into batches that fit the target piece.
 
 use super::file::{Batch, FileRef, Header, Shipment, FORMAT, VERSION};
-use super::pack::{pack, PackError};
+use super::pack::{pack, Bin, Item, PackError};
 use crate::batch::clean_path;
 use crate::commp::{padded_piece_size, unpadded_piece_size};
 use crate::importer::ImportError;
@@ -177,55 +177,54 @@ pub fn check_options(o: &PlanOptions) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Plans `files` into a shipment. `inputs` and `base` are recorded in the header.
-pub fn plan(
-    files: Vec<SourceFile>,
-    o: &PlanOptions,
-    inputs: Vec<String>,
-    base: Option<String>,
-) -> Result<Shipment, PlanError> {
+/// Folder keys for [`Pack::KeepFolders`]: files whose `parents` are equal share a key; keys are
+/// numbered in order of first appearance.
+pub fn folder_keys<K: std::hash::Hash + Eq>(parents: impl Iterator<Item = K>) -> Vec<u32> {
+    let mut ids: HashMap<K, u32> = HashMap::new();
+    parents
+        .map(|parent| {
+            let n = ids.len() as u32;
+            *ids.entry(parent).or_insert(n)
+        })
+        .collect()
+}
+
+/// The packing step of [`plan`], shared with the terminal workstation: files of `sizes` (in walk
+/// order; `folders` from [`folder_keys`] for keep-folders, else empty) packed into bins whose
+/// `Item::file` indexes `sizes`.
+pub fn pack_files(sizes: &[u64], folders: &[u32], o: &PlanOptions) -> Result<Vec<Bin>, PlanError> {
     check_options(o)?;
-    if files.is_empty() {
+    if sizes.is_empty() {
         return Err(PlanError::Empty);
     }
-    let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
-    let folders: Vec<u32> = if o.pack == Pack::KeepFolders {
-        let mut ids: HashMap<&Path, u32> = HashMap::new();
-        files
-            .iter()
-            .map(|f| {
-                let parent = Path::new(&f.name).parent().unwrap_or(Path::new(""));
-                let n = ids.len() as u32;
-                *ids.entry(parent).or_insert(n)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let bins = pack(&sizes, &folders, &o.profile, o.capacity(), o.pack)?;
-    let width = (bins.len().max(1) - 1).to_string().len().max(5);
-    let batches: Vec<Batch> = bins
-        .par_iter()
-        .enumerate()
-        .map(|(i, bin)| {
-            let bound = bin.bound();
-            Batch {
-                id: format!("b{i:0width$}"),
-                car_size_bound: bound,
-                piece_size: padded_piece_size(bound).max(o.min_piece_size),
-                files: bin
-                    .items
-                    .iter()
-                    .map(|it| {
-                        let f = &files[it.file];
-                        FileRef { name: f.name.clone(), size: f.size, mtime_ns: f.mtime_ns, part: it.part }
-                    })
-                    .collect(),
-                result: None,
-            }
-        })
-        .collect();
-    let header = Header {
+    let folders = if o.pack == Pack::KeepFolders { folders } else { &[] };
+    Ok(pack(sizes, folders, &o.profile, o.capacity(), o.pack)?)
+}
+
+/// The ID `plan` gives batch `i` of `n`: `b00000`, … (wider when `n` needs more digits).
+pub fn batch_id(i: usize, n: usize) -> String {
+    let width = (n.max(1) - 1).to_string().len().max(5);
+    format!("b{i:0width$}")
+}
+
+/// The shipment record of `bin`: its bound, its piece size (at least the minimum) and its files,
+/// each named by `file_ref(item)`.
+pub fn batch_record(id: String, bin: &Bin, o: &PlanOptions, file_ref: impl Fn(&Item) -> FileRef) -> Batch {
+    let bound = bin.bound();
+    Batch {
+        id,
+        car_size_bound: bound,
+        piece_size: padded_piece_size(bound).max(o.min_piece_size),
+        files: bin.items.iter().map(file_ref).collect(),
+        result: None,
+    }
+}
+
+/// The header record of a shipment of `batches` planned with `o`: counts every file once (a
+/// split file by its first part).
+pub fn header(o: &PlanOptions, inputs: Vec<String>, base: Option<String>, batches: &[Batch]) -> Header {
+    let firsts = || batches.iter().flat_map(|b| &b.files).filter(|f| f.part.is_none_or(|p| p.offset == 0));
+    Header {
         format: FORMAT.into(),
         version: VERSION,
         profile: o.profile,
@@ -237,10 +236,38 @@ pub fn plan(
         base,
         inputs,
         batches: batches.len() as u64,
-        files: files.len() as u64,
-        bytes: sizes.iter().sum(),
+        files: firsts().count() as u64,
+        bytes: firsts().map(|f| f.size).sum(),
         car_bytes_bound: batches.iter().map(|b| b.car_size_bound).sum(),
+    }
+}
+
+/// Plans `files` into a shipment. `inputs` and `base` are recorded in the header.
+pub fn plan(
+    files: Vec<SourceFile>,
+    o: &PlanOptions,
+    inputs: Vec<String>,
+    base: Option<String>,
+) -> Result<Shipment, PlanError> {
+    check_options(o)?;
+    let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+    let folders = if o.pack == Pack::KeepFolders {
+        folder_keys(files.iter().map(|f| Path::new(&f.name).parent().unwrap_or(Path::new(""))))
+    } else {
+        Vec::new()
     };
+    let bins = pack_files(&sizes, &folders, o)?;
+    let batches: Vec<Batch> = bins
+        .par_iter()
+        .enumerate()
+        .map(|(i, bin)| {
+            batch_record(batch_id(i, bins.len()), bin, o, |it| {
+                let f = &files[it.file];
+                FileRef { name: f.name.clone(), size: f.size, mtime_ns: f.mtime_ns, part: it.part }
+            })
+        })
+        .collect();
+    let header = header(o, inputs, base, &batches);
     Ok(Shipment { header, batches })
 }
 

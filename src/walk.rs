@@ -1,0 +1,359 @@
+//! A parallel metadata walk that reports one [`Listing`] per folder, for callers that build
+//! their own tree (the terminal workstation's browser).
+//!
+//! Folders are read by a pool of threads; each folder's entries are sorted by name bytes (the
+//! walk order of [`crate::shipment::plan::walk_inputs`]) and numbered with a contiguous range of
+//! IDs reserved atomically, so a listing can be placed without any lookup: child `i` of a listing
+//! has ID `first + i`, and a sub-folder's own listing names it by that ID. A folder's listing is
+//! always handed over before the listings of its sub-folders. Only regular files are `stat`ed
+//! (sub-folders are known from the directory entry's type), and symlinks are resolved as the
+//! planner resolves them: a symlink to a file counts as that file.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex};
+
+/// The parent ID of the listing of the roots.
+pub const ROOTS: u32 = u32::MAX;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A folder (its own listing follows).
+    Folder,
+    /// A symlink to a regular file (size and time are the target's, as `plan` takes them).
+    LinkToFile,
+    /// A symlink to a folder (not followed; shipments do not take them).
+    LinkToFolder,
+    /// A FIFO, socket or device, or a symlink to one, or a broken symlink (see the error).
+    Other,
+}
+
+impl Kind {
+    /// Whether the entry is shipped as a file.
+    pub fn is_file(self) -> bool {
+        matches!(self, Kind::File | Kind::LinkToFile)
+    }
+}
+
+/// One entry of a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    /// End of its name in [`Listing::names`] (the start is the previous child's end).
+    pub name_end: u32,
+    /// What it is.
+    pub kind: Kind,
+    /// Size in bytes (files).
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch (files).
+    pub mtime_ns: i64,
+    /// Predicted CAR bytes of a file, from the walk's cost function.
+    pub cost: u64,
+    /// Why it cannot be shipped or read, if so.
+    pub error: Option<Box<str>>,
+}
+
+/// The entries of one folder (or the roots), sorted by name bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// ID of the folder, or [`ROOTS`].
+    pub folder: u32,
+    /// ID of the first child.
+    pub first: u32,
+    /// The names, back to back.
+    pub names: Vec<u8>,
+    /// The children.
+    pub children: Vec<Child>,
+    /// Why the folder could not be read, if so (then it has no children).
+    pub error: Option<String>,
+}
+
+impl Listing {
+    /// Name of child `i`.
+    pub fn name(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.children[i - 1].name_end as usize };
+        &self.names[start..self.children[i].name_end as usize]
+    }
+}
+
+/// How the walk runs.
+pub struct WalkOptions<'a> {
+    /// Threads reading folders.
+    pub threads: usize,
+    /// Predicted CAR bytes of a file of the given size.
+    pub cost: &'a (dyn Fn(u64) -> u64 + Sync),
+    /// Set to stop early (folders not yet read are skipped).
+    pub stop: &'a AtomicBool,
+}
+
+struct Queue {
+    jobs: Vec<(PathBuf, u32)>,
+    active: usize,
+}
+
+/// Walks `roots` (given as paths; the roots' listing names them as given, cleaned) and hands
+/// every listing to `out`, from the walking threads. Returns when every folder was read or
+/// `stop` was set.
+pub fn walk(roots: &[PathBuf], o: &WalkOptions<'_>, out: &(dyn Fn(Listing) + Sync)) {
+    let next = AtomicU32::new(roots.len() as u32);
+    let mut top = Listing { folder: ROOTS, first: 0, ..Listing::default() };
+    let mut jobs = Vec::new();
+    for (i, root) in roots.iter().enumerate() {
+        let name = crate::batch::clean_path(root);
+        top.names.extend_from_slice(name.as_os_str().as_bytes());
+        let mut child = describe(root, fs::metadata(root), o.cost);
+        child.name_end = top.names.len() as u32;
+        if child.kind == Kind::Folder {
+            jobs.push((root.clone(), i as u32));
+        }
+        top.children.push(child);
+    }
+    out(top);
+    jobs.reverse();
+    let queue = Mutex::new(Queue { jobs, active: 0 });
+    let wake = Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..o.threads.max(1) {
+            s.spawn(|| worker(&queue, &wake, &next, o, out));
+        }
+    });
+}
+
+fn worker(queue: &Mutex<Queue>, wake: &Condvar, next: &AtomicU32, o: &WalkOptions<'_>, out: &(dyn Fn(Listing) + Sync)) {
+    loop {
+        let (path, id) = {
+            let mut q = queue.lock().unwrap();
+            loop {
+                if o.stop.load(Ordering::Relaxed) {
+                    q.jobs.clear();
+                }
+                if let Some(job) = q.jobs.pop() {
+                    q.active += 1;
+                    break job;
+                }
+                if q.active == 0 {
+                    wake.notify_all();
+                    return;
+                }
+                q = wake.wait(q).unwrap();
+            }
+        };
+        let (listing, subfolders) = read_folder(&path, id, next, o.cost);
+        out(listing);
+        let mut q = queue.lock().unwrap();
+        q.active -= 1;
+        let pushed = !subfolders.is_empty();
+        q.jobs.extend(subfolders.into_iter().rev());
+        if pushed || q.active == 0 {
+            wake.notify_all();
+        }
+    }
+}
+
+/// Reads one folder: its listing and the sub-folders to read next.
+fn read_folder(path: &Path, id: u32, next: &AtomicU32, cost: &(dyn Fn(u64) -> u64 + Sync)) -> (Listing, Vec<(PathBuf, u32)>) {
+    let mut listing = Listing { folder: id, ..Listing::default() };
+    let rd = match fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) => {
+            listing.error = Some(e.to_string());
+            listing.first = next.load(Ordering::Relaxed);
+            return (listing, Vec::new());
+        }
+    };
+    let mut found: Vec<(std::ffi::OsString, Child)> = Vec::new();
+    for item in rd {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                listing.error = Some(format!("listing stopped early: {e}"));
+                break;
+            }
+        };
+        let name = item.file_name();
+        let child = match item.file_type() {
+            Ok(t) if t.is_dir() => Child { kind: Kind::Folder, ..blank() },
+            Ok(t) if t.is_symlink() => describe_link(&item.path(), cost),
+            Ok(t) if t.is_file() => describe(&item.path(), item.metadata(), cost),
+            Ok(_) => describe(&item.path(), item.metadata(), cost),
+            Err(e) => Child { kind: Kind::Other, error: Some(e.to_string().into()), ..blank() },
+        };
+        found.push((name, child));
+    }
+    found.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let first = next.fetch_add(found.len() as u32, Ordering::Relaxed);
+    listing.first = first;
+    let mut subfolders = Vec::new();
+    listing.children.reserve_exact(found.len());
+    for (i, (name, mut child)) in found.into_iter().enumerate() {
+        listing.names.extend_from_slice(name.as_bytes());
+        child.name_end = listing.names.len() as u32;
+        if child.kind == Kind::Folder {
+            subfolders.push((path.join(&name), first + i as u32));
+        }
+        listing.children.push(child);
+    }
+    (listing, subfolders)
+}
+
+fn blank() -> Child {
+    Child { name_end: 0, kind: Kind::Other, size: 0, mtime_ns: 0, cost: 0, error: None }
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+}
+
+/// Describes an entry from its metadata (followed for roots and symlinks).
+fn describe(path: &Path, meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
+    match meta {
+        Ok(m) if m.is_file() => {
+            Child { kind: Kind::File, size: m.len(), mtime_ns: mtime_ns(&m), cost: cost(m.len()), ..blank() }
+        }
+        Ok(m) if m.is_dir() => Child { kind: Kind::Folder, ..blank() },
+        Ok(m) => {
+            let t = m.file_type();
+            let what = if t.is_fifo() {
+                "FIFO"
+            } else if t.is_socket() {
+                "socket"
+            } else {
+                "device"
+            };
+            Child { kind: Kind::Other, error: Some(format!("{what}: not a regular file").into()), ..blank() }
+        }
+        Err(e) => {
+            let _ = path;
+            Child { kind: Kind::Other, error: Some(e.to_string().into()), ..blank() }
+        }
+    }
+}
+
+fn describe_link(path: &Path, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
+    let target = fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => Child { kind: Kind::LinkToFile, ..describe(path, Ok(m), cost) },
+        Ok(m) if m.is_dir() => Child {
+            kind: Kind::LinkToFolder,
+            error: Some(format!("symlink to folder {target} (not followed; plan refuses it)").into()),
+            ..blank()
+        },
+        Ok(m) => describe(path, Ok(m), cost),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Child { kind: Kind::Other, error: Some(format!("broken symlink to {target}").into()), ..blank() }
+        }
+        Err(e) => Child { kind: Kind::Other, error: Some(format!("symlink to {target}: {e}").into()), ..blank() },
+    }
+}
+
+/// Name bytes as a displayable string (lossy for names that are not UTF-8).
+pub fn display_name(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(OsStr::from_bytes(name).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn listings_cover_the_tree_with_contiguous_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("r");
+        for d in ["a", "a/b", "c"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for (f, n) in [("a/x", 3), ("a/b/y", 5), ("z", 7), ("c/.h", 1)] {
+            fs::write(root.join(f), vec![0u8; n]).unwrap();
+        }
+        std::os::unix::fs::symlink("z", root.join("l")).unwrap();
+        std::os::unix::fs::symlink("a", root.join("m")).unwrap();
+        std::os::unix::fs::symlink("nowhere", root.join("n")).unwrap();
+        let got = Mutex::new(Vec::new());
+        let stop = AtomicBool::new(false);
+        let o = WalkOptions { threads: 3, cost: &|s| s * 2, stop: &stop };
+        walk(std::slice::from_ref(&root), &o, &|l| got.lock().unwrap().push(l));
+        let got = got.into_inner().unwrap();
+        assert_eq!(got[0].folder, ROOTS);
+        let mut names: HashMap<u32, (u32, String, Child)> = HashMap::new();
+        for l in &got {
+            for (i, c) in l.children.iter().enumerate() {
+                let prev = names.insert(l.first + i as u32, (l.folder, display_name(l.name(i)).into(), c.clone()));
+                assert!(prev.is_none(), "ID given twice");
+            }
+        }
+        assert_eq!(names.len(), 1 + 6 + 2 + 1 + 1);
+        let path = |mut id: u32| {
+            let mut parts = Vec::new();
+            loop {
+                let (parent, name, _) = &names[&id];
+                parts.push(name.clone());
+                if *parent == ROOTS {
+                    break;
+                }
+                id = *parent;
+            }
+            parts.reverse();
+            parts.join("/")
+        };
+        let mut files: Vec<(String, u64, u64, Kind)> = names
+            .iter()
+            .filter(|(_, (_, _, c))| c.kind.is_file())
+            .map(|(id, (_, _, c))| (path(*id), c.size, c.cost, c.kind))
+            .collect();
+        files.sort();
+        let r = root.display().to_string();
+        assert_eq!(
+            files,
+            vec![
+                (format!("{r}/a/b/y"), 5, 10, Kind::File),
+                (format!("{r}/a/x"), 3, 6, Kind::File),
+                (format!("{r}/c/.h"), 1, 2, Kind::File),
+                (format!("{r}/l"), 7, 14, Kind::LinkToFile),
+                (format!("{r}/z"), 7, 14, Kind::File),
+            ]
+        );
+        let kinds: HashMap<String, Kind> = names.keys().map(|id| (path(*id), names[id].2.kind)).collect();
+        assert_eq!(kinds[&format!("{r}/m")], Kind::LinkToFolder);
+        assert_eq!(kinds[&format!("{r}/n")], Kind::Other);
+        // Each folder's listing comes after the listing that names it, sorted by name.
+        let mut seen = std::collections::HashSet::from([ROOTS]);
+        for l in &got {
+            assert!(seen.contains(&l.folder));
+            for i in 0..l.children.len() {
+                seen.insert(l.first + i as u32);
+            }
+            let ns: Vec<&[u8]> = (0..l.children.len()).map(|i| l.name(i)).collect();
+            assert!(ns.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_folder_is_reported() {
+        if unsafe { libc::geteuid() } == 0 {
+            // root reads everything; use a vanished folder instead.
+            let stop = AtomicBool::new(false);
+            let o = WalkOptions { threads: 1, cost: &|s| s, stop: &stop };
+            let (l, sub) = read_folder(Path::new("/nonexistent-carload"), 0, &AtomicU32::new(1), o.cost);
+            assert!(l.error.unwrap().contains("No such file"));
+            assert!(sub.is_empty());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("locked");
+        fs::create_dir(&locked).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0)).unwrap();
+        let (l, _) = read_folder(&locked, 0, &AtomicU32::new(1), &|s| s);
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(l.error.unwrap().contains("denied"));
+    }
+}
