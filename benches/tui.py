@@ -13,7 +13,9 @@ carload run, then for --runs rounds runs in turn
 and prints the median wall time and peak RSS of each (os.wait4 of the child), the median of the
 per-round ratios of each tool's wall time to gdu's, carload's bytes per entry above a 64 MiB
 floor, and the medians of the fields of the JSON line `carload tui --bench` prints. If carload
-fails (e.g. before `tui --bench` exists) the gdu and ncdu figures are still printed.
+fails (e.g. before `tui --bench` exists) the gdu and ncdu figures are still printed. gdu -n
+keeps the whole tree in memory; ncdu 1.x with -o streams the export and keeps none, so its RSS
+is a floor rather than a browser's footprint.
 Install the other tools with `apt-get install gdu ncdu`.
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time

@@ -1,6 +1,7 @@
 //! The `carload` binary.
 
 mod cli;
+mod tui;
 
 use clap::Parser;
 use std::io::IsTerminal;
@@ -16,11 +17,17 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            crate::tui::terminal::restore();
+            let usage = e.downcast_ref::<tui::UsageError>().is_some();
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let prefix = if colour { "\x1b[31merror:\x1b[0m" } else { "error:" };
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("{prefix} {}", dedup_chain(msg));
-            ExitCode::FAILURE
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

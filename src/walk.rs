@@ -158,7 +158,12 @@ fn worker(queue: &Mutex<Queue>, wake: &Condvar, next: &AtomicU32, o: &WalkOption
 }
 
 /// Reads one folder: its listing and the sub-folders to read next.
-fn read_folder(path: &Path, id: u32, next: &AtomicU32, cost: &(dyn Fn(u64) -> u64 + Sync)) -> (Listing, Vec<(PathBuf, u32)>) {
+fn read_folder(
+    path: &Path,
+    id: u32,
+    next: &AtomicU32,
+    cost: &(dyn Fn(u64) -> u64 + Sync),
+) -> (Listing, Vec<(PathBuf, u32)>) {
     let mut listing = Listing { folder: id, ..Listing::default() };
     let rd = match fs::read_dir(path) {
         Ok(rd) => rd,
@@ -351,7 +356,7 @@ mod tests {
         let locked = dir.path().join("locked");
         fs::create_dir(&locked).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&locked, fs::Permissions::from_mode(0)).unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
         let (l, _) = read_folder(&locked, 0, &AtomicU32::new(1), &|s| s);
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(l.error.unwrap().contains("denied"));

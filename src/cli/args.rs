@@ -13,9 +13,9 @@ pub struct Cli {
     /// Worker threads for hashing (default: all cores).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// The command to run.
+    /// The command to run (none on a terminal: the workstation on the current folder).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// carload's commands.
@@ -37,6 +37,9 @@ pub enum Command {
     Build(super::shipment::BuildArgs),
     /// Export deal commands (Lotus, Boost, Curio) or CSV for the built batches of a shipment.
     Export(super::shipment::ExportArgs),
+    /// The terminal workstation: browse folders, mark files, pack batches, preview manifests,
+    /// save the shipment.
+    Tui(crate::tui::TuiArgs),
 }
 
 /// Options for Filecoin batches (`--aggregate`).

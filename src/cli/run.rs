@@ -18,7 +18,21 @@ use super::signals::PENDING;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            use clap::Parser;
+            if let Some(Command::Tui(a)) = Cli::parse_from(["carload", "tui"]).command {
+                return crate::tui::run(a);
+            }
+        }
+        return Err(crate::tui::UsageError(
+            "no command given (carload --help lists them; on a terminal, carload alone opens the workstation)".into(),
+        )
+        .into());
+    };
+    match command {
+        Command::Tui(a) => crate::tui::run(a),
         Command::Prepare(a) => prepare(a),
         Command::Car(a) => car(a),
         Command::Commp(a) => commp_cmd(a),

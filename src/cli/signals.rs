@@ -38,6 +38,8 @@ extern "C" fn on_sigbus(_: libc::c_int) {
 /// Installs the handlers.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        // SIGTERM/SIGHUP while the workstation runs: give the terminal back first.
+        crate::tui::terminal::restore();
         remove_pending();
         std::process::exit(130);
     });

@@ -610,7 +610,7 @@ impl PieceHasher {
             }
         } else {
             let units = total_len.div_ceil(ub);
-            if total_len % ub != 0 {
+            if !total_len.is_multiple_of(ub) {
                 let last = units - 1;
                 let p = self.pending.remove(&last).expect("last unit pending");
                 let root = self.close_unit(p, self.unit_quads);

@@ -58,7 +58,8 @@ impl FileShape {
             raw_leaves: profile.raw_leaves,
             leaf_cid_len: profile.leaf_cid_len(),
             node_cid_len: profile.node_cid_len(),
-            full: vec![None; depth as usize + 1],
+            // A single-leaf file (most files) needs no cache: no allocation.
+            full: if depth == 0 { Vec::new() } else { vec![None; depth as usize + 1] },
         }
     }
 
@@ -95,6 +96,7 @@ impl FileShape {
     pub fn node(&mut self, level: u32, start: u64, count: u64) -> NodeSize {
         let span = self.span(level);
         let is_full = count == span && (start + count < self.leaves || self.leaf_bytes(self.leaves - 1) == self.chunk);
+        let is_full = is_full && (level as usize) < self.full.len();
         if is_full {
             if let Some(n) = self.full[level as usize] {
                 return n;
@@ -110,24 +112,27 @@ impl FileShape {
                 car_bytes: car::section_len(self.leaf_cid_len, block_len),
             }
         } else {
+            // All children but the last cover full spans without the file's last leaf, so they
+            // are identical: size one of them (cached) and the last, not every child.
             let child_span = self.span(level - 1);
-            let mut children = Vec::new();
-            let mut s = start;
-            while s < start + count {
-                let c = child_span.min(start + count - s);
-                children.push(self.node(level - 1, s, c));
-                s += c;
-            }
-            let file_bytes: u64 = children.iter().map(|c| c.file_bytes).sum();
-            let data_len = unixfs::file_node_data_len(file_bytes, children.iter().map(|c| c.file_bytes));
+            let k = count.div_ceil(child_span);
+            let last_start = start + (k - 1) * child_span;
+            let last = self.node(level - 1, last_start, start + count - last_start);
+            let full = (k > 1).then(|| self.node(level - 1, start, child_span));
+            let q = k - 1;
             let child_cid = self.cid_len(level - 1);
-            let block_len = dagpb::encoded_len(children.iter().map(|c| (child_cid, 0, c.tsize)), Some(data_len)) as u64;
+            let link = |c: &NodeSize| dagpb::encoded_len([(child_cid, 0, c.tsize)], None) as u64;
+            let blocksize = |c: &NodeSize| 1 + crate::varint::len(c.file_bytes) as u64;
+            let (f_bytes, f_link, f_size, f_tsize, f_car) =
+                full.map_or((0, 0, 0, 0, 0), |f| (f.file_bytes, link(&f), blocksize(&f), f.tsize, f.car_bytes));
+            let file_bytes = q * f_bytes + last.file_bytes;
+            let data_len = 3 + crate::varint::len(file_bytes) as u64 + q * f_size + blocksize(&last);
+            let block_len = q * f_link + link(&last) + 1 + crate::varint::len(data_len) as u64 + data_len;
             NodeSize {
                 block_len,
-                tsize: block_len + children.iter().map(|c| c.tsize).sum::<u64>(),
+                tsize: block_len + q * f_tsize + last.tsize,
                 file_bytes,
-                car_bytes: car::section_len(self.node_cid_len, block_len)
-                    + children.iter().map(|c| c.car_bytes).sum::<u64>(),
+                car_bytes: car::section_len(self.node_cid_len, block_len) + q * f_car + last.car_bytes,
             }
         };
         if is_full {

@@ -131,6 +131,18 @@ pub fn built_result(dir: &Path, id: &str) -> Option<BatchResult> {
     (r.batch == id && car.len() == r.car_size).then_some(r)
 }
 
+/// Whether `result` was built from exactly the files of `batch` (names and part ranges, in
+/// order). A result left by an earlier plan of the same batch ID does not match.
+pub fn result_matches(batch: &Batch, result: &BatchResult) -> bool {
+    result.batch == batch.id
+        && result.files.len() == batch.files.len()
+        && result
+            .files
+            .iter()
+            .zip(&batch.files)
+            .all(|(r, f)| r.name == f.name && r.offset == f.part.map(|p| p.offset) && r.length == f.part.map(|p| p.len))
+}
+
 /// Recomputes the commP of a built batch's CAR (padded to the shipment's minimum piece size, as
 /// [`build_batch`] records it) and compares it with its result.
 pub fn verify(dir: &Path, result: &BatchResult, min_piece_size: u64) -> Result<bool, BuildError> {

@@ -1,0 +1,1153 @@
+//! The workstation's state and its update function: every input and every worker result is a
+//! [`Msg`]; [`App::update`] changes the state and returns the [`Effect`]s (background work) the
+//! runtime must start. Nothing here touches the terminal, the disk or the clock, so the whole
+//! behaviour is testable by feeding messages.
+
+use super::batches::{record, Batches, Frozen};
+use super::marks::Marks;
+use super::tree::{Totals, Tree, NONE};
+use carload::shipment::overhead::overhead_bound;
+use carload::shipment::pack::Bin;
+use carload::shipment::plan::{folder_keys, header, PlanOptions};
+use carload::shipment::{Batch, Shipment};
+use carload::walk::Listing;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use std::path::PathBuf;
+
+/// Settings the workstation runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Planning options (profile, sector, piece sizes, packing mode).
+    pub plan: PlanOptions,
+    /// The roots as given (recorded in the shipment header).
+    pub inputs: Vec<String>,
+    /// Folder relative names resolve against (recorded in the header).
+    pub base: Option<String>,
+    /// The shipment file saved to (and opened from, if it existed).
+    pub shipment: Option<PathBuf>,
+    /// The output folder of builds, where results are looked up.
+    pub out: Option<PathBuf>,
+    /// Folder for a dry run's temporary spool.
+    pub tmpdir: PathBuf,
+    /// Whether colours are used.
+    pub color: bool,
+}
+
+/// Everything the update function reacts to.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key press.
+    Key(KeyEvent),
+    /// A mouse event (only with mouse capture on).
+    Mouse(MouseEvent),
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// A folder listing from the scan.
+    Listing(Listing),
+    /// The scan finished, in this many seconds.
+    ScanDone(f64),
+    /// Auto-pack finished: bins over `files` (entry IDs).
+    Packed {
+        /// The files packed, in walk order (`Item::file` indexes this).
+        files: Vec<u32>,
+        /// The bins, or why packing failed.
+        bins: Result<Vec<Bin>, String>,
+        /// The marks generation when packing started.
+        generation: u64,
+    },
+    /// Progress of a dry run: bytes hashed so far.
+    DryRunProgress(u64),
+    /// A dry run ended.
+    DryRunDone(Result<Hashed, String>),
+    /// A built batch's manifest was read from its CAR.
+    ManifestRead(Result<Hashed, String>),
+    /// A save ended.
+    Saved(Result<PathBuf, String>),
+}
+
+/// Background work the runtime starts for the update function.
+#[derive(Debug)]
+pub enum Effect {
+    /// Pack these files (sizes and folder keys in the same order) with the planner.
+    Pack {
+        /// Entry IDs.
+        files: Vec<u32>,
+        /// Their sizes.
+        sizes: Vec<u64>,
+        /// Their folder keys ([`folder_keys`]).
+        folders: Vec<u32>,
+        /// Planning options.
+        options: PlanOptions,
+        /// Marks generation.
+        generation: u64,
+    },
+    /// Hash a batch without writing its CAR.
+    DryRun {
+        /// The batch as the shipment file records it.
+        batch: Batch,
+        /// The shipment header (profile, minimum piece size, base).
+        header: carload::shipment::Header,
+    },
+    /// Stop the running dry run.
+    CancelDryRun,
+    /// Read a built batch's manifest from its CAR.
+    ReadManifest {
+        /// The CAR.
+        car: PathBuf,
+        /// The batch's files (names shown beside their DAG CIDs).
+        batch: Batch,
+    },
+    /// Write the shipment file.
+    Save {
+        /// Where.
+        path: PathBuf,
+        /// What.
+        shipment: Box<Shipment>,
+    },
+    /// Leave the workstation.
+    Quit,
+}
+
+/// What hashing a batch (or reading its CAR) told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashed {
+    /// Payload CID (the aggregate root).
+    pub payload_cid: String,
+    /// CAR bytes.
+    pub car_size: u64,
+    /// Padded piece size (0 when read from a CAR without its result).
+    pub piece_size: u64,
+    /// Piece CID v1.
+    pub piece_cid: String,
+    /// Piece CID v2.
+    pub piece_cid_v2: String,
+    /// Each entry's walk name and DAG CID, in batch order.
+    pub entries: Vec<(String, String)>,
+    /// The manifest's lines, exactly.
+    pub manifest: Vec<String>,
+}
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The folder browser.
+    Browser,
+    /// The batches pane.
+    Batches,
+}
+
+/// Sort order of the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// By name bytes (the walk order).
+    Name,
+    /// By bytes, largest first.
+    Size,
+    /// By file count, most first.
+    Count,
+}
+
+/// The browser pane.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    /// Folder record shown (0: the roots).
+    pub folder: u32,
+    /// Entries shown, in order.
+    pub rows: Vec<u32>,
+    /// The selected entry (kept across sorts and filters).
+    pub selected: u32,
+    /// First row shown.
+    pub offset: usize,
+    /// Sort order.
+    pub sort: Sort,
+    /// Reversed order.
+    pub reverse: bool,
+    /// Name filter (substring, case-insensitive).
+    pub filter: String,
+    /// Whether the filter is being typed.
+    pub editing_filter: bool,
+    /// Whether dot-entries are listed.
+    pub show_hidden: bool,
+    stale: bool,
+}
+
+/// The batches pane.
+#[derive(Debug, Clone, Default)]
+pub struct BatchPane {
+    /// Selected batch (the "current" batch `a` adds to).
+    pub row: usize,
+    /// First batch row shown.
+    pub offset: usize,
+    /// The batch whose entries are listed, if one is open.
+    pub open: Option<usize>,
+    /// Selected entry of the open batch.
+    pub entry_row: usize,
+    /// First entry row shown.
+    pub entry_offset: usize,
+}
+
+/// The manifest preview.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// Batch ID previewed.
+    pub batch: String,
+    /// First line shown.
+    pub scroll: usize,
+    /// What is known.
+    pub content: PreviewContent,
+}
+
+/// What the preview shows.
+#[derive(Debug, Clone)]
+pub enum PreviewContent {
+    /// Before hashing: the entries' paths and sizes, in batch order.
+    Planned(Vec<(String, u64)>),
+    /// A dry run is hashing: bytes done of total.
+    Hashing {
+        /// Bytes hashed.
+        done: u64,
+        /// Bytes to hash.
+        total: u64,
+    },
+    /// Reading a built batch's CAR.
+    Reading,
+    /// Hashed (dry run) or read from the CAR.
+    Hashed {
+        /// The figures and lines.
+        hashed: Hashed,
+        /// Whether it comes from a built CAR.
+        built: bool,
+    },
+    /// The dry run or read failed.
+    Failed(String),
+}
+
+/// A modal screen over the panes.
+#[derive(Debug, Clone)]
+pub enum Modal {
+    /// The key reference.
+    Help(usize),
+    /// A batch's manifest.
+    Preview(Preview),
+    /// Quit with unsaved changes?
+    ConfirmQuit,
+    /// Remove a batch?
+    ConfirmRemove(usize),
+    /// The shipment file to save to.
+    SavePath(String),
+    /// Overwrite an existing file?
+    ConfirmOverwrite(PathBuf),
+}
+
+/// How a status message reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something done.
+    Info,
+    /// Something refused or failed.
+    Error,
+}
+
+/// The whole state.
+pub struct App {
+    /// Settings.
+    pub settings: Settings,
+    /// The scanned tree.
+    pub tree: Tree,
+    /// Marked entries.
+    pub marks: Marks,
+    marks_generation: u64,
+    /// Batches.
+    pub batches: Batches,
+    /// Focused pane.
+    pub focus: Focus,
+    /// Browser pane.
+    pub browser: Browser,
+    /// Batches pane.
+    pub pane: BatchPane,
+    /// The open modal screen.
+    pub modal: Option<Modal>,
+    /// The last status message.
+    pub message: Option<(Level, String)>,
+    /// Unsaved changes.
+    pub dirty: bool,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// Scan time once done.
+    pub scan_secs: Option<f64>,
+    /// Auto-pack running.
+    pub packing: bool,
+    /// Saving running.
+    pub saving: bool,
+    quit_after_save: bool,
+    dry_run_batch: Option<String>,
+    marked_totals: Option<Totals>,
+}
+
+/// Rows of the browser list for a terminal of height `h` (the view's layout).
+pub fn list_rows(h: u16) -> usize {
+    (h as usize).saturating_sub(2 + 2 + 1 + 4)
+}
+
+impl App {
+    /// A workstation over an empty tree (listings arrive as messages).
+    pub fn new(settings: Settings, size: (u16, u16)) -> Self {
+        let profile = settings.plan.profile;
+        let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+        App {
+            settings,
+            tree: Tree::new(Box::new(cost)),
+            marks: Marks::default(),
+            marks_generation: 0,
+            batches: Batches::default(),
+            focus: Focus::Browser,
+            browser: Browser {
+                folder: 0,
+                rows: Vec::new(),
+                selected: NONE,
+                offset: 0,
+                sort: Sort::Name,
+                reverse: false,
+                filter: String::new(),
+                editing_filter: false,
+                show_hidden: true,
+                stale: true,
+            },
+            pane: BatchPane::default(),
+            modal: None,
+            message: None,
+            dirty: false,
+            size,
+            scan_secs: None,
+            packing: false,
+            saving: false,
+            quit_after_save: false,
+            dry_run_batch: None,
+            marked_totals: None,
+        }
+    }
+
+    /// Loads the batches of an opened shipment.
+    pub fn load_batches(&mut self, batches: Vec<Batch>) {
+        self.batches.load(batches);
+    }
+
+    /// The cost function's capacity: the piece's usable bytes.
+    pub fn capacity(&self) -> u64 {
+        self.settings.plan.capacity()
+    }
+
+    /// Totals of the marked entries (cached until marks or the tree change).
+    pub fn marked_totals(&mut self) -> Totals {
+        if self.marked_totals.is_none() {
+            self.marked_totals = Some(self.marks.totals(&self.tree));
+        }
+        self.marked_totals.unwrap()
+    }
+
+    /// Estimated pieces the marked files need (their CAR bytes plus the batch overhead bound,
+    /// over the usable capacity).
+    pub fn pieces_needed(&mut self) -> u64 {
+        let t = self.marked_totals();
+        if t.files == 0 {
+            return 0;
+        }
+        let need = t.cost + overhead_bound(t.files, t.files);
+        need.div_ceil(self.capacity().max(1))
+    }
+
+    /// Rows the browser shows.
+    pub fn page(&self) -> usize {
+        list_rows(self.size.1).max(1)
+    }
+
+    /// Brings the browser's rows up to date (after listings, sorts, filters).
+    pub fn refresh_rows(&mut self) {
+        if !self.browser.stale {
+            return;
+        }
+        self.browser.stale = false;
+        let b = &mut self.browser;
+        let t = &self.tree;
+        let f = &t.folders[b.folder as usize];
+        let needle = b.filter.to_lowercase();
+        let mut rows: Vec<u32> = f
+            .children
+            .clone()
+            .filter(|&id| t.loaded(id))
+            .filter(|&id| b.show_hidden || !t.is_hidden(id))
+            .filter(|&id| needle.is_empty() || t.display_name(id).to_lowercase().contains(&needle))
+            .collect();
+        match b.sort {
+            Sort::Name => {}
+            Sort::Size => rows.sort_by_cached_key(|&id| std::cmp::Reverse(t.totals(id).bytes)),
+            Sort::Count => rows.sort_by_cached_key(|&id| std::cmp::Reverse(t.totals(id).files)),
+        }
+        if b.reverse {
+            rows.reverse();
+        }
+        b.rows = rows;
+        if !b.rows.contains(&b.selected) {
+            b.selected = b.rows.first().copied().unwrap_or(NONE);
+        }
+        self.scroll_to_selected();
+    }
+
+    /// Row index of the selection.
+    pub fn selected_row(&self) -> usize {
+        self.browser.rows.iter().position(|&r| r == self.browser.selected).unwrap_or(0)
+    }
+
+    fn scroll_to_selected(&mut self) {
+        let row = self.selected_row();
+        let page = self.page();
+        let b = &mut self.browser;
+        if row < b.offset {
+            b.offset = row;
+        } else if row >= b.offset + page {
+            b.offset = row + 1 - page;
+        }
+        b.offset = b.offset.min(b.rows.len().saturating_sub(page));
+    }
+
+    fn select_row(&mut self, row: usize) {
+        if self.browser.rows.is_empty() {
+            return;
+        }
+        let row = row.min(self.browser.rows.len() - 1);
+        self.browser.selected = self.browser.rows[row];
+        self.scroll_to_selected();
+    }
+
+    fn enter_folder(&mut self, id: u32) {
+        if let Some(_f) = self.tree.folder_of(id) {
+            self.browser.folder = self.tree.node(id).folder;
+            self.browser.selected = NONE;
+            self.browser.offset = 0;
+            self.browser.filter.clear();
+            self.browser.stale = true;
+            self.refresh_rows();
+        }
+    }
+
+    fn leave_folder(&mut self) {
+        let node = self.tree.folders[self.browser.folder as usize].node;
+        if node == NONE {
+            return;
+        }
+        let parent = self.tree.node(node).parent;
+        self.browser.folder = if parent == NONE { 0 } else { self.tree.node(parent).folder };
+        self.browser.filter.clear();
+        self.browser.stale = true;
+        self.browser.selected = node;
+        self.refresh_rows();
+        self.browser.selected = node;
+        self.scroll_to_selected();
+    }
+
+    /// The path shown above the browser.
+    pub fn location(&self) -> String {
+        let node = self.tree.folders[self.browser.folder as usize].node;
+        if node == NONE {
+            "(roots)".into()
+        } else {
+            self.tree.path(node)
+        }
+    }
+
+    fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+
+    fn marks_changed(&mut self) {
+        self.marks_generation += 1;
+        self.marked_totals = None;
+    }
+
+    /// The update function.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(k) if k.kind != KeyEventKind::Release => self.key(k),
+            Msg::Key(_) => Vec::new(),
+            Msg::Mouse(m) => {
+                self.mouse(m);
+                Vec::new()
+            }
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                self.scroll_to_selected();
+                Vec::new()
+            }
+            Msg::Listing(l) => {
+                let here = l.folder == self.tree.folders[self.browser.folder as usize].node
+                    || (self.browser.folder == 0 && l.folder == carload::walk::ROOTS);
+                let single_root = l.folder == carload::walk::ROOTS
+                    && l.children.len() == 1
+                    && l.children[0].kind == carload::walk::Kind::Folder;
+                self.tree.ingest(l);
+                if single_root {
+                    // One folder to browse: open it (h goes up to the roots).
+                    self.enter_folder(0);
+                }
+                self.marked_totals = None;
+                if here || self.browser.sort != Sort::Name {
+                    self.browser.stale = true;
+                }
+                Vec::new()
+            }
+            Msg::ScanDone(secs) => {
+                self.scan_secs = Some(secs);
+                self.browser.stale = true;
+                self.marked_totals = None;
+                self.batches.resolve(&mut self.tree, &self.settings.plan);
+                if let Some(out) = self.settings.out.clone() {
+                    self.batches.find_results(&self.tree, &self.settings.plan, &out);
+                }
+                let frozen =
+                    self.batches.list.iter().filter(|b| matches!(b.frozen, Some(Frozen::Changed { .. }))).count();
+                if frozen > 0 {
+                    self.say(Level::Error, format!("{frozen} loaded batches have files missing or changed since planning (marked !); remove and re-pack them"));
+                }
+                Vec::new()
+            }
+            Msg::Packed { files, bins, generation } => {
+                self.packing = false;
+                match bins {
+                    Err(e) => self.say(Level::Error, format!("auto-pack failed: {e}")),
+                    Ok(_) if files.iter().any(|&f| self.batches.batch_of(f).is_some()) => self.say(
+                        Level::Error,
+                        "auto-pack discarded: some of its files were added to batches meanwhile; press p again",
+                    ),
+                    Ok(bins) => {
+                        let n = bins.len();
+                        let range = self.batches.append_packed(&mut self.tree, bins, &files);
+                        if generation == self.marks_generation {
+                            self.marks.clear();
+                            self.marks_changed();
+                        }
+                        self.dirty = true;
+                        self.pane.row = range.start;
+                        let pieces = self.settings.plan.piece_size;
+                        self.say(
+                            Level::Info,
+                            format!(
+                                "auto-packed {} files into {n} new batch{} of {} pieces ({}–{})",
+                                digits(files.len() as u64),
+                                if n == 1 { "" } else { "es" },
+                                crate::cli::report::ibytes(pieces),
+                                self.batches.list[range.start].id,
+                                self.batches.list[range.end - 1].id
+                            ),
+                        );
+                    }
+                }
+                Vec::new()
+            }
+            Msg::DryRunProgress(done) => {
+                if let Some(Modal::Preview(p)) = &mut self.modal {
+                    if let PreviewContent::Hashing { done: d, .. } = &mut p.content {
+                        *d = done;
+                    }
+                }
+                Vec::new()
+            }
+            Msg::DryRunDone(r) => {
+                let Some(id) = self.dry_run_batch.take() else { return Vec::new() };
+                if let Some(Modal::Preview(p)) = &mut self.modal {
+                    if p.batch == id {
+                        p.content = match r {
+                            Ok(hashed) => PreviewContent::Hashed { hashed, built: false },
+                            Err(e) => PreviewContent::Failed(e),
+                        };
+                    }
+                }
+                Vec::new()
+            }
+            Msg::ManifestRead(r) => {
+                if let Some(Modal::Preview(p)) = &mut self.modal {
+                    if matches!(p.content, PreviewContent::Reading) {
+                        p.content = match r {
+                            Ok(hashed) => PreviewContent::Hashed { hashed, built: true },
+                            Err(e) => PreviewContent::Failed(e),
+                        };
+                    }
+                }
+                Vec::new()
+            }
+            Msg::Saved(r) => {
+                self.saving = false;
+                match r {
+                    Ok(path) => {
+                        self.dirty = false;
+                        self.batches.mark_saved();
+                        self.say(
+                            Level::Info,
+                            format!("saved {} batches to {}", self.batches.list.len(), path.display()),
+                        );
+                        self.settings.shipment = Some(path);
+                        if self.quit_after_save {
+                            return vec![Effect::Quit];
+                        }
+                    }
+                    Err(e) => {
+                        self.quit_after_save = false;
+                        self.say(Level::Error, format!("save failed: {e}"));
+                    }
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        self.message = None;
+        if let Some(m) = self.modal.clone() {
+            return self.modal_key(m, k);
+        }
+        if self.browser.editing_filter {
+            match k.code {
+                KeyCode::Enter => self.browser.editing_filter = false,
+                KeyCode::Esc => {
+                    self.browser.editing_filter = false;
+                    self.browser.filter.clear();
+                }
+                KeyCode::Backspace => {
+                    self.browser.filter.pop();
+                }
+                KeyCode::Char(c) if !ctrl => self.browser.filter.push(c),
+                _ => {}
+            }
+            self.browser.stale = true;
+            self.refresh_rows();
+            return Vec::new();
+        }
+        match k.code {
+            KeyCode::Char('c') if ctrl => return self.quit(),
+            KeyCode::Char('q') => return self.quit(),
+            KeyCode::Char('?') | KeyCode::F(1) => self.modal = Some(Modal::Help(0)),
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Browser => Focus::Batches,
+                    Focus::Batches => Focus::Browser,
+                }
+            }
+            KeyCode::Char('s') => return self.save(None),
+            KeyCode::Char('n') => {
+                self.pane.row = self.batches.new_batch();
+                self.pane.open = None;
+                self.dirty = true;
+                let id = self.batches.list[self.pane.row].id.clone();
+                self.say(Level::Info, format!("new batch {id}: a adds the marked entries to it"));
+            }
+            KeyCode::Char('a') => self.add_marked(),
+            KeyCode::Char('p') => return self.auto_pack(),
+            KeyCode::Char('v') => return self.preview(),
+            _ => match self.focus {
+                Focus::Browser => self.browser_key(k),
+                Focus::Batches => self.batches_key(k),
+            },
+        }
+        Vec::new()
+    }
+
+    fn quit(&mut self) -> Vec<Effect> {
+        if self.dirty {
+            self.modal = Some(Modal::ConfirmQuit);
+            Vec::new()
+        } else {
+            vec![Effect::Quit]
+        }
+    }
+
+    fn nav(&mut self, code: KeyCode, row: usize, len: usize) -> Option<usize> {
+        let page = self.page();
+        let last = len.saturating_sub(1);
+        Some(match code {
+            KeyCode::Down | KeyCode::Char('j') => (row + 1).min(last),
+            KeyCode::Up | KeyCode::Char('k') => row.saturating_sub(1),
+            KeyCode::PageDown => (row + page).min(last),
+            KeyCode::PageUp => row.saturating_sub(page),
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => last,
+            _ => return None,
+        })
+    }
+
+    fn browser_key(&mut self, k: KeyEvent) {
+        self.refresh_rows();
+        let row = self.selected_row();
+        if let Some(r) = self.nav(k.code, row, self.browser.rows.len()) {
+            self.select_row(r);
+            return;
+        }
+        let sel = self.browser.selected;
+        match k.code {
+            KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if sel != NONE => self.enter_folder(sel),
+            KeyCode::Char('h') | KeyCode::Left | KeyCode::Backspace => self.leave_folder(),
+            KeyCode::Esc if !self.browser.filter.is_empty() => {
+                self.browser.filter.clear();
+                self.browser.stale = true;
+            }
+            KeyCode::Char('/') => {
+                self.browser.editing_filter = true;
+                self.browser.filter.clear();
+                self.browser.stale = true;
+            }
+            KeyCode::Char('.') => {
+                self.browser.show_hidden = !self.browser.show_hidden;
+                self.browser.stale = true;
+                let s = if self.browser.show_hidden { "shown" } else { "hidden (batches still include them)" };
+                self.say(Level::Info, format!("dot-entries {s}"));
+            }
+            KeyCode::Char('N') => self.sort(Sort::Name),
+            KeyCode::Char('S') => self.sort(Sort::Size),
+            KeyCode::Char('C') => self.sort(Sort::Count),
+            KeyCode::Char(' ') if sel != NONE => {
+                if let Some(e) = self.unshippable(sel) {
+                    self.say(Level::Error, e);
+                } else {
+                    self.marks.toggle(&self.tree, sel);
+                    self.marks_changed();
+                }
+                self.select_row(row + 1);
+            }
+            KeyCode::Char('A') => self.mark_all(),
+            KeyCode::Char('x') | KeyCode::Delete if sel != NONE => self.remove_from_batches(sel),
+            _ => {}
+        }
+        self.refresh_rows();
+    }
+
+    fn unshippable(&self, id: u32) -> Option<String> {
+        let n = self.tree.node(id);
+        if n.kind.is_file() || n.kind == carload::walk::Kind::Folder && self.tree.error(id).is_none() {
+            return None;
+        }
+        Some(format!(
+            "{}: cannot be shipped ({})",
+            self.tree.path(id),
+            self.tree.error(id).unwrap_or("not a regular file")
+        ))
+    }
+
+    fn sort(&mut self, s: Sort) {
+        if self.browser.sort == s {
+            self.browser.reverse = !self.browser.reverse;
+        } else {
+            self.browser.sort = s;
+            self.browser.reverse = false;
+        }
+        self.browser.stale = true;
+    }
+
+    fn mark_all(&mut self) {
+        self.refresh_rows();
+        let rows: Vec<u32> = self.browser.rows.iter().copied().filter(|&id| self.unshippable(id).is_none()).collect();
+        let all = rows.iter().all(|&id| self.marks.is_marked(&self.tree, id));
+        for id in rows {
+            if all {
+                self.marks.unmark(&self.tree, id);
+            } else {
+                self.marks.mark(&self.tree, id);
+            }
+        }
+        self.marks_changed();
+    }
+
+    /// Marked files not yet in a batch, in walk order, and how many were skipped.
+    fn marked_free_files(&self) -> (Vec<u32>, usize) {
+        let all = self.marks.files(&self.tree);
+        let n = all.len();
+        let free: Vec<u32> = all.into_iter().filter(|&f| self.batches.batch_of(f).is_none()).collect();
+        let skipped = n - free.len();
+        (free, skipped)
+    }
+
+    fn add_marked(&mut self) {
+        if self.marks.is_empty() {
+            self.say(Level::Error, "nothing marked: Space marks the selected entry, A every entry here");
+            return;
+        }
+        let all = self.marks.files(&self.tree);
+        if let Some(&f) = all.iter().find(|&&f| self.batches.batch_of(f).is_some()) {
+            let (b, _) = self.batches.batch_of(f).unwrap();
+            let others = all.iter().filter(|&&f| self.batches.batch_of(f).is_some()).count();
+            self.say(
+                Level::Error,
+                format!(
+                    "not added: {} of the marked files are already in batches ({} is in {}); unmark them or remove them there",
+                    digits(others as u64),
+                    self.tree.path(f),
+                    self.batches.list[b].id
+                ),
+            );
+            return;
+        }
+        if all.is_empty() {
+            self.say(Level::Error, "the marked entries hold no files that can be shipped");
+            return;
+        }
+        if self.batches.list.is_empty() {
+            self.pane.row = self.batches.new_batch();
+        }
+        let i = self.pane.row.min(self.batches.list.len() - 1);
+        match self.batches.add(&mut self.tree, i, &all, &self.settings.plan) {
+            Ok(()) => {
+                self.marks.clear();
+                self.marks_changed();
+                self.dirty = true;
+                let b = &self.batches.list[i];
+                self.say(
+                    Level::Info,
+                    format!(
+                        "added {} files to {} ({:.1}% full)",
+                        digits(all.len() as u64),
+                        b.id,
+                        b.bound() as f64 * 100.0 / self.capacity() as f64
+                    ),
+                );
+            }
+            Err(e) => self.say(Level::Error, e),
+        }
+    }
+
+    fn auto_pack(&mut self) -> Vec<Effect> {
+        if self.packing {
+            self.say(Level::Error, "auto-pack is already running");
+            return Vec::new();
+        }
+        let (files, skipped) = self.marked_free_files();
+        if files.is_empty() {
+            self.say(
+                Level::Error,
+                if skipped > 0 { "every marked file is already in a batch" } else { "nothing marked to pack" },
+            );
+            return Vec::new();
+        }
+        let t = &self.tree;
+        let sizes: Vec<u64> = files.iter().map(|&f| t.node(f).size).collect();
+        let folders = folder_keys(files.iter().map(|&f| {
+            let p = t.node(f).parent;
+            if p != NONE {
+                (p, String::new())
+            } else {
+                let path = t.path(f);
+                let parent = std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default();
+                (NONE, parent)
+            }
+        }));
+        self.packing = true;
+        self.say(
+            Level::Info,
+            format!(
+                "auto-packing {} files{}…",
+                digits(files.len() as u64),
+                if skipped > 0 {
+                    format!(" ({} already in batches, skipped)", digits(skipped as u64))
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        vec![Effect::Pack { files, sizes, folders, options: self.settings.plan, generation: self.marks_generation }]
+    }
+
+    fn remove_from_batches(&mut self, id: u32) {
+        let mut files = Vec::new();
+        self.tree.for_each_file(id, &mut |f| files.push(f));
+        let mut changed: Vec<String> = Vec::new();
+        for f in files {
+            match self.batches.remove_file(&mut self.tree, f) {
+                Ok(c) => changed.extend(c),
+                Err(e) => return self.say(Level::Error, e),
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        if changed.is_empty() {
+            self.say(Level::Error, "not in any batch");
+        } else {
+            self.dirty = true;
+            self.say(Level::Info, format!("removed from {}", changed.join(", ")));
+        }
+    }
+
+    fn batches_key(&mut self, k: KeyEvent) {
+        let n = self.batches.list.len();
+        if let Some(open) = self.pane.open {
+            let len = self.batches.list.get(open).map_or(0, |b| b.bin.items.len());
+            let page = self.page();
+            if let Some(r) = self.nav(k.code, self.pane.entry_row, len) {
+                self.pane.entry_row = r;
+                if r < self.pane.entry_offset {
+                    self.pane.entry_offset = r;
+                } else if r >= self.pane.entry_offset + page {
+                    self.pane.entry_offset = r + 1 - page;
+                }
+                return;
+            }
+            match k.code {
+                KeyCode::Esc | KeyCode::Char('h') | KeyCode::Left | KeyCode::Backspace => self.pane.open = None,
+                KeyCode::Char('x') | KeyCode::Delete => {
+                    if let Some(it) = self.batches.list[open].bin.items.get(self.pane.entry_row) {
+                        let f = it.file as u32;
+                        self.remove_from_batches(f);
+                        let len = self.batches.list[open].bin.items.len();
+                        self.pane.entry_row = self.pane.entry_row.min(len.saturating_sub(1));
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        if let Some(r) = self.nav(k.code, self.pane.row, n) {
+            self.pane.row = r;
+            return;
+        }
+        match k.code {
+            KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if self.pane.row < n => {
+                if self.batches.list[self.pane.row].loaded.is_some() {
+                    self.say(Level::Error, "this batch's files are not matched to the tree (see its state)");
+                } else {
+                    self.pane.open = Some(self.pane.row);
+                    self.pane.entry_row = 0;
+                    self.pane.entry_offset = 0;
+                }
+            }
+            KeyCode::Char('x') | KeyCode::Delete if self.pane.row < n => {
+                if self.batches.list[self.pane.row].is_empty() {
+                    self.remove_batch(self.pane.row);
+                } else {
+                    self.modal = Some(Modal::ConfirmRemove(self.pane.row));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_batch(&mut self, i: usize) {
+        let b = self.batches.remove_batch(&mut self.tree, i);
+        self.pane.row = self.pane.row.min(self.batches.list.len().saturating_sub(1));
+        self.pane.open = None;
+        self.dirty = true;
+        self.say(Level::Info, format!("removed batch {} ({} entries); its files are free again", b.id, b.len()));
+    }
+
+    /// The batch the preview and `a` act on: the batches pane's selection, or (from the browser)
+    /// the batch holding the selected entry.
+    fn target_batch(&self) -> Option<usize> {
+        if self.focus == Focus::Browser && self.browser.selected != NONE {
+            if let Some((b, _)) = self.batches.batch_of(self.browser.selected) {
+                return Some(b);
+            }
+        }
+        (self.pane.row < self.batches.list.len()).then_some(self.pane.row)
+    }
+
+    fn header(&self, batches: &[Batch]) -> carload::shipment::Header {
+        header(&self.settings.plan, self.settings.inputs.clone(), self.settings.base.clone(), batches)
+    }
+
+    fn preview(&mut self) -> Vec<Effect> {
+        let Some(i) = self.target_batch() else {
+            self.say(Level::Error, "no batch to preview: pack some files first");
+            return Vec::new();
+        };
+        let b = &self.batches.list[i];
+        let rec = match &b.loaded {
+            Some(r) => r.clone(),
+            None => record(&self.tree, b, &self.settings.plan),
+        };
+        let planned = rec.files.iter().map(|f| (f.name.clone(), f.len())).collect();
+        let mut preview = Preview { batch: b.id.clone(), scroll: 0, content: PreviewContent::Planned(planned) };
+        let mut effects = Vec::new();
+        if let (Some(_), Some(out)) = (&b.result, &self.settings.out) {
+            preview.content = PreviewContent::Reading;
+            let car = carload::shipment::build::outputs(out, &b.id).car;
+            effects.push(Effect::ReadManifest { car, batch: rec });
+        }
+        self.modal = Some(Modal::Preview(preview));
+        effects
+    }
+
+    fn modal_key(&mut self, m: Modal, k: KeyEvent) -> Vec<Effect> {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match m {
+            Modal::Help(scroll) => match k.code {
+                KeyCode::Down | KeyCode::Char('j') => self.modal = Some(Modal::Help(scroll + 1)),
+                KeyCode::Up | KeyCode::Char('k') => self.modal = Some(Modal::Help(scroll.saturating_sub(1))),
+                _ => self.modal = None,
+            },
+            Modal::Preview(mut p) => {
+                let hashing = matches!(p.content, PreviewContent::Hashing { .. });
+                match k.code {
+                    KeyCode::Down | KeyCode::Char('j') => p.scroll += 1,
+                    KeyCode::Up | KeyCode::Char('k') => p.scroll = p.scroll.saturating_sub(1),
+                    KeyCode::PageDown => p.scroll += self.page(),
+                    KeyCode::PageUp => p.scroll = p.scroll.saturating_sub(self.page()),
+                    KeyCode::Home | KeyCode::Char('g') => p.scroll = 0,
+                    KeyCode::Char('d')
+                        if matches!(p.content, PreviewContent::Planned(_) | PreviewContent::Failed(_)) =>
+                    {
+                        return self.start_dry_run(p);
+                    }
+                    KeyCode::Char('c') | KeyCode::Esc | KeyCode::Char('q') if hashing => {
+                        self.dry_run_batch = None;
+                        self.modal = None;
+                        self.say(Level::Info, format!("dry run of {} cancelled", p.batch));
+                        return vec![Effect::CancelDryRun];
+                    }
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('v') => {
+                        self.modal = None;
+                        return Vec::new();
+                    }
+                    _ => {}
+                }
+                self.modal = Some(Modal::Preview(p));
+            }
+            Modal::ConfirmQuit => match k.code {
+                KeyCode::Char('s') => {
+                    self.modal = None;
+                    self.quit_after_save = true;
+                    return self.save(None);
+                }
+                KeyCode::Char('q') | KeyCode::Char('y') => return vec![Effect::Quit],
+                KeyCode::Char('c') if ctrl => return vec![Effect::Quit],
+                _ => self.modal = None,
+            },
+            Modal::ConfirmRemove(i) => {
+                self.modal = None;
+                if matches!(k.code, KeyCode::Char('y') | KeyCode::Enter) && i < self.batches.list.len() {
+                    self.remove_batch(i);
+                }
+            }
+            Modal::SavePath(mut s) => match k.code {
+                KeyCode::Enter if !s.trim().is_empty() => {
+                    self.modal = None;
+                    let path = PathBuf::from(s.trim());
+                    if path.exists() {
+                        self.modal = Some(Modal::ConfirmOverwrite(path));
+                        return Vec::new();
+                    }
+                    return self.save(Some(path));
+                }
+                KeyCode::Esc => {
+                    self.modal = None;
+                    self.quit_after_save = false;
+                }
+                KeyCode::Backspace => {
+                    s.pop();
+                    self.modal = Some(Modal::SavePath(s));
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    s.push(c);
+                    self.modal = Some(Modal::SavePath(s));
+                }
+                _ => {}
+            },
+            Modal::ConfirmOverwrite(path) => {
+                self.modal = None;
+                if matches!(k.code, KeyCode::Char('y')) {
+                    return self.save(Some(path));
+                }
+                self.quit_after_save = false;
+            }
+        }
+        Vec::new()
+    }
+
+    fn start_dry_run(&mut self, mut p: Preview) -> Vec<Effect> {
+        let Some(i) = self.batches.list.iter().position(|b| b.id == p.batch) else {
+            self.modal = None;
+            return Vec::new();
+        };
+        let b = &self.batches.list[i];
+        let rec = match &b.loaded {
+            Some(r) => r.clone(),
+            None => record(&self.tree, b, &self.settings.plan),
+        };
+        p.content = PreviewContent::Hashing { done: 0, total: rec.bytes() };
+        self.modal = Some(Modal::Preview(p));
+        self.dry_run_batch = Some(rec.id.clone());
+        let header = self.header(std::slice::from_ref(&rec));
+        vec![Effect::DryRun { batch: rec, header }]
+    }
+
+    /// Saves to `path`, the opened shipment, or asks where.
+    fn save(&mut self, path: Option<PathBuf>) -> Vec<Effect> {
+        if self.saving {
+            return Vec::new();
+        }
+        if self.batches.list.iter().any(|b| b.frozen == Some(Frozen::Resolving)) {
+            self.say(Level::Error, "not saved: the shipment's batches are still being matched to the scan");
+            self.quit_after_save = false;
+            return Vec::new();
+        }
+        let Some(path) = path.or_else(|| self.settings.shipment.clone()) else {
+            self.modal = Some(Modal::SavePath("shipment.jsonl".into()));
+            return Vec::new();
+        };
+        if self.batches.list.is_empty() {
+            self.say(Level::Error, "nothing to save: no batches yet");
+            self.quit_after_save = false;
+            return Vec::new();
+        }
+        let batches = self.batches.records(&self.tree, &self.settings.plan);
+        let header = self.header(&batches);
+        self.saving = true;
+        self.say(Level::Info, format!("saving {}…", path.display()));
+        vec![Effect::Save { path, shipment: Box::new(Shipment { header, batches }) }]
+    }
+
+    fn mouse(&mut self, m: MouseEvent) {
+        let (w, _) = self.size;
+        let left = m.column < super::view::browser_width(w);
+        let list_top = 4u16; // title, location, border, column header
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = if left { Focus::Browser } else { Focus::Batches };
+                if m.row >= list_top {
+                    let r = (m.row - list_top) as usize;
+                    if left {
+                        self.refresh_rows();
+                        let row = self.browser.offset + r;
+                        if row < self.browser.rows.len() {
+                            self.select_row(row);
+                        }
+                    } else if self.pane.open.is_none() {
+                        let row = self.pane.offset + r;
+                        if row < self.batches.list.len() {
+                            self.pane.row = row;
+                        }
+                    }
+                }
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let code = if m.kind == MouseEventKind::ScrollDown { KeyCode::Down } else { KeyCode::Up };
+                let k = KeyEvent::new(code, KeyModifiers::NONE);
+                for _ in 0..3 {
+                    if left {
+                        self.browser_key(k);
+                    } else {
+                        self.batches_key(k);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `n` with thousands separators.
+pub fn digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,80 @@
+//! The workstation's defaults and remembered state, in the platform's standard folders
+//! (`directories`): on Linux `$XDG_CONFIG_HOME/carload/config.json` (default
+//! `~/.config/carload/config.json`) and `$XDG_DATA_HOME/carload/state.json` (default
+//! `~/.local/share/carload/state.json`). Command-line flags win over the config.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Defaults the operator edits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Config {
+    /// Sector size (`32GiB` or `64GiB`).
+    pub sector: Option<String>,
+    /// Target padded piece size.
+    pub piece_size: Option<String>,
+    /// Smallest padded piece size.
+    pub min_piece_size: Option<String>,
+    /// Output folder of builds.
+    pub out: Option<PathBuf>,
+    /// Storage provider for exported deal commands.
+    pub provider: Option<String>,
+    /// Capture the mouse.
+    pub mouse: Option<bool>,
+}
+
+/// What the workstation remembers between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct State {
+    /// Shipment files saved or opened, most recent first.
+    pub recent_shipments: Vec<PathBuf>,
+}
+
+fn dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "carload")
+}
+
+/// Where the config file lives.
+pub fn config_path() -> Option<PathBuf> {
+    dirs().map(|d| d.config_dir().join("config.json"))
+}
+
+fn state_path() -> Option<PathBuf> {
+    dirs().map(|d| d.data_dir().join("state.json"))
+}
+
+/// Reads the config; a missing file is the default, a broken one an error naming it.
+pub fn load_config() -> anyhow::Result<Config> {
+    let Some(path) = config_path() else { return Ok(Config::default()) };
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+    }
+}
+
+/// Reads the remembered state (a missing or broken file is empty).
+pub fn load_state() -> State {
+    state_path().and_then(|p| std::fs::read(p).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Remembers `shipment` as the most recent one (best effort, atomic).
+pub fn remember_shipment(shipment: &std::path::Path) {
+    let Some(path) = state_path() else { return };
+    let mut s = load_state();
+    let abs = std::path::absolute(shipment).unwrap_or_else(|_| shipment.to_path_buf());
+    s.recent_shipments.retain(|p| p != &abs);
+    s.recent_shipments.insert(0, abs);
+    s.recent_shipments.truncate(10);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(f) = carload::output::AtomicFile::create(&path, true) {
+        use std::io::Write;
+        if f.file().write_all(&serde_json::to_vec_pretty(&s).unwrap_or_default()).is_ok() {
+            let _ = f.commit();
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! `carload tui`: the terminal workstation. Browse the roots, mark files, pack them into
+//! sector-bounded batches with the planner, preview manifests, save the shipment file.
+//!
+//! * [`tree`]: the compact tree the scan fills; [`marks`]: marks by entry; [`batches`]: batches
+//!   over tree entries, converted to shipment records with the planner's code;
+//! * [`app`]: state and the update function (messages in, effects out);
+//! * [`view`]: drawing, a function of the state;
+//! * [`worker`]: background jobs (scan, pack, dry run, save) reporting over a channel;
+//! * [`terminal`]: raw mode and the alternate screen, always restored; [`config`]: defaults.
+
+pub mod app;
+pub mod batches;
+pub mod config;
+pub mod marks;
+pub mod terminal;
+pub mod tree;
+pub mod view;
+pub mod worker;
+
+use crate::cli::args::ProfileArgs;
+use crate::cli::shipment::{size_arg, PackArg};
+use anyhow::{bail, Context, Result};
+use app::{App, Effect, Msg, Settings};
+use carload::shipment::plan::{check_options, Pack, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
+use carload::shipment::size::parse_size;
+use carload::shipment::{read_shipment, Batch};
+use clap::Args;
+use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
+use ratatui::Terminal;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `carload tui`.
+#[derive(Args, Debug, Clone)]
+pub struct TuiArgs {
+    /// Files and folders to browse (default: the opened shipment's inputs, else the current folder).
+    pub paths: Vec<PathBuf>,
+    /// Shipment file: opened if it exists (its batches, its options); `s` saves to it.
+    #[arg(long, value_name = "FILE")]
+    pub shipment: Option<PathBuf>,
+    /// Output folder of `carload build`, where built batches' results are found.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Sector size the pieces are for: 32GiB or 64GiB (default: the config's, else 32GiB).
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub sector: Option<u64>,
+    /// Target padded piece size (power of two; default: the sector size).
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub piece_size: Option<u64>,
+    /// Smallest padded piece size a batch gets (default 1MiB).
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub min_piece_size: Option<u64>,
+    /// Bytes to keep free in every piece beyond the exact bound.
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = size_arg)]
+    pub margin: u64,
+    /// Packing of auto-pack: best-fit or keep-folders.
+    #[arg(long, value_enum, default_value = "best-fit")]
+    pub pack: PackArg,
+    /// DAG options.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Capture the mouse (click to select, wheel to scroll; the terminal's own text selection
+    /// then needs Shift).
+    #[arg(long)]
+    pub mouse: bool,
+    /// Folder for a dry run's temporary spool (default: the system's temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
+    /// Measure the scan, key handling and auto-pack without a terminal; prints one JSON line.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
+/// An error that exits with status 2 (usage), such as running the workstation off a terminal.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// What the workstation opens with.
+struct Setup {
+    settings: Settings,
+    roots: Vec<PathBuf>,
+    loaded: Vec<Batch>,
+    mouse: bool,
+}
+
+fn setup(a: &TuiArgs) -> Result<Setup> {
+    let cfg = config::load_config()?;
+    let cfg_size = |v: &Option<String>, what: &str| -> Result<Option<u64>> {
+        v.as_deref().map(|s| parse_size(s).with_context(|| format!("config {what}"))).transpose()
+    };
+    let sector = match a.sector.or(cfg_size(&cfg.sector, "sector")?) {
+        None => SECTOR_32GIB,
+        Some(s @ (SECTOR_32GIB | SECTOR_64GIB)) => s,
+        Some(s) => bail!("unsupported sector size {s} bytes (use 32GiB or 64GiB)"),
+    };
+    let mut o = PlanOptions::for_sector(sector, a.profile.profile());
+    o.piece_size = a.piece_size.or(cfg_size(&cfg.piece_size, "piece_size")?).unwrap_or(sector);
+    o.min_piece_size =
+        a.min_piece_size.or(cfg_size(&cfg.min_piece_size, "min_piece_size")?).unwrap_or(o.min_piece_size);
+    o.margin = a.margin;
+    o.pack = match a.pack {
+        PackArg::BestFit => Pack::BestFit,
+        PackArg::KeepFolders => Pack::KeepFolders,
+    };
+    let out = a.out.clone().or(cfg.out.clone()).map(|p| std::path::absolute(&p).unwrap_or(p));
+    let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
+    let mut inputs: Vec<String> = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut loaded = Vec::new();
+    if let Some(path) = shipment.clone().filter(|p| p.exists()) {
+        let f = std::fs::File::open(&path).with_context(|| path.display().to_string())?;
+        let s =
+            read_shipment(std::io::BufReader::with_capacity(1 << 20, f)).with_context(|| path.display().to_string())?;
+        let h = &s.header;
+        o = PlanOptions {
+            profile: h.profile,
+            sector_size: h.sector_size,
+            piece_size: h.piece_size,
+            min_piece_size: h.min_piece_size,
+            margin: h.margin,
+            pack: h.pack,
+        };
+        if inputs.is_empty() {
+            inputs = h.inputs.clone();
+        }
+        // Relative names in the shipment resolve against its base: browse from there.
+        if let Some(base) = h.base.as_deref().filter(|b| Path::new(b).is_dir()) {
+            std::env::set_current_dir(base).with_context(|| format!("entering the shipment's base folder {base}"))?;
+        }
+        loaded = s.batches;
+        shipment = Some(path);
+    }
+    check_options(&o)?;
+    if inputs.is_empty() {
+        inputs.push(".".into());
+    }
+    let roots: Vec<PathBuf> = inputs.iter().map(PathBuf::from).collect();
+    for r in &roots {
+        std::fs::metadata(r).with_context(|| r.display().to_string())?;
+    }
+    let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
+    let tmpdir = a.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    Ok(Setup {
+        settings: Settings { plan: o, inputs, base, shipment, out, tmpdir, color },
+        roots,
+        loaded,
+        mouse: a.mouse || cfg.mouse.unwrap_or(false),
+    })
+}
+
+/// Runs `carload tui`.
+pub fn run(a: TuiArgs) -> Result<()> {
+    if a.bench {
+        return bench(&a);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(UsageError(
+            "carload tui needs a terminal (standard input and output are not a TTY); use `carload plan` in scripts"
+                .into(),
+        )
+        .into());
+    }
+    let s = setup(&a)?;
+    let (tx, rx) = mpsc::channel();
+    let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
+    let size = crossterm::terminal::size().context("reading the terminal size")?;
+    let profile = s.settings.plan.profile;
+    let mut app = App::new(s.settings, size);
+    app.load_batches(s.loaded);
+    let guard = terminal::Guard::enter(s.mouse).context("setting up the terminal")?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.draw(|f| view::draw(f, &mut app))?;
+    workers.scan(s.roots, profile);
+    std::thread::spawn(move || loop {
+        let msg = match crossterm::event::read() {
+            Ok(crossterm::event::Event::Key(k)) => Msg::Key(k),
+            Ok(crossterm::event::Event::Mouse(m)) => Msg::Mouse(m),
+            Ok(crossterm::event::Event::Resize(w, h)) => Msg::Resize(w, h),
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        if tx.send(msg).is_err() {
+            break;
+        }
+    });
+    let r = event_loop(&mut app, &mut term, &rx, &mut workers);
+    workers.stop_all();
+    drop(term);
+    drop(guard);
+    r
+}
+
+/// Redraws at most this often while only background messages arrive.
+const PACE: Duration = Duration::from_millis(50);
+/// Longest stretch of background messages handled before drawing again.
+const BUDGET: Duration = Duration::from_millis(12);
+
+fn event_loop<B: Backend>(
+    app: &mut App,
+    term: &mut Terminal<B>,
+    rx: &mpsc::Receiver<Msg>,
+    workers: &mut worker::Workers,
+) -> Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut last_draw = Instant::now();
+    let mut pending = false;
+    loop {
+        let wait = if pending { PACE.saturating_sub(last_draw.elapsed()) } else { Duration::from_secs(1) };
+        let first = match rx.recv_timeout(wait) {
+            Ok(m) => Some(m),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        let start = Instant::now();
+        let mut urgent = false;
+        let mut next = first;
+        while let Some(msg) = next {
+            urgent |= matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize(..));
+            if let Msg::Saved(Ok(p)) = &msg {
+                config::remember_shipment(p);
+            }
+            for e in app.update(msg) {
+                if let Effect::Quit = e {
+                    return Ok(());
+                }
+                workers.run(e);
+            }
+            pending = true;
+            if urgent || start.elapsed() > BUDGET {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        if pending && (urgent || last_draw.elapsed() >= PACE) {
+            term.draw(|f| view::draw(f, app))?;
+            last_draw = Instant::now();
+            pending = false;
+        }
+    }
+}
+
+fn rss_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `--bench`: the scan through the same channel and update function as the terminal loop, then
+/// key handling in the largest folder and an auto-pack of everything, drawn on a 120×40
+/// in-memory terminal.
+fn bench(a: &TuiArgs) -> Result<()> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let t0 = Instant::now();
+    let s = setup(a)?;
+    let (tx, rx) = mpsc::channel();
+    let mut workers = worker::Workers::new(tx, s.settings.tmpdir.clone());
+    let profile = s.settings.plan.profile;
+    let mut app = App::new(s.settings, (120, 40));
+    let mut term = Terminal::new(TestBackend::new(120, 40))?;
+    term.draw(|f| view::draw(f, &mut app))?;
+    let first_frame_ms = t0.elapsed().as_secs_f64() * 1e3;
+    workers.scan(s.roots, profile);
+    let mut last_draw = Instant::now();
+    let scan_s = loop {
+        let msg = rx.recv()?;
+        let done = if let Msg::ScanDone(secs) = &msg { Some(*secs) } else { None };
+        app.update(msg);
+        if last_draw.elapsed() >= PACE {
+            term.draw(|f| view::draw(f, &mut app))?;
+            last_draw = Instant::now();
+        }
+        if let Some(secs) = done {
+            break secs;
+        }
+    };
+    let scan_wall_s = t0.elapsed().as_secs_f64();
+    term.draw(|f| view::draw(f, &mut app))?;
+    let rss_after_scan = rss_kib("VmRSS:");
+    // The largest folder, by direct entries.
+    let big = (1..app.tree.folders.len()).max_by_key(|&i| app.tree.folders[i].children.len()).unwrap_or(0);
+    let big_entries = app.tree.folders[big].children.len();
+    let node = app.tree.folders[big].node;
+    let key = |c: KeyCode| Msg::Key(KeyEvent::new(c, KeyModifiers::NONE));
+    if node != tree::NONE {
+        let parent = app.tree.node(node).parent;
+        app.browser.folder = if parent == tree::NONE { 0 } else { app.tree.node(parent).folder };
+        app.browser.selected = node;
+        app.update(key(KeyCode::Enter));
+    }
+    let mut keys = Vec::new();
+    for i in 0..400 {
+        keys.push(match i % 40 {
+            0..=19 => KeyCode::Char('j'),
+            20..=24 => KeyCode::PageDown,
+            25..=29 => KeyCode::Char(' '),
+            30 => KeyCode::Char('S'),
+            31 => KeyCode::Char('C'),
+            32 => KeyCode::Char('N'),
+            33 => KeyCode::Char('G'),
+            34 => KeyCode::Char('g'),
+            35 => KeyCode::PageUp,
+            36 => KeyCode::Tab,
+            37 => KeyCode::Tab,
+            _ => KeyCode::Char('k'),
+        });
+    }
+    let mut lat = Vec::with_capacity(keys.len());
+    for k in keys {
+        let t = Instant::now();
+        app.update(key(k));
+        term.draw(|f| view::draw(f, &mut app))?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    // Auto-pack everything: mark each root, press p, wait for the planner.
+    app.marks.clear();
+    for r in app.tree.folders[0].children.clone() {
+        app.marks.mark(&app.tree, r);
+    }
+    let t = Instant::now();
+    let effects = app.update(key(KeyCode::Char('p')));
+    let files = app.marked_totals().files;
+    for e in effects {
+        workers.run(e);
+    }
+    let batches = loop {
+        let msg = rx.recv()?;
+        let done = matches!(msg, Msg::Packed { .. });
+        app.update(msg);
+        if done {
+            break app.batches.list.len();
+        }
+    };
+    term.draw(|f| view::draw(f, &mut app))?;
+    let pack_s = t.elapsed().as_secs_f64();
+    let g = app.tree.grand_totals();
+    let out = serde_json::json!({
+        "entries": app.tree.len(),
+        "files": g.files,
+        "dirs": app.tree.folders.len() - 1,
+        "bytes": g.bytes,
+        "scan_s": scan_s,
+        "scan_wall_s": scan_wall_s,
+        "rss_kib": rss_after_scan,
+        "peak_rss_kib": rss_kib("VmHWM:"),
+        "first_frame_ms": first_frame_ms,
+        "big_folder_entries": big_entries,
+        "key_p50_ms": pct(0.5),
+        "key_p95_ms": pct(0.95),
+        "key_max_ms": pct(1.0),
+        "pack_files": files,
+        "pack_s": pack_s,
+        "pack_batches": batches,
+    });
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,621 @@
+//! Drawing: a pure function of the state. Only the visible rows are formatted, so a folder of
+//! any size draws in the same time.
+
+use super::app::{digits, App, Focus, Level, Modal, PreviewContent, Sort};
+use super::batches::{Frozen, WsBatch};
+use super::tree::NONE;
+use crate::cli::report::ibytes;
+use carload::walk::Kind;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// Smallest usable terminal.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Columns of the browser pane in a terminal `w` wide.
+pub fn browser_width(w: u16) -> u16 {
+    w * 3 / 5
+}
+
+struct Theme {
+    color: bool,
+}
+
+impl Theme {
+    fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::default().fg(c)
+        } else {
+            Style::default()
+        }
+    }
+    fn selected(&self, focused: bool) -> Style {
+        if focused {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default().add_modifier(Modifier::UNDERLINED)
+        }
+    }
+    fn bold(&self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+}
+
+/// Draws the whole screen.
+pub fn draw(f: &mut Frame, app: &mut App) {
+    app.refresh_rows();
+    let area = f.area();
+    let th = Theme { color: app.settings.color };
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let text = format!(
+            "Terminal too small: {}×{}. carload needs at least {}×{}; enlarge it or press q to quit.",
+            area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+        );
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let rows = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(5),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .split(area);
+    f.render_widget(Paragraph::new(title(app)).style(th.bold()), rows[0]);
+    f.render_widget(Paragraph::new(location(app)), rows[1]);
+    let bw = browser_width(area.width);
+    let panes = Layout::horizontal([Constraint::Length(bw), Constraint::Min(10)]).split(rows[2]);
+    draw_browser(f, app, panes[0], &th);
+    draw_batches(f, app, panes[1], &th);
+    f.render_widget(Paragraph::new(details(app)), rows[3]);
+    f.render_widget(Paragraph::new(marked_line(app)), rows[4]);
+    f.render_widget(Paragraph::new(status_line(app)), rows[5]);
+    let footer = match &app.message {
+        Some((Level::Error, m)) => Line::styled(m.clone(), th.fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Some((Level::Info, m)) => Line::styled(m.clone(), th.fg(Color::Green)),
+        None => Line::styled(footer_keys(app), th.fg(Color::DarkGray)),
+    };
+    f.render_widget(Paragraph::new(footer), rows[6]);
+    if let Some(m) = &app.modal {
+        draw_modal(f, app, m.clone(), area, &th);
+    }
+}
+
+fn title(app: &App) -> String {
+    let s = &app.settings;
+    let file = s.shipment.as_ref().map_or("no shipment file yet".into(), |p| p.display().to_string());
+    format!(
+        "carload · {}{} · sector {} · piece {} (CAR ≤ {} bytes) · {}",
+        file,
+        if app.dirty { " [modified]" } else { "" },
+        ibytes(s.plan.sector_size),
+        ibytes(s.plan.piece_size),
+        digits(app.capacity()),
+        s.plan.profile.describe()
+    )
+}
+
+fn location(app: &App) -> String {
+    let b = &app.browser;
+    let sort = match b.sort {
+        Sort::Name => "name",
+        Sort::Size => "size",
+        Sort::Count => "files",
+    };
+    // Names ascend by default, sizes and counts descend; the sort key again reverses.
+    let arrow = if (b.sort == Sort::Name) != b.reverse { "↑" } else { "↓" };
+    let mut s = format!("▸ {}  · sorted by {sort} {arrow}", app.location());
+    if b.editing_filter || !b.filter.is_empty() {
+        s.push_str(&format!("  · filter /{}{}", b.filter, if b.editing_filter { "▏" } else { "" }));
+    }
+    if !b.show_hidden {
+        s.push_str("  · dot-entries hidden");
+    }
+    s
+}
+
+fn batch_label(app: &App, id: u32) -> String {
+    let t = &app.tree;
+    if t.node(id).kind.is_file() {
+        return match app.batches.batch_of(id) {
+            Some((b, 1)) => app.batches.list[b].id.clone(),
+            Some((b, n)) => format!("{}+{}", app.batches.list[b].id, n - 1),
+            None => String::new(),
+        };
+    }
+    match t.folder_of(id) {
+        Some(f) if f.totals.files > 0 && f.batched >= f.totals.files => "all".into(),
+        Some(f) if f.batched > 0 => "part".into(),
+        _ => String::new(),
+    }
+}
+
+fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        format!("{s:<w$}")
+    } else if w == 0 {
+        String::new()
+    } else {
+        let mut out: String = s.chars().take(w - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn pane_block(title: String, focused: bool, th: &Theme) -> Block<'static> {
+    let style = if focused { th.fg(Color::Cyan).add_modifier(Modifier::BOLD) } else { Style::default() };
+    Block::default().borders(Borders::ALL).title(Span::styled(title, style)).border_style(style)
+}
+
+fn draw_browser(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
+    let focused = app.focus == Focus::Browser;
+    let b = &app.browser;
+    let title = format!(
+        " Browser {} ",
+        if b.rows.is_empty() {
+            String::new()
+        } else {
+            format!("{}/{}", app.selected_row() + 1, digits(b.rows.len() as u64))
+        }
+    );
+    let block = pane_block(title, focused, th);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let wide = w >= 56;
+    let (size_w, files_w, car_w, batch_w) = (9, if wide { 9 } else { 0 }, if wide { 9 } else { 0 }, 9);
+    let name_w = w.saturating_sub(2 + size_w + files_w + car_w + batch_w);
+    let mut lines = Vec::with_capacity(inner.height as usize);
+    let mut head = format!("  {}{:>size_w$}", fit("NAME", name_w), "SIZE");
+    if wide {
+        head.push_str(&format!("{:>files_w$}{:>car_w$}", "FILES", "CAR"));
+    }
+    head.push_str(&format!(" {:<8}", "BATCH"));
+    lines.push(Line::styled(head, th.bold()));
+    let t = &app.tree;
+    let rows = inner.height.saturating_sub(1) as usize;
+    if b.rows.is_empty() {
+        let empty = if t.complete() {
+            if b.filter.is_empty() {
+                "(empty)"
+            } else {
+                "(no entry matches the filter)"
+            }
+        } else {
+            "(scanning…)"
+        };
+        lines.push(Line::raw(format!("  {empty}")));
+    }
+    for &id in b.rows.iter().skip(b.offset).take(rows) {
+        let n = t.node(id);
+        let tot = t.totals(id);
+        let marked = app.marks.is_marked(t, id);
+        let err = t.error(id).is_some();
+        let mut name = t.display_name(id).into_owned();
+        match n.kind {
+            Kind::Folder => name.push('/'),
+            Kind::LinkToFile => name.push_str(" →"),
+            Kind::LinkToFolder => name.push_str(" ⇢/"),
+            _ => {}
+        }
+        if err {
+            name.insert_str(0, "! ");
+        }
+        let complete = t.folder_of(id).is_none_or(|f| f.complete());
+        let size =
+            if n.kind == Kind::Folder && !complete { format!("≥{}", ibytes(tot.bytes)) } else { ibytes(tot.bytes) };
+        let size = if n.kind.is_file() || n.kind == Kind::Folder { size } else { "-".into() };
+        let mut row = format!("{}{}{:>size_w$}", if marked { "● " } else { "  " }, fit(&name, name_w), size);
+        if wide {
+            let (files, car) = if n.kind.is_file() || n.kind == Kind::Folder {
+                (digits(tot.files), ibytes(tot.cost))
+            } else {
+                ("-".into(), "-".into())
+            };
+            row.push_str(&format!("{files:>files_w$}{car:>car_w$}"));
+        }
+        row.push_str(&format!(" {}", fit(&batch_label(app, id), 8)));
+        let mut style = if err || !(n.kind.is_file() || n.kind == Kind::Folder) {
+            th.fg(Color::Red)
+        } else if marked {
+            th.fg(Color::Yellow)
+        } else if n.kind == Kind::Folder {
+            th.fg(Color::Blue).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        if id == b.selected {
+            style = style.patch(th.selected(focused));
+        }
+        lines.push(Line::styled(row, style));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn state_of(b: &WsBatch) -> (&'static str, Color) {
+    match &b.frozen {
+        Some(Frozen::Resolving) => ("matching…", Color::DarkGray),
+        Some(Frozen::Changed { .. }) => ("changed!", Color::Red),
+        None if b.result.is_some() => ("built", Color::Green),
+        None if b.is_empty() => ("empty", Color::DarkGray),
+        None => ("not built", Color::Reset),
+    }
+}
+
+fn gauge(fill: f64, w: usize) -> String {
+    let cells = (fill.clamp(0.0, 1.0) * w as f64).round() as usize;
+    format!("{}{}", "█".repeat(cells), "░".repeat(w - cells))
+}
+
+fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
+    let focused = app.focus == Focus::Batches;
+    let list = &app.batches.list;
+    if let Some(open) = app.pane.open.filter(|&i| i < list.len()) {
+        let b = &list[open];
+        let block = pane_block(format!(" {} entries ({}) · Esc back ", b.id, digits(b.len() as u64)), focused, th);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let w = inner.width as usize;
+        let mut lines = Vec::new();
+        for (k, it) in b.bin.items.iter().enumerate().skip(app.pane.entry_offset).take(inner.height as usize) {
+            let id = it.file as u32;
+            let len = it.part.map_or(app.tree.node(id).size, |p| p.len);
+            let mut name = app.tree.path(id);
+            if let Some(p) = it.part {
+                name.push_str(&format!(" [part @{}]", p.offset));
+            }
+            let size = ibytes(len);
+            let row = format!("{}{:>9}", fit(&name, w.saturating_sub(9)), size);
+            let style = if k == app.pane.entry_row { th.selected(focused) } else { Style::default() };
+            lines.push(Line::styled(row, style));
+        }
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    let built = list.iter().filter(|b| b.result.is_some()).count();
+    let title = format!(" Batches {} · {} built ", digits(list.len() as u64), digits(built as u64));
+    let block = pane_block(title, focused, th);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let mut lines = Vec::new();
+    if list.is_empty() {
+        lines.push(Line::raw("No batches yet."));
+        lines.push(Line::raw("Mark files (Space, A), then"));
+        lines.push(Line::raw("p auto-packs them, or"));
+        lines.push(Line::raw("n + a fills a batch by hand."));
+    }
+    let per = (inner.height as usize / 2).max(1);
+    let offset = if app.pane.row >= per { app.pane.row + 1 - per } else { 0 };
+    let cap = app.capacity().max(1) as f64;
+    for (i, b) in list.iter().enumerate().skip(offset).take(per) {
+        let (state, color) = state_of(b);
+        let sel = i == app.pane.row;
+        let style = if sel { th.selected(focused) } else { Style::default() };
+        let head = format!(
+            "{} · {} files · {}",
+            b.id,
+            digits(b.len() as u64),
+            ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size))
+        );
+        let pct = b.bound() as f64 / cap;
+        let bar_w = w.saturating_sub(8 + 11);
+        lines.push(Line::from(vec![
+            Span::styled(fit(&head, w.saturating_sub(10)), style),
+            Span::styled(format!("{:>10}", state), th.fg(color).patch(style)),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled(gauge(pct, bar_w), th.fg(if pct > 0.9 { Color::Green } else { Color::Yellow })),
+            Span::raw(format!(" {:>6.2}% full", pct * 100.0)),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn details(app: &App) -> String {
+    if app.focus == Focus::Batches {
+        let Some(b) = app.batches.list.get(app.pane.row) else { return String::new() };
+        let mut s = format!(
+            "{}: {} files, {} bytes · CAR ≤ {} bytes · piece {} · {:.3}% of {} usable",
+            b.id,
+            digits(b.len() as u64),
+            digits(b.bytes(&app.tree)),
+            digits(b.bound()),
+            ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size)),
+            b.bound() as f64 * 100.0 / app.capacity().max(1) as f64,
+            digits(app.capacity())
+        );
+        if let Some(Frozen::Changed { missing, changed, example }) = &b.frozen {
+            s = format!("{}: {missing} missing, {changed} changed files ({example})", b.id);
+        }
+        if let Some(r) = &b.result {
+            s.push_str(&format!(" · built: payload {} · piece {}", r.payload_cid, r.piece_cid));
+        }
+        return s;
+    }
+    let id = app.browser.selected;
+    if id == NONE || !app.tree.loaded(id) {
+        return String::new();
+    }
+    let t = &app.tree;
+    let n = t.node(id);
+    let tot = t.totals(id);
+    let what = match n.kind {
+        Kind::File => "file",
+        Kind::LinkToFile => "symlink to file",
+        Kind::Folder => "folder",
+        Kind::LinkToFolder => "symlink to folder",
+        Kind::Other => "not shippable",
+    };
+    if let Some(e) = t.error(id) {
+        return format!("{what} {}: {e}", t.path(id));
+    }
+    let mut s = format!("{what}: {} bytes", digits(tot.bytes));
+    if n.kind == Kind::Folder {
+        let f = t.folder_of(id).unwrap();
+        s.push_str(&format!(" in {} files", digits(tot.files)));
+        if f.batched > 0 {
+            s.push_str(&format!(" ({} in batches)", digits(f.batched)));
+        }
+        if tot.unshippable > 0 {
+            s.push_str(&format!(" · {} not shippable", digits(tot.unshippable)));
+        }
+    }
+    s.push_str(&format!(" · CAR {} bytes", digits(tot.cost)));
+    if let Some((b, parts)) = app.batches.batch_of(id) {
+        s.push_str(&format!(" · in batch {}", app.batches.list[b].id));
+        if parts > 1 {
+            s.push_str(&format!(" (split over {parts} batches)"));
+        }
+    }
+    s
+}
+
+fn marked_line(app: &mut App) -> String {
+    if app.marks.is_empty() {
+        return "Marked: nothing (Space marks the entry, A every entry here)".into();
+    }
+    let t = app.marked_totals();
+    let pieces = app.pieces_needed();
+    format!(
+        "Marked: {} files · {} ({} bytes) · CAR {} · ≈ {} piece{} of {}",
+        digits(t.files),
+        ibytes(t.bytes),
+        digits(t.bytes),
+        ibytes(t.cost),
+        digits(pieces),
+        if pieces == 1 { "" } else { "s" },
+        ibytes(app.settings.plan.piece_size)
+    )
+}
+
+fn status_line(app: &App) -> String {
+    let g = app.tree.grand_totals();
+    let folders = app.tree.folders.len().saturating_sub(1) as u64;
+    let mut s = match app.scan_secs {
+        Some(secs) => format!(
+            "Scanned {} files · {} folders · {} ({} bytes) in {secs:.1} s",
+            digits(g.files),
+            digits(folders),
+            ibytes(g.bytes),
+            digits(g.bytes)
+        ),
+        None => format!("Scanning… {} files · {} folders · {}", digits(g.files), digits(folders), ibytes(g.bytes)),
+    };
+    if g.unshippable > 0 {
+        s.push_str(&format!(" · {} not shippable (!)", digits(g.unshippable)));
+    }
+    if app.packing {
+        s.push_str(" · packing…");
+    }
+    if app.saving {
+        s.push_str(" · saving…");
+    }
+    s
+}
+
+fn footer_keys(app: &App) -> String {
+    if app.browser.editing_filter {
+        return "type to filter · Enter keep · Esc clear".into();
+    }
+    match app.focus {
+        Focus::Browser => "Space mark · A all · Enter/← open/up · / filter · S N C sort · a add · p pack · v preview · s save · Tab · ? help · q quit".into(),
+        Focus::Batches if app.pane.open.is_some() => "↑↓ move · x remove file · Esc back · v preview · s save · Tab · ? help · q quit".into(),
+        Focus::Batches => "↑↓ select · Enter entries · n new · a add marks · x remove · v preview · s save · Tab · ? help · q quit".into(),
+    }
+}
+
+/// Every key, grouped (the help screen).
+pub const HELP: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Everywhere",
+        &[
+            ("Tab", "switch between the browser and the batches"),
+            ("?  F1", "this help"),
+            ("q  Ctrl-C", "quit (asks when there are unsaved changes)"),
+            ("s", "save the shipment file (atomic)"),
+            ("n", "start a new empty batch"),
+            ("a", "add the marked files to the selected batch"),
+            ("p", "auto-pack the marked files into new batches (same planner as `carload plan`)"),
+            ("v", "preview the selected batch's manifest (d in it: dry run)"),
+        ],
+    ),
+    (
+        "Moving",
+        &[
+            ("↑ ↓  j k", "move"),
+            ("PgUp PgDn", "move a page"),
+            ("g G  Home End", "first / last"),
+            ("Enter l →", "open a folder / a batch's entries"),
+            ("h ← Backspace", "up to the parent folder / back"),
+        ],
+    ),
+    (
+        "Browser",
+        &[
+            ("Space", "mark or unmark the entry and move down"),
+            ("A", "mark every entry shown here (again: unmark)"),
+            ("/", "filter this folder by name (Enter keeps, Esc clears)"),
+            ("N S C", "sort by name, size, file count (again: reverse)"),
+            (".", "show or hide dot-entries (batches include them)"),
+            ("x Delete", "take the entry's files out of their batches"),
+        ],
+    ),
+    ("Batches", &[("x Delete", "remove the batch (asks) or the file from it"), ("Esc", "back to the batch list")]),
+    ("Preview", &[("d", "dry run: hash the batch without writing a CAR"), ("c Esc", "cancel a dry run / close")]),
+];
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
+    let (title, lines, rect): (String, Vec<Line>, Rect) = match m {
+        Modal::Help(scroll) => {
+            let mut lines = Vec::new();
+            for (group, keys) in HELP {
+                lines.push(Line::styled(group.to_string(), th.bold()));
+                for (k, what) in keys.iter() {
+                    lines.push(Line::raw(format!("  {k:<15} {what}")));
+                }
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::raw("Mouse: start with --mouse (or \"mouse\": true in the config)."));
+            let lines = lines.into_iter().skip(scroll).collect();
+            (" Keys (any key closes, ↑↓ scroll) ".into(), lines, centered(area, 96, area.height - 2))
+        }
+        Modal::Preview(p) => {
+            let r = centered(area, area.width - 4, area.height - 2);
+            let lines = preview_lines(app, &p.content, r.width as usize);
+            f.render_widget(Clear, r);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(format!(" Manifest preview: {} ", p.batch), th.bold()));
+            let para = Paragraph::new(lines)
+                .block(block)
+                .wrap(Wrap { trim: false })
+                .scroll((p.scroll.min(u16::MAX as usize) as u16, 0));
+            f.render_widget(para, r);
+            return;
+        }
+        Modal::ConfirmQuit => (
+            " Unsaved changes ".into(),
+            vec![
+                Line::raw("The batches changed since the last save."),
+                Line::raw(""),
+                Line::raw("s  save, then quit"),
+                Line::raw("q  quit without saving"),
+                Line::raw("Esc  stay"),
+            ],
+            centered(area, 50, 7),
+        ),
+        Modal::ConfirmRemove(i) => {
+            let b = &app.batches.list[i.min(app.batches.list.len().saturating_sub(1))];
+            (
+                " Remove batch ".into(),
+                vec![
+                    Line::raw(format!("Remove {} ({} files)?", b.id, digits(b.len() as u64))),
+                    Line::raw("Its files become free to pack again."),
+                    Line::raw(""),
+                    Line::raw("y  remove      any other key  keep"),
+                ],
+                centered(area, 50, 6),
+            )
+        }
+        Modal::SavePath(s) => (
+            " Save shipment as ".into(),
+            vec![Line::raw(format!("{s}▏")), Line::raw(""), Line::raw("Enter  save      Esc  cancel")],
+            centered(area, 70, 5),
+        ),
+        Modal::ConfirmOverwrite(p) => (
+            " File exists ".into(),
+            vec![
+                Line::raw(format!("{} exists. Overwrite it?", p.display())),
+                Line::raw(""),
+                Line::raw("y  overwrite      any other key  cancel"),
+            ],
+            centered(area, 70, 5),
+        ),
+    };
+    f.render_widget(Clear, rect);
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, th.bold()));
+    f.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+fn preview_lines(app: &App, c: &PreviewContent, w: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    match c {
+        PreviewContent::Planned(entries) => {
+            out.push(Line::raw(format!(
+                "Before hashing: {} entries, listed in batch order (the manifest orders them by DAG CID).",
+                digits(entries.len() as u64)
+            )));
+            out.push(Line::raw("d  dry run: hash without writing a CAR, to see every CID · Esc  close"));
+            out.push(Line::raw(""));
+            for (name, len) in entries {
+                out.push(Line::raw(format!("{} {:>16}", fit(name, w.saturating_sub(20)), digits(*len))));
+            }
+        }
+        PreviewContent::Hashing { done, total } => {
+            let pct = if *total == 0 { 1.0 } else { *done as f64 / *total as f64 };
+            out.push(Line::raw(format!(
+                "Dry run: hashed {} of {} ({:.0}%) · c  cancel",
+                ibytes(*done),
+                ibytes(*total),
+                pct * 100.0
+            )));
+            out.push(Line::raw(gauge(pct, w.saturating_sub(4))));
+        }
+        PreviewContent::Reading => out.push(Line::raw("Reading the manifest from the built CAR…")),
+        PreviewContent::Failed(e) => {
+            out.push(Line::raw(format!("Failed: {e}")));
+            out.push(Line::raw("d  try the dry run again · Esc  close"));
+        }
+        PreviewContent::Hashed { hashed: h, built } => {
+            out.push(Line::raw(if *built {
+                "Read from the built CAR (as `carload manifest` does):".to_string()
+            } else {
+                "Dry run (no CAR written): these are the values `carload build` will produce.".to_string()
+            }));
+            out.push(Line::raw(format!("Payload CID:    {}", h.payload_cid)));
+            if !h.piece_cid.is_empty() {
+                out.push(Line::raw(format!("Piece CID:      {}", h.piece_cid)));
+                out.push(Line::raw(format!("Piece CID v2:   {}", h.piece_cid_v2)));
+                out.push(Line::raw(format!(
+                    "Piece size:     {} bytes padded ({}), {} bytes unpadded",
+                    h.piece_size,
+                    ibytes(h.piece_size),
+                    h.piece_size / 128 * 127
+                )));
+            }
+            out.push(Line::raw(format!("CAR size:       {} bytes ({})", h.car_size, ibytes(h.car_size))));
+            out.push(Line::raw(""));
+            out.push(Line::styled(
+                format!("Entries ({}): file → DAG CID", digits(h.entries.len() as u64)),
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
+            for (name, cid) in &h.entries {
+                out.push(Line::raw(format!("  {name}  {cid}")));
+            }
+            out.push(Line::raw(""));
+            out.push(Line::styled(
+                format!("@AggregateManifest.ndjson ({} lines):", h.manifest.len()),
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
+            for l in &h.manifest {
+                out.push(Line::raw(l.clone()));
+            }
+        }
+    }
+    let _ = app;
+    out
+}
