@@ -17,6 +17,9 @@ pub mod tree;
 pub mod view;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use crate::cli::args::ProfileArgs;
 use crate::cli::shipment::{size_arg, PackArg};
 use anyhow::{bail, Context, Result};

@@ -300,9 +300,10 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         let sel = i == app.pane.row;
         let style = if sel { th.selected(focused) } else { Style::default() };
         let head = format!(
-            "{} · {} files · {}",
+            "{} · {} file{} · {}",
             b.id,
             digits(b.len() as u64),
+            if b.len() == 1 { "" } else { "s" },
             ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size))
         );
         let pct = b.bound() as f64 / cap;
@@ -490,6 +491,9 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             }
             lines.push(Line::raw(""));
             lines.push(Line::raw("Mouse: start with --mouse (or \"mouse\": true in the config)."));
+            if let Some(p) = super::config::config_path() {
+                lines.push(Line::raw(format!("Config: {}", p.display())));
+            }
             let lines = lines.into_iter().skip(scroll).collect();
             (" Keys (any key closes, ↑↓ scroll) ".into(), lines, centered(area, 96, area.height - 2))
         }

@@ -1,0 +1,527 @@
+//! Update-function tests (messages in, state and effects out, no terminal) and screen snapshots
+//! (`TestBackend` + `insta`) of the workstation.
+
+use super::app::{App, Effect, Focus, Hashed, Level, Modal, Msg, PreviewContent, Settings};
+use super::batches::Frozen;
+use super::tree::NONE;
+use super::{view, worker};
+use carload::profile::Profile;
+use carload::shipment::plan::{plan, PlanOptions, SourceFile, SECTOR_32GIB};
+use carload::shipment::Pack;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::path::{Path, PathBuf};
+
+fn settings(piece: u64) -> Settings {
+    let mut plan = PlanOptions::for_sector(SECTOR_32GIB, Profile::default());
+    plan.piece_size = piece;
+    plan.min_piece_size = (1 << 20).min(piece);
+    Settings {
+        plan,
+        inputs: vec!["data".into()],
+        base: Some("/work".into()),
+        shipment: None,
+        out: None,
+        tmpdir: std::env::temp_dir(),
+        color: false,
+    }
+}
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+/// Feeds keys; returns every effect.
+fn keys(app: &mut App, s: &str) -> Vec<Effect> {
+    s.chars().flat_map(|c| app.update(key(c))).collect()
+}
+
+/// Runs effects the way the workers do, synchronously, feeding their results back.
+fn settle(app: &mut App, effects: Vec<Effect>) {
+    let mut queue = effects;
+    while let Some(e) = queue.pop() {
+        let msg = match e {
+            Effect::Pack { files, sizes, folders, options, generation } => {
+                let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
+                Msg::Packed { files, bins, generation }
+            }
+            Effect::DryRun { batch, header } => {
+                let (tx, _rx) = std::sync::mpsc::channel();
+                let cancel = std::sync::atomic::AtomicBool::new(false);
+                Msg::DryRunDone(worker::dry_run(&batch, &header, &std::env::temp_dir(), &cancel, &tx))
+            }
+            Effect::Save { path, shipment } => {
+                Msg::Saved(worker::save(&path, &shipment).map(|_| path).map_err(|e| e.to_string()))
+            }
+            Effect::ReadManifest { car, batch } => Msg::ManifestRead(worker::read_manifest(&car, &batch)),
+            Effect::CancelDryRun | Effect::Quit => continue,
+        };
+        queue.extend(app.update(msg));
+    }
+}
+
+/// A real tree on disk: `(relative path, size)`; a path ending in `/` is an empty folder.
+fn make_tree(root: &Path, files: &[(&str, usize)]) {
+    for (p, n) in files {
+        let path = root.join(p);
+        if p.ends_with('/') {
+            std::fs::create_dir_all(&path).unwrap();
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let bytes: Vec<u8> = (0..*n).map(|i| (i * 7 + p.len()) as u8).collect();
+        std::fs::write(&path, bytes).unwrap();
+    }
+}
+
+/// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`.
+fn scan(app: &mut App, roots: &[PathBuf]) {
+    let profile = app.settings.plan.profile;
+    let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let got = std::sync::Mutex::new(Vec::new());
+    let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop };
+    carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
+    for l in got.into_inner().unwrap() {
+        app.update(Msg::Listing(l));
+    }
+    app.update(Msg::ScanDone(0.5));
+}
+
+const FILES: &[(&str, usize)] = &[
+    ("data/.hidden", 7),
+    ("data/a.txt", 120),
+    ("data/b.bin", 3000),
+    ("data/empty", 0),
+    ("data/photos/p1.jpg", 40_000),
+    ("data/photos/p2.jpg", 700_000),
+    ("data/photos/raw/r1", 12_345),
+    ("data/zzz/", 0),
+];
+
+/// An app over a synthetic tree on disk, cwd-independent (absolute roots).
+fn app_on_disk(piece: u64) -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), FILES);
+    let mut s = settings(piece);
+    let root = dir.path().join("data");
+    s.inputs = vec![root.display().to_string()];
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[root]);
+    (dir, app)
+}
+
+fn row_names(app: &mut App) -> Vec<String> {
+    app.refresh_rows();
+    app.browser.rows.iter().map(|&id| app.tree.display_name(id).into_owned()).collect()
+}
+
+fn select(app: &mut App, name: &str) {
+    app.refresh_rows();
+    let id = *app.browser.rows.iter().find(|&&id| app.tree.display_name(id) == name).expect("entry shown");
+    app.browser.selected = id;
+}
+
+#[test]
+fn opens_the_single_root_and_lists_it_by_name() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    assert!(app.tree.complete());
+    assert_eq!(row_names(&mut app), [".hidden", "a.txt", "b.bin", "empty", "photos", "zzz"]);
+    let g = app.tree.grand_totals();
+    assert_eq!((g.files, g.bytes), (7, 7 + 120 + 3000 + 40_000 + 700_000 + 12_345));
+}
+
+#[test]
+fn marks_are_kept_by_entry_across_folders_and_sorts() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    select(&mut app, "a.txt");
+    app.update(key(' '));
+    let marked = app.tree.find(&format!("{}/a.txt", app.settings.inputs[0])).unwrap();
+    assert!(app.marks.is_marked(&app.tree, marked));
+    // Space moved down to the next row.
+    assert_eq!(app.tree.display_name(app.browser.selected), "b.bin");
+    select(&mut app, "photos");
+    app.update(code(KeyCode::Enter));
+    assert_eq!(row_names(&mut app), ["p1.jpg", "p2.jpg", "raw"]);
+    app.update(code(KeyCode::Backspace));
+    assert_eq!(app.tree.display_name(app.browser.selected), "photos", "going up selects the folder left");
+    keys(&mut app, "S");
+    assert_eq!(row_names(&mut app)[0], "photos", "largest first");
+    keys(&mut app, "S");
+    assert_eq!(row_names(&mut app).last().unwrap(), "photos", "the sort key again reverses");
+    assert!(app.marks.is_marked(&app.tree, marked), "marks follow the entry, not the row");
+    assert_eq!(app.marked_totals().files, 1);
+}
+
+#[test]
+fn mark_all_toggles_and_counts_the_subtree() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let t = app.marked_totals();
+    assert_eq!(t.files, 7);
+    assert_eq!(app.pieces_needed(), 1);
+    keys(&mut app, "A");
+    assert!(app.marks.is_empty());
+}
+
+#[test]
+fn filter_and_hidden_toggle_change_rows_only() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "/PHO");
+    assert_eq!(row_names(&mut app), ["photos"]);
+    app.update(code(KeyCode::Enter));
+    assert!(!app.browser.editing_filter);
+    app.update(code(KeyCode::Esc));
+    assert_eq!(row_names(&mut app).len(), 6);
+    keys(&mut app, ".");
+    assert!(!row_names(&mut app).contains(&".hidden".to_string()));
+    // Marking the folder still takes the dot-file: batches include hidden entries.
+    app.update(code(KeyCode::Backspace));
+    keys(&mut app, " ");
+    assert_eq!(app.marked_totals().files, 7);
+}
+
+#[test]
+fn auto_pack_gives_the_batches_plan_gives() {
+    let piece = 512 << 10; // small pieces: several batches and a split file
+    let (_d, mut app) = app_on_disk(piece);
+    keys(&mut app, "A");
+    let effects = keys(&mut app, "p");
+    assert!(matches!(effects[..], [Effect::Pack { .. }]));
+    assert!(app.packing);
+    settle(&mut app, effects);
+    assert!(!app.packing);
+    assert!(app.marks.is_empty(), "packed marks are consumed: {:?}", app.message);
+    // The CLI planner over the same files, in walk order.
+    let root = &app.settings.inputs[0];
+    let files = carload::shipment::plan::walk_inputs(&[PathBuf::from(root)]).unwrap();
+    let cli = plan(files, &app.settings.plan, app.settings.inputs.clone(), app.settings.base.clone()).unwrap();
+    let ours = app.batches.records(&app.tree, &app.settings.plan);
+    assert!(cli.batches.len() > 1);
+    assert!(ours.iter().flat_map(|b| &b.files).any(|f| f.part.is_some()), "the 700 KB file is split");
+    assert_eq!(ours, cli.batches);
+    // Packing again: everything is already in a batch.
+    keys(&mut app, "A");
+    assert!(keys(&mut app, "p").is_empty());
+    assert_eq!(app.message.as_ref().unwrap().0, Level::Error);
+}
+
+#[test]
+fn add_refuses_what_does_not_fit_and_says_by_how_much() {
+    let (_d, mut app) = app_on_disk(512 << 10);
+    select(&mut app, "photos");
+    keys(&mut app, " ");
+    keys(&mut app, "a");
+    let (level, text) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(text.contains("would not fit") && text.contains("over the piece"), "{text}");
+    assert!(app.batches.list.iter().all(|b| b.is_empty()));
+    assert!(!app.marks.is_empty(), "refused marks stay");
+}
+
+#[test]
+fn add_refuses_files_already_in_another_batch() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    select(&mut app, "a.txt");
+    keys(&mut app, " a");
+    assert_eq!(app.batches.list[0].len(), 1);
+    keys(&mut app, "n");
+    select(&mut app, "a.txt");
+    keys(&mut app, " ");
+    keys(&mut app, "a");
+    let (level, text) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(text.contains("already in batches") && text.contains("b00000"), "{text}");
+    assert!(app.batches.list[1].is_empty());
+}
+
+#[test]
+fn editing_a_saved_batch_gives_it_a_new_id() {
+    let (d, mut app) = app_on_disk(SECTOR_32GIB);
+    app.settings.shipment = Some(d.path().join("s.jsonl"));
+    select(&mut app, "a.txt");
+    keys(&mut app, " a");
+    assert!(app.dirty);
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty);
+    assert_eq!(app.batches.list[0].id, "b00000");
+    select(&mut app, "b.bin");
+    app.pane.row = 0;
+    keys(&mut app, " a");
+    assert_eq!(app.batches.list[0].id, "b00001", "a saved batch's outputs must not be taken for new contents");
+    assert!(app.dirty);
+}
+
+#[test]
+fn removing_frees_files_and_batches_ask_first() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 1);
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    assert_eq!(app.batches.list[0].len(), 6);
+    let a = app.browser.selected;
+    assert!(app.batches.batch_of(a).is_none());
+    app.update(code(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Batches);
+    keys(&mut app, "x");
+    assert!(matches!(app.modal, Some(Modal::ConfirmRemove(0))));
+    keys(&mut app, "n"); // any other key keeps it
+    assert_eq!(app.batches.list.len(), 1);
+    keys(&mut app, "xy");
+    assert!(app.batches.list.is_empty());
+    let folder = app.tree.folders[app.browser.folder as usize].node;
+    assert_eq!(app.tree.folder_of(folder).unwrap().batched, 0);
+}
+
+#[test]
+fn quitting_with_unsaved_changes_asks() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    assert!(matches!(keys(&mut app, "q")[..], [Effect::Quit]));
+    keys(&mut app, "n");
+    assert!(keys(&mut app, "q").is_empty());
+    assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
+    app.update(code(KeyCode::Esc));
+    assert!(app.modal.is_none());
+    keys(&mut app, "q");
+    assert!(matches!(keys(&mut app, "q")[..], [Effect::Quit]));
+}
+
+#[test]
+fn save_asks_for_a_path_then_quits_after_saving() {
+    let (d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    keys(&mut app, "q");
+    keys(&mut app, "s");
+    let Some(Modal::SavePath(default)) = app.modal.clone() else { panic!("asks where to save") };
+    assert_eq!(default, "shipment.jsonl");
+    for _ in 0..default.len() {
+        app.update(code(KeyCode::Backspace));
+    }
+    let path = d.path().join("out.jsonl");
+    keys(&mut app, &path.display().to_string());
+    let e = app.update(code(KeyCode::Enter));
+    let mut quit = false;
+    for e in e {
+        if let Effect::Save { path, shipment } = e {
+            worker::save(&path, &shipment).unwrap();
+            quit = matches!(app.update(Msg::Saved(Ok(path)))[..], [Effect::Quit]);
+        }
+    }
+    assert!(quit, "s in the quit dialog saves, then quits");
+    let s = carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
+    assert_eq!(s.header.files, 7);
+}
+
+#[test]
+fn dry_run_shows_what_build_produces_and_cancel_drops_late_results() {
+    let (d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.update(code(KeyCode::Tab));
+    let e = keys(&mut app, "v");
+    assert!(e.is_empty());
+    let Some(Modal::Preview(p)) = &app.modal else { panic!("preview open") };
+    let PreviewContent::Planned(entries) = &p.content else { panic!("planned first") };
+    assert_eq!(entries.len(), 7, "every file, whole, in one 32 GiB batch");
+    // Cancel drops a result that arrives late.
+    let e = keys(&mut app, "d");
+    assert!(matches!(e[..], [Effect::DryRun { .. }]));
+    assert!(matches!(keys(&mut app, "c")[..], [Effect::CancelDryRun]));
+    app.update(Msg::DryRunDone(Err("late".into())));
+    assert!(app.modal.is_none());
+    // A real dry run equals a real build.
+    keys(&mut app, "v");
+    let e = keys(&mut app, "d");
+    settle(&mut app, e);
+    let Some(Modal::Preview(p)) = &app.modal else { panic!("preview open") };
+    let PreviewContent::Hashed { hashed, built: false } = p.content.clone() else { panic!("{:?}", p.content) };
+    let rec = app.batches.records(&app.tree, &app.settings.plan).remove(0);
+    let header = carload::shipment::plan::header(&app.settings.plan, vec![], None, std::slice::from_ref(&rec));
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let places = carload::shipment::build::Places { dir: &out, spool_dir: &out, source_root: None };
+    let r = carload::shipment::build::build_batch(
+        &header,
+        &rec,
+        places,
+        &mut carload::event::Ignore,
+        &|| true,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(hashed.payload_cid, r.payload_cid);
+    assert_eq!(hashed.piece_cid, r.piece_cid);
+    assert_eq!(hashed.piece_size, r.piece_size);
+    assert_eq!(hashed.car_size, r.car_size);
+    let manifest = std::fs::read_to_string(out.join("b00000.car.manifest")).unwrap();
+    assert_eq!(hashed.manifest, manifest.lines().collect::<Vec<_>>());
+    // With the output folder known, the batch shows as built and the preview reads its CAR.
+    app.update(code(KeyCode::Esc));
+    app.settings.out = Some(out.clone());
+    app.batches.find_results(&app.tree, &app.settings.plan, &out);
+    assert!(app.batches.list[0].result.is_some());
+    let e = keys(&mut app, "v");
+    settle(&mut app, e);
+    let Some(Modal::Preview(p)) = &app.modal else { panic!() };
+    let PreviewContent::Hashed { hashed: h2, built: true } = &p.content else { panic!("{:?}", p.content) };
+    assert_eq!(h2.payload_cid, r.payload_cid);
+    assert_eq!(h2.manifest, hashed.manifest);
+}
+
+#[test]
+fn a_loaded_shipment_is_matched_after_the_scan_and_changes_freeze_it() {
+    let (d, mut app) = app_on_disk(512 << 10);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let n = records.len();
+    // Reopen: batches load frozen, resolve after the scan.
+    let mut again = App::new(app.settings.clone(), (120, 40));
+    again.load_batches(records.clone());
+    assert!(again.batches.list.iter().all(|b| b.frozen == Some(Frozen::Resolving)));
+    scan(&mut again, &[PathBuf::from(&app.settings.inputs[0])]);
+    assert!(again.batches.list.iter().all(|b| b.frozen.is_none()));
+    assert_eq!(again.batches.records(&again.tree, &again.settings.plan), records);
+    // A file rewritten since planning freezes its batch, which is saved as it was.
+    std::fs::write(d.path().join("data/a.txt"), b"changed").unwrap();
+    let mut third = App::new(app.settings.clone(), (120, 40));
+    third.load_batches(records.clone());
+    scan(&mut third, &[PathBuf::from(&app.settings.inputs[0])]);
+    let frozen: Vec<_> = third.batches.list.iter().filter(|b| b.frozen.is_some()).collect();
+    assert_eq!(frozen.len(), 1);
+    assert!(matches!(&frozen[0].frozen, Some(Frozen::Changed { changed: 1, .. })));
+    assert_eq!(third.batches.records(&third.tree, &third.settings.plan), records);
+    assert_eq!(third.batches.list.len(), n);
+    // New batches never reuse a loaded ID.
+    keys(&mut third, "n");
+    assert_eq!(third.batches.list.last().unwrap().id, format!("b{n:05}"));
+}
+
+#[test]
+fn unshippable_entries_cannot_be_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/f", 5)]);
+    std::os::unix::fs::symlink("nowhere", dir.path().join("data/broken")).unwrap();
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    scan(&mut app, &[dir.path().join("data")]);
+    select(&mut app, "broken");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    assert!(app.message.as_ref().unwrap().1.contains("broken symlink"));
+    assert_eq!(app.tree.grand_totals().unshippable, 1);
+}
+
+// ---- Screens -------------------------------------------------------------------------------
+
+/// A deterministic app (no disk): listings built by hand.
+fn synthetic() -> App {
+    use carload::walk::{Child, Kind, Listing, ROOTS};
+    let profile = Profile::default();
+    let cost = |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+    let listing = |folder: u32, first: u32, kids: &[(&str, Kind, u64)]| {
+        let mut l = Listing { folder, first, ..Listing::default() };
+        for (name, kind, size) in kids {
+            l.names.extend_from_slice(name.as_bytes());
+            l.children.push(Child {
+                name_end: l.names.len() as u32,
+                kind: *kind,
+                size: *size,
+                mtime_ns: 1_700_000_000_000_000_000,
+                cost: if kind.is_file() { cost(*size) } else { 0 },
+                error: (*kind == Kind::Other).then(|| "FIFO: not a regular file".into()),
+            });
+        }
+        l
+    };
+    let mut app = App::new(settings(SECTOR_32GIB), (80, 24));
+    app.update(Msg::Listing(listing(ROOTS, 0, &[("archive", Kind::Folder, 0)])));
+    app.update(Msg::Listing(listing(
+        0,
+        1,
+        &[
+            (".cache", Kind::Folder, 0),
+            ("2019", Kind::Folder, 0),
+            ("2020", Kind::Folder, 0),
+            ("README.md", Kind::File, 2_345),
+            ("pipe", Kind::Other, 0),
+            ("scan.tiff", Kind::File, 734_003_200),
+        ],
+    )));
+    app.update(Msg::Listing(listing(
+        2,
+        7,
+        &[("a.mov", Kind::File, 12_884_901_888), ("b.mov", Kind::File, 9_663_676_416)],
+    )));
+    app.update(Msg::Listing(listing(3, 9, &[("c.mov", Kind::File, 21_474_836_480), ("notes.txt", Kind::File, 512)])));
+    app
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    app.update(Msg::Resize(w, h));
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app)).unwrap();
+    format!("{}", t.backend())
+}
+
+#[test]
+fn screens() {
+    let mut app = synthetic();
+    insta::assert_snapshot!("scanning_80x24", screen(&mut app, 80, 24));
+    app.update(Msg::Listing(carload::walk::Listing { folder: 1, first: 11, ..Default::default() }));
+    app.update(Msg::ScanDone(1.25));
+    insta::assert_snapshot!("scanned_120x40", screen(&mut app, 120, 40));
+    // Mark 2019 and 2020, auto-pack: two 32 GiB batches.
+    app.browser.selected = 2;
+    keys(&mut app, "  ");
+    insta::assert_snapshot!("marked_80x24", screen(&mut app, 80, 24));
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    insta::assert_snapshot!("packed_120x40", screen(&mut app, 120, 40));
+    app.update(code(KeyCode::Tab));
+    insta::assert_snapshot!("batches_focused_80x24", screen(&mut app, 80, 24));
+    keys(&mut app, "v");
+    insta::assert_snapshot!("preview_planned_80x24", screen(&mut app, 80, 24));
+    if let Some(Modal::Preview(p)) = &mut app.modal {
+        p.content = PreviewContent::Hashing { done: 3 << 30, total: 12 << 30 };
+    }
+    insta::assert_snapshot!("preview_hashing_80x24", screen(&mut app, 80, 24));
+    if let Some(Modal::Preview(p)) = &mut app.modal {
+        p.content = PreviewContent::Hashed {
+            hashed: Hashed {
+                payload_cid: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".into(),
+                car_size: 34_000_000_123,
+                piece_size: 34_359_738_368,
+                piece_cid: "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq".into(),
+                piece_cid_v2: "bafkzcibcaapao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq".into(),
+                entries: vec![("archive/2020/c.mov".into(), "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB".into())],
+                manifest: vec![
+                    r#"{"RecordType":"DagAggregatePreamble","Version":1}"#.into(),
+                    r#"{"RecordType":"DagAggregateSummary","EntryCount":1,"EntriesSortedBy":"DagCidV1"}"#.into(),
+                ],
+            },
+            built: false,
+        };
+    }
+    insta::assert_snapshot!("preview_hashed_120x40", screen(&mut app, 120, 40));
+    app.update(code(KeyCode::Esc));
+    keys(&mut app, "?");
+    let mut filters = insta::Settings::clone_current();
+    filters.add_filter(r"Config: [^ ]+", "Config: [CONFIG PATH]");
+    filters.bind(|| insta::assert_snapshot!("help_120x40", screen(&mut app, 120, 40)));
+    app.update(code(KeyCode::Esc));
+    insta::assert_snapshot!("too_small_60x20", screen(&mut app, 60, 20));
+    assert_ne!(app.browser.selected, NONE);
+}
