@@ -176,8 +176,6 @@ pub struct Browser {
 pub struct BatchPane {
     /// Selected batch (the "current" batch `a` adds to).
     pub row: usize,
-    /// First batch row shown.
-    pub offset: usize,
     /// The batch whose entries are listed, if one is open.
     pub open: Option<usize>,
     /// Selected entry of the open batch.
@@ -1101,25 +1099,24 @@ impl App {
     }
 
     fn mouse(&mut self, m: MouseEvent) {
-        let (w, _) = self.size;
+        let (w, h) = self.size;
         let left = m.column < super::view::browser_width(w);
-        let list_top = 4u16; // title, location, border, column header
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => {
                 self.focus = if left { Focus::Browser } else { Focus::Batches };
-                if m.row >= list_top {
-                    let r = (m.row - list_top) as usize;
-                    if left {
-                        self.refresh_rows();
-                        let row = self.browser.offset + r;
-                        if row < self.browser.rows.len() {
-                            self.select_row(row);
-                        }
-                    } else if self.pane.open.is_none() {
-                        let row = self.pane.offset + r;
-                        if row < self.batches.list.len() {
-                            self.pane.row = row;
-                        }
+                // Browser rows start below the title, location, border and column header;
+                // batches (two lines each) below the title, location and border.
+                if left && m.row >= 4 {
+                    self.refresh_rows();
+                    let row = self.browser.offset + (m.row - 4) as usize;
+                    if row < self.browser.rows.len() {
+                        self.select_row(row);
+                    }
+                } else if !left && m.row >= 3 && self.pane.open.is_none() {
+                    let per = super::view::batches_per_pane(h);
+                    let row = super::view::batch_offset(self.pane.row, per) + (m.row - 3) as usize / 2;
+                    if row < self.batches.list.len() {
+                        self.pane.row = row;
                     }
                 }
             }

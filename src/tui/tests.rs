@@ -423,6 +423,36 @@ fn unshippable_entries_cannot_be_marked() {
     assert_eq!(app.tree.grand_totals().unshippable, 1);
 }
 
+#[test]
+fn mouse_clicks_select_and_focus_and_the_wheel_scrolls() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let (_d, mut app) = app_on_disk(512 << 10);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert!(app.batches.list.len() >= 2);
+    let click = |column, row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // Browser row 3 (0-based 2) is b.bin: rows start at screen line 4.
+    app.update(click(5, 6));
+    assert_eq!(app.focus, Focus::Browser);
+    assert_eq!(app.tree.display_name(app.browser.selected), "b.bin");
+    // The second batch: its two lines start at screen line 3 + 2.
+    app.update(click(100, 5));
+    assert_eq!(app.focus, Focus::Batches);
+    assert_eq!(app.pane.row, 1);
+    let wheel =
+        Msg::Mouse(MouseEvent { kind: MouseEventKind::ScrollDown, column: 5, row: 10, modifiers: KeyModifiers::NONE });
+    app.update(wheel);
+    assert_eq!(app.tree.display_name(app.browser.selected), "zzz", "three rows down");
+}
+
 // ---- Screens -------------------------------------------------------------------------------
 
 /// A deterministic app (no disk): listings built by hand.

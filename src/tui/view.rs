@@ -239,6 +239,20 @@ fn draw_browser(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// First batch shown when batch `row` is selected and `per` batches fit (two lines each).
+pub fn batch_offset(row: usize, per: usize) -> usize {
+    if row >= per {
+        row + 1 - per
+    } else {
+        0
+    }
+}
+
+/// Batches that fit in the batches pane of a terminal `h` rows high.
+pub fn batches_per_pane(h: u16) -> usize {
+    (super::app::list_rows(h) + 1) / 2
+}
+
 fn state_of(b: &WsBatch) -> (&'static str, Color) {
     match &b.frozen {
         Some(Frozen::Resolving) => ("matching…", Color::DarkGray),
@@ -293,7 +307,7 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         lines.push(Line::raw("n + a fills a batch by hand."));
     }
     let per = (inner.height as usize / 2).max(1);
-    let offset = if app.pane.row >= per { app.pane.row + 1 - per } else { 0 };
+    let offset = batch_offset(app.pane.row, per);
     let cap = app.capacity().max(1) as f64;
     for (i, b) in list.iter().enumerate().skip(offset).take(per) {
         let (state, color) = state_of(b);
