@@ -250,7 +250,7 @@ pub fn batch_offset(row: usize, per: usize) -> usize {
 
 /// Batches that fit in the batches pane of a terminal `h` rows high.
 pub fn batches_per_pane(h: u16) -> usize {
-    (super::app::list_rows(h) + 1) / 2
+    super::app::list_rows(h).div_ceil(2)
 }
 
 fn state_of(b: &WsBatch) -> (&'static str, Color) {
