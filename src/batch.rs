@@ -155,7 +155,9 @@ pub fn build(
     observer: &mut dyn Observer,
 ) -> Result<BatchBuilt, BatchError> {
     let spool = tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?;
+    observer.event(crate::event::Event::Phase(crate::event::Phase::Hashing));
     let spooled = spool_entries(files, profile, &spool, observer)?;
+    observer.event(crate::event::Event::Phase(crate::event::Phase::Writing));
     let entries: Vec<AggEntry> = spooled.iter().map(|s| AggEntry::new(s.root)).collect();
     let agg = aggregate(&entries)?;
     let by_root: std::collections::HashMap<Cid, usize> =
@@ -164,6 +166,7 @@ pub fn build(
         if observer.cancelled() {
             return Err(ImportError::Cancelled.into());
         }
+        let before = w.written();
         let mut filter = SectionFilter::new(*cid_v1, visited, w);
         let res = match &spooled[by_root[original]].source {
             Source::Spool { offset, len } => {
@@ -182,10 +185,12 @@ pub fn build(
             }
         };
         let out_failed = filter.out_error.take();
-        match (res, out_failed) {
+        let r = match (res, out_failed) {
             (_, Some(e)) => Err(BatchError::Output(e)),
             (r, None) => r.and_then(|_| filter.finish()),
-        }
+        };
+        observer.event(crate::event::Event::CarBytes(w.written() - before));
+        r
     })?;
     Ok(BatchBuilt {
         root: agg.root,
@@ -235,6 +240,7 @@ fn spool_entries(
             let mut record = RecordingSink::default();
             let root = Builder::new(*profile, &mut record, observer, 0).entry(&files[i].entry)?.0;
             spooled.push(Spooled { root, source: Source::Reread { file: i, record } });
+            observer.event(crate::event::Event::FilesDone(1));
             i += 1;
             continue;
         }
@@ -255,6 +261,7 @@ fn spool_entries(
             end += bytes.len() as u64;
         }
         observer.event(crate::event::Event::BytesRead(group_bytes));
+        observer.event(crate::event::Event::FilesDone((j - i) as u64));
         i = j;
     }
     sink.flush().map_err(BatchError::Spool)?;

@@ -29,6 +29,22 @@ pub enum Event {
         /// Its size in bytes.
         size: u64,
     },
+    /// A batch build entered a new phase.
+    Phase(Phase),
+    /// `n` more files of a batch were read and hashed.
+    FilesDone(u64),
+}
+
+/// The phases of a batch build, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Checking every source against its planned size and modification time.
+    Checking,
+    /// Reading and hashing every file (small files' sections spooled).
+    Hashing,
+    /// Writing the CAR in aggregate order while computing its piece commitment; `CarBytes`
+    /// events count the bytes written.
+    Writing,
 }
 
 /// Receives [`Event`]s, and may ask for the work to stop.

@@ -5,12 +5,13 @@ use super::report::ibytes;
 use super::signals::PENDING;
 use anyhow::{bail, Context, Result};
 use carload::event::Ignore;
+use carload::event::Observer;
 use carload::shipment::build::{self as sbuild, built_result, outputs, remove_partials, source_root, verify, Places};
 use carload::shipment::export;
 use carload::shipment::lock::{self, Claim, Owner};
 use carload::shipment::plan::{self as splan, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
 use carload::shipment::size::parse_size;
-use carload::shipment::{read_shipment, write_shipment, Batch, BatchResult, Pack, Shipment};
+use carload::shipment::{read_shipment, write_shipment, Batch, BatchResult, Header, Pack, Shipment};
 use clap::{Args, ValueEnum};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -310,11 +311,54 @@ fn select(s: &Shipment, a: &BuildArgs) -> Result<Vec<usize>> {
         .collect())
 }
 
-enum Outcome {
+/// How one batch's build ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Built now, in this time.
     Built(BatchResult, Duration),
+    /// Already built (a result for it is in the output folder).
     Skipped,
+    /// Another builder holds its lock (the holder's lock line).
     Busy(String),
+    /// Failed, with the reason.
     Failed(String),
+    /// Cancelled through the observer; temporary files removed, lock released.
+    Cancelled,
+}
+
+/// Options of one batch build, shared by `carload build` and the workstation.
+#[derive(Debug, Clone)]
+pub struct BuildOpts {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Folder of the temporary spool (default: the output folder).
+    pub tmpdir: Option<PathBuf>,
+    /// Folder relative source names resolve against (default: the shipment's base).
+    pub source_root: Option<PathBuf>,
+    /// Recompute the commP of a built batch before skipping it.
+    pub verify: bool,
+    /// Seconds after which a lock not refreshed is taken over.
+    pub stale_after: u64,
+    /// Seconds between lock refreshes.
+    pub heartbeat: u64,
+}
+
+impl From<&BuildArgs> for BuildOpts {
+    fn from(a: &BuildArgs) -> Self {
+        BuildOpts {
+            out: a.out.clone(),
+            tmpdir: a.tmpdir.clone(),
+            source_root: a.source_root.clone(),
+            verify: a.verify,
+            stale_after: a.stale_after,
+            heartbeat: a.heartbeat,
+        }
+    }
+}
+
+/// This builder's identity in lock files.
+pub fn owner() -> Owner {
+    Owner { host: host_name(), pid: std::process::id() }
 }
 
 /// Removes temporary outputs of batches nobody holds a lock on (left by a killed builder).
@@ -332,29 +376,33 @@ fn remove_orphans(dir: &Path, s: &Shipment) {
     }
 }
 
-fn build_one(s: &Shipment, b: &Batch, a: &BuildArgs, owner: &Owner) -> Outcome {
-    if let Some(r) = built_result(&a.out, &b.id) {
-        match a.verify.then(|| verify(&a.out, &r, s.header.min_piece_size)) {
+/// Builds batch `b` of the shipment with `header` into `o.out` under its lock, as `carload
+/// build` does for each batch: skip it if built, claim the lock (or report the holder), keep the
+/// lock fresh while building, register temporaries for signal cleanup, release the lock. The
+/// workstation calls this too, with an observer that reports progress and can cancel.
+pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
+    if let Some(r) = built_result(&o.out, &b.id) {
+        match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => return Outcome::Skipped,
             Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
             Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
         }
     }
-    let stale = Duration::from_secs(a.stale_after);
-    let (lk, took_over) = match lock::claim(&a.out, &b.id, owner, SystemTime::now(), stale) {
+    let stale = Duration::from_secs(o.stale_after);
+    let (lk, took_over) = match lock::claim(&o.out, &b.id, owner, SystemTime::now(), stale) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {
             return Outcome::Busy(format!("{holder} (refreshed {} s ago)", age.as_secs()))
         }
-        Err(e) => return Outcome::Failed(format!("claiming {}: {e}", lock::lock_path(&a.out, &b.id).display())),
+        Err(e) => return Outcome::Failed(format!("claiming {}: {e}", lock::lock_path(&o.out, &b.id).display())),
     };
     PENDING.lock().unwrap().push(lk.path().to_path_buf());
     // Someone may have finished it between our check and the claim.
-    let outcome = if built_result(&a.out, &b.id).is_some() && !a.verify {
+    let outcome = if built_result(&o.out, &b.id).is_some() && !o.verify {
         Outcome::Skipped
     } else {
         if took_over {
-            let _ = remove_partials(&a.out, &b.id);
+            let _ = remove_partials(&o.out, &b.id);
         }
         let lost = AtomicBool::new(false);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -362,22 +410,22 @@ fn build_one(s: &Shipment, b: &Batch, a: &BuildArgs, owner: &Owner) -> Outcome {
         let res = std::thread::scope(|sc| {
             let (lost, lk) = (&lost, &lk);
             sc.spawn(move || {
-                let every = Duration::from_secs(a.heartbeat.max(1));
+                let every = Duration::from_secs(o.heartbeat.max(1));
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
                     if !matches!(lk.heartbeat(), Ok(true)) {
                         lost.store(true, Ordering::SeqCst);
                     }
                 }
             });
-            let spool = a.tmpdir.as_deref().unwrap_or(&a.out);
+            let spool = o.tmpdir.as_deref().unwrap_or(&o.out);
             let places =
-                Places { dir: &a.out, spool_dir: spool, source_root: source_root(&s.header, a.source_root.as_deref()) };
+                Places { dir: &o.out, spool_dir: spool, source_root: source_root(header, o.source_root.as_deref()) };
             let mut temps = Vec::new();
             let r = sbuild::build_batch(
-                &s.header,
+                header,
                 b,
                 places,
-                &mut Ignore,
+                observer,
                 &|| !lost.load(Ordering::SeqCst) && lk.held(),
                 &mut |p| {
                     PENDING.lock().unwrap().push(p.to_path_buf());
@@ -390,6 +438,9 @@ fn build_one(s: &Shipment, b: &Batch, a: &BuildArgs, owner: &Owner) -> Outcome {
         });
         match res {
             Ok(r) => Outcome::Built(r, start.elapsed()),
+            Err(sbuild::BuildError::Batch(carload::batch::BatchError::Import(
+                carload::importer::ImportError::Cancelled,
+            ))) => Outcome::Cancelled,
             Err(e) => Outcome::Failed(e.to_string()),
         }
     };
@@ -410,7 +461,8 @@ pub fn build(a: BuildArgs) -> Result<()> {
     }
     let chosen = select(&s, &a)?;
     remove_orphans(&a.out, &s);
-    let owner = Owner { host: host_name(), pid: std::process::id() };
+    let owner = owner();
+    let opts = BuildOpts::from(&a);
     let next = AtomicUsize::new(0);
     let counts = Mutex::new([0usize; 4]);
     let out = Mutex::new(io::stdout());
@@ -420,7 +472,7 @@ pub fn build(a: BuildArgs) -> Result<()> {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = chosen.get(k) else { break };
                 let b = &s.batches[i];
-                let outcome = build_one(&s, b, &a, &owner);
+                let outcome = build_one(&s.header, b, &opts, &owner, &mut Ignore);
                 let (slot, line) = match &outcome {
                     Outcome::Built(r, t) => (
                         0,
@@ -438,6 +490,7 @@ pub fn build(a: BuildArgs) -> Result<()> {
                     Outcome::Skipped => (1, format!("{} skipped: already built", b.id)),
                     Outcome::Busy(h) => (2, format!("{} busy: claimed by {h}", b.id)),
                     Outcome::Failed(e) => (3, format!("{} FAILED: {e}", b.id)),
+                    Outcome::Cancelled => (3, format!("{} FAILED: cancelled", b.id)),
                 };
                 counts.lock().unwrap()[slot] += 1;
                 if slot == 3 {
@@ -463,16 +516,22 @@ pub fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `carload export`.
-pub fn export_cmd(a: ExportArgs) -> Result<()> {
-    let s = read_shipment_file(&a.shipment)?;
+/// The text `carload export` writes for shipment `s` (results from the records or from `out`),
+/// and the IDs of the batches left out because they are not built. The workstation's export
+/// calls this too.
+pub fn export_text(
+    s: &Shipment,
+    out: Option<&Path>,
+    format: FormatArg,
+    params: &export::DealParams,
+) -> Result<(String, Vec<String>)> {
     let mut rows: Vec<(BatchResult, String)> = Vec::new();
     let mut missing = Vec::new();
     for b in &s.batches {
-        let r = b.result.clone().or_else(|| a.out.as_deref().and_then(|d| built_result(d, &b.id)));
+        let r = b.result.clone().or_else(|| out.and_then(|d| built_result(d, &b.id)));
         match r {
             Some(r) => {
-                let car = match &a.out {
+                let car = match out {
                     Some(d) => outputs(d, &b.id).car.display().to_string(),
                     None => format!("{}.car", b.id),
                 };
@@ -481,11 +540,10 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
             None => missing.push(b.id.clone()),
         }
     }
-    if a.out.is_none() && rows.is_empty() {
+    if out.is_none() && rows.is_empty() {
         bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
     }
-    let params = a.deal.params();
-    let format = match a.format {
+    let format = match format {
         FormatArg::Lotus => Some(export::Format::Lotus),
         FormatArg::Boost => Some(export::Format::Boost),
         FormatArg::Curio => Some(export::Format::Curio),
@@ -495,7 +553,7 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
     let text = match format {
         Some(format) => {
             let refs: Vec<(&BatchResult, String)> = rows.iter().map(|(r, c)| (r, c.clone())).collect();
-            export::export(format, &params, &refs)
+            export::export(format, params, &refs)
         }
         None => {
             let mut s = s.clone();
@@ -507,6 +565,13 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
             String::from_utf8(buf).expect("JSON is UTF-8")
         }
     };
+    Ok((text, missing))
+}
+
+/// Runs `carload export`.
+pub fn export_cmd(a: ExportArgs) -> Result<()> {
+    let s = read_shipment_file(&a.shipment)?;
+    let (text, missing) = export_text(&s, a.out.as_deref(), a.format, &a.deal.params())?;
     match &a.output {
         Some(p) => {
             let f = carload::output::AtomicFile::create(p, true)?;

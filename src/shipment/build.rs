@@ -200,6 +200,7 @@ pub fn build_batch(
     still_owned: &dyn Fn() -> bool,
     on_temp: &mut dyn FnMut(&Path),
 ) -> Result<BatchResult, BuildError> {
+    observer.event(crate::event::Event::Phase(crate::event::Phase::Checking));
     let files = check_sources(batch, places.source_root)?;
     let out = outputs(places.dir, &batch.id);
     let car = AtomicFile::create(&out.car, true)?;
