@@ -4,11 +4,15 @@
 //! behaviour is testable by feeding messages.
 
 use super::batches::{record, Batches, Frozen};
+use super::builds::{human_secs, Activity, Builds, Progress};
 use super::marks::Marks;
 use super::tree::{Totals, Tree, NONE};
+use crate::cli::shipment::FormatArg;
+use carload::event::Phase;
 use carload::shipment::overhead::overhead_bound;
 use carload::shipment::pack::Bin;
 use carload::shipment::plan::{folder_keys, header, PlanOptions};
+use carload::shipment::BatchResult;
 use carload::shipment::{Batch, Shipment};
 use carload::walk::Listing;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -31,6 +35,145 @@ pub struct Settings {
     pub tmpdir: PathBuf,
     /// Whether colours are used.
     pub color: bool,
+    /// Seconds after which another builder's lock counts as stale.
+    pub stale_after: u64,
+    /// The export form's starting values (config and remembered state).
+    pub deal: DealForm,
+}
+
+/// The export form: deal parameters, format and output file (remembered between runs).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DealForm {
+    /// Index into [`FORMATS`].
+    pub format: usize,
+    /// Storage provider.
+    pub provider: String,
+    /// Boost/Curio storage price (attoFIL per GiB per epoch).
+    pub storage_price: String,
+    /// Duration in epochs.
+    pub duration: String,
+    /// Verified deal ("false" or anything else).
+    pub unverified: bool,
+    /// Client wallet.
+    pub wallet: String,
+    /// Curio `--actor`.
+    pub actor: String,
+    /// Lotus legacy price (FIL per epoch).
+    pub price: String,
+    /// File to write.
+    pub output: String,
+}
+
+/// Export formats offered, as `carload export --format` names them.
+pub const FORMATS: [(&str, FormatArg); 4] =
+    [("boost", FormatArg::Boost), ("curio", FormatArg::Curio), ("lotus", FormatArg::Lotus), ("csv", FormatArg::Csv)];
+
+/// Labels of the export form's fields, in order.
+pub const FORM_FIELDS: [&str; 9] = [
+    "Format",
+    "Provider",
+    "Storage price (attoFIL/GiB/epoch)",
+    "Duration (epochs)",
+    "Verified (Fil+)",
+    "Wallet",
+    "Curio actor",
+    "Lotus price (FIL/epoch)",
+    "Write to file",
+];
+
+impl DealForm {
+    fn text(&mut self, field: usize) -> Option<&mut String> {
+        Some(match field {
+            1 => &mut self.provider,
+            2 => &mut self.storage_price,
+            3 => &mut self.duration,
+            5 => &mut self.wallet,
+            6 => &mut self.actor,
+            7 => &mut self.price,
+            8 => &mut self.output,
+            _ => return None,
+        })
+    }
+
+    /// The value shown for field `i`.
+    pub fn value(&self, i: usize) -> String {
+        match i {
+            0 => FORMATS[self.format % FORMATS.len()].0.to_string(),
+            1 => self.provider.clone(),
+            2 => self.storage_price.clone(),
+            3 => self.duration.clone(),
+            4 => (if self.unverified { "false" } else { "true" }).into(),
+            5 => self.wallet.clone(),
+            6 => self.actor.clone(),
+            7 => self.price.clone(),
+            _ => self.output.clone(),
+        }
+    }
+
+    /// The deal parameters, as `carload export`'s flags give them.
+    pub fn params(&self) -> Result<carload::shipment::export::DealParams, String> {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let duration = match opt(&self.duration) {
+            None => None,
+            Some(d) => Some(d.parse::<u64>().map_err(|_| format!("duration {d:?} is not a number of epochs"))?),
+        };
+        Ok(carload::shipment::export::DealParams {
+            provider: opt(&self.provider),
+            price: opt(&self.price),
+            duration,
+            storage_price: opt(&self.storage_price),
+            verified: !self.unverified,
+            wallet: opt(&self.wallet),
+            actor: opt(&self.actor),
+        })
+    }
+}
+
+/// A build's report to the workstation.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// It claimed the lock and started.
+    Started,
+    /// It entered a phase.
+    Phase(Phase),
+    /// Totals so far: source bytes hashed, files hashed, CAR bytes written.
+    Progress {
+        /// Source bytes hashed.
+        bytes: u64,
+        /// Files hashed.
+        files: u64,
+        /// CAR bytes written.
+        car: u64,
+    },
+    /// It ended.
+    Finished(Done),
+}
+
+/// How a build ended.
+#[derive(Debug, Clone)]
+pub enum Done {
+    /// Built, in this many seconds.
+    Built(BatchResult, f64),
+    /// Already built (its result, when readable).
+    Already(Option<BatchResult>),
+    /// Another builder holds the lock.
+    Busy(String),
+    /// Failed, with the reason.
+    Failed(String),
+    /// Cancelled; temporaries removed, lock released.
+    Cancelled,
+}
+
+/// What the output folder shows for one batch.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Batch ID.
+    pub id: String,
+    /// The lock's owner line and its age in seconds, if locked.
+    pub lock: Option<(String, u64)>,
+    /// The result there, if built.
+    pub result: Option<BatchResult>,
 }
 
 /// Everything the update function reacts to.
@@ -63,6 +206,26 @@ pub enum Msg {
     ManifestRead(Result<Hashed, String>),
     /// A save ended.
     Saved(Result<PathBuf, String>),
+    /// A build reported.
+    Build {
+        /// Batch ID.
+        id: String,
+        /// When (seconds since the Unix epoch).
+        at: f64,
+        /// What.
+        report: Report,
+    },
+    /// A second passed (while builds run): the shipment rate is sampled.
+    Tick(f64),
+    /// The output folder's locks and results (polled every few seconds).
+    Watched {
+        /// When.
+        at: f64,
+        /// One entry per batch.
+        seen: Vec<Seen>,
+    },
+    /// An export was written, or why not (`Err(None)`: the file exists).
+    Exported(Result<PathBuf, Option<String>>),
 }
 
 /// Background work the runtime starts for the update function.
@@ -104,7 +267,43 @@ pub enum Effect {
         /// What.
         shipment: Box<Shipment>,
     },
-    /// Leave the workstation.
+    /// Build a batch with `build_one`, as `carload build` does.
+    Build {
+        /// The batch record (as saved in the shipment file).
+        batch: Batch,
+        /// The shipment header.
+        header: carload::shipment::Header,
+        /// Output folder.
+        out: PathBuf,
+    },
+    /// Cancel a queued or running build.
+    CancelBuild(String),
+    /// Watch these batches' locks and results in the output folder.
+    Watch {
+        /// Output folder.
+        out: PathBuf,
+        /// Batch IDs.
+        ids: Vec<String>,
+    },
+    /// Write an export file (atomically; `overwrite` when the operator agreed).
+    Export {
+        /// Where.
+        path: PathBuf,
+        /// What.
+        text: String,
+        /// Replace an existing file.
+        overwrite: bool,
+    },
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
+    /// Remember the output folder and the export form for next time.
+    Remember {
+        /// Output folder.
+        out: Option<PathBuf>,
+        /// Export form.
+        deal: Option<DealForm>,
+    },
+    /// Leave the workstation (running builds are cancelled first).
     Quit,
 }
 
@@ -235,6 +434,31 @@ pub enum Modal {
     SavePath(String),
     /// Overwrite an existing file?
     ConfirmOverwrite(PathBuf),
+    /// The output folder for builds.
+    OutPath(String),
+    /// A batch's labelled CIDs and sizes; the selected line can be copied.
+    Info {
+        /// Batch index.
+        batch: usize,
+        /// Selected line.
+        row: usize,
+    },
+    /// The export form.
+    Export {
+        /// Focused field.
+        field: usize,
+    },
+    /// Overwrite an existing export file?
+    ConfirmExportOverwrite(PathBuf),
+}
+
+/// What the left pane shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// The folder browser.
+    Browser,
+    /// Build progress and the log.
+    Progress,
 }
 
 /// How a status message reads.
@@ -280,6 +504,19 @@ pub struct App {
     quit_after_save: bool,
     dry_run_batch: Option<String>,
     marked_totals: Option<Totals>,
+    /// Builds: activity, log, rate.
+    pub builds: Builds,
+    /// What the left pane shows.
+    pub left: Left,
+    /// The export form's values.
+    pub deal: DealForm,
+    /// The export preview (or why there is none), recomputed when the form or results change.
+    pub export_preview: Result<String, String>,
+    /// Batches to build once the save they wait for is done.
+    pending_build: Vec<usize>,
+    watched_ids: Vec<String>,
+    /// The latest time a message carried.
+    pub now: f64,
 }
 
 /// Rows of the browser list for a terminal of height `h` (the view's layout).
@@ -322,7 +559,20 @@ impl App {
             quit_after_save: false,
             dry_run_batch: None,
             marked_totals: None,
+            builds: Builds::default(),
+            left: Left::Browser,
+            deal: DealForm::default(),
+            export_preview: Err(String::new()),
+            pending_build: Vec::new(),
+            watched_ids: Vec::new(),
+            now: 0.0,
         }
+        .with_deal()
+    }
+
+    fn with_deal(mut self) -> Self {
+        self.deal = self.settings.deal.clone();
+        self
     }
 
     /// Loads the batches of an opened shipment.
@@ -464,6 +714,20 @@ impl App {
 
     /// The update function.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut effects = self.handle(msg);
+        if let Some(out) = &self.settings.out {
+            if self.tree.complete() || self.scan_secs.is_some() {
+                let ids: Vec<String> = self.batches.list.iter().map(|b| b.id.clone()).collect();
+                if ids != self.watched_ids {
+                    self.watched_ids = ids.clone();
+                    effects.push(Effect::Watch { out: out.clone(), ids });
+                }
+            }
+        }
+        effects
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(k) if k.kind != KeyEventKind::Release => self.key(k),
             Msg::Key(_) => Vec::new(),
@@ -572,6 +836,36 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::Build { id, at, report } => {
+                self.now = self.now.max(at);
+                self.build_report(id, at, report);
+                Vec::new()
+            }
+            Msg::Tick(at) => {
+                self.now = self.now.max(at);
+                let done = self.shipment_done();
+                self.builds.tick(at, done);
+                Vec::new()
+            }
+            Msg::Watched { at, seen } => {
+                self.now = self.now.max(at);
+                self.watched(at, seen);
+                Vec::new()
+            }
+            Msg::Exported(r) => {
+                match r {
+                    Ok(p) => {
+                        self.modal = None;
+                        self.say(Level::Info, format!("export written to {}", p.display()));
+                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                    }
+                    Err(None) => {
+                        self.modal = Some(Modal::ConfirmExportOverwrite(PathBuf::from(self.deal.output.trim())));
+                    }
+                    Err(Some(e)) => self.say(Level::Error, format!("export not written: {e}")),
+                }
+                Vec::new()
+            }
             Msg::Saved(r) => {
                 self.saving = false;
                 match r {
@@ -586,9 +880,14 @@ impl App {
                         if self.quit_after_save {
                             return vec![Effect::Quit];
                         }
+                        let pending = std::mem::take(&mut self.pending_build);
+                        if !pending.is_empty() {
+                            return self.build(pending);
+                        }
                     }
                     Err(e) => {
                         self.quit_after_save = false;
+                        self.pending_build.clear();
                         self.say(Level::Error, format!("save failed: {e}"));
                     }
                 }
@@ -641,9 +940,45 @@ impl App {
             KeyCode::Char('a') => self.add_marked(),
             KeyCode::Char('p') => return self.auto_pack(),
             KeyCode::Char('v') => return self.preview(),
+            KeyCode::Char('b') => {
+                if let Some(i) = self.target_batch() {
+                    return self.build(vec![i]);
+                }
+                self.say(Level::Error, "no batch to build: pack some files first");
+            }
+            KeyCode::Char('B') => {
+                let all: Vec<usize> = (0..self.batches.list.len())
+                    .filter(|&i| {
+                        let b = &self.batches.list[i];
+                        b.result.is_none()
+                            && b.frozen.is_none()
+                            && !b.is_empty()
+                            && !self.builds.is_busy(&b.id)
+                            && !matches!(self.builds.activity.get(&b.id), Some(Activity::Foreign { stale: false, .. }))
+                    })
+                    .collect();
+                if all.is_empty() {
+                    self.say(Level::Info, "nothing to build: every batch is built, building or empty");
+                } else {
+                    return self.build(all);
+                }
+            }
+            KeyCode::Char('e') => self.open_export(),
+            KeyCode::Char('w') => {
+                self.left = match self.left {
+                    Left::Browser => Left::Progress,
+                    Left::Progress => Left::Browser,
+                };
+                self.focus = Focus::Browser;
+            }
+            KeyCode::Char('i') => match self.target_batch() {
+                Some(batch) => self.modal = Some(Modal::Info { batch, row: 0 }),
+                None => self.say(Level::Error, "no batch selected"),
+            },
             _ => match self.focus {
+                Focus::Browser if self.left == Left::Progress => self.progress_key(k),
                 Focus::Browser => self.browser_key(k),
-                Focus::Batches => self.batches_key(k),
+                Focus::Batches => return self.batches_key(k),
             },
         }
         Vec::new()
@@ -871,7 +1206,7 @@ impl App {
         }
     }
 
-    fn batches_key(&mut self, k: KeyEvent) {
+    fn batches_key(&mut self, k: KeyEvent) -> Vec<Effect> {
         let n = self.batches.list.len();
         if let Some(open) = self.pane.open {
             let len = self.batches.list.get(open).map_or(0, |b| b.bin.items.len());
@@ -883,7 +1218,7 @@ impl App {
                 } else if r >= self.pane.entry_offset + page {
                     self.pane.entry_offset = r + 1 - page;
                 }
-                return;
+                return Vec::new();
             }
             match k.code {
                 KeyCode::Esc | KeyCode::Char('h') | KeyCode::Left | KeyCode::Backspace => self.pane.open = None,
@@ -897,11 +1232,11 @@ impl App {
                 }
                 _ => {}
             }
-            return;
+            return Vec::new();
         }
         if let Some(r) = self.nav(k.code, self.pane.row, n) {
             self.pane.row = r;
-            return;
+            return Vec::new();
         }
         match k.code {
             KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if self.pane.row < n => {
@@ -913,6 +1248,29 @@ impl App {
                     self.pane.entry_offset = 0;
                 }
             }
+            KeyCode::Char('c') if self.pane.row < n => {
+                let id = self.batches.list[self.pane.row].id.clone();
+                if self.builds.is_busy(&id) {
+                    self.say(Level::Info, format!("cancelling {id}…"));
+                    return vec![Effect::CancelBuild(id)];
+                }
+                self.say(Level::Error, format!("{id} is not building here"));
+            }
+            KeyCode::Char('r') if self.pane.row < n => {
+                let id = &self.batches.list[self.pane.row].id;
+                if matches!(
+                    self.builds.activity.get(id),
+                    Some(Activity::Failed(_) | Activity::Foreign { stale: true, .. })
+                ) {
+                    return self.build(vec![self.pane.row]);
+                }
+                self.say(Level::Error, format!("{id} has not failed: b builds it"));
+            }
+            KeyCode::Char('x') | KeyCode::Delete
+                if self.pane.row < n && self.builds.is_busy(&self.batches.list[self.pane.row].id) =>
+            {
+                self.say(Level::Error, "this batch is building: cancel it first (c)");
+            }
             KeyCode::Char('x') | KeyCode::Delete if self.pane.row < n => {
                 if self.batches.list[self.pane.row].is_empty() {
                     self.remove_batch(self.pane.row);
@@ -922,6 +1280,7 @@ impl App {
             }
             _ => {}
         }
+        Vec::new()
     }
 
     fn remove_batch(&mut self, i: usize) {
@@ -1050,7 +1409,9 @@ impl App {
                     return self.save(Some(path));
                 }
                 self.quit_after_save = false;
+                self.pending_build.clear();
             }
+            m => return self.extra_modal_key(m, k),
         }
         Vec::new()
     }
@@ -1127,12 +1488,463 @@ impl App {
                     if left {
                         self.browser_key(k);
                     } else {
-                        self.batches_key(k);
+                        let _ = self.batches_key(k);
                     }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Building, watching and exporting.
+impl App {
+    /// Queues builds of batches `idx` (saving first when there are unsaved changes, and asking
+    /// for the output folder once).
+    fn build(&mut self, idx: Vec<usize>) -> Vec<Effect> {
+        let Some(out) = self.settings.out.clone() else {
+            self.pending_build = idx;
+            self.modal = Some(Modal::OutPath("cars".into()));
+            return Vec::new();
+        };
+        if self.dirty {
+            // The shipment file must describe what is built: other builders, `export` and a
+            // later session read it.
+            self.pending_build = idx;
+            let e = self.save(None);
+            if self.pending_build.is_empty() || !self.saving && self.modal.is_none() {
+                self.pending_build.clear();
+            }
+            return e;
+        }
+        let mut effects = Vec::new();
+        let mut skipped = Vec::new();
+        for i in idx {
+            let Some(b) = self.batches.list.get(i) else { continue };
+            let id = b.id.clone();
+            let why = if b.frozen.is_some() {
+                Some("its files changed since planning")
+            } else if b.is_empty() {
+                Some("it is empty")
+            } else if b.result.is_some() {
+                Some("it is built")
+            } else if self.builds.is_busy(&id) {
+                Some("it is already queued here")
+            } else if matches!(self.builds.activity.get(&id), Some(Activity::Foreign { stale: false, .. })) {
+                Some("another builder holds it")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                skipped.push(format!("{id} ({why})"));
+                continue;
+            }
+            let rec = record(&self.tree, b, &self.settings.plan);
+            let header = self.header(std::slice::from_ref(&rec));
+            self.builds.activity.insert(id, Activity::Queued);
+            effects.push(Effect::Build { batch: rec, header, out: out.clone() });
+        }
+        if !effects.is_empty() {
+            self.left = Left::Progress;
+            self.say(
+                Level::Info,
+                format!(
+                    "building {} batch{} into {}",
+                    effects.len(),
+                    if effects.len() == 1 { "" } else { "es" },
+                    out.display()
+                ),
+            );
+        }
+        if !skipped.is_empty() {
+            let shown: Vec<String> = skipped.iter().take(3).cloned().collect();
+            let more = if skipped.len() > 3 { format!(" and {} more", skipped.len() - 3) } else { String::new() };
+            self.say(
+                if effects.is_empty() { Level::Error } else { Level::Info },
+                format!("not built: {}{more}", shown.join(", ")),
+            );
+        }
+        effects
+    }
+
+    fn batch_index(&self, id: &str) -> Option<usize> {
+        self.batches.list.iter().position(|b| b.id == id)
+    }
+
+    fn build_report(&mut self, id: String, at: f64, report: Report) {
+        let Some(i) = self.batch_index(&id) else { return };
+        let b = &self.batches.list[i];
+        match report {
+            Report::Started => {
+                let p = Progress {
+                    phase: Phase::Checking,
+                    bytes: 0,
+                    bytes_total: b.bytes(&self.tree),
+                    files: 0,
+                    files_total: b.len() as u64,
+                    car: 0,
+                    car_total: b.bound(),
+                    started: at,
+                    at,
+                };
+                let text = format!(
+                    "{id} started: {} files, {} ({} bytes)",
+                    digits(p.files_total),
+                    crate::cli::report::ibytes(p.bytes_total),
+                    digits(p.bytes_total)
+                );
+                self.builds.log(at, false, text);
+                self.builds.activity.insert(id, Activity::Running(p));
+            }
+            Report::Phase(phase) => {
+                if let Some(Activity::Running(p)) = self.builds.activity.get_mut(&id) {
+                    p.phase = phase;
+                    p.at = at;
+                }
+            }
+            Report::Progress { bytes, files, car } => {
+                if let Some(Activity::Running(p)) = self.builds.activity.get_mut(&id) {
+                    p.bytes = bytes;
+                    p.files = files;
+                    p.car = car;
+                    p.at = at;
+                }
+            }
+            Report::Finished(done) => {
+                self.builds.activity.remove(&id);
+                match done {
+                    Done::Built(r, secs) => {
+                        self.builds.built_here += 1;
+                        self.builds.log(
+                            at,
+                            false,
+                            format!(
+                                "{id} built in {}: payload {} · piece {} ({} padded) · CAR {} bytes",
+                                human_secs(secs),
+                                r.payload_cid,
+                                r.piece_cid,
+                                crate::cli::report::ibytes(r.piece_size),
+                                digits(r.car_size)
+                            ),
+                        );
+                        self.batches.list[i].result = Some(r);
+                        self.refresh_export();
+                    }
+                    Done::Already(r) => {
+                        self.builds.log(at, false, format!("{id} already built in the output folder"));
+                        if let Some(r) = r.filter(|r| {
+                            carload::shipment::build::result_matches(
+                                &record(&self.tree, &self.batches.list[i], &self.settings.plan),
+                                r,
+                            )
+                        }) {
+                            self.batches.list[i].result = Some(r);
+                            self.refresh_export();
+                        }
+                    }
+                    Done::Busy(holder) => {
+                        self.builds.log(at, false, format!("{id} not built here: another builder holds it ({holder})"));
+                        self.builds.activity.insert(id, Activity::Foreign { holder, age: 0, stale: false });
+                    }
+                    Done::Failed(e) => {
+                        self.builds.log(at, true, format!("{id} FAILED: {e}"));
+                        self.say(Level::Error, format!("{id} failed: {e}"));
+                        self.builds.activity.insert(id, Activity::Failed(e));
+                    }
+                    Done::Cancelled => {
+                        self.builds.log(at, false, format!("{id} cancelled: temporary files removed, lock released"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Source bytes of the shipment built so far, counting running builds' share.
+    fn shipment_done(&self) -> f64 {
+        let mut done = 0.0;
+        for b in &self.batches.list {
+            if b.result.is_some() {
+                done += b.bytes(&self.tree) as f64;
+            } else if let Some(Activity::Running(p)) = self.builds.activity.get(&b.id) {
+                done += p.done_bytes();
+            }
+        }
+        done
+    }
+
+    /// Totals for the progress pane: (built batches, batches, bytes done, bytes).
+    pub fn shipment_totals(&self) -> (usize, usize, f64, u64) {
+        let built = self.batches.list.iter().filter(|b| b.result.is_some()).count();
+        let total: u64 = self.batches.list.iter().map(|b| b.bytes(&self.tree)).sum();
+        (built, self.batches.list.len(), self.shipment_done(), total)
+    }
+
+    fn watched(&mut self, at: f64, seen: Vec<Seen>) {
+        for s in seen {
+            let Some(i) = self.batch_index(&s.id) else { continue };
+            if self.builds.is_busy(&s.id) {
+                continue; // our own lock and result
+            }
+            match (&s.result, self.batches.list[i].result.is_some()) {
+                (Some(r), false) if self.batches.list[i].loaded.is_none() => {
+                    let rec = record(&self.tree, &self.batches.list[i], &self.settings.plan);
+                    if carload::shipment::build::result_matches(&rec, r) {
+                        self.builds.log(at, false, format!("{} built by another builder: piece {}", s.id, r.piece_cid));
+                        self.batches.list[i].result = Some(r.clone());
+                        self.builds.activity.remove(&s.id);
+                        self.refresh_export();
+                    }
+                }
+                (None, true) => {
+                    self.builds.log(at, true, format!("{}: its result left the output folder", s.id));
+                    self.batches.list[i].result = None;
+                    self.refresh_export();
+                }
+                _ => {}
+            }
+            match s.lock {
+                Some((holder, age)) => {
+                    let stale = age > self.settings.stale_after;
+                    let was = self.builds.activity.get(&s.id).cloned();
+                    if !matches!(was, Some(Activity::Foreign { .. })) {
+                        self.builds.log(at, false, format!("{} claimed by {holder}", s.id));
+                    }
+                    self.builds.activity.insert(s.id, Activity::Foreign { holder, age, stale });
+                }
+                None => {
+                    if matches!(self.builds.activity.get(&s.id), Some(Activity::Foreign { .. })) {
+                        self.builds.activity.remove(&s.id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Recomputes the export preview from the results in memory, with `carload export`'s code.
+    fn refresh_export(&mut self) {
+        let Some(out) = self.settings.out.clone() else {
+            self.export_preview = Err("no output folder: builds go to --out (b asks for it)".into());
+            return;
+        };
+        let built: Vec<Batch> = self
+            .batches
+            .list
+            .iter()
+            .filter_map(|b| {
+                b.result.as_ref().map(|r| Batch {
+                    id: b.id.clone(),
+                    car_size_bound: b.bound(),
+                    piece_size: r.piece_size,
+                    files: Vec::new(),
+                    result: Some(r.clone()),
+                })
+            })
+            .collect();
+        if built.is_empty() {
+            self.export_preview = Err("no batch is built yet: b builds the selected batch, B every batch".into());
+            return;
+        }
+        let params = match self.deal.params() {
+            Ok(p) => p,
+            Err(e) => {
+                self.export_preview = Err(e);
+                return;
+            }
+        };
+        let header = self.header(&built);
+        let s = Shipment { header, batches: built };
+        let format = FORMATS[self.deal.format % FORMATS.len()].1;
+        self.export_preview = crate::cli::shipment::export_text(&s, Some(&out), format, &params)
+            .map(|(text, _)| text)
+            .map_err(|e| format!("{e:#}"));
+    }
+
+    fn open_export(&mut self) {
+        if self.deal.output.is_empty() {
+            let ext = if FORMATS[self.deal.format % FORMATS.len()].0 == "csv" { "csv" } else { "sh" };
+            self.deal.output = format!("deals.{ext}");
+        }
+        self.refresh_export();
+        self.modal = Some(Modal::Export { field: 1 });
+    }
+
+    fn progress_key(&mut self, _k: KeyEvent) {}
+
+    /// Lines of the info screen: (label, value), copyable.
+    pub fn info_lines(&self, i: usize) -> Vec<(String, String)> {
+        let Some(b) = self.batches.list.get(i) else { return Vec::new() };
+        let mut v = vec![
+            ("Batch".to_string(), b.id.clone()),
+            ("Files".into(), digits(b.len() as u64)),
+            ("Source bytes".into(), digits(b.bytes(&self.tree))),
+            ("CAR bytes (planned bound)".into(), digits(b.bound())),
+        ];
+        let state = match (&b.result, self.builds.activity.get(&b.id), &b.frozen) {
+            (_, _, Some(Frozen::Changed { example, .. })) => format!("changed since planning: {example}"),
+            (_, _, Some(Frozen::Resolving)) => "matching to the scan".into(),
+            (_, Some(Activity::Queued), _) => "queued".into(),
+            (_, Some(Activity::Running(p)), _) => format!("building ({:?}, {:.0}%)", p.phase, p.fraction() * 100.0),
+            (_, Some(Activity::Failed(e)), _) => format!("failed: {e}"),
+            (_, Some(Activity::Foreign { holder, age, stale }), _) => {
+                format!("{} by {holder}, lock refreshed {age} s ago", if *stale { "stale lock" } else { "building" })
+            }
+            (Some(_), None, None) => "built".into(),
+            (None, None, None) => "not built".into(),
+        };
+        v.push(("State".into(), state));
+        if let Some(r) = &b.result {
+            v.push(("Payload CID".into(), r.payload_cid.clone()));
+            v.push(("Piece CID".into(), r.piece_cid.clone()));
+            v.push(("Piece CID v2".into(), r.piece_cid_v2.clone()));
+            v.push(("Piece size (padded)".into(), r.piece_size.to_string()));
+            v.push(("Piece size (unpadded)".into(), r.piece_size_unpadded.to_string()));
+            v.push(("CAR size".into(), r.car_size.to_string()));
+            if let Some(out) = &self.settings.out {
+                v.push(("CAR file".into(), carload::shipment::build::outputs(out, &b.id).car.display().to_string()));
+                let car = carload::shipment::build::outputs(out, &b.id).car.display().to_string();
+                if let Ok(params) = self.deal.params() {
+                    for (name, f) in [
+                        ("Boost command", carload::shipment::export::Format::Boost),
+                        ("Curio command", carload::shipment::export::Format::Curio),
+                        ("Lotus command", carload::shipment::export::Format::Lotus),
+                    ] {
+                        let text = carload::shipment::export::export(f, &params, &[(r, car.clone())]);
+                        let first = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap_or("");
+                        v.push((name.into(), first.to_string()));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn extra_modal_key(&mut self, m: Modal, k: KeyEvent) -> Vec<Effect> {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match m {
+            Modal::OutPath(mut s) => match k.code {
+                KeyCode::Enter if !s.trim().is_empty() => {
+                    let dir = PathBuf::from(s.trim());
+                    let dir = if dir.is_relative() {
+                        self.settings.base.as_deref().map_or(dir.clone(), |b| std::path::Path::new(b).join(&dir))
+                    } else {
+                        dir
+                    };
+                    self.modal = None;
+                    self.settings.out = Some(dir.clone());
+                    self.refresh_export();
+                    let pending = std::mem::take(&mut self.pending_build);
+                    let mut e = vec![Effect::Remember { out: Some(dir), deal: None }];
+                    e.extend(self.build(pending));
+                    return e;
+                }
+                KeyCode::Esc => {
+                    self.modal = None;
+                    self.pending_build.clear();
+                }
+                KeyCode::Backspace => {
+                    s.pop();
+                    self.modal = Some(Modal::OutPath(s));
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    s.push(c);
+                    self.modal = Some(Modal::OutPath(s));
+                }
+                _ => {}
+            },
+            Modal::Info { batch, row } => {
+                let n = self.info_lines(batch).len();
+                match k.code {
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.modal = Some(Modal::Info { batch, row: (row + 1).min(n.saturating_sub(1)) })
+                    }
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.modal = Some(Modal::Info { batch, row: row.saturating_sub(1) })
+                    }
+                    KeyCode::Char('y') | KeyCode::Enter => {
+                        if let Some((label, value)) = self.info_lines(batch).get(row).cloned() {
+                            self.say(
+                                Level::Info,
+                                format!("{label} copied to the clipboard (OSC 52, where the terminal allows it)"),
+                            );
+                            return vec![Effect::Copy(value)];
+                        }
+                    }
+                    _ => self.modal = None,
+                }
+            }
+            Modal::Export { field } => {
+                let n = FORM_FIELDS.len();
+                match k.code {
+                    KeyCode::Esc => {
+                        self.modal = None;
+                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                    }
+                    KeyCode::Down | KeyCode::Tab => self.modal = Some(Modal::Export { field: (field + 1) % n }),
+                    KeyCode::Up | KeyCode::BackTab => self.modal = Some(Modal::Export { field: (field + n - 1) % n }),
+                    KeyCode::Left | KeyCode::Right if field == 0 => {
+                        let f = FORMATS.len();
+                        self.deal.format = if k.code == KeyCode::Right {
+                            (self.deal.format + 1) % f
+                        } else {
+                            (self.deal.format + f - 1) % f
+                        };
+                        let ext = if FORMATS[self.deal.format].0 == "csv" { "csv" } else { "sh" };
+                        if let Some(stem) =
+                            self.deal.output.strip_suffix(".sh").or_else(|| self.deal.output.strip_suffix(".csv"))
+                        {
+                            self.deal.output = format!("{stem}.{ext}");
+                        }
+                        self.refresh_export();
+                    }
+                    KeyCode::Char(' ') if field == 4 => {
+                        self.deal.unverified = !self.deal.unverified;
+                        self.refresh_export();
+                    }
+                    KeyCode::Enter => {
+                        return match &self.export_preview {
+                            Ok(text) if !self.deal.output.trim().is_empty() => {
+                                vec![Effect::Export {
+                                    path: PathBuf::from(self.deal.output.trim()),
+                                    text: text.clone(),
+                                    overwrite: false,
+                                }]
+                            }
+                            Ok(_) => {
+                                self.say(Level::Error, "give the file to write");
+                                Vec::new()
+                            }
+                            Err(e) => {
+                                self.say(Level::Error, format!("nothing to export: {e}"));
+                                Vec::new()
+                            }
+                        };
+                    }
+                    KeyCode::Backspace => {
+                        if let Some(t) = self.deal.text(field) {
+                            t.pop();
+                            self.refresh_export();
+                        }
+                    }
+                    KeyCode::Char(c) if !ctrl => {
+                        if let Some(t) = self.deal.text(field) {
+                            t.push(c);
+                            self.refresh_export();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Modal::ConfirmExportOverwrite(path) => {
+                self.modal = Some(Modal::Export { field: FORM_FIELDS.len() - 1 });
+                if k.code == KeyCode::Char('y') {
+                    if let Ok(text) = &self.export_preview {
+                        return vec![Effect::Export { path, text: text.clone(), overwrite: true }];
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 }
 

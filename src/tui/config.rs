@@ -30,6 +30,10 @@ pub struct Config {
 pub struct State {
     /// Shipment files saved or opened, most recent first.
     pub recent_shipments: Vec<PathBuf>,
+    /// The output folder last used for builds.
+    pub out: Option<PathBuf>,
+    /// The export form as last used.
+    pub deal: Option<super::app::DealForm>,
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -62,18 +66,34 @@ pub fn load_state() -> State {
 
 /// Remembers `shipment` as the most recent one (best effort, atomic).
 pub fn remember_shipment(shipment: &std::path::Path) {
-    let Some(path) = state_path() else { return };
     let mut s = load_state();
     let abs = std::path::absolute(shipment).unwrap_or_else(|_| shipment.to_path_buf());
     s.recent_shipments.retain(|p| p != &abs);
     s.recent_shipments.insert(0, abs);
     s.recent_shipments.truncate(10);
+    save_state(&s);
+}
+
+/// Remembers the output folder and the export form (best effort).
+pub fn remember(out: Option<PathBuf>, deal: Option<super::app::DealForm>) {
+    let mut s = load_state();
+    if out.is_some() {
+        s.out = out;
+    }
+    if deal.is_some() {
+        s.deal = deal;
+    }
+    save_state(&s);
+}
+
+fn save_state(s: &State) {
+    let Some(path) = state_path() else { return };
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     if let Ok(f) = carload::output::AtomicFile::create(&path, true) {
         use std::io::Write;
-        if f.file().write_all(&serde_json::to_vec_pretty(&s).unwrap_or_default()).is_ok() {
+        if f.file().write_all(&serde_json::to_vec_pretty(s).unwrap_or_default()).is_ok() {
             let _ = f.commit();
         }
     }

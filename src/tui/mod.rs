@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod batches;
+pub mod builds;
 pub mod config;
 pub mod marks;
 pub mod terminal;
@@ -71,6 +72,9 @@ pub struct TuiArgs {
     /// Folder for a dry run's temporary spool (default: the system's temporary folder).
     #[arg(long, value_name = "DIR")]
     pub tmpdir: Option<PathBuf>,
+    /// Batches built at once by the workstation.
+    #[arg(long, short, value_name = "N", default_value = "1")]
+    pub jobs: usize,
     /// Measure the scan, key handling and auto-pack without a terminal; prints one JSON line.
     #[arg(long, hide = true)]
     pub bench: bool,
@@ -115,7 +119,14 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         PackArg::BestFit => Pack::BestFit,
         PackArg::KeepFolders => Pack::KeepFolders,
     };
-    let out = a.out.clone().or(cfg.out.clone()).map(|p| std::path::absolute(&p).unwrap_or(p));
+    let state = config::load_state();
+    // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
+    // only if the workstation moves to a shipment's base folder below.
+    let mut out = a.out.clone().or(cfg.out.clone()).or(state.out.clone());
+    let mut deal = state.deal.clone().unwrap_or_default();
+    if deal.provider.is_empty() {
+        deal.provider = cfg.provider.clone().unwrap_or_default();
+    }
     let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     let mut inputs: Vec<String> = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let mut loaded = Vec::new();
@@ -137,7 +148,12 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         }
         // Relative names in the shipment resolve against its base: browse from there.
         if let Some(base) = h.base.as_deref().filter(|b| Path::new(b).is_dir()) {
-            std::env::set_current_dir(base).with_context(|| format!("entering the shipment's base folder {base}"))?;
+            let here = std::env::current_dir().ok();
+            if here.as_deref() != Some(Path::new(base)) {
+                out = out.map(|p| std::path::absolute(&p).unwrap_or(p));
+                std::env::set_current_dir(base)
+                    .with_context(|| format!("entering the shipment's base folder {base}"))?;
+            }
         }
         loaded = s.batches;
         shipment = Some(path);
@@ -154,7 +170,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     let tmpdir = a.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     Ok(Setup {
-        settings: Settings { plan: o, inputs, base, shipment, out, tmpdir, color },
+        settings: Settings { plan: o, inputs, base, shipment, out, tmpdir, color, stale_after: 300, deal },
         roots,
         loaded,
         mouse: a.mouse || cfg.mouse.unwrap_or(false),
@@ -176,6 +192,7 @@ pub fn run(a: TuiArgs) -> Result<()> {
     let s = setup(&a)?;
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
+    workers.jobs = a.jobs.max(1);
     let size = crossterm::terminal::size().context("reading the terminal size")?;
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);
@@ -218,9 +235,11 @@ where
     B::Error: Send + Sync + 'static,
 {
     let mut last_draw = Instant::now();
+    let mut last_tick = Instant::now();
     let mut pending = false;
     loop {
-        let wait = if pending { PACE.saturating_sub(last_draw.elapsed()) } else { Duration::from_secs(1) };
+        let idle = if workers.busy() > 0 { Duration::from_millis(250) } else { Duration::from_secs(1) };
+        let wait = if pending { PACE.saturating_sub(last_draw.elapsed()) } else { idle };
         let first = match rx.recv_timeout(wait) {
             Ok(m) => Some(m),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
@@ -234,11 +253,21 @@ where
             if let Msg::Saved(Ok(p)) = &msg {
                 config::remember_shipment(p);
             }
+            let finished = matches!(&msg, Msg::Build { report: app::Report::Finished(_), .. });
             for e in app.update(msg) {
-                if let Effect::Quit = e {
-                    return Ok(());
+                match e {
+                    Effect::Quit => {
+                        if workers.busy() > 0 {
+                            workers.cancel_builds(Duration::from_secs(30));
+                        }
+                        return Ok(());
+                    }
+                    Effect::Copy(text) => copy_to_clipboard(&text),
+                    e => workers.run(e),
                 }
-                workers.run(e);
+            }
+            if finished {
+                workers.pump();
             }
             pending = true;
             if urgent || start.elapsed() > BUDGET {
@@ -246,12 +275,43 @@ where
             }
             next = rx.try_recv().ok();
         }
+        if workers.busy() > 0 && last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            app.update(Msg::Tick(worker::now()));
+            pending = true;
+        }
         if pending && (urgent || last_draw.elapsed() >= PACE) {
             term.draw(|f| view::draw(f, app))?;
             last_draw = Instant::now();
             pending = false;
         }
     }
+}
+
+/// Puts `text` on the clipboard through the terminal (OSC 52); terminals that do not allow it
+/// ignore the sequence.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = out.flush();
+}
+
+/// Standard base64 with padding (for OSC 52).
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn rss_kib(key: &str) -> u64 {

@@ -24,6 +24,8 @@ fn settings(piece: u64) -> Settings {
         out: None,
         tmpdir: std::env::temp_dir(),
         color: false,
+        stale_after: 300,
+        deal: super::app::DealForm::default(),
     }
 }
 
@@ -58,7 +60,30 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                 Msg::Saved(worker::save(&path, &shipment).map(|_| path).map_err(|e| e.to_string()))
             }
             Effect::ReadManifest { car, batch } => Msg::ManifestRead(worker::read_manifest(&car, &batch)),
-            Effect::CancelDryRun | Effect::Quit => continue,
+            Effect::Build { batch, header, out } => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                worker::build_blocking(batch, header, out, cancel, &tx);
+                drop(tx);
+                for m in rx {
+                    queue.extend(app.update(m));
+                }
+                continue;
+            }
+            Effect::Export { path, text, overwrite } => {
+                if !overwrite && path.exists() {
+                    Msg::Exported(Err(None))
+                } else {
+                    std::fs::write(&path, text).unwrap();
+                    Msg::Exported(Ok(path))
+                }
+            }
+            Effect::CancelDryRun
+            | Effect::Quit
+            | Effect::CancelBuild(_)
+            | Effect::Watch { .. }
+            | Effect::Copy(_)
+            | Effect::Remember { .. } => continue,
         };
         queue.extend(app.update(msg));
     }

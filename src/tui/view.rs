@@ -1,8 +1,9 @@
 //! Drawing: a pure function of the state. Only the visible rows are formatted, so a folder of
 //! any size draws in the same time.
 
-use super::app::{digits, App, Focus, Level, Modal, PreviewContent, Sort};
+use super::app::{digits, App, Focus, Left, Level, Modal, PreviewContent, Sort, FORM_FIELDS};
 use super::batches::{Frozen, WsBatch};
+use super::builds::{clock, human_secs, Activity};
 use super::tree::NONE;
 use crate::cli::report::ibytes;
 use carload::walk::Kind;
@@ -71,7 +72,10 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     f.render_widget(Paragraph::new(location(app)), rows[1]);
     let bw = browser_width(area.width);
     let panes = Layout::horizontal([Constraint::Length(bw), Constraint::Min(10)]).split(rows[2]);
-    draw_browser(f, app, panes[0], &th);
+    match app.left {
+        Left::Browser => draw_browser(f, app, panes[0], &th),
+        Left::Progress => draw_progress(f, app, panes[0], &th),
+    }
     draw_batches(f, app, panes[1], &th);
     f.render_widget(Paragraph::new(details(app)), rows[3]);
     f.render_widget(Paragraph::new(marked_line(app)), rows[4]);
@@ -253,14 +257,120 @@ pub fn batches_per_pane(h: u16) -> usize {
     super::app::list_rows(h).div_ceil(2)
 }
 
-fn state_of(b: &WsBatch) -> (&'static str, Color) {
-    match &b.frozen {
-        Some(Frozen::Resolving) => ("matching…", Color::DarkGray),
-        Some(Frozen::Changed { .. }) => ("changed!", Color::Red),
-        None if b.result.is_some() => ("built", Color::Green),
-        None if b.is_empty() => ("empty", Color::DarkGray),
-        None => ("not built", Color::Reset),
+fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
+    let (built, total, done, bytes) = app.shipment_totals();
+    let title = format!(" Builds · Built {}/{} ", digits(built as u64), digits(total as u64));
+    let block = pane_block(title, app.focus == Focus::Browser, th);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let rate = app.builds.rate();
+    let left = (bytes as f64 - done).max(0.0);
+    let eta = if rate > 0.0 && left > 0.0 { format!(" · ETA {}", human_secs(left / rate)) } else { String::new() };
+    let frac = if bytes == 0 { 0.0 } else { done / bytes as f64 };
+    let lines = vec![
+        Line::raw(fit(
+            &format!(
+                "Shipment: {} of {} · {:.0} MB/s{eta}",
+                crate::cli::report::ibytes(done as u64),
+                crate::cli::report::ibytes(bytes),
+                rate / 1e6
+            ),
+            w,
+        )),
+        Line::from(vec![
+            Span::styled(gauge(frac, w.saturating_sub(8)), th.fg(Color::Green)),
+            Span::raw(format!(" {:>5.1}%", frac * 100.0)),
+        ]),
+    ];
+    let spark_h = 2u16;
+    let mut running: Vec<(&String, &super::builds::Progress)> = app
+        .builds
+        .activity
+        .iter()
+        .filter_map(|(id, a)| if let Activity::Running(p) = a { Some((id, p)) } else { None })
+        .collect();
+    running.sort_by(|a, b| a.0.cmp(b.0));
+    let queued = app.builds.activity.values().filter(|a| matches!(a, Activity::Queued)).count();
+    let mut body = Vec::new();
+    for (id, p) in &running {
+        let phase = match p.phase {
+            carload::event::Phase::Checking => "checking sources",
+            carload::event::Phase::Hashing => "hashing",
+            carload::event::Phase::Writing => "writing CAR + commP",
+        };
+        let eta = p.eta().map_or(String::new(), |e| format!(" · ETA {}", human_secs(e)));
+        body.push(Line::raw(fit(
+            &format!(
+                "{id} {phase} · {}/{} files · {:.0} MB/s{eta}",
+                digits(p.files),
+                digits(p.files_total),
+                p.rate() / 1e6
+            ),
+            w,
+        )));
+        body.push(Line::from(vec![
+            Span::styled(gauge(p.fraction(), w.saturating_sub(8)), th.fg(Color::Cyan)),
+            Span::raw(format!(" {:>5.1}%", p.fraction() * 100.0)),
+        ]));
     }
+    if queued > 0 {
+        body.push(Line::raw(format!("{queued} queued")));
+    }
+    if running.is_empty() && queued == 0 {
+        body.push(Line::styled("No build running here: b builds the selected batch, B all.", th.fg(Color::DarkGray)));
+    }
+    body.push(Line::styled("Log", th.bold()));
+    let rows = inner.height as usize;
+    let used = lines.len() + spark_h as usize + body.len();
+    let room = rows.saturating_sub(used);
+    let log: Vec<&super::builds::LogLine> = app.builds.log.iter().rev().take(room).collect();
+    let mut prev: Option<f64> = None;
+    let mut log_lines: Vec<Line> = Vec::new();
+    // Oldest shown first; "+Δ" is the time since the line before it.
+    for (k, l) in log.iter().rev().enumerate() {
+        let before = if k == 0 {
+            let all: Vec<_> = app.builds.log.iter().collect();
+            let idx = all.len() - log.len();
+            (idx > 0).then(|| all[idx - 1].at)
+        } else {
+            prev
+        };
+        let delta = before.map_or("      ".to_string(), |b| format!("+{:>4.0}s", (l.at - b).max(0.0)));
+        prev = Some(l.at);
+        let style = if l.error { th.fg(Color::Red) } else { Style::default() };
+        log_lines.push(Line::styled(fit(&format!("{} {delta} {}", clock(l.at), l.text), w), style));
+    }
+    let areas = Layout::vertical([
+        Constraint::Length(lines.len() as u16),
+        Constraint::Length(spark_h),
+        Constraint::Length(body.len() as u16),
+        Constraint::Min(0),
+    ])
+    .split(inner);
+    f.render_widget(Paragraph::new(lines), areas[0]);
+    let data: Vec<u64> = app.builds.history.iter().rev().take(w).rev().copied().collect();
+    f.render_widget(ratatui::widgets::Sparkline::default().data(&data).style(th.fg(Color::Green)), areas[1]);
+    f.render_widget(Paragraph::new(body), areas[2]);
+    f.render_widget(Paragraph::new(log_lines), areas[3]);
+}
+
+fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
+    let (s, c): (String, Color) = match (&b.frozen, app.builds.activity.get(&b.id)) {
+        (Some(Frozen::Resolving), _) => ("matching…".into(), Color::DarkGray),
+        (Some(Frozen::Changed { .. }), _) => ("changed!".into(), Color::Red),
+        (_, Some(Activity::Queued)) => ("queued".into(), Color::Cyan),
+        (_, Some(Activity::Running(p))) => (format!("{:.0}% built", p.fraction() * 100.0), Color::Cyan),
+        (_, Some(Activity::Failed(_))) => ("FAILED".into(), Color::Red),
+        (_, Some(Activity::Foreign { stale: true, .. })) => ("stale lock".into(), Color::Red),
+        (_, Some(Activity::Foreign { holder, .. })) => {
+            (format!("@{}", holder.trim_start_matches("host=").split(' ').next().unwrap_or("")), Color::Magenta)
+        }
+        _ if b.result.is_some() => ("built".into(), Color::Green),
+        _ if b.is_empty() => ("empty".into(), Color::DarkGray),
+        _ => ("not built".into(), Color::Reset),
+    };
+    (s, c)
 }
 
 fn gauge(fill: f64, w: usize) -> String {
@@ -310,7 +420,7 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     let offset = batch_offset(app.pane.row, per);
     let cap = app.capacity().max(1) as f64;
     for (i, b) in list.iter().enumerate().skip(offset).take(per) {
-        let (state, color) = state_of(b);
+        let (state, color) = state_of(app, b);
         let sel = i == app.pane.row;
         let style = if sel { th.selected(focused) } else { Style::default() };
         let head = format!(
@@ -324,7 +434,7 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         let bar_w = w.saturating_sub(8 + 11);
         lines.push(Line::from(vec![
             Span::styled(fit(&head, w.saturating_sub(10)), style),
-            Span::styled(format!("{:>10}", state), th.fg(color).patch(style)),
+            Span::styled(format!("{:>10}", fit(&state, 10).trim_end()), th.fg(color).patch(style)),
         ]));
         lines.push(Line::from(vec![
             Span::styled(gauge(pct, bar_w), th.fg(if pct > 0.9 { Color::Green } else { Color::Yellow })),
@@ -350,8 +460,20 @@ fn details(app: &App) -> String {
         if let Some(Frozen::Changed { missing, changed, example }) = &b.frozen {
             s = format!("{}: {missing} missing, {changed} changed files ({example})", b.id);
         }
+        match app.builds.activity.get(&b.id) {
+            Some(Activity::Failed(e)) => s = format!("{} FAILED: {e} · r retries", b.id),
+            Some(Activity::Foreign { holder, age, stale }) => {
+                s = format!(
+                    "{}: {} by {holder}, lock refreshed {age} s ago{}",
+                    b.id,
+                    if *stale { "stale lock" } else { "building" },
+                    if *stale { " · r takes it over" } else { "" }
+                )
+            }
+            _ => {}
+        }
         if let Some(r) = &b.result {
-            s.push_str(&format!(" · built: payload {} · piece {}", r.payload_cid, r.piece_cid));
+            s.push_str(&format!(" · built: payload {} · piece {} · i shows all", r.payload_cid, r.piece_cid));
         }
         return s;
     }
@@ -427,6 +549,14 @@ fn status_line(app: &App) -> String {
     if g.unshippable > 0 {
         s.push_str(&format!(" · {} not shippable (!)", digits(g.unshippable)));
     }
+    if app.settings.out.is_some() && !app.batches.list.is_empty() {
+        let built = app.batches.list.iter().filter(|b| b.result.is_some()).count();
+        s.push_str(&format!(" · Built {}/{}", digits(built as u64), digits(app.batches.list.len() as u64)));
+        let busy = app.builds.busy_here();
+        if busy > 0 {
+            s.push_str(&format!(" ({busy} building here)"));
+        }
+    }
     if app.packing {
         s.push_str(" · packing…");
     }
@@ -441,9 +571,10 @@ fn footer_keys(app: &App) -> String {
         return "type to filter · Enter keep · Esc clear".into();
     }
     match app.focus {
-        Focus::Browser => "Space mark · A all · Enter/← open/up · / filter · S N C sort · a add · p pack · v preview · s save · Tab · ? help · q quit".into(),
+        Focus::Browser if app.left == Left::Progress => "w browser · b build · B build all · e export · Tab batches · ? help · q quit".into(),
+        Focus::Browser => "Space mark · A all · Enter/← open/up · / filter · S N C sort · a add · p pack · v preview · b build · s save · w progress · ? help · q quit".into(),
         Focus::Batches if app.pane.open.is_some() => "↑↓ move · x remove file · Esc back · v preview · s save · Tab · ? help · q quit".into(),
-        Focus::Batches => "↑↓ select · Enter entries · n new · a add marks · x remove · v preview · s save · Tab · ? help · q quit".into(),
+        Focus::Batches => "↑↓ select · Enter entries · i info · b build · B all · c cancel · r retry · x remove · v preview · e export · s save · ? help · q quit".into(),
     }
 }
 
@@ -460,6 +591,10 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("a", "add the marked files to the selected batch"),
             ("p", "auto-pack the marked files into new batches (same planner as `carload plan`)"),
             ("v", "preview the selected batch's manifest (d in it: dry run)"),
+            ("b / B", "build the selected batch / every batch not built (into --out; saves first)"),
+            ("w", "switch the left pane between the browser and build progress + log"),
+            ("i", "the selected batch's CIDs, sizes and deal commands (y copies one)"),
+            ("e", "export deal commands (Boost, Curio, Lotus, CSV) for the built batches"),
         ],
     ),
     (
@@ -528,7 +663,11 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
         Modal::ConfirmQuit => (
             " Unsaved changes ".into(),
             vec![
-                Line::raw("The batches changed since the last save."),
+                Line::raw(if app.builds.busy_here() > 0 {
+                    format!("{} builds run here; quitting cancels them.", app.builds.busy_here())
+                } else {
+                    "The batches changed since the last save.".to_string()
+                }),
                 Line::raw(""),
                 Line::raw("s  save, then quit"),
                 Line::raw("q  quit without saving"),
@@ -554,6 +693,66 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             vec![Line::raw(format!("{s}▏")), Line::raw(""), Line::raw("Enter  save      Esc  cancel")],
             centered(area, 70, 5),
         ),
+        Modal::OutPath(s) => (
+            " Output folder for the CARs ".into(),
+            vec![
+                Line::raw(format!("{s}▏")),
+                Line::raw(""),
+                Line::raw("Enter  build there (remembered)      Esc  cancel"),
+            ],
+            centered(area, 70, 5),
+        ),
+        Modal::Info { batch, row } => {
+            let lines: Vec<Line> = app
+                .info_lines(batch)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (label, value))| {
+                    let style = if i == row { th.selected(true) } else { Style::default() };
+                    Line::styled(format!("{label:<26} {value}"), style)
+                })
+                .chain([Line::raw(""), Line::raw("↑↓ select · y/Enter copy the value (OSC 52) · any other key closes")])
+                .collect();
+            let h = lines.len() as u16 + 2;
+            (" Batch ".into(), lines, centered(area, area.width - 4, h))
+        }
+        Modal::Export { field } => {
+            let mut lines: Vec<Line> = FORM_FIELDS
+                .iter()
+                .enumerate()
+                .map(|(i, label)| {
+                    let mut value = app.deal.value(i);
+                    if i == field && i != 0 && i != 4 {
+                        value.push('▏');
+                    }
+                    let hint = match i {
+                        0 => "  (←/→)",
+                        4 => "  (Space)",
+                        _ => "",
+                    };
+                    let style = if i == field { th.selected(true) } else { Style::default() };
+                    Line::styled(format!("{label:<34} {value}{hint}"), style)
+                })
+                .collect();
+            lines.push(Line::raw(
+                "↑↓/Tab field · type to edit · Enter write the file (asks before replacing) · Esc close",
+            ));
+            lines.push(Line::styled("Preview (the bytes `carload export` writes):", th.bold()));
+            match &app.export_preview {
+                Ok(text) => lines.extend(text.lines().map(|l| Line::raw(l.to_string()))),
+                Err(e) => lines.push(Line::styled(e.clone(), th.fg(Color::Red))),
+            }
+            (" Export deal commands ".into(), lines, centered(area, area.width - 2, area.height - 2))
+        }
+        Modal::ConfirmExportOverwrite(p) => (
+            " File exists ".into(),
+            vec![
+                Line::raw(format!("{} exists. Replace it?", p.display())),
+                Line::raw(""),
+                Line::raw("y  replace      any other key  back to the form"),
+            ],
+            centered(area, 70, 5),
+        ),
         Modal::ConfirmOverwrite(p) => (
             " File exists ".into(),
             vec![
@@ -566,7 +765,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
     };
     f.render_widget(Clear, rect);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(title, th.bold()));
-    f.render_widget(Paragraph::new(lines).block(block), rect);
+    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
 }
 
 fn preview_lines(app: &App, c: &PreviewContent, w: usize) -> Vec<Line<'static>> {

@@ -4,7 +4,7 @@
 //! `shipment::build::check_sources`, `batch::build`, `aggregate::read_manifest_from_car`,
 //! `shipment::write_shipment`).
 
-use super::app::{Effect, Hashed, Msg};
+use super::app::{Done, Effect, Hashed, Msg, Report, Seen};
 use carload::event::{Cancellable, Event};
 use carload::shipment::build::{check_sources, source_root};
 use carload::shipment::{Batch, Header};
@@ -14,6 +14,17 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The output folder and batch IDs the watcher polls.
+type Watched = Arc<std::sync::Mutex<Option<(PathBuf, Vec<String>)>>>;
+
+/// A build waiting for a slot.
+struct Job {
+    batch: Batch,
+    header: Header,
+    out: PathBuf,
+    cancel: Arc<AtomicBool>,
+}
+
 /// Runs effects and owns their cancellation flags.
 pub struct Workers {
     tx: Sender<Msg>,
@@ -21,12 +32,28 @@ pub struct Workers {
     dry_run: Option<Arc<AtomicBool>>,
     /// Stops the scan.
     pub scan_stop: Arc<AtomicBool>,
+    /// Builds run at once.
+    pub jobs: usize,
+    queue: std::collections::VecDeque<Job>,
+    running: Vec<(String, Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    watch: Watched,
+    watching: bool,
 }
 
 impl Workers {
     /// Workers reporting on `tx`; dry runs spool in `tmpdir`.
     pub fn new(tx: Sender<Msg>, tmpdir: PathBuf) -> Self {
-        Workers { tx, tmpdir, dry_run: None, scan_stop: Arc::new(AtomicBool::new(false)) }
+        Workers {
+            tx,
+            tmpdir,
+            dry_run: None,
+            scan_stop: Arc::new(AtomicBool::new(false)),
+            jobs: 1,
+            queue: Default::default(),
+            running: Vec::new(),
+            watch: Default::default(),
+            watching: false,
+        }
     }
 
     /// Starts the scan of `roots`.
@@ -87,7 +114,69 @@ impl Workers {
                     let _ = tx.send(Msg::Saved(r));
                 });
             }
-            Effect::Quit => {}
+            Effect::Build { batch, header, out } => {
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.queue.push_back(Job { batch, header, out, cancel });
+                self.pump();
+            }
+            Effect::CancelBuild(id) => {
+                if let Some(k) = self.queue.iter().position(|j| j.batch.id == id) {
+                    self.queue.remove(k);
+                    let _ = tx.send(Msg::Build { id, at: now(), report: Report::Finished(Done::Cancelled) });
+                } else if let Some((_, c, _)) = self.running.iter().find(|r| r.0 == id) {
+                    c.store(true, Ordering::SeqCst);
+                }
+            }
+            Effect::Watch { out, ids } => {
+                *self.watch.lock().unwrap() = Some((out, ids));
+                if !self.watching {
+                    self.watching = true;
+                    let watch = self.watch.clone();
+                    std::thread::spawn(move || watch_loop(&watch, &tx));
+                }
+            }
+            Effect::Export { path, text, overwrite } => {
+                std::thread::spawn(move || {
+                    let r = if !overwrite && path.exists() {
+                        Err(None)
+                    } else {
+                        write_text(&path, &text).map(|_| path).map_err(|e| Some(format!("{e:#}")))
+                    };
+                    let _ = tx.send(Msg::Exported(r));
+                });
+            }
+            Effect::Remember { out, deal } => super::config::remember(out, deal),
+            Effect::Copy(_) | Effect::Quit => {}
+        }
+    }
+
+    /// Starts queued builds while slots are free; call when a build ends.
+    pub fn pump(&mut self) {
+        self.running.retain(|r| !r.2.is_finished());
+        while self.running.len() < self.jobs.max(1) {
+            let Some(job) = self.queue.pop_front() else { break };
+            let tx = self.tx.clone();
+            let id = job.batch.id.clone();
+            let cancel = job.cancel.clone();
+            let handle = std::thread::spawn(move || build(job, &tx));
+            self.running.push((id, cancel, handle));
+        }
+    }
+
+    /// Builds queued or running.
+    pub fn busy(&self) -> usize {
+        self.queue.len() + self.running.iter().filter(|r| !r.2.is_finished()).count()
+    }
+
+    /// Cancels every build and waits (up to `limit`) for them to clean up.
+    pub fn cancel_builds(&mut self, limit: Duration) {
+        self.queue.clear();
+        for r in &self.running {
+            r.1.store(true, Ordering::SeqCst);
+        }
+        let start = Instant::now();
+        while self.running.iter().any(|r| !r.2.is_finished()) && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -98,6 +187,107 @@ impl Workers {
             c.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Builds `batch` into `out` on this thread, reporting to `tx` (as a build slot does).
+#[cfg(test)]
+pub fn build_blocking(batch: Batch, header: Header, out: PathBuf, cancel: Arc<AtomicBool>, tx: &Sender<Msg>) {
+    build(Job { batch, header, out, cancel }, tx)
+}
+
+/// Builds one batch with the CLI's `build_one`, reporting progress at most every 100 ms.
+fn build(job: Job, tx: &Sender<Msg>) {
+    let id = job.batch.id.clone();
+    let send = |report: Report| {
+        let _ = tx.send(Msg::Build { id: id.clone(), at: now(), report });
+    };
+    if let Err(e) = std::fs::create_dir_all(&job.out) {
+        send(Report::Finished(Done::Failed(format!("creating {}: {e}", job.out.display()))));
+        return;
+    }
+    send(Report::Started);
+    let (mut bytes, mut files, mut car) = (0u64, 0u64, 0u64);
+    let mut writing = false;
+    let mut last = Instant::now();
+    let mut obs = Cancellable {
+        on_event: |e| {
+            match e {
+                Event::Phase(p) => {
+                    writing = p == carload::event::Phase::Writing;
+                    send(Report::Progress { bytes, files, car });
+                    send(Report::Phase(p));
+                    return;
+                }
+                Event::BytesRead(n) => bytes += n,
+                Event::FilesDone(n) => files += n,
+                Event::CarBytes(n) if writing => car += n,
+                _ => return,
+            }
+            if last.elapsed() >= Duration::from_millis(100) {
+                last = Instant::now();
+                send(Report::Progress { bytes, files, car });
+            }
+        },
+        cancel: &job.cancel,
+    };
+    let opts = crate::cli::shipment::BuildOpts {
+        out: job.out.clone(),
+        tmpdir: None,
+        source_root: None,
+        verify: false,
+        stale_after: 300,
+        heartbeat: 30,
+    };
+    let owner = crate::cli::shipment::owner();
+    let outcome = crate::cli::shipment::build_one(&job.header, &job.batch, &opts, &owner, &mut obs);
+    use crate::cli::shipment::Outcome;
+    let done = match outcome {
+        Outcome::Built(r, t) => Done::Built(r, t.as_secs_f64()),
+        Outcome::Skipped => Done::Already(carload::shipment::build::built_result(&job.out, &job.batch.id)),
+        Outcome::Busy(h) => Done::Busy(h),
+        Outcome::Failed(e) => Done::Failed(e),
+        Outcome::Cancelled => Done::Cancelled,
+    };
+    send(Report::Finished(done));
+}
+
+/// Polls the output folder every 3 s for the watched batches' locks and results.
+fn watch_loop(watch: &Watched, tx: &Sender<Msg>) {
+    loop {
+        let Some((out, ids)) = watch.lock().unwrap().clone() else { return };
+        let at = std::time::SystemTime::now();
+        let seen: Vec<Seen> = ids
+            .into_iter()
+            .map(|id| {
+                let lock_path = carload::shipment::lock::lock_path(&out, &id);
+                let lock = std::fs::metadata(&lock_path).ok().map(|m| {
+                    let age = m.modified().ok().and_then(|t| at.duration_since(t).ok()).map_or(0, |d| d.as_secs());
+                    let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                    let holder = holder.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                    (holder, age)
+                });
+                let result = carload::shipment::build::built_result(&out, &id);
+                Seen { id, lock, result }
+            })
+            .collect();
+        if tx.send(Msg::Watched { at: now(), seen }).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file = carload::output::AtomicFile::create(path, true)?;
+    file.file().write_all(text.as_bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    file.commit()?;
+    Ok(())
 }
 
 /// Hashes `batch` exactly as `carload build` does, writing the CAR nowhere.
