@@ -579,3 +579,262 @@ fn screens() {
     insta::assert_snapshot!("too_small_60x20", screen(&mut app, 60, 20));
     assert_ne!(app.browser.selected, NONE);
 }
+
+// ---- Building, watching, exporting -----------------------------------------------------------
+
+use super::app::{Done, Report, Seen};
+use super::builds::Activity;
+
+/// An app on disk, packed into several batches, with a shipment path and an output folder.
+fn packed(d_piece: u64) -> (tempfile::TempDir, App) {
+    let (d, mut app) = app_on_disk(d_piece);
+    app.settings.shipment = Some(d.path().join("ship.jsonl"));
+    app.settings.out = Some(d.path().join("out"));
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    (d, app)
+}
+
+#[test]
+fn build_all_saves_first_then_builds_every_batch_like_the_cli() {
+    let (d, mut app) = packed(512 << 10);
+    let n = app.batches.list.len();
+    assert!(n >= 2);
+    assert!(app.dirty);
+    let e = keys(&mut app, "B");
+    assert!(matches!(e[..], [Effect::Save { .. }]), "unsaved batches are saved before building");
+    settle(&mut app, e);
+    assert!(!app.dirty);
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    assert_eq!(app.builds.built_here, n);
+    assert!(app.builds.activity.is_empty());
+    assert!(app.builds.log.iter().any(|l| l.text.contains("b00000 built in")));
+    // The CLI builds the saved shipment into another folder: same CARs.
+    let s = carload::shipment::read_shipment(std::io::BufReader::new(
+        std::fs::File::open(d.path().join("ship.jsonl")).unwrap(),
+    ))
+    .unwrap();
+    let other = d.path().join("cli");
+    std::fs::create_dir_all(&other).unwrap();
+    for b in &s.batches {
+        let places = carload::shipment::build::Places { dir: &other, spool_dir: &other, source_root: None };
+        carload::shipment::build::build_batch(&s.header, b, places, &mut carload::event::Ignore, &|| true, &mut |_| {})
+            .unwrap();
+        let ours = std::fs::read(d.path().join("out").join(format!("{}.car", b.id))).unwrap();
+        let cli = std::fs::read(other.join(format!("{}.car", b.id))).unwrap();
+        assert!(ours == cli, "{} differs", b.id);
+    }
+    // Resume: reopening finds every batch built and builds nothing.
+    let mut again = App::new(app.settings.clone(), (120, 40));
+    again.load_batches(s.batches.clone());
+    scan(&mut again, &[PathBuf::from(&app.settings.inputs[0])]);
+    assert!(again.batches.list.iter().all(|b| b.result.is_some()));
+    assert!(keys(&mut again, "B").is_empty());
+    let built = again.batches.list.len();
+    let screen_text = screen(&mut again, 120, 40);
+    assert!(screen_text.contains(&format!("Built {built}/{built}")), "{screen_text}");
+}
+
+#[test]
+fn a_changed_source_fails_the_build_with_the_reason_and_can_be_retried() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    std::fs::write(d.path().join("data/a.txt"), b"rewritten").unwrap();
+    let i = app
+        .batches
+        .list
+        .iter()
+        .position(|b| b.bin.items.iter().any(|it| app.tree.path(it.file as u32).ends_with("/a.txt")));
+    let i = i.unwrap();
+    app.update(code(KeyCode::Tab));
+    app.pane.row = i;
+    let e = keys(&mut app, "b");
+    settle(&mut app, e);
+    let id = app.batches.list[i].id.clone();
+    let Some(Activity::Failed(reason)) = app.builds.activity.get(&id) else { panic!("{:?}", app.builds.activity) };
+    assert!(reason.contains("a.txt") && reason.contains("changed since planning"), "{reason}");
+    assert!(app.builds.log.iter().any(|l| l.error && l.text.contains("FAILED")));
+    let out = app.settings.out.clone().unwrap();
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "a failed build leaves nothing: {left:?}");
+    // r retries (and fails again for the same reason).
+    let e = keys(&mut app, "r");
+    assert!(matches!(e[..], [Effect::Build { .. }]));
+}
+
+fn build_msg(id: &str, at: f64, report: Report) -> Msg {
+    Msg::Build { id: id.into(), at, report }
+}
+
+#[test]
+fn progress_cancel_and_other_builders_are_tracked_from_messages() {
+    let (_d, mut app) = packed(512 << 10);
+    app.dirty = false;
+    app.update(code(KeyCode::Tab));
+    let e = keys(&mut app, "b");
+    assert!(matches!(e[..], [Effect::Build { .. }]));
+    let id = app.batches.list[0].id.clone();
+    assert_eq!(app.builds.activity.get(&id), Some(&Activity::Queued));
+    app.update(build_msg(&id, 100.0, Report::Started));
+    app.update(build_msg(&id, 101.0, Report::Phase(carload::event::Phase::Hashing)));
+    app.update(build_msg(&id, 102.0, Report::Progress { bytes: 100_000, files: 3, car: 0 }));
+    let Some(Activity::Running(p)) = app.builds.activity.get(&id) else { panic!() };
+    assert_eq!((p.bytes, p.files), (100_000, 3));
+    assert_eq!(p.rate(), 50_000.0);
+    // Edits of a building batch are refused; c cancels it.
+    keys(&mut app, "x");
+    assert!(app.message.as_ref().unwrap().1.contains("building"));
+    assert!(matches!(keys(&mut app, "c")[..], [Effect::CancelBuild(ref c)] if *c == id));
+    app.update(build_msg(&id, 103.0, Report::Finished(Done::Cancelled)));
+    assert!(!app.builds.activity.contains_key(&id));
+    assert!(app.builds.log.back().unwrap().text.contains("cancelled"));
+    // Another builder's lock, then its result, seen in the output folder.
+    let other = app.batches.list[1].id.clone();
+    let seen = |lock: Option<(String, u64)>, result| Msg::Watched {
+        at: 110.0,
+        seen: vec![Seen { id: other.clone(), lock, result }],
+    };
+    app.update(seen(Some(("host=node7 pid=42".into(), 5)), None));
+    assert!(matches!(app.builds.activity.get(&other), Some(Activity::Foreign { stale: false, .. })));
+    assert!(keys(&mut app, "B").iter().all(|e| !matches!(e, Effect::Build { batch, .. } if batch.id == other)));
+    app.update(seen(Some(("host=node7 pid=42".into(), 900)), None));
+    assert!(matches!(app.builds.activity.get(&other), Some(Activity::Foreign { stale: true, .. })));
+    // A result that names other files is not taken.
+    let rec = super::batches::record(&app.tree, &app.batches.list[1], &app.settings.plan);
+    let mut r = carload::shipment::BatchResult {
+        payload_cid: "bafy".into(),
+        piece_size: 1 << 20,
+        piece_cid: "baga".into(),
+        piece_size_unpadded: 1_040_384,
+        car_size: 5,
+        piece_cid_v2: "bafk".into(),
+        files: rec
+            .files
+            .iter()
+            .map(|f| carload::shipment::file::ResultFile {
+                name: f.name.clone(),
+                cid: "Qm".into(),
+                offset: f.part.map(|p| p.offset),
+                length: f.part.map(|p| p.len),
+            })
+            .collect(),
+        batch: other.clone(),
+    };
+    let mut wrong = r.clone();
+    wrong.files.pop();
+    app.update(seen(None, Some(wrong)));
+    assert!(app.batches.list[1].result.is_none());
+    r.batch = other.clone();
+    app.update(seen(None, Some(r)));
+    assert!(app.batches.list[1].result.is_some());
+    assert!(app.builds.log.iter().any(|l| l.text.contains("built by another builder")));
+}
+
+#[test]
+fn export_form_previews_the_cli_text_and_asks_before_replacing() {
+    let (d, mut app) = packed(SECTOR_32GIB);
+    app.update(code(KeyCode::Tab));
+    keys(&mut app, "e");
+    assert!(app.export_preview.as_ref().unwrap_err().contains("no batch is built"));
+    app.update(code(KeyCode::Esc));
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    keys(&mut app, "e");
+    keys(&mut app, "f01234");
+    let text = app.export_preview.clone().unwrap();
+    let s = carload::shipment::read_shipment(std::io::BufReader::new(
+        std::fs::File::open(d.path().join("ship.jsonl")).unwrap(),
+    ))
+    .unwrap();
+    let params = carload::shipment::export::DealParams { provider: Some("f01234".into()), ..Default::default() };
+    let out = app.settings.out.clone().unwrap();
+    let (cli, missing) = crate::cli::shipment::export_text(&s, Some(&out), FormatArg::Boost, &params).unwrap();
+    assert!(missing.is_empty());
+    assert_eq!(text, cli);
+    // Format: → curio.
+    app.modal = Some(Modal::Export { field: 0 });
+    app.update(code(KeyCode::Right));
+    assert!(app.export_preview.as_ref().unwrap().contains("sptool"));
+    app.deal.output = d.path().join("deals.sh").display().to_string();
+    std::fs::write(d.path().join("deals.sh"), "old").unwrap();
+    let e = app.update(code(KeyCode::Enter));
+    settle(&mut app, e);
+    assert!(matches!(app.modal, Some(Modal::ConfirmExportOverwrite(_))));
+    let e = keys(&mut app, "y");
+    settle(&mut app, e);
+    assert!(std::fs::read_to_string(d.path().join("deals.sh")).unwrap().contains("sptool"));
+    // Info lists the labelled CIDs; y copies the selected value.
+    app.modal = None;
+    keys(&mut app, "i");
+    let lines = app.info_lines(0);
+    assert!(lines.iter().any(|(l, v)| l == "Piece CID" && v.starts_with("baga")));
+    let row = lines.iter().position(|(l, _)| l == "Payload CID").unwrap();
+    app.modal = Some(Modal::Info { batch: 0, row });
+    assert!(matches!(&keys(&mut app, "y")[..], [Effect::Copy(v)] if v == &lines[row].1));
+}
+
+use crate::cli::shipment::FormatArg;
+
+#[test]
+fn build_screens() {
+    let mut app = synthetic();
+    app.update(Msg::Listing(carload::walk::Listing { folder: 1, first: 11, ..Default::default() }));
+    app.update(Msg::ScanDone(1.25));
+    app.settings.out = Some(PathBuf::from("/cars"));
+    app.browser.selected = 2;
+    keys(&mut app, "  ");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.dirty = false;
+    let (a, b) = (app.batches.list[0].id.clone(), app.batches.list[1].id.clone());
+    let e = keys(&mut app, "B");
+    assert_eq!(e.len(), 2);
+    let t0 = 1_764_650_000.0;
+    app.update(build_msg(&a, t0, Report::Started));
+    app.update(build_msg(&a, t0 + 0.2, Report::Phase(carload::event::Phase::Hashing)));
+    for k in 1..=8 {
+        app.update(Msg::Tick(t0 + k as f64));
+        app.update(build_msg(&a, t0 + k as f64, Report::Progress { bytes: k * 900_000_000, files: k / 3, car: 0 }));
+    }
+    app.update(build_msg(&a, t0 + 8.5, Report::Phase(carload::event::Phase::Writing)));
+    insta::assert_snapshot!("building_120x40", screen(&mut app, 120, 40));
+    insta::assert_snapshot!("building_80x24", screen(&mut app, 80, 24));
+    app.update(build_msg(&b, t0 + 9.0, Report::Started));
+    app.update(build_msg(
+        &b,
+        t0 + 9.5,
+        Report::Finished(Done::Failed(
+            "archive/2020/c.mov: changed since planning (size 5 bytes, planned 21474836480); re-run `carload plan`"
+                .into(),
+        )),
+    ));
+    app.update(code(KeyCode::Tab));
+    app.pane.row = 1;
+    insta::assert_snapshot!("failed_120x40", screen(&mut app, 120, 40));
+    app.update(build_msg(
+        &a,
+        t0 + 20.0,
+        Report::Finished(Done::Built(
+            carload::shipment::BatchResult {
+                payload_cid: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi".into(),
+                piece_size: 34_359_738_368,
+                piece_cid: "baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq".into(),
+                piece_size_unpadded: 34_091_302_912,
+                car_size: 23_622_320_128,
+                piece_cid_v2: "bafkzcibcaapao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq".into(),
+                files: Vec::new(),
+                batch: a.clone(),
+            },
+            20.0,
+        )),
+    ));
+    app.pane.row = 0;
+    keys(&mut app, "i");
+    insta::assert_snapshot!("info_120x40", screen(&mut app, 120, 40));
+    app.update(code(KeyCode::Esc));
+    keys(&mut app, "e");
+    keys(&mut app, "f01234");
+    insta::assert_snapshot!("export_120x40", screen(&mut app, 120, 40));
+}
