@@ -226,6 +226,13 @@ pub enum Msg {
     },
     /// An export was written, or why not (`Err(None)`: the file exists).
     Exported(Result<PathBuf, Option<String>>),
+    /// A batch's files were stat'ed again (for a re-plan).
+    Restated {
+        /// Batch ID.
+        id: String,
+        /// Each entry's size and modification time now, or `None` if it is gone.
+        now: Vec<(u32, Option<(u64, i64)>)>,
+    },
 }
 
 /// Background work the runtime starts for the update function.
@@ -296,6 +303,13 @@ pub enum Effect {
     },
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
+    /// Stat a batch's files again (re-plan).
+    Restat {
+        /// Batch ID.
+        id: String,
+        /// Entries and their paths.
+        files: Vec<(u32, PathBuf)>,
+    },
     /// Remember the output folder and the export form for next time.
     Remember {
         /// Output folder.
@@ -866,6 +880,40 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::Restated { id, now } => {
+                let Some(i) = self.batch_index(&id) else { return Vec::new() };
+                if self.builds.is_busy(&id) {
+                    return Vec::new();
+                }
+                let changed = now
+                    .iter()
+                    .filter(|(e, st)| {
+                        let n = self.tree.node(*e);
+                        st.is_none_or(|(s, m)| s != n.size || m != n.mtime_ns)
+                    })
+                    .count();
+                let (freed, vanished) = self.batches.replan(&mut self.tree, i, &now, &self.settings.plan);
+                self.builds.activity.remove(&id);
+                self.dirty = true;
+                self.marked_totals = None;
+                self.browser.stale = true;
+                let new_id = self.batches.list[i].id.clone();
+                let text = format!(
+                    "{id} re-planned as {new_id}: {changed} files changed ({vanished} gone){}",
+                    if freed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} moved out to pack again (marked)", freed.len())
+                    }
+                );
+                for f in &freed {
+                    self.marks.mark(&self.tree, *f);
+                }
+                self.marks_changed();
+                self.builds.log(self.now, false, text.clone());
+                self.say(Level::Info, text);
+                Vec::new()
+            }
             Msg::Saved(r) => {
                 self.saving = false;
                 match r {
@@ -1265,6 +1313,25 @@ impl App {
                     return self.build(vec![self.pane.row]);
                 }
                 self.say(Level::Error, format!("{id} has not failed: b builds it"));
+            }
+            KeyCode::Char('R') if self.pane.row < n => {
+                let id = self.batches.list[self.pane.row].id.clone();
+                if self.builds.is_busy(&id) {
+                    self.say(Level::Error, "this batch is building: cancel it first (c)");
+                    return Vec::new();
+                }
+                if !self.tree.complete() {
+                    self.say(Level::Error, "wait for the scan to finish before re-planning");
+                    return Vec::new();
+                }
+                let files = self
+                    .batches
+                    .entries_of(&self.tree, self.pane.row)
+                    .into_iter()
+                    .map(|e| (e, PathBuf::from(self.tree.path(e))))
+                    .collect();
+                self.say(Level::Info, format!("checking {id}'s files again…"));
+                return vec![Effect::Restat { id, files }];
             }
             KeyCode::Char('x') | KeyCode::Delete
                 if self.pane.row < n && self.builds.is_busy(&self.batches.list[self.pane.row].id) =>

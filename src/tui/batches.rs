@@ -328,6 +328,95 @@ impl Batches {
         }
     }
 
+    /// The files of batch `i` as tree entries: its items, or for a frozen loaded batch the
+    /// entries its records name (files not in the tree left out).
+    pub fn entries_of(&self, tree: &Tree, i: usize) -> Vec<u32> {
+        let b = &self.list[i];
+        let mut ids: Vec<u32> = match &b.loaded {
+            Some(rec) => rec.files.iter().filter_map(|f| tree.find(&f.name)).collect(),
+            None => b.bin.items.iter().map(|it| it.file as u32).collect(),
+        };
+        ids.dedup();
+        ids
+    }
+
+    /// Re-plans batch `i` after its files were stat'ed again (`now`: entry → size and time, or
+    /// gone): the tree takes the new values, files that vanished leave the batch, a split file
+    /// that changed leaves every batch (its parts no longer cover it), and files are moved out
+    /// from the end until the batch fits its piece again. The batch gets a new ID. Returns the
+    /// files freed (to pack again) and how many vanished.
+    pub fn replan(
+        &mut self,
+        tree: &mut Tree,
+        i: usize,
+        now: &[(u32, Option<(u64, i64)>)],
+        o: &PlanOptions,
+    ) -> (Vec<u32>, usize) {
+        let mut vanished = 0;
+        let mut freed = Vec::new();
+        let changed_split: Vec<u32> = now
+            .iter()
+            .filter(|(id, st)| {
+                let n = tree.node(*id);
+                self.batch_of(*id).is_some_and(|(_, k)| k > 1) && st.is_none_or(|(s, m)| s != n.size || m != n.mtime_ns)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &changed_split {
+            let _ = self.remove_file_unchecked(tree, *id);
+            freed.push(*id);
+        }
+        for (id, st) in now {
+            if st.is_none() {
+                vanished += 1;
+            }
+            tree.update_file(*id, *st);
+        }
+        let keep: Vec<u32> =
+            now.iter().filter(|(id, st)| st.is_some() && !changed_split.contains(id)).map(|(id, _)| *id).collect();
+        let mut items: Vec<Item> = keep
+            .iter()
+            .map(|&f| Item { file: f as usize, part: None, cost: EntryCost::of_file(tree.node(f).size, &o.profile) })
+            .collect();
+        // Parts of a file that did not change stay as they were.
+        if self.list[i].loaded.is_none() {
+            for it in &self.list[i].bin.items {
+                if let Some(k) = items.iter_mut().find(|k| k.file == it.file && it.part.is_some()) {
+                    k.part = it.part;
+                    k.cost = it.cost;
+                }
+            }
+        }
+        items.sort_by_key(|it| (it.file, it.part));
+        while !items.is_empty() && Bin::from_items(items.clone()).bound() > o.capacity() {
+            let last = items.pop().unwrap();
+            freed.push(last.file as u32);
+        }
+        self.list[i].saved = true; // a re-planned batch never keeps its old ID
+        self.edited(i);
+        let b = &mut self.list[i];
+        b.bin = Bin::from_items(items);
+        b.loaded = None;
+        b.frozen = None;
+        self.rebuild_members(tree);
+        (freed, vanished)
+    }
+
+    fn remove_file_unchecked(&mut self, tree: &mut Tree, id: u32) -> Vec<String> {
+        let mut changed = Vec::new();
+        for b in 0..self.list.len() {
+            if self.list[b].bin.items.iter().any(|it| it.file == id as usize) {
+                self.edited(b);
+                let items: Vec<Item> =
+                    self.list[b].bin.items.iter().filter(|it| it.file != id as usize).copied().collect();
+                self.list[b].bin = Bin::from_items(items);
+                changed.push(self.list[b].id.clone());
+            }
+        }
+        self.rebuild_members(tree);
+        changed
+    }
+
     /// Marks every batch saved (after a save).
     pub fn mark_saved(&mut self) {
         for b in &mut self.list {

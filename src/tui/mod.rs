@@ -78,6 +78,10 @@ pub struct TuiArgs {
     /// Measure the scan, key handling and auto-pack without a terminal; prints one JSON line.
     #[arg(long, hide = true)]
     pub bench: bool,
+    /// Measure building every batch of --shipment into --out through the workstation's loop
+    /// (drawn to an in-memory terminal); prints one JSON line.
+    #[arg(long, hide = true, requires_all = ["shipment", "out"])]
+    pub bench_build: bool,
 }
 
 /// An error that exits with status 2 (usage), such as running the workstation off a terminal.
@@ -182,6 +186,9 @@ pub fn run(a: TuiArgs) -> Result<()> {
     if a.bench {
         return bench(&a);
     }
+    if a.bench_build {
+        return bench_build(&a);
+    }
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(UsageError(
             "carload tui needs a terminal (standard input and output are not a TTY); use `carload plan` in scripts"
@@ -213,7 +220,7 @@ pub fn run(a: TuiArgs) -> Result<()> {
             break;
         }
     });
-    let r = event_loop(&mut app, &mut term, &rx, &mut workers);
+    let r = event_loop(&mut app, &mut term, &rx, &mut workers, &|_, _| false);
     workers.stop_all();
     drop(term);
     drop(guard);
@@ -230,6 +237,7 @@ fn event_loop<B: Backend>(
     term: &mut Terminal<B>,
     rx: &mpsc::Receiver<Msg>,
     workers: &mut worker::Workers,
+    until: &dyn Fn(&App, &worker::Workers) -> bool,
 ) -> Result<()>
 where
     B::Error: Send + Sync + 'static,
@@ -285,7 +293,65 @@ where
             last_draw = Instant::now();
             pending = false;
         }
+        if until(app, workers) {
+            return Ok(());
+        }
     }
+}
+
+/// CPU time of the calling thread, in seconds.
+fn thread_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru.ru_utime.tv_sec as f64
+        + ru.ru_utime.tv_usec as f64 / 1e6
+        + ru.ru_stime.tv_sec as f64
+        + ru.ru_stime.tv_usec as f64 / 1e6
+}
+
+/// `--bench-build`: opens the shipment, scans, presses `B` and runs the terminal loop (drawing
+/// to a 120×40 in-memory terminal) until every batch is built; reports the wall time and the
+/// interface thread's own CPU time.
+fn bench_build(a: &TuiArgs) -> Result<()> {
+    let s = setup(a)?;
+    let (tx, rx) = mpsc::channel();
+    let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
+    workers.jobs = a.jobs.max(1);
+    let profile = s.settings.plan.profile;
+    let mut app = App::new(s.settings, (120, 40));
+    app.load_batches(s.loaded);
+    let mut term = Terminal::new(TestBackend::new(120, 40))?;
+    workers.scan(s.roots, profile);
+    event_loop(&mut app, &mut term, &rx, &mut workers, &|app, _| app.scan_secs.is_some())?;
+    let bytes: u64 = app.batches.list.iter().map(|b| b.bytes(&app.tree)).sum();
+    let (cpu0, t0) = (thread_cpu_secs(), Instant::now());
+    let key = Msg::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('B'),
+        crossterm::event::KeyModifiers::NONE,
+    ));
+    tx.send(key)?;
+    let started = std::cell::Cell::new(false);
+    event_loop(&mut app, &mut term, &rx, &mut workers, &|app, w| {
+        if w.busy() > 0 {
+            started.set(true);
+        }
+        started.get() && w.busy() == 0 && app.builds.busy_here() == 0
+    })?;
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu_secs() - cpu0);
+    let failed = app.builds.activity.values().filter(|a| matches!(a, builds::Activity::Failed(_))).count();
+    let out = serde_json::json!({
+        "batches": app.batches.list.len(),
+        "built": app.batches.list.iter().filter(|b| b.result.is_some()).count(),
+        "failed": failed,
+        "bytes": bytes,
+        "build_s": wall,
+        "mb_s": bytes as f64 / wall / 1e6,
+        "ui_cpu_s": cpu,
+        "ui_cpu_pct": cpu / wall * 100.0,
+    });
+    println!("{out}");
+    Ok(())
 }
 
 /// Puts `text` on the clipboard through the terminal (OSC 52); terminals that do not allow it

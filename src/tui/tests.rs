@@ -78,6 +78,19 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                     Msg::Exported(Ok(path))
                 }
             }
+            Effect::Restat { id, files } => {
+                let now = files
+                    .into_iter()
+                    .map(|(e, p)| {
+                        let st = std::fs::metadata(&p)
+                            .ok()
+                            .filter(|m| m.is_file())
+                            .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
+                        (e, st)
+                    })
+                    .collect();
+                Msg::Restated { id, now }
+            }
             Effect::CancelDryRun
             | Effect::Quit
             | Effect::CancelBuild(_)
@@ -662,6 +675,19 @@ fn a_changed_source_fails_the_build_with_the_reason_and_can_be_retried() {
     // r retries (and fails again for the same reason).
     let e = keys(&mut app, "r");
     assert!(matches!(e[..], [Effect::Build { .. }]));
+    let e2 = app.update(build_msg(&id, 1.0, Report::Finished(Done::Failed("again".into()))));
+    assert!(e2.is_empty());
+    // R re-plans it: new sizes from disk, a new ID; then it builds.
+    let old_bound = app.batches.list[i].bound();
+    let e = keys(&mut app, "R");
+    settle(&mut app, e);
+    let b = &app.batches.list[i];
+    assert_ne!(b.id, id, "a re-planned batch never keeps its ID");
+    assert!(b.bound() < old_bound);
+    assert!(app.dirty);
+    let e = keys(&mut app, "b");
+    settle(&mut app, e);
+    assert!(app.batches.list[i].result.is_some(), "{:?}", app.builds.log);
 }
 
 fn build_msg(id: &str, at: f64, report: Report) -> Msg {

@@ -338,6 +338,42 @@ impl Tree {
         }
     }
 
+    /// Records a file's new size and time (or that it is gone), keeping folder totals right.
+    pub fn update_file(&mut self, id: u32, now: Option<(u64, i64)>) {
+        let n = self.nodes[id as usize];
+        if !n.kind.is_file() {
+            return;
+        }
+        let old = Totals { files: 1, bytes: n.size, cost: self.cost_of(n.size), unshippable: 0 };
+        let new = match now {
+            Some((size, _)) => Totals { files: 1, bytes: size, cost: self.cost_of(size), unshippable: 0 },
+            None => Totals { unshippable: 1, ..Totals::default() },
+        };
+        match now {
+            Some((size, mtime)) => {
+                self.nodes[id as usize].size = size;
+                self.nodes[id as usize].mtime_ns = mtime;
+            }
+            None => {
+                self.nodes[id as usize].kind = Kind::Other;
+                self.errors.insert(id, "vanished since the scan".into());
+            }
+        }
+        let mut at = n.parent;
+        loop {
+            let fi = if at == NONE { 0 } else { self.nodes[at as usize].folder };
+            let t = &mut self.folders[fi as usize].totals;
+            t.files = t.files + new.files - old.files;
+            t.bytes = t.bytes + new.bytes - old.bytes;
+            t.cost = t.cost + new.cost - old.cost;
+            t.unshippable = t.unshippable + new.unshippable - old.unshippable;
+            if at == NONE {
+                break;
+            }
+            at = self.nodes[at as usize].parent;
+        }
+    }
+
     /// Adds `delta` to the batched-file count of every folder above file `id`.
     pub fn add_batched(&mut self, id: u32, delta: i64) {
         let mut at = self.nodes[id as usize].parent;

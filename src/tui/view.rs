@@ -458,10 +458,10 @@ fn details(app: &App) -> String {
             digits(app.capacity())
         );
         if let Some(Frozen::Changed { missing, changed, example }) = &b.frozen {
-            s = format!("{}: {missing} missing, {changed} changed files ({example})", b.id);
+            s = format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id);
         }
         match app.builds.activity.get(&b.id) {
-            Some(Activity::Failed(e)) => s = format!("{} FAILED: {e} · r retries", b.id),
+            Some(Activity::Failed(e)) => s = format!("{} FAILED: {e} · r retries, R re-plans", b.id),
             Some(Activity::Foreign { holder, age, stale }) => {
                 s = format!(
                     "{}: {} by {holder}, lock refreshed {age} s ago{}",

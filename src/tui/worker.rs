@@ -146,6 +146,21 @@ impl Workers {
                 });
             }
             Effect::Remember { out, deal } => super::config::remember(out, deal),
+            Effect::Restat { id, files } => {
+                std::thread::spawn(move || {
+                    let now = files
+                        .into_iter()
+                        .map(|(e, p)| {
+                            let st = std::fs::metadata(&p)
+                                .ok()
+                                .filter(|m| m.is_file())
+                                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
+                            (e, st)
+                        })
+                        .collect();
+                    let _ = tx.send(Msg::Restated { id, now });
+                });
+            }
             Effect::Copy(_) | Effect::Quit => {}
         }
     }
