@@ -392,3 +392,292 @@ fn tui_too_small_terminal_says_so() {
     assert!(st.success(), "exit status {st}");
     t.assert_restored();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: building batches, cancelling, other builders, export.
+// ---------------------------------------------------------------------------------------------
+
+/// How long a build of a few MB may take on a slow, loaded machine.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(90);
+/// The workstation polls the output folder every 3 s; other builders' work shows within this.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Size of the sparse file whose build the cancel tests catch mid-way: hashing it takes
+/// seconds even at memory speed, and being sparse it costs no disk.
+const HUGE: u64 = 16 << 30;
+
+impl Tui {
+    /// Like [`Tui::wait_until`], with its own time limit.
+    fn wait_until_within(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("timed out after {limit:?} waiting for {what}; screen:\n{}", frame(&s));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until every batch is built (`Built n/n`), failing at once on a failed build.
+    fn wait_all_built(&self, n: usize) -> String {
+        let built = format!("Built {n}/{n}");
+        let s = self
+            .wait_until_within(BUILD_TIMEOUT, &format!("{built:?}"), |s| s.contains(&built) || s.contains("FAILED"));
+        assert!(!s.contains("FAILED"), "a build failed:\n{}", frame(&s));
+        s
+    }
+
+    /// Waits until `pred` holds for the screen (true) or the program exited (false).
+    fn wait_until_or_exit(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if pred(&self.screen()) {
+                return true;
+            }
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if start.elapsed() > TIMEOUT {
+                panic!("timed out after {TIMEOUT:?} waiting for {what}; screen:\n{}", frame(&self.screen()));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// A tree of 40 files under `data/` (5.7 MB): 39 small incompressible files in sub-folders and
+/// one 3 MiB file, which 2 MiB pieces split.
+fn make_build_tree(root: &Path) {
+    let mut files: Vec<(String, Vec<u8>)> = vec![("data/big/3m.bin".into(), pseudo_random(3 << 20, 3))];
+    let folders = ["one", "two", "two/deep", "three"];
+    for i in 0..39usize {
+        let size = 20_000 + (i * 7919 * 13) % 90_000;
+        files.push((format!("data/{}/f{i:02}.bin", folders[i % folders.len()]), pseudo_random(size, i as u64 + 500)));
+    }
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    write_tree(root, &refs);
+}
+
+/// `data/huge.bin`: [`HUGE`] bytes, 1 MiB of them random at the start and the rest a hole.
+fn make_sparse_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    let f = std::fs::File::create(root.join("data/huge.bin")).unwrap();
+    (&f).write_all(&pseudo_random(1 << 20, 11)).unwrap();
+    f.set_len(HUGE).unwrap();
+}
+
+/// The names in `dir` (none if it does not exist), sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Panics if `dir` holds a batch lock or a partial CAR spool (and, with `cars`, a CAR).
+fn assert_no_leftovers(dir: &Path, cars: bool) {
+    let names = names_in(dir);
+    let bad: Vec<&String> = names
+        .iter()
+        .filter(|n| n.ends_with(".lock") || n.ends_with(".partial") || (cars && n.ends_with(".car")))
+        .collect();
+    assert!(bad.is_empty(), "left in {}: {bad:?} (all: {names:?})", dir.display());
+}
+
+/// The batch IDs of a shipment file, in order.
+fn shipment_ids(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// The number in `… into N new batch…` of the auto-pack message.
+fn packed_batches(screen: &str) -> usize {
+    value_after(screen, "into ").parse().unwrap_or_else(|_| panic!("no batch count:\n{}", frame(screen)))
+}
+
+#[test]
+fn tui_builds_all_like_the_cli() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    let mut t = sb.tui(
+        36,
+        120,
+        &[
+            "tui",
+            "data",
+            "--shipment",
+            "ship.jsonl",
+            "--out",
+            "cars",
+            "--piece-size",
+            "2MiB",
+            "--min-piece-size",
+            "1MiB",
+        ],
+    );
+    t.wait_for("Scanned");
+    t.send(b"A");
+    t.wait_for("Marked: 40 files");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    let n = packed_batches(&s);
+    assert!(n >= 3, "5.7 MB in 2 MiB pieces makes at least 3 batches:\n{}", frame(&s));
+
+    t.send(b"B");
+    let s = t.wait_all_built(n);
+    assert!(s.contains(&format!("Builds · Built {n}/{n}")), "the progress view shows:\n{}", frame(&s));
+    let ids = shipment_ids(&sb.path().join("ship.jsonl"));
+    assert_eq!(ids.len(), n, "B saved the shipment with its {n} batches first");
+
+    t.send(b"e");
+    t.wait_for("Export deal commands");
+    t.send(b"f01234");
+    t.wait_for("--provider=f01234");
+    t.send(b"\r");
+    t.wait_for("export written to deals.sh");
+    let s = t.wait_gone("Export deal commands");
+    assert!(!s.contains("[modified]"), "nothing left unsaved:\n{}", frame(&s));
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+
+    let (cars, cars2) = (sb.path().join("cars"), sb.path().join("cars2"));
+    assert_no_leftovers(&cars, false);
+    sb.carload(&["build", "ship.jsonl", "--out", "cars2", "-q"]);
+    let car_names = |d: &Path| names_in(d).into_iter().filter(|n| n.ends_with(".car")).collect::<Vec<_>>();
+    let want: Vec<String> = ids.iter().map(|id| format!("{id}.car")).collect();
+    assert_eq!(car_names(&cars), want, "the workstation built every batch");
+    assert_eq!(car_names(&cars2), want, "the CLI built every batch");
+    for id in &ids {
+        let car = std::fs::read(cars.join(format!("{id}.car"))).unwrap();
+        let car2 = std::fs::read(cars2.join(format!("{id}.car"))).unwrap();
+        assert!(car == car2, "{id}.car differs between the workstation's and the CLI's build");
+        let here = read_json(&cars.join(format!("{id}.json")));
+        let cli = read_json(&cars2.join(format!("{id}.json")));
+        assert_eq!(here["payload_cid"], cli["payload_cid"], "{id}: payload CID");
+        assert_eq!(here["piece_cid"], cli["piece_cid"], "{id}: piece CID");
+        let out = sb.carload(&["commp", &format!("cars/{id}.car"), "--json"]);
+        let commp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(here["piece_cid"].as_str().is_some_and(|c| c.starts_with("baga")), "{id}: {here}");
+        assert_eq!(commp["piece_cid"], here["piece_cid"], "{id}: commp of the CAR = its result's piece CID");
+    }
+    let out = sb.carload(&["export", "ship.jsonl", "--out", "cars", "--format", "boost", "--provider", "f01234"]);
+    let written = std::fs::read(sb.path().join("deals.sh")).unwrap();
+    assert!(
+        out.stdout == written,
+        "deals.sh differs from `carload export`:\n--- deals.sh\n{}\n--- export\n{}",
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Starts the workstation on one [`HUGE`] batch, builds it (`B`) and waits until it hashes.
+fn start_huge_build(sb: &Sandbox) -> Tui {
+    make_sparse_tree(sb.path());
+    let mut t = sb.tui(36, 120, &["tui", "data", "--shipment", "ship.jsonl", "--out", "cars", "--piece-size", "32GiB"]);
+    t.wait_for("Scanned");
+    t.send(b"A");
+    t.wait_for("Marked: 1 files");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    assert_eq!(packed_batches(&s), 1, "one batch:\n{}", frame(&s));
+    t.send(b"B");
+    t.wait_until("b00000 building", |s| s.contains("b00000 hashing") || s.contains("b00000 writing"));
+    let names = names_in(&sb.path().join("cars"));
+    assert!(names.iter().any(|n| n == "b00000.lock"), "a build in progress holds its lock: {names:?}");
+    t
+}
+
+#[test]
+fn tui_cancel_mid_build_leaves_nothing() {
+    let sb = Sandbox::new();
+    let mut t = start_huge_build(&sb);
+    t.send(b"\t");
+    t.send(b"c");
+    let s = t.wait_for("cancelled: temporary files removed");
+    assert!(s.contains("Built 0/1"), "nothing built:\n{}", frame(&s));
+    assert!(!s.contains("FAILED"), "a cancel is no failure:\n{}", frame(&s));
+    assert_no_leftovers(&sb.path().join("cars"), true);
+    let s = t.wait_until("b00000 no longer building", |s| !s.contains("b00000 hashing") && !s.contains("% built"));
+    assert!(s.contains("not built"), "b00000 is back to not built:\n{}", frame(&s));
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    assert_no_leftovers(&sb.path().join("cars"), true);
+}
+
+#[test]
+fn tui_sees_a_cli_builder_beside_it() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    let ids = shipment_ids(&sb.path().join("ship.jsonl"));
+    let n = ids.len();
+    assert!(n >= 3, "several batches: {ids:?}");
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    t.send(b"w");
+    t.wait_for(&format!("Builds · Built 0/{n}"));
+
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "--batch", "b00000", "-q"]);
+    let cars = sb.path().join("cars");
+    let mtime = |name: &str| std::fs::metadata(cars.join(name)).unwrap().modified().unwrap();
+    let json0 = std::fs::read(cars.join("b00000.json")).unwrap();
+    let (json0_at, car0_at) = (mtime("b00000.json"), mtime("b00000.car"));
+
+    let s = t.wait_until_within(WATCH_TIMEOUT, "the CLI's build seen", |s| {
+        s.contains("b00000 built by another builder") && s.contains(&format!("Built 1/{n}"))
+    });
+    assert!(!s.contains("b00000 started"), "the workstation did not build b00000 itself:\n{}", frame(&s));
+
+    t.send(b"B");
+    let s = t.wait_all_built(n);
+    for id in &ids[1..] {
+        assert!(s.contains(&format!("{id} started")), "{id} built here:\n{}", frame(&s));
+    }
+    assert!(!s.contains("b00000 started"), "B skipped b00000, built beside it:\n{}", frame(&s));
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+
+    for id in &ids {
+        assert!(cars.join(format!("{id}.json")).is_file(), "{id}.json");
+        assert!(cars.join(format!("{id}.car")).is_file(), "{id}.car");
+    }
+    assert!(std::fs::read(cars.join("b00000.json")).unwrap() == json0, "b00000.json rewritten");
+    assert_eq!(mtime("b00000.json"), json0_at, "b00000.json rewritten");
+    assert_eq!(mtime("b00000.car"), car0_at, "b00000.car rebuilt");
+    assert_no_leftovers(&cars, false);
+}
+
+#[test]
+fn tui_quit_while_building_cancels_cleanly() {
+    let sb = Sandbox::new();
+    let mut t = start_huge_build(&sb);
+    t.send(b"q");
+    let asked = t.wait_until_or_exit("the quit confirmation", |s| s.contains("builds run here; quitting cancels them"));
+    if asked {
+        t.send(b"q");
+    }
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    assert_no_leftovers(&sb.path().join("cars"), true);
+    assert!(asked, "q while a build runs quit at once, without asking (the build was cancelled)");
+}

@@ -261,7 +261,10 @@ where
             if let Msg::Saved(Ok(p)) = &msg {
                 config::remember_shipment(p);
             }
-            let finished = matches!(&msg, Msg::Build { report: app::Report::Finished(_), .. });
+            let finished = match &msg {
+                Msg::Build { id, report: app::Report::Finished(_), .. } => Some(id.clone()),
+                _ => None,
+            };
             for e in app.update(msg) {
                 match e {
                     Effect::Quit => {
@@ -274,8 +277,8 @@ where
                     e => workers.run(e),
                 }
             }
-            if finished {
-                workers.pump();
+            if let Some(id) = finished {
+                workers.finished(&id);
             }
             pending = true;
             if urgent || start.elapsed() > BUDGET {

@@ -864,3 +864,35 @@ fn build_screens() {
     keys(&mut app, "f01234");
     insta::assert_snapshot!("export_120x40", screen(&mut app, 120, 40));
 }
+
+#[test]
+fn build_slots_are_freed_by_the_last_report_so_queued_builds_start() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    let n = app.batches.list.len();
+    assert!(n >= 3);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut w = worker::Workers::new(tx, d.path().to_path_buf());
+    w.jobs = 1;
+    for e in keys(&mut app, "B") {
+        w.run(e);
+    }
+    assert_eq!(w.busy(), n);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while w.busy() > 0 {
+        let m = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("builds report");
+        let finished = match &m {
+            Msg::Build { id, report: Report::Finished(_), .. } => Some(id.clone()),
+            _ => None,
+        };
+        for e in app.update(m) {
+            w.run(e);
+        }
+        if let Some(id) = finished {
+            w.finished(&id);
+        }
+        assert!(std::time::Instant::now() < deadline);
+    }
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+}

@@ -165,7 +165,14 @@ impl Workers {
         }
     }
 
-    /// Starts queued builds while slots are free; call when a build ends.
+    /// Frees the slot of build `id` (its last report arrived; its thread is ending) and starts
+    /// queued builds.
+    pub fn finished(&mut self, id: &str) {
+        self.running.retain(|r| r.0 != id);
+        self.pump();
+    }
+
+    /// Starts queued builds while slots are free.
     pub fn pump(&mut self) {
         self.running.retain(|r| !r.2.is_finished());
         while self.running.len() < self.jobs.max(1) {
@@ -180,7 +187,7 @@ impl Workers {
 
     /// Builds queued or running.
     pub fn busy(&self) -> usize {
-        self.queue.len() + self.running.iter().filter(|r| !r.2.is_finished()).count()
+        self.queue.len() + self.running.len()
     }
 
     /// Cancels every build and waits (up to `limit`) for them to clean up.
@@ -193,6 +200,7 @@ impl Workers {
         while self.running.iter().any(|r| !r.2.is_finished()) && start.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.running.clear();
     }
 
     /// Stops everything running (on quit).
