@@ -208,6 +208,17 @@ fn read_folder(
     (listing, subfolders)
 }
 
+/// What a file that is neither a regular file nor a folder is: `FIFO`, `socket` or `device`.
+pub fn special_kind(t: &fs::FileType) -> &'static str {
+    if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "device"
+    }
+}
+
 fn blank() -> Child {
     Child { name_end: 0, kind: Kind::Other, size: 0, mtime_ns: 0, cost: 0, error: None }
 }
@@ -224,14 +235,7 @@ fn describe(path: &Path, meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> 
         }
         Ok(m) if m.is_dir() => Child { kind: Kind::Folder, ..blank() },
         Ok(m) => {
-            let t = m.file_type();
-            let what = if t.is_fifo() {
-                "FIFO"
-            } else if t.is_socket() {
-                "socket"
-            } else {
-                "device"
-            };
+            let what = special_kind(&m.file_type());
             Child { kind: Kind::Other, error: Some(format!("{what}: not a regular file").into()), ..blank() }
         }
         Err(e) => {

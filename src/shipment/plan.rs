@@ -137,15 +137,7 @@ pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
                 return Err(PlanError::SymlinkToFolder(path));
             }
             if !meta.is_file() {
-                use std::os::unix::fs::FileTypeExt;
-                let t = meta.file_type();
-                let kind = if t.is_fifo() {
-                    "FIFO"
-                } else if t.is_socket() {
-                    "socket"
-                } else {
-                    "device"
-                };
+                let kind = crate::walk::special_kind(&meta.file_type());
                 return Err(ImportError::UnsupportedType { path, kind }.into());
             }
             Ok(SourceFile { name, size: meta.len(), mtime_ns: mtime_ns(&meta) })

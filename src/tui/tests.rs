@@ -78,19 +78,7 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                     Msg::Exported(Ok(path))
                 }
             }
-            Effect::Restat { id, files } => {
-                let now = files
-                    .into_iter()
-                    .map(|(e, p)| {
-                        let st = std::fs::metadata(&p)
-                            .ok()
-                            .filter(|m| m.is_file())
-                            .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
-                        (e, st)
-                    })
-                    .collect();
-                Msg::Restated { id, now }
-            }
+            Effect::Restat { id, files } => Msg::Restated { id, now: worker::restat(files) },
             Effect::CancelDryRun
             | Effect::Quit
             | Effect::CancelBuild(_)

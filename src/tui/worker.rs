@@ -148,17 +148,7 @@ impl Workers {
             Effect::Remember { out, deal } => super::config::remember(out, deal),
             Effect::Restat { id, files } => {
                 std::thread::spawn(move || {
-                    let now = files
-                        .into_iter()
-                        .map(|(e, p)| {
-                            let st = std::fs::metadata(&p)
-                                .ok()
-                                .filter(|m| m.is_file())
-                                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
-                            (e, st)
-                        })
-                        .collect();
-                    let _ = tx.send(Msg::Restated { id, now });
+                    let _ = tx.send(Msg::Restated { id, now: restat(files) });
                 });
             }
             Effect::Copy(_) | Effect::Quit => {}
@@ -210,6 +200,21 @@ impl Workers {
             c.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// Each file's size and modification time now (following symlinks, as `plan` does), or `None`
+/// when it is gone or no longer a regular file.
+pub fn restat(files: Vec<(u32, PathBuf)>) -> Vec<(u32, Option<(u64, i64)>)> {
+    files
+        .into_iter()
+        .map(|(e, p)| {
+            let st = std::fs::metadata(&p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
+            (e, st)
+        })
+        .collect()
 }
 
 /// Seconds since the Unix epoch.
