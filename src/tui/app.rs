@@ -1033,7 +1033,7 @@ impl App {
     }
 
     fn quit(&mut self) -> Vec<Effect> {
-        if self.dirty {
+        if self.dirty || self.builds.busy_here() > 0 {
             self.modal = Some(Modal::ConfirmQuit);
             Vec::new()
         } else {

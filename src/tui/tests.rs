@@ -697,6 +697,10 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     let Some(Activity::Running(p)) = app.builds.activity.get(&id) else { panic!() };
     assert_eq!((p.bytes, p.files), (100_000, 3));
     assert_eq!(p.rate(), 50_000.0);
+    // Quitting while it builds asks.
+    assert!(keys(&mut app, "q").is_empty());
+    assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
+    app.update(code(KeyCode::Esc));
     // Edits of a building batch are refused; c cancels it.
     keys(&mut app, "x");
     assert!(app.message.as_ref().unwrap().1.contains("building"));

@@ -661,12 +661,12 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             return;
         }
         Modal::ConfirmQuit => (
-            " Unsaved changes ".into(),
+            if app.dirty { " Unsaved changes ".into() } else { " Builds running ".into() },
             vec![
-                Line::raw(if app.builds.busy_here() > 0 {
-                    format!("{} builds run here; quitting cancels them.", app.builds.busy_here())
-                } else {
-                    "The batches changed since the last save.".to_string()
+                Line::raw(match (app.builds.busy_here(), app.dirty) {
+                    (0, _) => "The batches changed since the last save.".to_string(),
+                    (n, false) => format!("{n} builds run here; quitting cancels them."),
+                    (n, true) => format!("{n} builds run here; quitting cancels them. Unsaved changes."),
                 }),
                 Line::raw(""),
                 Line::raw("s  save, then quit"),
