@@ -730,7 +730,8 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
         if let Some(out) = &self.settings.out {
-            if self.tree.complete() || self.scan_secs.is_some() {
+            // After the scan, when loaded batches are matched to the tree.
+            if self.scan_secs.is_some() {
                 let ids: Vec<String> = self.batches.list.iter().map(|b| b.id.clone()).collect();
                 if ids != self.watched_ids {
                     self.watched_ids = ids.clone();
@@ -775,10 +776,8 @@ impl App {
                 self.scan_secs = Some(secs);
                 self.browser.stale = true;
                 self.marked_totals = None;
+                // Results in the output folder arrive from the watcher's first poll.
                 self.batches.resolve(&mut self.tree, &self.settings.plan);
-                if let Some(out) = self.settings.out.clone() {
-                    self.batches.find_results(&self.tree, &self.settings.plan, &out);
-                }
                 let frozen =
                     self.batches.list.iter().filter(|b| matches!(b.frozen, Some(Frozen::Changed { .. }))).count();
                 if frozen > 0 {
@@ -1770,6 +1769,10 @@ impl App {
                 _ => {}
             }
             match s.lock {
+                // A built batch is done; a lock seen on it is a finishing builder's, ours included.
+                Some(_) if self.batches.list[i].result.is_some() => {
+                    self.builds.activity.remove(&s.id);
+                }
                 Some((holder, age)) => {
                     let stale = age > self.settings.stale_after;
                     let was = self.builds.activity.get(&s.id).cloned();

@@ -7,7 +7,6 @@
 //! the new ones.
 
 use super::tree::{Tree, NONE};
-use carload::shipment::build::result_matches;
 use carload::shipment::overhead::EntryCost;
 use carload::shipment::pack::{Bin, Item};
 use carload::shipment::plan::{batch_record, PlanOptions};
@@ -421,17 +420,6 @@ impl Batches {
     pub fn mark_saved(&mut self) {
         for b in &mut self.list {
             b.saved = true;
-        }
-    }
-
-    /// Looks for build results in `out` that match each batch's files.
-    pub fn find_results(&mut self, tree: &Tree, o: &PlanOptions, out: &std::path::Path) {
-        for b in &mut self.list {
-            let rec = match &b.loaded {
-                Some(r) => r.clone(),
-                None => record(tree, b, o),
-            };
-            b.result = carload::shipment::build::built_result(out, &b.id).filter(|r| result_matches(&rec, r));
         }
     }
 }

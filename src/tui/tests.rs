@@ -79,10 +79,10 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                 }
             }
             Effect::Restat { id, files } => Msg::Restated { id, now: worker::restat(files) },
+            Effect::Watch { out, ids } => Msg::Watched { at: 1.0, seen: worker::poll(&out, ids) },
             Effect::CancelDryRun
             | Effect::Quit
             | Effect::CancelBuild(_)
-            | Effect::Watch { .. }
             | Effect::Copy(_)
             | Effect::Remember { .. } => continue,
         };
@@ -115,7 +115,8 @@ fn scan(app: &mut App, roots: &[PathBuf]) {
     for l in got.into_inner().unwrap() {
         app.update(Msg::Listing(l));
     }
-    app.update(Msg::ScanDone(0.5));
+    let e = app.update(Msg::ScanDone(0.5));
+    settle(app, e);
 }
 
 const FILES: &[(&str, usize)] = &[
@@ -395,7 +396,8 @@ fn dry_run_shows_what_build_produces_and_cancel_drops_late_results() {
     // With the output folder known, the batch shows as built and the preview reads its CAR.
     app.update(code(KeyCode::Esc));
     app.settings.out = Some(out.clone());
-    app.batches.find_results(&app.tree, &app.settings.plan, &out);
+    let e = app.update(Msg::Tick(1.0)); // any message: the watcher is told the batches
+    settle(&mut app, e);
     assert!(app.batches.list[0].result.is_some());
     let e = keys(&mut app, "v");
     settle(&mut app, e);
@@ -630,7 +632,7 @@ fn build_all_saves_first_then_builds_every_batch_like_the_cli() {
     let mut again = App::new(app.settings.clone(), (120, 40));
     again.load_batches(s.batches.clone());
     scan(&mut again, &[PathBuf::from(&app.settings.inputs[0])]);
-    assert!(again.batches.list.iter().all(|b| b.result.is_some()));
+    assert!(again.batches.list.iter().all(|b| b.result.is_some()), "the watcher's first poll finds them");
     assert!(keys(&mut again, "B").is_empty());
     let built = again.batches.list.len();
     let screen_text = screen(&mut again, 120, 40);

@@ -288,26 +288,29 @@ fn build(job: Job, tx: &Sender<Msg>) {
 fn watch_loop(watch: &Watched, tx: &Sender<Msg>) {
     loop {
         let Some((out, ids)) = watch.lock().unwrap().clone() else { return };
-        let at = std::time::SystemTime::now();
-        let seen: Vec<Seen> = ids
-            .into_iter()
-            .map(|id| {
-                let lock_path = carload::shipment::lock::lock_path(&out, &id);
-                let lock = std::fs::metadata(&lock_path).ok().map(|m| {
-                    let age = m.modified().ok().and_then(|t| at.duration_since(t).ok()).map_or(0, |d| d.as_secs());
-                    let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
-                    let holder = holder.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-                    (holder, age)
-                });
-                let result = carload::shipment::build::built_result(&out, &id);
-                Seen { id, lock, result }
-            })
-            .collect();
-        if tx.send(Msg::Watched { at: now(), seen }).is_err() {
+        if tx.send(Msg::Watched { at: now(), seen: poll(&out, ids) }).is_err() {
             return;
         }
         std::thread::sleep(Duration::from_secs(3));
     }
+}
+
+/// What `out` shows for batches `ids`: each one's lock (owner line and age) and result.
+pub fn poll(out: &Path, ids: Vec<String>) -> Vec<Seen> {
+    let at = std::time::SystemTime::now();
+    ids.into_iter()
+        .map(|id| {
+            let lock_path = carload::shipment::lock::lock_path(out, &id);
+            let lock = std::fs::metadata(&lock_path).ok().map(|m| {
+                let age = m.modified().ok().and_then(|t| at.duration_since(t).ok()).map_or(0, |d| d.as_secs());
+                let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                let holder = holder.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                (holder, age)
+            });
+            let result = carload::shipment::build::built_result(out, &id);
+            Seen { id, lock, result }
+        })
+        .collect()
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
