@@ -616,3 +616,69 @@ fn plan_rejects_bad_settings() {
         assert!(!out.status.success(), "{args:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Results belong to their batch
+
+/// Re-planning into the same output folder reuses batch IDs for other files: a result built from
+/// the earlier plan must never count as built for the new batch of the same ID (it would ship
+/// files twice or not at all), and `export` must refuse it.
+#[test]
+fn a_replan_into_the_same_folder_rebuilds_batches_whose_files_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..4 {
+        std::fs::write(data.join(format!("f{i}")), pseudo_random(50_000 + i * 1000, i as u64)).unwrap();
+    }
+    let ship = dir.path().join("ship.jsonl");
+    let out = dir.path().join("out");
+    let plan = |extra: &[&str]| {
+        carload()
+            .current_dir(dir.path())
+            .args(["plan", "data", "-o"])
+            .arg(&ship)
+            .args(["--force", "-q"])
+            .args(extra)
+            .assert()
+            .success();
+    };
+    plan(&[]);
+    carload().current_dir(dir.path()).arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
+    let first: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("b00000.json")).unwrap()).unwrap();
+    assert!(first["fingerprint"].as_str().is_some_and(|f| f.len() == 64));
+    // A new file: the same ID now holds other files.
+    std::fs::write(data.join("new"), pseudo_random(70_000, 9)).unwrap();
+    plan(&[]);
+    let s = read_shipment(std::io::BufReader::new(std::fs::File::open(&ship).unwrap())).unwrap();
+    assert_eq!(s.batches.len(), 1);
+    // Export refuses the stale result, naming the batch and the cause.
+    let err = carload()
+        .current_dir(dir.path())
+        .arg("export")
+        .arg(&ship)
+        .arg("--out")
+        .arg(&out)
+        .args(["--format", "csv"])
+        .assert()
+        .failure();
+    let msg = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    assert!(msg.contains("b00000") && msg.contains("other contents"), "{msg}");
+    // Build rebuilds it (not "already built").
+    let run = carload().current_dir(dir.path()).arg("build").arg(&ship).arg("--out").arg(&out).assert().success();
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).to_string();
+    assert!(stdout.contains("b00000 built"), "{stdout}");
+    let second: carload::shipment::BatchResult =
+        serde_json::from_slice(&std::fs::read(out.join("b00000.json")).unwrap()).unwrap();
+    assert_eq!(second.files.len(), 5);
+    assert!(carload::shipment::build::result_belongs(&s.header, &s.batches[0], &second));
+    carload()
+        .current_dir(dir.path())
+        .arg("export")
+        .arg(&ship)
+        .arg("--out")
+        .arg(&out)
+        .args(["--format", "csv"])
+        .assert()
+        .success();
+}

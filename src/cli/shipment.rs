@@ -6,7 +6,7 @@ use super::signals::PENDING;
 use anyhow::{bail, Context, Result};
 use carload::event::Ignore;
 use carload::event::Observer;
-use carload::shipment::build::{self as sbuild, built_result, outputs, remove_partials, source_root, verify, Places};
+use carload::shipment::build::{self as sbuild, outputs, remove_partials, source_root, verify, Found, Places};
 use carload::shipment::export;
 use carload::shipment::lock::{self, Claim, Owner};
 use carload::shipment::plan::{self as splan, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
@@ -381,12 +381,14 @@ fn remove_orphans(dir: &Path, s: &Shipment) {
 /// lock fresh while building, register temporaries for signal cleanup, release the lock. The
 /// workstation calls this too, with an observer that reports progress and can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
-    if let Some(r) = built_result(&o.out, &b.id) {
-        match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
+    match sbuild::find_result(&o.out, header, b) {
+        Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => return Outcome::Skipped,
             Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
             Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
-        }
+        },
+        Found::Other(reason) => eprintln!("{}: {reason}; rebuilding", b.id),
+        Found::Missing => {}
     }
     let stale = Duration::from_secs(o.stale_after);
     let (lk, took_over) = match lock::claim(&o.out, &b.id, owner, SystemTime::now(), stale) {
@@ -398,7 +400,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     };
     PENDING.lock().unwrap().push(lk.path().to_path_buf());
     // Someone may have finished it between our check and the claim.
-    let outcome = if built_result(&o.out, &b.id).is_some() && !o.verify {
+    let outcome = if matches!(sbuild::find_result(&o.out, header, b), Found::Built(_)) && !o.verify {
         Outcome::Skipped
     } else {
         if took_over {
@@ -516,33 +518,52 @@ pub fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// The text `carload export` writes for shipment `s` (results from the records or from `out`),
-/// and the IDs of the batches left out because they are not built. The workstation's export
-/// calls this too.
-pub fn export_text(
-    s: &Shipment,
-    out: Option<&Path>,
-    format: FormatArg,
-    params: &export::DealParams,
-) -> Result<(String, Vec<String>)> {
+/// A built batch in an export: its result and how the export names its CAR.
+pub type ExportRow = (BatchResult, String);
+
+/// The built batches of `s` as export rows (result, CAR path), and the IDs of batches not
+/// built. A result that does not belong to its batch (built from an earlier plan) is an error.
+pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, Vec<String>)> {
     let mut rows: Vec<(BatchResult, String)> = Vec::new();
     let mut missing = Vec::new();
     for b in &s.batches {
-        let r = b.result.clone().or_else(|| out.and_then(|d| built_result(d, &b.id)));
+        let r = match (&b.result, out) {
+            (Some(r), _) if sbuild::result_belongs(&s.header, b, r) => Some(r.clone()),
+            (Some(_), _) => bail!("batch {}: the shipment's result was built from other contents; rebuild it", b.id),
+            (None, None) => None,
+            (None, Some(d)) => match sbuild::find_result(d, &s.header, b) {
+                Found::Built(r) => Some(r),
+                Found::Missing => None,
+                Found::Other(reason) => bail!("batch {}: {reason}; rebuild it with `carload build`", b.id),
+            },
+        };
         match r {
-            Some(r) => {
-                let car = match out {
-                    Some(d) => outputs(d, &b.id).car.display().to_string(),
-                    None => format!("{}.car", b.id),
-                };
-                rows.push((r, car));
-            }
+            Some(r) => rows.push((r, car_path(out, &b.id))),
             None => missing.push(b.id.clone()),
         }
     }
     if out.is_none() && rows.is_empty() {
         bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
     }
+    Ok((rows, missing))
+}
+
+/// How an export names batch `id`'s CAR: in `out` when given, else `<id>.car`.
+pub fn car_path(out: Option<&Path>, id: &str) -> String {
+    match out {
+        Some(d) => outputs(d, id).car.display().to_string(),
+        None => format!("{id}.car"),
+    }
+}
+
+/// The text of an export of `rows` (the shipment `s` itself for `--format shipment`).
+pub fn render_export(
+    s: &Shipment,
+    rows: &[(BatchResult, String)],
+    missing: &[String],
+    format: FormatArg,
+    params: &export::DealParams,
+) -> Result<String> {
     let format = match format {
         FormatArg::Lotus => Some(export::Format::Lotus),
         FormatArg::Boost => Some(export::Format::Boost),
@@ -550,22 +571,33 @@ pub fn export_text(
         FormatArg::Csv => Some(export::Format::Csv),
         FormatArg::Shipment => None,
     };
-    let text = match format {
+    Ok(match format {
         Some(format) => {
             let refs: Vec<(&BatchResult, String)> = rows.iter().map(|(r, c)| (r, c.clone())).collect();
             export::export(format, params, &refs)
         }
         None => {
             let mut s = s.clone();
-            for (b, r) in s.batches.iter_mut().filter(|b| !missing.contains(&b.id)).zip(&rows) {
+            for (b, r) in s.batches.iter_mut().filter(|b| !missing.contains(&b.id)).zip(rows) {
                 b.result = Some(r.0.clone());
             }
             let mut buf = Vec::new();
             write_shipment(&mut buf, &s)?;
             String::from_utf8(buf).expect("JSON is UTF-8")
         }
-    };
-    Ok((text, missing))
+    })
+}
+
+/// The text `carload export` writes for shipment `s` (results from the records or from `out`),
+/// and the IDs of the batches left out because they are not built.
+pub fn export_text(
+    s: &Shipment,
+    out: Option<&Path>,
+    format: FormatArg,
+    params: &export::DealParams,
+) -> Result<(String, Vec<String>)> {
+    let (rows, missing) = export_rows(s, out)?;
+    Ok((render_export(s, &rows, &missing, format, params)?, missing))
 }
 
 /// Runs `carload export`.

@@ -131,6 +131,56 @@ pub fn built_result(dir: &Path, id: &str) -> Option<BatchResult> {
     (r.batch == id && car.len() == r.car_size).then_some(r)
 }
 
+/// A digest of everything a batch's outputs depend on: the DAG profile, the minimum piece size
+/// (the piece CID's padding), the batch ID and every file record (name, size, modification time,
+/// part). Hex SHA-256 of their JSON.
+pub fn fingerprint(header: &Header, batch: &Batch) -> String {
+    use sha2::Digest;
+    let canonical = serde_json::json!({
+        "profile": header.profile,
+        "min_piece_size": header.min_piece_size,
+        "id": batch.id,
+        "files": batch.files,
+    });
+    let digest = sha2::Sha256::digest(serde_json::to_vec(&canonical).expect("records serialize"));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `result` was built from `batch` as planned in `header`: its fingerprint matches, or,
+/// for a result written before fingerprints existed, its files are exactly the batch's.
+pub fn result_belongs(header: &Header, batch: &Batch, result: &BatchResult) -> bool {
+    match &result.fingerprint {
+        Some(f) => result.batch == batch.id && *f == fingerprint(header, batch),
+        None => result_matches(batch, result),
+    }
+}
+
+/// What an output folder holds for a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A result built from exactly this batch.
+    Built(BatchResult),
+    /// Nothing (or an incomplete build).
+    Missing,
+    /// A result for the same ID built from other contents (an earlier plan), with the reason.
+    Other(String),
+}
+
+/// Looks for batch `batch`'s result in `dir`, and checks that it belongs to it
+/// ([`result_belongs`]). A result for the same ID that does not is never taken as built.
+pub fn find_result(dir: &Path, header: &Header, batch: &Batch) -> Found {
+    match built_result(dir, &batch.id) {
+        None => Found::Missing,
+        Some(r) if result_belongs(header, batch, &r) => Found::Built(r),
+        Some(_) => Found::Other(format!(
+            "{} in {} was built from other contents than the shipment's batch {} (an earlier plan?)",
+            outputs(dir, &batch.id).json.file_name().unwrap_or_default().to_string_lossy(),
+            dir.display(),
+            batch.id
+        )),
+    }
+}
+
 /// Whether `result` was built from exactly the files of `batch` (names and part ranges, in
 /// order). A result left by an earlier plan of the same batch ID does not match.
 pub fn result_matches(batch: &Batch, result: &BatchResult) -> bool {
@@ -240,6 +290,7 @@ pub fn build_batch(
             })
             .collect(),
         batch: batch.id.clone(),
+        fingerprint: Some(fingerprint(header, batch)),
     };
     if !still_owned() {
         return Err(BuildError::LockLost(batch.id.clone()));

@@ -156,6 +156,10 @@ pub struct BatchResult {
     pub files: Vec<ResultFile>,
     /// The batch ID.
     pub batch: String,
+    /// [`super::build::fingerprint`] of the batch record and profile it was built from: a
+    /// result is only taken for a batch with the same fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// One batch record.

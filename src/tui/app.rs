@@ -1754,7 +1754,8 @@ impl App {
             match (&s.result, self.batches.list[i].result.is_some()) {
                 (Some(r), false) if self.batches.list[i].loaded.is_none() => {
                     let rec = record(&self.tree, &self.batches.list[i], &self.settings.plan);
-                    if carload::shipment::build::result_matches(&rec, r) {
+                    let header = self.header(std::slice::from_ref(&rec));
+                    if carload::shipment::build::result_belongs(&header, &rec, r) {
                         self.builds.log(at, false, format!("{} built by another builder: piece {}", s.id, r.piece_cid));
                         self.batches.list[i].result = Some(r.clone());
                         self.builds.activity.remove(&s.id);
@@ -1796,21 +1797,13 @@ impl App {
             self.export_preview = Err("no output folder: builds go to --out (b asks for it)".into());
             return;
         };
-        let built: Vec<Batch> = self
+        let rows: Vec<(BatchResult, String)> = self
             .batches
             .list
             .iter()
-            .filter_map(|b| {
-                b.result.as_ref().map(|r| Batch {
-                    id: b.id.clone(),
-                    car_size_bound: b.bound(),
-                    piece_size: r.piece_size,
-                    files: Vec::new(),
-                    result: Some(r.clone()),
-                })
-            })
+            .filter_map(|b| b.result.clone().map(|r| (r, crate::cli::shipment::car_path(Some(&out), &b.id))))
             .collect();
-        if built.is_empty() {
+        if rows.is_empty() {
             self.export_preview = Err("no batch is built yet: b builds the selected batch, B every batch".into());
             return;
         }
@@ -1821,12 +1814,11 @@ impl App {
                 return;
             }
         };
-        let header = self.header(&built);
-        let s = Shipment { header, batches: built };
+        // Results were checked against their batches when they were taken.
+        let s = Shipment { header: self.header(&[]), batches: Vec::new() };
         let format = FORMATS[self.deal.format % FORMATS.len()].1;
-        self.export_preview = crate::cli::shipment::export_text(&s, Some(&out), format, &params)
-            .map(|(text, _)| text)
-            .map_err(|e| format!("{e:#}"));
+        self.export_preview =
+            crate::cli::shipment::render_export(&s, &rows, &[], format, &params).map_err(|e| format!("{e:#}"));
     }
 
     fn open_export(&mut self) {

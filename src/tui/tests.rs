@@ -741,6 +741,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
             })
             .collect(),
         batch: other.clone(),
+        fingerprint: None,
     };
     let mut wrong = r.clone();
     wrong.files.pop();
@@ -846,6 +847,7 @@ fn build_screens() {
                 piece_cid_v2: "bafkzcibcaapao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq".into(),
                 files: Vec::new(),
                 batch: a.clone(),
+                fingerprint: None,
             },
             20.0,
         )),
