@@ -398,7 +398,11 @@ fn tui_too_small_terminal_says_so() {
 // ---------------------------------------------------------------------------------------------
 
 /// How long a build of a few MB may take on a slow, loaded machine.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(90);
+const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long builds may stay queued with none running before the queue counts as stopped.
+const STALL: Duration = Duration::from_secs(15);
+/// The progress view's phases of a running build (`b00000 hashing · …`).
+const RUNNING: [&str; 3] = ["checking sources", "hashing", "writing CAR"];
 /// The workstation polls the output folder every 3 s; other builders' work shows within this.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Size of the sparse file whose build the cancel tests catch mid-way: hashing it takes
@@ -421,11 +425,22 @@ impl Tui {
         }
     }
 
-    /// Waits until every batch is built (`Built n/n`), failing at once on a failed build.
+    /// Waits until every batch is built (`Built n/n`), failing at once on a failed build, and
+    /// after [`STALL`] of builds queued while none runs (a queue that stopped).
     fn wait_all_built(&self, n: usize) -> String {
         let built = format!("Built {n}/{n}");
-        let s = self
-            .wait_until_within(BUILD_TIMEOUT, &format!("{built:?}"), |s| s.contains(&built) || s.contains("FAILED"));
+        let stalled_since = std::cell::Cell::new(None::<Instant>);
+        let s = self.wait_until_within(BUILD_TIMEOUT, &format!("{built:?}"), |s| {
+            let stalled = s.contains(" queued") && !RUNNING.iter().any(|r| s.contains(r));
+            match (stalled, stalled_since.get()) {
+                (false, _) => stalled_since.set(None),
+                (true, None) => stalled_since.set(Some(Instant::now())),
+                (true, Some(t)) => {
+                    assert!(t.elapsed() < STALL, "builds stay queued but none runs (for {STALL:?}):\n{}", frame(s))
+                }
+            }
+            s.contains(&built) || s.contains("FAILED")
+        });
         assert!(!s.contains("FAILED"), "a build failed:\n{}", frame(&s));
         s
     }
@@ -448,7 +463,7 @@ impl Tui {
     }
 }
 
-/// A tree of 40 files under `data/` (5.7 MB): 39 small incompressible files in sub-folders and
+/// A tree of 40 files under `data/` (5.4 MB): 39 small incompressible files in sub-folders and
 /// one 3 MiB file, which 2 MiB pieces split.
 fn make_build_tree(root: &Path) {
     let mut files: Vec<(String, Vec<u8>)> = vec![("data/big/3m.bin".into(), pseudo_random(3 << 20, 3))];
@@ -534,7 +549,7 @@ fn tui_builds_all_like_the_cli() {
     t.send(b"p");
     let s = t.wait_for("auto-packed");
     let n = packed_batches(&s);
-    assert!(n >= 3, "5.7 MB in 2 MiB pieces makes at least 3 batches:\n{}", frame(&s));
+    assert!(n >= 3, "5.4 MB in 2 MiB pieces makes at least 3 batches:\n{}", frame(&s));
 
     t.send(b"B");
     let s = t.wait_all_built(n);

@@ -264,17 +264,18 @@ fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
-    let rate = app.builds.rate();
+    // The rate and ETA only mean something while builds run here.
+    let rate = if app.builds.busy_here() > 0 { app.builds.rate() } else { 0.0 };
     let left = (bytes as f64 - done).max(0.0);
     let eta = if rate > 0.0 && left > 0.0 { format!(" · ETA {}", human_secs(left / rate)) } else { String::new() };
     let frac = if bytes == 0 { 0.0 } else { done / bytes as f64 };
     let lines = vec![
         Line::raw(fit(
             &format!(
-                "Shipment: {} of {} · {:.0} MB/s{eta}",
+                "Shipment: {} of {}{}{eta}",
                 crate::cli::report::ibytes(done as u64),
                 crate::cli::report::ibytes(bytes),
-                rate / 1e6
+                if rate > 0.0 { format!(" · {:.0} MB/s", rate / 1e6) } else { String::new() }
             ),
             w,
         )),
@@ -552,9 +553,12 @@ fn status_line(app: &App) -> String {
     if app.settings.out.is_some() && !app.batches.list.is_empty() {
         let built = app.batches.list.iter().filter(|b| b.result.is_some()).count();
         s.push_str(&format!(" · Built {}/{}", digits(built as u64), digits(app.batches.list.len() as u64)));
-        let busy = app.builds.busy_here();
-        if busy > 0 {
-            s.push_str(&format!(" ({busy} building here)"));
+        let queued = app.builds.activity.values().filter(|a| matches!(a, Activity::Queued)).count();
+        let running = app.builds.busy_here() - queued;
+        match (running, queued) {
+            (0, 0) => {}
+            (r, 0) => s.push_str(&format!(" ({r} building here)")),
+            (r, q) => s.push_str(&format!(" ({r} building, {q} queued here)")),
         }
     }
     if app.packing {
