@@ -19,14 +19,15 @@ fn main() -> ExitCode {
         Err(e) => {
             crate::tui::terminal::restore();
             let usage = e.downcast_ref::<tui::UsageError>().is_some();
+            let status = e.downcast_ref::<cli::Exit>().map(|x| x.0);
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let prefix = if colour { "\x1b[31merror:\x1b[0m" } else { "error:" };
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("{prefix} {}", dedup_chain(msg));
-            if usage {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
+            match (usage, status) {
+                (true, _) => ExitCode::from(2),
+                (_, Some(code)) => ExitCode::from(code),
+                _ => ExitCode::FAILURE,
             }
         }
     }

@@ -682,3 +682,56 @@ fn a_replan_into_the_same_folder_rebuilds_batches_whose_files_changed() {
         .assert()
         .success();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Success means built
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().replace(|c: char| c.is_whitespace() || c == '/', "_"))
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A planned shipment of one batch in `dir`, with its output folder.
+fn one_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a"), pseudo_random(10_000, 1)).unwrap();
+    let ship = dir.join("ship.jsonl");
+    carload().current_dir(dir).args(["plan", "data", "-o"]).arg(&ship).arg("-q").assert().success();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    (ship, out)
+}
+
+/// A job-array task whose batch is held by a live builder did not build it: exit 75, not 0.
+#[test]
+fn a_selected_batch_held_by_a_live_builder_is_not_a_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    // Held by this test process (alive) on another host name, refreshed just now.
+    std::fs::write(out.join("b00000.lock"), format!("host=elsewhere pid={} time=1 token=1.0\n", std::process::id()))
+        .unwrap();
+    let r = carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().code(75);
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(err.contains("held by other builders"), "{err}");
+    assert!(!out.join("b00000.json").exists());
+    // Building the whole shipment leaves it to the other builder: a success.
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).assert().success();
+}
+
+/// A lock of this host whose process is gone is taken over at once (no stale wait).
+#[test]
+fn a_lock_of_a_dead_builder_on_this_host_is_taken_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(out.join("b00000.lock"), format!("host={} pid={dead} time=1 token=1.0\n", this_host())).unwrap();
+    std::fs::write(out.join(".b00000.car.abc123.partial"), b"left by the dead builder").unwrap();
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().success();
+    assert!(carload::shipment::build::built_result(&out, "b00000").is_some());
+    assert!(!out.join("b00000.lock").exists());
+    assert!(!out.join(".b00000.car.abc123.partial").exists(), "the dead builder's temporaries are removed");
+}

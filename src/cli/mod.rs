@@ -9,3 +9,15 @@ pub mod shipment;
 pub mod signals;
 
 pub use run::run;
+
+/// An error that exits with a given status (the message is printed as any error).
+#[derive(Debug)]
+pub struct Exit(pub u8, pub String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Exit {}

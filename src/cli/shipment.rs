@@ -356,6 +356,14 @@ impl From<&BuildArgs> for BuildOpts {
     }
 }
 
+/// Whether process `pid` exists on this host (`kill(pid, 0)`: only "no such process" is gone).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 /// This builder's identity in lock files.
 pub fn owner() -> Owner {
     Owner { host: host_name(), pid: std::process::id() }
@@ -391,7 +399,9 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         Found::Missing => {}
     }
     let stale = Duration::from_secs(o.stale_after);
-    let (lk, took_over) = match lock::claim(&o.out, &b.id, owner, SystemTime::now(), stale) {
+    // A lock of this host whose process is gone belongs to a builder that died: take it now.
+    let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
+    let (lk, took_over) = match lock::claim_with(&o.out, &b.id, owner, SystemTime::now(), stale, &dead) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {
             return Outcome::Busy(format!("{holder} (refreshed {} s ago)", age.as_secs()))
@@ -515,8 +525,23 @@ pub fn build(a: BuildArgs) -> Result<()> {
     if failed > 0 {
         bail!("{failed} of {} batches failed", chosen.len());
     }
+    let explicit = !a.batches.is_empty() || a.batch_index.is_some() || a.shard.is_some();
+    if busy > 0 && explicit {
+        // A job-array task whose batch another builder holds has not built it: not a success.
+        return Err(crate::cli::Exit(
+            BUSY_EXIT,
+            format!(
+                "{busy} of {} selected batches are held by other builders and were not built by this run; run it again later",
+                chosen.len()
+            ),
+        )
+        .into());
+    }
     Ok(())
 }
+
+/// Exit status of `carload build` when selected batches were held by other builders (EX_TEMPFAIL).
+pub const BUSY_EXIT: u8 = 75;
 
 /// A built batch in an export: its result and how the export names its CAR.
 pub type ExportRow = (BatchResult, String);

@@ -67,6 +67,33 @@ fn unix(t: SystemTime) -> (u64, u32) {
 /// Tries to claim batch `id` in `dir` at time `now`, taking over a lock not refreshed for
 /// `stale_after`.
 pub fn claim(dir: &Path, id: &str, owner: &Owner, now: SystemTime, stale_after: Duration) -> io::Result<Claim> {
+    claim_with(dir, id, owner, now, stale_after, &|_, _| false)
+}
+
+/// The `host` and `pid` a lock's content names.
+pub fn holder_of(content: &str) -> Option<(&str, u32)> {
+    let mut host = None;
+    let mut pid = None;
+    for field in content.split_whitespace() {
+        if let Some(h) = field.strip_prefix("host=") {
+            host = Some(h);
+        } else if let Some(p) = field.strip_prefix("pid=") {
+            pid = p.parse().ok();
+        }
+    }
+    Some((host?, pid?))
+}
+
+/// [`claim`], also taking over at once a lock whose holder `dead(host, pid)` says is gone (a
+/// builder on this host whose process no longer exists).
+pub fn claim_with(
+    dir: &Path,
+    id: &str,
+    owner: &Owner,
+    now: SystemTime,
+    stale_after: Duration,
+    dead: &dyn Fn(&str, u32) -> bool,
+) -> io::Result<Claim> {
     let path = lock_path(dir, id);
     let (secs, nanos) = unix(now);
     let content = format!("host={} pid={} time={} token={secs}.{nanos:09}\n", owner.host, owner.pid, secs).into_bytes();
@@ -92,7 +119,9 @@ pub fn claim(dir: &Path, id: &str, owner: &Owner, now: SystemTime, stale_after: 
             if let Ok(mut f) = fs::File::open(&path) {
                 let _ = f.read_to_string(&mut holder);
             }
-            return Ok(Claim::Busy { holder: holder.trim().to_string(), age });
+            if !holder_of(&holder).is_some_and(|(h, p)| dead(h, p)) {
+                return Ok(Claim::Busy { holder: holder.trim().to_string(), age });
+            }
         }
         let aside = dir.join(format!(".{id}.lock.stale.{}.{}.{secs}{nanos:09}", owner.host, owner.pid));
         match fs::rename(&path, &aside) {
