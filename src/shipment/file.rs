@@ -229,6 +229,16 @@ pub enum FormatError {
     /// The file is empty.
     #[error("empty shipment file")]
     Empty,
+    /// A record parses but a field is out of range or unsafe.
+    #[error("shipment line {line}: {field}: {reason}")]
+    Invalid {
+        /// 1-based line number.
+        line: usize,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The header's batch count disagrees with the records.
     #[error("shipment announces {expected} batches but holds {found}")]
     Count {
@@ -254,6 +264,7 @@ pub fn write_shipment(w: &mut dyn Write, s: &Shipment) -> io::Result<()> {
 pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
     let mut header: Option<Header> = None;
     let mut batches = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     for (i, line) in r.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -270,7 +281,16 @@ pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
                 }
                 header = Some(serde_json::from_value(v).map_err(json)?);
             }
-            Some(_) => batches.push(serde_json::from_str::<Batch>(&line).map_err(json)?),
+            Some(h) => {
+                let b = serde_json::from_str::<Batch>(&line).map_err(json)?;
+                check_batch(h, &b, i + 1, &mut ids)?;
+                batches.push(b);
+            }
+        }
+        if batches.is_empty() {
+            if let Some(h) = &header {
+                check_header(h)?;
+            }
         }
     }
     let header = header.ok_or(FormatError::Empty)?;
@@ -278,6 +298,81 @@ pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
         return Err(FormatError::Count { expected: header.batches, found: batches.len() as u64 });
     }
     Ok(Shipment { header, batches })
+}
+
+/// Whether `id` is a safe batch ID: 1–64 characters of `A-Z a-z 0-9 _ - .`, not starting with
+/// a dot. IDs name output files and appear in exported shell lines.
+pub fn valid_batch_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+fn check_header(h: &Header) -> Result<(), FormatError> {
+    let bad = |field: &str, reason: String| Err(FormatError::Invalid { line: 1, field: field.into(), reason });
+    let p = &h.profile;
+    if p.chunk_size == 0 || p.chunk_size > crate::profile::MAX_CHUNK_SIZE {
+        return bad(
+            "profile.chunk_size",
+            format!("{} is not between 1 and {}", p.chunk_size, crate::profile::MAX_CHUNK_SIZE),
+        );
+    }
+    if p.max_links < 2 || p.max_links > 1 << 20 {
+        return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, 1 << 20));
+    }
+    let o = super::plan::PlanOptions {
+        profile: h.profile,
+        sector_size: h.sector_size,
+        piece_size: h.piece_size,
+        min_piece_size: h.min_piece_size,
+        margin: h.margin,
+        pack: h.pack,
+    };
+    if let Err(e) = super::plan::check_options(&o) {
+        return bad("sizes", e.to_string());
+    }
+    Ok(())
+}
+
+fn check_batch(
+    h: &Header,
+    b: &Batch,
+    line: usize,
+    ids: &mut std::collections::HashSet<String>,
+) -> Result<(), FormatError> {
+    if ids.is_empty() {
+        check_header(h)?;
+    }
+    let bad = |field: String, reason: String| Err(FormatError::Invalid { line, field, reason });
+    if !valid_batch_id(&b.id) {
+        return bad(
+            "id".into(),
+            format!("{:?} is not a safe batch ID (1-64 of A-Z a-z 0-9 _ - ., not starting with a dot)", b.id),
+        );
+    }
+    if !ids.insert(b.id.clone()) {
+        return bad("id".into(), format!("{:?} appears twice", b.id));
+    }
+    if !b.piece_size.is_power_of_two() || b.piece_size < 128 {
+        return bad("piece_size".into(), format!("{} is not a power of two of at least 128", b.piece_size));
+    }
+    let chunk = h.profile.chunk_size as u64;
+    for (k, f) in b.files.iter().enumerate() {
+        if let Some(p) = f.part {
+            let end = p.offset.checked_add(p.len);
+            if p.len == 0 || end.is_none_or(|e| e > f.size) || p.offset % chunk != 0 {
+                return bad(
+                    format!("files[{k}] ({})", f.name),
+                    format!(
+                        "part at {} of {} bytes does not lie in the file of {} bytes at a multiple of the chunk size {chunk}",
+                        p.offset, p.len, f.size
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -292,5 +387,28 @@ mod tests {
         assert_eq!(serde_json::to_string(&part).unwrap(), r#"["b",9,7,4,5]"#);
         assert_eq!(serde_json::from_str::<FileRef>(r#"["b",9,7,4,5]"#).unwrap(), part);
         assert_eq!(serde_json::from_str::<FileRef>(r#"["a",3,-5]"#).unwrap(), whole);
+    }
+
+    #[test]
+    fn hostile_records_are_refused_with_line_and_field() {
+        let header = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["d"],"batches":1,"files":1,"bytes":5,"car_bytes_bound":100}"#;
+        let read = |h: &str, b: &str| read_shipment(format!("{h}\n{b}\n").as_bytes()).unwrap_err().to_string();
+        let ok = r#"{"id":"b00000","car_size_bound":100,"piece_size":1048576,"files":[["d/a",5,1]]}"#;
+        assert!(read_shipment(format!("{header}\n{ok}\n").as_bytes()).is_ok());
+        let e = read(header, &ok.replace("b00000", "../../etc/x"));
+        assert!(e.contains("line 2") && e.contains("id"), "{e}");
+        let e = read(header, &ok.replace("b00000", "b0; rm -rf ~"));
+        assert!(e.contains("not a safe batch ID"), "{e}");
+        let e = read(&header.replace("262144", "0"), ok);
+        assert!(e.contains("line 1") && e.contains("chunk_size"), "{e}");
+        let e = read(&header.replace(r#""max_links":174"#, r#""max_links":1"#), ok);
+        assert!(e.contains("max_links"), "{e}");
+        let part =
+            r#"{"id":"b00000","car_size_bound":100,"piece_size":1048576,"files":[["d/a",5,1,18446744073709551615,2]]}"#;
+        let e = read(header, part);
+        assert!(e.contains("files[0]") && e.contains("does not lie in the file"), "{e}");
+        let twice = format!("{header}\n{ok}\n{ok}\n").replace(r#""batches":1"#, r#""batches":2"#);
+        let e = read_shipment(twice.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("appears twice"), "{e}");
     }
 }
