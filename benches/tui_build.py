@@ -9,7 +9,7 @@ then for --runs rounds, in turn, builds every batch into a fresh folder on /dev/
 so the figures measure carload rather than the disk) with
     carload build SHIPMENT --out A
     carload tui --bench-build --shipment SHIPMENT --out B
-(the second presses `B` in the workstation and runs its terminal loop, drawing to an in-memory
+(in alternating order; the second presses `B` in the workstation and runs its terminal loop, drawing to an in-memory
 120x40 terminal, until every batch is built). Prints the median wall time and MB/s of each, the
 median of the per-round ratios of the workstation's throughput to the CLI's, the interface
 thread's own CPU use while building (percent of one core), and checks the CARs are identical.
@@ -72,9 +72,14 @@ def main():
     for r in range(a.runs):
         for d in (cli_out, tui_out):
             shutil.rmtree(d, ignore_errors=True)
-        dt, _ = timed([BIN, "build", ship, "--out", cli_out, "-q"], env)
+        # Alternate which goes first, so neither always meets the other's freshly written pages.
+        cli = lambda: timed([BIN, "build", ship, "--out", cli_out, "-q"], env)
+        tui = lambda: timed([BIN, "tui", "--bench-build", "--shipment", ship, "--out", tui_out], env)
+        if r % 2 == 0:
+            (dt, _), (dt2, out) = cli(), tui()
+        else:
+            (dt2, out), (dt, _) = tui(), cli()
         cli_t.append(dt)
-        dt2, out = timed([BIN, "tui", "--bench-build", "--shipment", ship, "--out", tui_out], env)
         j = json.loads(out.strip().splitlines()[-1])
         if j["failed"] or j["built"] != j["batches"]:
             sys.exit(f"workstation build incomplete: {j}")
