@@ -2,7 +2,7 @@
 
 use super::args::ProfileArgs;
 use super::report::ibytes;
-use super::signals::PENDING;
+use super::signals::{PENDING, PENDING_LOCKS};
 use anyhow::{bail, Context, Result};
 use carload::event::Ignore;
 use carload::event::Observer;
@@ -396,6 +396,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
             Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
         },
         Found::Other(reason) => eprintln!("{}: {reason}; rebuilding", b.id),
+        Found::Unreadable(reason) => return Outcome::Failed(format!("{reason}; not rebuilding over it")),
         Found::Missing => {}
     }
     let stale = Duration::from_secs(o.stale_after);
@@ -408,7 +409,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         }
         Err(e) => return Outcome::Failed(format!("claiming {}: {e}", lock::lock_path(&o.out, &b.id).display())),
     };
-    PENDING.lock().unwrap().push(lk.path().to_path_buf());
+    PENDING_LOCKS.lock().unwrap().push((lk.path().to_path_buf(), lk.ident()));
     // Someone may have finished it between our check and the claim.
     let outcome = if matches!(sbuild::find_result(&o.out, header, b), Found::Built(_)) && !o.verify {
         Outcome::Skipped
@@ -456,9 +457,9 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
             Err(e) => Outcome::Failed(e.to_string()),
         }
     };
-    let path = lk.path().to_path_buf();
+    let id = lk.ident();
     let _ = lk.release();
-    PENDING.lock().unwrap().retain(|p| p != &path);
+    PENDING_LOCKS.lock().unwrap().retain(|p| p.1 != id);
     outcome
 }
 
@@ -560,6 +561,7 @@ pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, 
                 Found::Built(r) => Some(r),
                 Found::Missing => None,
                 Found::Other(reason) => bail!("batch {}: {reason}; rebuild it with `carload build`", b.id),
+                Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
             },
         };
         match r {

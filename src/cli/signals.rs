@@ -7,6 +7,10 @@ use std::sync::Mutex;
 /// Temporary output files to remove if the process is interrupted.
 pub static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+/// Lock files this process holds: `(path, (device, inode))`. On a signal each is removed only if
+/// the path still names that file (never another builder's lock).
+pub static PENDING_LOCKS: Mutex<Vec<(PathBuf, (u64, u64))>> = Mutex::new(Vec::new());
+
 /// The input file being read (for the SIGBUS message).
 pub static CURRENT_INPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
@@ -14,6 +18,11 @@ fn remove_pending() {
     if let Ok(pending) = PENDING.try_lock() {
         for p in pending.iter() {
             let _ = std::fs::remove_file(p);
+        }
+    }
+    if let Ok(locks) = PENDING_LOCKS.try_lock() {
+        for (p, id) in locks.iter() {
+            let _ = carload::shipment::lock::remove_if(p, *id, None);
         }
     }
 }

@@ -125,10 +125,25 @@ pub fn check_sources(batch: &Batch, root: Option<&Path>) -> Result<Vec<BatchFile
 /// The result recorded for `batch` in `dir`, if the batch is built: `<id>.json` parses, names
 /// the batch, and `<id>.car` has its `car_size`.
 pub fn built_result(dir: &Path, id: &str) -> Option<BatchResult> {
+    read_result(dir, id).ok().flatten()
+}
+
+/// [`built_result`], telling "not built" (`Ok(None)`) from a failure to read (`Err`): a transient
+/// error on a shared file system must not make a finished batch look unbuilt.
+pub fn read_result(dir: &Path, id: &str) -> io::Result<Option<BatchResult>> {
     let out = outputs(dir, id);
-    let r: BatchResult = serde_json::from_slice(&std::fs::read(&out.json).ok()?).ok()?;
-    let car = std::fs::metadata(&out.car).ok()?;
-    (r.batch == id && car.len() == r.car_size).then_some(r)
+    let bytes = match std::fs::read(&out.json) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Ok(r) = serde_json::from_slice::<BatchResult>(&bytes) else { return Ok(None) };
+    let car = match std::fs::metadata(&out.car) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok((r.batch == id && car.len() == r.car_size).then_some(r))
 }
 
 /// A digest of everything a batch's outputs depend on: the DAG profile, the minimum piece size
@@ -164,15 +179,19 @@ pub enum Found {
     Missing,
     /// A result for the same ID built from other contents (an earlier plan), with the reason.
     Other(String),
+    /// The result could not be read (an I/O error other than "not found"): neither built nor
+    /// safe to rebuild over.
+    Unreadable(String),
 }
 
 /// Looks for batch `batch`'s result in `dir`, and checks that it belongs to it
 /// ([`result_belongs`]). A result for the same ID that does not is never taken as built.
 pub fn find_result(dir: &Path, header: &Header, batch: &Batch) -> Found {
-    match built_result(dir, &batch.id) {
-        None => Found::Missing,
-        Some(r) if result_belongs(header, batch, &r) => Found::Built(r),
-        Some(_) => Found::Other(format!(
+    match read_result(dir, &batch.id) {
+        Err(e) => Found::Unreadable(format!("reading its result in {}: {e}", dir.display())),
+        Ok(None) => Found::Missing,
+        Ok(Some(r)) if result_belongs(header, batch, &r) => Found::Built(r),
+        Ok(Some(_)) => Found::Other(format!(
             "{} in {} was built from other contents than the shipment's batch {} (an earlier plan?)",
             outputs(dir, &batch.id).json.file_name().unwrap_or_default().to_string_lossy(),
             dir.display(),

@@ -1,21 +1,33 @@
 //! Per-batch lock files, so several builders (processes or machines sharing the output folder,
 //! e.g. over NFS) never build the same batch at once.
 //!
-//! A builder claims batch `<id>` by creating `DIR/<id>.lock` with `O_CREAT|O_EXCL`; the content
-//! names the owner (`host`, `pid`, claim time and a token). While building, the owner rewrites the
-//! content every few seconds ([`Lock::heartbeat`]), which advances the file's mtime (set by the
-//! file server, so no clock is read here). A lock whose mtime is older than the stale limit is
-//! taken over: it is renamed aside (atomic; one renamer wins) and the claim retried. An owner
-//! whose lock was taken over notices at its next heartbeat or before committing
-//! ([`Lock::held`]) and gives the batch up. Outputs are written under temporary names and renamed
-//! into place, so even a double build never leaves a torn file.
+//! The protocol (ARCHITECTURE.md states it with its assumptions):
 //!
-//! Staleness compares the caller's `now` with the lock's mtime: keep builder clocks in sync with
-//! the file server (NTP) and the stale limit well above the heartbeat interval.
+//! * **Claim**: create `DIR/<id>.lock` with `O_CREAT|O_EXCL` and keep it open; its content names
+//!   the owner (`host`, `pid`, claim time, token). The claim is identified by the file's
+//!   `(device, inode)`.
+//! * **Ownership** is checked on the claim's own file: the lock is held while the path still
+//!   names the inode we created ([`Lock::held`]); a takeover replaces the path with another
+//!   inode.
+//! * **Heartbeat**: the owner rewrites the content through its own open file every few seconds,
+//!   which advances that inode's mtime (set by the file server, so no clock is read here). A
+//!   heartbeat after a takeover writes to the old, renamed inode: it can never touch the new
+//!   owner's lock.
+//! * **Takeover** of a lock not refreshed for the stale limit (or whose holder the caller knows
+//!   is dead): rename the path aside (atomic; one renamer wins), then check the renamed file is
+//!   the inode judged stale. If a fresh lock was created in between, the rename took that one:
+//!   it is linked back (`link` fails if the path exists, so nothing is overwritten) and the
+//!   claim is retried, so a lock created a moment ago is never stolen.
+//! * **Release** (and cleanup on a signal) removes the path only through the same
+//!   rename-check-restore, so a builder never removes a lock that is no longer its own.
+//!
+//! Staleness compares the caller's `now` with the lock's mtime: keep builder clocks within a
+//! few seconds of the file server (NTP) and the stale limit well above the heartbeat interval
+//! plus that skew.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +44,48 @@ pub struct Owner {
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
+    file: fs::File,
     content: Vec<u8>,
+    ident: (u64, u64),
+}
+
+/// `(device, inode)` of a file.
+fn ident(m: &fs::Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
+}
+
+/// Whether `path` names the file `id` (`Err` only for errors other than "not found").
+fn names(path: &Path, id: (u64, u64)) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok(ident(&m) == id),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves `path` out of the way if it names file `id`, then removes it: rename aside (atomic),
+/// check the renamed file is `id` (and holds `content`, when given: an inode number can be reused
+/// once a file is gone, the content carries the claim's token), and if it is not (the path was
+/// replaced in between), link it back (never overwriting) and leave it. Returns whether `id`
+/// was removed.
+pub fn remove_if(path: &Path, id: (u64, u64), content: Option<&str>) -> io::Result<bool> {
+    if !names(path, id)? {
+        return Ok(false);
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let aside = path.with_file_name(format!(".{name}.gone.{}.{}", std::process::id(), id.1));
+    match fs::rename(path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let ours = fs::symlink_metadata(&aside).map(|m| ident(&m) == id).unwrap_or(false)
+        && content.is_none_or(|c| fs::read_to_string(&aside).is_ok_and(|got| got == c));
+    if !ours {
+        let _ = fs::hard_link(&aside, path);
+    }
+    fs::remove_file(&aside)?;
+    Ok(ours)
 }
 
 /// The outcome of a claim.
@@ -103,34 +156,29 @@ pub fn claim_with(
             Ok(mut f) => {
                 f.write_all(&content)?;
                 f.sync_all()?;
-                return Ok(Claim::Claimed { lock: Lock { path, content }, took_over });
+                let id = ident(&f.metadata()?);
+                return Ok(Claim::Claimed { lock: Lock { path, file: f, content, ident: id }, took_over });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        let meta = match fs::metadata(&path) {
+        let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
+        let judged = ident(&meta);
         let age = now.duration_since(meta.modified()?).unwrap_or_default();
-        if age < stale_after {
-            let mut holder = String::new();
-            if let Ok(mut f) = fs::File::open(&path) {
-                let _ = f.read_to_string(&mut holder);
-            }
-            if !holder_of(&holder).is_some_and(|(h, p)| dead(h, p)) {
-                return Ok(Claim::Busy { holder: holder.trim().to_string(), age });
-            }
+        let mut holder = String::new();
+        if let Ok(mut f) = fs::File::open(&path) {
+            let _ = f.read_to_string(&mut holder);
         }
-        let aside = dir.join(format!(".{id}.lock.stale.{}.{}.{secs}{nanos:09}", owner.host, owner.pid));
-        match fs::rename(&path, &aside) {
-            Ok(()) => {
-                let _ = fs::remove_file(&aside);
-                took_over = true;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        if age < stale_after && !holder_of(&holder).is_some_and(|(h, p)| dead(h, p)) {
+            return Ok(Claim::Busy { holder: holder.trim().to_string(), age });
+        }
+        // Take over exactly the lock judged stale: a lock created since is restored.
+        if remove_if(&path, judged, Some(&holder))? {
+            took_over = true;
         }
     }
     Err(io::Error::other(format!("{}: could not claim the lock (contended)", path.display())))
@@ -142,34 +190,81 @@ impl Lock {
         &self.path
     }
 
-    /// Whether the lock file still holds our claim.
-    pub fn held(&self) -> bool {
-        fs::read(&self.path).map(|c| c == self.content).unwrap_or(false)
+    /// `(device, inode)` of the claim's file (for [`remove_if`]).
+    pub fn ident(&self) -> (u64, u64) {
+        self.ident
     }
 
-    /// Refreshes the lock's mtime by rewriting its content. Returns `false` if the lock is no
-    /// longer ours (taken over or removed).
+    /// Whether the path still names the file this claim created. An error reading the path
+    /// counts as not held (callers check before committing).
+    pub fn held(&self) -> bool {
+        names(&self.path, self.ident).unwrap_or(false)
+    }
+
+    /// Refreshes the lock's mtime by rewriting its content through the claim's own open file.
+    /// Returns `false` if the lock is no longer ours; a transient error reading the path is an
+    /// `Err` (the caller may retry at the next beat).
     pub fn heartbeat(&self) -> io::Result<bool> {
-        if !self.held() {
+        if !names(&self.path, self.ident)? {
             return Ok(false);
         }
-        let f = OpenOptions::new().write(true).open(&self.path)?;
-        f.write_all_at(&self.content, 0)?;
+        self.file.write_all_at(&self.content, 0)?;
         Ok(true)
     }
 
-    /// Removes the lock if it is still ours.
+    /// Removes the lock if it is still ours (never another builder's).
     pub fn release(self) -> io::Result<()> {
-        if self.held() {
-            fs::remove_file(&self.path)?;
-        }
-        Ok(())
+        remove_if(&self.path, self.ident, None).map(|_| ())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_takeover_never_takes_a_lock_created_after_the_stale_one_was_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "b1");
+        fs::write(&path, "host=old pid=1\n").unwrap();
+        let judged = ident(&fs::metadata(&path).unwrap());
+        // Someone else takes over and creates a fresh lock before our rename (the old file is
+        // still open somewhere, so its inode is not reused).
+        let _old_open = fs::File::open(&path).unwrap();
+        fs::rename(&path, dir.path().join("elsewhere")).unwrap();
+        fs::write(&path, "host=fresh pid=2\n").unwrap();
+        let fresh = ident(&fs::metadata(&path).unwrap());
+        assert_ne!(judged, fresh);
+        assert!(!remove_if(&path, judged, Some("host=old pid=1\n")).unwrap(), "not the judged file: left alone");
+        assert_eq!(ident(&fs::metadata(&path).unwrap()), fresh);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "host=fresh pid=2\n");
+        assert!(!remove_if(&path, fresh, Some("host=old pid=1\n")).unwrap(), "same inode, other content");
+        assert!(remove_if(&path, fresh, Some("host=fresh pid=2\n")).unwrap());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_heartbeat_after_a_takeover_never_touches_the_new_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Owner { host: "a".into(), pid: 1 };
+        let b = Owner { host: "b".into(), pid: 2 };
+        let now = SystemTime::now();
+        let Claim::Claimed { lock: old, .. } = claim(dir.path(), "x", &a, now, Duration::from_secs(60)).unwrap() else {
+            panic!()
+        };
+        let later = now + Duration::from_secs(120);
+        let Claim::Claimed { lock: new, took_over: true } =
+            claim(dir.path(), "x", &b, later, Duration::from_secs(60)).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!old.heartbeat().unwrap());
+        // Even a write through the old file cannot reach the new lock's content.
+        old.file.write_all_at(b"host=a pid=1 stale write", 0).unwrap();
+        assert!(fs::read_to_string(new.path()).unwrap().starts_with("host=b pid=2"));
+        old.release().unwrap();
+        assert!(new.held());
+    }
 
     #[test]
     fn claim_busy_stale() {
@@ -202,7 +297,7 @@ mod tests {
         assert!(!lock.held());
         assert!(!lock.heartbeat().unwrap());
         lock.release().unwrap();
-        assert!(lock_b.held());
+        assert!(lock_b.held(), "the old owner's release left the new lock alone");
         lock_b.release().unwrap();
         assert!(!lock_path(dir.path(), "b00000").exists());
     }
