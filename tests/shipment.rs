@@ -770,10 +770,10 @@ fn builders_killed_at_random_points_never_leave_a_wrong_or_missing_batch() {
         std::fs::create_dir_all(dir.path().join(&out)).unwrap();
         let mut kids: Vec<_> = (0..3).map(|_| build(&out)).collect();
         // Kill up to two of them at random moments.
-        for k in 0..2 {
+        for kid in kids.iter_mut().take(2) {
             std::thread::sleep(std::time::Duration::from_millis(rand(120)));
             if rand(3) > 0 {
-                let _ = kids[k].kill();
+                let _ = kid.kill();
             }
         }
         let mut built = Vec::new();
