@@ -808,3 +808,47 @@ fn builders_killed_at_random_points_never_leave_a_wrong_or_missing_batch() {
         assert!(left.is_empty(), "round {round}: left behind {left:?}");
     }
 }
+
+/// `plan` never ships its own outputs, and `export -o` never replaces a file without `--force`.
+#[test]
+fn plan_refuses_its_own_outputs_and_export_does_not_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    carload().current_dir(dir.path()).arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
+    // A shipment file inside an input folder.
+    let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "data/s.jsonl"]).assert().failure();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(err.contains("inside the input folder"), "{err}");
+    assert!(!dir.path().join("data/s.jsonl").exists());
+    // A build output folder inside the inputs.
+    let moved = dir.path().join("data/out");
+    std::fs::rename(&out, &moved).unwrap();
+    let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s2.jsonl"]).assert().failure();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(err.contains("data/out/b00000.car") && err.contains("carload output"), "{err}");
+    carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s2.jsonl", "--include-carload-outputs", "-q"])
+        .assert()
+        .success();
+    std::fs::rename(&moved, &out).unwrap();
+    // export -o: an existing file is kept unless --force.
+    std::fs::write(dir.path().join("deals.csv"), "keep me").unwrap();
+    let export = |force: bool| {
+        let mut c = carload();
+        c.current_dir(dir.path()).arg("export").arg(&ship).arg("--out").arg(&out).args([
+            "--format",
+            "csv",
+            "-o",
+            "deals.csv",
+        ]);
+        if force {
+            c.arg("--force");
+        }
+        c.assert()
+    };
+    export(false).failure();
+    assert_eq!(std::fs::read_to_string(dir.path().join("deals.csv")).unwrap(), "keep me");
+    export(true).success();
+    assert!(std::fs::read_to_string(dir.path().join("deals.csv")).unwrap().starts_with("piece_cid,"));
+}

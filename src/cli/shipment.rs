@@ -77,6 +77,9 @@ pub struct PlanArgs {
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Ship CARs written by carload (`X.car` beside `X.car.manifest`) found in the inputs.
+    #[arg(long)]
+    pub include_carload_outputs: bool,
 }
 
 /// `carload build`.
@@ -158,6 +161,9 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long, short)]
+    pub force: bool,
     /// Deal parameters.
     #[command(flatten)]
     pub deal: super::args::DealArgs,
@@ -181,7 +187,11 @@ pub fn plan(a: PlanArgs) -> Result<()> {
         PackArg::KeepFolders => Pack::KeepFolders,
     };
     splan::check_options(&o)?;
+    not_inside_inputs(&a.output, &a.paths)?;
     let files = splan::walk_inputs(&a.paths)?;
+    if !a.include_carload_outputs {
+        refuse_carload_outputs(&files)?;
+    }
     let walked = start.elapsed();
     let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
     let inputs = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
@@ -194,6 +204,42 @@ pub fn plan(a: PlanArgs) -> Result<()> {
     file.commit()?;
     if !a.quiet {
         print!("{}", plan_summary(&s, &a.output, a.all, walked, start.elapsed()));
+    }
+    Ok(())
+}
+
+/// The shipment file must not land inside an input folder: the next plan would ship it.
+fn not_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let Ok(out) = std::path::absolute(output) else { return Ok(()) };
+    let out = out.parent().and_then(|p| p.canonicalize().ok()).map(|p| p.join(out.file_name().unwrap_or_default()));
+    let Some(out) = out else { return Ok(()) };
+    for input in inputs {
+        if let Ok(dir) = input.canonicalize() {
+            if dir.is_dir() && out.starts_with(&dir) {
+                bail!(
+                    "{}: the shipment file would lie inside the input folder {} and be shipped by the next plan; write it elsewhere",
+                    output.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Build outputs (`X.car` beside `X.car.manifest`) inside the inputs would ship carload's own
+/// CARs: refused unless asked for.
+fn refuse_carload_outputs(files: &[splan::SourceFile]) -> Result<()> {
+    let names: std::collections::HashSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    if let Some(f) = files
+        .iter()
+        .find(|f| f.name.strip_suffix(".manifest").is_some_and(|car| car.ends_with(".car") && names.contains(car)))
+    {
+        let car = f.name.trim_end_matches(".manifest");
+        bail!(
+            "{car}: a carload output (with {}) lies inside the inputs and would be shipped; move the output folder out of the inputs, or pass --include-carload-outputs",
+            f.name
+        );
     }
     Ok(())
 }
@@ -633,7 +679,7 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
     let (text, missing) = export_text(&s, a.out.as_deref(), a.format, &a.deal.params())?;
     match &a.output {
         Some(p) => {
-            let f = carload::output::AtomicFile::create(p, true)?;
+            let f = carload::output::AtomicFile::create(p, a.force)?;
             f.file().write_all(text.as_bytes()).with_context(|| p.display().to_string())?;
             f.commit()?;
         }

