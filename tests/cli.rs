@@ -298,3 +298,86 @@ fn a_file_shrinking_while_mapped_is_a_clean_error() {
     assert!(!out.exists());
     no_partial_files(dir.path());
 }
+
+/// A file rewritten in place at the same size while `prepare` reads it gives a one-line error
+/// naming it and no output (never a CAR whose blocks do not match their CIDs).
+#[test]
+fn a_file_rewritten_in_place_while_read_is_an_error() {
+    use std::io::{Seek, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("busy.bin");
+    let mut f = std::fs::File::create(&input).unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    for _ in 0..256 {
+        f.write_all(&chunk).unwrap();
+    }
+    drop(f);
+    let stop = AtomicBool::new(false);
+    let out = dir.path().join("busy.car");
+    let err = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Rewrite the first bytes with the same values, over and over: same size, same
+            // bytes even, but the file is written while it is read.
+            let mut f = std::fs::OpenOptions::new().write(true).open(&input).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                f.seek(std::io::SeekFrom::Start(0)).unwrap();
+                f.write_all(&[7u8; 4096]).unwrap();
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let e = stderr_fail(carload().arg("prepare").arg(&input).arg(&out).arg("-q"));
+        stop.store(true, Ordering::Relaxed);
+        e
+    });
+    assert!(err.contains("busy.bin") && err.contains("changed while being read"), "{err}");
+    assert!(!out.exists());
+    no_partial_files(dir.path());
+}
+
+/// `commp` of a pipe, a FIFO or `/dev/stdin` reads the stream: the same piece as the file (it
+/// used to fail with "Illegal seek", naming nothing).
+#[test]
+fn commp_reads_pipes_and_fifos() {
+    use std::io::Write;
+    let car = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/commp/cat.png.car");
+    let bytes = std::fs::read(&car).unwrap();
+    let want = stdout_of(carload().args(["commp", "--json"]).arg(&car));
+    assert!(want.contains("\"payload_size\":392375"));
+    // /dev/stdin, a pipe.
+    let exe = assert_cmd::cargo::cargo_bin("carload");
+    let mut child = std::process::Command::new(&exe)
+        .args(["commp", "/dev/stdin", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    // A FIFO.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || {
+            std::fs::OpenOptions::new().write(true).open(fifo).unwrap().write_all(&bytes).unwrap()
+        })
+    };
+    assert_eq!(stdout_of(carload().args(["commp", "--json"]).arg(&fifo)), want);
+    writer.join().unwrap();
+    // A stream that is not a CAR: one line naming it.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = std::fs::OpenOptions::new().write(true).open(fifo).unwrap().write_all(b"not a car at all");
+        })
+    };
+    let err = stderr_fail(carload().arg("commp").arg(&fifo));
+    assert!(err.contains("fifo") && err.contains("not a CARv1 file"), "{err}");
+    writer.join().unwrap();
+}

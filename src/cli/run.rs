@@ -233,6 +233,21 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             if meta.is_dir() {
                 bail!("{name}: is a folder; commp takes a CAR file (use `carload prepare` for folders)");
             }
+            if !meta.is_file() {
+                // A pipe, FIFO, /dev/stdin or <(…): read the stream (its size is unknown until
+                // the end; it cannot be mapped or rewound).
+                let mut rec = Recording { inner: &mut f, seen: Vec::new() };
+                if !a.skip_car_validation {
+                    check_car_header(&mut BufReader::new(&mut rec), &name)?;
+                }
+                let prefix = rec.seen;
+                let progress = Progress::new(0, !a.quiet && !a.json);
+                let stream = io::Cursor::new(prefix).chain(&mut f);
+                let piece = commp::commp_of_reader(Counted { inner: stream, progress: &progress });
+                progress.finish();
+                let piece = piece.with_context(|| name.clone())?;
+                return print_commp(&piece, a.json);
+            }
             commp::check_payload_size(meta.len()).with_context(|| name.clone())?;
             if !a.skip_car_validation {
                 validate_car(&mut f, &name)?;
@@ -250,7 +265,11 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
         }
     };
     let _ = label;
-    let text = if a.json {
+    print_commp(&piece, a.json)
+}
+
+fn print_commp(piece: &commp::PieceInfo, json: bool) -> Result<()> {
+    let text = if json {
         serde_json::to_string(&report::CommpJson::new(&piece))? + "\n"
     } else {
         format!(
@@ -268,13 +287,32 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
 
 fn validate_car(f: &mut File, name: &str) -> Result<()> {
     use std::io::Seek;
-    let header = carload::car::read_header(&mut BufReader::new(&mut *f))
+    check_car_header(&mut BufReader::new(&mut *f), name)?;
+    f.seek(io::SeekFrom::Start(0)).with_context(|| name.to_string())?;
+    Ok(())
+}
+
+fn check_car_header(r: &mut impl io::BufRead, name: &str) -> Result<()> {
+    let header = carload::car::read_header(r)
         .with_context(|| format!("{name}: not a CARv1 file (use --skip-car-validation to hash it anyway)"))?;
     if header.version != 1 {
         bail!("{name}: CAR version {} (deals need CARv1; use --skip-car-validation to hash it anyway)", header.version);
     }
-    f.seek(io::SeekFrom::Start(0))?;
     Ok(())
+}
+
+/// A reader that keeps a copy of what it reads (the start of a stream that cannot be rewound).
+struct Recording<R> {
+    inner: R,
+    seen: Vec<u8>,
+}
+
+impl<R: Read> Read for Recording<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A reader that advances the progress bar.

@@ -8,6 +8,7 @@
 use super::scan::ImportError;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Files smaller than this are read, not mapped (mapping costs more than it saves).
@@ -33,6 +34,8 @@ pub enum Input {
         file: File,
         /// Its path.
         path: PathBuf,
+        /// Its modification and change times when opened.
+        stamp: Stamp,
     },
     /// Plain reads.
     Read {
@@ -44,7 +47,22 @@ pub enum Input {
         pos: u64,
         /// Its path.
         path: PathBuf,
+        /// Its modification and change times when opened.
+        stamp: Stamp,
     },
+}
+
+/// A file's modification and status-change times (ns): any write changes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Stamp { mtime: (m.mtime(), m.mtime_nsec()), ctime: (m.ctime(), m.ctime_nsec()) }
+    }
 }
 
 impl Input {
@@ -52,7 +70,8 @@ impl Input {
     /// `offset + len` bytes long.
     pub fn open(path: &Path, offset: u64, len: u64, whole: bool) -> Result<Self, ImportError> {
         let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
-        let actual = file.metadata().map_err(|e| ImportError::io(path, e))?.len();
+        let meta = file.metadata().map_err(|e| ImportError::io(path, e))?;
+        let (actual, stamp) = (meta.len(), Stamp::of(&meta));
         let end = offset + len;
         if (whole && actual != end) || actual < end {
             return Err(ImportError::Changed {
@@ -66,13 +85,13 @@ impl Input {
             if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(end as usize).map(&file) } {
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let released = offset as usize / PAGE * PAGE;
-                return Ok(Input::Mapped { map, offset, pos: 0, released, file, path: path.to_path_buf() });
+                return Ok(Input::Mapped { map, offset, pos: 0, released, file, path: path.to_path_buf(), stamp });
             }
         }
         if offset > 0 {
             file.seek(SeekFrom::Start(offset)).map_err(|e| ImportError::io(path, e))?;
         }
-        Ok(Input::Read { file, buf: Vec::new(), pos: 0, path: path.to_path_buf() })
+        Ok(Input::Read { file, buf: Vec::new(), pos: 0, path: path.to_path_buf(), stamp })
     }
 
     /// The next `len` bytes.
@@ -94,7 +113,7 @@ impl Input {
                 *pos += len as u64;
                 Ok(&map[start..start + len])
             }
-            Input::Read { file, buf, pos, path } => {
+            Input::Read { file, buf, pos, path, .. } => {
                 buf.resize(len, 0);
                 let mut filled = 0;
                 while filled < len {
@@ -115,6 +134,24 @@ impl Input {
                 Ok(&buf[..])
             }
         }
+    }
+
+    /// Checks that the file was not written while it was read (its modification and change
+    /// times are those it had when opened): a file rewritten in place, even at the same size,
+    /// would otherwise give blocks that do not match their CIDs.
+    pub fn check_unchanged(&self) -> Result<(), ImportError> {
+        let (file, path, stamp) = match self {
+            Input::Mapped { file, path, stamp, .. } | Input::Read { file, path, stamp, .. } => (file, path, stamp),
+        };
+        let now = Stamp::of(&file.metadata().map_err(|e| ImportError::io(path, e))?);
+        if now != *stamp {
+            return Err(ImportError::Changed {
+                path: path.clone(),
+                expected: file.metadata().map(|m| m.len()).unwrap_or(0),
+                found: "it was rewritten in place".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Checks that a whole file still has the size it had when opened plus nothing more.

@@ -177,6 +177,7 @@ impl<'a> Builder<'a> {
         if whole {
             input.check_end(size)?;
         }
+        input.check_unchanged()?;
         Ok(l)
     }
 
