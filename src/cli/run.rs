@@ -270,7 +270,7 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
 
 fn print_commp(piece: &commp::PieceInfo, json: bool) -> Result<()> {
     let text = if json {
-        serde_json::to_string(&report::CommpJson::new(&piece))? + "\n"
+        serde_json::to_string(&report::CommpJson::new(piece))? + "\n"
     } else {
         format!(
             "Piece size:    {} bytes padded ({}), {} bytes unpadded ({})\nPiece CID:     {}\nPiece CID v2:  {}\n",
