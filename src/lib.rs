@@ -24,4 +24,5 @@ pub mod shipment;
 pub mod sink;
 pub mod unixfs;
 pub mod varint;
+pub mod verify;
 pub mod walk;

@@ -381,3 +381,35 @@ fn commp_reads_pipes_and_fifos() {
     assert!(err.contains("fifo") && err.contains("not a CARv1 file"), "{err}");
     writer.join().unwrap();
 }
+
+/// `carload verify` passes a built batch, names a corrupted block, and checks a whole shipment.
+#[test]
+fn verify_checks_cars_and_shipments() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..12u64 {
+        let bytes: Vec<u8> = (0..(3000 + i * 40_000)).map(|k| (k.wrapping_mul(2654435761) >> (i % 7)) as u8).collect();
+        std::fs::write(data.join(format!("f{i}")), bytes).unwrap();
+    }
+    stdout_of(carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl", "-q"]));
+    stdout_of(carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]));
+    let ok =
+        stdout_of(carload().current_dir(dir.path()).args(["verify", "out/b00000.car", "--result", "out/b00000.json"]));
+    assert!(ok.contains("Manifest:      12 entries") && ok.trim_end().ends_with("OK"), "{ok}");
+    let all = stdout_of(carload().current_dir(dir.path()).args(["verify", "s.jsonl", "--out", "out", "-q"]));
+    assert!(all.contains("Verified 1 of 1 batches (0 not built): 0 problems"), "{all}");
+    // Flip one byte in the middle of the CAR: the block is named, the piece differs.
+    let car = dir.path().join("out/b00000.car");
+    let mut bytes = std::fs::read(&car).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(dir.path().join("bad.car"), &bytes).unwrap();
+    let out =
+        carload().current_dir(dir.path()).args(["verify", "bad.car", "--result", "out/b00000.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().any(|l| l.starts_with("problem: block ") && l.contains("does not hash to its CID")), "{err}");
+    assert!(err.contains("is not the result's"), "{err}");
+    assert!(err.lines().last().unwrap().starts_with("error: bad.car:"), "{err}");
+}

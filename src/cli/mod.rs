@@ -7,6 +7,7 @@ pub mod report;
 pub mod run;
 pub mod shipment;
 pub mod signals;
+pub mod verify;
 
 pub use run::run;
 

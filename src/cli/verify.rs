@@ -1,0 +1,186 @@
+//! `carload verify`: check a CAR (or every built batch of a shipment) independently: blocks
+//! against their CIDs, the DAG complete from the root, UnixFS well formed, the manifest's entries
+//! present, and the piece commitment against what the deal names.
+
+use super::report::ibytes;
+use anyhow::{bail, Context, Result};
+use carload::shipment::build::{find_result, outputs, Found};
+use carload::shipment::{read_shipment, BatchResult};
+use clap::Args;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// `carload verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// A CAR file, or a shipment file (then every built batch in --out is verified).
+    pub path: PathBuf,
+    /// The piece CID (v1 `baga…` or v2 `bafkzcib…`) the CAR must have.
+    #[arg(long, value_name = "CID")]
+    pub piece_cid: Option<String>,
+    /// The padded piece size of the deal (when larger than the CAR's own piece).
+    #[arg(long, value_name = "SIZE", value_parser = super::shipment::size_arg)]
+    pub piece_size: Option<u64>,
+    /// A batch result (`<id>.json`) whose payload CID, CAR size and piece CID the CAR must have.
+    #[arg(long, value_name = "FILE")]
+    pub result: Option<PathBuf>,
+    /// Output folder of `carload build` (with a shipment file).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print only problems.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// What the CAR must match.
+#[derive(Default)]
+struct Expect {
+    piece_cid: Option<String>,
+    piece_size: Option<u64>,
+    result: Option<BatchResult>,
+}
+
+/// Runs `carload verify`.
+pub fn verify(a: VerifyArgs) -> Result<()> {
+    if is_shipment(&a.path) {
+        return verify_shipment(&a);
+    }
+    let result = match &a.result {
+        Some(p) => Some(
+            serde_json::from_slice::<BatchResult>(&std::fs::read(p).with_context(|| p.display().to_string())?)
+                .with_context(|| format!("{}: not a batch result", p.display()))?,
+        ),
+        None => None,
+    };
+    let expect = Expect { piece_cid: a.piece_cid.clone(), piece_size: a.piece_size, result };
+    let problems = verify_one(&a.path, &expect, "", a.quiet)?;
+    if problems > 0 {
+        bail!("{}: {problems} problems", a.path.display());
+    }
+    Ok(())
+}
+
+fn is_shipment(path: &Path) -> bool {
+    use std::io::{BufRead, Read};
+    let Ok(f) = std::fs::File::open(path) else { return false };
+    let mut first = String::new();
+    let _ = BufReader::new(f.take(1 << 16)).read_line(&mut first);
+    first.trim_start().starts_with('{') && first.contains("\"carload-shipment\"")
+}
+
+/// Verifies one CAR; prints its summary and problems (prefixed); returns the problem count.
+fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> {
+    let name = car.display().to_string();
+    let f = std::fs::File::open(car).with_context(|| name.clone())?;
+    let mut r = carload::verify::verify_car(BufReader::with_capacity(1 << 20, f)).with_context(|| name.clone())?;
+    let mut extra: Vec<String> = Vec::new();
+    // A batch: its manifest's entries must all be in the CAR.
+    let mut entries = None;
+    if let Ok(f) = std::fs::File::open(car) {
+        if let Ok((_, bytes)) = carload::aggregate::read_manifest_from_car(BufReader::new(f)) {
+            match carload::aggregate::parse_manifest(&bytes) {
+                Ok(list) => {
+                    let f = std::fs::File::open(car).with_context(|| name.clone())?;
+                    let present = present_cids(f)?;
+                    for (i, en) in list.iter().enumerate() {
+                        if !present.contains(&en.dag_cid_v1) {
+                            extra.push(format!("manifest entry {i} ({}): its DAG is not in the CAR", en.dag_cid_v1));
+                        }
+                    }
+                    entries = Some(list.len());
+                }
+                Err(err) => extra.push(format!("@AggregateManifest.ndjson: {err}")),
+            }
+        }
+    }
+    let padded = e.result.as_ref().map(|r| r.piece_size).or(e.piece_size).unwrap_or(r.piece.padded_size);
+    let piece = r.piece.pad_to(padded);
+    if let Some(res) = &e.result {
+        if r.roots.first().map(|c| c.to_string()).as_deref() != Some(res.payload_cid.as_str()) {
+            extra.push(format!(
+                "payload CID {:?} is not the result's {}",
+                r.roots.first().map(|c| c.to_string()),
+                res.payload_cid
+            ));
+        }
+        if r.car_size != res.car_size {
+            extra.push(format!("CAR size {} is not the result's {}", r.car_size, res.car_size));
+        }
+        if piece.cid_v1().to_string() != res.piece_cid {
+            extra.push(format!("piece CID {} is not the result's {}", piece.cid_v1(), res.piece_cid));
+        }
+    }
+    if let Some(want) = &e.piece_cid {
+        let got = if want.starts_with("bafkzcib") { piece.cid_v2().to_string() } else { piece.cid_v1().to_string() };
+        if &got != want {
+            extra.push(format!("piece CID {got} is not the expected {want}"));
+        }
+    }
+    r.problem_count += extra.len() as u64;
+    r.problems.extend(extra);
+    for p in &r.problems {
+        eprintln!("problem: {prefix}{p}");
+    }
+    if r.problem_count > r.problems.len() as u64 {
+        eprintln!("problem: {prefix}… {} more", r.problem_count - r.problems.len() as u64);
+    }
+    if !quiet {
+        let root = r.roots.first().map(|c| c.to_string()).unwrap_or_default();
+        println!("{prefix}CAR:           {name} ({} bytes, {} blocks)", r.car_size, r.blocks);
+        println!("{prefix}Payload CID:   {root}");
+        println!(
+            "{prefix}Piece CID:     {} ({} padded, {})",
+            piece.cid_v1(),
+            piece.padded_size,
+            ibytes(piece.padded_size)
+        );
+        println!("{prefix}Piece CID v2:  {}", piece.cid_v2());
+        if let Some(n) = entries {
+            println!("{prefix}Manifest:      {n} entries");
+        }
+        println!(
+            "{prefix}{}",
+            if r.problem_count == 0 { "OK".to_string() } else { format!("{} problems", r.problem_count) }
+        );
+    }
+    Ok(r.problem_count)
+}
+
+/// Every CID with a section in the CAR (a second, metadata-only pass for batches' manifests).
+fn present_cids(f: std::fs::File) -> Result<std::collections::HashSet<cid::Cid>> {
+    let (_, mut blocks) = carload::car::BlockReader::new(BufReader::with_capacity(1 << 20, f))?;
+    let mut set = std::collections::HashSet::new();
+    while let Some((c, _)) = blocks.next_block()? {
+        set.insert(c);
+    }
+    Ok(set)
+}
+
+fn verify_shipment(a: &VerifyArgs) -> Result<()> {
+    let Some(out) = &a.out else {
+        bail!("{}: a shipment: pass --out DIR, the folder `carload build` wrote", a.path.display())
+    };
+    let f = std::fs::File::open(&a.path).with_context(|| a.path.display().to_string())?;
+    let s = read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| a.path.display().to_string())?;
+    let (mut problems, mut verified, mut missing) = (0u64, 0usize, 0usize);
+    for b in &s.batches {
+        let prefix = format!("{}: ", b.id);
+        match find_result(out, &s.header, b) {
+            Found::Built(r) => {
+                let e = Expect { result: Some(r), ..Expect::default() };
+                problems += verify_one(&outputs(out, &b.id).car, &e, &prefix, a.quiet)?;
+                verified += 1;
+            }
+            Found::Missing => missing += 1,
+            Found::Other(reason) | Found::Unreadable(reason) => {
+                eprintln!("problem: {prefix}{reason}");
+                problems += 1;
+            }
+        }
+    }
+    println!("Verified {verified} of {} batches ({missing} not built): {problems} problems", s.batches.len());
+    if problems > 0 {
+        bail!("{}: {problems} problems", a.path.display());
+    }
+    Ok(())
+}
