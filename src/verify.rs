@@ -96,13 +96,19 @@ struct Seen {
 
 /// Verifies the CAR `r` yields (see the module docs).
 pub fn verify_car(r: impl Read + Send) -> Result<Report, VerifyError> {
+    verify_car_with(r, &[])
+}
+
+/// [`verify_car`], also requiring the blocks `expected` names (e.g. a batch manifest's entries,
+/// read beforehand from the CAR's first blocks) to be in the CAR.
+pub fn verify_car_with(r: impl Read + Send, expected: &[(String, Cid)]) -> Result<Report, VerifyError> {
     let (tx_p, rx_p) = sync_channel::<Arc<Vec<u8>>>(4);
     let (tx_b, rx_b) = sync_channel::<Arc<Vec<u8>>>(4);
     let mut r = r;
     std::thread::scope(|s| {
         let piece =
             s.spawn(move || commp::commp_of_reader(ChunkReader { rx: rx_p, chunk: Arc::new(Vec::new()), pos: 0 }));
-        let parse = s.spawn(move || parse(ChunkReader { rx: rx_b, chunk: Arc::new(Vec::new()), pos: 0 }));
+        let parse = s.spawn(move || parse(ChunkReader { rx: rx_b, chunk: Arc::new(Vec::new()), pos: 0 }, expected));
         let mut total = 0u64;
         let read: Result<(), VerifyError> = loop {
             let mut buf = vec![0u8; 8 << 20];
@@ -136,7 +142,7 @@ pub fn verify_car(r: impl Read + Send) -> Result<Report, VerifyError> {
     })
 }
 
-fn parse(r: ChunkReader) -> Result<Report, VerifyError> {
+fn parse(r: ChunkReader, expected: &[(String, Cid)]) -> Result<Report, VerifyError> {
     let (header, mut blocks) = BlockReader::new(io::BufReader::with_capacity(1 << 20, r))?;
     let mut report = Report {
         roots: header.roots.clone(),
@@ -195,6 +201,11 @@ fn parse(r: ChunkReader) -> Result<Report, VerifyError> {
                 Some(p) => report.problem(format!("block {cid} (linked from {p}): missing")),
                 None => report.problem(format!("root {cid}: missing")),
             },
+        }
+    }
+    for (what, cid) in expected {
+        if !seen.contains_key(cid) {
+            report.problem(format!("{what} ({cid}): not in the CAR"));
         }
     }
     let mut extra: Vec<&Cid> = seen.keys().filter(|c| !reached.contains(*c)).collect();
