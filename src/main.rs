@@ -23,7 +23,13 @@ fn main() -> ExitCode {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let prefix = if colour { "\x1b[31merror:\x1b[0m" } else { "error:" };
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("{prefix} {}", dedup_chain(msg));
+            // Messages can quote untrusted text (file names, a node's errors): control
+            // characters are escaped so they cannot drive the terminal or break the line.
+            let line: String = dedup_chain(msg)
+                .chars()
+                .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+                .collect();
+            eprintln!("{prefix} {line}");
             match (usage, status) {
                 (true, _) => ExitCode::from(2),
                 (_, Some(code)) => ExitCode::from(code),

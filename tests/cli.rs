@@ -413,3 +413,31 @@ fn verify_checks_cars_and_shipments() {
     assert!(err.contains("is not the result's"), "{err}");
     assert!(err.lines().last().unwrap().starts_with("error: bad.car:"), "{err}");
 }
+
+/// Untrusted text in error messages (here a file name) is printed with control characters
+/// escaped, and option values near 2^64 are refused by name instead of overflowing.
+#[test]
+fn errors_escape_control_characters_and_huge_options_are_refused() {
+    let err = stderr_fail(carload().args(["prepare", "/nonexistent/a\u{1b}[2Jb", "x.car"]));
+    assert!(err.contains("a\\u{1b}[2Jb") && !err.contains('\u{1b}'), "{err}");
+    for (flag, cmd) in [("--heartbeat", "build"), ("--stale-after", "build")] {
+        let out = carload().args([cmd, "s.jsonl", "--out", "o", flag, "18446744073709551615"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(flag) && !e.contains("panicked"), "{e}");
+    }
+    let out = carload()
+        .args([
+            "prepare",
+            "--ipfs-api",
+            "/ip4/127.0.0.1/tcp/1",
+            "--ipfs-timeout",
+            "18446744073709551615",
+            "Qm",
+            "x.car",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

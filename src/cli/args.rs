@@ -62,7 +62,8 @@ pub struct BatchArgs {
     #[arg(long, value_name = "ADDR")]
     pub ipfs_api: Option<String>,
     /// Seconds to wait for the node to produce one block before giving up on it.
-    #[arg(long, value_name = "SECS", default_value = "30", requires = "ipfs_api")]
+    #[arg(long, value_name = "SECS", default_value = "30", requires = "ipfs_api",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub ipfs_timeout: u64,
 }
 

@@ -106,10 +106,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub verify: bool,
     /// Take over a batch lock not refreshed for this many seconds (its builder died).
-    #[arg(long, value_name = "SECS", default_value = "300")]
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = clap::value_parser!(u64).range(2..=864_000))]
     pub stale_after: u64,
     /// Seconds between lock refreshes while building.
-    #[arg(long, value_name = "SECS", default_value = "30")]
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub heartbeat: u64,
     /// Folder for the temporary spools (default: the output folder).
     #[arg(long, value_name = "DIR")]
@@ -511,7 +511,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
 
 /// Runs `carload build`.
 pub fn build(a: BuildArgs) -> Result<()> {
-    if a.stale_after < 2 * a.heartbeat.max(1) {
+    if a.stale_after < a.heartbeat.saturating_mul(2) {
         bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
     }
     let s = read_shipment_file(&a.shipment)?;

@@ -892,3 +892,21 @@ fn build_slots_are_freed_by_the_last_report_so_queued_builds_start() {
     }
     assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
 }
+
+#[test]
+fn control_characters_in_names_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/evil\u{1b}[2Jname", 5), ("data/ok", 1)]);
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    scan(&mut app, &[dir.path().join("data")]);
+    let names = row_names(&mut app);
+    assert!(names.contains(&"evil\\u{1b}[2Jname".to_string()), "{names:?}");
+    let text = screen(&mut app, 120, 40);
+    assert!(!text.contains('\u{1b}'), "no raw escape reaches the screen");
+    // The shipment keeps the real name.
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
+}

@@ -120,9 +120,19 @@ impl Tree {
         &self.names[n.name_off as usize..n.name_off as usize + n.name_len as usize]
     }
 
-    /// Name of `id` for display.
+    /// Name of `id` for display: not-UTF-8 bytes replaced, control characters escaped (a name
+    /// must never drive the terminal).
     pub fn display_name(&self, id: u32) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.name(id))
+        let name = String::from_utf8_lossy(self.name(id));
+        if name.chars().any(char::is_control) {
+            std::borrow::Cow::Owned(
+                name.chars()
+                    .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+                    .collect(),
+            )
+        } else {
+            name
+        }
     }
 
     /// Why `id` cannot be read or shipped, if so.

@@ -68,8 +68,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Constraint::Length(1),
     ])
     .split(area);
-    f.render_widget(Paragraph::new(title(app)).style(th.bold()), rows[0]);
-    f.render_widget(Paragraph::new(location(app)), rows[1]);
+    f.render_widget(Paragraph::new(clean(&title(app)).into_owned()).style(th.bold()), rows[0]);
+    f.render_widget(Paragraph::new(clean(&location(app)).into_owned()), rows[1]);
     let bw = browser_width(area.width);
     let panes = Layout::horizontal([Constraint::Length(bw), Constraint::Min(10)]).split(rows[2]);
     match app.left {
@@ -77,12 +77,12 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Left::Progress => draw_progress(f, app, panes[0], &th),
     }
     draw_batches(f, app, panes[1], &th);
-    f.render_widget(Paragraph::new(details(app)), rows[3]);
+    f.render_widget(Paragraph::new(clean(&details(app)).into_owned()), rows[3]);
     f.render_widget(Paragraph::new(marked_line(app)), rows[4]);
     f.render_widget(Paragraph::new(status_line(app)), rows[5]);
     let footer = match &app.message {
-        Some((Level::Error, m)) => Line::styled(m.clone(), th.fg(Color::Red).add_modifier(Modifier::BOLD)),
-        Some((Level::Info, m)) => Line::styled(m.clone(), th.fg(Color::Green)),
+        Some((Level::Error, m)) => Line::styled(clean(m).into_owned(), th.fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Some((Level::Info, m)) => Line::styled(clean(m).into_owned(), th.fg(Color::Green)),
         None => Line::styled(footer_keys(app), th.fg(Color::DarkGray)),
     };
     f.render_widget(Paragraph::new(footer), rows[6]);
@@ -140,7 +140,20 @@ fn batch_label(app: &App, id: u32) -> String {
     }
 }
 
+/// `s` with control characters escaped: file names and messages must never drive the terminal.
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
+}
+
 fn fit(s: &str, w: usize) -> String {
+    let s = clean(s);
     let n = s.chars().count();
     if n <= w {
         format!("{s:<w$}")
@@ -713,7 +726,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
                 .enumerate()
                 .map(|(i, (label, value))| {
                     let style = if i == row { th.selected(true) } else { Style::default() };
-                    Line::styled(format!("{label:<26} {value}"), style)
+                    Line::styled(format!("{label:<26} {}", clean(&value)), style)
                 })
                 .chain([Line::raw(""), Line::raw("↑↓ select · y/Enter copy the value (OSC 52) · any other key closes")])
                 .collect();
@@ -743,7 +756,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             ));
             lines.push(Line::styled("Preview (the bytes `carload export` writes):", th.bold()));
             match &app.export_preview {
-                Ok(text) => lines.extend(text.lines().map(|l| Line::raw(l.to_string()))),
+                Ok(text) => lines.extend(text.lines().map(|l| Line::raw(clean(l).into_owned()))),
                 Err(e) => lines.push(Line::styled(e.clone(), th.fg(Color::Red))),
             }
             (" Export deal commands ".into(), lines, centered(area, area.width - 2, area.height - 2))
@@ -825,7 +838,7 @@ fn preview_lines(app: &App, c: &PreviewContent, w: usize) -> Vec<Line<'static>> 
                 Style::default().add_modifier(Modifier::BOLD),
             ));
             for (name, cid) in &h.entries {
-                out.push(Line::raw(format!("  {name}  {cid}")));
+                out.push(Line::raw(format!("  {}  {cid}", clean(name))));
             }
             out.push(Line::raw(""));
             out.push(Line::styled(
