@@ -125,13 +125,21 @@ pub fn read_manifest_from_car(r: impl Read) -> Result<(Cid, Vec<u8>), ReadError>
     let mut out = Vec::new();
     let mut stack = vec![manifest_root];
     while let Some(cid) = stack.pop() {
+        // Every block below the root must contribute bytes: a DAG that repeats links to empty
+        // blocks could otherwise make this walk take forever without growing the output.
         let bytes = match &parts[&cid] {
             Part::Raw(data) => data,
             Part::Node { data, children } => {
+                if children.is_empty() && data.is_empty() && cid != manifest_root {
+                    return Err(ReadError::BadManifestBlock { cid, reason: "empty node in the manifest DAG".into() });
+                }
                 stack.extend(children.iter().rev());
                 data
             }
         };
+        if bytes.is_empty() && cid != manifest_root && matches!(parts[&cid], Part::Raw(_)) {
+            return Err(ReadError::BadManifestBlock { cid, reason: "empty leaf in the manifest DAG".into() });
+        }
         if out.len() as u64 + bytes.len() as u64 > limit {
             return Err(ReadError::BadManifestSize);
         }
@@ -148,5 +156,41 @@ fn check_hash(cid: &Cid, data: &[u8]) -> Result<(), ReadError> {
         Ok(())
     } else {
         Err(ReadError::HashMismatch(*cid))
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::block::{Block, CidVersion};
+    use crate::dagpb::{encode, Link};
+
+    /// A hash-valid aggregate whose manifest DAG repeats links 4096 times at three levels
+    /// (4096³ paths): reading it ends at once with an error, in bounded time and memory.
+    #[test]
+    fn a_manifest_dag_repeating_links_is_refused_quickly() {
+        for leaf in [Vec::new(), b"x".to_vec()] {
+            let e = Block::new(CidVersion::V1, RAW, leaf.clone());
+            let mut level = e.cid;
+            let mut blocks = vec![e];
+            for _ in 0..3 {
+                let links: Vec<Link> = (0..4096).map(|_| Link { cid: level, name: Vec::new(), tsize: 1 }).collect();
+                let data = crate::unixfs::file_node_data(leaf.len() as u64 * 4096, &vec![leaf.len() as u64; 4096]);
+                let b = Block::new(CidVersion::V1, DAG_PB, encode(&links, Some(&data)));
+                level = b.cid;
+                blocks.push(b);
+            }
+            let root_links = vec![Link { cid: level, name: MANIFEST_LINK_NAME.as_bytes().to_vec(), tsize: 1 }];
+            let root = Block::new(CidVersion::V1, DAG_PB, encode(&root_links, Some(&crate::unixfs::directory())));
+            let mut car = crate::car::header(&root.cid);
+            for b in std::iter::once(&root).chain(blocks.iter().rev()) {
+                car.extend(crate::car::section_prefix(&b.cid, b.data.len()));
+                car.extend(&b.data);
+            }
+            let start = std::time::Instant::now();
+            let err = read_manifest_from_car(&car[..]).unwrap_err();
+            assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+            assert!(matches!(err, ReadError::BadManifestBlock { .. } | ReadError::BadManifestSize), "{err}");
+        }
     }
 }
