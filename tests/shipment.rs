@@ -852,3 +852,24 @@ fn plan_refuses_its_own_outputs_and_export_does_not_overwrite() {
     export(true).success();
     assert!(std::fs::read_to_string(dir.path().join("deals.csv")).unwrap().starts_with("piece_cid,"));
 }
+
+/// File names that are not UTF-8 go through the shipment file escaped and are built from the
+/// right files; a look-alike UTF-8 name next to one stays a different file.
+#[test]
+fn names_that_are_not_utf8_are_planned_and_built() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt")), b"latin-1 name").unwrap();
+    std::fs::write(data.join("caf\u{fffd}.txt"), b"utf-8 look-alike").unwrap();
+    plan(dir.path(), &["data", "-o", "s.jsonl"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    let names: Vec<&str> = s.batches[0].files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.iter().any(|n| n.starts_with('\0')), "{names:?}");
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let r = carload::shipment::build::built_result(&dir.path().join("out"), "b00000").unwrap();
+    assert_eq!(r.files.len(), 2);
+    assert_ne!(r.files[0].cid, r.files[1].cid, "two files, two DAGs");
+}

@@ -82,7 +82,8 @@ pub fn outputs(dir: &Path, id: &str) -> Outputs {
 
 /// Where `name` is read from: relative names resolve against `root`.
 pub fn source_path(name: &str, root: Option<&Path>) -> PathBuf {
-    let p = Path::new(name);
+    let p = super::file::name_to_path(name);
+    let p = p.as_path();
     match root {
         Some(r) if p.is_relative() => r.join(p),
         _ => p.to_path_buf(),

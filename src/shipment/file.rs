@@ -20,6 +20,36 @@ use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Write};
 
+/// A path as the shipment file records it: as text when it is UTF-8, else a NUL character
+/// (never part of a Unix path) followed by the hex of its bytes. Every name round-trips through
+/// [`name_to_path`]; no two paths share a name.
+pub fn path_to_name(p: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match p.to_str() {
+        Some(s) => s.to_string(),
+        None => {
+            let mut out = String::from("\0");
+            for b in p.as_os_str().as_bytes() {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
+    }
+}
+
+/// The path a recorded name stands for ([`path_to_name`]).
+pub fn name_to_path(name: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    match name.strip_prefix('\0') {
+        Some(hex) if hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)).collect();
+            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&bytes))
+        }
+        _ => std::path::PathBuf::from(name),
+    }
+}
+
 /// `format` of the header record.
 pub const FORMAT: &str = "carload-shipment";
 /// Current format version.
@@ -378,6 +408,21 @@ fn check_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_are_not_utf8_round_trip_and_never_collide() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = std::path::Path::new(std::ffi::OsStr::from_bytes(b"data/caf\xe9.txt"));
+        let lossy = std::path::Path::new("data/caf\u{fffd}.txt");
+        let (a, b) = (path_to_name(raw), path_to_name(lossy));
+        assert_ne!(a, b, "the lossy look-alike is another name");
+        assert!(a.starts_with('\0'));
+        assert_eq!(name_to_path(&a), raw);
+        assert_eq!(name_to_path(&b), lossy);
+        assert_eq!(name_to_path("plain/name"), std::path::Path::new("plain/name"));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<String>(&json).unwrap(), a);
+    }
 
     #[test]
     fn file_tuples() {

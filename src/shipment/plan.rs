@@ -113,7 +113,7 @@ pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
         let meta = std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
         let base = clean_path(root);
         if !meta.is_dir() {
-            paths.push((base.to_string_lossy().into_owned(), root.clone()));
+            paths.push((super::file::path_to_name(&base), root.clone()));
             continue;
         }
         for item in walkdir::WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())) {
@@ -126,7 +126,7 @@ pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
                 continue;
             }
             let rel = item.path().strip_prefix(root).unwrap_or(item.path());
-            paths.push((base.join(rel).to_string_lossy().into_owned(), item.into_path()));
+            paths.push((super::file::path_to_name(&base.join(rel)), item.into_path()));
         }
     }
     let files: Result<Vec<SourceFile>, PlanError> = paths
@@ -244,7 +244,11 @@ pub fn plan(
     check_options(o)?;
     let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
     let folders = if o.pack == Pack::KeepFolders {
-        folder_keys(files.iter().map(|f| Path::new(&f.name).parent().unwrap_or(Path::new(""))))
+        folder_keys(
+            files
+                .iter()
+                .map(|f| super::file::name_to_path(&f.name).parent().map(Path::to_path_buf).unwrap_or_default()),
+        )
     } else {
         Vec::new()
     };

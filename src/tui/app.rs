@@ -1213,7 +1213,10 @@ impl App {
                 (p, String::new())
             } else {
                 let path = t.path(f);
-                let parent = std::path::Path::new(&path).parent().map(|p| p.display().to_string()).unwrap_or_default();
+                let parent = carload::shipment::file::name_to_path(&path)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
                 (NONE, parent)
             }
         }));

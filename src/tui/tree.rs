@@ -179,7 +179,7 @@ impl Tree {
     }
 
     /// The walk path of `id` as `plan` names it: the root as given (cleaned), then the names
-    /// below it joined with `/` (not-UTF-8 bytes replaced, as `plan` does).
+    /// below it joined with `/` (a path that is not UTF-8 in the shipment file's escaped form).
     pub fn path(&self, id: u32) -> String {
         let mut ids = Vec::with_capacity(8);
         let mut at = id;
@@ -194,7 +194,8 @@ impl Tree {
             }
             bytes.extend_from_slice(self.name(a));
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        use std::os::unix::ffi::OsStrExt;
+        carload::shipment::file::path_to_name(std::path::Path::new(std::ffi::OsStr::from_bytes(&bytes)))
     }
 
     /// Ancestors of `id`, nearest first (not including `id`).
@@ -224,10 +225,13 @@ impl Tree {
 
     /// Finds the entry of walk path `path` (as [`Tree::path`] writes it).
     pub fn find(&self, path: &str) -> Option<u32> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = carload::shipment::file::name_to_path(path);
+        let path = path.as_os_str().as_bytes();
         let roots = self.folders[0].children.clone();
         for r in roots {
             let name = self.name(r);
-            let Some(rest) = path.as_bytes().strip_prefix(name) else { continue };
+            let Some(rest) = path.strip_prefix(name) else { continue };
             if rest.is_empty() {
                 return Some(r);
             }
