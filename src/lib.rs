@@ -14,6 +14,7 @@ pub mod car;
 pub mod commp;
 pub mod dagpb;
 pub mod event;
+pub mod extract;
 pub mod importer;
 pub mod ipfs;
 pub mod multibuffer;

@@ -37,6 +37,8 @@ pub enum Command {
     Build(super::shipment::BuildArgs),
     /// Export deal commands (Lotus, Boost, Curio) or CSV for the built batches of a shipment.
     Export(super::shipment::ExportArgs),
+    /// Restore the files of a CAR (or of a shipment's built batches), every block verified.
+    Extract(super::extract::ExtractArgs),
     /// Verify a CAR (blocks, DAG, UnixFS, manifest, piece CID) or every built batch of a shipment.
     Verify(super::verify::VerifyArgs),
     /// The terminal workstation: browse folders, mark files, pack batches, preview manifests,
