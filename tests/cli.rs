@@ -441,3 +441,47 @@ fn errors_escape_control_characters_and_huge_options_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// A SIGBUS that is not a fault in one of carload's mapped inputs keeps its default action
+/// (the process dies of it, nothing is explained away); a mapped input that shrinks is a
+/// one-line error naming that file.
+#[test]
+fn sigbus_is_explained_only_for_a_shrinking_mapped_input() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(3 << 30).unwrap(); // sparse: reading it takes a while, costs no disk
+    drop(f);
+    let exe = assert_cmd::cargo::cargo_bin("carload");
+    // Not ours: a SIGBUS sent from outside.
+    let out_car = dir.path().join("a.car");
+    let child = std::process::Command::new(&exe)
+        .args(["prepare", "-q"])
+        .arg(&big)
+        .arg(&out_car)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGBUS) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    // Ours: the mapped input shrinks while it is hashed.
+    let out_car = dir.path().join("b.car");
+    let child = std::process::Command::new(&exe)
+        .args(["prepare", "-q"])
+        .arg(&big)
+        .arg(&out_car)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(1 << 20).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("big.bin") && err.contains("changed while being read"), "{err}");
+    assert!(!out_car.exists());
+}

@@ -27,11 +27,26 @@ fn remove_pending() {
     }
 }
 
-/// SIGBUS arrives when a memory-mapped input shrinks while it is being hashed. The fault is
-/// raised in hashing code (never inside the allocator), so formatting a message here is safe in
-/// practice; the handler then exits without unwinding.
-extern "C" fn on_sigbus(_: libc::c_int) {
-    let path = CURRENT_INPUT.try_lock().ok().and_then(|g| g.clone());
+/// SIGBUS arrives when a memory-mapped input shrinks while it is being hashed. Only a fault
+/// inside one of our mapped inputs (its address checked against `importer::input::MAPPED`) is
+/// explained and turned into a one-line error naming that file; any other SIGBUS gets the
+/// default action (a core dump), as if carload had no handler. The fault is raised in hashing
+/// code (never inside the allocator), so formatting a message here is safe in practice; the
+/// handler then exits without unwinding.
+extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let Some(path) = carload::importer::input::mapped_input_at(addr) else {
+        // Not ours: the default action, as if there were no handler (raise covers a SIGBUS sent
+        // with kill(2); for a real fault, so would re-running the access).
+        // SAFETY: signal(2) and raise(3) are async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGBUS, libc::SIG_DFL);
+            libc::raise(libc::SIGBUS);
+        }
+        return;
+    };
+    let path = path.or_else(|| CURRENT_INPUT.try_lock().ok().and_then(|g| g.clone()));
     let msg = match path {
         Some(p) => format!("error: {}: file changed while being read (it shrank)\n", p.display()),
         None => "error: an input file changed while being read (it shrank)\n".to_string(),
@@ -56,6 +71,7 @@ pub fn install() {
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_sigbus as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
     }

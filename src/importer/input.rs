@@ -11,6 +11,60 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// Address ranges of the inputs mapped right now (start, length; 0 = free slot), readable from
+/// a signal handler (atomics only): a SIGBUS whose fault address lies in one of them is a mapped
+/// input that shrank; any other SIGBUS is not ours to explain.
+pub static MAPPED: [(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize); 32] =
+    [const { (std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)) }; 32];
+
+/// The path of each mapped range, by start address (for the SIGBUS message; `try_lock` it).
+pub static MAPPED_PATHS: std::sync::Mutex<Vec<(usize, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// The path of the mapped input holding address `addr`, if any (`Some(None)`: mapped, path
+/// unknown). Async-signal-safe apart from the `try_lock`.
+pub fn mapped_input_at(addr: usize) -> Option<Option<PathBuf>> {
+    use std::sync::atomic::Ordering;
+    let start = MAPPED.iter().find_map(|(s, l)| {
+        let (s, l) = (s.load(Ordering::Acquire), l.load(Ordering::Acquire));
+        (s != 0 && addr >= s && addr < s + l).then_some(s)
+    })?;
+    Some(MAPPED_PATHS.try_lock().ok().and_then(|v| v.iter().find(|(s, _)| *s == start).map(|(_, p)| p.clone())))
+}
+
+fn register_map(start: usize, len: usize, path: &Path) {
+    use std::sync::atomic::Ordering;
+    for (s, l) in &MAPPED {
+        if s.compare_exchange(0, start, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            l.store(len, Ordering::Release);
+            if let Ok(mut v) = MAPPED_PATHS.lock() {
+                v.push((start, path.to_path_buf()));
+            }
+            return;
+        }
+    }
+}
+
+fn unregister_map(start: usize) {
+    use std::sync::atomic::Ordering;
+    if let Ok(mut v) = MAPPED_PATHS.lock() {
+        v.retain(|(s, _)| *s != start);
+    }
+    for (s, l) in &MAPPED {
+        if s.load(Ordering::Acquire) == start {
+            l.store(0, Ordering::Release);
+            s.store(0, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if let Input::Mapped { map, .. } = self {
+            unregister_map(map.as_ptr() as usize);
+        }
+    }
+}
+
 /// Files smaller than this are read, not mapped (mapping costs more than it saves).
 const MAP_MIN: u64 = 1 << 20;
 
@@ -85,6 +139,7 @@ impl Input {
             if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(end as usize).map(&file) } {
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let released = offset as usize / PAGE * PAGE;
+                register_map(map.as_ptr() as usize, map.len(), path);
                 return Ok(Input::Mapped { map, offset, pos: 0, released, file, path: path.to_path_buf(), stamp });
             }
         }

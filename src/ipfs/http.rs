@@ -315,7 +315,8 @@ fn read_chunked(
             *trailers = read_fields(r)?;
             return Ok(body);
         }
-        if body.len() + size > max_body {
+        // A size near 2^64 must not overflow the sum (it would slip past the limit).
+        if body.len().checked_add(size).is_none_or(|total| total > max_body) {
             return Err(HttpFailure::Protocol(format!("response exceeds the {max_body} byte limit")));
         }
         let start = body.len();
@@ -327,6 +328,23 @@ fn read_chunked(
             Some(l) if l.is_empty() => {}
             Some(_) => return Err(HttpFailure::Protocol("chunk not followed by CRLF".into())),
             None => return Err(HttpFailure::Truncated("chunked body cut short".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes_near_2_64_and_endless_bodies_are_refused() {
+        let mut trailers = Vec::new();
+        for body in
+            ["ffffffffffffffff\r\nabc\r\n0\r\n\r\n", "fffffffffffffffff\r\n", "8\r\n12345678\r\n8\r\n12345678\r\n"]
+        {
+            let mut r = std::io::BufReader::new(body.as_bytes());
+            let e = read_chunked(&mut r, 10, &mut trailers);
+            assert!(matches!(e, Err(HttpFailure::Protocol(_))), "{body:?}: {e:?}");
         }
     }
 }
