@@ -34,6 +34,14 @@ fn remove_pending() {
 /// code (never inside the allocator), so formatting a message here is safe in practice; the
 /// handler then exits without unwinding.
 extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // Several hashing threads can fault at once: the first explains and exits, the others wait.
+    static HANDLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if HANDLING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            // SAFETY: pause(2) is async-signal-safe; the first handler's _exit ends the process.
+            unsafe { libc::pause() };
+        }
+    }
     // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
     let addr = unsafe { (*info).si_addr() } as usize;
     let Some(path) = carload::importer::input::mapped_input_at(addr) else {
