@@ -209,7 +209,7 @@ pub fn plan(a: PlanArgs) -> Result<()> {
 }
 
 /// The shipment file must not land inside an input folder: the next plan would ship it.
-fn not_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+pub fn not_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
     let Ok(out) = std::path::absolute(output) else { return Ok(()) };
     let out = out.parent().and_then(|p| p.canonicalize().ok()).map(|p| p.join(out.file_name().unwrap_or_default()));
     let Some(out) = out else { return Ok(()) };

@@ -1513,7 +1513,7 @@ impl App {
             return Vec::new();
         }
         let Some(path) = path.or_else(|| self.settings.shipment.clone()) else {
-            self.modal = Some(Modal::SavePath("shipment.jsonl".into()));
+            self.modal = Some(Modal::SavePath(self.default_shipment_name()));
             return Vec::new();
         };
         if self.batches.list.is_empty() {
@@ -1526,6 +1526,19 @@ impl App {
         self.saving = true;
         self.say(Level::Info, format!("saving {}…", path.display()));
         vec![Effect::Save { path, shipment: Box::new(Shipment { header, batches }) }]
+    }
+
+    /// Where to offer saving: `shipment.jsonl` here, or beside this folder when this folder is
+    /// itself an input (a shipment file inside an input would be shipped by the next plan).
+    fn default_shipment_name(&self) -> String {
+        let here_is_input = self.settings.inputs.iter().any(|i| {
+            let t = i.trim_end_matches('/');
+            t == "." || t.is_empty() || self.settings.base.as_deref() == Some(t)
+        });
+        match (here_is_input, self.settings.base.as_deref().and_then(|b| std::path::Path::new(b).file_name())) {
+            (true, Some(name)) => format!("../{}.shipment.jsonl", name.to_string_lossy()),
+            _ => "shipment.jsonl".into(),
+        }
     }
 
     fn mouse(&mut self, m: MouseEvent) {

@@ -910,3 +910,20 @@ fn control_characters_in_names_are_shown_escaped() {
     let rec = app.batches.records(&app.tree, &app.settings.plan);
     assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
 }
+
+#[test]
+fn a_shipment_is_never_saved_inside_an_input_folder() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    let inside = PathBuf::from(&app.settings.inputs[0]).join("ship.jsonl");
+    app.settings.shipment = Some(inside.clone());
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(app.dirty, "not saved");
+    let (level, text) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(text.contains("inside the input folder"), "{text}");
+    assert!(!inside.exists());
+}

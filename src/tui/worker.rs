@@ -384,6 +384,8 @@ pub fn read_manifest(car: &Path, batch: &Batch) -> Result<Hashed, String> {
 pub fn save(path: &Path, s: &carload::shipment::Shipment) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
+    let inputs: Vec<PathBuf> = s.header.inputs.iter().map(PathBuf::from).collect();
+    crate::cli::shipment::not_inside_inputs(path, &inputs)?;
     let file = carload::output::AtomicFile::create(path, true)?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file.file());
