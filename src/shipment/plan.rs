@@ -105,48 +105,91 @@ pub fn mtime_ns(meta: &Metadata) -> i64 {
 }
 
 /// Lists every regular file under `inputs` (files or folders), following symlinks to files, in
-/// byte-sorted walk order per input; duplicates are dropped. Directory listing is sequential,
-/// the `stat` calls run in parallel.
+/// byte-sorted walk order per input; duplicates are dropped. Folders are read in parallel by the
+/// [`crate::walk`] walker (files `stat`ed relative to their folder); a symlink to a folder, a
+/// special file or an unreadable folder is an error naming it (the first in walk order).
 pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
-    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    use crate::walk::{walk, Kind, Listing, WalkOptions, ROOTS};
     for root in inputs {
-        let meta = std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
+        std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
+    }
+    let listings = std::sync::Mutex::new(Vec::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    walk(inputs, &WalkOptions { threads, cost: &|_| 0, stop: &stop }, &|l| listings.lock().unwrap().push(l));
+    let listings = listings.into_inner().unwrap();
+    let by_folder: HashMap<u32, &Listing> = listings.iter().map(|l| (l.folder, l)).collect();
+    let roots_listing = by_folder[&ROOTS];
+    let mut files = Vec::new();
+    // Depth-first over the listings, children in name order: the walk order of `walkdir`.
+    for (r, root) in inputs.iter().enumerate() {
+        let mut stack: Vec<(&Listing, usize, PathBuf)> = Vec::new();
+        let top = &roots_listing.children[r];
         let base = clean_path(root);
-        if !meta.is_dir() {
-            paths.push((super::file::path_to_name(&base), root.clone()));
-            continue;
-        }
-        for item in walkdir::WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())) {
-            let item = item.map_err(|e| {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk failed"));
-                ImportError::io(&path, io)
-            })?;
-            if item.file_type().is_dir() {
+        match top.kind {
+            Kind::Folder => match by_folder.get(&(r as u32)) {
+                Some(l) => stack.push((l, 0, base)),
+                None => continue,
+            },
+            Kind::File | Kind::LinkToFile => {
+                files.push(SourceFile {
+                    name: super::file::path_to_name(&base),
+                    size: top.size,
+                    mtime_ns: top.mtime_ns,
+                });
                 continue;
             }
-            let rel = item.path().strip_prefix(root).unwrap_or(item.path());
-            paths.push((super::file::path_to_name(&base.join(rel)), item.into_path()));
+            Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(root.clone())),
+            Kind::Other => return Err(other_error(root.clone(), top.error.as_deref())),
+        }
+        while let Some((l, i, dir)) = stack.pop() {
+            if i == 0 {
+                if let Some(e) = &l.error {
+                    return Err(ImportError::Io { path: dir, source: std::io::Error::other(e.clone()) }.into());
+                }
+            }
+            if i >= l.children.len() {
+                continue;
+            }
+            stack.push((l, i + 1, dir.clone()));
+            let c = &l.children[i];
+            use std::os::unix::ffi::OsStrExt;
+            let path = dir.join(std::ffi::OsStr::from_bytes(l.name(i)));
+            match c.kind {
+                Kind::File | Kind::LinkToFile => files.push(SourceFile {
+                    name: super::file::path_to_name(&path),
+                    size: c.size,
+                    mtime_ns: c.mtime_ns,
+                }),
+                Kind::Folder => {
+                    if let Some(sub) = by_folder.get(&(l.first + i as u32)) {
+                        stack.push((sub, 0, path));
+                    }
+                }
+                Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(path)),
+                Kind::Other => return Err(other_error(path, c.error.as_deref())),
+            }
         }
     }
-    let files: Result<Vec<SourceFile>, PlanError> = paths
-        .into_par_iter()
-        .map(|(name, path)| {
-            let meta = std::fs::metadata(&path).map_err(|e| ImportError::io(&path, e))?;
-            if meta.is_dir() {
-                return Err(PlanError::SymlinkToFolder(path));
-            }
-            if !meta.is_file() {
-                let kind = crate::walk::special_kind(&meta.file_type());
-                return Err(ImportError::UnsupportedType { path, kind }.into());
-            }
-            Ok(SourceFile { name, size: meta.len(), mtime_ns: mtime_ns(&meta) })
-        })
-        .collect();
-    let mut files = files?;
-    let mut seen = std::collections::HashSet::new();
-    files.retain(|f| seen.insert(f.name.clone()));
+    if inputs.len() > 1 {
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|f| seen.insert(f.name.clone()));
+    }
     Ok(files)
+}
+
+/// The error for an entry the walk could not ship: a special file, or what stat said.
+fn other_error(path: PathBuf, reason: Option<&str>) -> PlanError {
+    let reason = reason.unwrap_or("not a regular file");
+    for kind in ["FIFO", "socket", "device"] {
+        if reason.starts_with(kind) {
+            return ImportError::UnsupportedType { path, kind }.into();
+        }
+    }
+    if reason.starts_with("broken symlink") {
+        return ImportError::Missing(path).into();
+    }
+    ImportError::Io { path, source: std::io::Error::other(reason.to_string()) }.into()
 }
 
 /// Checks the settings.
