@@ -873,3 +873,38 @@ fn names_that_are_not_utf8_are_planned_and_built() {
     assert_eq!(r.files.len(), 2);
     assert_ne!(r.files[0].cid, r.files[1].cid, "two files, two DAGs");
 }
+
+/// `carload status` reads the output folder alone: built batches, a live builder's lock with its
+/// host and heartbeat age, a stale lock, and batches not built; `--json` for scripts.
+#[test]
+fn status_shows_built_building_stale_and_not_built() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 30, |i| 40_000 + i * 1000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "512KiB", "--min-piece-size", "128KiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 4);
+    carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out", "--batch-index", "0", "-q"])
+        .assert()
+        .success();
+    std::fs::write(dir.path().join("out/b00001.lock"), "host=node7 pid=42 time=1 token=1.0\n").unwrap();
+    let stale = dir.path().join("out/b00002.lock");
+    std::fs::write(&stale, "host=node8 pid=43 time=1 token=1.0\n").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(old).unwrap();
+    let out = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(&format!("Built 1/{} batches", s.batches.len())), "{text}");
+    assert!(text.contains("b00001 building on node7 (pid 42)"), "{text}");
+    assert!(text.contains("b00002 STALE LOCK of node8"), "{text}");
+    assert!(text.contains("b00003 not built"), "{text}");
+    let out = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--json"]).output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["built"], 1);
+    assert_eq!(j["stale_locks"], 1);
+    assert_eq!(j["status"][0]["state"], "built");
+    assert!(j["status"][0]["piece_cid"].as_str().unwrap().starts_with("baga"));
+    assert_eq!(j["status"][1]["host"], "node7");
+}

@@ -37,6 +37,8 @@ pub enum Command {
     Build(super::shipment::BuildArgs),
     /// Export deal commands (Lotus, Boost, Curio) or CSV for the built batches of a shipment.
     Export(super::shipment::ExportArgs),
+    /// How far along a shipment's build is: built, building (host, heartbeat), stale locks.
+    Status(super::status::StatusArgs),
     /// Restore the files of a CAR (or of a shipment's built batches), every block verified.
     Extract(super::extract::ExtractArgs),
     /// Verify a CAR (blocks, DAG, UnixFS, manifest, piece CID) or every built batch of a shipment.

@@ -8,6 +8,7 @@ pub mod report;
 pub mod run;
 pub mod shipment;
 pub mod signals;
+pub mod status;
 pub mod verify;
 
 pub use run::run;

@@ -18,6 +18,7 @@ pub mod overhead;
 pub mod pack;
 pub mod plan;
 pub mod size;
+pub mod status;
 
 pub use file::{read_shipment, write_shipment, Batch, BatchResult, FileRef, Header, Part, Shipment};
 pub use plan::{plan, walk_inputs, Pack, PlanOptions, SourceFile};
