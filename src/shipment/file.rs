@@ -351,15 +351,7 @@ fn check_header(h: &Header) -> Result<(), FormatError> {
     if p.max_links < 2 || p.max_links > 1 << 20 {
         return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, 1 << 20));
     }
-    let o = super::plan::PlanOptions {
-        profile: h.profile,
-        sector_size: h.sector_size,
-        piece_size: h.piece_size,
-        min_piece_size: h.min_piece_size,
-        margin: h.margin,
-        pack: h.pack,
-    };
-    if let Err(e) = super::plan::check_options(&o) {
+    if let Err(e) = super::plan::check_options(&super::plan::PlanOptions::of_header(h)) {
         return bad("sizes", e.to_string());
     }
     Ok(())

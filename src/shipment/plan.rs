@@ -72,6 +72,18 @@ impl PlanOptions {
         }
     }
 
+    /// The options a shipment was planned with (its header).
+    pub fn of_header(h: &Header) -> Self {
+        PlanOptions {
+            profile: h.profile,
+            sector_size: h.sector_size,
+            piece_size: h.piece_size,
+            min_piece_size: h.min_piece_size,
+            margin: h.margin,
+            pack: h.pack,
+        }
+    }
+
     /// Largest CAR bound a batch may have: the piece's unpadded capacity minus the margin.
     pub fn capacity(&self) -> u64 {
         unpadded_piece_size(self.piece_size).saturating_sub(self.margin)

@@ -139,14 +139,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         let s =
             read_shipment(std::io::BufReader::with_capacity(1 << 20, f)).with_context(|| path.display().to_string())?;
         let h = &s.header;
-        o = PlanOptions {
-            profile: h.profile,
-            sector_size: h.sector_size,
-            piece_size: h.piece_size,
-            min_piece_size: h.min_piece_size,
-            margin: h.margin,
-            pack: h.pack,
-        };
+        o = PlanOptions::of_header(h);
         if inputs.is_empty() {
             inputs = h.inputs.clone();
         }
