@@ -68,34 +68,18 @@ impl CarIndex {
         let mut offset = header.len;
         let mut sections = HashMap::new();
         loop {
-            let mut len = 0u64;
-            let mut shift = 0;
-            let mut n = 0;
-            loop {
-                let mut b = [0u8; 1];
-                if r.read(&mut b).map_err(io_err(path))? == 0 {
-                    if n == 0 {
-                        return Ok(CarIndex { file, roots: header.roots, sections });
-                    }
-                    return Err(CarError::BadSection { offset, reason: "truncated length".into() }.into());
-                }
-                n += 1;
-                len |= ((b[0] & 0x7f) as u64) << shift;
-                if b[0] & 0x80 == 0 {
-                    break;
-                }
-                shift += 7;
-                if shift > 63 {
-                    return Err(CarError::BadSection { offset, reason: "length varint too long".into() }.into());
-                }
-            }
+            let bad = |reason: &str| CarError::BadSection { offset, reason: reason.into() };
+            let Some((len, n)) = car::read_varint(&mut r).map_err(|e| bad(&e.to_string()))? else {
+                return Ok(CarIndex { file, roots: header.roots, sections });
+            };
+            let n = n as u64;
             if len > 64 << 20 {
-                return Err(CarError::BadSection { offset, reason: "section larger than 64 MiB".into() }.into());
+                return Err(bad("section larger than 64 MiB").into());
             }
             let mut buf = vec![0u8; len as usize];
-            r.read_exact(&mut buf).map_err(|_| CarError::BadSection { offset, reason: "truncated section".into() })?;
+            r.read_exact(&mut buf).map_err(|_| bad("truncated section"))?;
             let mut cur = io::Cursor::new(&buf[..]);
-            let cid = Cid::read_bytes(&mut cur).map_err(|e| CarError::BadSection { offset, reason: e.to_string() })?;
+            let cid = Cid::read_bytes(&mut cur).map_err(|e| bad(&e.to_string()))?;
             let data_at = offset + n + cur.position();
             let data_len = (len - cur.position()) as u32;
             sections.entry(cid.hash().to_bytes()).or_insert((data_at, data_len));

@@ -112,15 +112,7 @@ pub fn verify_car_with(r: impl Read + Send, expected: &[(String, Cid)]) -> Resul
         let mut total = 0u64;
         let read: Result<(), VerifyError> = loop {
             let mut buf = vec![0u8; 8 << 20];
-            let mut filled = 0;
-            while filled < buf.len() {
-                match r.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(VerifyError::Io(e)),
-                }
-            }
+            let filled = commp::read_full(&mut r, &mut buf)?;
             if filled == 0 {
                 break Ok(());
             }

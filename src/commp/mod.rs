@@ -640,7 +640,7 @@ impl io::Write for PieceHasher {
 const READ_BYTES: usize = 8 * 127 * UNIT_QUADS;
 
 /// Fills `buf` from `r` until it is full or `r` ends; returns the bytes read.
-fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
