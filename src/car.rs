@@ -101,7 +101,9 @@ pub fn read_header(r: &mut impl Read) -> Result<Header, CarError> {
     Ok(Header { version, roots, len: prefix as u64 + len })
 }
 
-fn read_varint(r: &mut impl Read) -> Result<Option<(u64, usize)>, CarError> {
+/// Reads a section-length varint; `None` at a clean end of input, an error when truncated or
+/// longer than 10 bytes.
+pub fn read_varint(r: &mut impl Read) -> Result<Option<(u64, usize)>, CarError> {
     let mut buf = [0u8; 10];
     for i in 0..10 {
         let mut b = [0u8; 1];
@@ -110,7 +112,8 @@ fn read_varint(r: &mut impl Read) -> Result<Option<(u64, usize)>, CarError> {
         }
         buf[i] = b[0];
         if b[0] & 0x80 == 0 {
-            return Ok(varint::read(&buf[..=i]));
+            // A 10-byte varint beyond 64 bits is an error, not the end of the input.
+            return varint::read(&buf[..=i]).map(Some).ok_or_else(|| CarError::BadHeader("varint too long".into()));
         }
     }
     Err(CarError::BadHeader("varint too long".into()))
@@ -254,6 +257,15 @@ mod cbor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlong_section_length_is_an_error_not_the_end() {
+        let ten = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+        assert!(read_varint(&mut &ten[..]).is_err());
+        assert!(read_varint(&mut &[0x80u8][..]).is_err(), "truncated");
+        assert_eq!(read_varint(&mut &[][..]).unwrap(), None, "clean end");
+        assert_eq!(read_varint(&mut &[0x96u8, 0x01][..]).unwrap(), Some((150, 2)));
+    }
 
     #[test]
     fn header_sizes() {
