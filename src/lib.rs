@@ -23,6 +23,7 @@ pub mod prepare;
 pub mod profile;
 pub mod shipment;
 pub mod sink;
+pub mod text;
 pub mod unixfs;
 pub mod varint;
 pub mod verify;

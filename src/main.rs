@@ -25,11 +25,7 @@ fn main() -> ExitCode {
             let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             // Messages can quote untrusted text (file names, a node's errors): control
             // characters are escaped so they cannot drive the terminal or break the line.
-            let line: String = dedup_chain(msg)
-                .chars()
-                .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
-                .collect();
-            eprintln!("{prefix} {line}");
+            eprintln!("{prefix} {}", carload::text::escape_controls(&dedup_chain(msg)));
             match (usage, status) {
                 (true, _) => ExitCode::from(2),
                 (_, Some(code)) => ExitCode::from(code),

@@ -62,11 +62,6 @@ pub fn shell_word(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A value for a comment line: control characters escaped, so it stays on its line.
-fn comment_text(s: &str) -> String {
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
-}
-
 /// A given value as a shell word, or the placeholder (left for the operator to fill in).
 fn or<'a>(v: &'a Option<String>, placeholder: &'a str) -> std::borrow::Cow<'a, str> {
     match v {
@@ -209,7 +204,7 @@ pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]
                 out.push_str(&format!(
                     "\n# {}: {} ({} bytes, piece {} padded / {} unpadded)\n",
                     r.batch,
-                    comment_text(car),
+                    crate::text::escape_controls(car),
                     r.car_size,
                     r.piece_size,
                     r.piece_size_unpadded
@@ -220,14 +215,14 @@ pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]
                         out.push_str(&boost_command(p, &piece));
                         out.push_str(&format!(
                             "\n# SP: boostd import-data <deal-uuid> {}",
-                            comment_text(&shell_word(car))
+                            crate::text::escape_controls(&shell_word(car))
                         ));
                     }
                     _ => {
                         out.push_str(&curio_command(p, &piece));
                         out.push_str(&format!(
                             "\n# SP: curio market add-url --url <url-of-{}> <deal-uuid> {}",
-                            comment_text(&r.batch),
+                            crate::text::escape_controls(&r.batch),
                             r.car_size
                         ));
                     }

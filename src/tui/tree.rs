@@ -123,15 +123,9 @@ impl Tree {
     /// Name of `id` for display: not-UTF-8 bytes replaced, control characters escaped (a name
     /// must never drive the terminal).
     pub fn display_name(&self, id: u32) -> std::borrow::Cow<'_, str> {
-        let name = String::from_utf8_lossy(self.name(id));
-        if name.chars().any(char::is_control) {
-            std::borrow::Cow::Owned(
-                name.chars()
-                    .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
-                    .collect(),
-            )
-        } else {
-            name
+        match String::from_utf8_lossy(self.name(id)) {
+            std::borrow::Cow::Borrowed(s) => carload::text::escape_controls(s),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(carload::text::escape_controls(&s).into_owned()),
         }
     }
 

@@ -142,14 +142,7 @@ fn batch_label(app: &App, id: u32) -> String {
 
 /// `s` with control characters escaped: file names and messages must never drive the terminal.
 pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().any(char::is_control) {
-        s.chars()
-            .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
-            .collect::<String>()
-            .into()
-    } else {
-        s.into()
-    }
+    carload::text::escape_controls(s)
 }
 
 fn fit(s: &str, w: usize) -> String {
