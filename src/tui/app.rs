@@ -956,11 +956,9 @@ impl App {
                     self.browser.editing_filter = false;
                     self.browser.filter.clear();
                 }
-                KeyCode::Backspace => {
-                    self.browser.filter.pop();
+                _ => {
+                    edit_line(&mut self.browser.filter, &k);
                 }
-                KeyCode::Char(c) if !ctrl => self.browser.filter.push(c),
-                _ => {}
             }
             self.browser.stale = true;
             self.refresh_rows();
@@ -1462,15 +1460,11 @@ impl App {
                     self.modal = None;
                     self.quit_after_save = false;
                 }
-                KeyCode::Backspace => {
-                    s.pop();
-                    self.modal = Some(Modal::SavePath(s));
+                _ => {
+                    if edit_line(&mut s, &k) {
+                        self.modal = Some(Modal::SavePath(s));
+                    }
                 }
-                KeyCode::Char(c) if !ctrl => {
-                    s.push(c);
-                    self.modal = Some(Modal::SavePath(s));
-                }
-                _ => {}
             },
             Modal::ConfirmOverwrite(path) => {
                 self.modal = None;
@@ -1897,7 +1891,6 @@ impl App {
     }
 
     fn extra_modal_key(&mut self, m: Modal, k: KeyEvent) -> Vec<Effect> {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         match m {
             Modal::OutPath(mut s) => match k.code {
                 KeyCode::Enter if !s.trim().is_empty() => {
@@ -1919,15 +1912,11 @@ impl App {
                     self.modal = None;
                     self.pending_build.clear();
                 }
-                KeyCode::Backspace => {
-                    s.pop();
-                    self.modal = Some(Modal::OutPath(s));
+                _ => {
+                    if edit_line(&mut s, &k) {
+                        self.modal = Some(Modal::OutPath(s));
+                    }
                 }
-                KeyCode::Char(c) if !ctrl => {
-                    s.push(c);
-                    self.modal = Some(Modal::OutPath(s));
-                }
-                _ => {}
             },
             Modal::Info { batch, row } => {
                 let n = self.info_lines(batch).len();
@@ -1997,19 +1986,11 @@ impl App {
                             }
                         };
                     }
-                    KeyCode::Backspace => {
-                        if let Some(t) = self.deal.text(field) {
-                            t.pop();
+                    _ => {
+                        if self.deal.text(field).is_some_and(|t| edit_line(t, &k)) {
                             self.refresh_export();
                         }
                     }
-                    KeyCode::Char(c) if !ctrl => {
-                        if let Some(t) = self.deal.text(field) {
-                            t.push(c);
-                            self.refresh_export();
-                        }
-                    }
-                    _ => {}
                 }
             }
             Modal::ConfirmExportOverwrite(path) => {
@@ -2023,6 +2004,19 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+}
+
+/// Applies a key to a one-line text field: Backspace deletes, a character (without Ctrl) is
+/// typed. Returns whether the text changed.
+fn edit_line(text: &mut String, k: &KeyEvent) -> bool {
+    match k.code {
+        KeyCode::Backspace => text.pop().is_some(),
+        KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+            text.push(c);
+            true
+        }
+        _ => false,
     }
 }
 
