@@ -137,6 +137,17 @@ pub fn holder_of(content: &str) -> Option<(&str, u32)> {
     Some((host?, pid?))
 }
 
+/// Who holds batch `id`'s lock in `dir` and how long ago it was refreshed (as of `now`), if it
+/// is locked. A lock whose content names no holder reports an empty host and pid 0.
+pub fn holder(dir: &Path, id: &str, now: SystemTime) -> Option<(String, u32, Duration)> {
+    let path = lock_path(dir, id);
+    let meta = fs::metadata(&path).ok()?;
+    let age = meta.modified().ok().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
+    let content = fs::read_to_string(&path).unwrap_or_default();
+    let (host, pid) = holder_of(&content).map(|(h, p)| (h.to_string(), p)).unwrap_or_default();
+    Some((host, pid, age))
+}
+
 /// [`claim`], also taking over at once a lock whose holder `dead(host, pid)` says is gone (a
 /// builder on this host whose process no longer exists).
 pub fn claim_with(

@@ -5,7 +5,7 @@
 
 use super::build::{find_result, Found};
 use super::file::{Batch, Header};
-use super::lock::{holder_of, lock_path};
+use super::lock::holder;
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -83,23 +83,13 @@ pub fn status(
                     car_size: r.car_size,
                 },
                 Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
-                Found::Missing => {
-                    let path = lock_path(dir, &b.id);
-                    match std::fs::metadata(&path) {
-                        Ok(m) => {
-                            let age = m.modified().ok().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
-                            let content = std::fs::read_to_string(&path).unwrap_or_default();
-                            let (host, pid) = holder_of(&content).map(|(h, p)| (h.to_string(), p)).unwrap_or_default();
-                            let heartbeat_age = age.as_secs();
-                            if age >= stale_after {
-                                State::StaleLock { host, pid, heartbeat_age }
-                            } else {
-                                State::Building { host, pid, heartbeat_age }
-                            }
-                        }
-                        Err(_) => State::NotBuilt,
+                Found::Missing => match holder(dir, &b.id, now) {
+                    Some((host, pid, age)) if age >= stale_after => {
+                        State::StaleLock { host, pid, heartbeat_age: age.as_secs() }
                     }
-                }
+                    Some((host, pid, age)) => State::Building { host, pid, heartbeat_age: age.as_secs() },
+                    None => State::NotBuilt,
+                },
             };
             BatchStatus { id: b.id.clone(), bytes: b.bytes(), state }
         })

@@ -300,13 +300,8 @@ pub fn poll(out: &Path, ids: Vec<String>) -> Vec<Seen> {
     let at = std::time::SystemTime::now();
     ids.into_iter()
         .map(|id| {
-            let lock_path = carload::shipment::lock::lock_path(out, &id);
-            let lock = std::fs::metadata(&lock_path).ok().map(|m| {
-                let age = m.modified().ok().and_then(|t| at.duration_since(t).ok()).map_or(0, |d| d.as_secs());
-                let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
-                let holder = holder.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-                (holder, age)
-            });
+            let lock = carload::shipment::lock::holder(out, &id, at)
+                .map(|(host, pid, age)| (format!("host={host} pid={pid}"), age.as_secs()));
             let result = carload::shipment::build::built_result(out, &id);
             Seen { id, lock, result }
         })
