@@ -732,9 +732,11 @@ impl App {
         if let Some(out) = &self.settings.out {
             // After the scan, when loaded batches are matched to the tree.
             // Compared in place: this runs for every message, key presses included.
-            let same = self.watched_ids.len() == self.batches.list.len()
-                && self.batches.list.iter().zip(&self.watched_ids).all(|(b, w)| b.id == *w);
-            if self.scan_secs.is_some() && !same {
+            let same = || {
+                self.watched_ids.len() == self.batches.list.len()
+                    && self.batches.list.iter().zip(&self.watched_ids).all(|(b, w)| b.id == *w)
+            };
+            if self.scan_secs.is_some() && !same() {
                 let ids: Vec<String> = self.batches.list.iter().map(|b| b.id.clone()).collect();
                 self.watched_ids = ids.clone();
                 effects.push(Effect::Watch { out: out.clone(), ids });
