@@ -485,23 +485,11 @@ fn mouse_clicks_select_and_focus_and_the_wheel_scrolls() {
 
 /// A deterministic app (no disk): listings built by hand.
 fn synthetic() -> App {
-    use carload::walk::{Child, Kind, Listing, ROOTS};
+    use carload::walk::{Kind, ROOTS};
     let profile = Profile::default();
     let cost = |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
     let listing = |folder: u32, first: u32, kids: &[(&str, Kind, u64)]| {
-        let mut l = Listing { folder, first, ..Listing::default() };
-        for (name, kind, size) in kids {
-            l.names.extend_from_slice(name.as_bytes());
-            l.children.push(Child {
-                name_end: l.names.len() as u32,
-                kind: *kind,
-                size: *size,
-                mtime_ns: 1_700_000_000_000_000_000,
-                cost: if kind.is_file() { cost(*size) } else { 0 },
-                error: (*kind == Kind::Other).then(|| "FIFO: not a regular file".into()),
-            });
-        }
-        l
+        super::tree::tests::listing_with(folder, first, kids, &cost)
     };
     let mut app = App::new(settings(SECTOR_32GIB), (80, 24));
     app.update(Msg::Listing(listing(ROOTS, 0, &[("archive", Kind::Folder, 0)])));

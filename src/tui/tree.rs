@@ -409,6 +409,11 @@ pub mod tests {
 
     /// A listing of `(name, kind, size)` children.
     pub fn listing(folder: u32, first: u32, kids: &[(&str, Kind, u64)]) -> Listing {
+        listing_with(folder, first, kids, &|s| s + 100)
+    }
+
+    /// A listing whose files cost `cost(size)`; `Other` entries are FIFOs.
+    pub fn listing_with(folder: u32, first: u32, kids: &[(&str, Kind, u64)], cost: &dyn Fn(u64) -> u64) -> Listing {
         let mut l = Listing { folder, first, ..Listing::default() };
         for (name, kind, size) in kids {
             l.names.extend_from_slice(name.as_bytes());
@@ -417,8 +422,8 @@ pub mod tests {
                 kind: *kind,
                 size: *size,
                 mtime_ns: 1_700_000_000_000_000_000,
-                cost: if kind.is_file() { size + 100 } else { 0 },
-                error: None,
+                cost: if kind.is_file() { cost(*size) } else { 0 },
+                error: (*kind == Kind::Other).then(|| "FIFO: not a regular file".into()),
             });
         }
         l
