@@ -1740,22 +1740,24 @@ impl App {
 
     /// Source bytes of the shipment built so far, counting running builds' share.
     fn shipment_done(&self) -> f64 {
-        let mut done = 0.0;
+        self.shipment_totals().2
+    }
+
+    /// Totals for the progress pane, in one pass over the batches: (built batches, batches,
+    /// source bytes done — running builds counted by their share —, source bytes).
+    pub fn shipment_totals(&self) -> (usize, usize, f64, u64) {
+        let (mut built, mut done, mut total) = (0, 0.0, 0u64);
         for b in &self.batches.list {
+            let bytes = b.bytes(&self.tree);
+            total += bytes;
             if b.result.is_some() {
-                done += b.bytes(&self.tree) as f64;
+                built += 1;
+                done += bytes as f64;
             } else if let Some(Activity::Running(p)) = self.builds.activity.get(&b.id) {
                 done += p.done_bytes();
             }
         }
-        done
-    }
-
-    /// Totals for the progress pane: (built batches, batches, bytes done, bytes).
-    pub fn shipment_totals(&self) -> (usize, usize, f64, u64) {
-        let built = self.batches.list.iter().filter(|b| b.result.is_some()).count();
-        let total: u64 = self.batches.list.iter().map(|b| b.bytes(&self.tree)).sum();
-        (built, self.batches.list.len(), self.shipment_done(), total)
+        (built, self.batches.list.len(), done, total)
     }
 
     fn watched(&mut self, at: f64, seen: Vec<Seen>) {
