@@ -106,10 +106,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub verify: bool,
     /// Take over a batch lock not refreshed for this many seconds (its builder died).
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = clap::value_parser!(u64).range(2..=864_000))]
+    #[arg(long, value_name = "SECS", default_value_t = lock::DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(u64).range(2..=864_000))]
     pub stale_after: u64,
     /// Seconds between lock refreshes while building.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, value_name = "SECS", default_value_t = lock::DEFAULT_HEARTBEAT, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub heartbeat: u64,
     /// Folder for the temporary spools (default: the output folder).
     #[arg(long, value_name = "DIR")]

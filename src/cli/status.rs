@@ -28,7 +28,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub all: bool,
     /// Seconds after which a lock not refreshed counts as stale (as `build --stale-after`).
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = clap::value_parser!(u64).range(2..=864_000))]
+    #[arg(long, value_name = "SECS", default_value_t = carload::shipment::lock::DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(u64).range(2..=864_000))]
     pub stale_after: u64,
 }
 

@@ -31,6 +31,11 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Default seconds after which a lock not refreshed is stale (`--stale-after`).
+pub const DEFAULT_STALE_AFTER: u64 = 300;
+/// Default seconds between lock refreshes (`--heartbeat`).
+pub const DEFAULT_HEARTBEAT: u64 = 30;
+
 /// Who claims a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {

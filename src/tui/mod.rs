@@ -167,7 +167,17 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     let tmpdir = a.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     Ok(Setup {
-        settings: Settings { plan: o, inputs, base, shipment, out, tmpdir, color, stale_after: 300, deal },
+        settings: Settings {
+            plan: o,
+            inputs,
+            base,
+            shipment,
+            out,
+            tmpdir,
+            color,
+            stale_after: carload::shipment::lock::DEFAULT_STALE_AFTER,
+            deal,
+        },
         roots,
         loaded,
         mouse: a.mouse || cfg.mouse.unwrap_or(false),

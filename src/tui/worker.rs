@@ -268,8 +268,8 @@ fn build(job: Job, tx: &Sender<Msg>) {
         tmpdir: None,
         source_root: None,
         verify: false,
-        stale_after: 300,
-        heartbeat: 30,
+        stale_after: carload::shipment::lock::DEFAULT_STALE_AFTER,
+        heartbeat: carload::shipment::lock::DEFAULT_HEARTBEAT,
     };
     let owner = crate::cli::shipment::owner();
     let outcome = crate::cli::shipment::build_one(&job.header, &job.batch, &opts, &owner, &mut obs);
