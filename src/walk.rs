@@ -9,7 +9,6 @@
 //! (sub-folders are known from the directory entry's type), and symlinks are resolved as the
 //! planner resolves them: a symlink to a file counts as that file.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -108,7 +107,7 @@ pub fn walk(roots: &[PathBuf], o: &WalkOptions<'_>, out: &(dyn Fn(Listing) + Syn
     for (i, root) in roots.iter().enumerate() {
         let name = crate::batch::clean_path(root);
         top.names.extend_from_slice(name.as_os_str().as_bytes());
-        let mut child = describe(root, fs::metadata(root), o.cost);
+        let mut child = describe(fs::metadata(root), o.cost);
         child.name_end = top.names.len() as u32;
         if child.kind == Kind::Folder {
             jobs.push((root.clone(), i as u32));
@@ -186,8 +185,7 @@ fn read_folder(
         let child = match item.file_type() {
             Ok(t) if t.is_dir() => Child { kind: Kind::Folder, ..blank() },
             Ok(t) if t.is_symlink() => describe_link(&item.path(), cost),
-            Ok(t) if t.is_file() => describe(&item.path(), item.metadata(), cost),
-            Ok(_) => describe(&item.path(), item.metadata(), cost),
+            Ok(_) => describe(item.metadata(), cost),
             Err(e) => Child { kind: Kind::Other, error: Some(e.to_string().into()), ..blank() },
         };
         found.push((name, child));
@@ -228,7 +226,7 @@ fn mtime_ns(meta: &fs::Metadata) -> i64 {
 }
 
 /// Describes an entry from its metadata (followed for roots and symlinks).
-fn describe(path: &Path, meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
+fn describe(meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
     match meta {
         Ok(m) if m.is_file() => {
             Child { kind: Kind::File, size: m.len(), mtime_ns: mtime_ns(&m), cost: cost(m.len()), ..blank() }
@@ -238,33 +236,25 @@ fn describe(path: &Path, meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> 
             let what = special_kind(&m.file_type());
             Child { kind: Kind::Other, error: Some(format!("{what}: not a regular file").into()), ..blank() }
         }
-        Err(e) => {
-            let _ = path;
-            Child { kind: Kind::Other, error: Some(e.to_string().into()), ..blank() }
-        }
+        Err(e) => Child { kind: Kind::Other, error: Some(e.to_string().into()), ..blank() },
     }
 }
 
 fn describe_link(path: &Path, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
     let target = fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
     match fs::metadata(path) {
-        Ok(m) if m.is_file() => Child { kind: Kind::LinkToFile, ..describe(path, Ok(m), cost) },
+        Ok(m) if m.is_file() => Child { kind: Kind::LinkToFile, ..describe(Ok(m), cost) },
         Ok(m) if m.is_dir() => Child {
             kind: Kind::LinkToFolder,
             error: Some(format!("symlink to folder {target} (not followed; plan refuses it)").into()),
             ..blank()
         },
-        Ok(m) => describe(path, Ok(m), cost),
+        Ok(m) => describe(Ok(m), cost),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             Child { kind: Kind::Other, error: Some(format!("broken symlink to {target}").into()), ..blank() }
         }
         Err(e) => Child { kind: Kind::Other, error: Some(format!("symlink to {target}: {e}").into()), ..blank() },
     }
-}
-
-/// Name bytes as a displayable string (lossy for names that are not UTF-8).
-pub fn display_name(name: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(OsStr::from_bytes(name).as_bytes())
 }
 
 #[cfg(test)]
@@ -294,7 +284,8 @@ mod tests {
         let mut names: HashMap<u32, (u32, String, Child)> = HashMap::new();
         for l in &got {
             for (i, c) in l.children.iter().enumerate() {
-                let prev = names.insert(l.first + i as u32, (l.folder, display_name(l.name(i)).into(), c.clone()));
+                let prev =
+                    names.insert(l.first + i as u32, (l.folder, String::from_utf8_lossy(l.name(i)).into(), c.clone()));
                 assert!(prev.is_none(), "ID given twice");
             }
         }

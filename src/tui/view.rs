@@ -658,7 +658,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
         }
         Modal::Preview(p) => {
             let r = centered(area, area.width - 4, area.height - 2);
-            let lines = preview_lines(app, &p.content, r.width as usize);
+            let lines = preview_lines(&p.content, r.width as usize);
             f.render_widget(Clear, r);
             let block = Block::default()
                 .borders(Borders::ALL)
@@ -778,7 +778,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
 }
 
-fn preview_lines(app: &App, c: &PreviewContent, w: usize) -> Vec<Line<'static>> {
+fn preview_lines(c: &PreviewContent, w: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     match c {
         PreviewContent::Planned(entries) => {
@@ -843,6 +843,5 @@ fn preview_lines(app: &App, c: &PreviewContent, w: usize) -> Vec<Line<'static>> 
             }
         }
     }
-    let _ = app;
     out
 }
