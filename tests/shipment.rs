@@ -734,6 +734,11 @@ fn a_lock_of_a_dead_builder_on_this_host_is_taken_over_at_once() {
     assert!(carload::shipment::build::built_result(&out, "b00000").is_some());
     assert!(!out.join("b00000.lock").exists());
     assert!(!out.join(".b00000.car.abc123.partial").exists(), "the dead builder's temporaries are removed");
+    // A builder that died after committing but before releasing its lock: the next build finds
+    // the batch built and removes the abandoned lock.
+    std::fs::write(out.join("b00000.lock"), format!("host={} pid={dead} time=1 token=1.0\n", this_host())).unwrap();
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().success();
+    assert!(!out.join("b00000.lock").exists());
 }
 
 /// Several builders on one folder, some killed with SIGKILL at random points, over many rounds:

@@ -435,9 +435,16 @@ fn remove_orphans(dir: &Path, s: &Shipment) {
 /// lock fresh while building, register temporaries for signal cleanup, release the lock. The
 /// workstation calls this too, with an observer that reports progress and can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
+    // A lock of this host whose process is gone belongs to a builder that died: take it now.
+    let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
+    let stale = Duration::from_secs(o.stale_after);
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
-            None | Some(Ok(true)) => return Outcome::Skipped,
+            None | Some(Ok(true)) => {
+                // Built, but its builder may have died before releasing the lock.
+                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), stale, &dead);
+                return Outcome::Skipped;
+            }
             Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
             Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
         },
@@ -445,9 +452,6 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         Found::Unreadable(reason) => return Outcome::Failed(format!("{reason}; not rebuilding over it")),
         Found::Missing => {}
     }
-    let stale = Duration::from_secs(o.stale_after);
-    // A lock of this host whose process is gone belongs to a builder that died: take it now.
-    let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
     let (lk, took_over) = match lock::claim_with(&o.out, &b.id, owner, SystemTime::now(), stale, &dead) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {

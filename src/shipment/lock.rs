@@ -153,6 +153,30 @@ pub fn holder(dir: &Path, id: &str, now: SystemTime) -> Option<(String, u32, Dur
     Some((host, pid, age))
 }
 
+/// Removes batch `id`'s lock if its builder is gone: `dead(host, pid)` says so, or it was not
+/// refreshed for `stale_after`. For a batch already built whose builder died between committing
+/// and releasing. Only the lock judged is removed (see [`remove_if`]).
+pub fn remove_abandoned(
+    dir: &Path,
+    id: &str,
+    now: SystemTime,
+    stale_after: Duration,
+    dead: &dyn Fn(&str, u32) -> bool,
+) -> io::Result<bool> {
+    let path = lock_path(dir, id);
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let content = fs::read_to_string(&path).unwrap_or_default();
+    let age = now.duration_since(meta.modified()?).unwrap_or_default();
+    if age < stale_after && !holder_of(&content).is_some_and(|(h, p)| dead(h, p)) {
+        return Ok(false);
+    }
+    remove_if(&path, ident(&meta), Some(&content))
+}
+
 /// [`claim`], also taking over at once a lock whose holder `dead(host, pid)` says is gone (a
 /// builder on this host whose process no longer exists).
 pub fn claim_with(
