@@ -150,29 +150,40 @@ impl serde_json::ser::Formatter for GoFormatter {
     }
 }
 
-/// Appends `value` as one Go-encoded JSON line (record followed by `\n`).
-fn push_record(out: &mut Vec<u8>, value: &impl Serialize) {
-    let mut ser = serde_json::Serializer::with_formatter(&mut *out, GoFormatter);
-    value.serialize(&mut ser).expect("manifest records always serialize");
-    out.push(b'\n');
+/// Writes `value` as one Go-encoded JSON line (record followed by `\n`).
+fn write_record(w: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *w, GoFormatter);
+    value.serialize(&mut ser).map_err(io::Error::other)?;
+    w.write_all(b"\n")
+}
+
+/// Writes the manifest's first two records: the preamble and the summary announcing
+/// `entry_count` entries.
+pub fn write_manifest_head(w: &mut dyn Write, entry_count: u64) -> io::Result<()> {
+    write_record(w, &Preamble { record_type: "DagAggregatePreamble", version: MANIFEST_VERSION })?;
+    write_record(
+        w,
+        &Summary {
+            record_type: "DagAggregateSummary",
+            entry_count,
+            entries_sorted_by: ENTRIES_SORTED_BY,
+            description: DESCRIPTION,
+        },
+    )
+}
+
+/// Writes one entry record of the manifest (entries follow the head in `DagCidV1` order).
+pub fn write_manifest_entry(w: &mut dyn Write, entry: &ManifestEntry) -> io::Result<()> {
+    write_record(w, &EntryRecord { record_type: "DagAggregateEntry", entry })
 }
 
 /// Writes the manifest for `entries` (already sorted by `DagCidV1`).
 pub fn write_manifest(entries: &[ManifestEntry]) -> Vec<u8> {
     // A dag-pb entry line is about 250 bytes; over-reserve a little rather than double.
     let mut out = Vec::with_capacity(300 + entries.len() * 280);
-    push_record(&mut out, &Preamble { record_type: "DagAggregatePreamble", version: MANIFEST_VERSION });
-    push_record(
-        &mut out,
-        &Summary {
-            record_type: "DagAggregateSummary",
-            entry_count: entries.len() as u64,
-            entries_sorted_by: ENTRIES_SORTED_BY,
-            description: DESCRIPTION,
-        },
-    );
+    write_manifest_head(&mut out, entries.len() as u64).expect("writing to memory");
     for entry in entries {
-        push_record(&mut out, &EntryRecord { record_type: "DagAggregateEntry", entry });
+        write_manifest_entry(&mut out, entry).expect("writing to memory");
     }
     out.shrink_to_fit();
     out
@@ -267,7 +278,7 @@ mod tests {
     #[test]
     fn go_escaping() {
         let mut out = Vec::new();
-        push_record(&mut out, &"a<b>&c\u{2028}\u{8}\u{c}\n\"\\\u{1}é");
+        write_record(&mut out, &"a<b>&c\u{2028}\u{8}\u{c}\n\"\\\u{1}é").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "\"a\\u003cb\\u003e\\u0026c\\u2028\\u0008\\u000c\\n\\\"\\\\\\u0001é\"\n"

@@ -7,10 +7,14 @@
 //! This module builds the aggregate-owned blocks; the entries' own DAGs stay with the caller,
 //! which writes them where [`Aggregate::car_items`] says.
 
+pub mod compact;
 mod manifest;
 mod read;
 
-pub use manifest::{parse_manifest, write_manifest, ManifestEntry, ManifestError, DESCRIPTION};
+pub use manifest::{
+    parse_manifest, write_manifest, write_manifest_entry, write_manifest_head, ManifestEntry, ManifestError,
+    DESCRIPTION,
+};
 pub use read::{read_manifest_from_car, ReadError};
 
 use crate::block::{to_v1, Block, CidVersion, DAG_PB, IDENTITY, SHA2_256};
@@ -63,6 +67,9 @@ pub enum AggregateError {
     /// [`write_car_in_memory`] was not given the DAG of an entry.
     #[error("no DAG given for aggregate entry {0}")]
     MissingEntryDag(Cid),
+    /// The spool file of a compact aggregate could not be used.
+    #[error("aggregate spool: {0}")]
+    Spool(String),
 }
 
 /// One item of an aggregate CAR, in canonical order (see [`Aggregate::car_items`]).

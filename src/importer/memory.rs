@@ -20,62 +20,91 @@ pub struct Dag {
     pub blocks: Vec<Block>,
 }
 
-struct Node {
-    block: Block,
-    tsize: u64,
-    file_bytes: u64,
-    children: Vec<usize>,
+/// A node of a balanced file DAG: a leaf (the first nodes, in file order) or an internal node
+/// holding its block.
+#[derive(Debug, Clone)]
+pub struct TreeNode {
+    /// Its CID.
+    pub cid: Cid,
+    /// Cumulative size (the Tsize its parent's link carries).
+    pub tsize: u64,
+    /// File bytes under it.
+    pub file_bytes: u64,
+    /// The block of an internal node (`None` for a leaf: the caller has its bytes).
+    pub block: Option<Block>,
+    /// Children, as indexes into the node list.
+    pub children: Vec<usize>,
 }
 
-/// Builds the balanced UnixFS file DAG of `data` under `profile`.
-pub fn file_dag(data: &[u8], profile: &Profile) -> Dag {
-    let mut nodes: Vec<Node> = Vec::new();
-    let leaf = |chunk: &[u8]| -> Node {
-        let block = if profile.raw_leaves {
-            Block::new(CidVersion::V1, crate::block::RAW, chunk.to_vec())
-        } else {
-            Block::new(profile.cid_version, DAG_PB, unixfs::file_leaf(chunk))
-        };
-        Node { tsize: block.data.len() as u64, file_bytes: chunk.len() as u64, block, children: vec![] }
-    };
-    let mut level: Vec<usize> = Vec::new();
-    if data.is_empty() {
-        nodes.push(leaf(&[]));
-        level.push(0);
-    }
-    for chunk in data.chunks(profile.chunk_size) {
-        nodes.push(leaf(chunk));
-        level.push(nodes.len() - 1);
-    }
+/// go-ipfs's balanced layout over `leaves` given as `(cid, tsize, file bytes)` in file order:
+/// returns every node (the leaves first, in order, then the internal nodes) and the root's index.
+pub fn balanced_tree(leaves: impl IntoIterator<Item = (Cid, u64, u64)>, profile: &Profile) -> (Vec<TreeNode>, usize) {
+    let mut nodes: Vec<TreeNode> = leaves
+        .into_iter()
+        .map(|(cid, tsize, file_bytes)| TreeNode { cid, tsize, file_bytes, block: None, children: Vec::new() })
+        .collect();
+    let mut level: Vec<usize> = (0..nodes.len()).collect();
     while level.len() > 1 {
         let mut next = Vec::new();
         for group in level.chunks(profile.max_links) {
-            let links: Vec<Link> = group
-                .iter()
-                .map(|&i| Link { cid: nodes[i].block.cid, name: Vec::new(), tsize: nodes[i].tsize })
-                .collect();
+            let links: Vec<Link> =
+                group.iter().map(|&i| Link { cid: nodes[i].cid, name: Vec::new(), tsize: nodes[i].tsize }).collect();
             let sizes: Vec<u64> = group.iter().map(|&i| nodes[i].file_bytes).collect();
             let total: u64 = sizes.iter().sum();
             let bytes = dagpb::encode(&links, Some(&unixfs::file_node_data(total, &sizes)));
             let tsize = bytes.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
             let block = Block::new(profile.cid_version, DAG_PB, bytes);
-            nodes.push(Node { block, tsize, file_bytes: total, children: group.to_vec() });
+            nodes.push(TreeNode {
+                cid: block.cid,
+                tsize,
+                file_bytes: total,
+                block: Some(block),
+                children: group.to_vec(),
+            });
             next.push(nodes.len() - 1);
         }
         level = next;
     }
-    let root = level[0];
+    (nodes, level[0])
+}
+
+/// The nodes of a tree in CAR order: depth-first pre-order from `root`, each CID once.
+pub fn car_order(nodes: &[TreeNode], root: usize) -> Vec<usize> {
     let mut seen = HashSet::new();
-    let mut blocks = Vec::new();
+    let mut order = Vec::new();
     let mut stack = vec![root];
     while let Some(i) = stack.pop() {
-        if !seen.insert(nodes[i].block.cid) {
+        if !seen.insert(nodes[i].cid) {
             continue;
         }
-        blocks.push(nodes[i].block.clone());
+        order.push(i);
         stack.extend(nodes[i].children.iter().rev());
     }
-    Dag { root: nodes[root].block.cid, tsize: nodes[root].tsize, blocks }
+    order
+}
+
+/// The leaf block of `chunk` under `profile`.
+fn leaf_block(chunk: &[u8], profile: &Profile) -> Block {
+    if profile.raw_leaves {
+        Block::new(CidVersion::V1, crate::block::RAW, chunk.to_vec())
+    } else {
+        Block::new(profile.cid_version, DAG_PB, unixfs::file_leaf(chunk))
+    }
+}
+
+/// Builds the balanced UnixFS file DAG of `data` under `profile`.
+pub fn file_dag(data: &[u8], profile: &Profile) -> Dag {
+    let mut leaves: Vec<(Block, u64)> =
+        data.chunks(profile.chunk_size).map(|c| (leaf_block(c, profile), c.len() as u64)).collect();
+    if leaves.is_empty() {
+        leaves.push((leaf_block(&[], profile), 0));
+    }
+    let (nodes, root) = balanced_tree(leaves.iter().map(|(b, n)| (b.cid, b.data.len() as u64, *n)), profile);
+    let blocks = car_order(&nodes, root)
+        .into_iter()
+        .map(|i| nodes[i].block.clone().unwrap_or_else(|| leaves[i].0.clone()))
+        .collect();
+    Dag { root: nodes[root].cid, tsize: nodes[root].tsize, blocks }
 }
 
 /// Serialises a DAG as a CARv1 byte vector (header, then its blocks in order).
