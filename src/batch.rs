@@ -10,6 +10,7 @@
 //! blocks, the spool and the re-read files. Memory holds per-entry metadata, the internal nodes of
 //! large files (about 1/5000 of their bytes) and the set of CIDs written.
 
+use crate::aggregate::compact::{aggregate_compact, CompactAggregate, Item, Key, Member, SpooledBytes};
 use crate::aggregate::{aggregate, Aggregate, CarItem, Entry as AggEntry};
 use crate::car;
 use crate::commp::{PieceHasher, PieceInfo};
@@ -21,6 +22,7 @@ use crate::sink::{FileSink, RecordingSink, ReplaySink, Sink, TeeWriter};
 use crate::varint;
 use cid::Cid;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -58,6 +60,12 @@ pub enum BatchError {
         /// What went wrong.
         reason: String,
     },
+    /// More files than a batch can index.
+    #[error("{0} files in one batch: at most 4,294,967,294")]
+    TooManyFiles(usize),
+    /// The importer made a root that is not a sha2-256 CID (an internal error).
+    #[error("DAG root {0} is not a sha2-256 CID")]
+    UnsupportedCid(Cid),
     /// Fetching from an IPFS node failed.
     #[error(transparent)]
     Ipfs(#[from] crate::ipfs::IpfsError),
@@ -113,93 +121,290 @@ pub fn walk(root: &Path, profile: &Profile) -> Result<Vec<BatchFile>, BatchError
     Ok(files)
 }
 
+/// The files of a batch in walk order, produced on demand: a batch of millions of files need
+/// not hold them all as [`BatchFile`]s.
+pub trait BatchFiles: Sync {
+    /// Number of files.
+    fn count(&self) -> usize;
+    /// File `i` (`i < count()`).
+    fn file(&self, i: usize) -> Cow<'_, BatchFile>;
+}
+
+impl BatchFiles for [BatchFile] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn file(&self, i: usize) -> Cow<'_, BatchFile> {
+        Cow::Borrowed(&self[i])
+    }
+}
+
+impl BatchFiles for Vec<BatchFile> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn file(&self, i: usize) -> Cow<'_, BatchFile> {
+        Cow::Borrowed(&self[i])
+    }
+}
+
+/// Each file's DAG root, in walk order (duplicates kept).
+#[derive(Debug)]
+pub struct Roots {
+    list: RootList,
+    /// Whether dag-pb roots are CIDv0 (the profile's CID version).
+    v0: bool,
+}
+
+#[derive(Debug)]
+enum RootList {
+    /// Compact members, sorted by walk order.
+    Members(Vec<Member<Src>>),
+    Cids(Vec<Cid>),
+}
+
+impl Roots {
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        match &self.list {
+            RootList::Members(m) => m.len(),
+            RootList::Cids(c) => c.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The root of file `i`, as the importer made it (CIDv0 for dag-pb under a CIDv0 profile).
+    pub fn get(&self, i: usize) -> Cid {
+        match &self.list {
+            RootList::Members(m) if self.v0 && m[i].key.is_dag_pb() => {
+                Cid::new_v0(*m[i].key.cid().hash()).expect("sha2-256/32 is a valid CIDv0")
+            }
+            RootList::Members(m) => m[i].key.cid(),
+            RootList::Cids(c) => c[i],
+        }
+    }
+
+    /// Every root, in walk order.
+    pub fn iter(&self) -> impl Iterator<Item = Cid> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// The manifest of a built batch: in memory, or spooled for large batches.
+#[derive(Debug)]
+pub enum ManifestBytes {
+    /// Held in memory.
+    Memory(Vec<u8>),
+    /// In a temporary file.
+    Spooled(SpooledBytes),
+}
+
+impl ManifestBytes {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            ManifestBytes::Memory(v) => v.len() as u64,
+            ManifestBytes::Spooled(s) => s.len(),
+        }
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies the bytes to `w`.
+    pub fn copy_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        match self {
+            ManifestBytes::Memory(v) => w.write_all(v),
+            ManifestBytes::Spooled(s) => s.copy_to(w),
+        }
+    }
+
+    /// The bytes, in memory.
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        match self {
+            ManifestBytes::Memory(v) => Ok(v.clone()),
+            ManifestBytes::Spooled(s) => s.to_vec(),
+        }
+    }
+}
+
 /// What a batch build produced.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BatchBuilt {
     /// The aggregate root (payload CID).
     pub root: Cid,
     /// CAR bytes written.
     pub car_size: u64,
-    /// Each file's walk name and DAG root, in walk order (duplicates kept).
-    pub files: Vec<(String, Cid)>,
+    /// Each file's DAG root, in walk order (duplicates kept).
+    pub roots: Roots,
     /// Entries in the manifest (distinct DAGs).
     pub unique: usize,
-    /// The manifest bytes (`@AggregateManifest.ndjson`).
-    pub manifest: Vec<u8>,
+    /// The manifest (`@AggregateManifest.ndjson`).
+    pub manifest: ManifestBytes,
     /// The piece commitment, when asked for.
     pub piece: Option<PieceInfo>,
 }
 
-/// Where an entry's CAR sections come from when the batch CAR is written.
-enum Source {
-    /// Bytes `offset..offset+len` of the spool.
-    Spool { offset: u64, len: u64 },
-    /// Rebuilt from the file (index into the batch files) with the internal nodes recorded on
-    /// the first pass: large files are read twice instead of copied through the spool.
-    Reread { file: usize, record: RecordingSink },
+/// Where an entry's CAR sections are when the batch CAR is written: bytes `at..at + len` of the
+/// spool, or, when `len` is [`REREAD`], rebuilt from the file with the internal nodes recorded
+/// on the first pass (`at` indexes those records): large files are read twice instead of copied
+/// through the spool. Twelve bytes, so a member is 56 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Src {
+    at: [u32; 2],
+    len: u32,
 }
 
-struct Spooled {
-    root: Cid,
-    source: Source,
+const REREAD: u32 = u32::MAX;
+
+impl Src {
+    fn spool(offset: u64, len: u32) -> Self {
+        Src { at: [offset as u32, (offset >> 32) as u32], len }
+    }
+    fn offset(&self) -> u64 {
+        u64::from(self.at[0]) | (u64::from(self.at[1]) << 32)
+    }
+}
+
+/// A large file's internal nodes, recorded when it was hashed.
+struct Reread {
+    file: usize,
+    record: RecordingSink,
 }
 
 /// Builds the batch of `files` and writes its CAR to `out` in order. `spool_dir` holds the
-/// temporary spool (removed automatically).
+/// temporary spools (unnamed, removed automatically). Memory: 56 bytes per file, the internal
+/// nodes of large files, and per-bucket and per-manifest-leaf records (see
+/// [`crate::aggregate::compact`]).
 pub fn build(
-    files: &[BatchFile],
+    files: &(impl BatchFiles + ?Sized),
     profile: &Profile,
     spool_dir: &Path,
     out: &mut dyn Write,
     with_commp: bool,
     observer: &mut dyn Observer,
 ) -> Result<BatchBuilt, BatchError> {
+    if files.count() >= REREAD as usize {
+        return Err(BatchError::TooManyFiles(files.count()));
+    }
     let spool = tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?;
     observer.event(crate::event::Event::Phase(crate::event::Phase::Hashing));
-    let spooled = spool_entries(files, profile, &spool, observer)?;
+    let (members, rereads) = spool_entries(files, profile, &spool, observer)?;
     observer.event(crate::event::Event::Phase(crate::event::Phase::Writing));
-    let entries: Vec<AggEntry> = spooled.iter().map(|s| AggEntry::new(s.root)).collect();
-    let agg = aggregate(&entries)?;
-    let by_root: std::collections::HashMap<Cid, usize> =
-        spooled.iter().enumerate().rev().map(|(i, s)| (s.root, i)).collect();
-    let (car_size, piece) = write_aggregate_car(&agg, out, with_commp, &mut |original, cid_v1, visited, w| {
-        if observer.cancelled() {
-            return Err(ImportError::Cancelled.into());
+    let agg = aggregate_compact(members, tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?)?;
+    let mut hasher = with_commp.then(PieceHasher::new);
+    let mut w = TeeWriter::new(out, hasher.as_mut());
+    w.write_all(&car::header(&agg.root)).map_err(BatchError::Output)?;
+    let mut written = Written { blocks: HashSet::new(), agg: &agg, position: 0 };
+    agg.for_each_item(&mut |item| -> Result<(), BatchError> {
+        match item {
+            Item::Block(b) => {
+                if written.first_time(&b.cid, false).map_err(BatchError::Spool)? {
+                    w.write_all(&car::section_prefix(&b.cid, b.data.len())).map_err(BatchError::Output)?;
+                    w.write_all(&b.data).map_err(BatchError::Output)?;
+                }
+                Ok(())
+            }
+            Item::Entry { position, member } => {
+                if observer.cancelled() {
+                    return Err(ImportError::Cancelled.into());
+                }
+                written.position = position;
+                let before = w.written();
+                let r = write_entry(files, profile, &spool, &rereads, member, &mut written, &mut w);
+                written.position = position + 1;
+                observer.event(crate::event::Event::CarBytes(w.written() - before));
+                r
+            }
         }
-        let before = w.written();
-        let mut filter = SectionFilter::new(*cid_v1, visited, w);
-        let res = match &spooled[by_root[original]].source {
-            Source::Spool { offset, len } => {
-                let range = RangeReader { file: &spool, pos: *offset, end: offset + len };
-                let mut reader = BufReader::with_capacity((*len).clamp(64, 1 << 20) as usize, range);
-                io::copy(&mut reader, &mut filter).map(|_| ()).map_err(BatchError::Spool)
-            }
-            Source::Reread { file, record } => {
-                let f = &files[*file];
-                let mut sink = ReplaySink::new(record.clone(), &mut filter);
-                let mut quiet = crate::event::Ignore;
-                Builder::new(*profile, &mut sink, &mut quiet, 0)
-                    .entry(&f.entry)
-                    .map(|_| ())
-                    .map_err(|e| BatchError::Reread { name: f.name.clone(), reason: e.to_string() })
-            }
-        };
-        let out_failed = filter.out_error.take();
-        let r = match (res, out_failed) {
-            (_, Some(e)) => Err(BatchError::Output(e)),
-            (r, None) => r.and_then(|_| filter.finish()),
-        };
-        observer.event(crate::event::Event::CarBytes(w.written() - before));
-        r
     })?;
+    w.flush().map_err(BatchError::Output)?;
+    let car_size = w.written();
+    let piece = match hasher {
+        Some(h) => Some(h.finish(car_size).map_err(|e| BatchError::Piece(e.to_string()))?),
+        None => None,
+    };
+    let (root, unique) = (agg.root, agg.unique());
+    let (mut members, manifest) = agg.into_parts();
+    members.par_sort_unstable_by_key(|m| m.order);
     Ok(BatchBuilt {
-        root: agg.root,
+        root,
         car_size,
-        files: files.iter().zip(&spooled).map(|(f, s)| (f.name.clone(), s.root)).collect(),
-        unique: agg.entries().len(),
-        manifest: agg.into_manifest_bytes(),
+        roots: Roots { list: RootList::Members(members), v0: profile.cid_version == crate::block::CidVersion::V0 },
+        unique,
+        manifest: ManifestBytes::Spooled(manifest),
         piece,
     })
+}
+
+/// Writes the DAG of `member` (from the spool, or rebuilt from its file) through a
+/// [`SectionFilter`].
+fn write_entry(
+    files: &(impl BatchFiles + ?Sized),
+    profile: &Profile,
+    spool: &File,
+    rereads: &[Reread],
+    member: &Member<Src>,
+    written: &mut Written<'_>,
+    w: &mut TeeWriter<'_>,
+) -> Result<(), BatchError> {
+    let mut filter = SectionFilter::new(member.key.cid(), written, w);
+    let src = member.payload;
+    let res = if src.len == REREAD {
+        let Reread { file, record } = &rereads[src.offset() as usize];
+        let f = files.file(*file);
+        let mut sink = ReplaySink::new(record.clone(), &mut filter);
+        let mut quiet = crate::event::Ignore;
+        Builder::new(*profile, &mut sink, &mut quiet, 0)
+            .entry(&f.entry)
+            .map(|_| ())
+            .map_err(|e| BatchError::Reread { name: f.name.clone(), reason: e.to_string() })
+    } else {
+        let (offset, len) = (src.offset(), u64::from(src.len));
+        let range = RangeReader { file: spool, pos: offset, end: offset + len };
+        let mut reader = BufReader::with_capacity(len.clamp(64, 1 << 20) as usize, range);
+        io::copy(&mut reader, &mut filter).map(|_| ()).map_err(BatchError::Spool)
+    };
+    match (res, filter.out_error.take()) {
+        (_, Some(e)) => Err(BatchError::Output(e)),
+        (r, None) => r.and_then(|_| filter.finish()),
+    }
+}
+
+/// Which blocks are in the CAR so far. An entry's root is known written by its position in CAR
+/// order (the aggregate's members), so only the other blocks are recorded: memory grows with the
+/// blocks of multi-block files, not with the entries.
+struct Written<'a> {
+    blocks: HashSet<(bool, Key)>,
+    agg: &'a CompactAggregate<Src>,
+    /// Members before this position in CAR order are written.
+    position: usize,
+}
+
+impl Written<'_> {
+    /// Whether the block `cid` is not yet in the CAR (and records it as written). `root` when it
+    /// is the root of the entry being written, under its CIDv1.
+    fn first_time(&mut self, cid: &Cid, root: bool) -> io::Result<bool> {
+        let key = Key::of(cid).ok_or_else(|| io::Error::other(format!("block {cid} is not a sha2-256 CID")))?;
+        let id = (cid.version() == cid::Version::V0, key);
+        if self.blocks.contains(&id) {
+            return Ok(false);
+        }
+        if root {
+            return Ok(true);
+        }
+        if !id.0 && self.agg.is_entry_before(&key, self.position) {
+            return Ok(false);
+        }
+        self.blocks.insert(id);
+        Ok(true)
+    }
 }
 
 /// Files up to this size are built in parallel in memory, in groups.
@@ -211,23 +416,26 @@ const GROUP_BYTES: u64 = 8 << 20;
 /// DAGs' CAR sections appended to `spool`; large files stream through the importer, which keeps
 /// only their internal nodes (they are read again when the CAR is written).
 fn spool_entries(
-    files: &[BatchFile],
+    files: &(impl BatchFiles + ?Sized),
     profile: &Profile,
     spool: &File,
     observer: &mut dyn Observer,
-) -> Result<Vec<Spooled>, BatchError> {
-    let mut spooled = Vec::with_capacity(files.len());
+) -> Result<(Vec<Member<Src>>, Vec<Reread>), BatchError> {
+    let n = files.count();
+    let mut members = Vec::with_capacity(n);
+    let mut rereads = Vec::new();
     let mut sink = FileSink::new(spool);
     let mut end = 0;
     let mut i = 0;
-    while i < files.len() {
+    let key_of = |root: &Cid| Key::of(root).ok_or(BatchError::UnsupportedCid(*root));
+    while i < n {
         if observer.cancelled() {
             return Err(ImportError::Cancelled.into());
         }
         let mut j = i;
         let mut group_bytes = 0;
-        while j < files.len() {
-            let size = files[j].entry.totals().1;
+        while j < n {
+            let size = files.file(j).entry.totals().1;
             if size > SMALL_FILE || group_bytes + size > GROUP_BYTES {
                 break;
             }
@@ -238,15 +446,18 @@ fn spool_entries(
             // A large file: hashed now, keeping only its internal nodes; its bytes are read
             // again when the CAR is written (cheaper than a spooled copy, and no 2× disk space).
             let mut record = RecordingSink::default();
-            let root = Builder::new(*profile, &mut record, observer, 0).entry(&files[i].entry)?.0;
-            spooled.push(Spooled { root, source: Source::Reread { file: i, record } });
+            let root = Builder::new(*profile, &mut record, observer, 0).entry(&files.file(i).entry)?.0;
+            let src = Src::spool(rereads.len() as u64, REREAD);
+            members.push(Member::new(key_of(&root)?, i as u32, src));
+            rereads.push(Reread { file: i, record });
             observer.event(crate::event::Event::FilesDone(1));
             i += 1;
             continue;
         }
-        let built: Vec<Result<(Cid, Vec<u8>), ImportError>> = files[i..j]
-            .par_iter()
-            .map(|f| {
+        let built: Vec<Result<(Cid, Vec<u8>), ImportError>> = (i..j)
+            .into_par_iter()
+            .map(|k| {
+                let f = files.file(k);
                 let size = crate::importer::layout::predict(&f.entry, profile).0.car_bytes;
                 let mut mem = crate::sink::VecSink { bytes: Vec::with_capacity(size as usize) };
                 let mut quiet = crate::event::Ignore;
@@ -254,10 +465,10 @@ fn spool_entries(
                 Ok((root, mem.bytes))
             })
             .collect();
-        for r in built {
+        for (k, r) in (i..j).zip(built) {
             let (root, bytes) = r?;
             sink.write_at(end, &bytes).map_err(BatchError::Spool)?;
-            spooled.push(Spooled { root, source: Source::Spool { offset: end, len: bytes.len() as u64 } });
+            members.push(Member::new(key_of(&root)?, k as u32, Src::spool(end, bytes.len() as u32)));
             end += bytes.len() as u64;
         }
         observer.event(crate::event::Event::BytesRead(group_bytes));
@@ -265,7 +476,7 @@ fn spool_entries(
         i = j;
     }
     sink.flush().map_err(BatchError::Spool)?;
-    Ok(spooled)
+    Ok((members, rereads))
 }
 
 /// Writes an entry's DAG: `(original root, root as written, CIDs written so far, output)`.
@@ -325,28 +536,28 @@ pub fn build_from_node(
     Ok(BatchBuilt {
         root: agg.root,
         car_size,
-        files: roots.iter().map(|r| (r.to_string(), *r)).collect(),
+        roots: Roots { list: RootList::Cids(roots.to_vec()), v0: false },
         unique: agg.entries().len(),
-        manifest: agg.into_manifest_bytes(),
+        manifest: ManifestBytes::Memory(agg.into_manifest_bytes()),
         piece,
     })
 }
 
 /// Takes an entry's CAR sections as a byte stream and writes them on: the first (the entry's
 /// root) under `root_as`, the rest under their own CIDs, skipping CIDs already in the CAR.
-struct SectionFilter<'a, 'w> {
+struct SectionFilter<'a, 'b, 'w> {
     root_as: Cid,
     first: bool,
-    visited: &'a mut HashSet<Cid>,
+    written: &'a mut Written<'b>,
     out: &'a mut TeeWriter<'w>,
     buf: Vec<u8>,
     /// An error writing the output (as opposed to a malformed or changed input).
     out_error: Option<io::Error>,
 }
 
-impl<'a, 'w> SectionFilter<'a, 'w> {
-    fn new(root_as: Cid, visited: &'a mut HashSet<Cid>, out: &'a mut TeeWriter<'w>) -> Self {
-        SectionFilter { root_as, first: true, visited, out, buf: Vec::new(), out_error: None }
+impl<'a, 'b, 'w> SectionFilter<'a, 'b, 'w> {
+    fn new(root_as: Cid, written: &'a mut Written<'b>, out: &'a mut TeeWriter<'w>) -> Self {
+        SectionFilter { root_as, first: true, written, out, buf: Vec::new(), out_error: None }
     }
 
     /// Emits every complete section in the buffer.
@@ -360,8 +571,9 @@ impl<'a, 'w> SectionFilter<'a, 'w> {
             let mut cursor = io::Cursor::new(&self.buf[at + n..end]);
             let cid = Cid::read_bytes(&mut cursor).map_err(io::Error::other)?;
             let data = &self.buf[at + n + cursor.position() as usize..end];
-            let cid = if std::mem::take(&mut self.first) { self.root_as } else { cid };
-            if self.visited.insert(cid) {
+            let root = std::mem::take(&mut self.first);
+            let cid = if root { self.root_as } else { cid };
+            if self.written.first_time(&cid, root)? {
                 let written =
                     self.out.write_all(&car::section_prefix(&cid, data.len())).and_then(|_| self.out.write_all(data));
                 if let Err(e) = written {
@@ -385,7 +597,7 @@ impl<'a, 'w> SectionFilter<'a, 'w> {
     }
 }
 
-impl Write for SectionFilter<'_, '_> {
+impl Write for SectionFilter<'_, '_, '_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         self.drain()?;

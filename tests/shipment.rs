@@ -84,7 +84,7 @@ proptest! {
         let built = build(&files, &p, dir.path(), &mut car, false, &mut Ignore).unwrap();
         let bound = batch_bound(&costs);
         prop_assert!(built.car_size <= bound, "written {} > bound {}", built.car_size, bound);
-        let entries = parse_manifest(&built.manifest).unwrap();
+        let entries = parse_manifest(&built.manifest.to_vec().unwrap()).unwrap();
         let inner: HashSet<_> = entries.iter().map(|e| e.path_prefixes[1].clone()).collect();
         let outer: HashSet<_> = entries.iter().map(|e| e.path_prefixes[0].clone()).collect();
         let slack = overhead_slack(entries.len() as u64, inner.len() as u64, outer.len() as u64);
@@ -109,7 +109,7 @@ fn batch_bound_covers_written_many_entries() {
         let mut sink = std::io::sink();
         let built = build(&files, &p, dir.path(), &mut sink, false, &mut Ignore).unwrap();
         let bound = batch_bound(&costs);
-        let entries = parse_manifest(&built.manifest).unwrap();
+        let entries = parse_manifest(&built.manifest.to_vec().unwrap()).unwrap();
         let inner: HashSet<_> = entries.iter().map(|e| e.path_prefixes[1].clone()).collect();
         let outer: HashSet<_> = entries.iter().map(|e| e.path_prefixes[0].clone()).collect();
         assert!(outer.len() > 250, "{}", outer.len());

@@ -365,15 +365,19 @@ impl<T> CompactAggregate<T> {
     /// block is already in the CAR under that CIDv1).
     pub fn is_entry_before(&self, key: &Key, position: usize) -> bool {
         let code = key.bucket_code();
-        self.members
-            .binary_search_by(|m| m.key.bucket_code().cmp(&code).then(m.key.cmp_str(key)))
-            .is_ok_and(|i| i < position)
+        // The first member with this key is the aggregated one (duplicates follow it).
+        let first =
+            self.members.partition_point(|m| m.key.bucket_code().cmp(&code).then(m.key.cmp_str(key)) == Ordering::Less);
+        first < position && self.members.get(first).is_some_and(|m| m.key == *key)
     }
 
     /// Calls `f` with every item of the CAR in order: the root, the manifest's blocks, then per
     /// outer bucket its block and, per inner bucket, its block followed by its entries (each
     /// root once).
-    pub fn for_each_item<E: From<io::Error>>(&self, f: &mut dyn FnMut(Item<'_, T>) -> Result<(), E>) -> Result<(), E> {
+    pub fn for_each_item<E: From<AggregateError>>(
+        &self,
+        f: &mut dyn FnMut(Item<'_, T>) -> Result<(), E>,
+    ) -> Result<(), E> {
         f(Item::Block(&self.root_block))?;
         for i in car_order(&self.manifest_nodes, self.manifest_root) {
             let node = &self.manifest_nodes[i];
@@ -382,7 +386,11 @@ impl<T> CompactAggregate<T> {
                 None => {
                     // Leaves come first in the node list, one per full chunk.
                     let offset = (i * MANIFEST_PROFILE.chunk_size) as u64;
-                    let block = Block { cid: node.cid, data: self.manifest.read(offset, node.tsize as usize)? };
+                    let data = self
+                        .manifest
+                        .read(offset, node.tsize as usize)
+                        .map_err(|e| AggregateError::Spool(e.to_string()))?;
+                    let block = Block { cid: node.cid, data };
                     f(Item::Block(&block))?;
                 }
             }
@@ -459,7 +467,7 @@ mod tests {
                 .collect();
             let mut got = Vec::new();
             compact
-                .for_each_item(&mut |item| -> io::Result<()> {
+                .for_each_item(&mut |item| -> Result<(), AggregateError> {
                     got.push(match item {
                         Item::Block(b) => (b.cid, Some(b.data.clone())),
                         Item::Entry { member, .. } => (member.key.cid(), None),
@@ -482,7 +490,7 @@ mod tests {
         assert_eq!(compact.root, reference.root);
         let mut blocks = Vec::new();
         compact
-            .for_each_item(&mut |item| -> io::Result<()> {
+            .for_each_item(&mut |item| -> Result<(), AggregateError> {
                 if let Item::Block(b) = item {
                     blocks.push(b.clone());
                 }

@@ -56,8 +56,8 @@ pub struct FileJson {
 
 impl FileJson {
     /// The `files` list for (walk name, root) pairs.
-    pub fn list(files: &[(String, Cid)]) -> Vec<FileJson> {
-        files.iter().map(|(name, cid)| FileJson { name: name.clone(), cid: cid.to_string() }).collect()
+    pub fn list<'a>(files: impl IntoIterator<Item = (&'a str, Cid)>) -> Vec<FileJson> {
+        files.into_iter().map(|(name, cid)| FileJson { name: name.to_string(), cid: cid.to_string() }).collect()
     }
 }
 

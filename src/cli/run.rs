@@ -113,9 +113,11 @@ fn is_output_error(e: &anyhow::Error) -> bool {
 }
 
 /// Writes a batch manifest file atomically.
-fn write_manifest_file(path: &Path, force: bool, bytes: &[u8]) -> Result<()> {
+fn write_manifest_file(path: &Path, force: bool, manifest: &carload::batch::ManifestBytes) -> Result<()> {
     let file = AtomicFile::create(path, force)?;
-    file.file().write_all(bytes).with_context(|| path.display().to_string())?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file.file());
+    manifest.copy_to(&mut w).and_then(|_| w.flush()).with_context(|| path.display().to_string())?;
+    drop(w);
     Ok(file.commit()?)
 }
 
@@ -193,7 +195,7 @@ fn car(a: CarArgs) -> Result<()> {
                 "Wrote batch CAR of {} bytes, payload CID {}: {} files, {} unique",
                 b.built.car_size,
                 b.built.root,
-                b.built.files.len(),
+                b.built.roots.len(),
                 b.built.unique
             );
         }
@@ -335,6 +337,7 @@ impl<R: Read> Read for Counted<'_, R> {
 /// A finished batch build and how long it took.
 struct BatchRun {
     built: carload::batch::BatchBuilt,
+    files: Vec<carload::batch::BatchFile>,
     input_bytes: u64,
     elapsed: std::time::Duration,
 }
@@ -404,7 +407,7 @@ fn run_batch(
     if let Some(m) = &manifest {
         write_manifest_file(m, force, &built.manifest)?;
     }
-    Ok(BatchRun { built, input_bytes, elapsed: start.elapsed() })
+    Ok(BatchRun { built, files, input_bytes, elapsed: start.elapsed() })
 }
 
 fn prepare_batch(a: PrepareArgs) -> Result<()> {
@@ -414,13 +417,13 @@ fn prepare_batch(a: PrepareArgs) -> Result<()> {
     let piece = b.piece.as_ref().expect("commP requested");
     let text = if a.json {
         let mut j = report::PrepareJson::new(&b.root, b.car_size, piece);
-        j.files = Some(report::FileJson::list(&b.files));
+        j.files = Some(report::FileJson::list(run.files.iter().map(|f| f.name.as_str()).zip(b.roots.iter())));
         serde_json::to_string(&j)? + "\n"
     } else {
-        let dups = b.files.len() - b.unique;
+        let dups = b.roots.len() - b.unique;
         format!(
             "Files:         {} ({} unique, {} duplicates)\n{}",
-            b.files.len(),
+            b.roots.len(),
             b.unique,
             dups,
             report::prepare_human(&b.root, b.car_size, piece, run.input_bytes, run.elapsed, &a.deal)
@@ -488,7 +491,7 @@ struct NodeRun {
     car_size: u64,
     blocks: u64,
     piece: Option<commp::PieceInfo>,
-    manifest: Option<Vec<u8>>,
+    manifest: Option<carload::batch::ManifestBytes>,
     files: Option<(Vec<(String, cid::Cid)>, usize)>,
     elapsed: std::time::Duration,
 }
@@ -535,7 +538,7 @@ fn node_run(
                     blocks: 0,
                     piece: b.piece,
                     manifest: Some(b.manifest),
-                    files: Some((b.files, b.unique)),
+                    files: Some((b.roots.iter().map(|c| (c.to_string(), c)).collect(), b.unique)),
                     elapsed: start.elapsed(),
                 })
             } else {
@@ -566,7 +569,7 @@ fn prepare_from_node(a: PrepareArgs) -> Result<()> {
     let text = if a.json {
         let mut j = report::PrepareJson::new(&r.root, r.car_size, piece);
         if let Some((files, _)) = &r.files {
-            j.files = Some(report::FileJson::list(files));
+            j.files = Some(report::FileJson::list(files.iter().map(|(n, c)| (n.as_str(), *c))));
         }
         serde_json::to_string(&j)? + "\n"
     } else {

@@ -248,6 +248,18 @@ fn write_small(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     Ok(())
 }
 
+fn write_manifest(path: &Path, manifest: &crate::batch::ManifestBytes) -> Result<(), BuildError> {
+    let f = AtomicFile::create(path, true)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f.file());
+    manifest
+        .copy_to(&mut w)
+        .and_then(|_| w.flush())
+        .map_err(|source| BuildError::Write { path: path.to_path_buf(), source })?;
+    drop(w);
+    f.commit()?;
+    Ok(())
+}
+
 /// Where a batch is built.
 #[derive(Debug, Clone, Copy)]
 pub struct Places<'a> {
@@ -299,11 +311,11 @@ pub fn build_batch(
         car_size: built.car_size,
         piece_cid_v2: piece.cid_v2().to_string(),
         files: built
-            .files
+            .roots
             .iter()
             .zip(&batch.files)
-            .map(|((name, cid), f): (&(String, cid::Cid), &FileRef)| ResultFile {
-                name: name.clone(),
+            .map(|(cid, f): (cid::Cid, &FileRef)| ResultFile {
+                name: f.name.clone(),
                 cid: cid.to_string(),
                 offset: f.part.map(|p| p.offset),
                 length: f.part.map(|p| p.len),
@@ -316,7 +328,7 @@ pub fn build_batch(
         return Err(BuildError::LockLost(batch.id.clone()));
     }
     car.commit()?;
-    write_small(&out.manifest, &built.manifest)?;
+    write_manifest(&out.manifest, &built.manifest)?;
     let mut json = serde_json::to_vec(&result).expect("results serialize");
     json.push(b'\n');
     write_small(&out.json, &json)?;
