@@ -95,32 +95,48 @@ pub fn source_root<'a>(header: &'a Header, override_root: Option<&'a Path>) -> O
     override_root.or(header.base.as_deref().map(Path::new))
 }
 
+/// The files of a shipment batch as [`crate::batch::BatchFiles`]: each [`BatchFile`] is made
+/// when the builder asks for it, so a batch of millions of files is held once, as its records.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFiles<'a> {
+    batch: &'a Batch,
+    root: Option<&'a Path>,
+}
+
+impl crate::batch::BatchFiles for SourceFiles<'_> {
+    fn count(&self) -> usize {
+        self.batch.files.len()
+    }
+
+    fn file(&self, i: usize) -> std::borrow::Cow<'_, BatchFile> {
+        let f = &self.batch.files[i];
+        let path = source_path(&f.name, self.root);
+        let entry = match f.part {
+            None => Entry::File { path, size: f.size },
+            Some(p) => Entry::FileRange { path, offset: p.offset, len: p.len },
+        };
+        std::borrow::Cow::Owned(BatchFile { name: f.name.clone(), entry })
+    }
+}
+
 /// Checks every source of `batch` still has its planned size and mtime, and returns the batch
 /// files to build.
-pub fn check_sources(batch: &Batch, root: Option<&Path>) -> Result<Vec<BatchFile>, BuildError> {
-    batch
-        .files
-        .iter()
-        .map(|f| {
-            let path = source_path(&f.name, root);
-            let meta = std::fs::metadata(&path).map_err(|source| BuildError::Source { path: path.clone(), source })?;
-            let changed = |detail: String| BuildError::Changed { path: path.clone(), detail };
-            if !meta.is_file() {
-                return Err(changed("no longer a regular file".into()));
-            }
-            if meta.len() != f.size {
-                return Err(changed(format!("size {} bytes, planned {}", meta.len(), f.size)));
-            }
-            if mtime_ns(&meta) != f.mtime_ns {
-                return Err(changed(format!("modification time {} ns, planned {}", mtime_ns(&meta), f.mtime_ns)));
-            }
-            let entry = match f.part {
-                None => Entry::File { path: path.clone(), size: f.size },
-                Some(p) => Entry::FileRange { path: path.clone(), offset: p.offset, len: p.len },
-            };
-            Ok(BatchFile { name: f.name.clone(), entry })
-        })
-        .collect()
+pub fn check_sources<'a>(batch: &'a Batch, root: Option<&'a Path>) -> Result<SourceFiles<'a>, BuildError> {
+    for f in &batch.files {
+        let path = source_path(&f.name, root);
+        let meta = std::fs::metadata(&path).map_err(|source| BuildError::Source { path: path.clone(), source })?;
+        let changed = |detail: String| BuildError::Changed { path: path.clone(), detail };
+        if !meta.is_file() {
+            return Err(changed("no longer a regular file".into()));
+        }
+        if meta.len() != f.size {
+            return Err(changed(format!("size {} bytes, planned {}", meta.len(), f.size)));
+        }
+        if mtime_ns(&meta) != f.mtime_ns {
+            return Err(changed(format!("modification time {} ns, planned {}", mtime_ns(&meta), f.mtime_ns)));
+        }
+    }
+    Ok(SourceFiles { batch, root })
 }
 
 /// The result recorded for `batch` in `dir`, if the batch is built: `<id>.json` parses, names

@@ -348,7 +348,7 @@ pub fn dry_run(
         piece_size: piece.padded_size,
         piece_cid: piece.cid_v1().to_string(),
         piece_cid_v2: piece.cid_v2().to_string(),
-        entries: files.iter().map(|f| f.name.clone()).zip(built.roots.iter().map(|c| c.to_string())).collect(),
+        entries: batch.files.iter().map(|f| f.name.clone()).zip(built.roots.iter().map(|c| c.to_string())).collect(),
         manifest: lines(&built.manifest.to_vec().map_err(|e| format!("reading the manifest spool: {e}"))?),
     })
 }
