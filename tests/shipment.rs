@@ -874,9 +874,9 @@ fn names_that_are_not_utf8_are_planned_and_built() {
     assert_eq!(names.len(), 2);
     assert!(names.iter().any(|n| n.starts_with('\0')), "{names:?}");
     carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
-    let r = carload::shipment::build::built_result(&dir.path().join("out"), "b00000").unwrap();
-    assert_eq!(r.files.len(), 2);
-    assert_ne!(r.files[0].cid, r.files[1].cid, "two files, two DAGs");
+    let files = carload::shipment::build::read_result_files(&dir.path().join("out"), "b00000").unwrap();
+    assert_eq!(files.len(), 2);
+    assert_ne!(files[0].cid, files[1].cid, "two files, two DAGs");
 }
 
 /// `carload status` reads the output folder alone: built batches, a live builder's lock with its

@@ -102,7 +102,12 @@ fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
         };
         let car_path = outputs(cars, &b.id).car;
         let car = CarIndex::open(&car_path).with_context(|| car_path.display().to_string())?;
-        for (f, rf) in b.files.iter().zip(&r.files) {
+        let files = carload::shipment::build::read_result_files(cars, &r.batch)
+            .with_context(|| format!("batch {}: reading its result's file list", b.id))?;
+        if files.len() != b.files.len() {
+            bail!("batch {}: its result lists {} files, the shipment {}", b.id, files.len(), b.files.len());
+        }
+        for (f, rf) in b.files.iter().zip(&files) {
             let target = inside(&a.out, &f.name)?;
             if let Some(dir) = target.parent() {
                 std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;

@@ -673,7 +673,13 @@ pub fn export_text(
     format: FormatArg,
     params: &export::DealParams,
 ) -> Result<(String, Vec<String>)> {
-    let (rows, missing) = export_rows(s, out)?;
+    let (mut rows, missing) = export_rows(s, out)?;
+    if let (FormatArg::Shipment, Some(dir)) = (format, out) {
+        // Results in the folder are read without their file lists; the shipment embeds them.
+        for (r, _) in rows.iter_mut().filter(|(r, _)| r.files.is_empty()) {
+            r.files = sbuild::read_result_files(dir, &r.batch).with_context(|| format!("batch {}", r.batch))?;
+        }
+    }
     Ok((render_export(s, &rows, &missing, format, params)?, missing))
 }
 

@@ -3,7 +3,7 @@
 //! planned bound, pad the piece to the shipment's minimum piece size, and write `DIR/<id>.car`, `<id>.car.manifest` and `<id>.json` atomically (the
 //! JSON last: its presence with a matching CAR size marks the batch as built).
 
-use super::file::{Batch, BatchResult, FileRef, Header, ResultFile};
+use super::file::{write_result_json, Batch, BatchResult, FileRef, Header, ResultFile};
 use super::plan::mtime_ns;
 use crate::batch::{BatchError, BatchFile};
 use crate::event::Observer;
@@ -149,12 +149,17 @@ pub fn built_result(dir: &Path, id: &str) -> Option<BatchResult> {
 /// error on a shared file system must not make a finished batch look unbuilt.
 pub fn read_result(dir: &Path, id: &str) -> io::Result<Option<BatchResult>> {
     let out = outputs(dir, id);
-    let bytes = match std::fs::read(&out.json) {
-        Ok(b) => b,
+    let file = match std::fs::File::open(&out.json) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let Ok(r) = serde_json::from_slice::<BatchResult>(&bytes) else { return Ok(None) };
+    // The file list is skipped as it is read (a batch may list millions of files).
+    let r = match serde_json::from_reader::<_, Summary>(io::BufReader::with_capacity(1 << 16, file)) {
+        Ok(s) => s.into_result(),
+        Err(e) if e.is_io() => return Err(io::Error::new(e.io_error_kind().unwrap_or(io::ErrorKind::Other), e)),
+        Err(_) => return Ok(None),
+    };
     let car = match std::fs::metadata(&out.car) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -163,19 +168,84 @@ pub fn read_result(dir: &Path, id: &str) -> io::Result<Option<BatchResult>> {
     Ok((r.batch == id && car.len() == r.car_size).then_some(r))
 }
 
+/// `<id>.json` without its file list.
+#[derive(serde::Deserialize)]
+struct Summary {
+    payload_cid: String,
+    piece_size: u64,
+    piece_cid: String,
+    piece_size_unpadded: u64,
+    car_size: u64,
+    piece_cid_v2: String,
+    batch: String,
+    #[serde(default)]
+    fingerprint: Option<String>,
+}
+
+impl Summary {
+    fn into_result(self) -> BatchResult {
+        BatchResult {
+            payload_cid: self.payload_cid,
+            piece_size: self.piece_size,
+            piece_cid: self.piece_cid,
+            piece_size_unpadded: self.piece_size_unpadded,
+            car_size: self.car_size,
+            piece_cid_v2: self.piece_cid_v2,
+            files: Vec::new(),
+            batch: self.batch,
+            fingerprint: self.fingerprint,
+        }
+    }
+}
+
+/// The file list of batch `id`'s result in `dir` (`[]` when there is no result).
+pub fn read_result_files(dir: &Path, id: &str) -> io::Result<Vec<ResultFile>> {
+    #[derive(serde::Deserialize)]
+    struct Files {
+        files: Vec<ResultFile>,
+    }
+    let file = match std::fs::File::open(outputs(dir, id).json) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let f: Files = serde_json::from_reader(io::BufReader::with_capacity(1 << 16, file)).map_err(io::Error::other)?;
+    Ok(f.files)
+}
+
 /// A digest of everything a batch's outputs depend on: the DAG profile, the minimum piece size
 /// (the piece CID's padding), the batch ID and every file record (name, size, modification time,
 /// part). Hex SHA-256 of their JSON.
 pub fn fingerprint(header: &Header, batch: &Batch) -> String {
     use sha2::Digest;
-    let canonical = serde_json::json!({
-        "profile": header.profile,
-        "min_piece_size": header.min_piece_size,
-        "id": batch.id,
-        "files": batch.files,
-    });
-    let digest = sha2::Sha256::digest(serde_json::to_vec(&canonical).expect("records serialize"));
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    /// The JSON `serde_json::json!` made of these fields (keys sorted at every level), written
+    /// as a stream into the hash: the file list is never copied.
+    #[derive(serde::Serialize)]
+    struct Canonical<'a> {
+        files: &'a [FileRef],
+        id: &'a str,
+        min_piece_size: u64,
+        profile: serde_json::Value,
+    }
+    struct Hasher(sha2::Sha256);
+    impl Write for Hasher {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.update(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let canonical = Canonical {
+        files: &batch.files,
+        id: &batch.id,
+        min_piece_size: header.min_piece_size,
+        profile: serde_json::to_value(header.profile).expect("profiles serialize"),
+    };
+    let mut h = Hasher(sha2::Sha256::new());
+    serde_json::to_writer(&mut h, &canonical).expect("records serialize");
+    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `result` was built from `batch` as planned in `header`: its fingerprint matches, or,
@@ -184,6 +254,16 @@ pub fn result_belongs(header: &Header, batch: &Batch, result: &BatchResult) -> b
     match &result.fingerprint {
         Some(f) => result.batch == batch.id && *f == fingerprint(header, batch),
         None => result_matches(batch, result),
+    }
+}
+
+/// [`result_belongs`] for a result read from `dir` without its files: a result from before
+/// fingerprints existed has its file list read to compare.
+fn result_in_dir_belongs(dir: &Path, header: &Header, batch: &Batch, result: &BatchResult) -> bool {
+    match &result.fingerprint {
+        Some(_) => result_belongs(header, batch, result),
+        None => read_result_files(dir, &batch.id)
+            .is_ok_and(|files| result_matches(batch, &BatchResult { files, ..result.clone() })),
     }
 }
 
@@ -207,7 +287,7 @@ pub fn find_result(dir: &Path, header: &Header, batch: &Batch) -> Found {
     match read_result(dir, &batch.id) {
         Err(e) => Found::Unreadable(format!("reading its result in {}: {e}", dir.display())),
         Ok(None) => Found::Missing,
-        Ok(Some(r)) if result_belongs(header, batch, &r) => Found::Built(r),
+        Ok(Some(r)) if result_in_dir_belongs(dir, header, batch, &r) => Found::Built(r),
         Ok(Some(_)) => Found::Other(format!(
             "{} in {} was built from other contents than the shipment's batch {} (an earlier plan?)",
             outputs(dir, &batch.id).json.file_name().unwrap_or_default().to_string_lossy(),
@@ -255,13 +335,6 @@ pub fn remove_partials(dir: &Path, id: &str) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-fn write_small(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
-    let f = AtomicFile::create(path, true)?;
-    f.file().write_all(bytes).map_err(|source| BuildError::Write { path: path.to_path_buf(), source })?;
-    f.commit()?;
-    Ok(())
 }
 
 fn write_manifest(path: &Path, manifest: &crate::batch::ManifestBytes) -> Result<(), BuildError> {
@@ -326,17 +399,7 @@ pub fn build_batch(
         piece_size_unpadded: piece.unpadded_size,
         car_size: built.car_size,
         piece_cid_v2: piece.cid_v2().to_string(),
-        files: built
-            .roots
-            .iter()
-            .zip(&batch.files)
-            .map(|(cid, f): (cid::Cid, &FileRef)| ResultFile {
-                name: f.name.clone(),
-                cid: cid.to_string(),
-                offset: f.part.map(|p| p.offset),
-                length: f.part.map(|p| p.len),
-            })
-            .collect(),
+        files: Vec::new(),
         batch: batch.id.clone(),
         fingerprint: Some(fingerprint(header, batch)),
     };
@@ -345,8 +408,112 @@ pub fn build_batch(
     }
     car.commit()?;
     write_manifest(&out.manifest, &built.manifest)?;
-    let mut json = serde_json::to_vec(&result).expect("results serialize");
-    json.push(b'\n');
-    write_small(&out.json, &json)?;
+    let files = built.roots.iter().zip(&batch.files).map(|(cid, f)| ResultFile {
+        name: f.name.clone(),
+        cid: cid.to_string(),
+        offset: f.part.map(|p| p.offset),
+        length: f.part.map(|p| p.len),
+    });
+    let json = AtomicFile::create(&out.json, true)?;
+    let mut w = BufWriter::with_capacity(1 << 20, json.file());
+    write_result_json(&mut w, &result, files)
+        .and_then(|_| w.flush())
+        .map_err(|source| BuildError::Write { path: out.json.clone(), source })?;
+    drop(w);
+    json.commit()?;
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shipment::file::{Part, ResultFile};
+
+    fn batch() -> Batch {
+        Batch {
+            id: "b00007".into(),
+            car_size_bound: 1 << 20,
+            piece_size: 1 << 21,
+            files: vec![
+                FileRef { name: "a/<b>&\"c\u{1}".into(), size: 5, mtime_ns: -3, part: None },
+                FileRef {
+                    name: "big".into(),
+                    size: 1 << 30,
+                    mtime_ns: 7,
+                    part: Some(Part { offset: 1 << 20, len: 9 }),
+                },
+            ],
+            result: None,
+        }
+    }
+
+    /// The streamed fingerprint is the digest of the JSON `serde_json::json!` makes of the same
+    /// fields (its first definition), so results written before keep belonging.
+    #[test]
+    fn the_streamed_fingerprint_equals_the_json_value_digest() {
+        use sha2::Digest;
+        let header: Header = serde_json::from_str(
+            r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["x"],"batches":1,"files":2,"bytes":1,"car_bytes_bound":1}"#,
+        )
+        .unwrap();
+        let b = batch();
+        let value = serde_json::json!({
+            "profile": header.profile,
+            "min_piece_size": header.min_piece_size,
+            "id": b.id,
+            "files": b.files,
+        });
+        let digest = sha2::Sha256::digest(serde_json::to_vec(&value).unwrap());
+        let want: String = digest.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(fingerprint(&header, &b), want);
+    }
+
+    #[test]
+    fn a_streamed_result_is_the_json_of_the_whole_result() {
+        let files = vec![
+            ResultFile { name: "a<b>".into(), cid: "bafy1".into(), offset: None, length: None },
+            ResultFile { name: "big".into(), cid: "Qm2".into(), offset: Some(3), length: Some(4) },
+        ];
+        for fingerprint in [None, Some("ff00".to_string())] {
+            let whole = BatchResult {
+                payload_cid: "bafyroot".into(),
+                piece_size: 2048,
+                piece_cid: "baga".into(),
+                piece_size_unpadded: 2032,
+                car_size: 99,
+                piece_cid_v2: "bafkz".into(),
+                files: files.clone(),
+                batch: "b00001".into(),
+                fingerprint,
+            };
+            let mut want = serde_json::to_vec(&whole).unwrap();
+            want.push(b'\n');
+            let mut got = Vec::new();
+            write_result_json(&mut got, &BatchResult { files: Vec::new(), ..whole.clone() }, files.clone()).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_result_is_read_without_its_files_and_they_are_read_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![ResultFile { name: "x".into(), cid: "bafy1".into(), offset: None, length: None }];
+        let r = BatchResult {
+            payload_cid: "bafyroot".into(),
+            piece_size: 2048,
+            piece_cid: "baga".into(),
+            piece_size_unpadded: 2032,
+            car_size: 3,
+            piece_cid_v2: "bafkz".into(),
+            files: Vec::new(),
+            batch: "b00001".into(),
+            fingerprint: Some("ab".into()),
+        };
+        let mut json = Vec::new();
+        write_result_json(&mut json, &r, files.clone()).unwrap();
+        std::fs::write(dir.path().join("b00001.json"), json).unwrap();
+        std::fs::write(dir.path().join("b00001.car"), b"car").unwrap();
+        assert_eq!(read_result(dir.path(), "b00001").unwrap(), Some(r));
+        assert_eq!(read_result_files(dir.path(), "b00001").unwrap(), files);
+    }
 }

@@ -182,7 +182,11 @@ pub struct BatchResult {
     pub car_size: u64,
     /// Piece CID v2 (FRC-0069).
     pub piece_cid_v2: String,
-    /// Files in batch order.
+    /// Files in batch order, as `<id>.json` records them. Results returned by
+    /// [`super::build::build_batch`] or read by [`super::build::read_result`] leave it empty, so a
+    /// batch of millions of files is never held twice: [`super::build::read_result_files`] reads
+    /// it.
+    #[serde(default)]
     pub files: Vec<ResultFile>,
     /// The batch ID.
     pub batch: String,
@@ -190,6 +194,46 @@ pub struct BatchResult {
     /// result is only taken for a batch with the same fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+}
+
+/// [`BatchResult`] as JSON, its files given as an iterator (written as they come, never
+/// collected): the same bytes as `serde_json::to_vec` of the whole result.
+pub fn write_result_json<I>(w: &mut dyn Write, result: &BatchResult, files: I) -> io::Result<()>
+where
+    I: IntoIterator<Item = ResultFile>,
+{
+    struct Files<I>(std::cell::Cell<Option<I>>);
+    impl<I: IntoIterator<Item = ResultFile>> Serialize for Files<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.take().into_iter().flatten())
+        }
+    }
+    #[derive(Serialize)]
+    struct Record<'a, F> {
+        payload_cid: &'a str,
+        piece_size: u64,
+        piece_cid: &'a str,
+        piece_size_unpadded: u64,
+        car_size: u64,
+        piece_cid_v2: &'a str,
+        files: F,
+        batch: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<&'a str>,
+    }
+    let record = Record {
+        payload_cid: &result.payload_cid,
+        piece_size: result.piece_size,
+        piece_cid: &result.piece_cid,
+        piece_size_unpadded: result.piece_size_unpadded,
+        car_size: result.car_size,
+        piece_cid_v2: &result.piece_cid_v2,
+        files: Files(std::cell::Cell::new(Some(files))),
+        batch: &result.batch,
+        fingerprint: result.fingerprint.as_deref(),
+    };
+    serde_json::to_writer(&mut *w, &record)?;
+    w.write_all(b"\n")
 }
 
 /// One batch record.

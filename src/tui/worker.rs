@@ -370,7 +370,11 @@ pub fn read_manifest(car: &Path, batch: &Batch) -> Result<Hashed, String> {
         piece_size: result.as_ref().map_or(0, |r| r.piece_size),
         piece_cid: result.as_ref().map_or(String::new(), |r| r.piece_cid.clone()),
         piece_cid_v2: result.as_ref().map_or(String::new(), |r| r.piece_cid_v2.clone()),
-        entries: result.map(|r| r.files.into_iter().map(|f| (f.name, f.cid)).collect()).unwrap_or_default(),
+        entries: carload::shipment::build::read_result_files(dir, &batch.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| (f.name, f.cid))
+            .collect(),
         manifest: lines(&bytes),
     })
 }
