@@ -924,6 +924,24 @@ fn build_screens() {
     keys(&mut app, "e");
     keys(&mut app, "f01234");
     insta::assert_snapshot!("export_120x40", screen(&mut app, 120, 40));
+    // Another builder takes the failed batch and reports its progress through its lock.
+    app.update(code(KeyCode::Esc));
+    let bytes = app.batches.list[1].bytes(&app.tree);
+    let progress = carload::shipment::lock::Progress {
+        phase: carload::event::Phase::Hashing,
+        bytes_done: bytes * 2 / 5,
+        bytes_total: bytes,
+        files_done: 1,
+        files_total: app.batches.list[1].len() as u64,
+        car_bytes: 0,
+        car_bound: app.batches.list[1].bound(),
+        elapsed_ms: 60_000,
+    };
+    let state = State::Building { host: "node7".into(), pid: 4242, heartbeat_age: 12, progress: Some(progress) };
+    app.update(Msg::Watched { at: t0 + 30.0, seen: vec![BatchStatus { id: b.clone(), bytes, state, result: None }] });
+    app.left = super::app::Left::Progress;
+    app.pane.row = 1;
+    insta::assert_snapshot!("foreign_120x40", screen(&mut app, 120, 40));
 }
 
 #[test]
