@@ -36,7 +36,8 @@ pub enum Event {
 }
 
 /// The phases of a batch build, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Checking every source against its planned size and modification time.
     Checking,
@@ -45,6 +46,22 @@ pub enum Phase {
     /// Writing the CAR in aggregate order while computing its piece commitment; `CarBytes`
     /// events count the bytes written.
     Writing,
+}
+
+impl Phase {
+    /// Its name (`checking`, `hashing`, `writing`), as lock files and JSON reports write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Checking => "checking",
+            Phase::Hashing => "hashing",
+            Phase::Writing => "writing",
+        }
+    }
+
+    /// The phase named `name` ([`Phase::name`]).
+    pub fn from_name(name: &str) -> Option<Phase> {
+        [Phase::Checking, Phase::Hashing, Phase::Writing].into_iter().find(|p| p.name() == name)
+    }
 }
 
 /// Receives [`Event`]s, and may ask for the work to stop.

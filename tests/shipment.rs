@@ -893,7 +893,21 @@ fn status_shows_built_building_stale_and_not_built() {
         .args(["build", "s.jsonl", "--out", "out", "--batch-index", "0", "-q"])
         .assert()
         .success();
-    std::fs::write(dir.path().join("out/b00001.lock"), "host=node7 pid=42 time=1 token=1.0\n").unwrap();
+    // A builder of b00001 reporting its progress in its lock, as `build` writes it.
+    let b1 = &s.batches[1];
+    let progress = carload::shipment::lock::Progress {
+        phase: carload::event::Phase::Hashing,
+        bytes_done: b1.bytes() / 2,
+        bytes_total: b1.bytes(),
+        files_done: 2,
+        files_total: b1.files.len() as u64,
+        car_bytes: 0,
+        car_bound: b1.car_size_bound,
+        elapsed_ms: 5_000,
+    };
+    let lock =
+        [b"host=node7 pid=42 time=1 token=1.0\n".to_vec(), carload::shipment::lock::record(3, &progress)].concat();
+    std::fs::write(dir.path().join("out/b00001.lock"), lock).unwrap();
     let stale = dir.path().join("out/b00002.lock");
     std::fs::write(&stale, "host=node8 pid=43 time=1 token=1.0\n").unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
@@ -902,7 +916,11 @@ fn status_shows_built_building_stale_and_not_built() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with(&format!("Built 1/{} batches", s.batches.len())), "{text}");
-    assert!(text.contains("b00001 building on node7 (pid 42)"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("b00001 ")).unwrap();
+    let head = format!("b00001 building on node7 (pid 42): {:.1}% done · hashing · read ", progress.fraction() * 100.0);
+    assert!(line.starts_with(&head), "{text}");
+    assert!(line.contains(&format!(" · 2/{} files · CAR ", b1.files.len())), "{text}");
+    assert!(text.contains("Rate: ") && text.contains("1 builder reporting") && text.contains("ETA"), "{text}");
     assert!(text.contains("b00002 STALE LOCK of node8"), "{text}");
     assert!(text.contains("b00003 not built"), "{text}");
     let out = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--json"]).output().unwrap();
@@ -912,4 +930,63 @@ fn status_shows_built_building_stale_and_not_built() {
     assert_eq!(j["status"][0]["state"], "built");
     assert!(j["status"][0]["piece_cid"].as_str().unwrap().starts_with("baga"));
     assert_eq!(j["status"][1]["host"], "node7");
+    assert_eq!(j["status"][1]["state"], "building");
+    assert_eq!(j["status"][1]["bytes_done"], b1.bytes() / 2);
+    assert_eq!(j["status"][1]["bytes_total"], b1.bytes());
+    assert_eq!(j["status"][1]["phase"], "hashing");
+    assert_eq!(j["building_done_bytes"], progress.done_bytes());
+    assert_eq!(j["rate"]["basis"], "builders");
+    assert!(j["rate"]["eta_secs"].as_u64().unwrap() > 0);
+    assert!(j["status"][2]["bytes_done"].is_null(), "a stale lock reports no progress");
+}
+
+/// A real `carload build` writes a progress record for the batch it holds that `carload status
+/// --json` shows (the builder is stopped while its lock is read, then finishes).
+#[test]
+fn status_shows_the_bytes_a_running_build_reports_in_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 24, |i| 2_000_000 + i * 1000);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "--piece-size", "64MiB", "--min-piece-size", "1MiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    let b = &s.batches[0];
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let lock = dir.path().join(format!("out/{}.lock", b.id));
+    let mut kid = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out", "--batch-index", "0", "--heartbeat", "1", "--stale-after", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Stop the builder as soon as its lock holds a record (written right after the claim).
+    let start = std::time::Instant::now();
+    let seen = loop {
+        if let Some(p) = std::fs::read(&lock).ok().and_then(|c| carload::shipment::lock::progress_of(&c)) {
+            unsafe { libc::kill(kid.id() as i32, libc::SIGSTOP) };
+            break Some(p);
+        }
+        if kid.try_wait().unwrap().is_some() || start.elapsed() > std::time::Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    let seen = seen.expect("the build's lock held a progress record");
+    assert_eq!(
+        (seen.bytes_total, seen.files_total, seen.car_bound),
+        (b.bytes(), b.files.len() as u64, b.car_size_bound)
+    );
+    let out = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--json"]).output().unwrap();
+    unsafe { libc::kill(kid.id() as i32, libc::SIGCONT) };
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = &j["status"][0];
+    assert_eq!(st["state"], "building", "{j}");
+    assert!(st["bytes_done"].as_u64().unwrap() >= seen.bytes_done, "{j}");
+    assert_eq!(st["bytes_total"], b.bytes());
+    assert_eq!(st["files_total"], b.files.len() as u64);
+    assert!(kid.wait().unwrap().success());
+    let out = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--json"]).output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["status"][0]["state"], "built");
+    assert!(!lock.exists());
 }

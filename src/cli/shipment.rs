@@ -4,8 +4,7 @@ use super::args::ProfileArgs;
 use super::report::ibytes;
 use super::signals::{PENDING, PENDING_LOCKS};
 use anyhow::{bail, Context, Result};
-use carload::event::Ignore;
-use carload::event::Observer;
+use carload::event::{Event, Ignore, Observer, Phase};
 use carload::shipment::build::{self as sbuild, outputs, remove_partials, source_root, verify, Found, Places};
 use carload::shipment::export;
 use carload::shipment::lock::{self, Claim, Owner};
@@ -15,7 +14,7 @@ use carload::shipment::{read_shipment, write_shipment, Batch, BatchResult, Heade
 use clap::{Args, ValueEnum};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -430,10 +429,56 @@ fn remove_orphans(dir: &Path, s: &Shipment) {
     }
 }
 
+/// A build's progress as its events report it, shared with the heartbeat thread (which writes
+/// it into the lock for `carload status` and other workstations).
+#[derive(Default)]
+struct Shared {
+    bytes: AtomicU64,
+    files: AtomicU64,
+    car: AtomicU64,
+    /// The phase as its index in [`PHASES`].
+    phase: AtomicU8,
+}
+
+const PHASES: [Phase; 3] = [Phase::Checking, Phase::Hashing, Phase::Writing];
+
+impl Shared {
+    fn phase(&self) -> Phase {
+        PHASES[(self.phase.load(Ordering::Relaxed) as usize).min(PHASES.len() - 1)]
+    }
+}
+
+/// Forwards events to the caller's observer, counting progress into [`Shared`].
+struct Counting<'a> {
+    inner: &'a mut dyn Observer,
+    shared: &'a Shared,
+}
+
+impl Observer for Counting<'_> {
+    fn event(&mut self, e: Event) {
+        let s = self.shared;
+        match &e {
+            Event::Phase(p) => s.phase.store(PHASES.iter().position(|q| q == p).unwrap_or(0) as u8, Ordering::Relaxed),
+            Event::BytesRead(n) => _ = s.bytes.fetch_add(*n, Ordering::Relaxed),
+            Event::FilesDone(n) => _ = s.files.fetch_add(*n, Ordering::Relaxed),
+            // CAR bytes of the writing phase (large files' internal nodes are counted while
+            // hashing too, into a recording).
+            Event::CarBytes(n) if s.phase() == Phase::Writing => _ = s.car.fetch_add(*n, Ordering::Relaxed),
+            _ => {}
+        }
+        self.inner.event(e)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+}
+
 /// Builds batch `b` of the shipment with `header` into `o.out` under its lock, as `carload
 /// build` does for each batch: skip it if built, claim the lock (or report the holder), keep the
-/// lock fresh while building, register temporaries for signal cleanup, release the lock. The
-/// workstation calls this too, with an observer that reports progress and can cancel.
+/// lock fresh while building with the build's progress in it, register temporaries for signal
+/// cleanup, release the lock. The workstation calls this too, with an observer that reports
+/// progress and can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
     // A lock of this host whose process is gone belongs to a builder that died: take it now.
     let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
@@ -470,16 +515,31 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         let lost = AtomicBool::new(false);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let start = Instant::now();
+        let shared = Shared::default();
+        let progress = |shared: &Shared| lock::Progress {
+            phase: shared.phase(),
+            bytes_done: shared.bytes.load(Ordering::Relaxed),
+            bytes_total: b.bytes(),
+            files_done: shared.files.load(Ordering::Relaxed),
+            files_total: b.files.len() as u64,
+            car_bytes: shared.car.load(Ordering::Relaxed),
+            car_bound: b.car_size_bound,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        };
+        // The totals at once, so `carload status` shows them before the first beat.
+        let _ = lk.heartbeat_with(&progress(&shared));
         let res = std::thread::scope(|sc| {
-            let (lost, lk) = (&lost, &lk);
+            let (lost, lk, shared) = (&lost, &lk, &shared);
             sc.spawn(move || {
                 let every = Duration::from_secs(o.heartbeat.max(1));
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    if !matches!(lk.heartbeat(), Ok(true)) {
+                    if !matches!(lk.heartbeat_with(&progress(shared)), Ok(true)) {
                         lost.store(true, Ordering::SeqCst);
                     }
                 }
             });
+            let mut observer = Counting { inner: observer, shared };
+            let observer: &mut dyn Observer = &mut observer;
             let spool = o.tmpdir.as_deref().unwrap_or(&o.out);
             let places =
                 Places { dir: &o.out, spool_dir: spool, source_root: source_root(header, o.source_root.as_deref()) };

@@ -3,12 +3,12 @@
 use super::report::ibytes;
 use anyhow::{Context, Result};
 use carload::shipment::read_shipment;
-use carload::shipment::status::{status, BatchStatus, State};
+use carload::shipment::status::{estimate, status, summary, Basis, BatchStatus, Estimate, Sample, State, WINDOW};
 use clap::Args;
 use std::collections::VecDeque;
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// `carload status`.
 #[derive(Args, Debug)]
@@ -18,10 +18,10 @@ pub struct StatusArgs {
     /// Output folder the builders share.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// One JSON object: totals and every batch's state.
+    /// One JSON object: totals, rate and ETA, and every batch's state (with `--watch`, one per line).
     #[arg(long)]
     pub json: bool,
-    /// Refresh in place every few seconds (Ctrl-C stops); shows the build rate and ETA.
+    /// Refresh in place every 3 s (Ctrl-C stops); the rate is then observed over the last minutes.
     #[arg(long)]
     pub watch: bool,
     /// List every batch (default: those building, stale or with a problem, and a few not built).
@@ -32,61 +32,80 @@ pub struct StatusArgs {
     pub stale_after: u64,
 }
 
-/// Totals over the batches.
-struct Totals {
-    batches: usize,
-    built: usize,
-    building: usize,
-    stale: usize,
-    problems: usize,
-    bytes: u64,
-    built_bytes: u64,
-}
-
-fn totals(list: &[BatchStatus]) -> Totals {
-    let mut t = Totals { batches: list.len(), built: 0, building: 0, stale: 0, problems: 0, bytes: 0, built_bytes: 0 };
-    for b in list {
-        t.bytes += b.bytes;
-        match b.state {
-            State::Built { .. } => {
-                t.built += 1;
-                t.built_bytes += b.bytes;
-            }
-            State::Building { .. } => t.building += 1,
-            State::StaleLock { .. } => t.stale += 1,
-            State::Problem { .. } => t.problems += 1,
-            State::NotBuilt => {}
-        }
+fn secs(s: u64) -> String {
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else {
+        format!("{} h {} min", s / 3600, s / 60 % 60)
     }
-    t
 }
 
-fn render(list: &[BatchStatus], all: bool, rate: Option<f64>) -> String {
+/// The status as text: totals, the rate, one labelled line per batch shown.
+pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> String {
     use std::fmt::Write as _;
-    let t = totals(list);
+    let t = summary(list);
+    let pct = |done: u64, of: u64| if of == 0 { 100.0 } else { done as f64 * 100.0 / of as f64 };
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Built {}/{} batches · {} of {} ({:.1}%) · {} building · {} stale locks · {} problems",
+        "Built {}/{} batches · {} of {} ({:.1}%) · {} building ({} of {} done) · {} not built · {} stale locks · {} problems",
         t.built,
         t.batches,
         ibytes(t.built_bytes),
         ibytes(t.bytes),
-        if t.bytes == 0 { 100.0 } else { t.built_bytes as f64 * 100.0 / t.bytes as f64 },
+        pct(t.built_bytes, t.bytes),
         t.building,
-        t.stale,
+        ibytes(t.building_done_bytes),
+        ibytes(t.building_bytes),
+        t.not_built,
+        t.stale_locks,
         t.problems
     );
-    if let Some(r) = rate {
-        let left = t.bytes.saturating_sub(t.built_bytes) as f64;
-        let eta = if r > 0.0 { format!(" · ETA {:.0} min", left / r / 60.0) } else { String::new() };
-        let _ = writeln!(s, "Rate over the last minutes: {:.0} MB/s{eta}", r / 1e6);
+    if let Some(e) = estimate {
+        let basis = match e.basis {
+            Basis::Observed { secs: d } => format!("observed over the last {}", secs(d)),
+            Basis::Builders { builders } => {
+                format!(
+                    "{builders} builder{} reporting, each since its batch started",
+                    if builders == 1 { "" } else { "s" }
+                )
+            }
+        };
+        let eta = e.eta_secs.map_or(String::new(), |x| format!(" · ETA {}", secs(x)));
+        let rate = match e.bytes_per_sec {
+            r if r >= 1e7 => format!("{:.0} MB/s", r / 1e6),
+            r if r >= 1e6 => format!("{:.1} MB/s", r / 1e6),
+            r => format!("{:.0} kB/s", r / 1e3),
+        };
+        let _ = writeln!(
+            s,
+            "Rate: {rate} ({basis}) · done {} of {} ({:.1}%){eta}",
+            ibytes(t.done_bytes),
+            ibytes(t.bytes),
+            pct(t.done_bytes, t.bytes)
+        );
     }
     let mut not_built_shown = 0;
     for b in list {
         let line = match &b.state {
-            State::Building { host, pid, heartbeat_age } => {
-                format!("{} building on {host} (pid {pid}), heartbeat {heartbeat_age} s ago", b.id)
+            State::Building { host, pid, heartbeat_age, progress } => {
+                let done = match progress {
+                    Some(p) => format!(
+                        "{:.1}% done · {} · read {} of {} · {}/{} files · CAR {} of {}",
+                        p.fraction() * 100.0,
+                        p.phase.name(),
+                        ibytes(p.bytes_done),
+                        ibytes(p.bytes_total),
+                        p.files_done,
+                        p.files_total,
+                        ibytes(p.car_bytes),
+                        ibytes(p.car_bound)
+                    ),
+                    None => format!("no progress reported ({})", ibytes(b.bytes)),
+                };
+                format!("{} building on {host} (pid {pid}): {done} · heartbeat {heartbeat_age} s ago", b.id)
             }
             State::StaleLock { host, pid, heartbeat_age } => format!(
                 "{} STALE LOCK of {host} (pid {pid}), not refreshed for {heartbeat_age} s: its builder likely died",
@@ -106,11 +125,18 @@ fn render(list: &[BatchStatus], all: bool, rate: Option<f64>) -> String {
         };
         let _ = writeln!(s, "{line}");
     }
-    let hidden = t.batches - t.built - t.building - t.stale - t.problems;
-    if !all && hidden > not_built_shown {
-        let _ = writeln!(s, "… {} more not built (--all lists every batch)", hidden - not_built_shown);
+    if !all && t.not_built > not_built_shown {
+        let _ = writeln!(s, "… {} more not built (--all lists every batch)", t.not_built - not_built_shown);
     }
     s
+}
+
+/// The `--json` object: the totals, the rate (or `null`) and every batch's state.
+pub fn json(list: &[BatchStatus], estimate: Option<&Estimate>) -> serde_json::Value {
+    let mut v = serde_json::to_value(summary(list)).expect("plain data");
+    v["rate"] = serde_json::to_value(estimate).expect("plain data");
+    v["status"] = serde_json::to_value(list).expect("plain data");
+    v
 }
 
 /// Runs `carload status`.
@@ -118,36 +144,31 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let f = std::fs::File::open(&a.shipment).with_context(|| a.shipment.display().to_string())?;
     let s = read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| a.shipment.display().to_string())?;
     let stale = Duration::from_secs(a.stale_after);
-    let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+    // Earlier snapshots (with their `now`) for the observed rate.
+    let mut samples: VecDeque<Sample> = VecDeque::new();
     loop {
-        let list = status(&a.out, &s.header, &s.batches, SystemTime::now(), stale);
-        if a.json {
-            let t = totals(&list);
-            let out = serde_json::json!({
-                "batches": t.batches, "built": t.built, "building": t.building, "stale_locks": t.stale,
-                "problems": t.problems, "bytes": t.bytes, "built_bytes": t.built_bytes, "status": list,
-            });
-            println!("{out}");
-        } else {
-            let now = Instant::now();
-            samples.push_back((now, totals(&list).built_bytes));
-            while samples.front().is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(600)) {
-                samples.pop_front();
-            }
-            let rate = match (samples.front(), samples.back()) {
-                (Some((t0, b0)), Some((t1, b1))) if a.watch && t1 > t0 => {
-                    Some(b1.saturating_sub(*b0) as f64 / t1.duration_since(*t0).as_secs_f64())
-                }
-                _ => None,
-            };
-            let text = render(&list, a.all, rate);
-            let mut o = std::io::stdout().lock();
-            if a.watch {
-                let _ = write!(o, "\x1b[H\x1b[2J");
-            }
-            let _ = o.write_all(text.as_bytes());
-            let _ = o.flush();
+        let now = SystemTime::now();
+        let list = status(&a.out, &s.header, &s.batches, now, stale);
+        let est = estimate(&list, now, samples.make_contiguous());
+        samples.push_back(Sample { at: now, done_bytes: summary(&list).done_bytes });
+        while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {
+            samples.pop_front();
         }
+        let mut o = std::io::stdout().lock();
+        if a.json {
+            let _ = writeln!(o, "{}", json(&list, est.as_ref()));
+        } else {
+            if a.watch {
+                // Home, then each line cleared as it is rewritten, then the rest of the screen:
+                // refreshed in place without a blank flash.
+                let text = render(&list, a.all, est.as_ref()).replace('\n', "\x1b[K\n");
+                let _ = write!(o, "\x1b[H{text}\x1b[J");
+            } else {
+                let _ = o.write_all(render(&list, a.all, est.as_ref()).as_bytes());
+            }
+        }
+        let _ = o.flush();
+        drop(o);
         if !a.watch {
             return Ok(());
         }

@@ -1,11 +1,14 @@
 //! Where a shipment's build stands, from its output folder alone: which batches are built (their
-//! result belongs to them), which are locked by a builder (and how fresh the lock is), which
-//! are not built. The CLI's `carload status` and the workstation's cluster view read the same
-//! files.
+//! result belongs to them), which are locked by a builder (how fresh the lock is, and how far
+//! the builder is when its lock reports progress), which are not built; totals, and a rate and
+//! ETA. The CLI's `carload status` and the workstation's watcher call the same [`status`].
+//!
+//! Nothing here reads a clock: the caller passes `now`, and earlier snapshots for a measured
+//! rate ([`estimate`]).
 
 use super::build::{find_result, Found};
-use super::file::{Batch, Header};
-use super::lock::holder;
+use super::file::{Batch, BatchResult, Header};
+use super::lock::{read_lock, Progress};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -24,6 +27,11 @@ pub enum State {
         pid: u32,
         /// Seconds since the lock was refreshed.
         heartbeat_age: u64,
+        /// The builder's progress as of its last heartbeat, when its lock reports one for
+        /// this batch (`bytes_done` of `bytes_total`, files, CAR bytes, phase; absent from
+        /// builders that do not report it).
+        #[serde(flatten)]
+        progress: Option<Progress>,
     },
     /// Its lock was not refreshed within the stale limit: its builder likely died.
     StaleLock {
@@ -62,9 +70,26 @@ pub struct BatchStatus {
     /// Its state.
     #[serde(flatten)]
     pub state: State,
+    /// The whole result when built (checked to belong to the batch; the state summarizes it).
+    #[serde(skip)]
+    pub result: Option<BatchResult>,
+}
+
+impl BatchStatus {
+    /// Source bytes done: all of them when built, a running builder's reported share of its
+    /// work ([`Progress::done_bytes`]), else none.
+    pub fn done_bytes(&self) -> u64 {
+        match &self.state {
+            State::Built { .. } => self.bytes,
+            State::Building { progress: Some(p), .. } => p.done_bytes(),
+            _ => 0,
+        }
+    }
 }
 
 /// The state of every batch in `dir` at time `now` (locks older than `stale_after` are stale).
+/// A result counts only if it belongs to its batch ([`find_result`]: ID and fingerprint); a
+/// lock's progress only if it is a valid record for this batch (its totals are the batch's).
 pub fn status(
     dir: &Path,
     header: &Header,
@@ -75,23 +100,259 @@ pub fn status(
     batches
         .iter()
         .map(|b| {
+            let mut result = None;
             let state = match find_result(dir, header, b) {
-                Found::Built(r) => State::Built {
-                    payload_cid: r.payload_cid,
-                    piece_cid: r.piece_cid,
-                    piece_size: r.piece_size,
-                    car_size: r.car_size,
-                },
+                Found::Built(r) => {
+                    let state = State::Built {
+                        payload_cid: r.payload_cid.clone(),
+                        piece_cid: r.piece_cid.clone(),
+                        piece_size: r.piece_size,
+                        car_size: r.car_size,
+                    };
+                    result = Some(r);
+                    state
+                }
                 Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
-                Found::Missing => match holder(dir, &b.id, now) {
-                    Some((host, pid, age)) if age >= stale_after => {
-                        State::StaleLock { host, pid, heartbeat_age: age.as_secs() }
+                Found::Missing => match read_lock(dir, &b.id, now) {
+                    Some(h) if h.age >= stale_after => {
+                        State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs() }
                     }
-                    Some((host, pid, age)) => State::Building { host, pid, heartbeat_age: age.as_secs() },
+                    Some(h) => State::Building {
+                        host: h.host,
+                        pid: h.pid,
+                        heartbeat_age: h.age.as_secs(),
+                        progress: h.progress.filter(|p| {
+                            p.bytes_total == b.bytes()
+                                && p.files_total == b.files.len() as u64
+                                && p.car_bound == b.car_size_bound
+                        }),
+                    },
                     None => State::NotBuilt,
                 },
             };
-            BatchStatus { id: b.id.clone(), bytes: b.bytes(), state }
+            BatchStatus { id: b.id.clone(), bytes: b.bytes(), state, result }
         })
         .collect()
+}
+
+/// Totals over a status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Batches.
+    pub batches: usize,
+    /// Batches built.
+    pub built: usize,
+    /// Batches a live builder holds.
+    pub building: usize,
+    /// Batches with a stale lock.
+    pub stale_locks: usize,
+    /// Batches with a problem.
+    pub problems: usize,
+    /// Batches not built and not locked.
+    pub not_built: usize,
+    /// Source bytes of every batch.
+    pub bytes: u64,
+    /// Source bytes of the batches built.
+    pub built_bytes: u64,
+    /// Source bytes of the batches building.
+    pub building_bytes: u64,
+    /// Source bytes the running builders' reported work stands for.
+    pub building_done_bytes: u64,
+    /// Source bytes of the batches not built and not locked.
+    pub not_built_bytes: u64,
+    /// Source bytes done: built plus the running builders' share.
+    pub done_bytes: u64,
+}
+
+/// Totals of `list`.
+pub fn summary(list: &[BatchStatus]) -> Summary {
+    let mut t = Summary { batches: list.len(), ..Summary::default() };
+    for b in list {
+        t.bytes += b.bytes;
+        t.done_bytes += b.done_bytes();
+        match b.state {
+            State::Built { .. } => {
+                t.built += 1;
+                t.built_bytes += b.bytes;
+            }
+            State::Building { .. } => {
+                t.building += 1;
+                t.building_bytes += b.bytes;
+                t.building_done_bytes += b.done_bytes();
+            }
+            State::StaleLock { .. } => t.stale_locks += 1,
+            State::Problem { .. } => t.problems += 1,
+            State::NotBuilt => {
+                t.not_built += 1;
+                t.not_built_bytes += b.bytes;
+            }
+        }
+    }
+    t
+}
+
+/// An earlier snapshot: when, and [`Summary::done_bytes`] then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// The `now` of that snapshot.
+    pub at: SystemTime,
+    /// Source bytes done then.
+    pub done_bytes: u64,
+}
+
+/// How a rate was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "basis", rename_all = "snake_case")]
+pub enum Basis {
+    /// Bytes done now against an earlier snapshot this many seconds old.
+    Observed {
+        /// Seconds between the snapshots.
+        secs: u64,
+    },
+    /// The sum of the running builders' own rates: each one's work done over the time its
+    /// batch has been building (both from its lock).
+    Builders {
+        /// Builders counted.
+        builders: usize,
+    },
+}
+
+/// A build rate and the time left at that rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Source bytes per second.
+    pub bytes_per_sec: f64,
+    /// How it was measured.
+    #[serde(flatten)]
+    pub basis: Basis,
+    /// Seconds until every batch is built at this rate (none at a rate of 0).
+    pub eta_secs: Option<u64>,
+}
+
+/// An observed rate needs snapshots at least this far apart.
+pub const MIN_OBSERVED: Duration = Duration::from_secs(60);
+/// Snapshots older than this are not used (the rate is over the last minutes).
+pub const WINDOW: Duration = Duration::from_secs(600);
+
+/// The shipment's build rate and ETA as of `now`, from `list` (taken at `now`) and `earlier`
+/// snapshots. Observed when a snapshot between [`MIN_OBSERVED`] and [`WINDOW`] old exists
+/// (the oldest one): source bytes done now minus then, over the time between — completed
+/// batches and the running builders' reported progress alike, whoever the builders are.
+/// Otherwise (a single look) the sum of the running builders' own rates ([`Progress::rate`]),
+/// which assumes they keep going at their pace; builders that report no progress, and the
+/// gaps between one builder's batches, are not counted. `None` when neither is available.
+pub fn estimate(list: &[BatchStatus], now: SystemTime, earlier: &[Sample]) -> Option<Estimate> {
+    let t = summary(list);
+    let old = earlier
+        .iter()
+        .filter_map(|s| now.duration_since(s.at).ok().map(|d| (d, s)))
+        .filter(|(d, _)| (MIN_OBSERVED..=WINDOW).contains(d))
+        .max_by_key(|(d, _)| *d);
+    let (rate, basis) = match old {
+        Some((d, s)) => {
+            (t.done_bytes.saturating_sub(s.done_bytes) as f64 / d.as_secs_f64(), Basis::Observed { secs: d.as_secs() })
+        }
+        None => {
+            let rates: Vec<f64> = list
+                .iter()
+                .filter_map(|b| match &b.state {
+                    State::Building { progress: Some(p), .. } => p.rate(),
+                    _ => None,
+                })
+                .collect();
+            if rates.is_empty() {
+                return None;
+            }
+            (rates.iter().sum(), Basis::Builders { builders: rates.len() })
+        }
+    };
+    let left = t.bytes.saturating_sub(t.done_bytes);
+    let eta_secs = if left == 0 {
+        Some(0)
+    } else if rate > 0.0 {
+        Some((left as f64 / rate).ceil() as u64)
+    } else {
+        None
+    };
+    Some(Estimate { bytes_per_sec: rate, basis, eta_secs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Phase;
+    use crate::shipment::lock::{claim, Claim, Owner};
+    use crate::shipment::plan::{plan, PlanOptions, SourceFile, SECTOR_32GIB};
+
+    fn shipment() -> crate::shipment::Shipment {
+        let mut o = PlanOptions::for_sector(SECTOR_32GIB, crate::profile::Profile::default());
+        o.piece_size = 1 << 20;
+        o.min_piece_size = 1 << 20;
+        let files =
+            (0..12u64).map(|i| SourceFile { name: format!("f{i:02}"), size: 300_000 + i, mtime_ns: 1 }).collect();
+        plan(files, &o, vec!["data".into()], None).unwrap()
+    }
+
+    #[test]
+    fn a_building_batch_reports_its_builders_bytes_and_the_totals_and_rate_follow() {
+        let s = shipment();
+        assert!(s.batches.len() >= 3, "{}", s.batches.len());
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let b = &s.batches[1];
+        let owner = Owner { host: "node7".into(), pid: 42 };
+        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &owner, now, Duration::from_secs(300)).unwrap()
+        else {
+            panic!()
+        };
+        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
+        assert_eq!(estimate(&list, now, &[]), None, "no builder reports progress yet");
+        let p = Progress {
+            phase: Phase::Hashing,
+            bytes_done: b.bytes() / 2,
+            bytes_total: b.bytes(),
+            files_done: 1,
+            files_total: b.files.len() as u64,
+            car_bytes: 0,
+            car_bound: b.car_size_bound,
+            elapsed_ms: 10_000,
+        };
+        assert!(lock.heartbeat_with(&p).unwrap());
+        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let State::Building { host, pid, progress: Some(got), .. } = &list[1].state else { panic!("{:?}", list[1]) };
+        assert_eq!((host.as_str(), *pid, *got), ("node7", 42, p));
+        let j = serde_json::to_value(&list[1]).unwrap();
+        assert_eq!(j["state"], "building");
+        assert_eq!(j["bytes_done"], b.bytes() / 2);
+        assert_eq!(j["bytes_total"], b.bytes());
+        assert_eq!(j["phase"], "hashing");
+        let t = summary(&list);
+        assert_eq!((t.building, t.built, t.not_built), (1, 0, s.batches.len() - 1));
+        assert_eq!(t.building_done_bytes, p.done_bytes());
+        assert_eq!(t.done_bytes, p.done_bytes());
+        // One look: the builder's own rate.
+        let e = estimate(&list, now, &[]).unwrap();
+        assert_eq!(e.basis, Basis::Builders { builders: 1 });
+        assert!((e.bytes_per_sec - p.done_bytes() as f64 / 10.0).abs() < 1e-6);
+        assert_eq!(e.eta_secs, Some(((t.bytes - t.done_bytes) as f64 / e.bytes_per_sec).ceil() as u64));
+        // With a snapshot two minutes earlier: observed over those two minutes.
+        let then = Sample { at: now - Duration::from_secs(120), done_bytes: 0 };
+        let too_recent = Sample { at: now - Duration::from_secs(10), done_bytes: 0 };
+        let too_old = Sample { at: now - Duration::from_secs(3600), done_bytes: 0 };
+        let e = estimate(&list, now, &[too_old, then, too_recent]).unwrap();
+        assert_eq!(e.basis, Basis::Observed { secs: 120 });
+        assert!((e.bytes_per_sec - p.done_bytes() as f64 / 120.0).abs() < 1e-6);
+        // A record with another batch's totals (an earlier plan's batch of the same ID) is not shown.
+        let other = Progress { bytes_total: b.bytes() + 1, ..p };
+        assert!(lock.heartbeat_with(&other).unwrap());
+        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
+        // Stale: no progress counted.
+        let later = now + Duration::from_secs(900);
+        let list = status(dir.path(), &s.header, &s.batches, later, Duration::from_secs(300));
+        assert!(matches!(&list[1].state, State::StaleLock { .. }));
+        assert_eq!(summary(&list).done_bytes, 0);
+        lock.release().unwrap();
+    }
 }

@@ -4,7 +4,7 @@
 //! behaviour is testable by feeding messages.
 
 use super::batches::{record, Batches, Frozen};
-use super::builds::{human_secs, Activity, Builds, Progress};
+use super::builds::{foreign_progress, human_secs, Activity, Builds, Progress};
 use super::marks::Marks;
 use super::tree::{Totals, Tree, NONE};
 use crate::cli::shipment::FormatArg;
@@ -12,6 +12,7 @@ use carload::event::Phase;
 use carload::shipment::overhead::overhead_bound;
 use carload::shipment::pack::Bin;
 use carload::shipment::plan::{folder_keys, header, PlanOptions};
+use carload::shipment::status::{BatchStatus, State};
 use carload::shipment::BatchResult;
 use carload::shipment::{Batch, Shipment};
 use carload::walk::Listing;
@@ -165,17 +166,6 @@ pub enum Done {
     Cancelled,
 }
 
-/// What the output folder shows for one batch.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// Batch ID.
-    pub id: String,
-    /// The lock's owner line and its age in seconds, if locked.
-    pub lock: Option<(String, u64)>,
-    /// The result there, if built.
-    pub result: Option<BatchResult>,
-}
-
 /// Everything the update function reacts to.
 #[derive(Debug)]
 pub enum Msg {
@@ -217,12 +207,13 @@ pub enum Msg {
     },
     /// A second passed (while builds run): the shipment rate is sampled.
     Tick(f64),
-    /// The output folder's locks and results (polled every few seconds).
+    /// The output folder's locks and results (polled every few seconds with
+    /// `shipment::status::status`, as `carload status` reads them).
     Watched {
         /// When.
         at: f64,
-        /// One entry per batch.
-        seen: Vec<Seen>,
+        /// One entry per watched batch.
+        seen: Vec<BatchStatus>,
     },
     /// An export was written, or why not (`Err(None)`: the file exists).
     Exported(Result<PathBuf, Option<String>>),
@@ -289,8 +280,12 @@ pub enum Effect {
     Watch {
         /// Output folder.
         out: PathBuf,
-        /// Batch IDs.
-        ids: Vec<String>,
+        /// The shipment header of the batches (results are checked against it).
+        header: carload::shipment::Header,
+        /// The batches' records (a result counts only if it belongs to its record).
+        batches: std::sync::Arc<Vec<Batch>>,
+        /// Seconds after which a lock not refreshed is stale.
+        stale_after: u64,
     },
     /// Write an export file (atomically; `overwrite` when the operator agreed).
     Export {
@@ -737,9 +732,13 @@ impl App {
                     && self.batches.list.iter().zip(&self.watched_ids).all(|(b, w)| b.id == *w)
             };
             if self.scan_secs.is_some() && !same() {
-                let ids: Vec<String> = self.batches.list.iter().map(|b| b.id.clone()).collect();
-                self.watched_ids = ids.clone();
-                effects.push(Effect::Watch { out: out.clone(), ids });
+                self.watched_ids = self.batches.list.iter().map(|b| b.id.clone()).collect();
+                // An ID names fixed contents (an edited batch gets a new one), so the records
+                // are made again only when the IDs change.
+                let batches = self.batches.records(&self.tree, &self.settings.plan);
+                let header = self.header(&batches);
+                let (out, stale_after) = (out.clone(), self.settings.stale_after);
+                effects.push(Effect::Watch { out, header, batches: std::sync::Arc::new(batches), stale_after });
             }
         }
         effects
@@ -1723,7 +1722,9 @@ impl App {
                     }
                     Done::Busy(holder) => {
                         self.builds.log(at, false, format!("{id} not built here: another builder holds it ({holder})"));
-                        self.builds.activity.insert(id, Activity::Foreign { holder, age: 0, stale: false });
+                        self.builds
+                            .activity
+                            .insert(id, Activity::Foreign { holder, age: 0, stale: false, progress: None });
                     }
                     Done::Failed(e) => {
                         self.builds.log(at, true, format!("{id} FAILED: {e}"));
@@ -1760,49 +1761,54 @@ impl App {
         (built, self.batches.list.len(), done, total)
     }
 
-    fn watched(&mut self, at: f64, seen: Vec<Seen>) {
+    fn watched(&mut self, at: f64, seen: Vec<BatchStatus>) {
         for s in seen {
             let Some(i) = self.batch_index(&s.id) else { continue };
             if self.builds.is_busy(&s.id) {
                 continue; // our own lock and result
             }
-            match (&s.result, self.batches.list[i].result.is_some()) {
-                (Some(r), false) if self.batches.list[i].loaded.is_none() => {
+            let has = self.batches.list[i].result.is_some();
+            match (&s.state, s.result) {
+                // `status` checked that the result belongs to the batch's record; checked again
+                // against the batch as it is now (a frozen batch takes none).
+                (State::Built { .. }, Some(r)) if !has && self.batches.list[i].loaded.is_none() => {
                     let rec = record(&self.tree, &self.batches.list[i], &self.settings.plan);
                     let header = self.header(std::slice::from_ref(&rec));
-                    if carload::shipment::build::result_belongs(&header, &rec, r) {
+                    if carload::shipment::build::result_belongs(&header, &rec, &r) {
                         self.builds.log(at, false, format!("{} built by another builder: piece {}", s.id, r.piece_cid));
-                        self.batches.list[i].result = Some(r.clone());
+                        self.batches.list[i].result = Some(r);
                         self.builds.activity.remove(&s.id);
                         self.refresh_export();
                     }
                 }
-                (None, true) => {
+                // No result file any more (an unreadable one may be a transient error: kept).
+                (State::NotBuilt | State::Building { .. } | State::StaleLock { .. }, _) if has => {
                     self.builds.log(at, true, format!("{}: its result left the output folder", s.id));
                     self.batches.list[i].result = None;
                     self.refresh_export();
                 }
                 _ => {}
             }
-            match s.lock {
-                // A built batch is done; a lock seen on it is a finishing builder's, ours included.
-                Some(_) if self.batches.list[i].result.is_some() => {
-                    self.builds.activity.remove(&s.id);
-                }
-                Some((holder, age)) => {
-                    let stale = age > self.settings.stale_after;
-                    let was = self.builds.activity.get(&s.id).cloned();
-                    if !matches!(was, Some(Activity::Foreign { .. })) {
-                        self.builds.log(at, false, format!("{} claimed by {holder}", s.id));
-                    }
-                    self.builds.activity.insert(s.id, Activity::Foreign { holder, age, stale });
-                }
-                None => {
+            let (host, pid, age, stale, progress) = match s.state {
+                State::Building { host, pid, heartbeat_age, progress } => (host, pid, heartbeat_age, false, progress),
+                State::StaleLock { host, pid, heartbeat_age } => (host, pid, heartbeat_age, true, None),
+                _ => {
+                    // Built (a lock seen on it is a finishing builder's, ours included), or no lock.
                     if matches!(self.builds.activity.get(&s.id), Some(Activity::Foreign { .. })) {
                         self.builds.activity.remove(&s.id);
                     }
+                    continue;
                 }
+            };
+            if self.batches.list[i].result.is_some() {
+                self.builds.activity.remove(&s.id);
+                continue;
             }
+            let holder = format!("host={host} pid={pid}");
+            if !matches!(self.builds.activity.get(&s.id), Some(Activity::Foreign { .. })) {
+                self.builds.log(at, false, format!("{} claimed by {holder}", s.id));
+            }
+            self.builds.activity.insert(s.id, Activity::Foreign { holder, age, stale, progress });
         }
     }
 
@@ -1862,9 +1868,11 @@ impl App {
             (_, Some(Activity::Queued), _) => "queued".into(),
             (_, Some(Activity::Running(p)), _) => format!("building ({:?}, {:.0}%)", p.phase, p.fraction() * 100.0),
             (_, Some(Activity::Failed(e)), _) => format!("failed: {e}"),
-            (_, Some(Activity::Foreign { holder, age, stale }), _) => {
-                format!("{} by {holder}, lock refreshed {age} s ago", if *stale { "stale lock" } else { "building" })
-            }
+            (_, Some(Activity::Foreign { holder, age, stale, progress }), _) => format!(
+                "{} by {holder}{}, lock refreshed {age} s ago",
+                if *stale { "stale lock" } else { "building" },
+                progress.as_ref().map_or(String::new(), foreign_progress)
+            ),
             (Some(_), None, None) => "built".into(),
             (None, None, None) => "not built".into(),
         };

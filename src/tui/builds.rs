@@ -75,6 +75,8 @@ pub enum Activity {
         age: u64,
         /// Whether the lock is older than the stale limit (its builder likely died).
         stale: bool,
+        /// The builder's progress as its lock reports it (as of its last heartbeat).
+        progress: Option<carload::shipment::lock::Progress>,
     },
 }
 
@@ -164,6 +166,18 @@ pub fn human_secs(s: f64) -> String {
     } else {
         format!("{} h {} min", s / 3600, s / 60 % 60)
     }
+}
+
+/// Another builder's progress as its lock reports it, for the batch info and details:
+/// ` (hashing, 1.20 GiB of 3.00 GiB read, 40% done)`.
+pub fn foreign_progress(p: &carload::shipment::lock::Progress) -> String {
+    format!(
+        " ({}, {} of {} read, {:.0}% done)",
+        p.phase.name(),
+        crate::cli::report::ibytes(p.bytes_done),
+        crate::cli::report::ibytes(p.bytes_total),
+        p.fraction() * 100.0
+    )
 }
 
 #[cfg(test)]

@@ -79,7 +79,9 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                 }
             }
             Effect::Restat { id, files } => Msg::Restated { id, now: worker::restat(files) },
-            Effect::Watch { out, ids } => Msg::Watched { at: 1.0, seen: worker::poll(&out, ids) },
+            Effect::Watch { out, header, batches, stale_after } => {
+                Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) }
+            }
             Effect::CancelDryRun
             | Effect::Quit
             | Effect::CancelBuild(_)
@@ -573,8 +575,9 @@ fn screens() {
 
 // ---- Building, watching, exporting -----------------------------------------------------------
 
-use super::app::{Done, Report, Seen};
+use super::app::{Done, Report};
 use super::builds::Activity;
+use carload::shipment::status::{BatchStatus, State};
 
 /// An app on disk, packed into several batches, with a shipment path and an output folder.
 fn packed(d_piece: u64) -> (tempfile::TempDir, App) {
@@ -700,14 +703,23 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     assert!(app.builds.log.back().unwrap().text.contains("cancelled"));
     // Another builder's lock, then its result, seen in the output folder.
     let other = app.batches.list[1].id.clone();
-    let seen = |lock: Option<(String, u64)>, result| Msg::Watched {
+    let bytes = app.batches.list[1].bytes(&app.tree);
+    let seen = |state: State, result: Option<carload::shipment::BatchResult>| Msg::Watched {
         at: 110.0,
-        seen: vec![Seen { id: other.clone(), lock, result }],
+        seen: vec![BatchStatus { id: other.clone(), bytes, state, result }],
     };
-    app.update(seen(Some(("host=node7 pid=42".into(), 5)), None));
+    let lock = |age, stale| {
+        let (host, pid) = ("node7".to_string(), 42);
+        if stale {
+            State::StaleLock { host, pid, heartbeat_age: age }
+        } else {
+            State::Building { host, pid, heartbeat_age: age, progress: None }
+        }
+    };
+    app.update(seen(lock(5, false), None));
     assert!(matches!(app.builds.activity.get(&other), Some(Activity::Foreign { stale: false, .. })));
     assert!(keys(&mut app, "B").iter().all(|e| !matches!(e, Effect::Build { batch, .. } if batch.id == other)));
-    app.update(seen(Some(("host=node7 pid=42".into(), 900)), None));
+    app.update(seen(lock(900, true), None));
     assert!(matches!(app.builds.activity.get(&other), Some(Activity::Foreign { stale: true, .. })));
     // A result that names other files is not taken.
     let rec = super::batches::record(&app.tree, &app.batches.list[1], &app.settings.plan);
@@ -731,14 +743,79 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
         batch: other.clone(),
         fingerprint: None,
     };
+    let built = |r: &carload::shipment::BatchResult| State::Built {
+        payload_cid: r.payload_cid.clone(),
+        piece_cid: r.piece_cid.clone(),
+        piece_size: r.piece_size,
+        car_size: r.car_size,
+    };
     let mut wrong = r.clone();
     wrong.files.pop();
-    app.update(seen(None, Some(wrong)));
+    app.update(seen(built(&wrong), Some(wrong)));
     assert!(app.batches.list[1].result.is_none());
     r.batch = other.clone();
-    app.update(seen(None, Some(r)));
+    app.update(seen(built(&r), Some(r)));
     assert!(app.batches.list[1].result.is_some());
     assert!(app.builds.log.iter().any(|l| l.text.contains("built by another builder")));
+}
+
+#[test]
+fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane() {
+    use carload::shipment::lock::{claim, Claim, Owner, Progress};
+    let (_d, mut app) = packed(512 << 10);
+    app.dirty = false;
+    let out = app.settings.out.clone().unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    // The watcher's inputs, as the update function makes them.
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        app.settings.inputs.clone(),
+        app.settings.base.clone(),
+        &records,
+    );
+    let b = &records[1];
+    let owner = Owner { host: "node7".into(), pid: 42 };
+    let now = std::time::SystemTime::now();
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &owner, now, std::time::Duration::from_secs(300)).unwrap()
+    else {
+        panic!()
+    };
+    let poll = || Msg::Watched { at: 200.0, seen: worker::poll(&out, &header, &records, 300) };
+    app.update(poll());
+    assert!(matches!(app.builds.activity.get(&b.id), Some(Activity::Foreign { progress: None, stale: false, .. })));
+    let p = Progress {
+        phase: carload::event::Phase::Hashing,
+        bytes_done: b.bytes() / 2,
+        bytes_total: b.bytes(),
+        files_done: 1,
+        files_total: b.files.len() as u64,
+        car_bytes: 0,
+        car_bound: b.car_size_bound,
+        elapsed_ms: 4_000,
+    };
+    assert!(lock.heartbeat_with(&p).unwrap());
+    app.update(poll());
+    let Some(Activity::Foreign { progress: Some(got), stale: false, .. }) = app.builds.activity.get(&b.id) else {
+        panic!("{:?}", app.builds.activity)
+    };
+    assert_eq!(*got, p);
+    let ib = crate::cli::report::ibytes;
+    let lines = app.info_lines(1);
+    let state = &lines.iter().find(|(l, _)| l == "State").unwrap().1;
+    assert!(state.starts_with("building by host=node7 pid=42 (hashing, "), "{state}");
+    assert!(state.contains(&format!("{} of {} read, ", ib(p.bytes_done), ib(p.bytes_total))), "{state}");
+    app.left = super::app::Left::Progress;
+    let text = screen(&mut app, 120, 40);
+    assert!(
+        text.contains(&format!("{} on node7: hashing · {} of {} read", b.id, ib(p.bytes_done), ib(p.bytes_total))),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{:.0}%@node7", p.fraction() * 100.0)), "{text}");
+    // The builder finishes and releases its lock: the batch is no longer another builder's.
+    lock.release().unwrap();
+    app.update(poll());
+    assert!(!app.builds.activity.contains_key(&b.id));
 }
 
 #[test]
@@ -847,6 +924,24 @@ fn build_screens() {
     keys(&mut app, "e");
     keys(&mut app, "f01234");
     insta::assert_snapshot!("export_120x40", screen(&mut app, 120, 40));
+    // Another builder takes the failed batch and reports its progress through its lock.
+    app.update(code(KeyCode::Esc));
+    let bytes = app.batches.list[1].bytes(&app.tree);
+    let progress = carload::shipment::lock::Progress {
+        phase: carload::event::Phase::Hashing,
+        bytes_done: bytes * 2 / 5,
+        bytes_total: bytes,
+        files_done: 1,
+        files_total: app.batches.list[1].len() as u64,
+        car_bytes: 0,
+        car_bound: app.batches.list[1].bound(),
+        elapsed_ms: 60_000,
+    };
+    let state = State::Building { host: "node7".into(), pid: 4242, heartbeat_age: 12, progress: Some(progress) };
+    app.update(Msg::Watched { at: t0 + 30.0, seen: vec![BatchStatus { id: b.clone(), bytes, state, result: None }] });
+    app.left = super::app::Left::Progress;
+    app.pane.row = 1;
+    insta::assert_snapshot!("foreign_120x40", screen(&mut app, 120, 40));
 }
 
 #[test]

@@ -321,10 +321,40 @@ fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
             Span::raw(format!(" {:>5.1}%", p.fraction() * 100.0)),
         ]));
     }
+    // Other builders whose locks report progress (as of their last heartbeat).
+    let mut foreign: Vec<(&String, &str, &carload::shipment::lock::Progress)> = app
+        .builds
+        .activity
+        .iter()
+        .filter_map(|(id, a)| match a {
+            Activity::Foreign { holder, stale: false, progress: Some(p), .. } => {
+                Some((id, holder.trim_start_matches("host=").split(' ').next().unwrap_or(""), p))
+            }
+            _ => None,
+        })
+        .collect();
+    foreign.sort_by(|a, b| a.0.cmp(b.0));
+    for (id, host, p) in &foreign {
+        body.push(Line::raw(fit(
+            &format!(
+                "{id} on {host}: {} · {} of {} read · {}/{} files",
+                p.phase.name(),
+                crate::cli::report::ibytes(p.bytes_done),
+                crate::cli::report::ibytes(p.bytes_total),
+                digits(p.files_done),
+                digits(p.files_total)
+            ),
+            w,
+        )));
+        body.push(Line::from(vec![
+            Span::styled(gauge(p.fraction(), w.saturating_sub(8)), th.fg(Color::Magenta)),
+            Span::raw(format!(" {:>5.1}%", p.fraction() * 100.0)),
+        ]));
+    }
     if queued > 0 {
         body.push(Line::raw(format!("{queued} queued")));
     }
-    if running.is_empty() && queued == 0 {
+    if running.is_empty() && queued == 0 && foreign.is_empty() {
         body.push(Line::styled("No build running here: b builds the selected batch, B all.", th.fg(Color::DarkGray)));
     }
     body.push(Line::styled("Log", th.bold()));
@@ -370,8 +400,12 @@ fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
         (_, Some(Activity::Running(p))) => (format!("{:.0}% built", p.fraction() * 100.0), Color::Cyan),
         (_, Some(Activity::Failed(_))) => ("FAILED".into(), Color::Red),
         (_, Some(Activity::Foreign { stale: true, .. })) => ("stale lock".into(), Color::Red),
-        (_, Some(Activity::Foreign { holder, .. })) => {
-            (format!("@{}", holder.trim_start_matches("host=").split(' ').next().unwrap_or("")), Color::Magenta)
+        (_, Some(Activity::Foreign { holder, progress, .. })) => {
+            let host = holder.trim_start_matches("host=").split(' ').next().unwrap_or("");
+            match progress {
+                Some(p) => (format!("{:.0}%@{host}", p.fraction() * 100.0), Color::Magenta),
+                None => (format!("@{host}"), Color::Magenta),
+            }
         }
         _ if b.result.is_some() => ("built".into(), Color::Green),
         _ if b.is_empty() => ("empty".into(), Color::DarkGray),
@@ -469,11 +503,12 @@ fn details(app: &App) -> String {
         }
         match app.builds.activity.get(&b.id) {
             Some(Activity::Failed(e)) => s = format!("{} FAILED: {e} · r retries, R re-plans", b.id),
-            Some(Activity::Foreign { holder, age, stale }) => {
+            Some(Activity::Foreign { holder, age, stale, progress }) => {
                 s = format!(
-                    "{}: {} by {holder}, lock refreshed {age} s ago{}",
+                    "{}: {} by {holder}{}, lock refreshed {age} s ago{}",
                     b.id,
                     if *stale { "stale lock" } else { "building" },
+                    progress.as_ref().map_or(String::new(), super::builds::foreign_progress),
                     if *stale { " · r takes it over" } else { "" }
                 )
             }

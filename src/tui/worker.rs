@@ -4,9 +4,10 @@
 //! `shipment::build::check_sources`, `batch::build`, `aggregate::read_manifest_from_car`,
 //! `shipment::write_shipment`).
 
-use super::app::{Done, Effect, Hashed, Msg, Report, Seen};
+use super::app::{Done, Effect, Hashed, Msg, Report};
 use carload::event::{Cancellable, Event};
 use carload::shipment::build::{check_sources, source_root};
+use carload::shipment::status::BatchStatus;
 use carload::shipment::{Batch, Header};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +15,9 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The output folder and batch IDs the watcher polls.
-type Watched = Arc<std::sync::Mutex<Option<(PathBuf, Vec<String>)>>>;
+/// What the watcher polls: the output folder, the header and records of the batches, the stale
+/// limit in seconds.
+type Watched = Arc<std::sync::Mutex<Option<(PathBuf, Header, Arc<Vec<Batch>>, u64)>>>;
 
 /// A build waiting for a slot.
 struct Job {
@@ -127,8 +129,8 @@ impl Workers {
                     c.store(true, Ordering::SeqCst);
                 }
             }
-            Effect::Watch { out, ids } => {
-                *self.watch.lock().unwrap() = Some((out, ids));
+            Effect::Watch { out, header, batches, stale_after } => {
+                *self.watch.lock().unwrap() = Some((out, header, batches, stale_after));
                 if !self.watching {
                     self.watching = true;
                     let watch = self.watch.clone();
@@ -287,25 +289,20 @@ fn build(job: Job, tx: &Sender<Msg>) {
 /// Polls the output folder every 3 s for the watched batches' locks and results.
 fn watch_loop(watch: &Watched, tx: &Sender<Msg>) {
     loop {
-        let Some((out, ids)) = watch.lock().unwrap().clone() else { return };
-        if tx.send(Msg::Watched { at: now(), seen: poll(&out, ids) }).is_err() {
+        let Some((out, header, batches, stale_after)) = watch.lock().unwrap().clone() else { return };
+        let seen = poll(&out, &header, &batches, stale_after);
+        if tx.send(Msg::Watched { at: now(), seen }).is_err() {
             return;
         }
         std::thread::sleep(Duration::from_secs(3));
     }
 }
 
-/// What `out` shows for batches `ids`: each one's lock (owner line and age) and result.
-pub fn poll(out: &Path, ids: Vec<String>) -> Vec<Seen> {
-    let at = std::time::SystemTime::now();
-    ids.into_iter()
-        .map(|id| {
-            let lock = carload::shipment::lock::holder(out, &id, at)
-                .map(|(host, pid, age)| (format!("host={host} pid={pid}"), age.as_secs()));
-            let result = carload::shipment::build::built_result(out, &id);
-            Seen { id, lock, result }
-        })
-        .collect()
+/// What `out` shows for `batches` now: `carload status`'s reading (results that belong, locks
+/// with their age and reported progress).
+pub fn poll(out: &Path, header: &Header, batches: &[Batch], stale_after: u64) -> Vec<BatchStatus> {
+    let now = std::time::SystemTime::now();
+    carload::shipment::status::status(out, header, batches, now, Duration::from_secs(stale_after))
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
