@@ -330,27 +330,19 @@ fn host_name() -> String {
 }
 
 /// Which batches of `s` the selection flags pick.
-fn select(s: &Shipment, a: &BuildArgs) -> Result<Vec<usize>> {
+fn select(ids: &[&str], a: &BuildArgs) -> Result<Vec<usize>> {
     for id in &a.batches {
-        if !s.batches.iter().any(|b| &b.id == id) {
-            bail!(
-                "no batch {id:?} in the shipment (IDs run from {} to {})",
-                s.batches[0].id,
-                s.batches.last().unwrap().id
-            );
+        if !ids.contains(&id.as_str()) {
+            bail!("no batch {id:?} in the shipment (IDs run from {} to {})", ids[0], ids[ids.len() - 1]);
         }
     }
     if let Some(i) = a.batch_index {
-        if i >= s.batches.len() {
-            bail!(
-                "--batch-index {i} is out of range: the shipment has {} batches (0..{})",
-                s.batches.len(),
-                s.batches.len()
-            );
+        if i >= ids.len() {
+            bail!("--batch-index {i} is out of range: the shipment has {} batches (0..{})", ids.len(), ids.len());
         }
     }
-    Ok((0..s.batches.len())
-        .filter(|&i| a.batches.is_empty() || a.batches.contains(&s.batches[i].id))
+    Ok((0..ids.len())
+        .filter(|&i| a.batches.is_empty() || a.batches.iter().any(|id| id == ids[i]))
         .filter(|&i| a.batch_index.is_none_or(|k| k == i))
         .filter(|&i| a.shard.is_none_or(|(k, n)| i % n == k))
         .collect())
@@ -415,7 +407,7 @@ pub fn owner() -> Owner {
 }
 
 /// Removes temporary outputs of batches nobody holds a lock on (left by a killed builder).
-fn remove_orphans(dir: &Path, s: &Shipment) {
+fn remove_orphans(dir: &Path, ids: &[&str]) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -423,7 +415,7 @@ fn remove_orphans(dir: &Path, s: &Shipment) {
             continue;
         }
         let id = name[1..].split('.').next().unwrap_or("");
-        if s.batches.iter().any(|b| b.id == id) && !lock::lock_path(dir, id).exists() {
+        if ids.contains(&id) && !lock::lock_path(dir, id).exists() {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -578,12 +570,17 @@ pub fn build(a: BuildArgs) -> Result<()> {
     if a.stale_after < a.heartbeat.saturating_mul(2) {
         bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
     }
-    let s = read_shipment_file(&a.shipment)?;
+    // The shipment is indexed, and each batch read when it is built: a shipment of millions of
+    // files is never held whole.
+    let file = std::fs::File::open(&a.shipment).with_context(|| a.shipment.display().to_string())?;
+    let index = carload::shipment::index_shipment(BufReader::with_capacity(1 << 20, &file))
+        .with_context(|| a.shipment.display().to_string())?;
     if !a.out.is_dir() {
         std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     }
-    let chosen = select(&s, &a)?;
-    remove_orphans(&a.out, &s);
+    let ids: Vec<&str> = index.batches.iter().map(|b| b.id.as_str()).collect();
+    let chosen = select(&ids, &a)?;
+    remove_orphans(&a.out, &ids);
     let owner = owner();
     let opts = BuildOpts::from(&a);
     let next = AtomicUsize::new(0);
@@ -594,15 +591,19 @@ pub fn build(a: BuildArgs) -> Result<()> {
             sc.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = chosen.get(k) else { break };
-                let b = &s.batches[i];
-                let outcome = build_one(&s.header, b, &opts, &owner, &mut Ignore);
+                let at = &index.batches[i];
+                let outcome = match carload::shipment::read_batch_at(&file, at) {
+                    Ok(b) => build_one(&index.header, &b, &opts, &owner, &mut Ignore),
+                    Err(e) => Outcome::Failed(format!("{}: {e}", a.shipment.display())),
+                };
+                let b = at;
                 let (slot, line) = match &outcome {
                     Outcome::Built(r, t) => (
                         0,
                         format!(
                             "{} built: {} files, CAR {} bytes (bound {}), piece {} {} ({:.2} s)",
                             b.id,
-                            b.files.len(),
+                            b.files,
                             r.car_size,
                             b.car_size_bound,
                             r.piece_cid,

@@ -336,42 +336,138 @@ pub fn write_shipment(w: &mut dyn Write, s: &Shipment) -> io::Result<()> {
 
 /// Reads a shipment written by [`write_shipment`]; blank lines are ignored.
 pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
-    let mut header: Option<Header> = None;
     let mut batches = Vec::new();
+    let header = for_each_record(r, &mut |_, b| {
+        batches.push(b);
+        Ok(())
+    })?;
+    Ok(Shipment { header, batches })
+}
+
+/// Where a batch record is in a shipment file, with what a scheduler needs without reading it
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchAt {
+    /// Batch ID.
+    pub id: String,
+    /// Byte offset of its line.
+    pub offset: u64,
+    /// Bytes in its line (without the newline).
+    pub len: u64,
+    /// Its 1-based line number.
+    pub line: usize,
+    /// Files in the batch.
+    pub files: u64,
+    /// Source bytes in the batch.
+    pub bytes: u64,
+    /// Its CAR size bound.
+    pub car_size_bound: u64,
+}
+
+/// A shipment file's header and where each batch record is. Indexing reads and validates every
+/// record, one at a time: a shipment of a hundred million files is never held whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentIndex {
+    /// The header record.
+    pub header: Header,
+    /// The batch records, in order.
+    pub batches: Vec<BatchAt>,
+}
+
+/// Indexes a shipment file (see [`ShipmentIndex`]).
+pub fn index_shipment(r: impl BufRead) -> Result<ShipmentIndex, FormatError> {
+    let mut batches = Vec::new();
+    let header = for_each_record(r, &mut |at, b| {
+        batches.push(BatchAt {
+            id: b.id.clone(),
+            files: b.files.len() as u64,
+            bytes: b.bytes(),
+            car_size_bound: b.car_size_bound,
+            ..at
+        });
+        Ok(())
+    })?;
+    Ok(ShipmentIndex { header, batches })
+}
+
+/// Reads the batch record `at` of an indexed shipment `file` (positional reads: threads may
+/// share the file).
+pub fn read_batch_at(file: &std::fs::File, at: &BatchAt) -> Result<Batch, FormatError> {
+    use std::os::unix::fs::FileExt;
+    let mut line = vec![0; at.len as usize];
+    file.read_exact_at(&mut line, at.offset)?;
+    let b: Batch = serde_json::from_slice(&line).map_err(|source| FormatError::Json { line: at.line, source })?;
+    if b.id != at.id {
+        return Err(FormatError::Invalid {
+            line: at.line,
+            field: "id".into(),
+            reason: format!("{:?} where the index found {:?}: the shipment file changed", b.id, at.id),
+        });
+    }
+    Ok(b)
+}
+
+/// Reads the header, then calls `each` with every batch record (validated) and where it is, one
+/// record at a time. Returns the header.
+fn for_each_record(
+    mut r: impl BufRead,
+    each: &mut dyn FnMut(BatchAt, Batch) -> Result<(), FormatError>,
+) -> Result<Header, FormatError> {
+    let mut header: Option<Header> = None;
+    let mut count = 0u64;
     let mut ids = std::collections::HashSet::new();
-    for (i, line) in r.lines().enumerate() {
-        let line = line?;
+    let mut buf = Vec::new();
+    let (mut offset, mut line_no) = (0u64, 0usize);
+    loop {
+        buf.clear();
+        let n = r.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let at = offset;
+        offset += n as u64;
+        line_no += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = std::str::from_utf8(line)
+            .map_err(|e| FormatError::Io(io::Error::new(io::ErrorKind::InvalidData, format!("line {line_no}: {e}"))))?;
         if line.trim().is_empty() {
             continue;
         }
-        let json = |source| FormatError::Json { line: i + 1, source };
+        let json = |source| FormatError::Json { line: line_no, source };
         match &header {
             None => {
-                let v: serde_json::Value = serde_json::from_str(&line).map_err(json)?;
+                let v: serde_json::Value = serde_json::from_str(line).map_err(json)?;
                 let format = v.get("format").and_then(|f| f.as_str()).unwrap_or_default().to_string();
                 let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
                 if format != FORMAT || version != VERSION {
                     return Err(FormatError::NotAShipment { format, version });
                 }
-                header = Some(serde_json::from_value(v).map_err(json)?);
+                let h: Header = serde_json::from_value(v).map_err(json)?;
+                check_header(&h)?;
+                header = Some(h);
             }
             Some(h) => {
-                let b = serde_json::from_str::<Batch>(&line).map_err(json)?;
-                check_batch(h, &b, i + 1, &mut ids)?;
-                batches.push(b);
-            }
-        }
-        if batches.is_empty() {
-            if let Some(h) = &header {
-                check_header(h)?;
+                let b = serde_json::from_str::<Batch>(line).map_err(json)?;
+                check_batch(h, &b, line_no, &mut ids)?;
+                count += 1;
+                let place = BatchAt {
+                    id: String::new(),
+                    offset: at,
+                    len: line.len() as u64,
+                    line: line_no,
+                    files: 0,
+                    bytes: 0,
+                    car_size_bound: 0,
+                };
+                each(place, b)?;
             }
         }
     }
     let header = header.ok_or(FormatError::Empty)?;
-    if header.batches != batches.len() as u64 {
-        return Err(FormatError::Count { expected: header.batches, found: batches.len() as u64 });
+    if header.batches != count {
+        return Err(FormatError::Count { expected: header.batches, found: count });
     }
-    Ok(Shipment { header, batches })
+    Ok(header)
 }
 
 /// Whether `id` is a safe batch ID: 1–64 characters of `A-Z a-z 0-9 _ - .`, not starting with
@@ -444,6 +540,32 @@ fn check_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index finds each record where it is; reading one back gives the batch that
+    /// `read_shipment` gives, blank lines and CRLF endings included.
+    #[test]
+    fn an_indexed_batch_reads_back_as_the_whole_file_reads_it() {
+        let text = concat!(
+            r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["x"],"batches":2,"files":3,"bytes":6,"car_bytes_bound":9}"#,
+            "\r\n\n",
+            r#"{"id":"b00000","car_size_bound":4,"piece_size":1048576,"files":[["a",1,0],["b",2,0]]}"#,
+            "\n",
+            r#"{"id":"b00001","car_size_bound":5,"piece_size":1048576,"files":[["c",3,0]]}"#,
+        );
+        let whole = read_shipment(text.as_bytes()).unwrap();
+        let index = index_shipment(text.as_bytes()).unwrap();
+        assert_eq!(index.header, whole.header);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        for (at, b) in index.batches.iter().zip(&whole.batches) {
+            assert_eq!(
+                (at.id.as_str(), at.files, at.bytes, at.car_size_bound),
+                (b.id.as_str(), b.files.len() as u64, b.bytes(), b.car_size_bound)
+            );
+            assert_eq!(&read_batch_at(&f, at).unwrap(), b);
+        }
+        assert_eq!(index.batches[1].line, 4);
+    }
 
     #[test]
     fn names_that_are_not_utf8_round_trip_and_never_collide() {

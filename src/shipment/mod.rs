@@ -20,5 +20,8 @@ pub mod plan;
 pub mod size;
 pub mod status;
 
-pub use file::{read_shipment, write_shipment, Batch, BatchResult, FileRef, Header, Part, Shipment};
+pub use file::{
+    index_shipment, read_batch_at, read_shipment, write_shipment, Batch, BatchAt, BatchResult, FileRef, Header, Part,
+    Shipment, ShipmentIndex,
+};
 pub use plan::{plan, walk_inputs, Pack, PlanOptions, SourceFile};
