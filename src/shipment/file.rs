@@ -337,7 +337,11 @@ pub fn write_shipment(w: &mut dyn Write, s: &Shipment) -> io::Result<()> {
 /// Reads a shipment written by [`write_shipment`]; blank lines are ignored.
 pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
     let mut batches = Vec::new();
-    let header = for_each_record(r, &mut |_, b| {
+    let mut ids = std::collections::HashSet::new();
+    let header = for_each_record(r, &mut |h, line, _, text| {
+        let b: Batch = serde_json::from_str(text).map_err(|source| FormatError::Json { line, source })?;
+        let parts = b.files.iter().enumerate().filter(|(_, f)| f.part.is_some());
+        check_batch(h, (&b.id, b.piece_size), parts, line, &mut ids)?;
         batches.push(b);
         Ok(())
     })?;
@@ -377,13 +381,19 @@ pub struct ShipmentIndex {
 /// Indexes a shipment file (see [`ShipmentIndex`]).
 pub fn index_shipment(r: impl BufRead) -> Result<ShipmentIndex, FormatError> {
     let mut batches = Vec::new();
-    let header = for_each_record(r, &mut |at, b| {
+    let mut ids = std::collections::HashSet::new();
+    let header = for_each_record(r, &mut |h, line, offset, text| {
+        let b: BatchSkim = serde_json::from_str(text).map_err(|source| FormatError::Json { line, source })?;
+        let parts = b.files.parts.iter().map(|(k, f)| (*k, f));
+        check_batch(h, (&b.id, b.piece_size), parts, line, &mut ids)?;
         batches.push(BatchAt {
-            id: b.id.clone(),
-            files: b.files.len() as u64,
-            bytes: b.bytes(),
+            id: b.id,
+            offset,
+            len: text.len() as u64,
+            line,
+            files: b.files.count,
+            bytes: b.files.bytes,
             car_size_bound: b.car_size_bound,
-            ..at
         });
         Ok(())
     })?;
@@ -394,9 +404,23 @@ pub fn index_shipment(r: impl BufRead) -> Result<ShipmentIndex, FormatError> {
 /// share the file).
 pub fn read_batch_at(file: &std::fs::File, at: &BatchAt) -> Result<Batch, FormatError> {
     use std::os::unix::fs::FileExt;
-    let mut line = vec![0; at.len as usize];
-    file.read_exact_at(&mut line, at.offset)?;
-    let b: Batch = serde_json::from_slice(&line).map_err(|source| FormatError::Json { line: at.line, source })?;
+    // Parsed from the file as it is read: the line (about 90 bytes per file) is never buffered.
+    struct Range<'a> {
+        file: &'a std::fs::File,
+        pos: u64,
+        end: u64,
+    }
+    impl io::Read for Range<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let want = buf.len().min((self.end - self.pos) as usize);
+            let n = self.file.read_at(&mut buf[..want], self.pos)?;
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+    let range = Range { file, pos: at.offset, end: at.offset + at.len };
+    let b: Batch = serde_json::from_reader(io::BufReader::with_capacity(1 << 16, range))
+        .map_err(|source| FormatError::Json { line: at.line, source })?;
     if b.id != at.id {
         return Err(FormatError::Invalid {
             line: at.line,
@@ -407,15 +431,17 @@ pub fn read_batch_at(file: &std::fs::File, at: &BatchAt) -> Result<Batch, Format
     Ok(b)
 }
 
-/// Reads the header, then calls `each` with every batch record (validated) and where it is, one
-/// record at a time. Returns the header.
+/// What [`for_each_record`] calls with each batch line: header, line number, byte offset, text.
+type EachRecord<'a> = dyn FnMut(&Header, usize, u64, &str) -> Result<(), FormatError> + 'a;
+
+/// Reads and checks the header, then calls `each` with it and every other non-blank line (its
+/// 1-based number, byte offset and text), one line at a time. Returns the header.
 fn for_each_record(
     mut r: impl BufRead,
-    each: &mut dyn FnMut(BatchAt, Batch) -> Result<(), FormatError>,
+    each: &mut EachRecord<'_>,
 ) -> Result<Header, FormatError> {
     let mut header: Option<Header> = None;
     let mut count = 0u64;
-    let mut ids = std::collections::HashSet::new();
     let mut buf = Vec::new();
     let (mut offset, mut line_no) = (0u64, 0usize);
     loop {
@@ -433,9 +459,9 @@ fn for_each_record(
         if line.trim().is_empty() {
             continue;
         }
-        let json = |source| FormatError::Json { line: line_no, source };
         match &header {
             None => {
+                let json = |source| FormatError::Json { line: line_no, source };
                 let v: serde_json::Value = serde_json::from_str(line).map_err(json)?;
                 let format = v.get("format").and_then(|f| f.as_str()).unwrap_or_default().to_string();
                 let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
@@ -447,19 +473,8 @@ fn for_each_record(
                 header = Some(h);
             }
             Some(h) => {
-                let b = serde_json::from_str::<Batch>(line).map_err(json)?;
-                check_batch(h, &b, line_no, &mut ids)?;
                 count += 1;
-                let place = BatchAt {
-                    id: String::new(),
-                    offset: at,
-                    len: line.len() as u64,
-                    line: line_no,
-                    files: 0,
-                    bytes: 0,
-                    car_size_bound: 0,
-                };
-                each(place, b)?;
+                each(h, line_no, at, line)?;
             }
         }
     }
@@ -497,30 +512,30 @@ fn check_header(h: &Header) -> Result<(), FormatError> {
     Ok(())
 }
 
-fn check_batch(
+/// Checks a batch record: its ID (safe, unique), piece size, and the files with a `part` (given
+/// with their index) lying in their file at chunk-aligned offsets.
+fn check_batch<'a>(
     h: &Header,
-    b: &Batch,
+    (id, piece_size): (&str, u64),
+    parts: impl IntoIterator<Item = (usize, &'a FileRef)>,
     line: usize,
     ids: &mut std::collections::HashSet<String>,
 ) -> Result<(), FormatError> {
-    if ids.is_empty() {
-        check_header(h)?;
-    }
     let bad = |field: String, reason: String| Err(FormatError::Invalid { line, field, reason });
-    if !valid_batch_id(&b.id) {
+    if !valid_batch_id(id) {
         return bad(
             "id".into(),
-            format!("{:?} is not a safe batch ID (1-64 of A-Z a-z 0-9 _ - ., not starting with a dot)", b.id),
+            format!("{id:?} is not a safe batch ID (1-64 of A-Z a-z 0-9 _ - ., not starting with a dot)"),
         );
     }
-    if !ids.insert(b.id.clone()) {
-        return bad("id".into(), format!("{:?} appears twice", b.id));
+    if !ids.insert(id.to_string()) {
+        return bad("id".into(), format!("{id:?} appears twice"));
     }
-    if !b.piece_size.is_power_of_two() || b.piece_size < 128 {
-        return bad("piece_size".into(), format!("{} is not a power of two of at least 128", b.piece_size));
+    if !piece_size.is_power_of_two() || piece_size < 128 {
+        return bad("piece_size".into(), format!("{piece_size} is not a power of two of at least 128"));
     }
     let chunk = h.profile.chunk_size as u64;
-    for (k, f) in b.files.iter().enumerate() {
+    for (k, f) in parts {
         if let Some(p) = f.part {
             let end = p.offset.checked_add(p.len);
             if p.len == 0 || end.is_none_or(|e| e > f.size) || p.offset % chunk != 0 {
@@ -535,6 +550,47 @@ fn check_batch(
         }
     }
     Ok(())
+}
+
+/// A batch record read for the index: its files are checked and counted as they are parsed,
+/// one at a time, and only those with a `part` are kept (to be checked).
+#[derive(Deserialize)]
+struct BatchSkim {
+    id: String,
+    car_size_bound: u64,
+    piece_size: u64,
+    files: FilesSkim,
+}
+
+#[derive(Default)]
+struct FilesSkim {
+    count: u64,
+    bytes: u64,
+    parts: Vec<(usize, FileRef)>,
+}
+
+impl<'de> Deserialize<'de> for FilesSkim {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Files;
+        impl<'de> serde::de::Visitor<'de> for Files {
+            type Value = FilesSkim;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of files")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FilesSkim, A::Error> {
+                let mut s = FilesSkim::default();
+                while let Some(f) = seq.next_element::<FileRef>()? {
+                    s.bytes = s.bytes.saturating_add(f.len());
+                    if f.part.is_some() {
+                        s.parts.push((s.count as usize, f));
+                    }
+                    s.count += 1;
+                }
+                Ok(s)
+            }
+        }
+        d.deserialize_seq(Files)
+    }
 }
 
 #[cfg(test)]
