@@ -990,3 +990,35 @@ fn status_shows_the_bytes_a_running_build_reports_in_its_lock() {
     assert_eq!(j["status"][0]["state"], "built");
     assert!(!lock.exists());
 }
+
+/// `plan_to` (what `carload plan` runs: compact walk, records written one at a time) writes the
+/// bytes of `plan` + `write_shipment` (records held), for both packings, with split files, files
+/// given as inputs and overlapping inputs.
+#[test]
+fn a_streamed_plan_is_the_held_plan() {
+    use carload::shipment::plan::{plan as plan_held, plan_to, walk_files, walk_inputs, PlanOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (i, size) in [10usize, 3000, 70_000, 5, 400_000, 0, 123_456].iter().enumerate() {
+        let sub = d.join(format!("in/f{}", i % 3));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("x{i}")), pseudo_random(*size, i as u64)).unwrap();
+    }
+    let inputs = vec![d.join("in"), d.join("in/f1/x1"), d.join("in/f0")];
+    for pack in [Pack::BestFit, Pack::KeepFolders] {
+        let mut o = PlanOptions::for_sector(32 << 30, Profile { chunk_size: 1024, ..Profile::default() });
+        o.piece_size = 256 << 10;
+        o.pack = pack;
+        o.min_piece_size = 128 << 10;
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        let held = plan_held(walk_inputs(&inputs).unwrap(), &o, names.clone(), Some("/b".into())).unwrap();
+        assert!(held.batches.len() > 1 && held.batches.iter().flat_map(|b| &b.files).any(|f| f.part.is_some()));
+        let mut want = Vec::new();
+        carload::shipment::write_shipment(&mut want, &held).unwrap();
+        let mut got = Vec::new();
+        let (header, planned) = plan_to(&walk_files(&inputs).unwrap(), &o, names, Some("/b".into()), &mut got).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+        assert_eq!(header, held.header);
+        assert_eq!(planned.len(), held.batches.len());
+    }
+}

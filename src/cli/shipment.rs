@@ -187,22 +187,21 @@ pub fn plan(a: PlanArgs) -> Result<()> {
     };
     splan::check_options(&o)?;
     not_inside_inputs(&a.output, &a.paths)?;
-    let files = splan::walk_inputs(&a.paths)?;
+    let files = splan::walk_files(&a.paths)?;
     if !a.include_carload_outputs {
         refuse_carload_outputs(&files)?;
     }
     let walked = start.elapsed();
     let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
     let inputs = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    let s = splan::plan(files, &o, inputs, base)?;
     let file = carload::output::AtomicFile::create(&a.output, a.force)?;
-    {
+    let (header, batches) = {
         let mut w = BufWriter::with_capacity(1 << 20, file.file());
-        write_shipment(&mut w, &s).with_context(|| a.output.display().to_string())?;
-    }
+        splan::plan_to(&files, &o, inputs, base, &mut w).with_context(|| a.output.display().to_string())?
+    };
     file.commit()?;
     if !a.quiet {
-        print!("{}", plan_summary(&s, &a.output, a.all, walked, start.elapsed()));
+        print!("{}", plan_summary(&header, &batches, &a.output, a.all, walked, start.elapsed()));
     }
     Ok(())
 }
@@ -228,25 +227,37 @@ pub fn not_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
 
 /// Build outputs (`X.car` beside `X.car.manifest`) inside the inputs would ship carload's own
 /// CARs: refused unless asked for.
-fn refuse_carload_outputs(files: &[splan::SourceFile]) -> Result<()> {
-    let names: std::collections::HashSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    if let Some(f) = files
-        .iter()
-        .find(|f| f.name.strip_suffix(".manifest").is_some_and(|car| car.ends_with(".car") && names.contains(car)))
-    {
-        let car = f.name.trim_end_matches(".manifest");
+fn refuse_carload_outputs(files: &splan::WalkedFiles) -> Result<()> {
+    let names: std::collections::HashSet<PathBuf> = (0..files.len())
+        .map(|i| files.path(i))
+        .filter(|p| p.extension().is_some_and(|e| e == "car" || e == "manifest"))
+        .collect();
+    let found = names.iter().find(|p| {
+        let s = p.as_os_str().as_encoded_bytes();
+        s.strip_suffix(b".manifest").is_some_and(|car| {
+            car.ends_with(b".car") && names.contains(Path::new(p.as_os_str()).with_extension("").as_path())
+        })
+    });
+    if let Some(f) = found {
         bail!(
-            "{car}: a carload output (with {}) lies inside the inputs and would be shipped; move the output folder out of the inputs, or pass --include-carload-outputs",
-            f.name
+            "{}: a carload output (with {}) lies inside the inputs and would be shipped; move the output folder out of the inputs, or pass --include-carload-outputs",
+            f.with_extension("").display(),
+            f.display()
         );
     }
     Ok(())
 }
 
-fn plan_summary(s: &Shipment, path: &Path, all: bool, walked: Duration, total: Duration) -> String {
+fn plan_summary(
+    h: &Header,
+    batches: &[splan::PlannedBatch],
+    path: &Path,
+    all: bool,
+    walked: Duration,
+    total: Duration,
+) -> String {
     use std::fmt::Write as _;
-    let h = &s.header;
-    let st = splan::stats(s);
+    let st = splan::stats_of(&batches.iter().map(|b| (b.car_size_bound, b.piece_size)).collect::<Vec<_>>());
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -265,24 +276,25 @@ fn plan_summary(s: &Shipment, path: &Path, all: bool, walked: Duration, total: D
         "{:<8} {:>8} {:>16} {:>14} {:>8} {:>14}",
         "BATCH", "FILES", "CAR BYTES (max)", "PIECE", "FILL", "PADDING"
     );
-    let n = s.batches.len();
-    for (i, b) in s.batches.iter().enumerate() {
+    let n = batches.len();
+    for (i, b) in batches.iter().enumerate() {
         if !all && n > 25 && i == 20 {
             let _ = writeln!(out, "… {} more batches …", n - 25);
         }
         if !all && n > 25 && (20..n - 5).contains(&i) {
             continue;
         }
-        let parts = b.files.iter().filter(|f| f.part.is_some()).count();
+        let parts = b.parts;
+        let capacity = carload::commp::unpadded_piece_size(b.piece_size);
         let _ = writeln!(
             out,
             "{:<8} {:>8} {:>16} {:>14} {:>7.3}% {:>14}{}",
             b.id,
-            b.files.len(),
+            b.files,
             b.car_size_bound,
             ibytes(b.piece_size),
-            b.fill() * 100.0,
-            ibytes(b.padding()),
+            b.car_size_bound as f64 / capacity as f64 * 100.0,
+            ibytes(capacity.saturating_sub(b.car_size_bound)),
             if parts > 0 { format!("  ({parts} file parts)") } else { String::new() }
         );
     }
@@ -298,7 +310,7 @@ fn plan_summary(s: &Shipment, path: &Path, all: bool, walked: Duration, total: D
         st.mean_fill_but_last * 100.0,
         st.min_fill_but_last.min(1.0) * 100.0
     );
-    if let Some(last) = s.batches.last() {
+    if let Some(last) = batches.last() {
         if padded_car(last.car_size_bound) < h.min_piece_size {
             let _ = writeln!(
                 out,

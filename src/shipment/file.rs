@@ -196,18 +196,45 @@ pub struct BatchResult {
     pub fingerprint: Option<String>,
 }
 
+/// A batch record without a result as one JSON line, its files given as an iterator (written as
+/// they come): the same bytes as `serde_json::to_writer` of the [`Batch`] and a newline.
+pub fn write_batch_json<I>(
+    w: &mut dyn Write,
+    id: &str,
+    car_size_bound: u64,
+    piece_size: u64,
+    files: I,
+) -> io::Result<()>
+where
+    I: IntoIterator<Item = FileRef>,
+{
+    #[derive(Serialize)]
+    struct Record<'a, F> {
+        id: &'a str,
+        car_size_bound: u64,
+        piece_size: u64,
+        files: F,
+    }
+    let files = SeqOf(std::cell::Cell::new(Some(files)));
+    serde_json::to_writer(&mut *w, &Record { id, car_size_bound, piece_size, files })?;
+    w.write_all(b"\n")
+}
+
+/// Serializes the items of an iterator as a JSON array, once.
+struct SeqOf<I>(std::cell::Cell<Option<I>>);
+
+impl<T: Serialize, I: IntoIterator<Item = T>> Serialize for SeqOf<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.take().into_iter().flatten())
+    }
+}
+
 /// [`BatchResult`] as JSON, its files given as an iterator (written as they come, never
 /// collected): the same bytes as `serde_json::to_vec` of the whole result.
 pub fn write_result_json<I>(w: &mut dyn Write, result: &BatchResult, files: I) -> io::Result<()>
 where
     I: IntoIterator<Item = ResultFile>,
 {
-    struct Files<I>(std::cell::Cell<Option<I>>);
-    impl<I: IntoIterator<Item = ResultFile>> Serialize for Files<I> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(self.0.take().into_iter().flatten())
-        }
-    }
     #[derive(Serialize)]
     struct Record<'a, F> {
         payload_cid: &'a str,
@@ -228,7 +255,7 @@ where
         piece_size_unpadded: result.piece_size_unpadded,
         car_size: result.car_size,
         piece_cid_v2: &result.piece_cid_v2,
-        files: Files(std::cell::Cell::new(Some(files))),
+        files: SeqOf(std::cell::Cell::new(Some(files))),
         batch: &result.batch,
         fingerprint: result.fingerprint.as_deref(),
     };
@@ -436,10 +463,7 @@ type EachRecord<'a> = dyn FnMut(&Header, usize, u64, &str) -> Result<(), FormatE
 
 /// Reads and checks the header, then calls `each` with it and every other non-blank line (its
 /// 1-based number, byte offset and text), one line at a time. Returns the header.
-fn for_each_record(
-    mut r: impl BufRead,
-    each: &mut EachRecord<'_>,
-) -> Result<Header, FormatError> {
+fn for_each_record(mut r: impl BufRead, each: &mut EachRecord<'_>) -> Result<Header, FormatError> {
     let mut header: Option<Header> = None;
     let mut count = 0u64;
     let mut buf = Vec::new();

@@ -141,12 +141,14 @@ pub fn pack(
             offset += this;
         }
     }
+    drop(costs);
     let mut bins = match mode {
         Pack::BestFit => best_fit(items, capacity),
         Pack::KeepFolders => keep_folders(items, folders, capacity),
     };
     for b in &mut bins {
         b.items.sort_by_key(|i| (i.file, i.part));
+        b.items.shrink_to_fit();
     }
     if mode == Pack::BestFit {
         // Fullest first, so only the last batch is (usually) the underfilled one.
@@ -156,10 +158,14 @@ pub fn pack(
 }
 
 fn best_fit(mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
-    items.sort_by(|a, b| b.cost.car_bytes.cmp(&a.cost.car_bytes).then(a.file.cmp(&b.file)));
+    // Sorted smallest first and taken from the end, so the list shrinks as the bins fill.
+    items.sort_by(|a, b| a.cost.car_bytes.cmp(&b.cost.car_bytes).then(b.file.cmp(&a.file)));
     let mut bins: Vec<Bin> = Vec::new();
     let mut free: BTreeSet<(u64, usize)> = BTreeSet::new();
-    for item in items {
+    while let Some(item) = items.pop() {
+        if items.capacity() > 4096 && items.len() < items.capacity() / 4 {
+            items.shrink_to(items.len() * 2);
+        }
         let found = free.range((item.cost.car_bytes, 0)..).next().copied();
         let i = match found {
             Some(key) => {

@@ -108,6 +108,9 @@ pub enum PlanError {
     /// Packing failed.
     #[error(transparent)]
     Pack(#[from] PackError),
+    /// Writing the shipment failed.
+    #[error("writing the shipment: {0}")]
+    Write(String),
 }
 
 /// Modification time of `meta` in nanoseconds since the Unix epoch.
@@ -121,6 +124,84 @@ pub fn mtime_ns(meta: &Metadata) -> i64 {
 /// [`crate::walk`] walker (files `stat`ed relative to their folder); a symlink to a folder, a
 /// special file or an unreadable folder is an error naming it (the first in walk order).
 pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
+    let w = walk_files(inputs)?;
+    Ok((0..w.len()).map(|i| w.source_file(i)).collect())
+}
+
+/// The files a walk found, held compactly: the walk's folder listings (about 60 bytes per entry
+/// with its name) and, per file, its listing and place in it. A file's walk path is made when
+/// asked for, from its folder's path and its name.
+#[derive(Debug, Default)]
+pub struct WalkedFiles {
+    listings: Vec<crate::walk::Listing>,
+    /// Walk path of each listing's folder (the roots listing's is unused).
+    dirs: Vec<PathBuf>,
+    /// Walk path of each input.
+    roots: Vec<PathBuf>,
+    /// Index of the roots listing.
+    roots_listing: u32,
+    /// (listing, child) of each file, in walk order.
+    files: Vec<(u32, u32)>,
+}
+
+impl WalkedFiles {
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn child(&self, i: usize) -> &crate::walk::Child {
+        let (l, c) = self.files[i];
+        &self.listings[l as usize].children[c as usize]
+    }
+
+    /// File `i`'s size.
+    pub fn size(&self, i: usize) -> u64 {
+        self.child(i).size
+    }
+
+    /// File `i`'s modification time.
+    pub fn mtime_ns(&self, i: usize) -> i64 {
+        self.child(i).mtime_ns
+    }
+
+    /// File `i`'s walk path.
+    pub fn path(&self, i: usize) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let (l, c) = self.files[i];
+        if l == self.roots_listing {
+            return self.roots[c as usize].clone();
+        }
+        self.dirs[l as usize].join(std::ffi::OsStr::from_bytes(self.listings[l as usize].name(c as usize)))
+    }
+
+    /// File `i`'s name in the shipment ([`super::file::path_to_name`] of its walk path).
+    pub fn name(&self, i: usize) -> String {
+        super::file::path_to_name(&self.path(i))
+    }
+
+    /// The folder holding file `i` (its walk path's parent).
+    pub fn folder(&self, i: usize) -> &Path {
+        let (l, c) = self.files[i];
+        if l == self.roots_listing {
+            return self.roots[c as usize].parent().unwrap_or(Path::new(""));
+        }
+        &self.dirs[l as usize]
+    }
+
+    /// File `i` as a [`SourceFile`].
+    pub fn source_file(&self, i: usize) -> SourceFile {
+        SourceFile { name: self.name(i), size: self.size(i), mtime_ns: self.mtime_ns(i) }
+    }
+}
+
+/// [`walk_inputs`], keeping the files compact ([`WalkedFiles`]).
+pub fn walk_files(inputs: &[PathBuf]) -> Result<WalkedFiles, PlanError> {
     use crate::walk::{walk, Kind, Listing, WalkOptions, ROOTS};
     for root in inputs {
         std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
@@ -129,65 +210,70 @@ pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
     walk(inputs, &WalkOptions { threads, cost: &|_| 0, stop: &stop }, &|l| listings.lock().unwrap().push(l));
-    let listings = listings.into_inner().unwrap();
-    let by_folder: HashMap<u32, &Listing> = listings.iter().map(|l| (l.folder, l)).collect();
+    let listings: Vec<Listing> = listings.into_inner().unwrap();
+    let by_folder: HashMap<u32, u32> = listings.iter().enumerate().map(|(k, l)| (l.folder, k as u32)).collect();
     let roots_listing = by_folder[&ROOTS];
+    let mut dirs = vec![PathBuf::new(); listings.len()];
+    let roots: Vec<PathBuf> = inputs.iter().map(|r| clean_path(r)).collect();
     let mut files = Vec::new();
     // Depth-first over the listings, children in name order: the walk order of `walkdir`.
     for (r, root) in inputs.iter().enumerate() {
-        let mut stack: Vec<(&Listing, usize, PathBuf)> = Vec::new();
-        let top = &roots_listing.children[r];
-        let base = clean_path(root);
+        let mut stack: Vec<(u32, usize)> = Vec::new();
+        let top = &listings[roots_listing as usize].children[r];
         match top.kind {
             Kind::Folder => match by_folder.get(&(r as u32)) {
-                Some(l) => stack.push((l, 0, base)),
+                Some(&l) => {
+                    dirs[l as usize] = roots[r].clone();
+                    stack.push((l, 0));
+                }
                 None => continue,
             },
             Kind::File | Kind::LinkToFile => {
-                files.push(SourceFile {
-                    name: super::file::path_to_name(&base),
-                    size: top.size,
-                    mtime_ns: top.mtime_ns,
-                });
+                files.push((roots_listing, r as u32));
                 continue;
             }
             Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(root.clone())),
             Kind::Other => return Err(other_error(root.clone(), top.error.as_deref())),
         }
-        while let Some((l, i, dir)) = stack.pop() {
+        while let Some((li, i)) = stack.pop() {
+            let l = &listings[li as usize];
             if i == 0 {
                 if let Some(e) = &l.error {
+                    let dir = dirs[li as usize].clone();
                     return Err(ImportError::Io { path: dir, source: std::io::Error::other(e.clone()) }.into());
                 }
             }
             if i >= l.children.len() {
                 continue;
             }
-            stack.push((l, i + 1, dir.clone()));
+            stack.push((li, i + 1));
             let c = &l.children[i];
-            use std::os::unix::ffi::OsStrExt;
-            let path = dir.join(std::ffi::OsStr::from_bytes(l.name(i)));
+            let path = || {
+                use std::os::unix::ffi::OsStrExt;
+                dirs[li as usize].join(std::ffi::OsStr::from_bytes(l.name(i)))
+            };
             match c.kind {
-                Kind::File | Kind::LinkToFile => files.push(SourceFile {
-                    name: super::file::path_to_name(&path),
-                    size: c.size,
-                    mtime_ns: c.mtime_ns,
-                }),
+                Kind::File | Kind::LinkToFile => files.push((li, i as u32)),
                 Kind::Folder => {
-                    if let Some(sub) = by_folder.get(&(l.first + i as u32)) {
-                        stack.push((sub, 0, path));
+                    if let Some(&sub) = by_folder.get(&(l.first + i as u32)) {
+                        dirs[sub as usize] = path();
+                        stack.push((sub, 0));
                     }
                 }
-                Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(path)),
-                Kind::Other => return Err(other_error(path, c.error.as_deref())),
+                Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(path())),
+                Kind::Other => return Err(other_error(path(), c.error.as_deref())),
             }
         }
     }
+    let mut walked = WalkedFiles { listings, dirs, roots, roots_listing, files };
     if inputs.len() > 1 {
+        // Overlapping inputs name some files twice: keep the first.
         let mut seen = std::collections::HashSet::new();
-        files.retain(|f| seen.insert(f.name.clone()));
+        let keep: Vec<bool> = (0..walked.len()).map(|i| seen.insert(walked.name(i))).collect();
+        let mut k = keep.iter();
+        walked.files.retain(|_| *k.next().unwrap());
     }
-    Ok(files)
+    Ok(walked)
 }
 
 /// The error for an entry the walk could not ship: a special file, or what stat said.
@@ -322,6 +408,83 @@ pub fn plan(
     Ok(Shipment { header, batches })
 }
 
+/// One batch of a plan written by [`plan_to`], without its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedBatch {
+    /// Batch ID.
+    pub id: String,
+    /// Files (and file parts) in it.
+    pub files: u64,
+    /// File parts among them.
+    pub parts: u64,
+    /// Its CAR size bound.
+    pub car_size_bound: u64,
+    /// Its padded piece size.
+    pub piece_size: u64,
+}
+
+/// Plans `files` and writes the shipment to `w` one batch record at a time (a record is made,
+/// written and dropped: the plan of a hundred million files never holds their records). The
+/// bytes are those of [`plan`] then [`super::write_shipment`]. Returns the header and the
+/// batches without their files.
+pub fn plan_to(
+    files: &WalkedFiles,
+    o: &PlanOptions,
+    inputs: Vec<String>,
+    base: Option<String>,
+    w: &mut dyn std::io::Write,
+) -> Result<(Header, Vec<PlannedBatch>), PlanError> {
+    check_options(o)?;
+    let sizes: Vec<u64> = (0..files.len()).map(|i| files.size(i)).collect();
+    let folders =
+        if o.pack == Pack::KeepFolders { folder_keys((0..files.len()).map(|i| files.folder(i))) } else { Vec::new() };
+    let bins = pack_files(&sizes, &folders, o)?;
+    drop(sizes);
+    let first = |it: &Item| it.part.is_none_or(|p| p.offset == 0);
+    let header = Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        profile: o.profile,
+        sector_size: o.sector_size,
+        piece_size: o.piece_size,
+        min_piece_size: o.min_piece_size,
+        margin: o.margin,
+        pack: o.pack,
+        base,
+        inputs,
+        batches: bins.len() as u64,
+        files: bins.iter().flat_map(|b| &b.items).filter(|it| first(it)).count() as u64,
+        bytes: bins.iter().flat_map(|b| &b.items).filter(|it| first(it)).map(|it| files.size(it.file)).sum(),
+        car_bytes_bound: bins.iter().map(Bin::bound).sum(),
+    };
+    let io = |e: std::io::Error| PlanError::Write(e.to_string());
+    serde_json::to_writer(&mut *w, &header).map_err(|e| io(e.into()))?;
+    w.write_all(b"\n").map_err(io)?;
+    let mut planned = Vec::with_capacity(bins.len());
+    for (i, bin) in bins.iter().enumerate() {
+        // The record `batch_record` makes, its files serialized as they are named.
+        let id = batch_id(i, bins.len());
+        let bound = bin.bound();
+        let piece_size = padded_piece_size(bound).max(o.min_piece_size);
+        let file_refs = bin.items.iter().map(|it| FileRef {
+            name: files.name(it.file),
+            size: files.size(it.file),
+            mtime_ns: files.mtime_ns(it.file),
+            part: it.part,
+        });
+        super::file::write_batch_json(w, &id, bound, piece_size, file_refs).map_err(io)?;
+        planned.push(PlannedBatch {
+            id,
+            files: bin.items.len() as u64,
+            parts: bin.items.iter().filter(|it| it.part.is_some()).count() as u64,
+            car_size_bound: bound,
+            piece_size,
+        });
+    }
+    w.flush().map_err(io)?;
+    Ok((header, planned))
+}
+
 /// Summary numbers of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PlanStats {
@@ -341,14 +504,20 @@ pub struct PlanStats {
 
 /// Computes [`PlanStats`].
 pub fn stats(s: &Shipment) -> PlanStats {
-    let b = &s.batches;
-    let head = if b.len() > 1 { &b[..b.len() - 1] } else { &b[..] };
-    let fills: Vec<f64> = head.iter().map(Batch::fill).collect();
+    stats_of(&s.batches.iter().map(|b| (b.car_size_bound, b.piece_size)).collect::<Vec<_>>())
+}
+
+/// [`PlanStats`] of batches given as `(CAR size bound, padded piece size)`.
+pub fn stats_of(batches: &[(u64, u64)]) -> PlanStats {
+    let fill = |&(bound, piece): &(u64, u64)| bound as f64 / crate::commp::unpadded_piece_size(piece) as f64;
+    let padding = |&(bound, piece): &(u64, u64)| crate::commp::unpadded_piece_size(piece).saturating_sub(bound);
+    let head = if batches.len() > 1 { &batches[..batches.len() - 1] } else { batches };
+    let fills: Vec<f64> = head.iter().map(fill).collect();
     PlanStats {
-        batches: b.len() as u64,
-        piece_bytes: b.iter().map(|x| x.piece_size).sum(),
-        car_bytes: b.iter().map(|x| x.car_size_bound).sum(),
-        padding: b.iter().map(Batch::padding).sum(),
+        batches: batches.len() as u64,
+        piece_bytes: batches.iter().map(|x| x.1).sum(),
+        car_bytes: batches.iter().map(|x| x.0).sum(),
+        padding: batches.iter().map(padding).sum(),
         mean_fill_but_last: if fills.is_empty() { 0.0 } else { fills.iter().sum::<f64>() / fills.len() as f64 },
         min_fill_but_last: fills.iter().copied().fold(f64::INFINITY, f64::min).min(1.0),
     }
