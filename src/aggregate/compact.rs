@@ -15,7 +15,7 @@
 
 use super::manifest::{write_manifest_entry, write_manifest_head, ManifestEntry};
 use super::{directory, AggregateError, MANIFEST_LINK_NAME, MANIFEST_PROFILE};
-use crate::block::{cid_of, to_v1, Block, CidVersion, DAG_PB, RAW, SHA2_256};
+use crate::block::{cid_of, Block, CidVersion, DAG_PB, RAW, SHA2_256};
 use crate::dagpb::Link;
 use crate::importer::memory::{balanced_tree, car_order, TreeNode};
 use cid::Cid;
@@ -40,10 +40,15 @@ pub struct Key([u8; KEY_LEN]);
 impl Key {
     /// The key of `cid`'s CIDv1 form, or `None` when it is not a sha2-256 CID of 36 bytes.
     pub fn of(cid: &Cid) -> Option<Key> {
-        if cid.hash().code() != SHA2_256 || cid.hash().size() != 32 {
+        let (mh, codec) = (cid.hash(), cid.codec());
+        if mh.code() != SHA2_256 || mh.size() != 32 || codec >= 0x80 {
             return None;
         }
-        <[u8; KEY_LEN]>::try_from(to_v1(cid).to_bytes().as_slice()).ok().map(Key)
+        // CIDv1 bytes: version, codec and multihash code as one-byte varints, length, digest.
+        let mut key = [0; KEY_LEN];
+        key[..4].copy_from_slice(&[1, codec as u8, SHA2_256 as u8, 32]);
+        key[4..].copy_from_slice(mh.digest());
+        Some(Key(key))
     }
 
     /// The CIDv1.
@@ -421,6 +426,7 @@ impl<T> CompactAggregate<T> {
 mod tests {
     use super::*;
     use crate::aggregate::{aggregate, CarItem, Entry};
+    use crate::block::to_v1;
     use proptest::prelude::*;
 
     fn cid(codec: u64, seed: &[u8]) -> Cid {
