@@ -7,8 +7,9 @@
 //! spooled to an unnamed temporary file; large files are hashed keeping only their internal nodes
 //! and read a second time when the CAR is written (cheaper than writing and reading a spooled
 //! copy, and no double disk space). The final CAR is written strictly in order from the aggregate
-//! blocks, the spool and the re-read files. Memory holds per-entry metadata, the internal nodes of
-//! large files (about 1/5000 of their bytes) and the set of CIDs written.
+//! blocks, the spool and the re-read files. Memory holds 56 bytes per entry (see
+//! [`crate::aggregate::compact`]: the manifest is spooled too), the internal nodes of large files
+//! (about 1/5000 of their bytes) and the CIDs of blocks written that are not an entry's root.
 
 use crate::aggregate::compact::{aggregate_compact, CompactAggregate, Item, Key, Member, SpooledBytes};
 use crate::aggregate::{aggregate, Aggregate, CarItem, Entry as AggEntry};
