@@ -95,31 +95,64 @@ pub fn clean_path(p: &Path) -> PathBuf {
 /// Lists every non-directory under `root` in byte-sorted depth-first walk order (hidden entries
 /// included), following symlinks to their targets, as Powergate's `filepath.Walk` + `Dagify` does.
 pub fn walk(root: &Path, profile: &Profile) -> Result<Vec<BatchFile>, BatchError> {
+    let w = walk_folder(root, profile)?;
+    Ok((0..w.count()).map(|i| w.file(i).into_owned()).collect())
+}
+
+/// The files of a folder for a batch, as [`walk`] lists them, kept compact: the walk's listings
+/// (about 60 bytes per entry), each [`BatchFile`] made when asked for. The folders are read in
+/// parallel by [`crate::walk`], the walker of `plan` and the workstation.
+#[derive(Debug)]
+pub struct FolderFiles {
+    walked: crate::shipment::plan::WalkedFiles,
+    /// Entries that are not regular files (symlinks to folders: their folder's DAG), scanned.
+    special: std::collections::HashMap<usize, Entry>,
+}
+
+impl BatchFiles for FolderFiles {
+    fn count(&self) -> usize {
+        self.walked.len()
+    }
+
+    fn file(&self, i: usize) -> Cow<'_, BatchFile> {
+        let path = self.walked.path(i);
+        let name = path.to_string_lossy().into_owned();
+        let entry = match self.special.get(&i) {
+            Some(e) => e.clone(),
+            None => Entry::File { path, size: self.walked.size(i) },
+        };
+        Cow::Owned(BatchFile { name, entry })
+    }
+}
+
+/// [`walk`], compact ([`FolderFiles`]).
+pub fn walk_folder(root: &Path, profile: &Profile) -> Result<FolderFiles, BatchError> {
+    use crate::shipment::plan::{walk_tree, PlanError};
     let meta = std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
     if !meta.is_dir() {
         return Err(BatchError::NotAFolder(root.to_path_buf()));
     }
-    let base = clean_path(root);
-    let mut files = Vec::new();
-    for item in walkdir::WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())) {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            let io = e.into_io_error().unwrap_or_else(|| io::Error::other("walk failed"));
-            ImportError::io(&path, io)
-        })?;
-        if item.file_type().is_dir() {
-            continue;
-        }
-        let rel = item.path().strip_prefix(root).unwrap_or(item.path());
-        let name = base.join(rel).to_string_lossy().into_owned();
-        // Each entry is DAGified on its own, following a symlink like `os.Open` does.
-        let entry = scan(item.path(), profile)?;
-        files.push(BatchFile { name, entry });
-    }
-    if files.is_empty() {
+    // A root that is a symlink to a folder is walked through (as `filepath.Walk` walks it).
+    let target = match std::fs::symlink_metadata(root) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(root).map_err(|e| ImportError::io(root, e))?,
+        _ => root.to_path_buf(),
+    };
+    let walked = walk_tree(&[target], &[clean_path(root)], true).map_err(|e| match e {
+        PlanError::Import(e) => BatchError::Import(e),
+        other => BatchError::Import(ImportError::io(root, io::Error::other(other.to_string()))),
+    })?;
+    if walked.is_empty() {
         return Err(BatchError::Empty(root.to_path_buf()));
     }
-    Ok(files)
+    let mut special = std::collections::HashMap::new();
+    for i in 0..walked.len() {
+        use crate::walk::Kind;
+        if !matches!(walked.kind(i), Kind::File | Kind::LinkToFile) {
+            // Each entry is DAGified on its own, following a symlink like `os.Open` does.
+            special.insert(i, scan(&walked.path(i), profile)?);
+        }
+    }
+    Ok(FolderFiles { walked, special })
 }
 
 /// The files of a batch in walk order, produced on demand: a batch of millions of files need

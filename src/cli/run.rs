@@ -337,7 +337,7 @@ impl<R: Read> Read for Counted<'_, R> {
 /// A finished batch build and how long it took.
 struct BatchRun {
     built: carload::batch::BatchBuilt,
-    files: Vec<carload::batch::BatchFile>,
+    files: carload::batch::FolderFiles,
     input_bytes: u64,
     elapsed: std::time::Duration,
 }
@@ -383,9 +383,11 @@ fn run_batch(
     if !is_stdout(out) {
         check_target(out.as_deref().unwrap(), force)?;
     }
-    let files = carload::batch::walk(input, profile)?;
-    let input_bytes: u64 = files.iter().map(|f| f.entry.totals().1).sum();
-    let predicted: u64 = files.iter().map(|f| carload::importer::layout::predict_car_size(&f.entry, profile)).sum();
+    use carload::batch::BatchFiles;
+    let files = carload::batch::walk_folder(input, profile)?;
+    let (input_bytes, predicted) = (0..files.count()).map(|i| files.file(i)).fold((0, 0), |(b, p), f| {
+        (b + f.entry.totals().1, p + carload::importer::layout::predict_car_size(&f.entry, profile))
+    });
     commp::check_payload_size(predicted).context("the batch is too large for one piece")?;
     let mut progress = Progress::new(input_bytes, !quiet);
     let spool_dir = batch.tmpdir.clone().unwrap_or_else(|| match out {
@@ -417,7 +419,9 @@ fn prepare_batch(a: PrepareArgs) -> Result<()> {
     let piece = b.piece.as_ref().expect("commP requested");
     let text = if a.json {
         let mut j = report::PrepareJson::new(&b.root, b.car_size, piece);
-        j.files = Some(report::FileJson::list(run.files.iter().map(|f| f.name.as_str()).zip(b.roots.iter())));
+        use carload::batch::BatchFiles;
+        let names: Vec<String> = (0..run.files.count()).map(|i| run.files.file(i).into_owned().name).collect();
+        j.files = Some(report::FileJson::list(names.iter().map(String::as_str).zip(b.roots.iter())));
         serde_json::to_string(&j)? + "\n"
     } else {
         let dups = b.roots.len() - b.unique;

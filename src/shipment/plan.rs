@@ -160,6 +160,11 @@ impl WalkedFiles {
         &self.listings[l as usize].children[c as usize]
     }
 
+    /// What file `i` is (a regular file or a symlink to one, unless the walk took specials).
+    pub fn kind(&self, i: usize) -> crate::walk::Kind {
+        self.child(i).kind
+    }
+
     /// File `i`'s size.
     pub fn size(&self, i: usize) -> u64 {
         self.child(i).size
@@ -202,6 +207,14 @@ impl WalkedFiles {
 
 /// [`walk_inputs`], keeping the files compact ([`WalkedFiles`]).
 pub fn walk_files(inputs: &[PathBuf]) -> Result<WalkedFiles, PlanError> {
+    let names: Vec<PathBuf> = inputs.iter().map(|r| clean_path(r)).collect();
+    walk_tree(inputs, &names, false)
+}
+
+/// The walk behind [`walk_files`] and [`crate::batch::walk`]: `inputs` are walked, and named by
+/// `names` (their walk paths). With `specials`, symlinks to folders and entries that are not
+/// regular files are listed as files (see [`WalkedFiles::kind`]) instead of being errors.
+pub fn walk_tree(inputs: &[PathBuf], names: &[PathBuf], specials: bool) -> Result<WalkedFiles, PlanError> {
     use crate::walk::{walk, Kind, Listing, WalkOptions, ROOTS};
     for root in inputs {
         std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
@@ -214,7 +227,7 @@ pub fn walk_files(inputs: &[PathBuf]) -> Result<WalkedFiles, PlanError> {
     let by_folder: HashMap<u32, u32> = listings.iter().enumerate().map(|(k, l)| (l.folder, k as u32)).collect();
     let roots_listing = by_folder[&ROOTS];
     let mut dirs = vec![PathBuf::new(); listings.len()];
-    let roots: Vec<PathBuf> = inputs.iter().map(|r| clean_path(r)).collect();
+    let roots: Vec<PathBuf> = names.to_vec();
     let mut files = Vec::new();
     // Depth-first over the listings, children in name order: the walk order of `walkdir`.
     for (r, root) in inputs.iter().enumerate() {
@@ -229,6 +242,10 @@ pub fn walk_files(inputs: &[PathBuf]) -> Result<WalkedFiles, PlanError> {
                 None => continue,
             },
             Kind::File | Kind::LinkToFile => {
+                files.push((roots_listing, r as u32));
+                continue;
+            }
+            Kind::LinkToFolder | Kind::Other if specials => {
                 files.push((roots_listing, r as u32));
                 continue;
             }
@@ -260,6 +277,7 @@ pub fn walk_files(inputs: &[PathBuf]) -> Result<WalkedFiles, PlanError> {
                         stack.push((sub, 0));
                     }
                 }
+                Kind::LinkToFolder | Kind::Other if specials => files.push((li, i as u32)),
                 Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(path())),
                 Kind::Other => return Err(other_error(path(), c.error.as_deref())),
             }
