@@ -501,14 +501,28 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         Found::Unreadable(reason) => return Outcome::Failed(format!("{reason}; not rebuilding over it")),
         Found::Missing => {}
     }
+    // Registered before the claim, so a signal arriving while it is made still removes it.
+    let path = lock::lock_path(&o.out, &b.id);
+    let _ = super::signals::OWNER.set(owner.clone());
+    PENDING_LOCKS.lock().unwrap().push((path.clone(), None));
+    let unregister = || PENDING_LOCKS.lock().unwrap().retain(|p| !(p.0 == path && p.1.is_none()));
     let (lk, took_over) = match lock::claim_with(&o.out, &b.id, owner, SystemTime::now(), stale, &dead) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {
-            return Outcome::Busy(format!("{holder} (refreshed {} s ago)", age.as_secs()))
+            unregister();
+            return Outcome::Busy(format!("{holder} (refreshed {} s ago)", age.as_secs()));
         }
-        Err(e) => return Outcome::Failed(format!("claiming {}: {e}", lock::lock_path(&o.out, &b.id).display())),
+        Err(e) => {
+            unregister();
+            return Outcome::Failed(format!("claiming {}: {e}", path.display()));
+        }
     };
-    PENDING_LOCKS.lock().unwrap().push((lk.path().to_path_buf(), lk.ident()));
+    {
+        let mut locks = PENDING_LOCKS.lock().unwrap();
+        if let Some(p) = locks.iter_mut().find(|p| p.0 == path && p.1.is_none()) {
+            p.1 = Some(lk.ident());
+        }
+    }
     // Someone may have finished it between our check and the claim.
     let outcome = if matches!(sbuild::find_result(&o.out, header, b), Found::Built(_)) && !o.verify {
         Outcome::Skipped
@@ -573,7 +587,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     };
     let id = lk.ident();
     let _ = lk.release();
-    PENDING_LOCKS.lock().unwrap().retain(|p| p.1 != id);
+    PENDING_LOCKS.lock().unwrap().retain(|p| p.1 != Some(id));
     outcome
 }
 

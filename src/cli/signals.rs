@@ -7,23 +7,48 @@ use std::sync::Mutex;
 /// Temporary output files to remove if the process is interrupted.
 pub static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Lock files this process holds: `(path, (device, inode))`. On a signal each is removed only if
-/// the path still names that file (never another builder's lock).
-pub static PENDING_LOCKS: Mutex<Vec<(PathBuf, (u64, u64))>> = Mutex::new(Vec::new());
+/// Lock files this process holds or is claiming: `(path, (device, inode))`, the identity `None`
+/// while the claim is being made. On a signal each is removed only if the path still names that
+/// file, or (identity unknown) if its owner line names this process: never another builder's
+/// lock.
+pub static PENDING_LOCKS: Mutex<Vec<PendingLock>> = Mutex::new(Vec::new());
+
+/// A lock path and its claim's `(device, inode)`, once known.
+pub type PendingLock = (PathBuf, Option<(u64, u64)>);
+
+/// This process's identity in lock files, set before its first claim.
+pub static OWNER: std::sync::OnceLock<carload::shipment::lock::Owner> = std::sync::OnceLock::new();
 
 /// The input file being read (for the SIGBUS message).
 pub static CURRENT_INPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-fn remove_pending() {
-    if let Ok(pending) = PENDING.try_lock() {
+/// Removes the pending temporaries and locks. From a signal handler (`blocking` false) a list
+/// another thread holds is skipped; from the Ctrl-C/SIGTERM thread the lists are waited for and
+/// kept locked until the process exits, so nothing is registered after the cleanup.
+fn remove_pending(blocking: bool) {
+    use std::sync::MutexGuard;
+    fn take<T>(m: &'static Mutex<T>, blocking: bool) -> Option<MutexGuard<'static, T>> {
+        if blocking {
+            Some(m.lock().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            m.try_lock().ok()
+        }
+    }
+    if let Some(pending) = take(&PENDING, blocking) {
         for p in pending.iter() {
             let _ = std::fs::remove_file(p);
         }
+        std::mem::forget(pending);
     }
-    if let Ok(locks) = PENDING_LOCKS.try_lock() {
+    if let Some(locks) = take(&PENDING_LOCKS, blocking) {
         for (p, id) in locks.iter() {
-            let _ = carload::shipment::lock::remove_if(p, *id, None);
+            let _ = match (id, OWNER.get()) {
+                (Some(id), _) => carload::shipment::lock::remove_if(p, *id, None),
+                (None, Some(owner)) => carload::shipment::lock::remove_if_owned_by(p, owner),
+                (None, None) => Ok(false),
+            };
         }
+        std::mem::forget(locks);
     }
 }
 
@@ -63,7 +88,7 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     unsafe {
         libc::write(2, msg.as_ptr().cast(), msg.len());
     }
-    remove_pending();
+    remove_pending(false);
     unsafe { libc::_exit(1) }
 }
 
@@ -72,7 +97,7 @@ pub fn install() {
     let _ = ctrlc::set_handler(|| {
         // SIGTERM/SIGHUP while the workstation runs: give the terminal back first.
         crate::tui::terminal::restore();
-        remove_pending();
+        remove_pending(true);
         std::process::exit(130);
     });
     // SAFETY: a plain sigaction with a handler that only writes, unlinks and exits.

@@ -320,6 +320,22 @@ pub fn claim(dir: &Path, id: &str, owner: &Owner, now: SystemTime, stale_after: 
     claim_with(dir, id, owner, now, stale_after, &|_, _| false)
 }
 
+/// Removes the lock at `path` if its owner line names `owner` (host and pid: a live process's
+/// own claim), through [`remove_if`], so a lock that another builder took over in between is
+/// never removed. For cleanup when the claim's identity is not known yet (a signal arriving while
+/// the claim is being made). Returns whether it was removed.
+pub fn remove_if_owned_by(path: &Path, owner: &Owner) -> io::Result<bool> {
+    let (content, meta) = match (fs::read_to_string(path), fs::symlink_metadata(path)) {
+        (Ok(c), Ok(m)) => (c, m),
+        (Err(e), _) | (_, Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    if holder_of(&content) != Some((owner.host.as_str(), owner.pid)) {
+        return Ok(false);
+    }
+    remove_if(path, ident(&meta), None)
+}
+
 /// The `host` and `pid` a lock's content names in its owner line, if that line is complete
 /// (ended by its newline).
 pub fn holder_of(content: &str) -> Option<(&str, u32)> {
@@ -494,6 +510,27 @@ mod tests {
         assert!(!remove_if(&path, fresh, Some("host=old pid=1\n")).unwrap(), "same inode, other content");
         assert!(remove_if(&path, fresh, Some("host=fresh pid=2\n")).unwrap());
         assert!(!path.exists());
+    }
+
+    /// Cleanup by owner (a signal during the claim) removes this process's lock only.
+    #[test]
+    fn a_lock_is_removed_by_its_owner_line_only_for_that_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Owner { host: "a".into(), pid: 1 };
+        let Claim::Claimed { lock, .. } =
+            claim(dir.path(), "x", &a, SystemTime::now(), Duration::from_secs(60)).unwrap()
+        else {
+            panic!()
+        };
+        assert!(lock.heartbeat().unwrap());
+        let path = lock.path().to_path_buf();
+        for other in [Owner { host: "a".into(), pid: 2 }, Owner { host: "b".into(), pid: 1 }] {
+            assert!(!remove_if_owned_by(&path, &other).unwrap());
+            assert!(path.exists());
+        }
+        assert!(remove_if_owned_by(&path, &a).unwrap());
+        assert!(!path.exists());
+        assert!(!remove_if_owned_by(&path, &a).unwrap(), "gone: nothing to remove");
     }
 
     #[test]
