@@ -375,6 +375,24 @@ pub fn batch_record(id: String, bin: &Bin, o: &PlanOptions, file_ref: impl Fn(&I
 /// split file by its first part).
 pub fn header(o: &PlanOptions, inputs: Vec<String>, base: Option<String>, batches: &[Batch]) -> Header {
     let firsts = || batches.iter().flat_map(|b| &b.files).filter(|f| f.part.is_none_or(|p| p.offset == 0));
+    let totals = Totals {
+        batches: batches.len() as u64,
+        files: firsts().count() as u64,
+        bytes: firsts().map(|f| f.size).sum(),
+        car_bytes_bound: batches.iter().map(|b| b.car_size_bound).sum(),
+    };
+    header_with(o, inputs, base, totals)
+}
+
+/// The totals a header records.
+struct Totals {
+    batches: u64,
+    files: u64,
+    bytes: u64,
+    car_bytes_bound: u64,
+}
+
+fn header_with(o: &PlanOptions, inputs: Vec<String>, base: Option<String>, t: Totals) -> Header {
     Header {
         format: FORMAT.into(),
         version: VERSION,
@@ -386,10 +404,10 @@ pub fn header(o: &PlanOptions, inputs: Vec<String>, base: Option<String>, batche
         pack: o.pack,
         base,
         inputs,
-        batches: batches.len() as u64,
-        files: firsts().count() as u64,
-        bytes: firsts().map(|f| f.size).sum(),
-        car_bytes_bound: batches.iter().map(|b| b.car_size_bound).sum(),
+        batches: t.batches,
+        files: t.files,
+        bytes: t.bytes,
+        car_bytes_bound: t.car_bytes_bound,
     }
 }
 
@@ -459,22 +477,14 @@ pub fn plan_to(
     let bins = pack_files(&sizes, &folders, o)?;
     drop(sizes);
     let first = |it: &Item| it.part.is_none_or(|p| p.offset == 0);
-    let header = Header {
-        format: FORMAT.into(),
-        version: VERSION,
-        profile: o.profile,
-        sector_size: o.sector_size,
-        piece_size: o.piece_size,
-        min_piece_size: o.min_piece_size,
-        margin: o.margin,
-        pack: o.pack,
-        base,
-        inputs,
+    let firsts = || bins.iter().flat_map(|b| &b.items).filter(|it| first(it));
+    let totals = Totals {
         batches: bins.len() as u64,
-        files: bins.iter().flat_map(|b| &b.items).filter(|it| first(it)).count() as u64,
-        bytes: bins.iter().flat_map(|b| &b.items).filter(|it| first(it)).map(|it| files.size(it.file)).sum(),
+        files: firsts().count() as u64,
+        bytes: firsts().map(|it| files.size(it.file)).sum(),
         car_bytes_bound: bins.iter().map(Bin::bound).sum(),
     };
+    let header = header_with(o, inputs, base, totals);
     let io = |e: std::io::Error| PlanError::Write(e.to_string());
     serde_json::to_writer(&mut *w, &header).map_err(|e| io(e.into()))?;
     w.write_all(b"\n").map_err(io)?;
