@@ -690,19 +690,8 @@ pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, 
     let mut rows: Vec<(BatchResult, String)> = Vec::new();
     let mut missing = Vec::new();
     for b in &s.batches {
-        let r = match (&b.result, out) {
-            (Some(r), _) if sbuild::result_belongs(&s.header, b, r) => Some(r.clone()),
-            (Some(_), _) => bail!("batch {}: the shipment's result was built from other contents; rebuild it", b.id),
-            (None, None) => None,
-            (None, Some(d)) => match sbuild::find_result(d, &s.header, b) {
-                Found::Built(r) => Some(r),
-                Found::Missing => None,
-                Found::Other(reason) => bail!("batch {}: {reason}; rebuild it with `carload build`", b.id),
-                Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
-            },
-        };
-        match r {
-            Some(r) => rows.push((r, car_path(out, &b.id))),
+        match export_row(&s.header, b, out)? {
+            Some(row) => rows.push(row),
             None => missing.push(b.id.clone()),
         }
     }
@@ -710,6 +699,47 @@ pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, 
         bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
     }
     Ok((rows, missing))
+}
+
+/// Batch `b`'s export row: its result from the shipment record or from `out`, if built. A result
+/// that does not belong to the batch is an error.
+fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<ExportRow>> {
+    let r = match (&b.result, out) {
+        (Some(r), _) if sbuild::result_belongs(header, b, r) => Some(r.clone()),
+        (Some(_), _) => bail!("batch {}: the shipment's result was built from other contents; rebuild it", b.id),
+        (None, None) => None,
+        (None, Some(d)) => match sbuild::find_result(d, header, b) {
+            Found::Built(r) => Some(r),
+            Found::Missing => None,
+            Found::Other(reason) => bail!("batch {}: {reason}; rebuild it with `carload build`", b.id),
+            Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
+        },
+    };
+    Ok(r.map(|r| (r, car_path(out, &b.id))))
+}
+
+/// [`export_rows`] for the deal formats, reading the shipment one batch at a time through its
+/// index (a shipment of millions of files is never held whole; rows keep no file lists).
+fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<ExportRow>, Vec<String>)> {
+    let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let index = carload::shipment::index_shipment(BufReader::with_capacity(1 << 20, &file))
+        .with_context(|| path.display().to_string())?;
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for at in &index.batches {
+        let b = carload::shipment::read_batch_at(&file, at).with_context(|| path.display().to_string())?;
+        match export_row(&index.header, &b, out)? {
+            Some((mut r, car)) => {
+                r.files = Vec::new();
+                rows.push((r, car));
+            }
+            None => missing.push(b.id),
+        }
+    }
+    if out.is_none() && rows.is_empty() {
+        bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
+    }
+    Ok((index.header, rows, missing))
 }
 
 /// How an export names batch `id`'s CAR: in `out` when given, else `<id>.car`.
@@ -772,8 +802,17 @@ pub fn export_text(
 
 /// Runs `carload export`.
 pub fn export_cmd(a: ExportArgs) -> Result<()> {
-    let s = read_shipment_file(&a.shipment)?;
-    let (text, missing) = export_text(&s, a.out.as_deref(), a.format, &a.deal.params())?;
+    let (text, missing, total) = if a.format == FormatArg::Shipment {
+        let s = read_shipment_file(&a.shipment)?;
+        let (text, missing) = export_text(&s, a.out.as_deref(), a.format, &a.deal.params())?;
+        (text, missing, s.batches.len())
+    } else {
+        let (header, rows, missing) = export_rows_indexed(&a.shipment, a.out.as_deref())?;
+        // The deal formats render from the rows alone.
+        let total = rows.len() + missing.len();
+        let empty = Shipment { header, batches: Vec::new() };
+        (render_export(&empty, &rows, &missing, a.format, &a.deal.params())?, missing, total)
+    };
     match &a.output {
         Some(p) => {
             let f = carload::output::AtomicFile::create(p, a.force)?;
@@ -791,7 +830,7 @@ pub fn export_cmd(a: ExportArgs) -> Result<()> {
         eprintln!(
             "warning: {} of {} batches not built yet, left out: {}{}",
             missing.len(),
-            s.batches.len(),
+            total,
             shown.join(", "),
             if missing.len() > 10 { ", …" } else { "" }
         );
