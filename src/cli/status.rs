@@ -2,8 +2,10 @@
 
 use super::report::ibytes;
 use anyhow::{Context, Result};
-use carload::shipment::read_shipment;
-use carload::shipment::status::{estimate, status, summary, Basis, BatchStatus, Estimate, Sample, State, WINDOW};
+use carload::shipment::status::{
+    estimate, status_of, summary, Basis, BatchStatus, Estimate, Sample, State, Watched, WINDOW,
+};
+use carload::shipment::{index_shipment, read_batch_at};
 use clap::Args;
 use std::collections::VecDeque;
 use std::io::{BufReader, Write};
@@ -141,14 +143,24 @@ pub fn json(list: &[BatchStatus], estimate: Option<&Estimate>) -> serde_json::Va
 
 /// Runs `carload status`.
 pub fn status_cmd(a: StatusArgs) -> Result<()> {
-    let f = std::fs::File::open(&a.shipment).with_context(|| a.shipment.display().to_string())?;
-    let s = read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| a.shipment.display().to_string())?;
+    // The shipment is read once, a batch at a time: what each refresh needs of a batch is its
+    // totals and fingerprint (`Watched`), never its file list.
+    let name = || a.shipment.display().to_string();
+    let f = std::fs::File::open(&a.shipment).with_context(name)?;
+    let index = index_shipment(BufReader::with_capacity(1 << 20, &f)).with_context(name)?;
+    let watched = index
+        .batches
+        .iter()
+        .map(|at| read_batch_at(&f, at).map(|b| Watched::of(&index.header, &b)))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(name)?;
+    let batch = |i: usize| read_batch_at(&f, &index.batches[i]).ok();
     let stale = Duration::from_secs(a.stale_after);
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
     loop {
         let now = SystemTime::now();
-        let list = status(&a.out, &s.header, &s.batches, now, stale);
+        let list = status_of(&a.out, &index.header, &watched, &batch, now, stale);
         let est = estimate(&list, now, samples.make_contiguous());
         samples.push_back(Sample { at: now, done_bytes: summary(&list).done_bytes });
         while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {

@@ -284,15 +284,33 @@ pub enum Found {
 /// Looks for batch `batch`'s result in `dir`, and checks that it belongs to it
 /// ([`result_belongs`]). A result for the same ID that does not is never taken as built.
 pub fn find_result(dir: &Path, header: &Header, batch: &Batch) -> Found {
-    match read_result(dir, &batch.id) {
+    find_result_with(dir, &batch.id, &|r| result_in_dir_belongs(dir, header, batch, r))
+}
+
+/// [`find_result`] for batch `id` with a precomputed [`fingerprint`]; `batch` is asked for only
+/// to judge a result written before fingerprints existed (by its file list).
+pub fn find_result_by(
+    dir: &Path,
+    header: &Header,
+    id: &str,
+    fingerprint: &str,
+    batch: &dyn Fn() -> Option<Batch>,
+) -> Found {
+    find_result_with(dir, id, &|r| match &r.fingerprint {
+        Some(f) => r.batch == id && f == fingerprint,
+        None => batch().is_some_and(|b| result_in_dir_belongs(dir, header, &b, r)),
+    })
+}
+
+fn find_result_with(dir: &Path, id: &str, belongs: &dyn Fn(&BatchResult) -> bool) -> Found {
+    match read_result(dir, id) {
         Err(e) => Found::Unreadable(format!("reading its result in {}: {e}", dir.display())),
         Ok(None) => Found::Missing,
-        Ok(Some(r)) if result_in_dir_belongs(dir, header, batch, &r) => Found::Built(r),
+        Ok(Some(r)) if belongs(&r) => Found::Built(r),
         Ok(Some(_)) => Found::Other(format!(
-            "{} in {} was built from other contents than the shipment's batch {} (an earlier plan?)",
-            outputs(dir, &batch.id).json.file_name().unwrap_or_default().to_string_lossy(),
+            "{} in {} was built from other contents than the shipment's batch {id} (an earlier plan?)",
+            outputs(dir, id).json.file_name().unwrap_or_default().to_string_lossy(),
             dir.display(),
-            batch.id
         )),
     }
 }

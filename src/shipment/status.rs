@@ -6,7 +6,7 @@
 //! Nothing here reads a clock: the caller passes `now`, and earlier snapshots for a measured
 //! rate ([`estimate`]).
 
-use super::build::{find_result, Found};
+use super::build::{find_result, find_result_by, Found};
 use super::file::{Batch, BatchResult, Header};
 use super::lock::{read_lock, Progress};
 use serde::Serialize;
@@ -87,6 +87,39 @@ impl BatchStatus {
     }
 }
 
+/// What [`status_of`] needs of a batch: its ID, totals and fingerprint, without its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// Batch ID.
+    pub id: String,
+    /// Source bytes.
+    pub bytes: u64,
+    /// Files (and file parts).
+    pub files: u64,
+    /// CAR size bound.
+    pub car_size_bound: u64,
+    /// [`super::build::fingerprint`] of the batch.
+    pub fingerprint: String,
+}
+
+impl Watched {
+    /// The record of `b` planned with `header`.
+    pub fn of(header: &Header, b: &Batch) -> Self {
+        Watched { fingerprint: super::build::fingerprint(header, b), ..Watched::of_files(b) }
+    }
+
+    /// `b`'s record without its fingerprint (for callers that check results themselves).
+    fn of_files(b: &Batch) -> Self {
+        Watched {
+            id: b.id.clone(),
+            bytes: b.bytes(),
+            files: b.files.len() as u64,
+            car_size_bound: b.car_size_bound,
+            fingerprint: String::new(),
+        }
+    }
+}
+
 /// The state of every batch in `dir` at time `now` (locks older than `stale_after` are stale).
 /// A result counts only if it belongs to its batch ([`find_result`]: ID and fingerprint); a
 /// lock's progress only if it is a valid record for this batch (its totals are the batch's).
@@ -100,39 +133,64 @@ pub fn status(
     batches
         .iter()
         .map(|b| {
-            let mut result = None;
-            let state = match find_result(dir, header, b) {
-                Found::Built(r) => {
-                    let state = State::Built {
-                        payload_cid: r.payload_cid.clone(),
-                        piece_cid: r.piece_cid.clone(),
-                        piece_size: r.piece_size,
-                        car_size: r.car_size,
-                    };
-                    result = Some(r);
-                    state
-                }
-                Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
-                Found::Missing => match read_lock(dir, &b.id, now) {
-                    Some(h) if h.age >= stale_after => {
-                        State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs() }
-                    }
-                    Some(h) => State::Building {
-                        host: h.host,
-                        pid: h.pid,
-                        heartbeat_age: h.age.as_secs(),
-                        progress: h.progress.filter(|p| {
-                            p.bytes_total == b.bytes()
-                                && p.files_total == b.files.len() as u64
-                                && p.car_bound == b.car_size_bound
-                        }),
-                    },
-                    None => State::NotBuilt,
-                },
-            };
-            BatchStatus { id: b.id.clone(), bytes: b.bytes(), state, result }
+            let w = Watched::of_files(b);
+            state_of(dir, &w, find_result(dir, header, b), now, stale_after)
         })
         .collect()
+}
+
+/// [`status`] of batches known by their [`Watched`] records (no file lists held: a shipment of
+/// millions of files is read once). `batch(i)` gives batch `i` whole, asked for only to judge a
+/// result written before fingerprints existed.
+pub fn status_of(
+    dir: &Path,
+    header: &Header,
+    batches: &[Watched],
+    batch: &dyn Fn(usize) -> Option<Batch>,
+    now: SystemTime,
+    stale_after: Duration,
+) -> Vec<BatchStatus> {
+    batches
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let found = find_result_by(dir, header, &w.id, &w.fingerprint, &|| batch(i));
+            state_of(dir, w, found, now, stale_after)
+        })
+        .collect()
+}
+
+/// Batch `w`'s state, given what its output folder holds.
+fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, stale_after: Duration) -> BatchStatus {
+    let mut result = None;
+    let state = match found {
+        Found::Built(r) => {
+            let state = State::Built {
+                payload_cid: r.payload_cid.clone(),
+                piece_cid: r.piece_cid.clone(),
+                piece_size: r.piece_size,
+                car_size: r.car_size,
+            };
+            result = Some(r);
+            state
+        }
+        Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
+        Found::Missing => match read_lock(dir, &w.id, now) {
+            Some(h) if h.age >= stale_after => {
+                State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs() }
+            }
+            Some(h) => State::Building {
+                host: h.host,
+                pid: h.pid,
+                heartbeat_age: h.age.as_secs(),
+                progress: h.progress.filter(|p| {
+                    p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
+                }),
+            },
+            None => State::NotBuilt,
+        },
+    };
+    BatchStatus { id: w.id.clone(), bytes: w.bytes, state, result }
 }
 
 /// Totals over a status.
@@ -291,6 +349,81 @@ mod tests {
         let files =
             (0..12u64).map(|i| SourceFile { name: format!("f{i:02}"), size: 300_000 + i, mtime_ns: 1 }).collect();
         plan(files, &o, vec!["data".into()], None).unwrap()
+    }
+
+    /// `status_of` (records without files) judges results as `status` does: by fingerprint, and a
+    /// result from before fingerprints by the batch's file list, asked for only then.
+    #[test]
+    fn status_of_watched_records_equals_status_of_whole_batches() {
+        use crate::shipment::build::{outputs, read_result};
+        use crate::shipment::file::{write_result_json, BatchResult, ResultFile};
+        let s = shipment();
+        let dir = tempfile::tempdir().unwrap();
+        let result = |b: &Batch, fingerprint: Option<String>| BatchResult {
+            payload_cid: "bafyroot".into(),
+            piece_size: 2048,
+            piece_cid: "baga".into(),
+            piece_size_unpadded: 2032,
+            car_size: 3,
+            piece_cid_v2: "bafkz".into(),
+            files: Vec::new(),
+            batch: b.id.clone(),
+            fingerprint,
+        };
+        let files = |b: &Batch| {
+            b.files
+                .iter()
+                .map(|f| ResultFile {
+                    name: f.name.clone(),
+                    cid: "bafy1".into(),
+                    offset: f.part.map(|p| p.offset),
+                    length: f.part.map(|p| p.len),
+                })
+                .collect::<Vec<_>>()
+        };
+        let write = |b: &Batch, r: &BatchResult, list: Vec<ResultFile>| {
+            let out = outputs(dir.path(), &b.id);
+            let mut json = Vec::new();
+            write_result_json(&mut json, r, list).unwrap();
+            std::fs::write(out.json, json).unwrap();
+            std::fs::write(out.car, b"car").unwrap();
+        };
+        // 0: built with the right fingerprint; 1: before fingerprints, same files; 2: another
+        // plan's fingerprint; 3: before fingerprints, other files; the rest: not built.
+        let (b0, b1, b2, b3) = (&s.batches[0], &s.batches[1], &s.batches[2], &s.batches[3]);
+        write(b0, &result(b0, Some(crate::shipment::build::fingerprint(&s.header, b0))), files(b0));
+        write(b1, &result(b1, None), files(b1));
+        write(b2, &result(b2, Some("00".into())), files(b2));
+        write(b3, &result(b3, None), files(b3)[1..].to_vec());
+        assert!(read_result(dir.path(), &b3.id).unwrap().is_some());
+        let now = SystemTime::now();
+        let stale = Duration::from_secs(300);
+        let whole = status(dir.path(), &s.header, &s.batches, now, stale);
+        let watched: Vec<Watched> = s.batches.iter().map(|b| Watched::of(&s.header, b)).collect();
+        let asked = std::cell::Cell::new(0);
+        let by_record = status_of(
+            dir.path(),
+            &s.header,
+            &watched,
+            &|i| {
+                asked.set(asked.get() + 1);
+                Some(s.batches[i].clone())
+            },
+            now,
+            stale,
+        );
+        assert_eq!(by_record, whole);
+        let kinds: Vec<&str> = whole
+            .iter()
+            .take(4)
+            .map(|b| match b.state {
+                State::Built { .. } => "built",
+                State::Problem { .. } => "problem",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["built", "built", "problem", "problem"]);
+        assert_eq!(asked.get(), 2, "the file lists are read only for the results without a fingerprint");
     }
 
     #[test]
