@@ -282,8 +282,8 @@ pub enum Effect {
         out: PathBuf,
         /// The shipment header of the batches (results are checked against it).
         header: carload::shipment::Header,
-        /// The batches' records (a result counts only if it belongs to its record).
-        batches: std::sync::Arc<Vec<Batch>>,
+        /// The batches' IDs, totals and fingerprints (a result counts only if it belongs).
+        batches: std::sync::Arc<Vec<carload::shipment::status::Watched>>,
         /// Seconds after which a lock not refreshed is stale.
         stale_after: u64,
     },
@@ -737,8 +737,10 @@ impl App {
                 // are made again only when the IDs change.
                 let batches = self.batches.records(&self.tree, &self.settings.plan);
                 let header = self.header(&batches);
+                // What the watcher needs of each batch: ID, totals, fingerprint (no file lists).
+                let watched = batches.iter().map(|b| carload::shipment::status::Watched::of(&header, b)).collect();
                 let (out, stale_after) = (out.clone(), self.settings.stale_after);
-                effects.push(Effect::Watch { out, header, batches: std::sync::Arc::new(batches), stale_after });
+                effects.push(Effect::Watch { out, header, batches: std::sync::Arc::new(watched), stale_after });
             }
         }
         effects

@@ -781,7 +781,8 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
     else {
         panic!()
     };
-    let poll = || Msg::Watched { at: 200.0, seen: worker::poll(&out, &header, &records, 300) };
+    let watched: Vec<_> = records.iter().map(|r| carload::shipment::status::Watched::of(&header, r)).collect();
+    let poll = || Msg::Watched { at: 200.0, seen: worker::poll(&out, &header, &watched, 300) };
     app.update(poll());
     assert!(matches!(app.builds.activity.get(&b.id), Some(Activity::Foreign { progress: None, stale: false, .. })));
     let p = Progress {

@@ -7,7 +7,7 @@
 use super::app::{Done, Effect, Hashed, Msg, Report};
 use carload::event::{Cancellable, Event};
 use carload::shipment::build::{check_sources, source_root};
-use carload::shipment::status::BatchStatus;
+use carload::shipment::status::{BatchStatus, Watched};
 use carload::shipment::{Batch, Header};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// What the watcher polls: the output folder, the header and records of the batches, the stale
 /// limit in seconds.
-type Watched = Arc<std::sync::Mutex<Option<(PathBuf, Header, Arc<Vec<Batch>>, u64)>>>;
+type Watching = Arc<std::sync::Mutex<Option<(PathBuf, Header, Arc<Vec<Watched>>, u64)>>>;
 
 /// A build waiting for a slot.
 struct Job {
@@ -38,7 +38,7 @@ pub struct Workers {
     pub jobs: usize,
     queue: std::collections::VecDeque<Job>,
     running: Vec<(String, Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
-    watch: Watched,
+    watch: Watching,
     watching: bool,
 }
 
@@ -287,7 +287,7 @@ fn build(job: Job, tx: &Sender<Msg>) {
 }
 
 /// Polls the output folder every 3 s for the watched batches' locks and results.
-fn watch_loop(watch: &Watched, tx: &Sender<Msg>) {
+fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
     loop {
         let Some((out, header, batches, stale_after)) = watch.lock().unwrap().clone() else { return };
         let seen = poll(&out, &header, &batches, stale_after);
@@ -300,9 +300,10 @@ fn watch_loop(watch: &Watched, tx: &Sender<Msg>) {
 
 /// What `out` shows for `batches` now: `carload status`'s reading (results that belong, locks
 /// with their age and reported progress).
-pub fn poll(out: &Path, header: &Header, batches: &[Batch], stale_after: u64) -> Vec<BatchStatus> {
+pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) -> Vec<BatchStatus> {
     let now = std::time::SystemTime::now();
-    carload::shipment::status::status(out, header, batches, now, Duration::from_secs(stale_after))
+    // The workstation's batches are all planned with fingerprints: no file list is needed.
+    carload::shipment::status::status_of(out, header, batches, &|_| None, now, Duration::from_secs(stale_after))
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
