@@ -123,6 +123,13 @@ impl BatchFiles for FolderFiles {
         };
         Cow::Owned(BatchFile { name, entry })
     }
+
+    fn size(&self, i: usize) -> u64 {
+        match self.special.get(&i) {
+            Some(e) => e.totals().1,
+            None => self.walked.size(i),
+        }
+    }
 }
 
 /// [`walk`], compact ([`FolderFiles`]).
@@ -162,18 +169,13 @@ pub trait BatchFiles: Sync {
     fn count(&self) -> usize;
     /// File `i` (`i < count()`).
     fn file(&self, i: usize) -> Cow<'_, BatchFile>;
+    /// Bytes of file `i` (without making its [`BatchFile`] where the source knows them).
+    fn size(&self, i: usize) -> u64 {
+        self.file(i).entry.totals().1
+    }
 }
 
 impl BatchFiles for [BatchFile] {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn file(&self, i: usize) -> Cow<'_, BatchFile> {
-        Cow::Borrowed(&self[i])
-    }
-}
-
-impl BatchFiles for Vec<BatchFile> {
     fn count(&self) -> usize {
         self.len()
     }
@@ -214,10 +216,7 @@ impl Roots {
     /// The root of file `i`, as the importer made it (CIDv0 for dag-pb under a CIDv0 profile).
     pub fn get(&self, i: usize) -> Cid {
         match &self.list {
-            RootList::Members(m) if self.v0 && m[i].key.is_dag_pb() => {
-                Cid::new_v0(*m[i].key.cid().hash()).expect("sha2-256/32 is a valid CIDv0")
-            }
-            RootList::Members(m) => m[i].key.cid(),
+            RootList::Members(m) => m[i].key.cid_v0().filter(|_| self.v0).unwrap_or_else(|| m[i].key.cid()),
             RootList::Cids(c) => c[i],
         }
     }
@@ -332,38 +331,30 @@ pub fn build(
     let (members, rereads) = spool_entries(files, profile, &spool, observer)?;
     observer.event(crate::event::Event::Phase(crate::event::Phase::Writing));
     let agg = aggregate_compact(members, tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?)?;
-    let mut hasher = with_commp.then(PieceHasher::new);
-    let mut w = TeeWriter::new(out, hasher.as_mut());
-    w.write_all(&car::header(&agg.root)).map_err(BatchError::Output)?;
-    let mut written = Written { blocks: HashSet::new(), agg: &agg, position: 0 };
-    agg.for_each_item(&mut |item| -> Result<(), BatchError> {
-        match item {
-            Item::Block(b) => {
-                if written.first_time(&b.cid, false).map_err(BatchError::Spool)? {
-                    w.write_all(&car::section_prefix(&b.cid, b.data.len())).map_err(BatchError::Output)?;
-                    w.write_all(&b.data).map_err(BatchError::Output)?;
+    let (car_size, piece) = write_car(&agg.root, out, with_commp, &mut |w| {
+        let mut written = Written { blocks: HashSet::new(), agg: &agg, position: 0 };
+        agg.for_each_item(&mut |item| -> Result<(), BatchError> {
+            match item {
+                Item::Block(b) => {
+                    if written.first_time(&b.cid, false).map_err(BatchError::Spool)? {
+                        write_section(w, &b.cid, &b.data)?;
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            Item::Entry { position, member } => {
-                if observer.cancelled() {
-                    return Err(ImportError::Cancelled.into());
+                Item::Entry { position, member } => {
+                    if observer.cancelled() {
+                        return Err(ImportError::Cancelled.into());
+                    }
+                    written.position = position;
+                    let before = w.written();
+                    let r = write_entry(files, profile, &spool, &rereads, member, &mut written, w);
+                    written.position = position + 1;
+                    observer.event(crate::event::Event::CarBytes(w.written() - before));
+                    r
                 }
-                written.position = position;
-                let before = w.written();
-                let r = write_entry(files, profile, &spool, &rereads, member, &mut written, &mut w);
-                written.position = position + 1;
-                observer.event(crate::event::Event::CarBytes(w.written() - before));
-                r
             }
-        }
+        })
     })?;
-    w.flush().map_err(BatchError::Output)?;
-    let car_size = w.written();
-    let piece = match hasher {
-        Some(h) => Some(h.finish(car_size).map_err(|e| BatchError::Piece(e.to_string()))?),
-        None => None,
-    };
     let (root, unique) = (agg.root, agg.unique());
     let (mut members, manifest) = agg.into_parts();
     members.par_sort_unstable_by_key(|m| m.order);
@@ -469,7 +460,7 @@ fn spool_entries(
         let mut j = i;
         let mut group_bytes = 0;
         while j < n {
-            let size = files.file(j).entry.totals().1;
+            let size = files.size(j);
             if size > SMALL_FILE || group_bytes + size > GROUP_BYTES {
                 break;
             }
@@ -524,21 +515,34 @@ fn write_aggregate_car(
     with_commp: bool,
     write_entry: &mut EntryWriter<'_>,
 ) -> Result<(u64, Option<PieceInfo>), BatchError> {
+    write_car(&agg.root, out, with_commp, &mut |w| {
+        let mut visited: HashSet<Cid> = HashSet::new();
+        for item in agg.car_items() {
+            match item {
+                CarItem::Block(b) => {
+                    if visited.insert(b.cid) {
+                        write_section(w, &b.cid, &b.data)?;
+                    }
+                }
+                CarItem::Entry { cid_v1, original, .. } => write_entry(&original, &cid_v1, &mut visited, w)?,
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes a CAR with root `root` to `out`: the header, then what `body` writes, teed into a
+/// piece hasher when `with_commp`. Returns the CAR size and, when asked, its piece commitment.
+fn write_car(
+    root: &Cid,
+    out: &mut dyn Write,
+    with_commp: bool,
+    body: &mut dyn FnMut(&mut TeeWriter<'_>) -> Result<(), BatchError>,
+) -> Result<(u64, Option<PieceInfo>), BatchError> {
     let mut hasher = with_commp.then(PieceHasher::new);
     let mut w = TeeWriter::new(out, hasher.as_mut());
-    w.write_all(&car::header(&agg.root)).map_err(BatchError::Output)?;
-    let mut visited: HashSet<Cid> = HashSet::new();
-    for item in agg.car_items() {
-        match item {
-            CarItem::Block(b) => {
-                if visited.insert(b.cid) {
-                    w.write_all(&car::section_prefix(&b.cid, b.data.len())).map_err(BatchError::Output)?;
-                    w.write_all(&b.data).map_err(BatchError::Output)?;
-                }
-            }
-            CarItem::Entry { cid_v1, original, .. } => write_entry(&original, &cid_v1, &mut visited, &mut w)?,
-        }
-    }
+    w.write_all(&car::header(root)).map_err(BatchError::Output)?;
+    body(&mut w)?;
     w.flush().map_err(BatchError::Output)?;
     let car_size = w.written();
     let piece = match hasher {
@@ -546,6 +550,12 @@ fn write_aggregate_car(
         None => None,
     };
     Ok((car_size, piece))
+}
+
+/// Writes one CAR section (length, CID, data).
+fn write_section(w: &mut TeeWriter<'_>, cid: &Cid, data: &[u8]) -> Result<(), BatchError> {
+    w.write_all(&car::section_prefix(cid, data.len())).map_err(BatchError::Output)?;
+    w.write_all(data).map_err(BatchError::Output)
 }
 
 /// Builds a batch of DAGs held by an IPFS node (`roots` as given; identity CIDs skipped and

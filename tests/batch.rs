@@ -26,7 +26,7 @@ fn check_against_reference(dir: &std::path::Path, profile: &Profile) -> Vec<u8> 
     let files = walk(dir, profile).unwrap();
     let spool = tempfile::tempdir().unwrap();
     let mut car = Vec::new();
-    let built = build(&files, profile, spool.path(), &mut car, true, &mut Ignore).unwrap();
+    let built = build(files.as_slice(), profile, spool.path(), &mut car, true, &mut Ignore).unwrap();
     assert_eq!(built.car_size, car.len() as u64);
     let dags: Vec<_> = files
         .iter()
@@ -218,9 +218,10 @@ fn a_large_file_changed_between_passes_is_an_error() {
     }
     let spool = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
-    let err = build(&files, &Profile::default(), spool.path(), &mut out, true, &mut Tamper(root.join("a.bin")))
-        .unwrap_err()
-        .to_string();
+    let err =
+        build(files.as_slice(), &Profile::default(), spool.path(), &mut out, true, &mut Tamper(root.join("a.bin")))
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("a.bin") && err.contains("changed between hashing and writing"), "{err}");
 }
 

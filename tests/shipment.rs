@@ -81,7 +81,7 @@ proptest! {
             costs.push(EntryCost::of_file(size as u64, &p));
         }
         let mut car = Vec::new();
-        let built = build(&files, &p, dir.path(), &mut car, false, &mut Ignore).unwrap();
+        let built = build(files.as_slice(), &p, dir.path(), &mut car, false, &mut Ignore).unwrap();
         let bound = batch_bound(&costs);
         prop_assert!(built.car_size <= bound, "written {} > bound {}", built.car_size, bound);
         let entries = parse_manifest(&built.manifest.to_vec().unwrap()).unwrap();
@@ -107,7 +107,7 @@ fn batch_bound_covers_written_many_entries() {
             costs.push(EntryCost::of_file(size as u64, &p));
         }
         let mut sink = std::io::sink();
-        let built = build(&files, &p, dir.path(), &mut sink, false, &mut Ignore).unwrap();
+        let built = build(files.as_slice(), &p, dir.path(), &mut sink, false, &mut Ignore).unwrap();
         let bound = batch_bound(&costs);
         let entries = parse_manifest(&built.manifest.to_vec().unwrap()).unwrap();
         let inner: HashSet<_> = entries.iter().map(|e| e.path_prefixes[1].clone()).collect();

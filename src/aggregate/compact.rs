@@ -15,7 +15,7 @@
 
 use super::manifest::{write_manifest_entry, write_manifest_head, ManifestEntry};
 use super::{directory, AggregateError, MANIFEST_LINK_NAME, MANIFEST_PROFILE};
-use crate::block::{cid_of, Block, CidVersion, DAG_PB, RAW, SHA2_256};
+use crate::block::{cid_from_multihash, cid_of, Block, CidVersion, DAG_PB, RAW, SHA2_256};
 use crate::dagpb::Link;
 use crate::importer::memory::{balanced_tree, car_order, TreeNode};
 use cid::Cid;
@@ -78,6 +78,16 @@ impl Key {
             .map(|i| self.char_at(i).cmp(&other.char_at(i)))
             .find(|o| o.is_ne())
             .unwrap_or(Ordering::Equal)
+    }
+
+    /// The CIDv0 form, when the codec is dag-pb (the manifest's `DagCidV0`).
+    pub fn cid_v0(&self) -> Option<Cid> {
+        self.is_dag_pb().then(|| cid_from_multihash(CidVersion::V0, DAG_PB, *self.cid().hash()))
+    }
+
+    /// Compares in CAR order: by bucket ([`Key::bucket_code`]), then as CID strings.
+    fn cmp_car(&self, other: &Key) -> Ordering {
+        self.bucket_code().cmp(&other.bucket_code()).then_with(|| self.cmp_str(other))
     }
 
     /// The order of CAR writing: outer bucket name (`b`, characters 0-1, the last two), inner
@@ -225,7 +235,8 @@ pub struct CompactAggregate<T> {
     manifest: SpooledBytes,
     manifest_nodes: Vec<TreeNode>,
     manifest_root: usize,
-    outers: Vec<(u64, Block)>,
+    /// The outer bucket blocks, in CAR order.
+    outers: Vec<Block>,
     members: Vec<Member<T>>,
     unique: usize,
 }
@@ -310,7 +321,7 @@ pub fn aggregate_compact<T: Copy + Send>(
         let cid = m.key.cid();
         let entry = ManifestEntry {
             dag_cid_v1: cid,
-            dag_cid_v0: m.key.is_dag_pb().then(|| Cid::new_v0(*cid.hash()).expect("sha2-256/32 is a valid CIDv0")),
+            dag_cid_v0: m.key.cid_v0(),
             dag_size: None,
             node_count: None,
             path_prefixes: [m.key.outer_name(), m.key.inner_name()],
@@ -323,9 +334,7 @@ pub fn aggregate_compact<T: Copy + Send>(
     let (manifest, manifest_nodes, manifest_root) = w.finish().map_err(spool_err)?;
 
     // CAR order; a duplicate sorts right after the entry it repeats.
-    members.par_sort_unstable_by(|a, b| {
-        (a.key.bucket_code().cmp(&b.key.bucket_code())).then(a.key.cmp_str(&b.key)).then(a.order.cmp(&b.order))
-    });
+    members.par_sort_unstable_by(|a, b| a.key.cmp_car(&b.key).then(a.order.cmp(&b.order)));
     let mut outers = Vec::new();
     let mut root_links = Vec::new();
     for outer in runs(&members, |k| k.bucket_code() >> 16) {
@@ -338,7 +347,7 @@ pub fn aggregate_compact<T: Copy + Send>(
             .collect();
         let (block, size) = directory(links);
         root_links.push(Link { cid: block.cid, name: group[0].key.outer_name().into_bytes(), tsize: size });
-        outers.push((group[0].key.bucket_code() >> 16, block));
+        outers.push(block);
     }
     let m = &manifest_nodes[manifest_root];
     root_links.push(Link { cid: m.cid, name: MANIFEST_LINK_NAME.as_bytes().to_vec(), tsize: m.tsize });
@@ -369,10 +378,8 @@ impl<T> CompactAggregate<T> {
     /// Whether the entry with root `key` is written before CAR position `position` (so its root
     /// block is already in the CAR under that CIDv1).
     pub fn is_entry_before(&self, key: &Key, position: usize) -> bool {
-        let code = key.bucket_code();
         // The first member with this key is the aggregated one (duplicates follow it).
-        let first =
-            self.members.partition_point(|m| m.key.bucket_code().cmp(&code).then(m.key.cmp_str(key)) == Ordering::Less);
+        let first = self.members.partition_point(|m| m.key.cmp_car(key) == Ordering::Less);
         first < position && self.members.get(first).is_some_and(|m| m.key == *key)
     }
 
@@ -402,7 +409,7 @@ impl<T> CompactAggregate<T> {
         }
         let mut outers = self.outers.iter();
         for outer in runs(&self.members, |k| k.bucket_code() >> 16) {
-            let (_, block) = outers.next().expect("one block per outer bucket");
+            let block = outers.next().expect("one block per outer bucket");
             f(Item::Block(block))?;
             for inner in runs(&self.members[outer.clone()], Key::bucket_code) {
                 let range = outer.start + inner.start..outer.start + inner.end;

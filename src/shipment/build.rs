@@ -117,6 +117,10 @@ impl crate::batch::BatchFiles for SourceFiles<'_> {
         };
         std::borrow::Cow::Owned(BatchFile { name: f.name.clone(), entry })
     }
+
+    fn size(&self, i: usize) -> u64 {
+        self.batch.files[i].len()
+    }
 }
 
 /// Checks every source of `batch` still has its planned size and mtime, and returns the batch
