@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Component, Path, PathBuf};
 
 /// Errors specific to batches.
@@ -392,7 +392,7 @@ fn write_entry(
             .map_err(|e| BatchError::Reread { name: f.name.clone(), reason: e.to_string() })
     } else {
         let (offset, len) = (src.offset(), u64::from(src.len));
-        let range = RangeReader { file: spool, pos: offset, end: offset + len };
+        let range = crate::importer::input::RangeReader::new(spool, offset, len);
         let mut reader = BufReader::with_capacity(len.clamp(64, 1 << 20) as usize, range);
         io::copy(&mut reader, &mut filter).map(|_| ()).map_err(BatchError::Spool)
     };
@@ -649,22 +649,5 @@ impl Write for SectionFilter<'_, '_, '_> {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Reads `pos..end` of a file with positional reads (no seeking, no shared cursor).
-struct RangeReader<'a> {
-    file: &'a File,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for RangeReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::os::unix::fs::FileExt;
-        let want = buf.len().min((self.end - self.pos) as usize);
-        let n = self.file.read_at(&mut buf[..want], self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }

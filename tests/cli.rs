@@ -454,28 +454,25 @@ fn sigbus_is_explained_only_for_a_shrinking_mapped_input() {
     f.set_len(3 << 30).unwrap(); // sparse: reading it takes a while, costs no disk
     drop(f);
     let exe = assert_cmd::cargo::cargo_bin("carload");
+    let start = |out_car: &std::path::Path| {
+        std::process::Command::new(&exe)
+            .args(["prepare", "-q"])
+            .arg(&big)
+            .arg(out_car)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
     // Not ours: a SIGBUS sent from outside.
     let out_car = dir.path().join("a.car");
-    let child = std::process::Command::new(&exe)
-        .args(["prepare", "-q"])
-        .arg(&big)
-        .arg(&out_car)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(&out_car);
     std::thread::sleep(std::time::Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGBUS) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     // Ours: the mapped input shrinks while it is hashed.
     let out_car = dir.path().join("b.car");
-    let child = std::process::Command::new(&exe)
-        .args(["prepare", "-q"])
-        .arg(&big)
-        .arg(&out_car)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(&out_car);
     std::thread::sleep(std::time::Duration::from_millis(300));
     std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(1 << 20).unwrap();
     let out = child.wait_with_output().unwrap();

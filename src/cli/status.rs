@@ -34,14 +34,9 @@ pub struct StatusArgs {
     pub stale_after: u64,
 }
 
+/// A duration for people, as the workstation writes it.
 fn secs(s: u64) -> String {
-    if s < 60 {
-        format!("{s} s")
-    } else if s < 3600 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else {
-        format!("{} h {} min", s / 3600, s / 60 % 60)
-    }
+    crate::tui::builds::human_secs(s as f64)
 }
 
 /// The status as text: totals, the rate, one labelled line per batch shown.

@@ -235,3 +235,29 @@ impl Input {
         }
     }
 }
+
+/// Reads `len` bytes of a file from `offset` with positional reads (no seeking, no shared cursor:
+/// threads may read one file at once).
+#[derive(Debug)]
+pub struct RangeReader<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+    end: u64,
+}
+
+impl<'a> RangeReader<'a> {
+    /// Bytes `offset..offset + len` of `file`.
+    pub fn new(file: &'a std::fs::File, offset: u64, len: u64) -> Self {
+        RangeReader { file, pos: offset, end: offset + len }
+    }
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min((self.end - self.pos) as usize);
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}

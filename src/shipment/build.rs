@@ -231,25 +231,15 @@ pub fn fingerprint(header: &Header, batch: &Batch) -> String {
         min_piece_size: u64,
         profile: serde_json::Value,
     }
-    struct Hasher(sha2::Sha256);
-    impl Write for Hasher {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.update(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
     let canonical = Canonical {
         files: &batch.files,
         id: &batch.id,
         min_piece_size: header.min_piece_size,
         profile: serde_json::to_value(header.profile).expect("profiles serialize"),
     };
-    let mut h = Hasher(sha2::Sha256::new());
+    let mut h = sha2::Sha256::new();
     serde_json::to_writer(&mut h, &canonical).expect("records serialize");
-    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `result` was built from `batch` as planned in `header`: its fingerprint matches, or,
@@ -359,13 +349,11 @@ pub fn remove_partials(dir: &Path, id: &str) -> io::Result<usize> {
     Ok(n)
 }
 
-fn write_manifest(path: &Path, manifest: &crate::batch::ManifestBytes) -> Result<(), BuildError> {
+/// Writes `path` atomically with what `body` writes (buffered).
+fn write_atomic(path: &Path, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), BuildError> {
     let f = AtomicFile::create(path, true)?;
     let mut w = BufWriter::with_capacity(1 << 20, f.file());
-    manifest
-        .copy_to(&mut w)
-        .and_then(|_| w.flush())
-        .map_err(|source| BuildError::Write { path: path.to_path_buf(), source })?;
+    body(&mut w).and_then(|_| w.flush()).map_err(|source| BuildError::Write { path: path.to_path_buf(), source })?;
     drop(w);
     f.commit()?;
     Ok(())
@@ -429,20 +417,14 @@ pub fn build_batch(
         return Err(BuildError::LockLost(batch.id.clone()));
     }
     car.commit()?;
-    write_manifest(&out.manifest, &built.manifest)?;
+    write_atomic(&out.manifest, |w| built.manifest.copy_to(w))?;
     let files = built.roots.iter().zip(&batch.files).map(|(cid, f)| ResultFile {
         name: f.name.clone(),
         cid: cid.to_string(),
         offset: f.part.map(|p| p.offset),
         length: f.part.map(|p| p.len),
     });
-    let json = AtomicFile::create(&out.json, true)?;
-    let mut w = BufWriter::with_capacity(1 << 20, json.file());
-    write_result_json(&mut w, &result, files)
-        .and_then(|_| w.flush())
-        .map_err(|source| BuildError::Write { path: out.json.clone(), source })?;
-    drop(w);
-    json.commit()?;
+    write_atomic(&out.json, |w| write_result_json(w, &result, files))?;
     Ok(result)
 }
 
@@ -497,17 +479,7 @@ mod tests {
             ResultFile { name: "big".into(), cid: "Qm2".into(), offset: Some(3), length: Some(4) },
         ];
         for fingerprint in [None, Some("ff00".to_string())] {
-            let whole = BatchResult {
-                payload_cid: "bafyroot".into(),
-                piece_size: 2048,
-                piece_cid: "baga".into(),
-                piece_size_unpadded: 2032,
-                car_size: 99,
-                piece_cid_v2: "bafkz".into(),
-                files: files.clone(),
-                batch: "b00001".into(),
-                fingerprint,
-            };
+            let whole = BatchResult { files: files.clone(), ..BatchResult::sample("b00001", fingerprint) };
             let mut want = serde_json::to_vec(&whole).unwrap();
             want.push(b'\n');
             let mut got = Vec::new();
@@ -520,17 +492,7 @@ mod tests {
     fn a_result_is_read_without_its_files_and_they_are_read_apart() {
         let dir = tempfile::tempdir().unwrap();
         let files = vec![ResultFile { name: "x".into(), cid: "bafy1".into(), offset: None, length: None }];
-        let r = BatchResult {
-            payload_cid: "bafyroot".into(),
-            piece_size: 2048,
-            piece_cid: "baga".into(),
-            piece_size_unpadded: 2032,
-            car_size: 3,
-            piece_cid_v2: "bafkz".into(),
-            files: Vec::new(),
-            batch: "b00001".into(),
-            fingerprint: Some("ab".into()),
-        };
+        let r = BatchResult::sample("b00001", Some("ab".into()));
         let mut json = Vec::new();
         write_result_json(&mut json, &r, files.clone()).unwrap();
         std::fs::write(dir.path().join("b00001.json"), json).unwrap();

@@ -263,6 +263,24 @@ where
     w.write_all(b"\n")
 }
 
+#[cfg(test)]
+impl BatchResult {
+    /// A result for tests: batch `batch`, a 3-byte CAR, no files.
+    pub(crate) fn sample(batch: &str, fingerprint: Option<String>) -> Self {
+        BatchResult {
+            payload_cid: "bafyroot".into(),
+            piece_size: 2048,
+            piece_cid: "baga".into(),
+            piece_size_unpadded: 2032,
+            car_size: 3,
+            piece_cid_v2: "bafkz".into(),
+            files: Vec::new(),
+            batch: batch.into(),
+            fingerprint,
+        }
+    }
+}
+
 /// One batch record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
@@ -430,22 +448,8 @@ pub fn index_shipment(r: impl BufRead) -> Result<ShipmentIndex, FormatError> {
 /// Reads the batch record `at` of an indexed shipment `file` (positional reads: threads may
 /// share the file).
 pub fn read_batch_at(file: &std::fs::File, at: &BatchAt) -> Result<Batch, FormatError> {
-    use std::os::unix::fs::FileExt;
     // Parsed from the file as it is read: the line (about 90 bytes per file) is never buffered.
-    struct Range<'a> {
-        file: &'a std::fs::File,
-        pos: u64,
-        end: u64,
-    }
-    impl io::Read for Range<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let want = buf.len().min((self.end - self.pos) as usize);
-            let n = self.file.read_at(&mut buf[..want], self.pos)?;
-            self.pos += n as u64;
-            Ok(n)
-        }
-    }
-    let range = Range { file, pos: at.offset, end: at.offset + at.len };
+    let range = crate::importer::input::RangeReader::new(file, at.offset, at.len);
     let b: Batch = serde_json::from_reader(io::BufReader::with_capacity(1 << 16, range))
         .map_err(|source| FormatError::Json { line: at.line, source })?;
     if b.id != at.id {

@@ -359,17 +359,7 @@ mod tests {
         use crate::shipment::file::{write_result_json, BatchResult, ResultFile};
         let s = shipment();
         let dir = tempfile::tempdir().unwrap();
-        let result = |b: &Batch, fingerprint: Option<String>| BatchResult {
-            payload_cid: "bafyroot".into(),
-            piece_size: 2048,
-            piece_cid: "baga".into(),
-            piece_size_unpadded: 2032,
-            car_size: 3,
-            piece_cid_v2: "bafkz".into(),
-            files: Vec::new(),
-            batch: b.id.clone(),
-            fingerprint,
-        };
+        let result = |b: &Batch, fingerprint: Option<String>| BatchResult::sample(&b.id, fingerprint);
         let files = |b: &Batch| {
             b.files
                 .iter()
