@@ -173,6 +173,16 @@ fn read_shipment_file(path: &Path) -> Result<Shipment> {
     read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| path.display().to_string())
 }
 
+/// A shipment file indexed (every record checked, one at a time), open to read its batches with
+/// [`read_batch_at`](carload::shipment::read_batch_at): a shipment of millions of files is never
+/// held whole.
+pub fn open_index(path: &Path) -> Result<(std::fs::File, carload::shipment::ShipmentIndex)> {
+    let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let index = carload::shipment::index_shipment(BufReader::with_capacity(1 << 20, &file))
+        .with_context(|| path.display().to_string())?;
+    Ok((file, index))
+}
+
 /// Runs `carload plan`.
 pub fn plan(a: PlanArgs) -> Result<()> {
     let start = Instant::now();
@@ -232,11 +242,12 @@ fn refuse_carload_outputs(files: &splan::WalkedFiles) -> Result<()> {
         .map(|i| files.path(i))
         .filter(|p| p.extension().is_some_and(|e| e == "car" || e == "manifest"))
         .collect();
+    // `X.car.manifest` beside `X.car`.
     let found = names.iter().find(|p| {
-        let s = p.as_os_str().as_encoded_bytes();
-        s.strip_suffix(b".manifest").is_some_and(|car| {
-            car.ends_with(b".car") && names.contains(Path::new(p.as_os_str()).with_extension("").as_path())
-        })
+        let car = p.with_extension("");
+        p.extension().is_some_and(|e| e == "manifest")
+            && car.extension().is_some_and(|e| e == "car")
+            && names.contains(&car)
     });
     if let Some(f) = found {
         bail!(
@@ -285,7 +296,6 @@ fn plan_summary(
             continue;
         }
         let parts = b.parts;
-        let capacity = carload::commp::unpadded_piece_size(b.piece_size);
         let _ = writeln!(
             out,
             "{:<8} {:>8} {:>16} {:>14} {:>7.3}% {:>14}{}",
@@ -293,8 +303,8 @@ fn plan_summary(
             b.files,
             b.car_size_bound,
             ibytes(b.piece_size),
-            b.car_size_bound as f64 / capacity as f64 * 100.0,
-            ibytes(capacity.saturating_sub(b.car_size_bound)),
+            carload::shipment::file::fill(b.car_size_bound, b.piece_size) * 100.0,
+            ibytes(carload::shipment::file::padding(b.car_size_bound, b.piece_size)),
             if parts > 0 { format!("  ({parts} file parts)") } else { String::new() }
         );
     }
@@ -596,11 +606,8 @@ pub fn build(a: BuildArgs) -> Result<()> {
     if a.stale_after < a.heartbeat.saturating_mul(2) {
         bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
     }
-    // The shipment is indexed, and each batch read when it is built: a shipment of millions of
-    // files is never held whole.
-    let file = std::fs::File::open(&a.shipment).with_context(|| a.shipment.display().to_string())?;
-    let index = carload::shipment::index_shipment(BufReader::with_capacity(1 << 20, &file))
-        .with_context(|| a.shipment.display().to_string())?;
+    // Each batch is read when it is built.
+    let (file, index) = open_index(&a.shipment)?;
     if !a.out.is_dir() {
         std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     }
@@ -687,11 +694,29 @@ pub type ExportRow = (BatchResult, String);
 /// The built batches of `s` as export rows (result, CAR path), and the IDs of batches not
 /// built. A result that does not belong to its batch (built from an earlier plan) is an error.
 pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, Vec<String>)> {
+    rows_of(&s.header, out, s.batches.iter().map(Ok), true)
+}
+
+/// The export rows of `batches` (results from their records or from `out`) and the IDs of those
+/// not built; the rows keep their results' file lists only when `keep_files`.
+fn rows_of<B: std::borrow::Borrow<Batch>>(
+    header: &Header,
+    out: Option<&Path>,
+    batches: impl Iterator<Item = Result<B>>,
+    keep_files: bool,
+) -> Result<(Vec<ExportRow>, Vec<String>)> {
     let mut rows: Vec<(BatchResult, String)> = Vec::new();
     let mut missing = Vec::new();
-    for b in &s.batches {
-        match export_row(&s.header, b, out)? {
-            Some(row) => rows.push(row),
+    for b in batches {
+        let b = b?;
+        let b = b.borrow();
+        match export_row(header, b, out)? {
+            Some((mut r, car)) => {
+                if !keep_files {
+                    r.files = Vec::new();
+                }
+                rows.push((r, car));
+            }
             None => missing.push(b.id.clone()),
         }
     }
@@ -721,24 +746,12 @@ fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<E
 /// [`export_rows`] for the deal formats, reading the shipment one batch at a time through its
 /// index (a shipment of millions of files is never held whole; rows keep no file lists).
 fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<ExportRow>, Vec<String>)> {
-    let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    let index = carload::shipment::index_shipment(BufReader::with_capacity(1 << 20, &file))
-        .with_context(|| path.display().to_string())?;
-    let mut rows = Vec::new();
-    let mut missing = Vec::new();
-    for at in &index.batches {
-        let b = carload::shipment::read_batch_at(&file, at).with_context(|| path.display().to_string())?;
-        match export_row(&index.header, &b, out)? {
-            Some((mut r, car)) => {
-                r.files = Vec::new();
-                rows.push((r, car));
-            }
-            None => missing.push(b.id),
-        }
-    }
-    if out.is_none() && rows.is_empty() {
-        bail!("no results in the shipment file: pass --out DIR, the folder `carload build` wrote");
-    }
+    let (file, index) = open_index(path)?;
+    let batches = index
+        .batches
+        .iter()
+        .map(|at| carload::shipment::read_batch_at(&file, at).with_context(|| path.display().to_string()));
+    let (rows, missing) = rows_of(&index.header, out, batches, false)?;
     Ok((index.header, rows, missing))
 }
 

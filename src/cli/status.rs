@@ -2,13 +2,13 @@
 
 use super::report::ibytes;
 use anyhow::{Context, Result};
+use carload::shipment::read_batch_at;
 use carload::shipment::status::{
     estimate, status_of, summary, Basis, BatchStatus, Estimate, Sample, State, Watched, WINDOW,
 };
-use carload::shipment::{index_shipment, read_batch_at};
 use clap::Args;
 use std::collections::VecDeque;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -141,8 +141,7 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     // The shipment is read once, a batch at a time: what each refresh needs of a batch is its
     // totals and fingerprint (`Watched`), never its file list.
     let name = || a.shipment.display().to_string();
-    let f = std::fs::File::open(&a.shipment).with_context(name)?;
-    let index = index_shipment(BufReader::with_capacity(1 << 20, &f)).with_context(name)?;
+    let (f, index) = crate::cli::shipment::open_index(&a.shipment)?;
     let watched = index
         .batches
         .iter()

@@ -305,13 +305,23 @@ impl Batch {
 
     /// Predicted fill: CAR bound over the piece's unpadded capacity.
     pub fn fill(&self) -> f64 {
-        self.car_size_bound as f64 / crate::commp::unpadded_piece_size(self.piece_size) as f64
+        fill(self.car_size_bound, self.piece_size)
     }
 
     /// Predicted zero padding: unpadded capacity minus the CAR bound.
     pub fn padding(&self) -> u64 {
-        crate::commp::unpadded_piece_size(self.piece_size).saturating_sub(self.car_size_bound)
+        padding(self.car_size_bound, self.piece_size)
     }
+}
+
+/// Predicted fill of a batch: its CAR bound over the unpadded capacity of its piece.
+pub fn fill(car_size_bound: u64, piece_size: u64) -> f64 {
+    car_size_bound as f64 / crate::commp::unpadded_piece_size(piece_size) as f64
+}
+
+/// Predicted zero padding of a batch: the unpadded capacity of its piece minus its CAR bound.
+pub fn padding(car_size_bound: u64, piece_size: u64) -> u64 {
+    crate::commp::unpadded_piece_size(piece_size).saturating_sub(car_size_bound)
 }
 
 /// A whole shipment.

@@ -537,8 +537,8 @@ pub fn stats(s: &Shipment) -> PlanStats {
 
 /// [`PlanStats`] of batches given as `(CAR size bound, padded piece size)`.
 pub fn stats_of(batches: &[(u64, u64)]) -> PlanStats {
-    let fill = |&(bound, piece): &(u64, u64)| bound as f64 / crate::commp::unpadded_piece_size(piece) as f64;
-    let padding = |&(bound, piece): &(u64, u64)| crate::commp::unpadded_piece_size(piece).saturating_sub(bound);
+    let fill = |&(bound, piece): &(u64, u64)| super::file::fill(bound, piece);
+    let padding = |&(bound, piece): &(u64, u64)| super::file::padding(bound, piece);
     let head = if batches.len() > 1 { &batches[..batches.len() - 1] } else { batches };
     let fills: Vec<f64> = head.iter().map(fill).collect();
     PlanStats {
