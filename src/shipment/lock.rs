@@ -325,15 +325,27 @@ pub fn claim(dir: &Path, id: &str, owner: &Owner, now: SystemTime, stale_after: 
 /// never removed. For cleanup when the claim's identity is not known yet (a signal arriving while
 /// the claim is being made). Returns whether it was removed.
 pub fn remove_if_owned_by(path: &Path, owner: &Owner) -> io::Result<bool> {
-    let (content, meta) = match (fs::read_to_string(path), fs::symlink_metadata(path)) {
-        (Ok(c), Ok(m)) => (c, m),
-        (Err(e), _) | (_, Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        (Err(e), _) | (_, Err(e)) => return Err(e),
+    // Judged by inode only: this process's own heartbeat may rewrite the progress record meanwhile.
+    remove_when(path, false, &|_, content| Ok(holder_of(content) == Some((owner.host.as_str(), owner.pid))))
+}
+
+/// Reads the lock at `path` (metadata and content) and, if `gone(metadata, content)` says so,
+/// removes it through [`remove_if`]: by its inode, and by its content too when `same_content`.
+fn remove_when(
+    path: &Path,
+    same_content: bool,
+    gone: &dyn Fn(&fs::Metadata, &str) -> io::Result<bool>,
+) -> io::Result<bool> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
     };
-    if holder_of(&content) != Some((owner.host.as_str(), owner.pid)) {
+    let content = fs::read_to_string(path).unwrap_or_default();
+    if !gone(&meta, &content)? {
         return Ok(false);
     }
-    remove_if(path, ident(&meta), None)
+    remove_if(path, ident(&meta), same_content.then_some(content.as_str()))
 }
 
 /// The `host` and `pid` a lock's content names in its owner line, if that line is complete
@@ -378,18 +390,10 @@ pub fn remove_abandoned(
     stale_after: Duration,
     dead: &dyn Fn(&str, u32) -> bool,
 ) -> io::Result<bool> {
-    let path = lock_path(dir, id);
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let content = fs::read_to_string(&path).unwrap_or_default();
-    let age = now.duration_since(meta.modified()?).unwrap_or_default();
-    if age < stale_after && !holder_of(&content).is_some_and(|(h, p)| dead(h, p)) {
-        return Ok(false);
-    }
-    remove_if(&path, ident(&meta), Some(&content))
+    remove_when(&lock_path(dir, id), true, &|meta, content| {
+        let age = now.duration_since(meta.modified()?).unwrap_or_default();
+        Ok(age >= stale_after || holder_of(content).is_some_and(|(h, p)| dead(h, p)))
+    })
 }
 
 /// [`claim`], also taking over at once a lock whose holder `dead(host, pid)` says is gone (a
