@@ -31,7 +31,8 @@ pub fn mapped_input_at(addr: usize) -> Option<Option<PathBuf>> {
     Some(MAPPED_PATHS.try_lock().ok().and_then(|v| v.iter().find(|(s, _)| *s == start).map(|(_, p)| p.clone())))
 }
 
-fn register_map(start: usize, len: usize, path: &Path) {
+/// Registers a mapped range (see [`MAPPED`]); a full table leaves it unregistered.
+pub(crate) fn register_map(start: usize, len: usize, path: &Path) {
     use std::sync::atomic::Ordering;
     for (s, l) in &MAPPED {
         if s.compare_exchange(0, start, Ordering::AcqRel, Ordering::Acquire).is_ok() {
@@ -44,7 +45,8 @@ fn register_map(start: usize, len: usize, path: &Path) {
     }
 }
 
-fn unregister_map(start: usize) {
+/// Forgets the mapped range starting at `start`.
+pub(crate) fn unregister_map(start: usize) {
     use std::sync::atomic::Ordering;
     if let Ok(mut v) = MAPPED_PATHS.lock() {
         v.retain(|(s, _)| *s != start);
