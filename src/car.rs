@@ -229,11 +229,13 @@ impl ReadAt for Vec<u8> {
     }
 }
 
-/// A CAR file mapped read-only into memory: read without copying, its pages released behind the
-/// reader. The map is registered for the CLI's SIGBUS handler (`importer::input::MAPPED`), so a
-/// file that shrinks while it is read ends in a one-line error naming it.
+/// A CAR file mapped read-only into memory: its bytes borrowed in order without copying, pages
+/// released behind the reader; positional reads go to the file (they leave no mapped pages
+/// behind). The map is registered for the CLI's SIGBUS handler (`importer::input::MAPPED`), so
+/// a file that shrinks while it is read ends in a one-line error naming it.
 pub struct MappedCar {
     map: memmap2::Mmap,
+    file: std::fs::File,
 }
 
 impl MappedCar {
@@ -245,9 +247,10 @@ impl MappedCar {
         // SAFETY: read-only, private map; a file that shrinks meanwhile raises SIGBUS, which the
         // registration below lets the CLI report (see `importer::input`).
         let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
+        let file = file.try_clone().ok()?;
         let _ = map.advise(memmap2::Advice::Sequential);
         crate::importer::input::register_map(map.as_ptr() as usize, map.len(), path);
-        Some(MappedCar { map })
+        Some(MappedCar { map, file })
     }
 }
 
@@ -259,7 +262,7 @@ impl Drop for MappedCar {
 
 impl ReadAt for MappedCar {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        self.map[..].read_at(buf, offset)
+        self.file.read_at(buf, offset)
     }
 
     fn size(&self) -> std::io::Result<u64> {

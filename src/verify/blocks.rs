@@ -418,21 +418,21 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
         self.findings.problem(|| format!("block {}: {problem}", parent.show(src)));
     }
 
-    /// Reports the blocks linked but missing and the blocks nothing reaches.
+    /// Reports the blocks linked but missing and the blocks nothing reaches: all counted, the
+    /// first [`super::MAX_LISTED`] of each in CAR order named (only those are kept to sort).
     pub fn finish(&mut self, roots: &[Cid]) {
-        let mut missing: Vec<(u64, Key, bool)> = Vec::new();
-        let mut extra: Vec<u64> = Vec::new();
+        let mut missing = Lowest::default();
+        let mut extra = Lowest::default();
         for (k, r) in self.table.iter() {
             if r.has(flag::LINKED) && !r.has(flag::KNOWN) {
                 missing.push((r.at(), *k, r.has(flag::ROOT)));
             } else if r.has(flag::SEEN) && !r.has(flag::LINKED) {
-                extra.push(r.at());
+                extra.push((r.at(), *k, false));
             }
         }
-        missing.sort_unstable();
-        extra.sort_unstable();
-        for (at, k, root) in missing {
-            let src = self.src;
+        let src = self.src;
+        let (listed, more) = missing.sorted();
+        for (at, k, root) in listed {
             self.findings.problem(|| match roots.iter().find(|c| root && key(c) == k) {
                 Some(c) => format!("root {c}: missing"),
                 None => match linked_from(src, at, &k) {
@@ -441,13 +441,36 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
                 },
             });
         }
-        for at in extra {
-            let src = self.src;
+        self.findings.more_problems(more);
+        let (listed, more) = extra.sorted();
+        for (at, _, _) in listed {
             self.findings.problem(|| match section_cid(src, at) {
                 Some(c) => format!("block {c}: not reachable from the root (extra block)"),
                 None => format!("the block at byte {at}: not reachable from the root (extra block)"),
             });
         }
+        self.findings.more_problems(more);
+    }
+}
+
+/// The [`super::MAX_LISTED`] lowest items pushed, and how many others.
+#[derive(Default)]
+struct Lowest {
+    heap: std::collections::BinaryHeap<(u64, Key, bool)>,
+    more: u64,
+}
+
+impl Lowest {
+    fn push(&mut self, item: (u64, Key, bool)) {
+        self.heap.push(item);
+        if self.heap.len() > super::MAX_LISTED {
+            self.heap.pop();
+            self.more += 1;
+        }
+    }
+
+    fn sorted(self) -> (Vec<(u64, Key, bool)>, u64) {
+        (self.heap.into_sorted_vec(), self.more)
     }
 }
 
