@@ -34,7 +34,12 @@ struct Buckets {
     buckets: Vec<Bucket>,
     /// Every entry: key of its CID and its link's `Tsize`.
     entries: Vec<(Key, u64)>,
+    /// Inner buckets that are identity CIDs (their `at` is [`INLINE`]), by index.
+    inline: Vec<(usize, Cid)>,
 }
+
+/// The `at` of an inner bucket carried inline by an identity CID.
+const INLINE: u64 = u64::MAX;
 
 impl Buckets {
     /// The entry at `[outer, inner, entry]`, if the buckets have it.
@@ -48,12 +53,12 @@ impl Buckets {
         Some((b.base + r) as usize)
     }
 
-    /// The place `[outer, inner, entry]` of entry `ord` and its inner bucket.
-    fn place(&self, ord: usize) -> ([u64; 3], Bucket) {
+    /// The place `[outer, inner, entry]` of entry `ord`, its inner bucket and that bucket's index.
+    fn place(&self, ord: usize) -> ([u64; 3], Bucket, usize) {
         let i = self.buckets.partition_point(|b| (b.base + b.count) as usize <= ord);
         let b = self.buckets[i];
         let p = self.outers.partition_point(|&s| s as usize <= i) - 1;
-        ([p as u64 + 1, (i - self.outers[p] as usize) as u64, (ord - b.base as usize) as u64], b)
+        ([p as u64 + 1, (i - self.outers[p] as usize) as u64, (ord - b.base as usize) as u64], b, i)
     }
 }
 
@@ -149,8 +154,11 @@ fn block<S: ReadAt + ?Sized>(src: &S, table: &Table, cid: &Cid, findings: &mut F
 }
 
 /// A bucket block, once: `None` (and a problem) if it is linked a second time or not a folder;
-/// `None` alone if it is missing (reported as such already).
+/// `None` alone if it is missing (reported as such already). An identity CID is its own block.
 fn bucket<S: ReadAt + ?Sized>(src: &S, table: &mut Table, cid: &Cid, findings: &mut Findings) -> Option<Vec<u8>> {
+    if cid.hash().code() == crate::block::IDENTITY {
+        return Some(cid.hash().digest().to_vec());
+    }
     let r = table.get_mut(&key(cid)).filter(|r| r.has(flag::SEEN))?;
     if r.has(flag::VISITED) {
         findings.problem(|| format!("aggregate bucket {cid} is linked more than once"));
@@ -179,7 +187,12 @@ fn walk<S: ReadAt + ?Sized>(src: &S, table: &mut Table, root_data: &[u8], findin
                 out.buckets.push(Bucket { base, count: 0, at: 0 });
                 continue;
             };
-            let at = table.get(&key(&inner_link.cid)).map_or(0, |r| r.at());
+            let at = if inner_link.cid.hash().code() == crate::block::IDENTITY {
+                out.inline.push((out.buckets.len(), inner_link.cid));
+                INLINE
+            } else {
+                table.get(&key(&inner_link.cid)).map_or(0, |r| r.at())
+            };
             if let Ok(inner) = pb_node(&inner_data) {
                 for (r, link) in inner.links().enumerate() {
                     let place = [p, q, r];
@@ -233,8 +246,7 @@ impl<S: ReadAt + ?Sized> Claims<'_, S> {
         };
         let (k, tsize) = self.buckets.entries[ord];
         if k != key(&v1) {
-            let other = self.name(ord);
-            findings.problem(|| format!("manifest entry {v1}: PathIndexes {idx:?} lead to {other}"));
+            findings.problem(|| format!("manifest entry {v1}: PathIndexes {idx:?} lead to {}", self.name(ord)));
             return;
         }
         let (word, bit) = (ord / 64, 1u64 << (ord % 64));
@@ -275,7 +287,7 @@ impl<S: ReadAt + ?Sized> Claims<'_, S> {
         }
         for ord in (0..self.buckets.entries.len()).filter(|&o| self.marked[o / 64] & (1 << (o % 64)) == 0) {
             findings.problem(|| {
-                let (place, _) = self.buckets.place(ord);
+                let (place, _, _) = self.buckets.place(ord);
                 format!("DAG entry {} at {place:?}: not listed there in the manifest", self.name(ord))
             });
         }
@@ -283,11 +295,13 @@ impl<S: ReadAt + ?Sized> Claims<'_, S> {
 
     /// The CID of entry `ord`, read back from its bucket.
     fn name(&self, ord: usize) -> String {
-        let ([_, _, r], b) = self.buckets.place(ord);
-        read_section_at(self.src, b.at)
-            .ok()
-            .flatten()
-            .and_then(|s| pb_node(&s.data).ok().and_then(|n| n.links().nth(r as usize)).map(|l| l.cid.to_string()))
+        let ([_, _, r], b, i) = self.buckets.place(ord);
+        let data = if b.at == INLINE {
+            self.buckets.inline.iter().find(|(j, _)| *j == i).map(|(_, c)| c.hash().digest().to_vec())
+        } else {
+            read_section_at(self.src, b.at).ok().flatten().map(|s| s.data)
+        };
+        data.and_then(|d| pb_node(&d).ok().and_then(|n| n.links().nth(r as usize)).map(|l| l.cid.to_string()))
             .or_else(|| section_cid(self.src, b.at).map(|c| format!("an entry of bucket {c}")))
             .unwrap_or_else(|| "another entry".into())
     }

@@ -322,8 +322,13 @@ fn is_sha256(cid: &Cid) -> bool {
 
 /// Hashes a group of blocks in lanes and checks each, in order.
 fn check_group<S: ReadAt + ?Sized>(checker: &mut Checker<'_, S>, group: &mut Vec<(u64, Cid, &[u8])>) {
+    use rayon::prelude::*;
     let messages: Vec<[&[u8]; 1]> = group.iter().filter(|b| is_sha256(&b.1)).map(|b| [b.2]).collect();
-    let digests = crate::multibuffer::digest_all(&messages);
+    // In the pool commP hashes in: one set of threads shares the cores between both.
+    let digests: Vec<[u8; 32]> = messages
+        .par_chunks(crate::multibuffer::LANES)
+        .flat_map_iter(|lanes| crate::multibuffer::digest_all(lanes))
+        .collect();
     let mut digests = digests.iter();
     for (at, cid, data) in group.drain(..) {
         let digest = if is_sha256(&cid) { digests.next() } else { None };

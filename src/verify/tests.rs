@@ -447,3 +447,29 @@ fn many_small_blocks() {
     assert!(r.ok(), "{}", text(&r));
     assert_eq!(r.blocks, 100_101);
 }
+
+/// An entry hidden in buckets that are identity CIDs (no section of their own) is still an
+/// entry of the DAG: a manifest that omits it is caught.
+#[test]
+fn entries_in_identity_buckets_are_counted() {
+    let (_, blocks) = aggregate_blocks(&dags(5));
+    let entry = identity(RAW, b"z");
+    let name = entry.to_string();
+    let inner_bytes = encode(&[link(entry, &name)], Some(&unixfs::directory()));
+    let inner = identity(DAG_PB, &inner_bytes);
+    let outer = Block::new(
+        CidVersion::V1,
+        DAG_PB,
+        encode(&[link(inner, &crate::aggregate::bucket_name(&name, 4))], Some(&unixfs::directory())),
+    );
+    let mut root = crate::dagpb::decode(&blocks[0].data).unwrap();
+    root.links.push(link(outer.cid, &crate::aggregate::bucket_name(&name, 2)));
+    let root = Block::new(CidVersion::V1, DAG_PB, encode(&root.links, root.data.as_deref()));
+    let mut all = vec![root.clone()];
+    all.extend(blocks[1..].iter().cloned());
+    all.push(outer);
+    let r = check(&car_of_blocks(&[root.cid], &all));
+    let t = text(&r);
+    assert!(t.contains("the manifest lists 5 entries, the buckets hold 6"), "{t}");
+    assert!(t.contains(&format!("DAG entry {name} at [")), "{t}");
+}
