@@ -327,7 +327,7 @@ fn check_group<S: ReadAt + ?Sized>(checker: &mut Checker<'_, S>, group: &mut Vec
     // In the pool commP hashes in: one set of threads shares the cores between both.
     let digests: Vec<[u8; 32]> = messages
         .par_chunks(crate::multibuffer::LANES)
-        .flat_map_iter(|lanes| crate::multibuffer::digest_all(lanes))
+        .flat_map_iter(crate::multibuffer::digest_all)
         .collect();
     let mut digests = digests.iter();
     for (at, cid, data) in group.drain(..) {
