@@ -436,10 +436,21 @@ fn prepare_batch(a: PrepareArgs) -> Result<()> {
     emit_result(&text, is_stdout(&a.out))
 }
 
+/// Refuses a pipe or socket: `verify` and `manifest` read some blocks again, by position.
+pub(super) fn positional(f: &File, name: &str) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = f.metadata().with_context(|| name.to_string())?.file_type();
+    if t.is_fifo() || t.is_socket() {
+        bail!("{name}: a pipe: this command reads some blocks again, by position, so it needs a file");
+    }
+    Ok(())
+}
+
 fn manifest_cmd(a: ManifestArgs) -> Result<()> {
     use carload::aggregate::{for_each_manifest_record, ManifestRecord};
     let name = a.car.display().to_string();
     let f = File::open(&a.car).with_context(|| name.clone())?;
+    positional(&f, &name)?;
     let header = carload::car::read_header_at(&f).with_context(|| name.clone())?;
     let root = header.roots.first().map(|c| c.to_string()).unwrap_or_default();
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());

@@ -75,6 +75,7 @@ fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> 
     let name = car.display().to_string();
     let mut extra: Vec<String> = Vec::new();
     let f = std::fs::File::open(car).with_context(|| name.clone())?;
+    super::run::positional(&f, &name)?;
     let mut r = carload::verify::verify_file(&f, car).with_context(|| name.clone())?;
     let padded = e.result.as_ref().map(|r| r.piece_size).or(e.piece_size).unwrap_or(r.piece.padded_size);
     let piece = r.piece.pad_to(padded);

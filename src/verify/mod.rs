@@ -325,10 +325,8 @@ fn check_group<S: ReadAt + ?Sized>(checker: &mut Checker<'_, S>, group: &mut Vec
     use rayon::prelude::*;
     let messages: Vec<[&[u8]; 1]> = group.iter().filter(|b| is_sha256(&b.1)).map(|b| [b.2]).collect();
     // In the pool commP hashes in: one set of threads shares the cores between both.
-    let digests: Vec<[u8; 32]> = messages
-        .par_chunks(crate::multibuffer::LANES)
-        .flat_map_iter(crate::multibuffer::digest_all)
-        .collect();
+    let digests: Vec<[u8; 32]> =
+        messages.par_chunks(crate::multibuffer::LANES).flat_map_iter(crate::multibuffer::digest_all).collect();
     let mut digests = digests.iter();
     for (at, cid, data) in group.drain(..) {
         let digest = if is_sha256(&cid) { digests.next() } else { None };
