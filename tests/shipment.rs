@@ -50,7 +50,7 @@ proptest! {
         let path = dir.path().join("f");
         std::fs::write(&path, &data).unwrap();
         let (built, car) = import(&path, &p);
-        let entry = Entry::File { path: path.clone(), size: size as u64 };
+        let entry = Entry::File { path: path.clone(), size: size as u64, expect: None };
         prop_assert_eq!(predict_car_size(&entry, &p), car.len() as u64);
         prop_assert_eq!(built.car_size, car.len() as u64);
 
@@ -59,7 +59,7 @@ proptest! {
         let chunks = size.div_ceil(chunk);
         let offset = (part.min(chunks.saturating_sub(1))) * chunk;
         let len = (size - offset.min(size)).min(3 * chunk);
-        let range = Entry::FileRange { path: path.clone(), offset: offset as u64, len: len as u64 };
+        let range = Entry::FileRange { path: path.clone(), offset: offset as u64, len: len as u64, expect: None };
         let mut sink = carload::sink::VecSink::default();
         let b = carload::importer::write_car(&range, &p, &mut sink, &mut Ignore).unwrap();
         prop_assert_eq!(b.root, file_dag(&data[offset.min(size)..offset.min(size) + len], &p).root);
@@ -77,7 +77,7 @@ proptest! {
         for (i, &size) in sizes.iter().enumerate() {
             let path = dir.path().join(format!("f{i}"));
             std::fs::write(&path, pseudo_random(size, 1000 + i as u64)).unwrap();
-            files.push(BatchFile { name: format!("f{i}"), entry: Entry::File { path, size: size as u64 } });
+            files.push(BatchFile { name: format!("f{i}"), entry: Entry::File { path, size: size as u64, expect: None } });
             costs.push(EntryCost::of_file(size as u64, &p));
         }
         let mut car = Vec::new();
@@ -103,7 +103,10 @@ fn batch_bound_covers_written_many_entries() {
             let size = 1 + (i * 37) % 300;
             let path = dir.path().join(format!("m{i}"));
             std::fs::write(&path, pseudo_random(size, 7 + i as u64)).unwrap();
-            files.push(BatchFile { name: format!("m{i}"), entry: Entry::File { path, size: size as u64 } });
+            files.push(BatchFile {
+                name: format!("m{i}"),
+                entry: Entry::File { path, size: size as u64, expect: None },
+            });
             costs.push(EntryCost::of_file(size as u64, &p));
         }
         let mut sink = std::io::sink();
@@ -474,10 +477,10 @@ fn changed_source_fails_only_its_batch() {
 // ---------------------------------------------------------------------------------------------
 // Export formats (golden)
 
-const GOLDEN_SHIPMENT: &str = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["data"],"batches":3,"files":3,"bytes":300,"car_bytes_bound":3000}
-{"id":"b00000","car_size_bound":34000000000,"piece_size":34359738368,"files":[["data/a",100,1]],"result":{"payload_cid":"bafyroot0","piece_size":34359738368,"piece_cid":"baga0","piece_size_unpadded":34091302912,"car_size":33999999000,"piece_cid_v2":"bafkzcib0","files":[{"name":"data/a","Cid":"Qma"}],"batch":"b00000"}}
+const GOLDEN_SHIPMENT: &str = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["data"],"batches":3,"files":3,"bytes":300,"car_bytes_bound":34000002000}
+{"id":"b00000","car_size_bound":34000000000,"piece_size":34359738368,"files":[["data/a",100,1]],"result":{"payload_cid":"bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui","piece_size":34359738368,"piece_cid":"baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga","piece_size_unpadded":34091302912,"car_size":33999999000,"piece_cid_v2":"bafkzcibf5dp4iky62biizofmiklox742v64qff4pb3ywpnwahkrtfpxqgw2sdkv6nima","files":[{"name":"data/a","Cid":"Qma"}],"batch":"b00000"}}
 {"id":"b00001","car_size_bound":1000,"piece_size":1048576,"files":[["data/b",100,1]]}
-{"id":"b00002","car_size_bound":1000,"piece_size":1048576,"files":[["data/c",100,1]],"result":{"payload_cid":"bafyroot2","piece_size":1048576,"piece_cid":"baga2","piece_size_unpadded":1040384,"car_size":900000,"piece_cid_v2":"bafkzcib2","files":[{"name":"data/c","Cid":"Qmc"}],"batch":"b00002"}}
+{"id":"b00002","car_size_bound":1000,"piece_size":1048576,"files":[["data/c",100,1]],"result":{"payload_cid":"bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq","piece_size":1048576,"piece_cid":"baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa","piece_size_unpadded":1040384,"car_size":900000,"piece_cid_v2":"bafkzcibe4deaqd57lhlkivspt5ezmtxto7zzry24pwrecpu5pewjpx63xsliptukhq","files":[{"name":"data/c","Cid":"Qmc"}],"batch":"b00002"}}
 "#;
 
 fn export(args: &[&str]) -> (String, String) {
@@ -495,8 +498,8 @@ fn export_csv_golden() {
     assert_eq!(
         out,
         "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file\n\
-         baga0,34359738368,34091302912,33999999000,bafyroot0,out/b00000.car\n\
-         baga2,1048576,1040384,900000,bafyroot2,out/b00002.car\n"
+         baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga,34359738368,34091302912,33999999000,bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui,out/b00000.car\n\
+         baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa,1048576,1040384,900000,bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq,out/b00002.car\n"
     );
     assert!(err.contains("1 of 3 batches not built yet, left out: b00001"), "{err}");
 }
@@ -521,10 +524,10 @@ fn export_lotus_golden() {
          # 2 batches\n\
          \n\
          # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
-         lotus client deal --from=f1wallet --manual-piece-cid=baga0 --manual-piece-size=34091302912 --verified-deal=true bafyroot0 f01234 0 1051200\n\
+         lotus client deal --from=f1wallet --manual-piece-cid=baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --manual-piece-size=34091302912 --verified-deal=true bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui f01234 0 1051200\n\
          \n\
          # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
-         lotus client deal --from=f1wallet --manual-piece-cid=baga2 --manual-piece-size=1040384 --verified-deal=true bafyroot2 f01234 0 1051200\n"
+         lotus client deal --from=f1wallet --manual-piece-cid=baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --manual-piece-size=1040384 --verified-deal=true bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq f01234 0 1051200\n"
     );
 }
 
@@ -537,11 +540,11 @@ fn export_boost_golden() {
          # 2 batches\n\
          \n\
          # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
-         boost offline-deal --provider=<miner> --commp=baga0 --piece-size=34359738368 --payload-cid=bafyroot0 --duration=518400 --storage-price=<storage-price> --verified=false\n\
+         boost offline-deal --provider=<miner> --commp=baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --piece-size=34359738368 --payload-cid=bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui --duration=518400 --storage-price=<storage-price> --verified=false\n\
          # SP: boostd import-data <deal-uuid> out/b00000.car\n\
          \n\
          # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
-         boost offline-deal --provider=<miner> --commp=baga2 --piece-size=1048576 --payload-cid=bafyroot2 --duration=518400 --storage-price=<storage-price> --verified=false\n\
+         boost offline-deal --provider=<miner> --commp=baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --piece-size=1048576 --payload-cid=bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq --duration=518400 --storage-price=<storage-price> --verified=false\n\
          # SP: boostd import-data <deal-uuid> out/b00002.car\n"
     );
 }
@@ -555,11 +558,11 @@ fn export_curio_golden() {
          # 2 batches\n\
          \n\
          # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
-         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga0 --piece-size 34359738368 --payload-cid bafyroot0 --duration 518400 --storage-price 0 --verified=true\n\
+         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --piece-size 34359738368 --payload-cid bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00000> <deal-uuid> 33999999000\n\
          \n\
          # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
-         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga2 --piece-size 1048576 --payload-cid bafyroot2 --duration 518400 --storage-price 0 --verified=true\n\
+         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --piece-size 1048576 --payload-cid bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00002> <deal-uuid> 900000\n"
     );
 }
@@ -595,7 +598,10 @@ fn export_shipment_embeds_results() {
     let (out, _) = export(&["--format", "shipment"]);
     let s = read_shipment(out.as_bytes()).unwrap();
     assert_eq!(s.batches.len(), 3);
-    assert_eq!(s.batches[0].result.as_ref().unwrap().payload_cid, "bafyroot0");
+    assert_eq!(
+        s.batches[0].result.as_ref().unwrap().payload_cid,
+        "bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui"
+    );
     assert!(s.batches[1].result.is_none());
     assert_eq!(s.batches[2].result.as_ref().unwrap().car_size, 900000);
 }
@@ -646,7 +652,7 @@ fn a_replan_into_the_same_folder_rebuilds_batches_whose_files_changed() {
     plan(&[]);
     carload().current_dir(dir.path()).arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
     let first: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("b00000.json")).unwrap()).unwrap();
-    assert!(first["fingerprint"].as_str().is_some_and(|f| f.len() == 64));
+    assert!(first["fingerprint"].as_str().is_some_and(|f| f.starts_with("v2-") && f.len() == 67));
     // A new file: the same ID now holds other files.
     std::fs::write(data.join("new"), pseudo_random(70_000, 9)).unwrap();
     plan(&[]);

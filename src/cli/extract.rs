@@ -98,7 +98,9 @@ fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
                 missing.push(b.id.clone());
                 continue;
             }
-            Found::Other(reason) | Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
+            Found::Other(reason) | Found::Corrupt(reason) | Found::Unreadable(reason) => {
+                bail!("batch {}: {reason}", b.id)
+            }
         };
         let car_path = outputs(cars, &b.id).car;
         let car = CarIndex::open(&car_path).with_context(|| car_path.display().to_string())?;

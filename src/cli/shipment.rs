@@ -4,8 +4,8 @@ use super::args::ProfileArgs;
 use super::report::ibytes;
 use super::signals::{PENDING, PENDING_LOCKS};
 use anyhow::{bail, Context, Result};
-use carload::event::{Event, Ignore, Observer, Phase};
-use carload::shipment::build::{self as sbuild, outputs, remove_partials, source_root, verify, Found, Places};
+use carload::event::{Event, Observer, Phase};
+use carload::shipment::build::{self as sbuild, outputs, remove_partials, verify, Found, Places};
 use carload::shipment::export;
 use carload::shipment::lock::{self, Claim, Owner};
 use carload::shipment::plan::{self as splan, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
@@ -197,13 +197,16 @@ pub fn plan(a: PlanArgs) -> Result<()> {
     };
     splan::check_options(&o)?;
     not_inside_inputs(&a.output, &a.paths)?;
-    let files = splan::walk_files(&a.paths)?;
+    let cwd = std::env::current_dir().context("reading the working folder")?;
+    let resolved = splan::resolve_inputs(&cwd, &a.paths)?;
+    let files = splan::walk_tree(&resolved.paths, &resolved.names, false)?;
+    splan::check_links_inside(&files, &resolved.base)?;
     if !a.include_carload_outputs {
         refuse_carload_outputs(&files)?;
     }
     let walked = start.elapsed();
-    let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
-    let inputs = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let base = Some(carload::shipment::file::path_to_name(&resolved.base));
+    let inputs = resolved.input_names();
     let file = carload::output::AtomicFile::create(&a.output, a.force)?;
     let (header, batches) = {
         let mut w = BufWriter::with_capacity(1 << 20, file.file());
@@ -423,6 +426,15 @@ fn process_alive(pid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+/// The rule that judges a lock's holder gone at once (else its heartbeat age decides), shared
+/// by `build`, `status` and the workstation: a holder on this host whose process is gone.
+pub fn holder_gone(owner: &Owner) -> impl Fn(&lock::Held) -> Option<String> + '_ {
+    move |h: &lock::Held| {
+        (h.host == owner.host && h.pid != owner.pid && h.pid != 0 && !process_alive(h.pid))
+            .then(|| format!("its builder (pid {} on this host) is gone", h.pid))
+    }
+}
+
 /// This builder's identity in lock files.
 pub fn owner() -> Owner {
     Owner { host: host_name(), pid: std::process::id() }
@@ -497,6 +509,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     // A lock of this host whose process is gone belongs to a builder that died: take it now.
     let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
     let stale = Duration::from_secs(o.stale_after);
+    let mut notice = |line: String| observer.event(Event::Notice(format!("{}: {line}", b.id)));
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => {
@@ -504,10 +517,10 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
                 let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), stale, &dead);
                 return Outcome::Skipped;
             }
-            Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
-            Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
+            Some(Ok(false)) => notice("commP of the CAR does not match its result; rebuilding".into()),
+            Some(Err(e)) => notice(format!("{e}; rebuilding")),
         },
-        Found::Other(reason) => eprintln!("{}: {reason}; rebuilding", b.id),
+        Found::Other(reason) | Found::Corrupt(reason) => notice(format!("{reason}; rebuilding")),
         Found::Unreadable(reason) => return Outcome::Failed(format!("{reason}; not rebuilding over it")),
         Found::Missing => {}
     }
@@ -569,8 +582,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
             let mut observer = Counting { inner: observer, shared };
             let observer: &mut dyn Observer = &mut observer;
             let spool = o.tmpdir.as_deref().unwrap_or(&o.out);
-            let places =
-                Places { dir: &o.out, spool_dir: spool, source_root: source_root(header, o.source_root.as_deref()) };
+            let places = Places { dir: &o.out, spool_dir: spool, source_root: o.source_root.as_deref() };
             let mut temps = Vec::new();
             let r = sbuild::build_batch(
                 header,
@@ -601,6 +613,13 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     outcome
 }
 
+/// The observer of `carload build`: notices go to stderr, one line each.
+fn print_notices(e: Event) {
+    if let Event::Notice(line) = e {
+        eprintln!("{line}");
+    }
+}
+
 /// Runs `carload build`.
 pub fn build(a: BuildArgs) -> Result<()> {
     if a.stale_after < a.heartbeat.saturating_mul(2) {
@@ -625,8 +644,8 @@ pub fn build(a: BuildArgs) -> Result<()> {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = chosen.get(k) else { break };
                 let at = &index.batches[i];
-                let outcome = match carload::shipment::read_batch_at(&file, at) {
-                    Ok(b) => build_one(&index.header, &b, &opts, &owner, &mut Ignore),
+                let outcome = match carload::shipment::read_batch_at(&file, &index.header, at) {
+                    Ok(b) => build_one(&index.header, &b, &opts, &owner, &mut print_notices),
                     Err(e) => Outcome::Failed(format!("{}: {e}", a.shipment.display())),
                 };
                 let b = at;
@@ -730,13 +749,20 @@ fn rows_of<B: std::borrow::Borrow<Batch>>(
 /// that does not belong to the batch is an error.
 fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<ExportRow>> {
     let r = match (&b.result, out) {
-        (Some(r), _) if sbuild::result_belongs(header, b, r) => Some(r.clone()),
+        (Some(r), _) if sbuild::result_belongs(header, b, r) => {
+            if let Err(why) = carload::shipment::judge::check_fields(r, Some(header.min_piece_size)) {
+                bail!("batch {}: the shipment's result is inconsistent: {why}", b.id);
+            }
+            Some(r.clone())
+        }
         (Some(_), _) => bail!("batch {}: the shipment's result was built from other contents; rebuild it", b.id),
         (None, None) => None,
         (None, Some(d)) => match sbuild::find_result(d, header, b) {
             Found::Built(r) => Some(r),
             Found::Missing => None,
-            Found::Other(reason) => bail!("batch {}: {reason}; rebuild it with `carload build`", b.id),
+            Found::Other(reason) | Found::Corrupt(reason) => {
+                bail!("batch {}: {reason}; rebuild it with `carload build`", b.id)
+            }
             Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
         },
     };
@@ -747,10 +773,9 @@ fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<E
 /// index (a shipment of millions of files is never held whole; rows keep no file lists).
 fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<ExportRow>, Vec<String>)> {
     let (file, index) = open_index(path)?;
-    let batches = index
-        .batches
-        .iter()
-        .map(|at| carload::shipment::read_batch_at(&file, at).with_context(|| path.display().to_string()));
+    let batches = index.batches.iter().map(|at| {
+        carload::shipment::read_batch_at(&file, &index.header, at).with_context(|| path.display().to_string())
+    });
     let (rows, missing) = rows_of(&index.header, out, batches, false)?;
     Ok((index.header, rows, missing))
 }

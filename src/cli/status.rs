@@ -104,10 +104,11 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
                 };
                 format!("{} building on {host} (pid {pid}): {done} · heartbeat {heartbeat_age} s ago", b.id)
             }
-            State::StaleLock { host, pid, heartbeat_age } => format!(
-                "{} STALE LOCK of {host} (pid {pid}), not refreshed for {heartbeat_age} s: its builder likely died",
+            State::StaleLock { host, pid, heartbeat_age, reason } => format!(
+                "{} STALE LOCK of {host} (pid {pid}, heartbeat {heartbeat_age} s ago): {reason}; a builder takes it over",
                 b.id
             ),
+            State::Corrupt { reason } => format!("{} CORRUPT: {reason}; `carload build` rebuilds it", b.id),
             State::Problem { reason } => format!("{} PROBLEM: {reason}", b.id),
             State::Built { payload_cid, piece_cid, piece_size, car_size } if all => format!(
                 "{} built: payload {payload_cid} · piece {piece_cid} ({} padded) · CAR {car_size} bytes",
@@ -145,16 +146,18 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let watched = index
         .batches
         .iter()
-        .map(|at| read_batch_at(&f, at).map(|b| Watched::of(&index.header, &b)))
+        .map(|at| read_batch_at(&f, &index.header, at).map(|b| Watched::of(&index.header, &b)))
         .collect::<Result<Vec<_>, _>>()
         .with_context(name)?;
-    let batch = |i: usize| read_batch_at(&f, &index.batches[i]).ok();
+    let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
     let stale = Duration::from_secs(a.stale_after);
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
     loop {
         let now = SystemTime::now();
-        let list = status_of(&a.out, &index.header, &watched, &batch, now, stale);
+        let owner = crate::cli::shipment::owner();
+        let list =
+            status_of(&a.out, &index.header, &watched, &batch, now, stale, &crate::cli::shipment::holder_gone(&owner));
         let est = estimate(&list, now, samples.make_contiguous());
         samples.push_back(Sample { at: now, done_bytes: summary(&list).done_bytes });
         while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {

@@ -159,7 +159,7 @@ fn verify_shipment(a: &VerifyArgs) -> Result<()> {
                 verified += 1;
             }
             Found::Missing => missing += 1,
-            Found::Other(reason) | Found::Unreadable(reason) => {
+            Found::Other(reason) | Found::Corrupt(reason) | Found::Unreadable(reason) => {
                 eprintln!("problem: {prefix}{reason}");
                 problems += 1;
             }

@@ -119,12 +119,68 @@ impl Stamp {
     }
 }
 
+/// What a file must be when it is opened: the file a shipment's pre-build check found (device
+/// and inode) with the times it had then (see `shipment::source`). A file replaced, or written
+/// in place since (its change time moves whatever its modification time says), is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Modification time (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// Status-change time (seconds, nanoseconds).
+    pub ctime: (i64, i64),
+}
+
+impl Expected {
+    /// What `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        let s = Stamp::of(meta);
+        Expected { dev: meta.dev(), ino: meta.ino(), mtime: s.mtime, ctime: s.ctime }
+    }
+
+    /// How `meta` differs from what is expected, if it does.
+    pub fn differs(&self, meta: &std::fs::Metadata) -> Option<String> {
+        let now = Expected::of(meta);
+        if (now.dev, now.ino) != (self.dev, self.ino) {
+            Some(format!(
+                "it is another file now (inode {} on device {}, checked {} on {})",
+                now.ino, now.dev, self.ino, self.dev
+            ))
+        } else if now.ctime != self.ctime || now.mtime != self.mtime {
+            Some("it was written or its metadata changed".into())
+        } else {
+            None
+        }
+    }
+}
+
 impl Input {
     /// Opens `len` bytes of `path` from `offset`. When `whole`, the file must be exactly
-    /// `offset + len` bytes long.
-    pub fn open(path: &Path, offset: u64, len: u64, whole: bool) -> Result<Self, ImportError> {
-        let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
+    /// `offset + len` bytes long; with `expect`, it must be that file, unchanged.
+    pub fn open(
+        path: &Path,
+        offset: u64,
+        len: u64,
+        whole: bool,
+        expect: Option<&Expected>,
+    ) -> Result<Self, ImportError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking: a FIFO put in a file's place must not hang the open.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| ImportError::io(path, e))?;
         let meta = file.metadata().map_err(|e| ImportError::io(path, e))?;
+        if let Some(why) = expect.and_then(|e| e.differs(&meta)) {
+            return Err(ImportError::NotAsPlanned { path: path.to_path_buf(), detail: why });
+        }
+        if !meta.is_file() {
+            return Err(ImportError::NotAsPlanned { path: path.to_path_buf(), detail: "not a regular file".into() });
+        }
         let (actual, stamp) = (meta.len(), Stamp::of(&meta));
         let end = offset + len;
         if (whole && actual != end) || actual < end {

@@ -13,11 +13,13 @@
 pub mod build;
 pub mod export;
 pub mod file;
+pub mod judge;
 pub mod lock;
 pub mod overhead;
 pub mod pack;
 pub mod plan;
 pub mod size;
+pub mod source;
 pub mod status;
 
 pub use file::{

@@ -6,9 +6,9 @@
 //! Nothing here reads a clock: the caller passes `now`, and earlier snapshots for a measured
 //! rate ([`estimate`]).
 
-use super::build::{find_result, find_result_by, Found};
 use super::file::{Batch, BatchResult, Header};
-use super::lock::{read_lock, Progress};
+use super::judge::{judge, Fingerprints, Gone};
+use super::lock::Progress;
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -33,7 +33,8 @@ pub enum State {
         #[serde(flatten)]
         progress: Option<Progress>,
     },
-    /// Its lock was not refreshed within the stale limit: its builder likely died.
+    /// Its lock was not refreshed within the stale limit, or its builder is provably gone: a
+    /// builder takes it over.
     StaleLock {
         /// The lock's `host`.
         host: String,
@@ -41,6 +42,8 @@ pub enum State {
         pid: u32,
         /// Seconds since the lock was refreshed.
         heartbeat_age: u64,
+        /// Why it is stale.
+        reason: String,
     },
     /// Built: the result belongs to the batch.
     Built {
@@ -52,6 +55,12 @@ pub enum State {
         piece_size: u64,
         /// CAR bytes.
         car_size: u64,
+    },
+    /// Its outputs are present but inconsistent (a result that lies, a CAR missing, truncated
+    /// or over the bound, no sidecar manifest): not built; `build` rebuilds it.
+    Corrupt {
+        /// What.
+        reason: String,
     },
     /// Something is wrong with its outputs (a result from other contents, an unreadable one).
     Problem {
@@ -98,50 +107,42 @@ pub struct Watched {
     pub files: u64,
     /// CAR size bound.
     pub car_size_bound: u64,
-    /// [`super::build::fingerprint`] of the batch.
-    pub fingerprint: String,
+    /// The fingerprints its results may carry.
+    pub fingerprints: Fingerprints,
 }
 
 impl Watched {
     /// The record of `b` planned with `header`.
     pub fn of(header: &Header, b: &Batch) -> Self {
-        Watched { fingerprint: super::build::fingerprint(header, b), ..Watched::of_files(b) }
-    }
-
-    /// `b`'s record without its fingerprint (for callers that check results themselves).
-    fn of_files(b: &Batch) -> Self {
         Watched {
             id: b.id.clone(),
             bytes: b.bytes(),
             files: b.files.len() as u64,
             car_size_bound: b.car_size_bound,
-            fingerprint: String::new(),
+            fingerprints: Fingerprints::of(header, b),
         }
     }
 }
 
-/// The state of every batch in `dir` at time `now` (locks older than `stale_after` are stale).
-/// A result counts only if it belongs to its batch ([`find_result`]: ID and fingerprint); a
-/// lock's progress only if it is a valid record for this batch (its totals are the batch's).
+/// The state of every batch in `dir` at time `now`, each judged by [`judge`] (locks older than
+/// `stale_after`, or whose holder `gone` says is gone, are stale).
 pub fn status(
     dir: &Path,
     header: &Header,
     batches: &[Batch],
     now: SystemTime,
     stale_after: Duration,
+    gone: Gone<'_>,
 ) -> Vec<BatchStatus> {
     batches
         .iter()
-        .map(|b| {
-            let w = Watched::of_files(b);
-            state_of(dir, &w, find_result(dir, header, b), now, stale_after)
-        })
+        .map(|b| judge(dir, header, &Watched::of(header, b), &|| Some(b.clone()), now, stale_after, gone))
         .collect()
 }
 
 /// [`status`] of batches known by their [`Watched`] records (no file lists held: a shipment of
 /// millions of files is read once). `batch(i)` gives batch `i` whole, asked for only to judge a
-/// result written before fingerprints existed.
+/// version 1 result written before fingerprints existed.
 pub fn status_of(
     dir: &Path,
     header: &Header,
@@ -149,48 +150,9 @@ pub fn status_of(
     batch: &dyn Fn(usize) -> Option<Batch>,
     now: SystemTime,
     stale_after: Duration,
+    gone: Gone<'_>,
 ) -> Vec<BatchStatus> {
-    batches
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let found = find_result_by(dir, header, &w.id, &w.fingerprint, &|| batch(i));
-            state_of(dir, w, found, now, stale_after)
-        })
-        .collect()
-}
-
-/// Batch `w`'s state, given what its output folder holds.
-fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, stale_after: Duration) -> BatchStatus {
-    let mut result = None;
-    let state = match found {
-        Found::Built(r) => {
-            let state = State::Built {
-                payload_cid: r.payload_cid.clone(),
-                piece_cid: r.piece_cid.clone(),
-                piece_size: r.piece_size,
-                car_size: r.car_size,
-            };
-            result = Some(r);
-            state
-        }
-        Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
-        Found::Missing => match read_lock(dir, &w.id, now) {
-            Some(h) if h.age >= stale_after => {
-                State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs() }
-            }
-            Some(h) => State::Building {
-                host: h.host,
-                pid: h.pid,
-                heartbeat_age: h.age.as_secs(),
-                progress: h.progress.filter(|p| {
-                    p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
-                }),
-            },
-            None => State::NotBuilt,
-        },
-    };
-    BatchStatus { id: w.id.clone(), bytes: w.bytes, state, result }
+    batches.iter().enumerate().map(|(i, w)| judge(dir, header, w, &|| batch(i), now, stale_after, gone)).collect()
 }
 
 /// Totals over a status.
@@ -204,6 +166,8 @@ pub struct Summary {
     pub building: usize,
     /// Batches with a stale lock.
     pub stale_locks: usize,
+    /// Batches whose outputs are present but inconsistent.
+    pub corrupt: usize,
     /// Batches with a problem.
     pub problems: usize,
     /// Batches not built and not locked.
@@ -239,6 +203,7 @@ pub fn summary(list: &[BatchStatus]) -> Summary {
                 t.building_done_bytes += b.done_bytes();
             }
             State::StaleLock { .. } => t.stale_locks += 1,
+            State::Corrupt { .. } => t.corrupt += 1,
             State::Problem { .. } => t.problems += 1,
             State::NotBuilt => {
                 t.not_built += 1;
@@ -346,9 +311,24 @@ mod tests {
         let mut o = PlanOptions::for_sector(SECTOR_32GIB, crate::profile::Profile::default());
         o.piece_size = 1 << 20;
         o.min_piece_size = 1 << 20;
-        let files =
-            (0..12u64).map(|i| SourceFile { name: format!("f{i:02}"), size: 300_000 + i, mtime_ns: 1 }).collect();
-        plan(files, &o, vec!["data".into()], None).unwrap()
+        let ident = crate::shipment::file::Ident { ctime_ns: 1, ino: 1 };
+        let files = (0..12u64)
+            .map(|i| SourceFile { name: format!("f{i:02}"), size: 300_000 + i, mtime_ns: 1, ident })
+            .collect();
+        plan(files, &o, vec!["data".into()], Some("/data".into())).unwrap()
+    }
+
+    /// A version 1 shipment (planned before files had an identity and base folders counted).
+    fn shipment_v1() -> crate::shipment::Shipment {
+        let mut s = shipment();
+        s.header.version = 1;
+        s.header.base = None;
+        for b in &mut s.batches {
+            for f in &mut b.files {
+                f.ident = None;
+            }
+        }
+        s
     }
 
     /// `status_of` (records without files) judges results as `status` does: by fingerprint, and a
@@ -357,7 +337,7 @@ mod tests {
     fn status_of_watched_records_equals_status_of_whole_batches() {
         use crate::shipment::build::{outputs, read_result};
         use crate::shipment::file::{write_result_json, BatchResult, ResultFile};
-        let s = shipment();
+        let s = shipment_v1();
         let dir = tempfile::tempdir().unwrap();
         let result = |b: &Batch, fingerprint: Option<String>| BatchResult::sample(&b.id, fingerprint);
         let files = |b: &Batch| {
@@ -377,6 +357,7 @@ mod tests {
             write_result_json(&mut json, r, list).unwrap();
             std::fs::write(out.json, json).unwrap();
             std::fs::write(out.car, b"car").unwrap();
+            std::fs::write(out.manifest, b"{}").unwrap();
         };
         // 0: built with the right fingerprint; 1: before fingerprints, same files; 2: another
         // plan's fingerprint; 3: before fingerprints, other files; the rest: not built.
@@ -388,7 +369,7 @@ mod tests {
         assert!(read_result(dir.path(), &b3.id).unwrap().is_some());
         let now = SystemTime::now();
         let stale = Duration::from_secs(300);
-        let whole = status(dir.path(), &s.header, &s.batches, now, stale);
+        let whole = status(dir.path(), &s.header, &s.batches, now, stale, &|_| None);
         let watched: Vec<Watched> = s.batches.iter().map(|b| Watched::of(&s.header, b)).collect();
         let asked = std::cell::Cell::new(0);
         let by_record = status_of(
@@ -401,6 +382,7 @@ mod tests {
             },
             now,
             stale,
+            &|_| None,
         );
         assert_eq!(by_record, whole);
         let kinds: Vec<&str> = whole
@@ -428,7 +410,7 @@ mod tests {
         else {
             panic!()
         };
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300), &|_| None);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         assert_eq!(estimate(&list, now, &[]), None, "no builder reports progress yet");
         let p = Progress {
@@ -442,7 +424,7 @@ mod tests {
             elapsed_ms: 10_000,
         };
         assert!(lock.heartbeat_with(&p).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300), &|_| None);
         let State::Building { host, pid, progress: Some(got), .. } = &list[1].state else { panic!("{:?}", list[1]) };
         assert_eq!((host.as_str(), *pid, *got), ("node7", 42, p));
         let j = serde_json::to_value(&list[1]).unwrap();
@@ -469,11 +451,11 @@ mod tests {
         // A record with another batch's totals (an earlier plan's batch of the same ID) is not shown.
         let other = Progress { bytes_total: b.bytes() + 1, ..p };
         assert!(lock.heartbeat_with(&other).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300), &|_| None);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         // Stale: no progress counted.
         let later = now + Duration::from_secs(900);
-        let list = status(dir.path(), &s.header, &s.batches, later, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, later, Duration::from_secs(300), &|_| None);
         assert!(matches!(&list[1].state, State::StaleLock { .. }));
         assert_eq!(summary(&list).done_bytes, 0);
         lock.release().unwrap();

@@ -28,6 +28,8 @@ pub struct Settings {
     pub inputs: Vec<String>,
     /// Folder relative names resolve against (recorded in the header).
     pub base: Option<String>,
+    /// Each root's name below `base` in shipment names (the roots are shown as given).
+    pub root_names: Vec<Vec<u8>>,
     /// The shipment file saved to (and opened from, if it existed).
     pub shipment: Option<PathBuf>,
     /// The output folder of builds, where results are looked up.
@@ -222,7 +224,7 @@ pub enum Msg {
         /// Batch ID.
         id: String,
         /// Each entry's size and modification time now, or `None` if it is gone.
-        now: Vec<(u32, Option<(u64, i64)>)>,
+        now: Vec<(u32, Option<crate::tui::tree::FileStat>)>,
     },
 }
 
@@ -538,9 +540,11 @@ impl App {
     pub fn new(settings: Settings, size: (u16, u16)) -> Self {
         let profile = settings.plan.profile;
         let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+        let mut tree = Tree::new(Box::new(cost));
+        tree.set_root_names(settings.root_names.clone());
         App {
             settings,
-            tree: Tree::new(Box::new(cost)),
+            tree,
             marks: Marks::default(),
             marks_generation: 0,
             batches: Batches::default(),
@@ -708,7 +712,7 @@ impl App {
         if node == NONE {
             "(roots)".into()
         } else {
-            self.tree.path(node)
+            carload::text::escape_controls(&self.tree.walk_path(node).to_string_lossy()).into_owned()
         }
     }
 
@@ -892,7 +896,7 @@ impl App {
                     .iter()
                     .filter(|(e, st)| {
                         let n = self.tree.node(*e);
-                        st.is_none_or(|(s, m)| s != n.size || m != n.mtime_ns)
+                        st.is_none_or(|(s, m, i)| s != n.size || m != n.mtime_ns || i != n.ident)
                     })
                     .count();
                 let (freed, vanished) = self.batches.replan(&mut self.tree, i, &now, &self.settings.plan);
@@ -1332,7 +1336,7 @@ impl App {
                     .batches
                     .entries_of(&self.tree, self.pane.row)
                     .into_iter()
-                    .map(|e| (e, PathBuf::from(self.tree.path(e))))
+                    .map(|e| (e, self.tree.walk_path(e)))
                     .collect();
                 self.say(Level::Info, format!("checking {id}'s files again…"));
                 return vec![Effect::Restat { id, files }];
@@ -1793,7 +1797,7 @@ impl App {
             }
             let (host, pid, age, stale, progress) = match s.state {
                 State::Building { host, pid, heartbeat_age, progress } => (host, pid, heartbeat_age, false, progress),
-                State::StaleLock { host, pid, heartbeat_age } => (host, pid, heartbeat_age, true, None),
+                State::StaleLock { host, pid, heartbeat_age, .. } => (host, pid, heartbeat_age, true, None),
                 _ => {
                     // Built (a lock seen on it is a finishing builder's, ours included), or no lock.
                     if matches!(self.builds.activity.get(&s.id), Some(Activity::Foreign { .. })) {

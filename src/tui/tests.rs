@@ -20,6 +20,7 @@ fn settings(piece: u64) -> Settings {
         plan,
         inputs: vec!["data".into()],
         base: Some("/work".into()),
+        root_names: Vec::new(),
         shipment: None,
         out: None,
         tmpdir: std::env::temp_dir(),
@@ -106,8 +107,15 @@ fn make_tree(root: &Path, files: &[(&str, usize)]) {
     }
 }
 
-/// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`.
+/// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`. The
+/// shipment's base is resolved as `carload tui` resolves it, from the first root's folder.
 fn scan(app: &mut App, roots: &[PathBuf]) {
+    use std::os::unix::ffi::OsStrExt;
+    let cwd = roots[0].parent().unwrap();
+    let r = carload::shipment::plan::resolve_inputs(cwd, roots).unwrap();
+    app.settings.base = Some(carload::shipment::file::path_to_name(&r.base));
+    app.settings.root_names = r.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect();
+    app.tree.set_root_names(app.settings.root_names.clone());
     let profile = app.settings.plan.profile;
     let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -169,7 +177,7 @@ fn marks_are_kept_by_entry_across_folders_and_sorts() {
     let (_d, mut app) = app_on_disk(SECTOR_32GIB);
     select(&mut app, "a.txt");
     app.update(key(' '));
-    let marked = app.tree.find(&format!("{}/a.txt", app.settings.inputs[0])).unwrap();
+    let marked = app.tree.find("data/a.txt").unwrap();
     assert!(app.marks.is_marked(&app.tree, marked));
     // Space moved down to the next row.
     assert_eq!(app.tree.display_name(app.browser.selected), "b.bin");
@@ -226,8 +234,10 @@ fn auto_pack_gives_the_batches_plan_gives() {
     assert!(!app.packing);
     assert!(app.marks.is_empty(), "packed marks are consumed: {:?}", app.message);
     // The CLI planner over the same files, in walk order.
-    let root = &app.settings.inputs[0];
-    let files = carload::shipment::plan::walk_inputs(&[PathBuf::from(root)]).unwrap();
+    let root = _d.path().join("data");
+    let r = carload::shipment::plan::resolve_inputs(_d.path(), &[root]).unwrap();
+    let walked = carload::shipment::plan::walk_tree(&r.paths, &r.names, false).unwrap();
+    let files = (0..walked.len()).map(|i| walked.source_file(i)).collect();
     let cli = plan(files, &app.settings.plan, app.settings.inputs.clone(), app.settings.base.clone()).unwrap();
     let ours = app.batches.records(&app.tree, &app.settings.plan);
     assert!(cli.batches.len() > 1);
@@ -376,7 +386,12 @@ fn dry_run_shows_what_build_produces_and_cancel_drops_late_results() {
     let Some(Modal::Preview(p)) = &app.modal else { panic!("preview open") };
     let PreviewContent::Hashed { hashed, built: false } = p.content.clone() else { panic!("{:?}", p.content) };
     let rec = app.batches.records(&app.tree, &app.settings.plan).remove(0);
-    let header = carload::shipment::plan::header(&app.settings.plan, vec![], None, std::slice::from_ref(&rec));
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        vec![],
+        app.settings.base.clone(),
+        std::slice::from_ref(&rec),
+    );
     let out = d.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let places = carload::shipment::build::Places { dir: &out, spool_dir: &out, source_root: None };
@@ -711,7 +726,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     let lock = |age, stale| {
         let (host, pid) = ("node7".to_string(), 42);
         if stale {
-            State::StaleLock { host, pid, heartbeat_age: age }
+            State::StaleLock { host, pid, heartbeat_age: age, reason: format!("not refreshed for {age} s") }
         } else {
             State::Building { host, pid, heartbeat_age: age, progress: None }
         }
@@ -721,27 +736,17 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     assert!(keys(&mut app, "B").iter().all(|e| !matches!(e, Effect::Build { batch, .. } if batch.id == other)));
     app.update(seen(lock(900, true), None));
     assert!(matches!(app.builds.activity.get(&other), Some(Activity::Foreign { stale: true, .. })));
-    // A result that names other files is not taken.
+    // A result built from other contents (another fingerprint) is not taken.
     let rec = super::batches::record(&app.tree, &app.batches.list[1], &app.settings.plan);
-    let mut r = carload::shipment::BatchResult {
-        payload_cid: "bafy".into(),
-        piece_size: 1 << 20,
-        piece_cid: "baga".into(),
-        piece_size_unpadded: 1_040_384,
-        car_size: 5,
-        piece_cid_v2: "bafk".into(),
-        files: rec
-            .files
-            .iter()
-            .map(|f| carload::shipment::file::ResultFile {
-                name: f.name.clone(),
-                cid: "Qm".into(),
-                offset: f.part.map(|p| p.offset),
-                length: f.part.map(|p| p.len),
-            })
-            .collect(),
-        batch: other.clone(),
-        fingerprint: None,
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        app.settings.inputs.clone(),
+        app.settings.base.clone(),
+        std::slice::from_ref(&rec),
+    );
+    let r = carload::shipment::BatchResult {
+        fingerprint: Some(carload::shipment::build::fingerprint(&header, &rec)),
+        ..carload::shipment::BatchResult::sample_for_tests(&other)
     };
     let built = |r: &carload::shipment::BatchResult| State::Built {
         payload_cid: r.payload_cid.clone(),
@@ -749,11 +754,9 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
         piece_size: r.piece_size,
         car_size: r.car_size,
     };
-    let mut wrong = r.clone();
-    wrong.files.pop();
+    let wrong = carload::shipment::BatchResult { fingerprint: Some("v2-00".into()), ..r.clone() };
     app.update(seen(built(&wrong), Some(wrong)));
     assert!(app.batches.list[1].result.is_none());
-    r.batch = other.clone();
     app.update(seen(built(&r), Some(r)));
     assert!(app.batches.list[1].result.is_some());
     assert!(app.builds.log.iter().any(|l| l.text.contains("built by another builder")));

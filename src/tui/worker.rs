@@ -6,7 +6,8 @@
 
 use super::app::{Done, Effect, Hashed, Msg, Report};
 use carload::event::{Cancellable, Event};
-use carload::shipment::build::{check_sources, source_root};
+use carload::shipment::build::source_root;
+use carload::shipment::source::check_sources;
 use carload::shipment::status::{BatchStatus, Watched};
 use carload::shipment::{Batch, Header};
 use std::path::{Path, PathBuf};
@@ -204,16 +205,16 @@ impl Workers {
     }
 }
 
-/// Each file's size and modification time now (following symlinks, as `plan` does), or `None`
+/// Each file's size, modification time, status-change time and inode now (following symlinks, as `plan` does), or `None`
 /// when it is gone or no longer a regular file.
-pub fn restat(files: Vec<(u32, PathBuf)>) -> Vec<(u32, Option<(u64, i64)>)> {
+pub fn restat(files: Vec<(u32, PathBuf)>) -> Vec<(u32, Option<crate::tui::tree::FileStat>)> {
     files
         .into_iter()
         .map(|(e, p)| {
             let st = std::fs::metadata(&p)
                 .ok()
                 .filter(|m| m.is_file())
-                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
+                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m), carload::shipment::file::Ident::of(&m)));
             (e, st)
         })
         .collect()
@@ -303,7 +304,9 @@ fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
 pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) -> Vec<BatchStatus> {
     let now = std::time::SystemTime::now();
     // The workstation's batches are all planned with fingerprints: no file list is needed.
-    carload::shipment::status::status_of(out, header, batches, &|_| None, now, Duration::from_secs(stale_after))
+    let owner = crate::cli::shipment::owner();
+    let gone = crate::cli::shipment::holder_gone(&owner);
+    carload::shipment::status::status_of(out, header, batches, &|_| None, now, Duration::from_secs(stale_after), &gone)
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -322,7 +325,7 @@ pub fn dry_run(
     cancel: &AtomicBool,
     tx: &Sender<Msg>,
 ) -> Result<Hashed, String> {
-    let files = check_sources(batch, source_root(header, None)).map_err(|e| e.to_string())?;
+    let files = check_sources(batch, &source_root(header, None)).map_err(|e| e.to_string())?;
     let mut done = 0u64;
     let mut last = Instant::now();
     let mut obs = Cancellable {

@@ -1,0 +1,180 @@
+//! A batch's sources, exactly as planned: every name is resolved beneath the shipment's base
+//! folder (never outside it, whatever symlinks say), and every file must still be the one
+//! planned — same size, modification time, and, for shipments that record it (version 2), same
+//! status-change time and inode.
+//!
+//! The pre-build check ([`check_sources`]) opens each file beneath the base with `openat2`
+//! (`RESOLVE_BENEATH`: `..` and symlinks may not leave the base; the kernel checks it while it
+//! resolves, so no race can move a component), compares it with its record, and notes the file
+//! it found (device, inode, times). The importer then opens each file again when it reads it and
+//! refuses one that is not that file or was written since ([`crate::importer::input::Expected`]),
+//! and checks after reading that it was not written meanwhile. What this does and does not detect
+//! is stated in ARCHITECTURE.md (the trust model).
+
+use super::build::BuildError;
+use super::file::{name_to_path, Batch, Ident};
+use crate::batch::BatchFile;
+use crate::importer::input::Expected;
+use crate::importer::Entry;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The base folder of a shipment, opened: names resolve beneath it.
+#[derive(Debug)]
+pub struct BaseDir {
+    path: PathBuf,
+    dir: File,
+}
+
+impl BaseDir {
+    /// Opens the folder `path`.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(path)?;
+        Ok(BaseDir { path: path.to_path_buf(), dir })
+    }
+
+    /// The folder's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the file `rel` (a relative path) for reading beneath the base: `..` components and
+    /// symlinks may be followed only as long as they stay inside it. A FIFO does not block the
+    /// open (it is refused later as not a regular file).
+    pub fn open_beneath(&self, rel: &Path) -> io::Result<File> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::io::{AsRawFd, FromRawFd};
+        if rel.is_absolute() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "absolute path"));
+        }
+        let c = std::ffi::CString::new(rel.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in the path"))?;
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: a valid directory fd, a NUL-terminated path and an `open_how` of the size given.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a new file descriptor that nothing else owns.
+            return Ok(unsafe { File::from_raw_fd(fd as i32) });
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EXDEV) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("resolves outside the base folder {}", self.path.display()),
+            )),
+            // No openat2 (kernel before 5.6, or a seccomp filter): resolve, check, open, and
+            // check the opened file is the one resolved.
+            Some(libc::ENOSYS) | Some(libc::EPERM) => self.open_resolved(rel),
+            _ => Err(e),
+        }
+    }
+
+    /// [`BaseDir::open_beneath`] without `openat2`.
+    fn open_resolved(&self, rel: &Path) -> io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let base = self.path.canonicalize()?;
+        let real = base.join(rel).canonicalize()?;
+        if !real.starts_with(&base) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("resolves outside the base folder {}", self.path.display()),
+            ));
+        }
+        let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&real)?;
+        Ok(f)
+    }
+}
+
+/// The files of a shipment batch as [`crate::batch::BatchFiles`]: each [`BatchFile`] is made
+/// when the builder asks for it, so a batch of millions of files is held once, as its records
+/// (plus 40 bytes per file: the file the pre-build check found).
+#[derive(Debug, Clone)]
+pub struct SourceFiles<'a> {
+    batch: &'a Batch,
+    base: PathBuf,
+    found: Vec<Expected>,
+}
+
+impl crate::batch::BatchFiles for SourceFiles<'_> {
+    fn count(&self) -> usize {
+        self.batch.files.len()
+    }
+
+    fn file(&self, i: usize) -> std::borrow::Cow<'_, BatchFile> {
+        let f = &self.batch.files[i];
+        let path = self.base.join(name_to_path(&f.name));
+        let expect = Some(self.found[i]);
+        let entry = match f.part {
+            None => Entry::File { path, size: f.size, expect },
+            Some(p) => Entry::FileRange { path, offset: p.offset, len: p.len, expect },
+        };
+        std::borrow::Cow::Owned(BatchFile { name: f.name.clone(), entry })
+    }
+
+    fn size(&self, i: usize) -> u64 {
+        self.batch.files[i].len()
+    }
+}
+
+/// Checks every source of `batch`, resolved beneath `base`, is the file planned (size, mtime,
+/// and status-change time and inode when recorded), and returns the batch files to build, each
+/// bound to the file found.
+pub fn check_sources<'a>(batch: &'a Batch, base: &Path) -> Result<SourceFiles<'a>, BuildError> {
+    let dir = BaseDir::open(base).map_err(|source| BuildError::Source { path: base.to_path_buf(), source })?;
+    let mut found = Vec::with_capacity(batch.files.len());
+    for f in &batch.files {
+        let rel = name_to_path(&f.name);
+        let path = base.join(&rel);
+        let changed = |detail: String| BuildError::Changed { path: path.clone(), detail };
+        if rel.is_absolute() {
+            return Err(BuildError::Unsafe {
+                path: path.clone(),
+                reason: "an absolute name (a version 1 shipment planned from absolute paths): re-plan it".into(),
+            });
+        }
+        let file = dir.open_beneath(&rel).map_err(|source| match source.kind() {
+            io::ErrorKind::PermissionDenied if source.raw_os_error().is_none() => {
+                BuildError::Unsafe { path: path.clone(), reason: source.to_string() }
+            }
+            _ => BuildError::Source { path: path.clone(), source },
+        })?;
+        let meta = file.metadata().map_err(|source| BuildError::Source { path: path.clone(), source })?;
+        if !meta.is_file() {
+            return Err(changed("no longer a regular file".into()));
+        }
+        if meta.len() != f.size {
+            return Err(changed(format!("size {} bytes, planned {}", meta.len(), f.size)));
+        }
+        let mtime = super::plan::mtime_ns(&meta);
+        if mtime != f.mtime_ns {
+            return Err(changed(format!("modification time {mtime} ns, planned {}", f.mtime_ns)));
+        }
+        if let Some(planned) = f.ident {
+            let now = Ident::of(&meta);
+            if now.ino != planned.ino {
+                return Err(changed(format!("inode {}, planned {} (replaced by another file)", now.ino, planned.ino)));
+            }
+            if now.ctime_ns != planned.ctime_ns {
+                return Err(changed(format!(
+                    "status-change time {} ns, planned {} (written, or its mtime set back)",
+                    now.ctime_ns, planned.ctime_ns
+                )));
+            }
+        }
+        found.push(Expected::of(&meta));
+    }
+    Ok(SourceFiles { batch, base: base.to_path_buf(), found })
+}
