@@ -1028,3 +1028,238 @@ fn a_streamed_plan_is_the_held_plan() {
         assert_eq!(planned.len(), held.batches.len());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sources exactly as planned, names inside the base (issue #18 parts 1 and 2)
+
+/// Sets `path`'s modification time back to `mtime` (what `cp -p`, `rsync -t` and `touch -r` do).
+fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(mtime).unwrap();
+}
+
+/// A same-size rewrite whose modification time is put back is still a change: the status-change
+/// time (which users cannot set back) and the inode are recorded and checked.
+#[test]
+fn a_same_size_rewrite_with_its_mtime_put_back_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 3, |i| 5000 + i);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert_eq!(s.header.version, 2);
+    assert!(s.batches[0].files.iter().all(|f| f.ident.is_some()));
+    let victim = dir.path().join(&s.batches[0].files[1].name);
+    let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
+    let mut data = std::fs::read(&victim).unwrap();
+    data[0] ^= 0xff;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&victim, &data).unwrap();
+    set_mtime(&victim, mtime);
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changed since planning") && err.contains("status-change time"), "{err}");
+    assert!(!dir.path().join("out/b00000.json").exists());
+    // A file replaced by another (same name, size and mtime: a new inode) is refused too.
+    let copy = dir.path().join("copy");
+    std::fs::copy(&victim, &copy).unwrap();
+    std::fs::rename(&copy, &victim).unwrap();
+    set_mtime(&victim, mtime);
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("inode"), "{err}");
+}
+
+/// Two folders with the same names, sizes and mtimes planned into one output folder: the second
+/// shipment's batches are not taken as built from the first's CARs (the fingerprint covers the
+/// base and the files' identity), and extracting the second gives the second's bytes.
+#[test]
+fn a_lookalike_folder_never_reuses_another_shipments_cars() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    write_files(&a.join("data"), 2, |i| 3000 + i);
+    write_files(&b.join("data"), 2, |i| 3000 + i);
+    for i in 0..2 {
+        let name = format!("data/f{i:03}");
+        let (fa, fb) = (a.join(&name), b.join(&name));
+        if !fa.exists() {
+            continue;
+        }
+        let mut other = std::fs::read(&fb).unwrap();
+        other.iter_mut().for_each(|x| *x = x.wrapping_add(1));
+        std::fs::write(&fb, other).unwrap();
+        set_mtime(&fb, std::fs::metadata(&fa).unwrap().modified().unwrap());
+    }
+    let out = root.path().join("out");
+    plan(&a, &["data", "-o", "../a.jsonl", "-q"]);
+    plan(&b, &["data", "-o", "../b.jsonl", "-q"]);
+    carload().current_dir(root.path()).args(["build", "a.jsonl", "--out"]).arg(&out).assert().success();
+    let status = carload().current_dir(root.path()).args(["status", "b.jsonl", "--out"]).arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("other contents"), "{text}");
+    let built = carload().current_dir(root.path()).args(["build", "b.jsonl", "--out"]).arg(&out).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(String::from_utf8_lossy(&built.stderr).contains("rebuilding"));
+    let restored = root.path().join("restored");
+    carload()
+        .current_dir(root.path())
+        .args(["extract", "b.jsonl", "--cars"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&restored)
+        .assert()
+        .success();
+    let names = shipment(&root.path().join("b.jsonl")).batches[0].files.clone();
+    for f in names {
+        assert_eq!(std::fs::read(restored.join(&f.name)).unwrap(), std::fs::read(b.join(&f.name)).unwrap());
+    }
+}
+
+/// A shipment cannot make a builder read outside its base folder: not through an absolute
+/// name, `..`, a symlinked folder or a symlinked file, whatever size and mtime it records.
+#[test]
+fn a_shipment_cannot_ship_files_outside_its_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("shadow"), b"root:hash").unwrap();
+    let base = dir.path().join("base");
+    write_files(&base.join("data"), 1, |_| 100);
+    plan(&base, &["data", "-o", "../s.jsonl", "-q"]);
+    let text = std::fs::read_to_string(dir.path().join("s.jsonl")).unwrap();
+    let meta = std::fs::metadata(secret.join("shadow")).unwrap();
+    let ident = carload::shipment::file::Ident::of(&meta);
+    let mtime = carload::shipment::plan::mtime_ns(&meta);
+    let forge = |name: &str, version1: bool| {
+        let s = shipment(&dir.path().join("s.jsonl"));
+        let f = &s.batches[0].files[0];
+        let mut t = text.replace(&format!("\"{}\"", f.name), &format!("\"{name}\""));
+        t = t.replace(
+            &format!(",{},{},[{},{}]]", f.size, f.mtime_ns, f.ident.unwrap().ctime_ns, f.ident.unwrap().ino),
+            &format!(",9,{mtime},[{},{}]]", ident.ctime_ns, ident.ino),
+        );
+        t = t.replace("\"bytes\":100", "\"bytes\":9");
+        if version1 {
+            t = t
+                .replace("\"version\":2", "\"version\":1")
+                .replace(&format!(",[{},{}]]", ident.ctime_ns, ident.ino), "]");
+        }
+        std::fs::write(dir.path().join("forged.jsonl"), t).unwrap();
+        carload().current_dir(dir.path()).args(["build", "forged.jsonl", "--out", "out"]).output().unwrap()
+    };
+    let abs = secret.join("shadow").display().to_string();
+    let out = forge(&abs, false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute name"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = forge(&abs, true);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused: an absolute name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = forge("../secret/shadow", false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`..`"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::os::unix::fs::symlink(&secret, base.join("data/link")).unwrap();
+    let out = forge("data/link/shadow", false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the base folder"), "{err}");
+    std::os::unix::fs::symlink(secret.join("shadow"), base.join("data/file-link")).unwrap();
+    let out = forge("data/file-link", false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the base folder"), "{err}");
+    assert!(!dir.path().join("out/b00000.car").exists(), "nothing built from outside the base");
+    // `plan` refuses a symlinked file that leads outside its base (a build could never read it).
+    std::fs::remove_file(base.join("data/link")).unwrap();
+    let out = carload().current_dir(&base).args(["plan", "data", "-o", "../s2.jsonl"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the base folder"), "{err}");
+}
+
+/// A FIFO put in a planned file's place does not hang the build: refused as not a regular file.
+#[test]
+fn a_fifo_in_a_files_place_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 1, |_| 100);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q"]);
+    let name = shipment(&dir.path().join("s.jsonl")).batches[0].files[0].name.clone();
+    std::fs::remove_file(dir.path().join(&name)).unwrap();
+    let c = std::ffi::CString::new(dir.path().join(&name).display().to_string()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no longer a regular file"), "{err}");
+}
+
+/// Results that lie are never taken as built: `status` calls them corrupt, `export` refuses
+/// them, `build` rebuilds them (and the rebuilt batch is what the first build made).
+#[test]
+fn a_result_that_lies_is_corrupt_everywhere_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 4, |i| 20_000 + i);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q", "--piece-size", "64KiB", "--min-piece-size", "64KiB"]);
+    let out = dir.path().join("out");
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 2);
+    let json_of = |id: &str| out.join(format!("{id}.json"));
+    let (a, b) = (&s.batches[0].id, &s.batches[1].id);
+    let good = std::fs::read_to_string(json_of(a)).unwrap();
+    let good_b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json_of(b)).unwrap()).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = r.clone();
+        f(&mut v);
+        serde_json::to_string(&v).unwrap()
+    };
+    let lies: Vec<(&str, String)> = vec![
+        ("piece_size", edit(&|v| v["piece_size"] = 128.into())),
+        ("piece_size", edit(&|v| v["piece_size"] = (v["piece_size"].as_u64().unwrap() + 1).into())),
+        ("piece_size", edit(&|v| v["piece_size"] = (v["piece_size"].as_u64().unwrap() * 2).into())),
+        ("piece_size_unpadded", edit(&|v| v["piece_size_unpadded"] = 999.into())),
+        ("piece_cid_v2", edit(&|v| v["piece_cid_v2"] = good_b["piece_cid_v2"].clone())),
+        ("piece_cid", edit(&|v| v["piece_cid"] = v["payload_cid"].clone())),
+        ("payload_cid", edit(&|v| v["payload_cid"] = "not-a-cid".into())),
+        ("not a batch result", "{\"garbage\":".into()),
+    ];
+    let status = || {
+        let o = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let export = || {
+        carload()
+            .current_dir(dir.path())
+            .args(["export", "s.jsonl", "--out", "out", "--format", "boost"])
+            .output()
+            .unwrap()
+    };
+    for (field, text) in &lies {
+        std::fs::write(json_of(a), text).unwrap();
+        let st = status();
+        assert!(st.contains(&format!("{a} CORRUPT")) && st.contains(field), "{field}: {st}");
+        let e = export();
+        assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains(field), "{field}");
+    }
+    // A truncated CAR, a missing CAR, a missing sidecar manifest.
+    std::fs::write(json_of(a), &good).unwrap();
+    let car = out.join(format!("{a}.car"));
+    let bytes = std::fs::read(&car).unwrap();
+    std::fs::write(&car, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(status().contains("bytes, its result records"), "{}", status());
+    std::fs::remove_file(&car).unwrap();
+    assert!(status().contains(".car is missing"), "{}", status());
+    std::fs::write(&car, &bytes).unwrap();
+    std::fs::remove_file(out.join(format!("{a}.car.manifest"))).unwrap();
+    assert!(status().contains(".car.manifest") && status().contains("missing"), "{}", status());
+    // `build` rebuilds it: the same outputs as the first build.
+    let rebuilt = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(rebuilt.status.success());
+    assert!(String::from_utf8_lossy(&rebuilt.stderr).contains("rebuilding"));
+    assert_eq!(std::fs::read_to_string(json_of(a)).unwrap(), good);
+    assert_eq!(std::fs::read(&car).unwrap(), bytes);
+    assert!(!status().contains("CORRUPT"));
+}

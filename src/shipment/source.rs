@@ -178,3 +178,82 @@ pub fn check_sources<'a>(batch: &'a Batch, base: &Path) -> Result<SourceFiles<'a
     }
     Ok(SourceFiles { batch, base: base.to_path_buf(), found })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shipment::file::{FileRef, Ident};
+
+    fn batch_of(dir: &Path, names: &[&str]) -> Batch {
+        let files = names
+            .iter()
+            .map(|n| {
+                let m = std::fs::metadata(dir.join(n)).unwrap();
+                FileRef {
+                    name: n.to_string(),
+                    size: m.len(),
+                    mtime_ns: crate::shipment::plan::mtime_ns(&m),
+                    ident: Some(Ident::of(&m)),
+                    part: None,
+                }
+            })
+            .collect();
+        Batch { id: "b0".into(), car_size_bound: 1 << 20, piece_size: 1 << 21, files, result: None }
+    }
+
+    /// A file rewritten at the same size, its mtime put back, after the pre-build check and
+    /// before it is read, is not built from its new bytes: the read refuses it.
+    #[test]
+    fn a_rewrite_between_the_check_and_the_read_fails_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("small"), b"0123456789").unwrap();
+        std::fs::write(dir.path().join("large"), vec![7u8; 3 << 20]).unwrap();
+        for victim in ["small", "large"] {
+            let b = batch_of(dir.path(), &["small", "large"]);
+            let files = check_sources(&b, dir.path()).unwrap();
+            let p = dir.path().join(victim);
+            let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+            let mut data = std::fs::read(&p).unwrap();
+            data[1] ^= 1;
+            std::fs::write(&p, &data).unwrap();
+            std::fs::File::options().write(true).open(&p).unwrap().set_modified(mtime).unwrap();
+            let profile = crate::profile::Profile::default();
+            let err = crate::batch::build(
+                &files,
+                &profile,
+                dir.path(),
+                &mut std::io::sink(),
+                true,
+                &mut crate::event::Ignore,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&err, crate::batch::BatchError::Import(crate::importer::ImportError::NotAsPlanned { .. })),
+                "{victim}: {err}"
+            );
+        }
+    }
+
+    /// Names resolve beneath the base only: `..`, an absolute symlink, a symlinked folder
+    /// leading out are refused by the kernel's resolution; a symlink inside the base is followed.
+    #[test]
+    fn open_beneath_stays_inside_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        std::fs::create_dir_all(base.join("d")).unwrap();
+        std::fs::write(dir.path().join("outside"), b"x").unwrap();
+        std::fs::write(base.join("d/in"), b"y").unwrap();
+        std::os::unix::fs::symlink("../../outside", base.join("d/up")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), base.join("d/abs")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), base.join("d/dirlink")).unwrap();
+        std::os::unix::fs::symlink("in", base.join("d/inner")).unwrap();
+        let b = BaseDir::open(&base).unwrap();
+        for bad in ["../outside", "d/up", "d/abs", "d/dirlink/outside"] {
+            let e = b.open_beneath(Path::new(bad)).unwrap_err();
+            assert!(e.to_string().contains("outside the base folder"), "{bad}: {e}");
+        }
+        assert!(b.open_beneath(Path::new("/etc/passwd")).is_err());
+        assert!(b.open_beneath(Path::new("d/inner")).is_ok());
+        assert!(b.open_beneath(Path::new("d/in")).is_ok());
+    }
+}
