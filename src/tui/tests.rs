@@ -1,7 +1,7 @@
 //! Update-function tests (messages in, state and effects out, no terminal) and screen snapshots
 //! (`TestBackend` + `insta`) of the workstation.
 
-use super::app::{App, Effect, Focus, Hashed, Level, Modal, Msg, PreviewContent, Settings};
+use super::app::{App, Effect, Focus, Hashed, Level, Modal, Msg, PreviewContent, Settings, Shown};
 use super::batches::Frozen;
 use super::tree::NONE;
 use super::{view, worker};
@@ -1013,4 +1013,72 @@ fn a_shipment_is_never_saved_inside_an_input_folder() {
     assert_eq!(level, Level::Error);
     assert!(text.contains("inside the input folder"), "{text}");
     assert!(!inside.exists());
+}
+
+/// After one source is rewritten and one deleted, a reopened workstation says what `status`
+/// and `export` say: every batch built (the two with a note: their CARs are what ships), and its
+/// export preview lists them all. Corrupt outputs show as such and never as built.
+#[test]
+fn built_batches_whose_sources_changed_stay_built_as_status_says() {
+    let (d, mut app) = app_on_disk(512 << 10);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        app.settings.inputs.clone(),
+        app.settings.base.clone(),
+        &records,
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    for rec in &records {
+        let places = carload::shipment::build::Places { dir: &out, spool_dir: &out, source_root: None };
+        carload::shipment::build::build_batch(&header, rec, places, &mut carload::event::Ignore, &|| true, &mut |_| {})
+            .unwrap();
+    }
+    std::fs::write(d.path().join("data/a.txt"), b"changed").unwrap();
+    std::fs::remove_file(d.path().join("data/photos/raw/r1")).unwrap();
+    let status = carload::shipment::status::status(
+        &out,
+        &header,
+        &records,
+        std::time::SystemTime::now(),
+        std::time::Duration::from_secs(300),
+        &|_| None,
+    );
+    assert!(status.iter().all(|b| matches!(b.state, State::Built { .. })), "{status:?}");
+    let mut s = app.settings.clone();
+    s.out = Some(out.clone());
+    let mut again = App::new(s, (120, 40));
+    again.load_batches(records.clone());
+    let root = d.path().join("data");
+    scan(&mut again, &[root.clone()]);
+    let e = again.update(Msg::Key(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE)));
+    settle(&mut again, e);
+    let shown: Vec<Shown> = again.batches.list.iter().map(|b| again.batch_state(b)).collect();
+    assert!(shown.iter().all(|s| matches!(s, Shown::Built { .. })), "{shown:?}");
+    assert!(shown.iter().any(|s| matches!(s, Shown::Built { sources_changed: Some(_) })), "{shown:?}");
+    let preview = again.export_preview.clone().unwrap();
+    assert!(preview.contains(&format!("# {} batches", records.len())), "{preview}");
+    // A result that lies about its piece size: corrupt in the workstation as in `status`.
+    let id = &records[0].id;
+    let json = out.join(format!("{id}.json"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    v["piece_size"] = 128.into();
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let mut s = app.settings.clone();
+    s.out = Some(out.clone());
+    let mut third = App::new(s, (120, 40));
+    third.load_batches(records.clone());
+    scan(&mut third, &[root]);
+    let e = third.update(Msg::Key(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE)));
+    settle(&mut third, e);
+    let b0 = third.batches.list.iter().find(|b| &b.id == id).unwrap();
+    assert!(
+        matches!(third.batch_state(b0), Shown::Outputs(ref why) if why.contains("piece_size")),
+        "{:?}",
+        third.batch_state(b0)
+    );
 }
