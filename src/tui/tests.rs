@@ -1054,7 +1054,7 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     let mut again = App::new(s, (120, 40));
     again.load_batches(records.clone());
     let root = d.path().join("data");
-    scan(&mut again, &[root.clone()]);
+    scan(&mut again, std::slice::from_ref(&root));
     let e = again.update(Msg::Key(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE)));
     settle(&mut again, e);
     let shown: Vec<Shown> = again.batches.list.iter().map(|b| again.batch_state(b)).collect();
