@@ -1263,3 +1263,32 @@ fn a_result_that_lies_is_corrupt_everywhere_and_rebuilt() {
     assert_eq!(std::fs::read(&car).unwrap(), bytes);
     assert!(!status().contains("CORRUPT"));
 }
+
+/// A built batch whose sources changed since stays built (its CAR is what ships): `status` says
+/// so with a note, `export` lists it, `build` does not rebuild it.
+#[test]
+fn a_built_batch_whose_sources_changed_is_built_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 3, |i| 1000 + i);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q"]);
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let s = shipment(&dir.path().join("s.jsonl"));
+    std::fs::write(dir.path().join(&s.batches[0].files[0].name), b"new").unwrap();
+    let o = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["built"], 1);
+    let b = &v["status"][0];
+    assert_eq!(b["state"], "built");
+    assert!(b["sources_changed"].as_str().unwrap().contains("changed since planning"), "{b}");
+    let o = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the CAR is what ships"));
+    let e = carload()
+        .current_dir(dir.path())
+        .args(["export", "s.jsonl", "--out", "out", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(e.status.success());
+    assert_eq!(String::from_utf8_lossy(&e.stdout).lines().count(), 2);
+    let again = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("skipped"));
+}

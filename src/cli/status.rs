@@ -110,7 +110,10 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
             ),
             State::Corrupt { reason } => format!("{} CORRUPT: {reason}; `carload build` rebuilds it", b.id),
             State::Problem { reason } => format!("{} PROBLEM: {reason}", b.id),
-            State::Built { payload_cid, piece_cid, piece_size, car_size } if all => format!(
+            State::Built { sources_changed: Some(why), .. } => {
+                format!("{} built; note: its sources changed since ({why}); the CAR is what ships", b.id)
+            }
+            State::Built { payload_cid, piece_cid, piece_size, car_size, .. } if all => format!(
                 "{} built: payload {payload_cid} · piece {piece_cid} ({} padded) · CAR {car_size} bytes",
                 b.id,
                 ibytes(*piece_size)
@@ -153,11 +156,22 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let stale = Duration::from_secs(a.stale_after);
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
+    // Each built batch's sources are checked once (a note: its CAR is what ships).
+    let mut noted: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    let base = carload::shipment::build::source_root(&index.header, None).into_owned();
     loop {
         let now = SystemTime::now();
         let owner = crate::cli::shipment::owner();
-        let list =
+        let mut list =
             status_of(&a.out, &index.header, &watched, &batch, now, stale, &crate::cli::shipment::holder_gone(&owner));
+        for (i, b) in list.iter_mut().enumerate() {
+            if let State::Built { sources_changed, .. } = &mut b.state {
+                let note = noted
+                    .entry(b.id.clone())
+                    .or_insert_with(|| batch(i).and_then(|rec| carload::shipment::source::changed_since(&rec, &base)));
+                sources_changed.clone_from(note);
+            }
+        }
         let est = estimate(&list, now, samples.make_contiguous());
         samples.push_back(Sample { at: now, done_bytes: summary(&list).done_bytes });
         while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {

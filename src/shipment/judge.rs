@@ -388,6 +388,7 @@ pub fn judge(
                 piece_cid: r.piece_cid.clone(),
                 piece_size: r.piece_size,
                 car_size: r.car_size,
+                sources_changed: None,
             };
             result = Some(r);
             state

@@ -179,6 +179,13 @@ pub fn check_sources<'a>(batch: &'a Batch, base: &Path) -> Result<SourceFiles<'a
     Ok(SourceFiles { batch, base: base.to_path_buf(), found })
 }
 
+/// Whether `batch`'s sources (beneath `base`) changed since it was planned: `None` when each is
+/// the file planned ([`check_sources`]), else the first difference. For a built batch this is
+/// a note, not a verdict: its CAR is what ships.
+pub fn changed_since(batch: &Batch, base: &Path) -> Option<String> {
+    check_sources(batch, base).err().map(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,10 @@ pub enum State {
         piece_size: u64,
         /// CAR bytes.
         car_size: u64,
+        /// Why its sources no longer match the record it was built from, when a caller checked
+        /// them ([`super::source::changed_since`]): the CAR is still what ships.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sources_changed: Option<String>,
     },
     /// Its outputs are present but inconsistent (a result that lies, a CAR missing, truncated
     /// or over the bound, no sidecar manifest): not built; `build` rebuilds it.

@@ -753,6 +753,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
         piece_cid: r.piece_cid.clone(),
         piece_size: r.piece_size,
         car_size: r.car_size,
+        sources_changed: None,
     };
     let wrong = carload::shipment::BatchResult { fingerprint: Some("v2-00".into()), ..r.clone() };
     app.update(seen(built(&wrong), Some(wrong)));
