@@ -398,7 +398,7 @@ fn verify_checks_cars_and_shipments() {
         stdout_of(carload().current_dir(dir.path()).args(["verify", "out/b00000.car", "--result", "out/b00000.json"]));
     assert!(ok.contains("Manifest:      12 entries") && ok.trim_end().ends_with("OK"), "{ok}");
     let all = stdout_of(carload().current_dir(dir.path()).args(["verify", "s.jsonl", "--out", "out", "-q"]));
-    assert!(all.contains("Verified 1 of 1 batches (0 not built): 0 problems"), "{all}");
+    assert!(all.contains("Verified 1 batches: 1 OK, 0 with problems (0 problems), 0 not built"), "{all}");
     // Flip one byte in the middle of the CAR: the block is named, the piece differs.
     let car = dir.path().join("out/b00000.car");
     let mut bytes = std::fs::read(&car).unwrap();

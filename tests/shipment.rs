@@ -1292,3 +1292,72 @@ fn a_built_batch_whose_sources_changed_is_built_with_a_note() {
     let again = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
     assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("skipped"));
 }
+
+/// `verify SHIPMENT --out` checks every batch whatever happens to one, one line per problem and
+/// a summary: a CAR replaced by another batch's, a sidecar manifest that lies or is missing, a
+/// result whose file DAG CID lies, a malformed CAR; batches not built fail the run unless
+/// `--built-only`.
+#[test]
+fn verify_of_a_shipment_checks_every_batch_and_every_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 14, |i| 28_000 + i * 7);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q", "--piece-size", "64KiB", "--min-piece-size", "64KiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 5, "{}", s.batches.len());
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let verify = |extra: &[&str]| {
+        let o =
+            carload().current_dir(dir.path()).args(["verify", "s.jsonl", "--out", "out"]).args(extra).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = verify(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let n = s.batches.len();
+    assert!(out.contains(&format!("Verified {n} batches: {n} OK")), "{out}");
+    let o = dir.path().join("out");
+    let id = |k: usize| s.batches[k].id.clone();
+    // 0: another batch's CAR (and sidecar) copied over it.
+    std::fs::copy(o.join(format!("{}.car", id(1))), o.join(format!("{}.car", id(0)))).unwrap();
+    // 1: its sidecar manifest replaced by garbage of the same size.
+    let side = o.join(format!("{}.car.manifest", id(1)));
+    let len = std::fs::metadata(&side).unwrap().len() as usize;
+    std::fs::write(&side, vec![b'x'; len]).unwrap();
+    // 2: its sidecar manifest gone.
+    std::fs::remove_file(o.join(format!("{}.car.manifest", id(2)))).unwrap();
+    // 3: a file DAG CID that is another batch's.
+    let j3 = o.join(format!("{}.json", id(3)));
+    let j4: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(o.join(format!("{}.json", id(4)))).unwrap()).unwrap();
+    let mut v3: serde_json::Value = serde_json::from_slice(&std::fs::read(&j3).unwrap()).unwrap();
+    v3["files"][0]["Cid"] = j4["files"][0]["Cid"].clone();
+    std::fs::write(&j3, serde_json::to_vec(&v3).unwrap()).unwrap();
+    // 4: a byte flipped in its CAR.
+    let c4 = o.join(format!("{}.car", id(4)));
+    let mut bytes = std::fs::read(&c4).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&c4, bytes).unwrap();
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(0))) && err.contains("its result records"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(1))) && err.contains("is not the manifest in the CAR"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(2))) && err.contains("car.manifest"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(3))) && err.contains("is not an entry of the manifest"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(4))) && err.contains("does not hash to its CID"), "{err}");
+    assert!(out.contains(&format!("Verified {n} batches: {} OK, 5 with problems", n - 5)), "{out}");
+    // Not built: listed, and a failure unless --built-only.
+    for k in 0..5 {
+        for ext in ["car", "car.manifest", "json"] {
+            let _ = std::fs::remove_file(o.join(format!("{}.{ext}", id(k))));
+        }
+    }
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not built: ") && out.contains("5 not built"), "{out}{err}");
+    let (code, _, _) = verify(&["--built-only"]);
+    assert_eq!(code, Some(0));
+}

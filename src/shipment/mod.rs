@@ -11,6 +11,7 @@
 //! * [`export`]: deal commands (Lotus legacy, Boost, Curio) and CSV for built batches.
 
 pub mod build;
+pub mod check;
 pub mod export;
 pub mod file;
 pub mod judge;
