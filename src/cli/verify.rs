@@ -190,7 +190,7 @@ fn verify_shipment(a: &VerifyArgs) -> Result<()> {
         }
         problems += count;
         match count {
-            0 if !missing.last().is_some_and(|m| *m == at.id) => ok += 1,
+            0 if missing.last().is_none_or(|m| *m != at.id) => ok += 1,
             0 => {}
             _ => bad += 1,
         }
