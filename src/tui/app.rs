@@ -186,6 +186,8 @@ pub enum Report {
         /// CAR bytes written.
         car: u64,
     },
+    /// Something to tell the operator (a library notice), for the log.
+    Notice(String),
     /// It ended.
     Finished(Done),
 }
@@ -1723,6 +1725,7 @@ impl App {
                     p.at = at;
                 }
             }
+            Report::Notice(line) => self.builds.log(at, false, line),
             Report::Progress { bytes, files, car } => {
                 if let Some(Activity::Running(p)) = self.builds.activity.get_mut(&id) {
                     p.bytes = bytes;

@@ -257,6 +257,10 @@ fn build(job: Job, tx: &Sender<Msg>) {
                 Event::BytesRead(n) => bytes += n,
                 Event::FilesDone(n) => files += n,
                 Event::CarBytes(n) if writing => car += n,
+                Event::Notice(line) => {
+                    send(Report::Notice(line));
+                    return;
+                }
                 _ => return,
             }
             if last.elapsed() >= Duration::from_millis(100) {
