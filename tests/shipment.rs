@@ -472,6 +472,20 @@ fn changed_source_fails_only_its_batch() {
     let ids = built_ids(&out.stdout);
     assert_eq!(ids.len(), s.batches.len() - 2, "{ids:?}");
     assert!(!dir.path().join("out/b00001.json").exists());
+    // `status` shows the failures with their reasons (recorded by the builder).
+    let st = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("b00001 FAILED on ") && text.contains("changed since planning"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(
+        &carload()
+            .current_dir(dir.path())
+            .args(["status", "s.jsonl", "--out", "out", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["failed"], 2);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -604,7 +604,11 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
             Err(sbuild::BuildError::Batch(carload::batch::BatchError::Import(
                 carload::importer::ImportError::Cancelled,
             ))) => Outcome::Cancelled,
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => {
+                // Recorded for `status` and other workstations (removed when it is built).
+                let _ = carload::shipment::judge::record_failure(&o.out, header, b, &owner.host, &e.to_string());
+                Outcome::Failed(e.to_string())
+            }
         }
     };
     let id = lk.ident();

@@ -108,6 +108,7 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
                 "{} STALE LOCK of {host} (pid {pid}, heartbeat {heartbeat_age} s ago): {reason}; a builder takes it over",
                 b.id
             ),
+            State::Failed { host, reason } => format!("{} FAILED on {host}: {reason}", b.id),
             State::Corrupt { reason } => format!("{} CORRUPT: {reason}; `carload build` rebuilds it", b.id),
             State::Problem { reason } => format!("{} PROBLEM: {reason}", b.id),
             State::Built { sources_changed: Some(why), .. } => {

@@ -76,6 +76,8 @@ pub struct Outputs {
     pub manifest: PathBuf,
     /// `<id>.json`.
     pub json: PathBuf,
+    /// `<id>.failed`: why the last build failed (removed when it is built).
+    pub failed: PathBuf,
 }
 
 /// Output paths of batch `id` in `dir`.
@@ -84,6 +86,7 @@ pub fn outputs(dir: &Path, id: &str) -> Outputs {
         car: dir.join(format!("{id}.car")),
         manifest: dir.join(format!("{id}.car.manifest")),
         json: dir.join(format!("{id}.json")),
+        failed: dir.join(format!("{id}.failed")),
     }
 }
 
@@ -218,6 +221,9 @@ pub fn build_batch(
         length: f.part.map(|p| p.len),
     });
     write_atomic(&out.json, |w| write_result_json(w, &result, files))?;
+    // An earlier failure no longer holds (failing to remove it leaves a record the judge
+    // ignores: a result wins).
+    let _ = std::fs::remove_file(&out.failed);
     Ok(result)
 }
 

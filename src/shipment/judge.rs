@@ -13,7 +13,7 @@ use super::build::outputs;
 use super::file::{Batch, BatchResult, FileRef, Header, ResultFile};
 use super::lock::{read_lock, Held};
 use super::status::{BatchStatus, State, Watched};
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -361,6 +361,43 @@ pub fn find_result_by(dir: &Path, header: &Header, e: &Expect<'_>) -> Found {
     Found::Built(r)
 }
 
+/// What `<id>.failed` records: the batch, the fingerprint of what failed, where and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// Batch ID.
+    pub batch: String,
+    /// [`fingerprint`] of the batch that failed (a failure of an earlier plan is not shown).
+    pub fingerprint: String,
+    /// The builder's host.
+    pub host: String,
+    /// Why, one line.
+    pub reason: String,
+}
+
+/// Records that building `batch` failed, in `dir` (atomically; a builder that later builds it
+/// removes the record). Shown by [`judge`] while the batch is not built and not locked.
+pub fn record_failure(dir: &Path, header: &Header, batch: &Batch, host: &str, reason: &str) -> io::Result<()> {
+    let f = Failure {
+        batch: batch.id.clone(),
+        fingerprint: fingerprint(header, batch),
+        host: host.to_string(),
+        reason: reason.lines().next().unwrap_or("").to_string(),
+    };
+    let path = outputs(dir, &batch.id).failed;
+    let file = crate::output::AtomicFile::create(&path, true).map_err(io::Error::other)?;
+    serde_json::to_writer(file.file(), &f)?;
+    file.commit().map_err(io::Error::other)
+}
+
+/// The failure recorded for batch `id` in `dir`, if it is one of the batch as planned now
+/// (read at most 64 KiB: the file is untrusted).
+fn read_failure(dir: &Path, id: &str, fingerprints: &Fingerprints) -> Option<Failure> {
+    let mut text = Vec::new();
+    std::fs::File::open(outputs(dir, id).failed).ok()?.take(64 << 10).read_to_end(&mut text).ok()?;
+    let f: Failure = serde_json::from_slice(&text).ok()?;
+    (f.batch == id && fingerprints.accepts(&f.fingerprint)).then_some(f)
+}
+
 /// How the judge tells a lock's holder is gone: given the lock as read, `Some(reason)` when its
 /// builder is provably gone (see `shipment::lock`); the heartbeat age decides otherwise.
 pub type Gone<'a> = &'a dyn Fn(&Held) -> Option<String>;
@@ -412,7 +449,10 @@ pub fn judge(
                 },
             },
             None => match other {
-                Found::Missing => State::NotBuilt,
+                Found::Missing => match read_failure(dir, &w.id, &w.fingerprints) {
+                    Some(f) => State::Failed { host: f.host, reason: f.reason },
+                    None => State::NotBuilt,
+                },
                 Found::Corrupt(reason) => State::Corrupt { reason },
                 Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
                 Found::Built(_) => unreachable!("handled above"),

@@ -60,6 +60,13 @@ pub enum State {
         #[serde(skip_serializing_if = "Option::is_none")]
         sources_changed: Option<String>,
     },
+    /// Not built: its last build failed (`<id>.failed`, written by the builder).
+    Failed {
+        /// The builder's host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
     /// Its outputs are present but inconsistent (a result that lies, a CAR missing, truncated
     /// or over the bound, no sidecar manifest): not built; `build` rebuilds it.
     Corrupt {
@@ -172,6 +179,8 @@ pub struct Summary {
     pub stale_locks: usize,
     /// Batches whose outputs are present but inconsistent.
     pub corrupt: usize,
+    /// Batches whose last build failed.
+    pub failed: usize,
     /// Batches with a problem.
     pub problems: usize,
     /// Batches not built and not locked.
@@ -208,6 +217,10 @@ pub fn summary(list: &[BatchStatus]) -> Summary {
             }
             State::StaleLock { .. } => t.stale_locks += 1,
             State::Corrupt { .. } => t.corrupt += 1,
+            State::Failed { .. } => {
+                t.failed += 1;
+                t.not_built_bytes += b.bytes;
+            }
             State::Problem { .. } => t.problems += 1,
             State::NotBuilt => {
                 t.not_built += 1;

@@ -1843,6 +1843,12 @@ impl App {
             }
             // Outputs that are present but cannot count (corrupt, another plan's): shown as such.
             match &s.state {
+                State::Failed { host, reason } => {
+                    if self.builds.activity.get(&s.id).is_none() {
+                        self.builds.activity.insert(s.id.clone(), Activity::Failed(format!("on {host}: {reason}")));
+                    }
+                    continue;
+                }
                 State::Corrupt { reason } | State::Problem { reason } => {
                     if !matches!(self.builds.activity.get(&s.id), Some(Activity::Failed(_))) {
                         self.builds.activity.insert(s.id.clone(), Activity::Outputs(reason.clone()));

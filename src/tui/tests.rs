@@ -667,7 +667,7 @@ fn a_changed_source_fails_the_build_with_the_reason_and_can_be_retried() {
     assert!(app.builds.log.iter().any(|l| l.error && l.text.contains("FAILED")));
     let out = app.settings.out.clone().unwrap();
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert!(left.is_empty(), "a failed build leaves nothing: {left:?}");
+    assert_eq!(left, [std::ffi::OsString::from(format!("{id}.failed"))], "a failed build leaves only its record");
     // r retries (and fails again for the same reason).
     let e = keys(&mut app, "r");
     assert!(matches!(e[..], [Effect::Build { .. }]));
