@@ -1844,7 +1844,7 @@ impl App {
             // Outputs that are present but cannot count (corrupt, another plan's): shown as such.
             match &s.state {
                 State::Failed { host, reason } => {
-                    if self.builds.activity.get(&s.id).is_none() {
+                    if !self.builds.activity.contains_key(&s.id) {
                         self.builds.activity.insert(s.id.clone(), Activity::Failed(format!("on {host}: {reason}")));
                     }
                     continue;
