@@ -47,7 +47,7 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Built {}/{} batches · {} of {} ({:.1}%) · {} building ({} of {} done) · {} not built · {} stale locks · {} problems",
+        "Built {}/{} batches · {} of {} ({:.1}%) · {} building ({} of {} done) · {} not built · {} failed · {} corrupt · {} stale locks · {} problems",
         t.built,
         t.batches,
         ibytes(t.built_bytes),
@@ -57,6 +57,8 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
         ibytes(t.building_done_bytes),
         ibytes(t.building_bytes),
         t.not_built,
+        t.failed,
+        t.corrupt,
         t.stale_locks,
         t.problems
     );
