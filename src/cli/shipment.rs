@@ -340,6 +340,7 @@ fn padded_car(car: u64) -> u64 {
     carload::commp::padded_piece_size(car)
 }
 
+/// This machine's host name (the kernel's, else `/etc/hostname`, else `$HOSTNAME`).
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -348,7 +349,6 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
-        .replace(|c: char| c.is_whitespace() || c == '/', "_")
 }
 
 /// Which batches of `s` the selection flags pick.
@@ -415,17 +415,9 @@ impl From<&BuildArgs> for BuildOpts {
     }
 }
 
-/// Whether process `pid` exists on this host (`kill(pid, 0)`: only "no such process" is gone).
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-/// This builder's identity in lock files.
+/// This builder's identity in lock files: host name, pid, boot ID and PID namespace.
 pub fn owner() -> Owner {
-    Owner { host: host_name(), pid: std::process::id() }
+    Owner::this_process(&host_name())
 }
 
 /// Removes temporary outputs of batches nobody holds a lock on (left by a killed builder).
@@ -437,7 +429,8 @@ fn remove_orphans(dir: &Path, ids: &[&str]) {
             continue;
         }
         let id = name[1..].split('.').next().unwrap_or("");
-        if ids.contains(&id) && !lock::lock_path(dir, id).exists() {
+        // Anything at the lock path (a symlink included, never followed) counts as a lock.
+        if ids.contains(&id) && std::fs::symlink_metadata(lock::lock_path(dir, id)).is_err() {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -494,14 +487,14 @@ impl Observer for Counting<'_> {
 /// cleanup, release the lock. The workstation calls this too, with an observer that reports
 /// progress and can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
-    // A lock of this host whose process is gone belongs to a builder that died: take it now.
-    let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
-    let stale = Duration::from_secs(o.stale_after);
+    // A lock whose builder is provably dead (this host, boot and PID namespace, process gone;
+    // or this host rebooted since) is taken at once, any other when its heartbeat is stale.
+    let rule = lock::Rule { me: owner, stale_after: Duration::from_secs(o.stale_after), exists: &lock::pid_exists };
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => {
                 // Built, but its builder may have died before releasing the lock.
-                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), stale, &dead);
+                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), &rule);
                 return Outcome::Skipped;
             }
             Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
@@ -516,7 +509,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     let _ = super::signals::OWNER.set(owner.clone());
     PENDING_LOCKS.lock().unwrap().push((path.clone(), None));
     let unregister = || PENDING_LOCKS.lock().unwrap().retain(|p| !(p.0 == path && p.1.is_none()));
-    let (lk, took_over) = match lock::claim_with(&o.out, &b.id, owner, SystemTime::now(), stale, &dead) {
+    let (lk, took_over) = match lock::claim(&o.out, &b.id, &rule, SystemTime::now()) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {
             unregister();
@@ -524,7 +517,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         }
         Err(e) => {
             unregister();
-            return Outcome::Failed(format!("claiming {}: {e}", path.display()));
+            return Outcome::Failed(format!("claiming the lock: {e}"));
         }
     };
     {

@@ -43,9 +43,9 @@ fn remove_pending(blocking: bool) {
     if let Some(locks) = take(&PENDING_LOCKS, blocking) {
         for (p, id) in locks.iter() {
             let _ = match (id, OWNER.get()) {
-                (Some(id), _) => carload::shipment::lock::remove_if(p, *id, None),
-                (None, Some(owner)) => carload::shipment::lock::remove_if_owned_by(p, owner),
-                (None, None) => Ok(false),
+                (Some(id), _) => carload::shipment::lock::remove_if(p, *id, None).is_ok_and(|x| x),
+                (None, Some(owner)) => carload::shipment::lock::remove_if_owned_by(p, owner).is_ok_and(|x| x),
+                (None, None) => false,
             };
         }
         std::mem::forget(locks);

@@ -2,6 +2,7 @@
 
 use super::report::ibytes;
 use anyhow::{Context, Result};
+use carload::shipment::lock::Verdict;
 use carload::shipment::read_batch_at;
 use carload::shipment::status::{
     estimate, status_of, summary, Basis, BatchStatus, Estimate, Sample, State, Watched, WINDOW,
@@ -104,10 +105,17 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
                 };
                 format!("{} building on {host} (pid {pid}): {done} · heartbeat {heartbeat_age} s ago", b.id)
             }
-            State::StaleLock { host, pid, heartbeat_age } => format!(
-                "{} STALE LOCK of {host} (pid {pid}), not refreshed for {heartbeat_age} s: its builder likely died",
-                b.id
-            ),
+            State::StaleLock { host, pid, heartbeat_age, reason } => match reason {
+                Verdict::NotRefreshed | Verdict::Live => format!(
+                    "{} STALE LOCK of {host} (pid {pid}), not refreshed for {heartbeat_age} s: its builder likely died",
+                    b.id
+                ),
+                dead => format!(
+                    "{} STALE LOCK of {host} (pid {pid}), heartbeat {heartbeat_age} s ago: {}",
+                    b.id,
+                    dead.reason()
+                ),
+            },
             State::Problem { reason } => format!("{} PROBLEM: {reason}", b.id),
             State::Built { payload_cid, piece_cid, piece_size, car_size } if all => format!(
                 "{} built: payload {payload_cid} · piece {piece_cid} ({} padded) · CAR {car_size} bytes",
@@ -149,12 +157,18 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()
         .with_context(name)?;
     let batch = |i: usize| read_batch_at(&f, &index.batches[i]).ok();
-    let stale = Duration::from_secs(a.stale_after);
+    // Lock holders judged as `build` judges them.
+    let me = crate::cli::shipment::owner();
+    let rule = carload::shipment::lock::Rule {
+        me: &me,
+        stale_after: Duration::from_secs(a.stale_after),
+        exists: &carload::shipment::lock::pid_exists,
+    };
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
     loop {
         let now = SystemTime::now();
-        let list = status_of(&a.out, &index.header, &watched, &batch, now, stale);
+        let list = status_of(&a.out, &index.header, &watched, &batch, now, &rule);
         let est = estimate(&list, now, samples.make_contiguous());
         samples.push_back(Sample { at: now, done_bytes: summary(&list).done_bytes });
         while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {

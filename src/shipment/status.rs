@@ -8,7 +8,7 @@
 
 use super::build::{find_result, find_result_by, Found};
 use super::file::{Batch, BatchResult, Header};
-use super::lock::{read_lock, Progress};
+use super::lock::{read_lock, Progress, Rule, Verdict};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -33,7 +33,9 @@ pub enum State {
         #[serde(flatten)]
         progress: Option<Progress>,
     },
-    /// Its lock was not refreshed within the stale limit: its builder likely died.
+    /// Its lock's holder is gone as the lock rule judges it (`build` takes it over): not
+    /// refreshed within the stale limit, or provably dead (its process gone from this host,
+    /// its host rebooted).
     StaleLock {
         /// The lock's `host`.
         host: String,
@@ -41,6 +43,8 @@ pub enum State {
         pid: u32,
         /// Seconds since the lock was refreshed.
         heartbeat_age: u64,
+        /// Why the holder is judged gone.
+        reason: Verdict,
     },
     /// Built: the result belongs to the batch.
     Built {
@@ -120,21 +124,16 @@ impl Watched {
     }
 }
 
-/// The state of every batch in `dir` at time `now` (locks older than `stale_after` are stale).
+/// The state of every batch in `dir` at time `now`, lock holders judged by `rule` (as `build`
+/// judges them).
 /// A result counts only if it belongs to its batch ([`find_result`]: ID and fingerprint); a
 /// lock's progress only if it is a valid record for this batch (its totals are the batch's).
-pub fn status(
-    dir: &Path,
-    header: &Header,
-    batches: &[Batch],
-    now: SystemTime,
-    stale_after: Duration,
-) -> Vec<BatchStatus> {
+pub fn status(dir: &Path, header: &Header, batches: &[Batch], now: SystemTime, rule: &Rule) -> Vec<BatchStatus> {
     batches
         .iter()
         .map(|b| {
             let w = Watched::of_files(b);
-            state_of(dir, &w, find_result(dir, header, b), now, stale_after)
+            state_of(dir, &w, find_result(dir, header, b), now, rule)
         })
         .collect()
 }
@@ -148,20 +147,20 @@ pub fn status_of(
     batches: &[Watched],
     batch: &dyn Fn(usize) -> Option<Batch>,
     now: SystemTime,
-    stale_after: Duration,
+    rule: &Rule,
 ) -> Vec<BatchStatus> {
     batches
         .iter()
         .enumerate()
         .map(|(i, w)| {
             let found = find_result_by(dir, header, &w.id, &w.fingerprint, &|| batch(i));
-            state_of(dir, w, found, now, stale_after)
+            state_of(dir, w, found, now, rule)
         })
         .collect()
 }
 
 /// Batch `w`'s state, given what its output folder holds.
-fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, stale_after: Duration) -> BatchStatus {
+fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, rule: &Rule) -> BatchStatus {
     let mut result = None;
     let state = match found {
         Found::Built(r) => {
@@ -175,11 +174,13 @@ fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, stale_after:
             state
         }
         Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
-        Found::Missing => match read_lock(dir, &w.id, now) {
-            Some(h) if h.age >= stale_after => {
-                State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs() }
+        Found::Missing => match read_lock(dir, &w.id, now, rule) {
+            // A lock path that is a symlink or a folder: never followed, reported.
+            Err(e) => State::Problem { reason: e.to_string() },
+            Ok(Some(h)) if h.verdict != Verdict::Live => {
+                State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs(), reason: h.verdict }
             }
-            Some(h) => State::Building {
+            Ok(Some(h)) => State::Building {
                 host: h.host,
                 pid: h.pid,
                 heartbeat_age: h.age.as_secs(),
@@ -187,7 +188,7 @@ fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, stale_after:
                     p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
                 }),
             },
-            None => State::NotBuilt,
+            Ok(None) => State::NotBuilt,
         },
     };
     BatchStatus { id: w.id.clone(), bytes: w.bytes, state, result }
@@ -339,7 +340,17 @@ pub fn estimate(list: &[BatchStatus], now: SystemTime, earlier: &[Sample]) -> Op
 mod tests {
     use super::*;
     use crate::event::Phase;
-    use crate::shipment::lock::{claim, Claim, Owner};
+    use crate::shipment::lock::{claim, lock_path, Claim, Owner};
+
+    /// The rule of a judge on host `here` (boot `b1`, PID namespace 7, pid 1) to whom only pid
+    /// 10 exists.
+    fn here() -> Owner {
+        Owner { host: "here".into(), pid: 1, boot: Some("b1".into()), pidns: Some(7) }
+    }
+
+    fn rule(me: &Owner) -> Rule<'_> {
+        Rule { me, stale_after: Duration::from_secs(300), exists: &|pid| pid == 10 }
+    }
     use crate::shipment::plan::{plan, PlanOptions, SourceFile, SECTOR_32GIB};
 
     fn shipment() -> crate::shipment::Shipment {
@@ -387,8 +398,9 @@ mod tests {
         write(b3, &result(b3, None), files(b3)[1..].to_vec());
         assert!(read_result(dir.path(), &b3.id).unwrap().is_some());
         let now = SystemTime::now();
-        let stale = Duration::from_secs(300);
-        let whole = status(dir.path(), &s.header, &s.batches, now, stale);
+        let me = here();
+        let stale = rule(&me);
+        let whole = status(dir.path(), &s.header, &s.batches, now, &stale);
         let watched: Vec<Watched> = s.batches.iter().map(|b| Watched::of(&s.header, b)).collect();
         let asked = std::cell::Cell::new(0);
         let by_record = status_of(
@@ -400,7 +412,7 @@ mod tests {
                 Some(s.batches[i].clone())
             },
             now,
-            stale,
+            &stale,
         );
         assert_eq!(by_record, whole);
         let kinds: Vec<&str> = whole
@@ -423,12 +435,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
         let b = &s.batches[1];
-        let owner = Owner { host: "node7".into(), pid: 42 };
-        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &owner, now, Duration::from_secs(300)).unwrap()
-        else {
+        let owner = Owner::named("node7", 42);
+        let me = here();
+        let rule = rule(&me);
+        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &Rule { me: &owner, ..rule }, now).unwrap() else {
             panic!()
         };
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         assert_eq!(estimate(&list, now, &[]), None, "no builder reports progress yet");
         let p = Progress {
@@ -442,7 +455,7 @@ mod tests {
             elapsed_ms: 10_000,
         };
         assert!(lock.heartbeat_with(&p).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         let State::Building { host, pid, progress: Some(got), .. } = &list[1].state else { panic!("{:?}", list[1]) };
         assert_eq!((host.as_str(), *pid, *got), ("node7", 42, p));
         let j = serde_json::to_value(&list[1]).unwrap();
@@ -469,13 +482,72 @@ mod tests {
         // A record with another batch's totals (an earlier plan's batch of the same ID) is not shown.
         let other = Progress { bytes_total: b.bytes() + 1, ..p };
         assert!(lock.heartbeat_with(&other).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         // Stale: no progress counted.
         let later = now + Duration::from_secs(900);
-        let list = status(dir.path(), &s.header, &s.batches, later, Duration::from_secs(300));
-        assert!(matches!(&list[1].state, State::StaleLock { .. }));
+        let list = status(dir.path(), &s.header, &s.batches, later, &rule);
+        assert!(matches!(&list[1].state, State::StaleLock { reason: Verdict::NotRefreshed, .. }));
         assert_eq!(summary(&list).done_bytes, 0);
         lock.release().unwrap();
+    }
+
+    /// `status` judges a lock's holder by the rule `build` takes it over by: a provably dead
+    /// holder is a stale lock at once (with the reason), one that cannot be judged from here is
+    /// building until its heartbeat is stale, and a lock path that is not a file is a problem.
+    #[test]
+    fn a_provably_dead_holder_is_a_stale_lock_at_once_and_others_wait_for_the_heartbeat() {
+        let s = shipment();
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();
+        let watched: Vec<Watched> = ids
+            .iter()
+            .map(|id| Watched { id: id.clone(), bytes: 1, files: 1, car_size_bound: 1, fingerprint: "f".into() })
+            .collect();
+        let look = |now, rule: &Rule| status_of(dir.path(), &s.header, &watched, &|_| None, now, rule);
+        let now = SystemTime::now();
+        let me = here();
+        let rule = rule(&me);
+        let holders = [
+            // Same host, boot and namespace, no such process: gone.
+            (Owner { pid: 9, ..here() }, Some(Verdict::ProcessGone)),
+            // Same host, another boot: rebooted since.
+            (Owner { pid: 10, boot: Some("b0".into()), ..here() }, Some(Verdict::Rebooted)),
+            // Another PID namespace on this host (a container): pid 9 means nothing here.
+            (Owner { pid: 9, pidns: Some(8), ..here() }, None),
+            // A lock line of an older version: host and pid only.
+            (Owner::named("here", 9), None),
+            // Alive.
+            (Owner { pid: 10, ..here() }, None),
+        ];
+        for (i, (owner, _)) in holders.iter().enumerate() {
+            let r = Rule { me: owner, ..rule };
+            assert!(matches!(claim(dir.path(), &ids[i], &r, now).unwrap(), Claim::Claimed { .. }));
+        }
+        let list = look(now, &rule);
+        for (i, (owner, dead)) in holders.iter().enumerate() {
+            match (&list[i].state, dead) {
+                (State::StaleLock { reason, heartbeat_age: 0, pid, .. }, Some(want)) => {
+                    assert_eq!((reason, *pid), (want, owner.pid));
+                }
+                (State::Building { .. }, None) => {}
+                (other, _) => panic!("{i}: {other:?}"),
+            }
+        }
+        let j = serde_json::to_value(&list[0]).unwrap();
+        assert_eq!((j["state"].as_str(), j["reason"].as_str()), (Some("stale_lock"), Some("process_gone")));
+        // Five minutes on, every lock is stale; those not provably dead for want of a heartbeat.
+        let later = look(now + Duration::from_secs(301), &rule);
+        assert!(matches!(later[2].state, State::StaleLock { reason: Verdict::NotRefreshed, .. }), "{later:?}");
+        assert!(matches!(later[0].state, State::StaleLock { reason: Verdict::ProcessGone, .. }), "{later:?}");
+        // A symlink or a folder at a lock path: a problem naming the path, never followed.
+        let (l6, l7) = (lock_path(dir.path(), &ids[6]), lock_path(dir.path(), &ids[7]));
+        std::os::unix::fs::symlink(lock_path(dir.path(), &ids[4]), &l6).unwrap();
+        std::fs::create_dir(&l7).unwrap();
+        let list = look(now, &rule);
+        for (i, l, kind) in [(6, &l6, "a symbolic link"), (7, &l7, "a folder")] {
+            let State::Problem { reason } = &list[i].state else { panic!("{:?}", list[i]) };
+            assert!(reason.contains(&l.display().to_string()) && reason.contains(kind), "{reason}");
+        }
     }
 }

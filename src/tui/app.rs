@@ -1793,7 +1793,7 @@ impl App {
             }
             let (host, pid, age, stale, progress) = match s.state {
                 State::Building { host, pid, heartbeat_age, progress } => (host, pid, heartbeat_age, false, progress),
-                State::StaleLock { host, pid, heartbeat_age } => (host, pid, heartbeat_age, true, None),
+                State::StaleLock { host, pid, heartbeat_age, .. } => (host, pid, heartbeat_age, true, None),
                 _ => {
                     // Built (a lock seen on it is a finishing builder's, ours included), or no lock.
                     if matches!(self.builds.activity.get(&s.id), Some(Activity::Foreign { .. })) {

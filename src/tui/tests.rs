@@ -711,7 +711,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     let lock = |age, stale| {
         let (host, pid) = ("node7".to_string(), 42);
         if stale {
-            State::StaleLock { host, pid, heartbeat_age: age }
+            State::StaleLock { host, pid, heartbeat_age: age, reason: carload::shipment::lock::Verdict::NotRefreshed }
         } else {
             State::Building { host, pid, heartbeat_age: age, progress: None }
         }
@@ -761,7 +761,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
 
 #[test]
 fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane() {
-    use carload::shipment::lock::{claim, Claim, Owner, Progress};
+    use carload::shipment::lock::{claim, Claim, Owner, Progress, Rule};
     let (_d, mut app) = packed(512 << 10);
     app.dirty = false;
     let out = app.settings.out.clone().unwrap();
@@ -775,12 +775,10 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
         &records,
     );
     let b = &records[1];
-    let owner = Owner { host: "node7".into(), pid: 42 };
+    let owner = Owner::named("node7", 42);
     let now = std::time::SystemTime::now();
-    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &owner, now, std::time::Duration::from_secs(300)).unwrap()
-    else {
-        panic!()
-    };
+    let rule = Rule { me: &owner, stale_after: std::time::Duration::from_secs(300), exists: &|_| true };
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &rule, now).unwrap() else { panic!() };
     let watched: Vec<_> = records.iter().map(|r| carload::shipment::status::Watched::of(&header, r)).collect();
     let poll = || Msg::Watched { at: 200.0, seen: worker::poll(&out, &header, &watched, 300) };
     app.update(poll());
@@ -817,6 +815,19 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
     lock.release().unwrap();
     app.update(poll());
     assert!(!app.builds.activity.contains_key(&b.id));
+    // A builder of this host, boot and PID namespace whose process is gone: stale at once, as
+    // `build` judges it (it takes such a lock over at once), not "building" for 300 s.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = Owner { pid: child.id(), ..crate::cli::shipment::owner() };
+    child.wait().unwrap();
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &Rule { me: &dead, ..rule }, now).unwrap() else { panic!() };
+    app.update(poll());
+    assert!(
+        matches!(app.builds.activity.get(&b.id), Some(Activity::Foreign { stale: true, .. })),
+        "{:?}",
+        app.builds.activity
+    );
+    lock.release().unwrap();
 }
 
 #[test]
