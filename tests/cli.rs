@@ -482,3 +482,26 @@ fn sigbus_is_explained_only_for_a_shrinking_mapped_input() {
     assert!(err.contains("big.bin") && err.contains("changed while being read"), "{err}");
     assert!(!out_car.exists());
 }
+
+/// Each terminating signal ends a run with its own status (128 + its number: SIGINT 130,
+/// SIGTERM 143, SIGHUP 129; all three were 130) and the same cleanup: no temporary output left,
+/// nothing at the final path.
+#[test]
+fn each_signal_exits_with_its_own_status_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bin");
+    // A sparse 2 GiB file: quick to create, seconds to import.
+    std::fs::File::create(&input).unwrap().set_len(2 << 30).unwrap();
+    for (sig, status) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let out = dir.path().join(format!("big{sig}.car"));
+        let mut child = spawn_until_partial(
+            &["prepare".as_ref(), "--quiet".as_ref(), input.as_os_str(), out.as_os_str()],
+            dir.path(),
+        );
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let code = child.wait().unwrap();
+        assert_eq!(code.code(), Some(status), "exit status after signal {sig}: {code:?}");
+        assert!(!out.exists(), "no output at the final path");
+        no_partial_files(dir.path());
+    }
+}

@@ -826,6 +826,37 @@ fn slow_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (ship, out)
 }
 
+/// A build ended by SIGTERM or SIGHUP exits with that signal's status (143, 129; both were 130)
+/// and leaves neither its lock nor its temporaries.
+#[test]
+fn a_signalled_build_exits_with_the_signals_status_and_removes_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = slow_batch(dir.path());
+    let lock = out.join("b00000.lock");
+    for (sig, status) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129), (libc::SIGINT, 130)] {
+        let mut kid = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+            .arg("build")
+            .arg(&ship)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !std::fs::read(&lock).is_ok_and(|c| carload::shipment::lock::progress_of(&c).is_some()) {
+            assert!(start.elapsed().as_secs() < 60 && kid.try_wait().unwrap().is_none(), "no lock appeared");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        unsafe { libc::kill(kid.id() as i32, sig) };
+        let code = kid.wait().unwrap();
+        assert_eq!(code.code(), Some(status), "signal {sig}: {code:?}");
+        let left: Vec<String> =
+            std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert!(left.is_empty(), "signal {sig}: left behind {left:?}");
+    }
+}
+
 /// Kills a process group when dropped (a test that fails never leaves a stopped builder).
 struct Group(i32);
 
