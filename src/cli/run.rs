@@ -257,7 +257,7 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             if !a.skip_car_validation {
                 validate_car(&mut f, &name)?;
             }
-            let piece = match commp::commp_of_file(&f) {
+            let piece = match commp::commp_of_file(&f, p) {
                 Some(piece) => piece,
                 None => {
                     let progress = Progress::new(meta.len(), !a.quiet && !a.json);
