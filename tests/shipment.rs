@@ -813,6 +813,30 @@ fn a_lock_path_that_is_a_symlink_or_a_folder_is_refused() {
     carload().arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
 }
 
+/// `build --batch`, `--batch-index` or `--shard` on a shipment without batches is a clear error
+/// (it panicked).
+#[test]
+fn a_selection_from_a_shipment_without_batches_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    let header = std::fs::read_to_string(&ship).unwrap().lines().next().unwrap().to_string();
+    let mut h: serde_json::Value = serde_json::from_str(&header).unwrap();
+    for k in ["batches", "files", "bytes", "car_bytes_bound"] {
+        h[k] = 0.into();
+    }
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, format!("{h}\n")).unwrap();
+    for sel in [&["--batch", "b00000"][..], &["--batch-index", "0"], &["--shard", "0/2"]] {
+        let r = carload().arg("build").arg(&empty).arg("--out").arg(&out).args(sel).output().unwrap();
+        assert_eq!(r.status.code(), Some(1), "{sel:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("no batches") && !err.contains("panicked"), "{sel:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    // Nothing selected: nothing to build, said so.
+    carload().arg("build").arg(&empty).arg("--out").arg(&out).assert().success();
+}
+
 /// A shipment of one batch of a 1 GiB sparse file (seconds to build, no disk used), planned in
 /// `dir`, with its output folder.
 fn slow_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {

@@ -353,6 +353,10 @@ fn host_name() -> String {
 
 /// Which batches of `s` the selection flags pick.
 fn select(ids: &[&str], a: &BuildArgs) -> Result<Vec<usize>> {
+    let explicit = !a.batches.is_empty() || a.batch_index.is_some() || a.shard.is_some();
+    if ids.is_empty() && explicit {
+        bail!("the shipment has no batches: --batch, --batch-index and --shard select none");
+    }
     for id in &a.batches {
         if !ids.contains(&id.as_str()) {
             bail!("no batch {id:?} in the shipment (IDs run from {} to {})", ids[0], ids[ids.len() - 1]);
