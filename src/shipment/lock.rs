@@ -3,9 +3,10 @@
 //!
 //! The protocol (ARCHITECTURE.md states it with its assumptions):
 //!
-//! * **Claim**: create `DIR/<id>.lock` with `O_CREAT|O_EXCL` and keep it open; its first line,
-//!   the *owner line*, names the owner (`host`, `pid`, claim time, token). The claim is
-//!   identified by the file's `(device, inode)`.
+//! * **Claim**: create `DIR/<id>.lock` with `O_CREAT|O_EXCL|O_NOFOLLOW` and keep it open; its
+//!   first line, the *owner line*, names the owner ([`Owner`]: `host`, `pid`, `boot` ID, PID
+//!   namespace `pidns`, claim time, token). The claim is identified by the file's
+//!   `(device, inode)`.
 //! * **Ownership** is checked on the claim's own file: the lock is held while the path still
 //!   names the inode we created ([`Lock::held`]); a takeover replaces the path with another
 //!   inode.
@@ -14,8 +15,14 @@
 //!   which advances that inode's mtime (set by the file server, so no clock is read here). A
 //!   heartbeat after a takeover writes to the old, renamed inode: it can never touch the new
 //!   owner's lock.
-//! * **Takeover** of a lock not refreshed for the stale limit (or whose holder the caller knows
-//!   is dead): rename the path aside (atomic; one renamer wins), then check the renamed file is
+//! * **Judgement** ([`Rule::judge`], the one rule of `build`, `status` and the workstation): a
+//!   holder is provably dead only when its host is the judge's and either its boot ID differs
+//!   (the host rebooted since) or boot ID and PID namespace are both the judge's and
+//!   `kill(pid, 0)` finds no such process. A pid means nothing outside its PID namespace (a
+//!   container sharing the host name), so anything else — other hosts, other namespaces, lock
+//!   lines of older versions without these fields, garbled ones — is judged by heartbeat age.
+//! * **Takeover** of a lock not refreshed for the stale limit (or whose holder is provably
+//!   dead): rename the path aside (atomic; one renamer wins), then check the renamed file is
 //!   the inode judged stale, with the content judged. If a fresh lock was created in between,
 //!   the rename took that one: it is linked back (`link` fails if the path exists, so nothing
 //!   is overwritten) and the claim is retried, so a lock created a moment ago is never stolen.
@@ -30,6 +37,11 @@
 //! Staleness compares the caller's `now` with the lock's mtime: keep builder clocks within a
 //! few seconds of the file server (NTP) and the stale limit well above the heartbeat interval
 //! plus that skew.
+//!
+//! A lock's content comes from a shared folder and is not trusted: a lock path that is not a
+//! regular file (a symlink, a folder, a pipe) is refused ([`LockError::NotAFile`]), never
+//! followed nor opened for writing; at most [`READ_MAX`] bytes are read; the owner line is
+//! parsed strictly ([`owner_of`]) and a garbled one names nobody (judged by age alone).
 //!
 //! # The progress record
 //!
