@@ -521,7 +521,7 @@ fn kind_of(t: fs::FileType) -> &'static str {
     } else if t.is_block_device() || t.is_char_device() {
         "a device"
     } else {
-        "not a regular file"
+        "an unusual file"
     }
 }
 
