@@ -493,7 +493,7 @@ impl Observer for Counting<'_> {
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
     // A lock whose builder is provably dead (this host, boot and PID namespace, process gone;
     // or this host rebooted since) is taken at once, any other when its heartbeat is stale.
-    let rule = lock::Rule { me: owner, stale_after: Duration::from_secs(o.stale_after), exists: &lock::pid_exists };
+    let rule = lock::Rule::new(owner, Duration::from_secs(o.stale_after));
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => {

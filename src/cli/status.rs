@@ -159,11 +159,7 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let batch = |i: usize| read_batch_at(&f, &index.batches[i]).ok();
     // Lock holders judged as `build` judges them.
     let me = crate::cli::shipment::owner();
-    let rule = carload::shipment::lock::Rule {
-        me: &me,
-        stale_after: Duration::from_secs(a.stale_after),
-        exists: &carload::shipment::lock::pid_exists,
-    };
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(a.stale_after));
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
     loop {

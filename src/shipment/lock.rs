@@ -285,7 +285,12 @@ impl std::fmt::Debug for Rule<'_> {
     }
 }
 
-impl Rule<'_> {
+impl<'a> Rule<'a> {
+    /// The rule of process `me` on this machine: pids probed with [`pid_exists`].
+    pub fn new(me: &'a Owner, stale_after: Duration) -> Rule<'a> {
+        Rule { me, stale_after, exists: &pid_exists }
+    }
+
     /// Judges a lock whose owner line names `holder` (`None`: garbled or incomplete) and that
     /// was last refreshed `age` ago. A holder is provably dead only when its host is ours and
     /// either its boot ID differs from ours (the machine rebooted since: [`Verdict::Rebooted`]),

@@ -304,11 +304,7 @@ pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) 
     let now = std::time::SystemTime::now();
     // Lock holders judged as `build` judges them.
     let me = crate::cli::shipment::owner();
-    let rule = carload::shipment::lock::Rule {
-        me: &me,
-        stale_after: Duration::from_secs(stale_after),
-        exists: &carload::shipment::lock::pid_exists,
-    };
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(stale_after));
     // The workstation's batches are all planned with fingerprints: no file list is needed.
     carload::shipment::status::status_of(out, header, batches, &|_| None, now, &rule)
 }
