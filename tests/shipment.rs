@@ -740,25 +740,262 @@ fn a_selected_batch_held_by_a_live_builder_is_not_a_success() {
     carload().arg("build").arg(&ship).arg("--out").arg(&out).assert().success();
 }
 
-/// A lock of this host whose process is gone is taken over at once (no stale wait).
+/// The owner line a builder of this host, boot and PID namespace with process `pid` writes.
+fn local_owner_line(pid: u32) -> String {
+    let me = carload::shipment::lock::Owner::this_process(&this_host());
+    format!("{} time=1 token=1.0\n", carload::shipment::lock::Owner { pid, ..me })
+}
+
+/// A pid that no process has (a child that exited and was reaped).
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    dead
+}
+
+/// A lock of this host, boot and PID namespace whose process is gone is taken over at once (no
+/// stale wait), and `status` shows it as a stale lock at once, with the reason (the same rule).
+/// A lock line without boot and namespace (an older version's) waits for its heartbeat.
 #[test]
 fn a_lock_of_a_dead_builder_on_this_host_is_taken_over_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (ship, out) = one_batch(dir.path());
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    let dead = dead_pid();
+    // An older version's line names host and pid only: the pid may be another namespace's.
     std::fs::write(out.join("b00000.lock"), format!("host={} pid={dead} time=1 token=1.0\n", this_host())).unwrap();
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().code(75);
+    std::fs::write(out.join("b00000.lock"), local_owner_line(dead)).unwrap();
     std::fs::write(out.join(".b00000.car.abc123.partial"), b"left by the dead builder").unwrap();
+    let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).arg("--json").output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(j["status"][0]["state"], "stale_lock", "{j}");
+    assert_eq!(j["status"][0]["reason"], "process_gone", "{j}");
+    assert_eq!(j["status"][0]["pid"], dead, "{j}");
+    let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains(&format!("b00000 STALE LOCK of {} (pid {dead},", this_host())), "{text}");
+    assert!(text.contains("its process is gone"), "{text}");
     carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().success();
     assert!(carload::shipment::build::built_result(&out, "b00000").is_some());
     assert!(!out.join("b00000.lock").exists());
     assert!(!out.join(".b00000.car.abc123.partial").exists(), "the dead builder's temporaries are removed");
     // A builder that died after committing but before releasing its lock: the next build finds
     // the batch built and removes the abandoned lock.
-    std::fs::write(out.join("b00000.lock"), format!("host={} pid={dead} time=1 token=1.0\n", this_host())).unwrap();
+    std::fs::write(out.join("b00000.lock"), local_owner_line(dead)).unwrap();
     carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().success();
     assert!(!out.join("b00000.lock").exists());
+}
+
+/// A lock path that is a symlink or a folder is refused with one line naming it: never
+/// followed (the link's target is untouched), never retried; `status` reports it as a problem.
+#[test]
+fn a_lock_path_that_is_a_symlink_or_a_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let lock = out.join("b00000.lock");
+    let check = |kind: &str| {
+        let r = carload()
+            .arg("build")
+            .arg(&ship)
+            .arg("--out")
+            .arg(&out)
+            .arg("-q")
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&r.stderr);
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.contains("b00000 FAILED") && first.contains(&lock.display().to_string()) && first.contains(kind),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).output().unwrap();
+        let text = String::from_utf8_lossy(&st.stdout);
+        assert!(text.contains("b00000 PROBLEM: ") && text.contains(kind), "{text}");
+        assert!(!out.join("b00000.json").exists());
+    };
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    check("a symbolic link");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &lock).unwrap();
+    check("a symbolic link");
+    assert!(!dir.path().join("nowhere").exists(), "nothing created through a dangling link");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    check("a folder");
+    std::fs::remove_dir(&lock).unwrap();
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
+}
+
+/// `build --batch`, `--batch-index` or `--shard` on a shipment without batches is a clear error
+/// (it panicked).
+#[test]
+fn a_selection_from_a_shipment_without_batches_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    let header = std::fs::read_to_string(&ship).unwrap().lines().next().unwrap().to_string();
+    let mut h: serde_json::Value = serde_json::from_str(&header).unwrap();
+    for k in ["batches", "files", "bytes", "car_bytes_bound"] {
+        h[k] = 0.into();
+    }
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, format!("{h}\n")).unwrap();
+    for sel in [&["--batch", "b00000"][..], &["--batch-index", "0"], &["--shard", "0/2"]] {
+        let r = carload().arg("build").arg(&empty).arg("--out").arg(&out).args(sel).output().unwrap();
+        assert_eq!(r.status.code(), Some(1), "{sel:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("no batches") && !err.contains("panicked"), "{sel:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    // Nothing selected: nothing to build, said so.
+    carload().arg("build").arg(&empty).arg("--out").arg(&out).assert().success();
+}
+
+/// A shipment of one batch of a 1 GiB sparse file (seconds to build, no disk used), planned in
+/// `dir`, with its output folder.
+fn slow_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::File::create(data.join("zeros")).unwrap().set_len(1 << 30).unwrap();
+    let ship = dir.join("ship.jsonl");
+    carload().current_dir(dir).args(["plan", "data", "-o"]).arg(&ship).arg("-q").assert().success();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    (ship, out)
+}
+
+/// A build ended by SIGTERM or SIGHUP exits with that signal's status (143, 129; both were 130)
+/// and leaves neither its lock nor its temporaries.
+#[test]
+fn a_signalled_build_exits_with_the_signals_status_and_removes_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = slow_batch(dir.path());
+    let lock = out.join("b00000.lock");
+    for (sig, status) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129), (libc::SIGINT, 130)] {
+        let mut kid = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+            .arg("build")
+            .arg(&ship)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !std::fs::read(&lock).is_ok_and(|c| carload::shipment::lock::progress_of(&c).is_some()) {
+            assert!(start.elapsed().as_secs() < 60 && kid.try_wait().unwrap().is_none(), "no lock appeared");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        unsafe { libc::kill(kid.id() as i32, sig) };
+        let code = kid.wait().unwrap();
+        assert_eq!(code.code(), Some(status), "signal {sig}: {code:?}");
+        let left: Vec<String> =
+            std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert!(left.is_empty(), "signal {sig}: left behind {left:?}");
+    }
+}
+
+/// Kills a process group when dropped (a test that fails never leaves a stopped builder).
+struct Group(i32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        unsafe { libc::kill(-self.0, libc::SIGKILL) };
+    }
+}
+
+/// Whether this process may make PID namespaces with unshare(1) (root; CI runs as root).
+fn unshare_available() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-pf", "--mount-proc", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two builders on one host in separate PID namespaces (containers sharing a host name): the
+/// second cannot see the first's pid, which must not make it judge the first dead. It reports
+/// the batch busy (exit 75) and leaves the first's lock and temporaries alone; the first then
+/// finishes (it failed "lock lost" when the second took over). Runs for real with unshare(1)
+/// when root; `CARLOAD_REQUIRE_UNSHARE=1` (CI) makes its absence a failure.
+#[test]
+fn builders_in_separate_pid_namespaces_never_take_each_others_lock() {
+    use std::os::unix::process::CommandExt;
+    if !unshare_available() {
+        assert!(
+            std::env::var_os("CARLOAD_REQUIRE_UNSHARE").is_none_or(|v| v != "1"),
+            "CARLOAD_REQUIRE_UNSHARE=1 but `unshare -pf --mount-proc` is unavailable (needs root and util-linux)"
+        );
+        eprintln!("SKIPPED: unshare -pf --mount-proc is unavailable here (needs root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = slow_batch(dir.path());
+    let bin = assert_cmd::cargo::cargo_bin("carload");
+    let lock = out.join("b00000.lock");
+    // The first builder is pid 10000 of its namespace: a pid that does not exist in the second's
+    // namespace, where the second is pid 1 and its threads take the next few.
+    let first = std::process::Command::new("unshare")
+        .args(["-pf", "--mount-proc", "sh", "-c", "echo 9999 > /proc/sys/kernel/ns_last_pid && \"$0\" \"$@\"; exit $?"])
+        .arg(&bin)
+        .arg("build")
+        .arg(&ship)
+        .arg("--out")
+        .arg(&out)
+        .args(["--batch-index", "0"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = Group(first.id() as i32);
+    // Stop it as soon as its lock names it.
+    let start = std::time::Instant::now();
+    let holder = loop {
+        if let Some(o) = std::fs::read(&lock).ok().and_then(|c| carload::shipment::lock::owner_of(&c)) {
+            unsafe { libc::kill(-group.0, libc::SIGSTOP) };
+            break o;
+        }
+        assert!(start.elapsed().as_secs() < 60, "the first builder never claimed its lock");
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    };
+    assert!(!out.join("b00000.json").exists(), "the first builder finished before it could be stopped");
+    assert_eq!(holder.pid, 10000, "{holder:?}");
+    // The second builder, in a namespace of its own.
+    let second = std::process::Command::new("unshare")
+        .args(["-pf", "--mount-proc"])
+        .arg(&bin)
+        .arg("build")
+        .arg(&ship)
+        .arg("--out")
+        .arg(&out)
+        .args(["--batch-index", "0"])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.status.code(), Some(75), "the second builder took a live lock over: {said}");
+    assert!(said.contains("b00000 busy: claimed by host="), "{said}");
+    // Same host and boot as this test, another PID namespace.
+    let ours = carload::shipment::lock::Owner::this_process(&this_host());
+    assert_eq!((&holder.host, &holder.boot), (&ours.host, &ours.boot), "{holder:?}");
+    assert!(holder.pidns.is_some() && holder.pidns != ours.pidns, "{holder:?}");
+    // `status` from this namespace: building, not stale.
+    let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).arg("--json").output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(j["status"][0]["state"], "building", "{j}");
+    unsafe { libc::kill(-group.0, libc::SIGCONT) };
+    let done = first.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(done.status.success(), "the first builder failed: {said}");
+    assert!(said.contains("b00000 built"), "{said}");
+    assert!(!lock.exists());
+    std::mem::forget(group); // all exited: nothing to kill
 }
 
 /// Several builders on one folder, some killed with SIGKILL at random points, over many rounds:

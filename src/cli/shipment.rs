@@ -343,6 +343,7 @@ fn padded_car(car: u64) -> u64 {
     carload::commp::padded_piece_size(car)
 }
 
+/// This machine's host name (the kernel's, else `/etc/hostname`, else `$HOSTNAME`).
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -351,11 +352,14 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
-        .replace(|c: char| c.is_whitespace() || c == '/', "_")
 }
 
 /// Which batches of `s` the selection flags pick.
 fn select(ids: &[&str], a: &BuildArgs) -> Result<Vec<usize>> {
+    let explicit = !a.batches.is_empty() || a.batch_index.is_some() || a.shard.is_some();
+    if ids.is_empty() && explicit {
+        bail!("the shipment has no batches: --batch, --batch-index and --shard select none");
+    }
     for id in &a.batches {
         if !ids.contains(&id.as_str()) {
             bail!("no batch {id:?} in the shipment (IDs run from {} to {})", ids[0], ids[ids.len() - 1]);
@@ -418,26 +422,9 @@ impl From<&BuildArgs> for BuildOpts {
     }
 }
 
-/// Whether process `pid` exists on this host (`kill(pid, 0)`: only "no such process" is gone).
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-/// The rule that judges a lock's holder gone at once (else its heartbeat age decides), shared
-/// by `build`, `status` and the workstation: a holder on this host whose process is gone.
-pub fn holder_gone(owner: &Owner) -> impl Fn(&lock::Held) -> Option<String> + '_ {
-    move |h: &lock::Held| {
-        (h.host == owner.host && h.pid != owner.pid && h.pid != 0 && !process_alive(h.pid))
-            .then(|| format!("its builder (pid {} on this host) is gone", h.pid))
-    }
-}
-
-/// This builder's identity in lock files.
+/// This builder's identity in lock files: host name, pid, boot ID and PID namespace.
 pub fn owner() -> Owner {
-    Owner { host: host_name(), pid: std::process::id() }
+    Owner::this_process(&host_name())
 }
 
 /// Removes temporary outputs of batches nobody holds a lock on (left by a killed builder).
@@ -449,7 +436,8 @@ fn remove_orphans(dir: &Path, ids: &[&str]) {
             continue;
         }
         let id = name[1..].split('.').next().unwrap_or("");
-        if ids.contains(&id) && !lock::lock_path(dir, id).exists() {
+        // Anything at the lock path (a symlink included, never followed) counts as a lock.
+        if ids.contains(&id) && std::fs::symlink_metadata(lock::lock_path(dir, id)).is_err() {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -506,15 +494,15 @@ impl Observer for Counting<'_> {
 /// cleanup, release the lock. The workstation calls this too, with an observer that reports
 /// progress and can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
-    // A lock of this host whose process is gone belongs to a builder that died: take it now.
-    let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
-    let stale = Duration::from_secs(o.stale_after);
+    // A lock whose builder is provably dead (this host, boot and PID namespace, process gone;
+    // or this host rebooted since) is taken at once, any other when its heartbeat is stale.
+    let rule = lock::Rule::new(owner, Duration::from_secs(o.stale_after));
     let mut notice = |line: String| observer.event(Event::Notice(format!("{}: {line}", b.id)));
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => {
                 // Built, but its builder may have died before releasing the lock.
-                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), stale, &dead);
+                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), &rule);
                 return Outcome::Skipped;
             }
             Some(Ok(false)) => notice("commP of the CAR does not match its result; rebuilding".into()),
@@ -529,7 +517,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     let _ = super::signals::OWNER.set(owner.clone());
     PENDING_LOCKS.lock().unwrap().push((path.clone(), None));
     let unregister = || PENDING_LOCKS.lock().unwrap().retain(|p| !(p.0 == path && p.1.is_none()));
-    let (lk, took_over) = match lock::claim_with(&o.out, &b.id, owner, SystemTime::now(), stale, &dead) {
+    let (lk, took_over) = match lock::claim(&o.out, &b.id, &rule, SystemTime::now()) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {
             unregister();
@@ -537,7 +525,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         }
         Err(e) => {
             unregister();
-            return Outcome::Failed(format!("claiming {}: {e}", path.display()));
+            return Outcome::Failed(format!("claiming the lock: {e}"));
         }
     };
     {
@@ -590,9 +578,14 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
                 places,
                 observer,
                 &|| !lost.load(Ordering::SeqCst) && lk.held(),
-                &mut |p| {
-                    PENDING.lock().unwrap().push(p.to_path_buf());
+                &mut |p, create| {
+                    // Registered and created under one lock: a signal's cleanup (which keeps the
+                    // list locked until the process exits) sees every temporary that exists.
+                    let mut pending = PENDING.lock().unwrap();
+                    pending.push(p.to_path_buf());
                     temps.push(p.to_path_buf());
+                    // A name taken by someone else is not ours to remove.
+                    create().inspect_err(|_| _ = pending.pop())
                 },
             );
             drop(tx);

@@ -107,8 +107,9 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
                 format!("{} building on {host} (pid {pid}): {done} · heartbeat {heartbeat_age} s ago", b.id)
             }
             State::StaleLock { host, pid, heartbeat_age, reason } => format!(
-                "{} STALE LOCK of {host} (pid {pid}, heartbeat {heartbeat_age} s ago): {reason}; a builder takes it over",
-                b.id
+                "{} STALE LOCK of {host} (pid {pid}, heartbeat {heartbeat_age} s ago): {}; a builder takes it over",
+                b.id,
+                reason.reason()
             ),
             State::Failed { host, reason } => format!("{} FAILED on {host}: {reason}", b.id),
             State::Corrupt { reason } => format!("{} CORRUPT: {reason}; `carload build` rebuilds it", b.id),
@@ -156,7 +157,9 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()
         .with_context(name)?;
     let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
-    let stale = Duration::from_secs(a.stale_after);
+    // Lock holders judged as `build` judges them.
+    let me = crate::cli::shipment::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(a.stale_after));
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
     // Each built batch's sources are checked once (a note: its CAR is what ships).
@@ -164,9 +167,7 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let base = carload::shipment::build::source_root(&index.header, None).into_owned();
     loop {
         let now = SystemTime::now();
-        let owner = crate::cli::shipment::owner();
-        let mut list =
-            status_of(&a.out, &index.header, &watched, &batch, now, stale, &crate::cli::shipment::holder_gone(&owner));
+        let mut list = status_of(&a.out, &index.header, &watched, &batch, now, &rule);
         for (i, b) in list.iter_mut().enumerate() {
             if let State::Built { sources_changed, .. } = &mut b.state {
                 let note = noted

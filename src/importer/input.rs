@@ -57,11 +57,36 @@ fn unregister_map(start: usize) {
     }
 }
 
-impl Drop for Input {
+/// A read-only memory map of a file, registered in [`MAPPED`] for as long as it lives, so a
+/// SIGBUS from it (the file shrank while it was read) is explained by the CLI as a one-line
+/// error naming the file, with its cleanup. Every mapped read in carload goes through one
+/// (the importer's inputs, `commp` of a file).
+pub struct Map {
+    map: memmap2::Mmap,
+}
+
+impl Map {
+    /// Maps the first `len` bytes of `file` (named `path` in the SIGBUS message).
+    pub fn new(file: &File, len: usize, path: &Path) -> std::io::Result<Map> {
+        // SAFETY: a read-only, private map; a file that shrinks while mapped raises SIGBUS on
+        // access past its new end, which the registration lets the CLI report (see above).
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file)? };
+        register_map(map.as_ptr() as usize, map.len(), path);
+        Ok(Map { map })
+    }
+}
+
+impl std::ops::Deref for Map {
+    type Target = memmap2::Mmap;
+
+    fn deref(&self) -> &memmap2::Mmap {
+        &self.map
+    }
+}
+
+impl Drop for Map {
     fn drop(&mut self) {
-        if let Input::Mapped { map, .. } = self {
-            unregister_map(map.as_ptr() as usize);
-        }
+        unregister_map(self.map.as_ptr() as usize);
     }
 }
 
@@ -77,7 +102,7 @@ pub enum Input {
     /// A read-only map of the whole file.
     Mapped {
         /// The map.
-        map: memmap2::Mmap,
+        map: Map,
         /// Where the range starts in the file.
         offset: u64,
         /// Bytes handed out so far (relative to `offset`).
@@ -191,11 +216,9 @@ impl Input {
             });
         }
         if len >= MAP_MIN {
-            // SAFETY: read-only, private map; see the module docs for files that shrink.
-            if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(end as usize).map(&file) } {
+            if let Ok(map) = Map::new(&file, end as usize, path) {
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let released = offset as usize / PAGE * PAGE;
-                register_map(map.as_ptr() as usize, map.len(), path);
                 return Ok(Input::Mapped { map, offset, pos: 0, released, file, path: path.to_path_buf(), stamp });
             }
         }

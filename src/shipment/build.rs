@@ -134,8 +134,12 @@ pub fn remove_partials(dir: &Path, id: &str) -> io::Result<usize> {
 }
 
 /// Writes `path` atomically with what `body` writes (buffered).
-fn write_atomic(path: &Path, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), BuildError> {
-    let f = AtomicFile::create(path, true)?;
+fn write_atomic(
+    path: &Path,
+    register: crate::output::Registrar<'_>,
+    body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), BuildError> {
+    let f = AtomicFile::create_registered(path, true, register)?;
     let mut w = BufWriter::with_capacity(1 << 20, f.file());
     body(&mut w).and_then(|_| w.flush()).map_err(|source| BuildError::Write { path: path.to_path_buf(), source })?;
     drop(w);
@@ -156,7 +160,7 @@ pub struct Places<'a> {
 }
 
 /// Builds `batch` into `places.dir`. `still_owned` is asked before committing (a builder that
-/// lost its lock must not commit). Temporary paths are reported to `on_temp` (so a signal
+/// lost its lock must not commit). Temporary files are created through `register` (so a signal
 /// handler can remove them).
 pub fn build_batch(
     header: &Header,
@@ -164,13 +168,12 @@ pub fn build_batch(
     places: Places<'_>,
     observer: &mut dyn Observer,
     still_owned: &dyn Fn() -> bool,
-    on_temp: &mut dyn FnMut(&Path),
+    register: crate::output::Registrar<'_>,
 ) -> Result<BatchResult, BuildError> {
     observer.event(crate::event::Event::Phase(crate::event::Phase::Checking));
     let files = check_sources(batch, &source_root(header, places.source_root))?;
     let out = outputs(places.dir, &batch.id);
-    let car = AtomicFile::create(&out.car, true)?;
-    on_temp(car.temp_path());
+    let car = AtomicFile::create_registered(&out.car, true, &mut *register)?;
     let built = {
         let mut w = BufWriter::with_capacity(1 << 20, car.file());
         let b = crate::batch::build(&files, &header.profile, places.spool_dir, &mut w, true, observer).map_err(
@@ -213,14 +216,14 @@ pub fn build_batch(
         return Err(BuildError::LockLost(batch.id.clone()));
     }
     car.commit()?;
-    write_atomic(&out.manifest, |w| built.manifest.copy_to(w))?;
+    write_atomic(&out.manifest, &mut *register, |w| built.manifest.copy_to(w))?;
     let files = built.roots.iter().zip(&batch.files).map(|(cid, f)| ResultFile {
         name: f.name.clone(),
         cid: cid.to_string(),
         offset: f.part.map(|p| p.offset),
         length: f.part.map(|p| p.len),
     });
-    write_atomic(&out.json, |w| write_result_json(w, &result, files))?;
+    write_atomic(&out.json, &mut *register, |w| write_result_json(w, &result, files))?;
     // An earlier failure no longer holds (failing to remove it leaves a record the judge
     // ignores: a result wins).
     let _ = std::fs::remove_file(&out.failed);

@@ -11,11 +11,11 @@
 
 use super::build::outputs;
 use super::file::{Batch, BatchResult, FileRef, Header, ResultFile};
-use super::lock::{read_lock, Held};
+use super::lock::{read_lock, Rule, Verdict};
 use super::status::{BatchStatus, State, Watched};
 use std::io::{self, Read};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The fingerprints a result of a batch may carry: the current one, and for a version 1
 /// shipment the one carload wrote before fingerprints covered the base folder.
@@ -398,22 +398,17 @@ fn read_failure(dir: &Path, id: &str, fingerprints: &Fingerprints) -> Option<Fai
     (f.batch == id && fingerprints.accepts(&f.fingerprint)).then_some(f)
 }
 
-/// How the judge tells a lock's holder is gone: given the lock as read, `Some(reason)` when its
-/// builder is provably gone (see `shipment::lock`); the heartbeat age decides otherwise.
-pub type Gone<'a> = &'a dyn Fn(&Held) -> Option<String>;
-
-/// Judges batch `w` in `dir` at time `now`: [`find_result_by`] on its outputs, then its lock
-/// (stale after `stale_after`, or at once when `gone` says its builder is gone). A built batch
-/// is built whatever its lock says; a live lock shows a batch being (re)built whatever
-/// outputs it replaces.
+/// Judges batch `w` in `dir` at time `now`: [`find_result_by`] on its outputs, then its lock,
+/// its holder judged by `rule` (as `build` judges it: stale, or provably gone). A built batch is
+/// built whatever its lock says; a live lock shows a batch being (re)built whatever outputs it
+/// replaces; a lock path that is not a regular file is a problem.
 pub fn judge(
     dir: &Path,
     header: &Header,
     w: &Watched,
     batch: &dyn Fn() -> Option<Batch>,
     now: SystemTime,
-    stale_after: Duration,
-    gone: Gone<'_>,
+    rule: &Rule,
 ) -> BatchStatus {
     let e = Expect { id: &w.id, car_size_bound: w.car_size_bound, fingerprints: &w.fingerprints, batch };
     let found = find_result_by(dir, header, &e);
@@ -430,25 +425,20 @@ pub fn judge(
             result = Some(r);
             state
         }
-        other => match read_lock(dir, &w.id, now) {
-            Some(h) => match gone(&h) {
-                Some(reason) => State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs(), reason },
-                None if h.age >= stale_after => State::StaleLock {
-                    reason: format!("not refreshed for {} s", h.age.as_secs()),
-                    host: h.host,
-                    pid: h.pid,
-                    heartbeat_age: h.age.as_secs(),
-                },
-                None => State::Building {
-                    host: h.host,
-                    pid: h.pid,
-                    heartbeat_age: h.age.as_secs(),
-                    progress: h.progress.filter(|p| {
-                        p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
-                    }),
-                },
+        other => match read_lock(dir, &w.id, now, rule) {
+            Err(e) => State::Problem { reason: e.to_string() },
+            Ok(Some(h)) if h.verdict != Verdict::Live => {
+                State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs(), reason: h.verdict }
+            }
+            Ok(Some(h)) => State::Building {
+                host: h.host,
+                pid: h.pid,
+                heartbeat_age: h.age.as_secs(),
+                progress: h.progress.filter(|p| {
+                    p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
+                }),
             },
-            None => match other {
+            Ok(None) => match other {
                 Found::Missing => match read_failure(dir, &w.id, &w.fingerprints) {
                     Some(f) => State::Failed { host: f.host, reason: f.reason },
                     None => State::NotBuilt,

@@ -7,8 +7,8 @@
 //! rate ([`estimate`]).
 
 use super::file::{Batch, BatchResult, Header};
-use super::judge::{judge, Fingerprints, Gone};
-use super::lock::Progress;
+use super::judge::{judge, Fingerprints};
+use super::lock::{Progress, Rule, Verdict};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -33,8 +33,9 @@ pub enum State {
         #[serde(flatten)]
         progress: Option<Progress>,
     },
-    /// Its lock was not refreshed within the stale limit, or its builder is provably gone: a
-    /// builder takes it over.
+    /// Its lock's holder is gone as the lock rule judges it (`build` takes it over): not
+    /// refreshed within the stale limit, or provably dead (its process gone from this host,
+    /// its host rebooted).
     StaleLock {
         /// The lock's `host`.
         host: String,
@@ -42,8 +43,8 @@ pub enum State {
         pid: u32,
         /// Seconds since the lock was refreshed.
         heartbeat_age: u64,
-        /// Why it is stale.
-        reason: String,
+        /// Why the holder is judged gone.
+        reason: Verdict,
     },
     /// Built: the result belongs to the batch.
     Built {
@@ -135,20 +136,10 @@ impl Watched {
     }
 }
 
-/// The state of every batch in `dir` at time `now`, each judged by [`judge`] (locks older than
-/// `stale_after`, or whose holder `gone` says is gone, are stale).
-pub fn status(
-    dir: &Path,
-    header: &Header,
-    batches: &[Batch],
-    now: SystemTime,
-    stale_after: Duration,
-    gone: Gone<'_>,
-) -> Vec<BatchStatus> {
-    batches
-        .iter()
-        .map(|b| judge(dir, header, &Watched::of(header, b), &|| Some(b.clone()), now, stale_after, gone))
-        .collect()
+/// The state of every batch in `dir` at time `now`, each judged by [`judge`] (lock holders
+/// judged by `rule`, as `build` judges them).
+pub fn status(dir: &Path, header: &Header, batches: &[Batch], now: SystemTime, rule: &Rule) -> Vec<BatchStatus> {
+    batches.iter().map(|b| judge(dir, header, &Watched::of(header, b), &|| Some(b.clone()), now, rule)).collect()
 }
 
 /// [`status`] of batches known by their [`Watched`] records (no file lists held: a shipment of
@@ -160,10 +151,9 @@ pub fn status_of(
     batches: &[Watched],
     batch: &dyn Fn(usize) -> Option<Batch>,
     now: SystemTime,
-    stale_after: Duration,
-    gone: Gone<'_>,
+    rule: &Rule,
 ) -> Vec<BatchStatus> {
-    batches.iter().enumerate().map(|(i, w)| judge(dir, header, w, &|| batch(i), now, stale_after, gone)).collect()
+    batches.iter().enumerate().map(|(i, w)| judge(dir, header, w, &|| batch(i), now, rule)).collect()
 }
 
 /// Totals over a status.
@@ -321,7 +311,17 @@ pub fn estimate(list: &[BatchStatus], now: SystemTime, earlier: &[Sample]) -> Op
 mod tests {
     use super::*;
     use crate::event::Phase;
-    use crate::shipment::lock::{claim, Claim, Owner};
+    use crate::shipment::lock::{claim, lock_path, Claim, Owner};
+
+    /// The rule of a judge on host `here` (boot `b1`, PID namespace 7, pid 1) to whom only pid
+    /// 10 exists.
+    fn here() -> Owner {
+        Owner { host: "here".into(), pid: 1, boot: Some("b1".into()), pidns: Some(7) }
+    }
+
+    fn rule(me: &Owner) -> Rule<'_> {
+        Rule { me, stale_after: Duration::from_secs(300), exists: &|pid| pid == 10 }
+    }
     use crate::shipment::plan::{plan, PlanOptions, SourceFile, SECTOR_32GIB};
 
     fn shipment() -> crate::shipment::Shipment {
@@ -385,8 +385,9 @@ mod tests {
         write(b3, &result(b3, None), files(b3)[1..].to_vec());
         assert!(read_result(dir.path(), &b3.id).unwrap().is_some());
         let now = SystemTime::now();
-        let stale = Duration::from_secs(300);
-        let whole = status(dir.path(), &s.header, &s.batches, now, stale, &|_| None);
+        let me = here();
+        let stale = rule(&me);
+        let whole = status(dir.path(), &s.header, &s.batches, now, &stale);
         let watched: Vec<Watched> = s.batches.iter().map(|b| Watched::of(&s.header, b)).collect();
         let asked = std::cell::Cell::new(0);
         let by_record = status_of(
@@ -398,8 +399,7 @@ mod tests {
                 Some(s.batches[i].clone())
             },
             now,
-            stale,
-            &|_| None,
+            &stale,
         );
         assert_eq!(by_record, whole);
         let kinds: Vec<&str> = whole
@@ -422,12 +422,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
         let b = &s.batches[1];
-        let owner = Owner { host: "node7".into(), pid: 42 };
-        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &owner, now, Duration::from_secs(300)).unwrap()
-        else {
+        let owner = Owner::named("node7", 42);
+        let me = here();
+        let rule = rule(&me);
+        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &Rule { me: &owner, ..rule }, now).unwrap() else {
             panic!()
         };
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300), &|_| None);
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         assert_eq!(estimate(&list, now, &[]), None, "no builder reports progress yet");
         let p = Progress {
@@ -441,7 +442,7 @@ mod tests {
             elapsed_ms: 10_000,
         };
         assert!(lock.heartbeat_with(&p).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300), &|_| None);
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         let State::Building { host, pid, progress: Some(got), .. } = &list[1].state else { panic!("{:?}", list[1]) };
         assert_eq!((host.as_str(), *pid, *got), ("node7", 42, p));
         let j = serde_json::to_value(&list[1]).unwrap();
@@ -468,13 +469,78 @@ mod tests {
         // A record with another batch's totals (an earlier plan's batch of the same ID) is not shown.
         let other = Progress { bytes_total: b.bytes() + 1, ..p };
         assert!(lock.heartbeat_with(&other).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300), &|_| None);
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         // Stale: no progress counted.
         let later = now + Duration::from_secs(900);
-        let list = status(dir.path(), &s.header, &s.batches, later, Duration::from_secs(300), &|_| None);
-        assert!(matches!(&list[1].state, State::StaleLock { .. }));
+        let list = status(dir.path(), &s.header, &s.batches, later, &rule);
+        assert!(matches!(&list[1].state, State::StaleLock { reason: Verdict::NotRefreshed, .. }));
         assert_eq!(summary(&list).done_bytes, 0);
         lock.release().unwrap();
+    }
+
+    /// `status` judges a lock's holder by the rule `build` takes it over by: a provably dead
+    /// holder is a stale lock at once (with the reason), one that cannot be judged from here is
+    /// building until its heartbeat is stale, and a lock path that is not a file is a problem.
+    #[test]
+    fn a_provably_dead_holder_is_a_stale_lock_at_once_and_others_wait_for_the_heartbeat() {
+        let s = shipment();
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();
+        let watched: Vec<Watched> = ids
+            .iter()
+            .map(|id| Watched {
+                id: id.clone(),
+                bytes: 1,
+                files: 1,
+                car_size_bound: 1,
+                fingerprints: crate::shipment::judge::Fingerprints { current: "f".into(), legacy: None },
+            })
+            .collect();
+        let look = |now, rule: &Rule| status_of(dir.path(), &s.header, &watched, &|_| None, now, rule);
+        let now = SystemTime::now();
+        let me = here();
+        let rule = rule(&me);
+        let holders = [
+            // Same host, boot and namespace, no such process: gone.
+            (Owner { pid: 9, ..here() }, Some(Verdict::ProcessGone)),
+            // Same host, another boot: rebooted since.
+            (Owner { pid: 10, boot: Some("b0".into()), ..here() }, Some(Verdict::Rebooted)),
+            // Another PID namespace on this host (a container): pid 9 means nothing here.
+            (Owner { pid: 9, pidns: Some(8), ..here() }, None),
+            // A lock line of an older version: host and pid only.
+            (Owner::named("here", 9), None),
+            // Alive.
+            (Owner { pid: 10, ..here() }, None),
+        ];
+        for (i, (owner, _)) in holders.iter().enumerate() {
+            let r = Rule { me: owner, ..rule };
+            assert!(matches!(claim(dir.path(), &ids[i], &r, now).unwrap(), Claim::Claimed { .. }));
+        }
+        let list = look(now, &rule);
+        for (i, (owner, dead)) in holders.iter().enumerate() {
+            match (&list[i].state, dead) {
+                (State::StaleLock { reason, heartbeat_age: 0, pid, .. }, Some(want)) => {
+                    assert_eq!((reason, *pid), (want, owner.pid));
+                }
+                (State::Building { .. }, None) => {}
+                (other, _) => panic!("{i}: {other:?}"),
+            }
+        }
+        let j = serde_json::to_value(&list[0]).unwrap();
+        assert_eq!((j["state"].as_str(), j["reason"].as_str()), (Some("stale_lock"), Some("process_gone")));
+        // Five minutes on, every lock is stale; those not provably dead for want of a heartbeat.
+        let later = look(now + Duration::from_secs(301), &rule);
+        assert!(matches!(later[2].state, State::StaleLock { reason: Verdict::NotRefreshed, .. }), "{later:?}");
+        assert!(matches!(later[0].state, State::StaleLock { reason: Verdict::ProcessGone, .. }), "{later:?}");
+        // A symlink or a folder at a lock path: a problem naming the path, never followed.
+        let (l6, l7) = (lock_path(dir.path(), &ids[6]), lock_path(dir.path(), &ids[7]));
+        std::os::unix::fs::symlink(lock_path(dir.path(), &ids[4]), &l6).unwrap();
+        std::fs::create_dir(&l7).unwrap();
+        let list = look(now, &rule);
+        for (i, l, kind) in [(6, &l6, "a symbolic link"), (7, &l7, "a folder")] {
+            let State::Problem { reason } = &list[i].state else { panic!("{:?}", list[i]) };
+            assert!(reason.contains(&l.display().to_string()) && reason.contains(kind), "{reason}");
+        }
     }
 }

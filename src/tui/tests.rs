@@ -401,7 +401,7 @@ fn dry_run_shows_what_build_produces_and_cancel_drops_late_results() {
         places,
         &mut carload::event::Ignore,
         &|| true,
-        &mut |_| {},
+        &mut carload::output::create_only,
     )
     .unwrap();
     assert_eq!(hashed.payload_cid, r.payload_cid);
@@ -628,8 +628,15 @@ fn build_all_saves_first_then_builds_every_batch_like_the_cli() {
     std::fs::create_dir_all(&other).unwrap();
     for b in &s.batches {
         let places = carload::shipment::build::Places { dir: &other, spool_dir: &other, source_root: None };
-        carload::shipment::build::build_batch(&s.header, b, places, &mut carload::event::Ignore, &|| true, &mut |_| {})
-            .unwrap();
+        carload::shipment::build::build_batch(
+            &s.header,
+            b,
+            places,
+            &mut carload::event::Ignore,
+            &|| true,
+            &mut carload::output::create_only,
+        )
+        .unwrap();
         let ours = std::fs::read(d.path().join("out").join(format!("{}.car", b.id))).unwrap();
         let cli = std::fs::read(other.join(format!("{}.car", b.id))).unwrap();
         assert!(ours == cli, "{} differs", b.id);
@@ -726,7 +733,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     let lock = |age, stale| {
         let (host, pid) = ("node7".to_string(), 42);
         if stale {
-            State::StaleLock { host, pid, heartbeat_age: age, reason: format!("not refreshed for {age} s") }
+            State::StaleLock { host, pid, heartbeat_age: age, reason: carload::shipment::lock::Verdict::NotRefreshed }
         } else {
             State::Building { host, pid, heartbeat_age: age, progress: None }
         }
@@ -765,7 +772,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
 
 #[test]
 fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane() {
-    use carload::shipment::lock::{claim, Claim, Owner, Progress};
+    use carload::shipment::lock::{claim, Claim, Owner, Progress, Rule};
     let (_d, mut app) = packed(512 << 10);
     app.dirty = false;
     let out = app.settings.out.clone().unwrap();
@@ -779,12 +786,10 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
         &records,
     );
     let b = &records[1];
-    let owner = Owner { host: "node7".into(), pid: 42 };
+    let owner = Owner::named("node7", 42);
     let now = std::time::SystemTime::now();
-    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &owner, now, std::time::Duration::from_secs(300)).unwrap()
-    else {
-        panic!()
-    };
+    let rule = Rule { me: &owner, stale_after: std::time::Duration::from_secs(300), exists: &|_| true };
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &rule, now).unwrap() else { panic!() };
     let watched: Vec<_> = records.iter().map(|r| carload::shipment::status::Watched::of(&header, r)).collect();
     let poll = || Msg::Watched { at: 200.0, seen: worker::poll(&out, &header, &watched, 300) };
     app.update(poll());
@@ -821,6 +826,19 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
     lock.release().unwrap();
     app.update(poll());
     assert!(!app.builds.activity.contains_key(&b.id));
+    // A builder of this host, boot and PID namespace whose process is gone: stale at once, as
+    // `build` judges it (it takes such a lock over at once), not "building" for 300 s.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = Owner { pid: child.id(), ..crate::cli::shipment::owner() };
+    child.wait().unwrap();
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &Rule { me: &dead, ..rule }, now).unwrap() else { panic!() };
+    app.update(poll());
+    assert!(
+        matches!(app.builds.activity.get(&b.id), Some(Activity::Foreign { stale: true, .. })),
+        "{:?}",
+        app.builds.activity
+    );
+    lock.release().unwrap();
 }
 
 #[test]
@@ -1036,8 +1054,15 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     std::fs::create_dir_all(&out).unwrap();
     for rec in &records {
         let places = carload::shipment::build::Places { dir: &out, spool_dir: &out, source_root: None };
-        carload::shipment::build::build_batch(&header, rec, places, &mut carload::event::Ignore, &|| true, &mut |_| {})
-            .unwrap();
+        carload::shipment::build::build_batch(
+            &header,
+            rec,
+            places,
+            &mut carload::event::Ignore,
+            &|| true,
+            &mut carload::output::create_only,
+        )
+        .unwrap();
     }
     std::fs::write(d.path().join("data/a.txt"), b"changed").unwrap();
     std::fs::remove_file(d.path().join("data/photos/raw/r1")).unwrap();
@@ -1046,8 +1071,7 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
         &header,
         &records,
         std::time::SystemTime::now(),
-        std::time::Duration::from_secs(300),
-        &|_| None,
+        &carload::shipment::lock::Rule::new(&crate::cli::shipment::owner(), std::time::Duration::from_secs(300)),
     );
     assert!(status.iter().all(|b| matches!(b.state, State::Built { .. })), "{status:?}");
     let mut s = app.settings.clone();

@@ -307,10 +307,11 @@ fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
 /// with their age and reported progress).
 pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) -> Vec<BatchStatus> {
     let now = std::time::SystemTime::now();
+    // Lock holders judged as `build` judges them.
+    let me = crate::cli::shipment::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(stale_after));
     // The workstation's batches are all planned with fingerprints: no file list is needed.
-    let owner = crate::cli::shipment::owner();
-    let gone = crate::cli::shipment::holder_gone(&owner);
-    carload::shipment::status::status_of(out, header, batches, &|_| None, now, Duration::from_secs(stale_after), &gone)
+    carload::shipment::status::status_of(out, header, batches, &|_| None, now, &rule)
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
