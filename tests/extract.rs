@@ -483,7 +483,7 @@ fn unixfs_nodes_that_lie_are_refused() {
     for (what, node, under, words) in lies {
         let dir = tempfile::tempdir().unwrap();
         let good = craft::raw(b"good");
-        // `a` (a good file) comes first: nothing may be written when a later entry is refused.
+        // `a` (a good file) comes first.
         let root = craft::dir(&[("a", &good), ("f", &node)]);
         let mut blocks = vec![&root, &good, &node];
         blocks.extend(under);
@@ -494,6 +494,11 @@ fn unixfs_nodes_that_lie_are_refused() {
         assert!(err.lines().count() == 1, "{what}: one line: {err}");
         let written = all_paths(&dir.path().join("out"));
         assert!(!written.iter().any(|p| p.starts_with('f') || p.contains("partial")), "{what}: {written:?}");
+        // Only a leaf too large to be read before writing is found while writing; every other
+        // lie is found before the first file is written.
+        if !what.starts_with("a large leaf") {
+            assert!(written.is_empty(), "{what}: {written:?}");
+        }
     }
 }
 
@@ -575,4 +580,22 @@ fn cid_versions_and_identity_cids_find_their_blocks() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(dir.path().join("out/v1")).unwrap(), b"by v0");
     assert_eq!(std::fs::read(dir.path().join("out/inline")).unwrap(), b"inline bytes");
+}
+
+/// Folders nested deeper than extract holds open (one descriptor a level) are refused before
+/// anything is written, not met by "too many open files" halfway.
+#[test]
+fn folders_nested_too_deep_are_refused_before_writing() {
+    let mut blocks = vec![craft::raw(b"bottom")];
+    for _ in 0..600 {
+        let below = blocks.last().unwrap().clone();
+        blocks.push(craft::dir(&[("d", &below)]));
+    }
+    let root = blocks.last().unwrap().cid;
+    let refs: Vec<&carload::block::Block> = blocks.iter().rev().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = extract_crafted(dir.path(), &craft::car(&root, &refs), &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nested deeper than 512"), "{}", stderr(&out));
+    assert!(all_paths(&dir.path().join("out")).is_empty());
 }

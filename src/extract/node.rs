@@ -56,10 +56,12 @@ impl Kind {
     }
 }
 
-/// One protobuf field value (dag-pb and UnixFS use varints and length-delimited bytes only).
+/// One protobuf field value (dag-pb and UnixFS use varints and length-delimited bytes; fixed
+/// 32- and 64-bit values are read only to skip unknown UnixFS fields).
 enum Value<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
+    Fixed,
 }
 
 /// The field at `*at` in `buf`, moving `*at` past it; `None` at the end.
@@ -84,6 +86,11 @@ fn next_field<'a>(buf: &'a [u8], at: &mut usize) -> Option<Result<(u64, Value<'a
                 let bytes = &buf[*at..end];
                 *at = end;
                 Ok((key >> 3, Value::Bytes(bytes)))
+            }
+            w @ (1 | 5) => {
+                let end = at.checked_add(if w == 1 { 8 } else { 4 }).filter(|&e| e <= buf.len());
+                *at = end.ok_or("truncated fixed-size field")?;
+                Ok((key >> 3, Value::Fixed))
             }
             w => Err(format!("field {} has wire type {w}", key >> 3)),
         }
@@ -164,8 +171,9 @@ pub fn parse(block: &[u8]) -> Result<Node<'_>, String> {
             (3, Value::Varint(s)) => node.filesize = Some(s),
             (4, Value::Varint(_)) => node.blocksizes += 1,
             (4, Value::Bytes(packed)) => node.blocksizes += packed_count(packed)?,
-            (5..=7, Value::Varint(_)) | (8, Value::Bytes(_)) => {}
-            (f, _) => return Err(format!("bad UnixFS data: unexpected field {f}")),
+            (f @ 1..=4, _) => return Err(format!("bad UnixFS data: field {f} of the wrong type")),
+            // hashType, fanout, mode, mtime, and fields of later versions: not needed here.
+            _ => {}
         }
     }
     node.kind = Kind::of(kind.ok_or("UnixFS data without a type")?);
