@@ -32,7 +32,7 @@ use std::path::{Component, Path, PathBuf};
 pub const MAX_DEPTH: usize = 512;
 /// Most bytes of nodes a walk holds at once (the chain of folders or file nodes above the
 /// current one); a hostile DAG of huge nodes nested deep is refused rather than held.
-pub const MAX_HELD: usize = 128 << 20;
+pub const MAX_HELD: usize = 64 << 20;
 
 /// Errors extracting.
 #[derive(Debug, thiserror::Error)]
