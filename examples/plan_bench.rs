@@ -53,6 +53,7 @@ fn files(n: usize, mix: &str) -> Vec<SourceFile> {
                 name: format!("data/d{:04}/f{:07}.bin", i / 1000, i),
                 size,
                 mtime_ns: 1_700_000_000_000_000_000,
+                ident: carload::shipment::file::Ident { ctime_ns: 1_700_000_000_000_000_000, ino: i as u64 },
             }
         })
         .collect()

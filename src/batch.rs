@@ -119,7 +119,7 @@ impl BatchFiles for FolderFiles {
         let name = path.to_string_lossy().into_owned();
         let entry = match self.special.get(&i) {
             Some(e) => e.clone(),
-            None => Entry::File { path, size: self.walked.size(i) },
+            None => Entry::File { path, size: self.walked.size(i), expect: None },
         };
         Cow::Owned(BatchFile { name, entry })
     }

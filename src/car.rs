@@ -231,32 +231,20 @@ impl ReadAt for Vec<u8> {
 
 /// A CAR file mapped read-only into memory: its bytes borrowed in order without copying, pages
 /// released behind the reader; positional reads go to the file (they leave no mapped pages
-/// behind). The map is registered for the CLI's SIGBUS handler (`importer::input::MAPPED`), so
-/// a file that shrinks while it is read ends in a one-line error naming it.
+/// behind). The map is an [`crate::importer::input::Map`], registered for the CLI's SIGBUS
+/// handler, so a file that shrinks while it is read ends in a one-line error naming it.
 pub struct MappedCar {
-    map: memmap2::Mmap,
+    map: crate::importer::input::Map,
     file: std::fs::File,
 }
 
 impl MappedCar {
     /// Maps `file` (at `path`); `None` if it cannot be mapped (empty, not a regular file, …).
     pub fn new(file: &std::fs::File, path: &std::path::Path) -> Option<MappedCar> {
-        if file.metadata().ok()?.len() == 0 {
-            return None;
-        }
-        // SAFETY: read-only, private map; a file that shrinks meanwhile raises SIGBUS, which the
-        // registration below lets the CLI report (see `importer::input`).
-        let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
-        let file = file.try_clone().ok()?;
+        let len = usize::try_from(file.metadata().ok()?.len()).ok().filter(|&n| n > 0)?;
+        let map = crate::importer::input::Map::new(file, len, path).ok()?;
         let _ = map.advise(memmap2::Advice::Sequential);
-        crate::importer::input::register_map(map.as_ptr() as usize, map.len(), path);
-        Some(MappedCar { map, file })
-    }
-}
-
-impl Drop for MappedCar {
-    fn drop(&mut self) {
-        crate::importer::input::unregister_map(self.map.as_ptr() as usize);
+        Some(MappedCar { map, file: file.try_clone().ok()? })
     }
 }
 
@@ -270,7 +258,7 @@ impl ReadAt for MappedCar {
     }
 
     fn as_slice(&self) -> Option<&[u8]> {
-        Some(&self.map)
+        Some(&self.map[..])
     }
 
     fn release(&self, offset: u64, len: usize) {

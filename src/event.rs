@@ -33,6 +33,9 @@ pub enum Event {
     Phase(Phase),
     /// `n` more files of a batch were read and hashed.
     FilesDone(u64),
+    /// Something the user should be told that is not progress (e.g. a batch's outputs from
+    /// another plan are being rebuilt over); one line.
+    Notice(String),
 }
 
 /// The phases of a batch build, in order.

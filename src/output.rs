@@ -47,16 +47,36 @@ pub struct AtomicFile {
     force: bool,
 }
 
+/// Creates a temporary output file: called with its path and the function that creates it, so
+/// a caller can register the path for cleanup on a signal in the same critical section as the
+/// creation (no moment when the file exists unregistered). [`create_only`] registers nothing.
+pub type Registrar<'a> = &'a mut dyn FnMut(&Path, &mut dyn FnMut() -> io::Result<File>) -> io::Result<File>;
+
+/// A [`Registrar`] that only creates the file.
+pub fn create_only(_: &Path, create: &mut dyn FnMut() -> io::Result<File>) -> io::Result<File> {
+    create()
+}
+
 impl AtomicFile {
     /// Checks `target` and creates a temporary file beside it.
     pub fn create(target: &Path, force: bool) -> Result<Self, OutputError> {
+        Self::create_registered(target, force, &mut create_only)
+    }
+
+    /// [`AtomicFile::create`], the temporary created through `register`.
+    pub fn create_registered(target: &Path, force: bool, register: Registrar<'_>) -> Result<Self, OutputError> {
         check_target(target, force)?;
         let folder = parent_of(target);
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".partial")
-            .tempfile_in(&folder)
+            .make_in(&folder, |path| {
+                register(path, &mut || {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path)
+                })
+            })
             .map_err(|source| OutputError::Io { path: target.to_path_buf(), source })?;
         Ok(AtomicFile { temp, target: target.to_path_buf(), force })
     }

@@ -53,6 +53,9 @@ pub struct Child {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch (files).
     pub mtime_ns: i64,
+    /// Status-change time and inode (files): with size and mtime, what identifies the contents
+    /// a plan records.
+    pub ident: crate::shipment::file::Ident,
     /// Predicted CAR bytes of a file, from the walk's cost function.
     pub cost: u64,
     /// Why it cannot be shipped or read, if so.
@@ -218,7 +221,15 @@ pub fn special_kind(t: &fs::FileType) -> &'static str {
 }
 
 fn blank() -> Child {
-    Child { name_end: 0, kind: Kind::Other, size: 0, mtime_ns: 0, cost: 0, error: None }
+    Child {
+        name_end: 0,
+        kind: Kind::Other,
+        size: 0,
+        mtime_ns: 0,
+        ident: crate::shipment::file::Ident { ctime_ns: 0, ino: 0 },
+        cost: 0,
+        error: None,
+    }
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
@@ -228,9 +239,14 @@ fn mtime_ns(meta: &fs::Metadata) -> i64 {
 /// Describes an entry from its metadata (followed for roots and symlinks).
 fn describe(meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
     match meta {
-        Ok(m) if m.is_file() => {
-            Child { kind: Kind::File, size: m.len(), mtime_ns: mtime_ns(&m), cost: cost(m.len()), ..blank() }
-        }
+        Ok(m) if m.is_file() => Child {
+            kind: Kind::File,
+            size: m.len(),
+            mtime_ns: mtime_ns(&m),
+            ident: crate::shipment::file::Ident::of(&m),
+            cost: cost(m.len()),
+            ..blank()
+        },
         Ok(m) if m.is_dir() => Child { kind: Kind::Folder, ..blank() },
         Ok(m) => {
             let what = special_kind(&m.file_type());

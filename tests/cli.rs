@@ -398,7 +398,7 @@ fn verify_checks_cars_and_shipments() {
         stdout_of(carload().current_dir(dir.path()).args(["verify", "out/b00000.car", "--result", "out/b00000.json"]));
     assert!(ok.contains("Manifest:      12 entries") && ok.trim_end().ends_with("OK"), "{ok}");
     let all = stdout_of(carload().current_dir(dir.path()).args(["verify", "s.jsonl", "--out", "out", "-q"]));
-    assert!(all.contains("Verified 1 of 1 batches (0 not built): 0 problems"), "{all}");
+    assert!(all.contains("Verified 1 batches: 1 OK, 0 with problems (0 problems), 0 not built"), "{all}");
     // Flip one byte in the middle of the CAR: the block is named, the piece differs.
     let car = dir.path().join("out/b00000.car");
     let mut bytes = std::fs::read(&car).unwrap();
@@ -481,6 +481,60 @@ fn sigbus_is_explained_only_for_a_shrinking_mapped_input() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("big.bin") && err.contains("changed while being read"), "{err}");
     assert!(!out_car.exists());
+}
+
+/// Each terminating signal ends a run with its own status (128 + its number: SIGINT 130,
+/// SIGTERM 143, SIGHUP 129; all three were 130) and the same cleanup: no temporary output left,
+/// nothing at the final path.
+#[test]
+fn each_signal_exits_with_its_own_status_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.bin");
+    // A sparse 2 GiB file: quick to create, seconds to import.
+    std::fs::File::create(&input).unwrap().set_len(2 << 30).unwrap();
+    for (sig, status) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let out = dir.path().join(format!("big{sig}.car"));
+        let mut child = spawn_until_partial(
+            &["prepare".as_ref(), "--quiet".as_ref(), input.as_os_str(), out.as_os_str()],
+            dir.path(),
+        );
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let code = child.wait().unwrap();
+        assert_eq!(code.code(), Some(status), "exit status after signal {sig}: {code:?}");
+        assert!(!out.exists(), "no output at the final path");
+        no_partial_files(dir.path());
+    }
+}
+
+/// `carload commp` of a mapped file that shrinks while it is read is a one-line error naming
+/// the file, exit 1 (it died of SIGBUS: its map was not registered as `prepare`'s are).
+#[test]
+fn commp_of_a_file_shrinking_while_mapped_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("shrinks.car");
+    // Sparse 16 GiB: seconds of hashing, so the truncation lands mid-read.
+    std::fs::File::create(&input).unwrap().set_len(16 << 30).unwrap();
+    let exe = assert_cmd::cargo::cargo_bin("carload");
+    let child = std::process::Command::new(exe)
+        .args(["commp", "--skip-car-validation", "-q"])
+        .arg(&input)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Truncated once the file is mapped (its path shows in the process's maps).
+    let maps = format!("/proc/{}/maps", child.id());
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&maps).unwrap_or_default().contains(input.to_str().unwrap()) {
+        assert!(start.elapsed().as_secs() < 30, "the input was never mapped");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(1 << 20).unwrap();
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{:?}, stderr: {err}", res.status);
+    assert!(err.contains("shrinks.car") && err.contains("changed while being read"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
 /// `carload verify` of a batch prints its manifest's length and SHA-256 (those of the sidecar

@@ -206,7 +206,7 @@ fn a_file_that_changes_size_is_an_error() {
     // Pretend the scan saw a different size: longer (file shrank) and shorter (file grew).
     // The size is checked when the file is opened, and again (or by reading past the end) after.
     for (size, word) in [(2000u64, "it is now 1000 bytes"), (10, "it is now 1000 bytes")] {
-        let entry = Entry::File { path: f.clone(), size };
+        let entry = Entry::File { path: f.clone(), size, expect: None };
         let err =
             write_car(&entry, &Profile::default(), &mut VecSink::default(), &mut carload::event::Ignore).unwrap_err();
         assert!(matches!(err, ImportError::Changed { .. }), "{err}");

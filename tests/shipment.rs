@@ -50,7 +50,7 @@ proptest! {
         let path = dir.path().join("f");
         std::fs::write(&path, &data).unwrap();
         let (built, car) = import(&path, &p);
-        let entry = Entry::File { path: path.clone(), size: size as u64 };
+        let entry = Entry::File { path: path.clone(), size: size as u64, expect: None };
         prop_assert_eq!(predict_car_size(&entry, &p), car.len() as u64);
         prop_assert_eq!(built.car_size, car.len() as u64);
 
@@ -59,7 +59,7 @@ proptest! {
         let chunks = size.div_ceil(chunk);
         let offset = (part.min(chunks.saturating_sub(1))) * chunk;
         let len = (size - offset.min(size)).min(3 * chunk);
-        let range = Entry::FileRange { path: path.clone(), offset: offset as u64, len: len as u64 };
+        let range = Entry::FileRange { path: path.clone(), offset: offset as u64, len: len as u64, expect: None };
         let mut sink = carload::sink::VecSink::default();
         let b = carload::importer::write_car(&range, &p, &mut sink, &mut Ignore).unwrap();
         prop_assert_eq!(b.root, file_dag(&data[offset.min(size)..offset.min(size) + len], &p).root);
@@ -77,7 +77,7 @@ proptest! {
         for (i, &size) in sizes.iter().enumerate() {
             let path = dir.path().join(format!("f{i}"));
             std::fs::write(&path, pseudo_random(size, 1000 + i as u64)).unwrap();
-            files.push(BatchFile { name: format!("f{i}"), entry: Entry::File { path, size: size as u64 } });
+            files.push(BatchFile { name: format!("f{i}"), entry: Entry::File { path, size: size as u64, expect: None } });
             costs.push(EntryCost::of_file(size as u64, &p));
         }
         let mut car = Vec::new();
@@ -103,7 +103,10 @@ fn batch_bound_covers_written_many_entries() {
             let size = 1 + (i * 37) % 300;
             let path = dir.path().join(format!("m{i}"));
             std::fs::write(&path, pseudo_random(size, 7 + i as u64)).unwrap();
-            files.push(BatchFile { name: format!("m{i}"), entry: Entry::File { path, size: size as u64 } });
+            files.push(BatchFile {
+                name: format!("m{i}"),
+                entry: Entry::File { path, size: size as u64, expect: None },
+            });
             costs.push(EntryCost::of_file(size as u64, &p));
         }
         let mut sink = std::io::sink();
@@ -469,15 +472,29 @@ fn changed_source_fails_only_its_batch() {
     let ids = built_ids(&out.stdout);
     assert_eq!(ids.len(), s.batches.len() - 2, "{ids:?}");
     assert!(!dir.path().join("out/b00001.json").exists());
+    // `status` shows the failures with their reasons (recorded by the builder).
+    let st = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("b00001 FAILED on ") && text.contains("changed since planning"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(
+        &carload()
+            .current_dir(dir.path())
+            .args(["status", "s.jsonl", "--out", "out", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["failed"], 2);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Export formats (golden)
 
-const GOLDEN_SHIPMENT: &str = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["data"],"batches":3,"files":3,"bytes":300,"car_bytes_bound":3000}
-{"id":"b00000","car_size_bound":34000000000,"piece_size":34359738368,"files":[["data/a",100,1]],"result":{"payload_cid":"bafyroot0","piece_size":34359738368,"piece_cid":"baga0","piece_size_unpadded":34091302912,"car_size":33999999000,"piece_cid_v2":"bafkzcib0","files":[{"name":"data/a","Cid":"Qma"}],"batch":"b00000"}}
+const GOLDEN_SHIPMENT: &str = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["data"],"batches":3,"files":3,"bytes":300,"car_bytes_bound":34000002000}
+{"id":"b00000","car_size_bound":34000000000,"piece_size":34359738368,"files":[["data/a",100,1]],"result":{"payload_cid":"bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui","piece_size":34359738368,"piece_cid":"baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga","piece_size_unpadded":34091302912,"car_size":33999999000,"piece_cid_v2":"bafkzcibf5dp4iky62biizofmiklox742v64qff4pb3ywpnwahkrtfpxqgw2sdkv6nima","files":[{"name":"data/a","Cid":"Qma"}],"batch":"b00000"}}
 {"id":"b00001","car_size_bound":1000,"piece_size":1048576,"files":[["data/b",100,1]]}
-{"id":"b00002","car_size_bound":1000,"piece_size":1048576,"files":[["data/c",100,1]],"result":{"payload_cid":"bafyroot2","piece_size":1048576,"piece_cid":"baga2","piece_size_unpadded":1040384,"car_size":900000,"piece_cid_v2":"bafkzcib2","files":[{"name":"data/c","Cid":"Qmc"}],"batch":"b00002"}}
+{"id":"b00002","car_size_bound":1000,"piece_size":1048576,"files":[["data/c",100,1]],"result":{"payload_cid":"bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq","piece_size":1048576,"piece_cid":"baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa","piece_size_unpadded":1040384,"car_size":900000,"piece_cid_v2":"bafkzcibe4deaqd57lhlkivspt5ezmtxto7zzry24pwrecpu5pewjpx63xsliptukhq","files":[{"name":"data/c","Cid":"Qmc"}],"batch":"b00002"}}
 "#;
 
 fn export(args: &[&str]) -> (String, String) {
@@ -495,8 +512,8 @@ fn export_csv_golden() {
     assert_eq!(
         out,
         "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file\n\
-         baga0,34359738368,34091302912,33999999000,bafyroot0,out/b00000.car\n\
-         baga2,1048576,1040384,900000,bafyroot2,out/b00002.car\n"
+         baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga,34359738368,34091302912,33999999000,bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui,out/b00000.car\n\
+         baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa,1048576,1040384,900000,bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq,out/b00002.car\n"
     );
     assert!(err.contains("1 of 3 batches not built yet, left out: b00001"), "{err}");
 }
@@ -521,10 +538,10 @@ fn export_lotus_golden() {
          # 2 batches\n\
          \n\
          # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
-         lotus client deal --from=f1wallet --manual-piece-cid=baga0 --manual-piece-size=34091302912 --verified-deal=true bafyroot0 f01234 0 1051200\n\
+         lotus client deal --from=f1wallet --manual-piece-cid=baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --manual-piece-size=34091302912 --verified-deal=true bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui f01234 0 1051200\n\
          \n\
          # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
-         lotus client deal --from=f1wallet --manual-piece-cid=baga2 --manual-piece-size=1040384 --verified-deal=true bafyroot2 f01234 0 1051200\n"
+         lotus client deal --from=f1wallet --manual-piece-cid=baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --manual-piece-size=1040384 --verified-deal=true bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq f01234 0 1051200\n"
     );
 }
 
@@ -537,11 +554,11 @@ fn export_boost_golden() {
          # 2 batches\n\
          \n\
          # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
-         boost offline-deal --provider=<miner> --commp=baga0 --piece-size=34359738368 --payload-cid=bafyroot0 --duration=518400 --storage-price=<storage-price> --verified=false\n\
+         boost offline-deal --provider=<miner> --commp=baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --piece-size=34359738368 --payload-cid=bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui --duration=518400 --storage-price=<storage-price> --verified=false\n\
          # SP: boostd import-data <deal-uuid> out/b00000.car\n\
          \n\
          # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
-         boost offline-deal --provider=<miner> --commp=baga2 --piece-size=1048576 --payload-cid=bafyroot2 --duration=518400 --storage-price=<storage-price> --verified=false\n\
+         boost offline-deal --provider=<miner> --commp=baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --piece-size=1048576 --payload-cid=bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq --duration=518400 --storage-price=<storage-price> --verified=false\n\
          # SP: boostd import-data <deal-uuid> out/b00002.car\n"
     );
 }
@@ -555,11 +572,11 @@ fn export_curio_golden() {
          # 2 batches\n\
          \n\
          # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
-         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga0 --piece-size 34359738368 --payload-cid bafyroot0 --duration 518400 --storage-price 0 --verified=true\n\
+         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --piece-size 34359738368 --payload-cid bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00000> <deal-uuid> 33999999000\n\
          \n\
          # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
-         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga2 --piece-size 1048576 --payload-cid bafyroot2 --duration 518400 --storage-price 0 --verified=true\n\
+         sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --piece-size 1048576 --payload-cid bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00002> <deal-uuid> 900000\n"
     );
 }
@@ -595,7 +612,10 @@ fn export_shipment_embeds_results() {
     let (out, _) = export(&["--format", "shipment"]);
     let s = read_shipment(out.as_bytes()).unwrap();
     assert_eq!(s.batches.len(), 3);
-    assert_eq!(s.batches[0].result.as_ref().unwrap().payload_cid, "bafyroot0");
+    assert_eq!(
+        s.batches[0].result.as_ref().unwrap().payload_cid,
+        "bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui"
+    );
     assert!(s.batches[1].result.is_none());
     assert_eq!(s.batches[2].result.as_ref().unwrap().car_size, 900000);
 }
@@ -646,7 +666,7 @@ fn a_replan_into_the_same_folder_rebuilds_batches_whose_files_changed() {
     plan(&[]);
     carload().current_dir(dir.path()).arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
     let first: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("b00000.json")).unwrap()).unwrap();
-    assert!(first["fingerprint"].as_str().is_some_and(|f| f.len() == 64));
+    assert!(first["fingerprint"].as_str().is_some_and(|f| f.starts_with("v2-") && f.len() == 67));
     // A new file: the same ID now holds other files.
     std::fs::write(data.join("new"), pseudo_random(70_000, 9)).unwrap();
     plan(&[]);
@@ -720,25 +740,262 @@ fn a_selected_batch_held_by_a_live_builder_is_not_a_success() {
     carload().arg("build").arg(&ship).arg("--out").arg(&out).assert().success();
 }
 
-/// A lock of this host whose process is gone is taken over at once (no stale wait).
+/// The owner line a builder of this host, boot and PID namespace with process `pid` writes.
+fn local_owner_line(pid: u32) -> String {
+    let me = carload::shipment::lock::Owner::this_process(&this_host());
+    format!("{} time=1 token=1.0\n", carload::shipment::lock::Owner { pid, ..me })
+}
+
+/// A pid that no process has (a child that exited and was reaped).
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    dead
+}
+
+/// A lock of this host, boot and PID namespace whose process is gone is taken over at once (no
+/// stale wait), and `status` shows it as a stale lock at once, with the reason (the same rule).
+/// A lock line without boot and namespace (an older version's) waits for its heartbeat.
 #[test]
 fn a_lock_of_a_dead_builder_on_this_host_is_taken_over_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (ship, out) = one_batch(dir.path());
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    let dead = dead_pid();
+    // An older version's line names host and pid only: the pid may be another namespace's.
     std::fs::write(out.join("b00000.lock"), format!("host={} pid={dead} time=1 token=1.0\n", this_host())).unwrap();
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().code(75);
+    std::fs::write(out.join("b00000.lock"), local_owner_line(dead)).unwrap();
     std::fs::write(out.join(".b00000.car.abc123.partial"), b"left by the dead builder").unwrap();
+    let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).arg("--json").output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(j["status"][0]["state"], "stale_lock", "{j}");
+    assert_eq!(j["status"][0]["reason"], "process_gone", "{j}");
+    assert_eq!(j["status"][0]["pid"], dead, "{j}");
+    let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains(&format!("b00000 STALE LOCK of {} (pid {dead},", this_host())), "{text}");
+    assert!(text.contains("its process is gone"), "{text}");
     carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().success();
     assert!(carload::shipment::build::built_result(&out, "b00000").is_some());
     assert!(!out.join("b00000.lock").exists());
     assert!(!out.join(".b00000.car.abc123.partial").exists(), "the dead builder's temporaries are removed");
     // A builder that died after committing but before releasing its lock: the next build finds
     // the batch built and removes the abandoned lock.
-    std::fs::write(out.join("b00000.lock"), format!("host={} pid={dead} time=1 token=1.0\n", this_host())).unwrap();
+    std::fs::write(out.join("b00000.lock"), local_owner_line(dead)).unwrap();
     carload().arg("build").arg(&ship).arg("--out").arg(&out).args(["--batch-index", "0"]).assert().success();
     assert!(!out.join("b00000.lock").exists());
+}
+
+/// A lock path that is a symlink or a folder is refused with one line naming it: never
+/// followed (the link's target is untouched), never retried; `status` reports it as a problem.
+#[test]
+fn a_lock_path_that_is_a_symlink_or_a_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let lock = out.join("b00000.lock");
+    let check = |kind: &str| {
+        let r = carload()
+            .arg("build")
+            .arg(&ship)
+            .arg("--out")
+            .arg(&out)
+            .arg("-q")
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&r.stderr);
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.contains("b00000 FAILED") && first.contains(&lock.display().to_string()) && first.contains(kind),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).output().unwrap();
+        let text = String::from_utf8_lossy(&st.stdout);
+        assert!(text.contains("b00000 PROBLEM: ") && text.contains(kind), "{text}");
+        assert!(!out.join("b00000.json").exists());
+    };
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    check("a symbolic link");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &lock).unwrap();
+    check("a symbolic link");
+    assert!(!dir.path().join("nowhere").exists(), "nothing created through a dangling link");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    check("a folder");
+    std::fs::remove_dir(&lock).unwrap();
+    carload().arg("build").arg(&ship).arg("--out").arg(&out).arg("-q").assert().success();
+}
+
+/// `build --batch`, `--batch-index` or `--shard` on a shipment without batches is a clear error
+/// (it panicked).
+#[test]
+fn a_selection_from_a_shipment_without_batches_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = one_batch(dir.path());
+    let header = std::fs::read_to_string(&ship).unwrap().lines().next().unwrap().to_string();
+    let mut h: serde_json::Value = serde_json::from_str(&header).unwrap();
+    for k in ["batches", "files", "bytes", "car_bytes_bound"] {
+        h[k] = 0.into();
+    }
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, format!("{h}\n")).unwrap();
+    for sel in [&["--batch", "b00000"][..], &["--batch-index", "0"], &["--shard", "0/2"]] {
+        let r = carload().arg("build").arg(&empty).arg("--out").arg(&out).args(sel).output().unwrap();
+        assert_eq!(r.status.code(), Some(1), "{sel:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("no batches") && !err.contains("panicked"), "{sel:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    // Nothing selected: nothing to build, said so.
+    carload().arg("build").arg(&empty).arg("--out").arg(&out).assert().success();
+}
+
+/// A shipment of one batch of a 1 GiB sparse file (seconds to build, no disk used), planned in
+/// `dir`, with its output folder.
+fn slow_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::File::create(data.join("zeros")).unwrap().set_len(1 << 30).unwrap();
+    let ship = dir.join("ship.jsonl");
+    carload().current_dir(dir).args(["plan", "data", "-o"]).arg(&ship).arg("-q").assert().success();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    (ship, out)
+}
+
+/// A build ended by SIGTERM or SIGHUP exits with that signal's status (143, 129; both were 130)
+/// and leaves neither its lock nor its temporaries.
+#[test]
+fn a_signalled_build_exits_with_the_signals_status_and_removes_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = slow_batch(dir.path());
+    let lock = out.join("b00000.lock");
+    for (sig, status) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129), (libc::SIGINT, 130)] {
+        let mut kid = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+            .arg("build")
+            .arg(&ship)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !std::fs::read(&lock).is_ok_and(|c| carload::shipment::lock::progress_of(&c).is_some()) {
+            assert!(start.elapsed().as_secs() < 60 && kid.try_wait().unwrap().is_none(), "no lock appeared");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        unsafe { libc::kill(kid.id() as i32, sig) };
+        let code = kid.wait().unwrap();
+        assert_eq!(code.code(), Some(status), "signal {sig}: {code:?}");
+        let left: Vec<String> =
+            std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert!(left.is_empty(), "signal {sig}: left behind {left:?}");
+    }
+}
+
+/// Kills a process group when dropped (a test that fails never leaves a stopped builder).
+struct Group(i32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        unsafe { libc::kill(-self.0, libc::SIGKILL) };
+    }
+}
+
+/// Whether this process may make PID namespaces with unshare(1) (root; CI runs as root).
+fn unshare_available() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-pf", "--mount-proc", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two builders on one host in separate PID namespaces (containers sharing a host name): the
+/// second cannot see the first's pid, which must not make it judge the first dead. It reports
+/// the batch busy (exit 75) and leaves the first's lock and temporaries alone; the first then
+/// finishes (it failed "lock lost" when the second took over). Runs for real with unshare(1)
+/// when root; `CARLOAD_REQUIRE_UNSHARE=1` (CI) makes its absence a failure.
+#[test]
+fn builders_in_separate_pid_namespaces_never_take_each_others_lock() {
+    use std::os::unix::process::CommandExt;
+    if !unshare_available() {
+        assert!(
+            std::env::var_os("CARLOAD_REQUIRE_UNSHARE").is_none_or(|v| v != "1"),
+            "CARLOAD_REQUIRE_UNSHARE=1 but `unshare -pf --mount-proc` is unavailable (needs root and util-linux)"
+        );
+        eprintln!("SKIPPED: unshare -pf --mount-proc is unavailable here (needs root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ship, out) = slow_batch(dir.path());
+    let bin = assert_cmd::cargo::cargo_bin("carload");
+    let lock = out.join("b00000.lock");
+    // The first builder is pid 10000 of its namespace: a pid that does not exist in the second's
+    // namespace, where the second is pid 1 and its threads take the next few.
+    let first = std::process::Command::new("unshare")
+        .args(["-pf", "--mount-proc", "sh", "-c", "echo 9999 > /proc/sys/kernel/ns_last_pid && \"$0\" \"$@\"; exit $?"])
+        .arg(&bin)
+        .arg("build")
+        .arg(&ship)
+        .arg("--out")
+        .arg(&out)
+        .args(["--batch-index", "0"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = Group(first.id() as i32);
+    // Stop it as soon as its lock names it.
+    let start = std::time::Instant::now();
+    let holder = loop {
+        if let Some(o) = std::fs::read(&lock).ok().and_then(|c| carload::shipment::lock::owner_of(&c)) {
+            unsafe { libc::kill(-group.0, libc::SIGSTOP) };
+            break o;
+        }
+        assert!(start.elapsed().as_secs() < 60, "the first builder never claimed its lock");
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    };
+    assert!(!out.join("b00000.json").exists(), "the first builder finished before it could be stopped");
+    assert_eq!(holder.pid, 10000, "{holder:?}");
+    // The second builder, in a namespace of its own.
+    let second = std::process::Command::new("unshare")
+        .args(["-pf", "--mount-proc"])
+        .arg(&bin)
+        .arg("build")
+        .arg(&ship)
+        .arg("--out")
+        .arg(&out)
+        .args(["--batch-index", "0"])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.status.code(), Some(75), "the second builder took a live lock over: {said}");
+    assert!(said.contains("b00000 busy: claimed by host="), "{said}");
+    // Same host and boot as this test, another PID namespace.
+    let ours = carload::shipment::lock::Owner::this_process(&this_host());
+    assert_eq!((&holder.host, &holder.boot), (&ours.host, &ours.boot), "{holder:?}");
+    assert!(holder.pidns.is_some() && holder.pidns != ours.pidns, "{holder:?}");
+    // `status` from this namespace: building, not stale.
+    let st = carload().arg("status").arg(&ship).arg("--out").arg(&out).arg("--json").output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(j["status"][0]["state"], "building", "{j}");
+    unsafe { libc::kill(-group.0, libc::SIGCONT) };
+    let done = first.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(done.status.success(), "the first builder failed: {said}");
+    assert!(said.contains("b00000 built"), "{said}");
+    assert!(!lock.exists());
+    std::mem::forget(group); // all exited: nothing to kill
 }
 
 /// Several builders on one folder, some killed with SIGKILL at random points, over many rounds:
@@ -1021,4 +1278,337 @@ fn a_streamed_plan_is_the_held_plan() {
         assert_eq!(header, held.header);
         assert_eq!(planned.len(), held.batches.len());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources exactly as planned, names inside the base (issue #18 parts 1 and 2)
+
+/// Sets `path`'s modification time back to `mtime` (what `cp -p`, `rsync -t` and `touch -r` do).
+fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(mtime).unwrap();
+}
+
+/// A same-size rewrite whose modification time is put back is still a change: the status-change
+/// time (which users cannot set back) and the inode are recorded and checked.
+#[test]
+fn a_same_size_rewrite_with_its_mtime_put_back_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 3, |i| 5000 + i);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert_eq!(s.header.version, 2);
+    assert!(s.batches[0].files.iter().all(|f| f.ident.is_some()));
+    let victim = dir.path().join(&s.batches[0].files[1].name);
+    let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
+    let mut data = std::fs::read(&victim).unwrap();
+    data[0] ^= 0xff;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&victim, &data).unwrap();
+    set_mtime(&victim, mtime);
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changed since planning") && err.contains("status-change time"), "{err}");
+    assert!(!dir.path().join("out/b00000.json").exists());
+    // A file replaced by another (same name, size and mtime: a new inode) is refused too.
+    let copy = dir.path().join("copy");
+    std::fs::copy(&victim, &copy).unwrap();
+    std::fs::rename(&copy, &victim).unwrap();
+    set_mtime(&victim, mtime);
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("inode"), "{err}");
+}
+
+/// Two folders with the same names, sizes and mtimes planned into one output folder: the second
+/// shipment's batches are not taken as built from the first's CARs (the fingerprint covers the
+/// base and the files' identity), and extracting the second gives the second's bytes.
+#[test]
+fn a_lookalike_folder_never_reuses_another_shipments_cars() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    write_files(&a.join("data"), 2, |i| 3000 + i);
+    write_files(&b.join("data"), 2, |i| 3000 + i);
+    for i in 0..2 {
+        let name = format!("data/f{i:03}");
+        let (fa, fb) = (a.join(&name), b.join(&name));
+        if !fa.exists() {
+            continue;
+        }
+        let mut other = std::fs::read(&fb).unwrap();
+        other.iter_mut().for_each(|x| *x = x.wrapping_add(1));
+        std::fs::write(&fb, other).unwrap();
+        set_mtime(&fb, std::fs::metadata(&fa).unwrap().modified().unwrap());
+    }
+    let out = root.path().join("out");
+    plan(&a, &["data", "-o", "../a.jsonl", "-q"]);
+    plan(&b, &["data", "-o", "../b.jsonl", "-q"]);
+    carload().current_dir(root.path()).args(["build", "a.jsonl", "--out"]).arg(&out).assert().success();
+    let status = carload().current_dir(root.path()).args(["status", "b.jsonl", "--out"]).arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("other contents"), "{text}");
+    let built = carload().current_dir(root.path()).args(["build", "b.jsonl", "--out"]).arg(&out).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(String::from_utf8_lossy(&built.stderr).contains("rebuilding"));
+    let restored = root.path().join("restored");
+    carload()
+        .current_dir(root.path())
+        .args(["extract", "b.jsonl", "--cars"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&restored)
+        .assert()
+        .success();
+    let names = shipment(&root.path().join("b.jsonl")).batches[0].files.clone();
+    for f in names {
+        assert_eq!(std::fs::read(restored.join(&f.name)).unwrap(), std::fs::read(b.join(&f.name)).unwrap());
+    }
+}
+
+/// A shipment cannot make a builder read outside its base folder: not through an absolute
+/// name, `..`, a symlinked folder or a symlinked file, whatever size and mtime it records.
+#[test]
+fn a_shipment_cannot_ship_files_outside_its_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("shadow"), b"root:hash").unwrap();
+    let base = dir.path().join("base");
+    write_files(&base.join("data"), 1, |_| 100);
+    plan(&base, &["data", "-o", "../s.jsonl", "-q"]);
+    let text = std::fs::read_to_string(dir.path().join("s.jsonl")).unwrap();
+    let meta = std::fs::metadata(secret.join("shadow")).unwrap();
+    let ident = carload::shipment::file::Ident::of(&meta);
+    let mtime = carload::shipment::plan::mtime_ns(&meta);
+    let forge = |name: &str, version1: bool| {
+        let s = shipment(&dir.path().join("s.jsonl"));
+        let f = &s.batches[0].files[0];
+        let mut t = text.replace(&format!("\"{}\"", f.name), &format!("\"{name}\""));
+        t = t.replace(
+            &format!(",{},{},[{},{}]]", f.size, f.mtime_ns, f.ident.unwrap().ctime_ns, f.ident.unwrap().ino),
+            &format!(",9,{mtime},[{},{}]]", ident.ctime_ns, ident.ino),
+        );
+        t = t.replace("\"bytes\":100", "\"bytes\":9");
+        if version1 {
+            t = t
+                .replace("\"version\":2", "\"version\":1")
+                .replace(&format!(",[{},{}]]", ident.ctime_ns, ident.ino), "]");
+        }
+        std::fs::write(dir.path().join("forged.jsonl"), t).unwrap();
+        carload().current_dir(dir.path()).args(["build", "forged.jsonl", "--out", "out"]).output().unwrap()
+    };
+    let abs = secret.join("shadow").display().to_string();
+    let out = forge(&abs, false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute name"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = forge(&abs, true);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused: an absolute name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = forge("../secret/shadow", false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`..`"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::os::unix::fs::symlink(&secret, base.join("data/link")).unwrap();
+    let out = forge("data/link/shadow", false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the base folder"), "{err}");
+    std::os::unix::fs::symlink(secret.join("shadow"), base.join("data/file-link")).unwrap();
+    let out = forge("data/file-link", false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the base folder"), "{err}");
+    assert!(!dir.path().join("out/b00000.car").exists(), "nothing built from outside the base");
+    // `plan` refuses a symlinked file that leads outside its base (a build could never read it).
+    std::fs::remove_file(base.join("data/link")).unwrap();
+    let out = carload().current_dir(&base).args(["plan", "data", "-o", "../s2.jsonl"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the base folder"), "{err}");
+}
+
+/// A FIFO put in a planned file's place does not hang the build: refused as not a regular file.
+#[test]
+fn a_fifo_in_a_files_place_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 1, |_| 100);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q"]);
+    let name = shipment(&dir.path().join("s.jsonl")).batches[0].files[0].name.clone();
+    std::fs::remove_file(dir.path().join(&name)).unwrap();
+    let c = std::ffi::CString::new(dir.path().join(&name).display().to_string()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no longer a regular file"), "{err}");
+}
+
+/// Results that lie are never taken as built: `status` calls them corrupt, `export` refuses
+/// them, `build` rebuilds them (and the rebuilt batch is what the first build made).
+#[test]
+fn a_result_that_lies_is_corrupt_everywhere_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 4, |i| 20_000 + i);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q", "--piece-size", "64KiB", "--min-piece-size", "64KiB"]);
+    let out = dir.path().join("out");
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 2);
+    let json_of = |id: &str| out.join(format!("{id}.json"));
+    let (a, b) = (&s.batches[0].id, &s.batches[1].id);
+    let good = std::fs::read_to_string(json_of(a)).unwrap();
+    let good_b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json_of(b)).unwrap()).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = r.clone();
+        f(&mut v);
+        serde_json::to_string(&v).unwrap()
+    };
+    let lies: Vec<(&str, String)> = vec![
+        ("piece_size", edit(&|v| v["piece_size"] = 128.into())),
+        ("piece_size", edit(&|v| v["piece_size"] = (v["piece_size"].as_u64().unwrap() + 1).into())),
+        ("piece_size", edit(&|v| v["piece_size"] = (v["piece_size"].as_u64().unwrap() * 2).into())),
+        ("piece_size_unpadded", edit(&|v| v["piece_size_unpadded"] = 999.into())),
+        ("piece_cid_v2", edit(&|v| v["piece_cid_v2"] = good_b["piece_cid_v2"].clone())),
+        ("piece_cid", edit(&|v| v["piece_cid"] = v["payload_cid"].clone())),
+        ("payload_cid", edit(&|v| v["payload_cid"] = "not-a-cid".into())),
+        ("not a batch result", "{\"garbage\":".into()),
+    ];
+    let status = || {
+        let o = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let export = || {
+        carload()
+            .current_dir(dir.path())
+            .args(["export", "s.jsonl", "--out", "out", "--format", "boost"])
+            .output()
+            .unwrap()
+    };
+    for (field, text) in &lies {
+        std::fs::write(json_of(a), text).unwrap();
+        let st = status();
+        assert!(st.contains(&format!("{a} CORRUPT")) && st.contains(field), "{field}: {st}");
+        let e = export();
+        assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains(field), "{field}");
+    }
+    // A truncated CAR, a missing CAR, a missing sidecar manifest.
+    std::fs::write(json_of(a), &good).unwrap();
+    let car = out.join(format!("{a}.car"));
+    let bytes = std::fs::read(&car).unwrap();
+    std::fs::write(&car, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(status().contains("bytes, its result records"), "{}", status());
+    std::fs::remove_file(&car).unwrap();
+    assert!(status().contains(".car is missing"), "{}", status());
+    std::fs::write(&car, &bytes).unwrap();
+    std::fs::remove_file(out.join(format!("{a}.car.manifest"))).unwrap();
+    assert!(status().contains(".car.manifest") && status().contains("missing"), "{}", status());
+    // `build` rebuilds it: the same outputs as the first build.
+    let rebuilt = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(rebuilt.status.success());
+    assert!(String::from_utf8_lossy(&rebuilt.stderr).contains("rebuilding"));
+    assert_eq!(std::fs::read_to_string(json_of(a)).unwrap(), good);
+    assert_eq!(std::fs::read(&car).unwrap(), bytes);
+    assert!(!status().contains("CORRUPT"));
+}
+
+/// A built batch whose sources changed since stays built (its CAR is what ships): `status` says
+/// so with a note, `export` lists it, `build` does not rebuild it.
+#[test]
+fn a_built_batch_whose_sources_changed_is_built_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 3, |i| 1000 + i);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q"]);
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let s = shipment(&dir.path().join("s.jsonl"));
+    std::fs::write(dir.path().join(&s.batches[0].files[0].name), b"new").unwrap();
+    let o = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["built"], 1);
+    let b = &v["status"][0];
+    assert_eq!(b["state"], "built");
+    assert!(b["sources_changed"].as_str().unwrap().contains("changed since planning"), "{b}");
+    let o = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the CAR is what ships"));
+    let e = carload()
+        .current_dir(dir.path())
+        .args(["export", "s.jsonl", "--out", "out", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(e.status.success());
+    assert_eq!(String::from_utf8_lossy(&e.stdout).lines().count(), 2);
+    let again = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out"]).output().unwrap();
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("skipped"));
+}
+
+/// `verify SHIPMENT --out` checks every batch whatever happens to one, one line per problem and
+/// a summary: a CAR replaced by another batch's, a sidecar manifest that lies or is missing, a
+/// result whose file DAG CID lies, a malformed CAR; batches not built fail the run unless
+/// `--built-only`.
+#[test]
+fn verify_of_a_shipment_checks_every_batch_and_every_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("data"), 14, |i| 28_000 + i * 7);
+    plan(dir.path(), &["data", "-o", "s.jsonl", "-q", "--piece-size", "64KiB", "--min-piece-size", "64KiB"]);
+    let s = shipment(&dir.path().join("s.jsonl"));
+    assert!(s.batches.len() >= 5, "{}", s.batches.len());
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let verify = |extra: &[&str]| {
+        let o =
+            carload().current_dir(dir.path()).args(["verify", "s.jsonl", "--out", "out"]).args(extra).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = verify(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let n = s.batches.len();
+    assert!(out.contains(&format!("Verified {n} batches: {n} OK")), "{out}");
+    let o = dir.path().join("out");
+    let id = |k: usize| s.batches[k].id.clone();
+    // 0: another batch's CAR (and sidecar) copied over it.
+    std::fs::copy(o.join(format!("{}.car", id(1))), o.join(format!("{}.car", id(0)))).unwrap();
+    // 1: its sidecar manifest replaced by garbage of the same size.
+    let side = o.join(format!("{}.car.manifest", id(1)));
+    let len = std::fs::metadata(&side).unwrap().len() as usize;
+    std::fs::write(&side, vec![b'x'; len]).unwrap();
+    // 2: its sidecar manifest gone.
+    std::fs::remove_file(o.join(format!("{}.car.manifest", id(2)))).unwrap();
+    // 3: a file DAG CID that is another batch's.
+    let j3 = o.join(format!("{}.json", id(3)));
+    let j4: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(o.join(format!("{}.json", id(4)))).unwrap()).unwrap();
+    let mut v3: serde_json::Value = serde_json::from_slice(&std::fs::read(&j3).unwrap()).unwrap();
+    v3["files"][0]["Cid"] = j4["files"][0]["Cid"].clone();
+    std::fs::write(&j3, serde_json::to_vec(&v3).unwrap()).unwrap();
+    // 4: a byte flipped in its CAR.
+    let c4 = o.join(format!("{}.car", id(4)));
+    let mut bytes = std::fs::read(&c4).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&c4, bytes).unwrap();
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(0))) && err.contains("its result records"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(1))) && err.contains("is not the manifest in the CAR"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(2))) && err.contains("car.manifest"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(3))) && err.contains("is not an entry of the manifest"), "{err}");
+    assert!(err.contains(&format!("problem: {}: ", id(4))) && err.contains("does not hash to its CID"), "{err}");
+    assert!(out.contains(&format!("Verified {n} batches: {} OK, 5 with problems", n - 5)), "{out}");
+    // Not built: listed, and a failure unless --built-only.
+    for k in 0..5 {
+        for ext in ["car", "car.manifest", "json"] {
+            let _ = std::fs::remove_file(o.join(format!("{}.{ext}", id(k))));
+        }
+    }
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not built: ") && out.contains("5 not built"), "{out}{err}");
+    let (code, _, _) = verify(&["--built-only"]);
+    assert_eq!(code, Some(0));
 }

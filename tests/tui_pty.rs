@@ -357,6 +357,7 @@ fn tui_sigterm_restores_the_terminal() {
     let st = t.wait_exit();
     assert_eq!(st.signal(), None, "SIGTERM is handled, not fatal ({st})");
     assert!(!st.success(), "a terminated run does not report success");
+    assert_eq!(st.exit_code(), 143, "128 + SIGTERM ({st})");
     t.assert_restored();
     let after = t.local_flags();
     assert_ne!(after & libc::ICANON, 0, "ICANON set again after SIGTERM");

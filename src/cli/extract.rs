@@ -1,16 +1,20 @@
 //! `carload extract`: restore files from a CAR (or a shipment's built batches), every block
-//! verified, never writing outside `--out`, never replacing a file without `--force`.
+//! verified and every node checked, never writing outside `--out` (no link followed, in the
+//! DAG or in `--out`), never leaving a file that looks finished but is not, never replacing a
+//! file without `--force`.
 
+use super::signals::PENDING;
 use anyhow::{bail, Context, Result};
-use carload::extract::{extract, resolve, CarIndex};
-use carload::shipment::build::{find_result, outputs, Found};
-use carload::shipment::file::name_to_path;
-use carload::shipment::read_shipment;
+use carload::extract::{extract, resolve, CarIndex, Options, OutDir, PendingFile, TempHook};
+use carload::shipment::build::{find_result, outputs, read_result_files, Found};
+use carload::shipment::file::{index_shipment, name_to_path, read_batch_at, Part};
 use clap::Args;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// `carload extract`.
 #[derive(Args, Debug)]
@@ -28,11 +32,32 @@ pub struct ExtractArgs {
     /// Replace files that exist.
     #[arg(long, short)]
     pub force: bool,
+    /// Extract a DAG that expands beyond its CAR by reusing nodes (identical files or folders,
+    /// zero-filled regions; also how a hostile CAR expands without limit), if it fits in the
+    /// free space of --out.
+    #[arg(long)]
+    pub allow_reuse: bool,
+}
+
+/// Temporary files are registered for removal on Ctrl-C/SIGTERM while they exist.
+fn register_temps() -> TempHook {
+    Arc::new(|path: &Path, created: bool| {
+        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        if created {
+            pending.push(path.to_path_buf());
+        } else if let Some(i) = pending.iter().rposition(|p| p == path) {
+            pending.swap_remove(i);
+        }
+    })
+}
+
+fn open_out(a: &ExtractArgs) -> Result<OutDir> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    Ok(OutDir::open(&a.out)?.with_temp_hook(register_temps()))
 }
 
 /// Runs `carload extract`.
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     if let Some(cars) = &a.cars {
         return extract_shipment(&a, cars);
     }
@@ -40,106 +65,165 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
     let [root] = car.roots[..] else {
         bail!("{}: {} roots; extract takes a CAR with one", a.source.display(), car.roots.len())
     };
-    let (cid, target) = match &a.path {
+    let (cid, name) = match &a.path {
         Some(p) => {
             let cid = resolve(&car, &root, p).with_context(|| a.source.display().to_string())?;
             let name = p.rsplit('/').find(|s| !s.is_empty()).unwrap_or(p);
-            let name = carload::extract::safe_name(name.as_bytes())?;
-            (cid, a.out.join(name))
+            (cid, Some(carload::extract::safe_name(name.as_bytes())?))
         }
-        None => (root, a.out.clone()),
+        None => (root, None),
     };
-    // A root that is a file lands in the folder under its CID.
-    let target = if a.path.is_none() && !is_folder(&car, &cid) { a.out.join(cid.to_string()) } else { target };
-    let n = extract(&car, &cid, &target, a.force).with_context(|| a.source.display().to_string())?;
-    println!("Extracted {n} entries of {} into {}", a.source.display(), target.display());
+    let out = open_out(&a)?;
+    let opts = Options { force: a.force, allow_reuse: a.allow_reuse };
+    let s = extract(&car, &cid, &out, name, &opts).with_context(|| a.source.display().to_string())?;
+    println!("Extracted {} entries of {} into {}", s.entries, a.source.display(), s.target.display());
     Ok(())
 }
 
-fn is_folder(car: &CarIndex, cid: &cid::Cid) -> bool {
-    if cid.codec() != carload::block::DAG_PB {
-        return false;
-    }
-    car.block(cid)
-        .ok()
-        .and_then(|b| carload::dagpb::decode(&b).ok())
-        .and_then(|n| n.data.and_then(|d| carload::unixfs::decode(&d)))
-        .is_some_and(|d| d.kind == carload::unixfs::DataType::Directory as u64)
-}
-
-/// `name` (a shipment name) as a path inside `out`: absolute names lose their root, and `..`
-/// or other non-normal components are refused.
-fn inside(out: &Path, name: &str) -> Result<PathBuf> {
+/// `name` (a shipment name) as a relative path: absolute names lose their root, and `..` or
+/// other non-normal components are refused.
+fn relative(name: &str) -> Result<PathBuf> {
     let p = name_to_path(name);
     let mut rel = PathBuf::new();
     for c in p.components() {
         match c {
             Component::Normal(x) => rel.push(x),
             Component::RootDir | Component::CurDir => {}
-            _ => bail!("{name:?}: not a safe path to restore (it could write outside {})", out.display()),
+            _ => bail!("{name:?}: not a safe path to restore (it could write outside --out)"),
         }
     }
     if rel.as_os_str().is_empty() {
         bail!("{name:?}: empty path");
     }
-    Ok(out.join(rel))
+    Ok(rel)
+}
+
+/// A file split over batches, assembled in a temporary until all its parts are in.
+struct Split {
+    file: PendingFile,
+    size: u64,
+    parts: Vec<Part>,
+}
+
+impl Split {
+    /// Whether the parts cover the file exactly, each byte once.
+    fn complete(&mut self) -> bool {
+        self.parts.sort_unstable();
+        let mut at = 0;
+        for p in &self.parts {
+            if p.offset != at {
+                return false;
+            }
+            at += p.len;
+        }
+        at == self.size
+    }
+}
+
+/// The shipment's folders, opened through `--out` without following links; the last one is
+/// kept (a batch lists a folder's files together).
+struct Folders {
+    out: OutDir,
+    last: Option<(PathBuf, OutDir)>,
+}
+
+impl Folders {
+    fn of<'r>(&mut self, rel: &'r Path) -> Result<(OutDir, &'r OsStr)> {
+        let (parent, name) = (rel.parent().unwrap_or(Path::new("")), rel.file_name().unwrap_or_default());
+        if let Some((p, d)) = &self.last {
+            if p == parent {
+                return Ok((d.clone(), name));
+            }
+        }
+        let dir = self.out.dirs(parent)?;
+        self.last = Some((parent.to_path_buf(), dir.clone()));
+        Ok((dir, name))
+    }
 }
 
 fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
-    let f = std::fs::File::open(&a.source).with_context(|| a.source.display().to_string())?;
-    let s = read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| a.source.display().to_string())?;
-    let mut sizes: HashMap<PathBuf, u64> = HashMap::new();
-    let mut created: HashSet<PathBuf> = HashSet::new();
+    let source = || a.source.display().to_string();
+    let file = std::fs::File::open(&a.source).with_context(source)?;
+    let index = index_shipment(BufReader::with_capacity(1 << 20, &file)).with_context(source)?;
+    let mut folders = Folders { out: open_out(a)?, last: None };
+    let mut splits: HashMap<String, Split> = HashMap::new();
+    let mut restored = 0u64;
     let mut missing = Vec::new();
-    for b in &s.batches {
-        let r = match find_result(cars, &s.header, b) {
-            Found::Built(r) => r,
+    for at in &index.batches {
+        let b = read_batch_at(&file, &index.header, at).with_context(source)?;
+        match find_result(cars, &index.header, &b) {
+            Found::Built(_) => {}
             Found::Missing => {
                 missing.push(b.id.clone());
                 continue;
             }
-            Found::Other(reason) | Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
-        };
+            Found::Other(reason) | Found::Corrupt(reason) | Found::Unreadable(reason) => {
+                bail!("batch {}: {reason}", b.id)
+            }
+        }
         let car_path = outputs(cars, &b.id).car;
         let car = CarIndex::open(&car_path).with_context(|| car_path.display().to_string())?;
-        let files = carload::shipment::build::read_result_files(cars, &r.batch)
+        let files = read_result_files(cars, &b.id)
             .with_context(|| format!("batch {}: reading its result's file list", b.id))?;
         if files.len() != b.files.len() {
             bail!("batch {}: its result lists {} files, the shipment {}", b.id, files.len(), b.files.len());
         }
         for (f, rf) in b.files.iter().zip(&files) {
-            let target = inside(&a.out, &f.name)?;
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+            let range = f.part.map(|p| (p.offset, p.len));
+            if rf.name != f.name || rf.offset.zip(rf.length) != range {
+                bail!("batch {}: its result lists {:?} where the shipment has {:?}", b.id, rf.name, f.name);
             }
+            let rel = relative(&f.name)?;
+            let (dir, name) = folders.of(&rel)?;
             let cid: cid::Cid = rf.cid.parse().with_context(|| format!("batch {}: CID {:?}", b.id, rf.cid))?;
-            let file = if created.contains(&target) {
-                std::fs::OpenOptions::new().write(true).open(&target).with_context(|| target.display().to_string())?
-            } else {
-                if target.exists() && !a.force {
-                    bail!("{}: exists (use --force to replace it)", target.display());
-                }
-                created.insert(target.clone());
-                std::fs::File::create(&target).with_context(|| target.display().to_string())?
+            let context = || format!("{}: {}", car_path.display(), f.name);
+            let Some(part) = f.part else {
+                dir.check_free(name, a.force)?;
+                let pending = dir.temp_file(name)?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, pending.file());
+                car.write_file(&cid, Some(f.size), &mut w).with_context(context)?;
+                w.flush().with_context(|| pending.temp_path().display().to_string())?;
+                drop(w);
+                pending.commit(a.force)?;
+                restored += 1;
+                continue;
             };
-            let offset = f.part.map_or(0, |p| p.offset);
-            let mut w = OffsetWriter { file: &file, at: offset };
-            let n = car.write_file(&cid, &mut w).with_context(|| format!("{}: {}", car_path.display(), f.name))?;
-            if n != f.len() {
-                bail!("{}: {} bytes in the CAR, {} planned", f.name, n, f.len());
+            let split = match splits.get_mut(&f.name) {
+                Some(s) if s.size == f.size => s,
+                Some(s) => bail!("{}: parts planned with sizes {} and {}", f.name, s.size, f.size),
+                None => {
+                    dir.check_free(name, a.force)?;
+                    let file = dir.temp_file(name)?;
+                    splits.entry(f.name.clone()).or_insert(Split { file, size: f.size, parts: Vec::new() })
+                }
+            };
+            let mut w =
+                std::io::BufWriter::with_capacity(1 << 20, OffsetWriter { file: split.file.file(), at: part.offset });
+            car.write_file(&cid, Some(part.len), &mut w).with_context(context)?;
+            w.flush().with_context(|| split.file.temp_path().display().to_string())?;
+            drop(w);
+            split.parts.push(part);
+            if split.parts.iter().map(|p| p.len).sum::<u64>() == split.size {
+                let Some(mut done) = splits.remove(&f.name) else { continue };
+                let len =
+                    done.file.file().metadata().with_context(|| done.file.temp_path().display().to_string())?.len();
+                if !done.complete() || len != done.size {
+                    bail!("{}: its parts do not make the planned {} bytes", f.name, done.size);
+                }
+                done.file.commit(a.force)?;
+                restored += 1;
             }
-            sizes.insert(target, f.size);
         }
     }
-    for (path, size) in &sizes {
-        let got = std::fs::metadata(path).with_context(|| path.display().to_string())?.len();
-        if got != *size {
-            bail!("{}: {got} bytes restored, {size} planned (a part is missing)", path.display());
-        }
-    }
-    println!("Restored {} files into {}", sizes.len(), a.out.display());
+    println!("Restored {restored} files into {}", a.out.display());
+    let incomplete = splits.len();
+    drop(splits); // temporaries of split files still missing parts are removed
     if !missing.is_empty() {
-        bail!("{} batches are not built in {}: {}", missing.len(), cars.display(), missing.join(", "));
+        let split = if incomplete > 0 { format!(" ({incomplete} split files not restored)") } else { String::new() };
+        bail!("{} batches are not built in {}{split}: {}", missing.len(), cars.display(), missing.join(", "));
+    }
+    if incomplete > 0 {
+        bail!("{incomplete} split files miss parts in the shipment and were not restored");
     }
     Ok(())
 }

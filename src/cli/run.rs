@@ -94,9 +94,13 @@ fn with_output<T>(
     if let Some(input) = input {
         check_not_input(target, input)?;
     }
-    let file = AtomicFile::create(target, force)?;
+    // Registered and created under one lock: a signal's cleanup sees it whenever it exists.
+    let file = AtomicFile::create_registered(target, force, &mut |p, create| {
+        let mut pending = PENDING.lock().unwrap();
+        pending.push(p.to_path_buf());
+        create().inspect_err(|_| _ = pending.pop())
+    })?;
     let temp = file.temp_path().to_path_buf();
-    PENDING.lock().unwrap().push(temp.clone());
     let res = work(Dest::File(file.file())).and_then(|r| {
         file.commit()?;
         Ok(r)
@@ -257,7 +261,7 @@ fn commp_cmd(a: CommpArgs) -> Result<()> {
             if !a.skip_car_validation {
                 validate_car(&mut f, &name)?;
             }
-            let piece = match commp::commp_of_file(&f) {
+            let piece = match commp::commp_of_file(&f, p) {
                 Some(piece) => piece,
                 None => {
                     let progress = Progress::new(meta.len(), !a.quiet && !a.json);

@@ -4,8 +4,8 @@ use super::args::ProfileArgs;
 use super::report::ibytes;
 use super::signals::{PENDING, PENDING_LOCKS};
 use anyhow::{bail, Context, Result};
-use carload::event::{Event, Ignore, Observer, Phase};
-use carload::shipment::build::{self as sbuild, outputs, remove_partials, source_root, verify, Found, Places};
+use carload::event::{Event, Observer, Phase};
+use carload::shipment::build::{self as sbuild, outputs, remove_partials, verify, Found, Places};
 use carload::shipment::export;
 use carload::shipment::lock::{self, Claim, Owner};
 use carload::shipment::plan::{self as splan, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
@@ -197,13 +197,16 @@ pub fn plan(a: PlanArgs) -> Result<()> {
     };
     splan::check_options(&o)?;
     not_inside_inputs(&a.output, &a.paths)?;
-    let files = splan::walk_files(&a.paths)?;
+    let cwd = std::env::current_dir().context("reading the working folder")?;
+    let resolved = splan::resolve_inputs(&cwd, &a.paths)?;
+    let files = splan::walk_tree(&resolved.paths, &resolved.names, false)?;
+    splan::check_links_inside(&files, &resolved.base)?;
     if !a.include_carload_outputs {
         refuse_carload_outputs(&files)?;
     }
     let walked = start.elapsed();
-    let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
-    let inputs = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let base = Some(carload::shipment::file::path_to_name(&resolved.base));
+    let inputs = resolved.input_names();
     let file = carload::output::AtomicFile::create(&a.output, a.force)?;
     let (header, batches) = {
         let mut w = BufWriter::with_capacity(1 << 20, file.file());
@@ -340,6 +343,7 @@ fn padded_car(car: u64) -> u64 {
     carload::commp::padded_piece_size(car)
 }
 
+/// This machine's host name (the kernel's, else `/etc/hostname`, else `$HOSTNAME`).
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -348,11 +352,14 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
-        .replace(|c: char| c.is_whitespace() || c == '/', "_")
 }
 
 /// Which batches of `s` the selection flags pick.
 fn select(ids: &[&str], a: &BuildArgs) -> Result<Vec<usize>> {
+    let explicit = !a.batches.is_empty() || a.batch_index.is_some() || a.shard.is_some();
+    if ids.is_empty() && explicit {
+        bail!("the shipment has no batches: --batch, --batch-index and --shard select none");
+    }
     for id in &a.batches {
         if !ids.contains(&id.as_str()) {
             bail!("no batch {id:?} in the shipment (IDs run from {} to {})", ids[0], ids[ids.len() - 1]);
@@ -415,17 +422,9 @@ impl From<&BuildArgs> for BuildOpts {
     }
 }
 
-/// Whether process `pid` exists on this host (`kill(pid, 0)`: only "no such process" is gone).
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-/// This builder's identity in lock files.
+/// This builder's identity in lock files: host name, pid, boot ID and PID namespace.
 pub fn owner() -> Owner {
-    Owner { host: host_name(), pid: std::process::id() }
+    Owner::this_process(&host_name())
 }
 
 /// Removes temporary outputs of batches nobody holds a lock on (left by a killed builder).
@@ -437,7 +436,8 @@ fn remove_orphans(dir: &Path, ids: &[&str]) {
             continue;
         }
         let id = name[1..].split('.').next().unwrap_or("");
-        if ids.contains(&id) && !lock::lock_path(dir, id).exists() {
+        // Anything at the lock path (a symlink included, never followed) counts as a lock.
+        if ids.contains(&id) && std::fs::symlink_metadata(lock::lock_path(dir, id)).is_err() {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -494,20 +494,21 @@ impl Observer for Counting<'_> {
 /// cleanup, release the lock. The workstation calls this too, with an observer that reports
 /// progress and can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, observer: &mut dyn Observer) -> Outcome {
-    // A lock of this host whose process is gone belongs to a builder that died: take it now.
-    let dead = |host: &str, pid: u32| host == owner.host && pid != owner.pid && !process_alive(pid);
-    let stale = Duration::from_secs(o.stale_after);
+    // A lock whose builder is provably dead (this host, boot and PID namespace, process gone;
+    // or this host rebooted since) is taken at once, any other when its heartbeat is stale.
+    let rule = lock::Rule::new(owner, Duration::from_secs(o.stale_after));
+    let mut notice = |line: String| observer.event(Event::Notice(format!("{}: {line}", b.id)));
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => {
                 // Built, but its builder may have died before releasing the lock.
-                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), stale, &dead);
+                let _ = lock::remove_abandoned(&o.out, &b.id, SystemTime::now(), &rule);
                 return Outcome::Skipped;
             }
-            Some(Ok(false)) => eprintln!("{}: commP of the CAR does not match its result; rebuilding", b.id),
-            Some(Err(e)) => eprintln!("{}: {e}; rebuilding", b.id),
+            Some(Ok(false)) => notice("commP of the CAR does not match its result; rebuilding".into()),
+            Some(Err(e)) => notice(format!("{e}; rebuilding")),
         },
-        Found::Other(reason) => eprintln!("{}: {reason}; rebuilding", b.id),
+        Found::Other(reason) | Found::Corrupt(reason) => notice(format!("{reason}; rebuilding")),
         Found::Unreadable(reason) => return Outcome::Failed(format!("{reason}; not rebuilding over it")),
         Found::Missing => {}
     }
@@ -516,7 +517,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
     let _ = super::signals::OWNER.set(owner.clone());
     PENDING_LOCKS.lock().unwrap().push((path.clone(), None));
     let unregister = || PENDING_LOCKS.lock().unwrap().retain(|p| !(p.0 == path && p.1.is_none()));
-    let (lk, took_over) = match lock::claim_with(&o.out, &b.id, owner, SystemTime::now(), stale, &dead) {
+    let (lk, took_over) = match lock::claim(&o.out, &b.id, &rule, SystemTime::now()) {
         Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
         Ok(Claim::Busy { holder, age }) => {
             unregister();
@@ -524,7 +525,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
         }
         Err(e) => {
             unregister();
-            return Outcome::Failed(format!("claiming {}: {e}", path.display()));
+            return Outcome::Failed(format!("claiming the lock: {e}"));
         }
     };
     {
@@ -569,8 +570,7 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
             let mut observer = Counting { inner: observer, shared };
             let observer: &mut dyn Observer = &mut observer;
             let spool = o.tmpdir.as_deref().unwrap_or(&o.out);
-            let places =
-                Places { dir: &o.out, spool_dir: spool, source_root: source_root(header, o.source_root.as_deref()) };
+            let places = Places { dir: &o.out, spool_dir: spool, source_root: o.source_root.as_deref() };
             let mut temps = Vec::new();
             let r = sbuild::build_batch(
                 header,
@@ -578,9 +578,14 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
                 places,
                 observer,
                 &|| !lost.load(Ordering::SeqCst) && lk.held(),
-                &mut |p| {
-                    PENDING.lock().unwrap().push(p.to_path_buf());
+                &mut |p, create| {
+                    // Registered and created under one lock: a signal's cleanup (which keeps the
+                    // list locked until the process exits) sees every temporary that exists.
+                    let mut pending = PENDING.lock().unwrap();
+                    pending.push(p.to_path_buf());
                     temps.push(p.to_path_buf());
+                    // A name taken by someone else is not ours to remove.
+                    create().inspect_err(|_| _ = pending.pop())
                 },
             );
             drop(tx);
@@ -592,13 +597,24 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, owner: &Owner, obser
             Err(sbuild::BuildError::Batch(carload::batch::BatchError::Import(
                 carload::importer::ImportError::Cancelled,
             ))) => Outcome::Cancelled,
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => {
+                // Recorded for `status` and other workstations (removed when it is built).
+                let _ = carload::shipment::judge::record_failure(&o.out, header, b, &owner.host, &e.to_string());
+                Outcome::Failed(e.to_string())
+            }
         }
     };
     let id = lk.ident();
     let _ = lk.release();
     PENDING_LOCKS.lock().unwrap().retain(|p| p.1 != Some(id));
     outcome
+}
+
+/// The observer of `carload build`: notices go to stderr, one line each.
+fn print_notices(e: Event) {
+    if let Event::Notice(line) = e {
+        eprintln!("{line}");
+    }
 }
 
 /// Runs `carload build`.
@@ -625,8 +641,8 @@ pub fn build(a: BuildArgs) -> Result<()> {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = chosen.get(k) else { break };
                 let at = &index.batches[i];
-                let outcome = match carload::shipment::read_batch_at(&file, at) {
-                    Ok(b) => build_one(&index.header, &b, &opts, &owner, &mut Ignore),
+                let outcome = match carload::shipment::read_batch_at(&file, &index.header, at) {
+                    Ok(b) => build_one(&index.header, &b, &opts, &owner, &mut print_notices),
                     Err(e) => Outcome::Failed(format!("{}: {e}", a.shipment.display())),
                 };
                 let b = at;
@@ -730,13 +746,20 @@ fn rows_of<B: std::borrow::Borrow<Batch>>(
 /// that does not belong to the batch is an error.
 fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<ExportRow>> {
     let r = match (&b.result, out) {
-        (Some(r), _) if sbuild::result_belongs(header, b, r) => Some(r.clone()),
+        (Some(r), _) if sbuild::result_belongs(header, b, r) => {
+            if let Err(why) = carload::shipment::judge::check_fields(r, Some(header.min_piece_size)) {
+                bail!("batch {}: the shipment's result is inconsistent: {why}", b.id);
+            }
+            Some(r.clone())
+        }
         (Some(_), _) => bail!("batch {}: the shipment's result was built from other contents; rebuild it", b.id),
         (None, None) => None,
         (None, Some(d)) => match sbuild::find_result(d, header, b) {
             Found::Built(r) => Some(r),
             Found::Missing => None,
-            Found::Other(reason) => bail!("batch {}: {reason}; rebuild it with `carload build`", b.id),
+            Found::Other(reason) | Found::Corrupt(reason) => {
+                bail!("batch {}: {reason}; rebuild it with `carload build`", b.id)
+            }
             Found::Unreadable(reason) => bail!("batch {}: {reason}", b.id),
         },
     };
@@ -747,10 +770,9 @@ fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<E
 /// index (a shipment of millions of files is never held whole; rows keep no file lists).
 fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<ExportRow>, Vec<String>)> {
     let (file, index) = open_index(path)?;
-    let batches = index
-        .batches
-        .iter()
-        .map(|at| carload::shipment::read_batch_at(&file, at).with_context(|| path.display().to_string()));
+    let batches = index.batches.iter().map(|at| {
+        carload::shipment::read_batch_at(&file, &index.header, at).with_context(|| path.display().to_string())
+    });
     let (rows, missing) = rows_of(&index.header, out, batches, false)?;
     Ok((index.header, rows, missing))
 }

@@ -1,5 +1,6 @@
-//! Process-wide signal handling: Ctrl-C/SIGTERM and SIGBUS remove temporary outputs, so an
-//! interrupted or failed run leaves nothing half-written.
+//! Process-wide signal handling: SIGINT (Ctrl-C), SIGTERM, SIGHUP and SIGBUS remove temporary
+//! outputs and this process's locks, so an interrupted or failed run leaves nothing half-written;
+//! the exit status tells which signal ended the run (128 + its number: 130, 143, 129).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,8 +24,8 @@ pub static OWNER: std::sync::OnceLock<carload::shipment::lock::Owner> = std::syn
 pub static CURRENT_INPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Removes the pending temporaries and locks. From a signal handler (`blocking` false) a list
-/// another thread holds is skipped; from the Ctrl-C/SIGTERM thread the lists are waited for and
-/// kept locked until the process exits, so nothing is registered after the cleanup.
+/// another thread holds is skipped; from the SIGINT/SIGTERM/SIGHUP thread the lists are waited
+/// for and kept locked until the process exits, so nothing is registered after the cleanup.
 fn remove_pending(blocking: bool) {
     use std::sync::MutexGuard;
     fn take<T>(m: &'static Mutex<T>, blocking: bool) -> Option<MutexGuard<'static, T>> {
@@ -43,9 +44,9 @@ fn remove_pending(blocking: bool) {
     if let Some(locks) = take(&PENDING_LOCKS, blocking) {
         for (p, id) in locks.iter() {
             let _ = match (id, OWNER.get()) {
-                (Some(id), _) => carload::shipment::lock::remove_if(p, *id, None),
-                (None, Some(owner)) => carload::shipment::lock::remove_if_owned_by(p, owner),
-                (None, None) => Ok(false),
+                (Some(id), _) => carload::shipment::lock::remove_if(p, *id, None).is_ok_and(|x| x),
+                (None, Some(owner)) => carload::shipment::lock::remove_if_owned_by(p, owner).is_ok_and(|x| x),
+                (None, None) => false,
             };
         }
         std::mem::forget(locks);
@@ -92,14 +93,27 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
     unsafe { libc::_exit(1) }
 }
 
-/// Installs the handlers.
+/// The exit status of a run ended by signal `sig`: 128 + its number, the shells' convention
+/// (SIGINT 130, SIGTERM 143, SIGHUP 129).
+pub fn exit_status(sig: libc::c_int) -> i32 {
+    128 + sig
+}
+
+/// Installs the handlers. SIGINT, SIGTERM and SIGHUP are taken on a thread of their own
+/// (`signal-hook`'s iterator: the handler itself only wakes that thread), which gives the
+/// terminal back, removes the pending temporaries and locks and exits with [`exit_status`].
 pub fn install() {
-    let _ = ctrlc::set_handler(|| {
-        // SIGTERM/SIGHUP while the workstation runs: give the terminal back first.
-        crate::tui::terminal::restore();
-        remove_pending(true);
-        std::process::exit(130);
-    });
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                // The workstation's raw mode and alternate screen first.
+                crate::tui::terminal::restore();
+                remove_pending(true);
+                std::process::exit(exit_status(sig));
+            }
+        });
+    }
     // SAFETY: a plain sigaction with a handler that only writes, unlinks and exits.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();

@@ -47,7 +47,7 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Built {}/{} batches · {} of {} ({:.1}%) · {} building ({} of {} done) · {} not built · {} stale locks · {} problems",
+        "Built {}/{} batches · {} of {} ({:.1}%) · {} building ({} of {} done) · {} not built · {} failed · {} corrupt · {} stale locks · {} problems",
         t.built,
         t.batches,
         ibytes(t.built_bytes),
@@ -57,6 +57,8 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
         ibytes(t.building_done_bytes),
         ibytes(t.building_bytes),
         t.not_built,
+        t.failed,
+        t.corrupt,
         t.stale_locks,
         t.problems
     );
@@ -104,12 +106,18 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
                 };
                 format!("{} building on {host} (pid {pid}): {done} · heartbeat {heartbeat_age} s ago", b.id)
             }
-            State::StaleLock { host, pid, heartbeat_age } => format!(
-                "{} STALE LOCK of {host} (pid {pid}), not refreshed for {heartbeat_age} s: its builder likely died",
-                b.id
+            State::StaleLock { host, pid, heartbeat_age, reason } => format!(
+                "{} STALE LOCK of {host} (pid {pid}, heartbeat {heartbeat_age} s ago): {}; a builder takes it over",
+                b.id,
+                reason.reason()
             ),
+            State::Failed { host, reason } => format!("{} FAILED on {host}: {reason}", b.id),
+            State::Corrupt { reason } => format!("{} CORRUPT: {reason}; `carload build` rebuilds it", b.id),
             State::Problem { reason } => format!("{} PROBLEM: {reason}", b.id),
-            State::Built { payload_cid, piece_cid, piece_size, car_size } if all => format!(
+            State::Built { sources_changed: Some(why), .. } => {
+                format!("{} built; note: its sources changed since ({why}); the CAR is what ships", b.id)
+            }
+            State::Built { payload_cid, piece_cid, piece_size, car_size, .. } if all => format!(
                 "{} built: payload {payload_cid} · piece {piece_cid} ({} padded) · CAR {car_size} bytes",
                 b.id,
                 ibytes(*piece_size)
@@ -145,16 +153,29 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let watched = index
         .batches
         .iter()
-        .map(|at| read_batch_at(&f, at).map(|b| Watched::of(&index.header, &b)))
+        .map(|at| read_batch_at(&f, &index.header, at).map(|b| Watched::of(&index.header, &b)))
         .collect::<Result<Vec<_>, _>>()
         .with_context(name)?;
-    let batch = |i: usize| read_batch_at(&f, &index.batches[i]).ok();
-    let stale = Duration::from_secs(a.stale_after);
+    let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
+    // Lock holders judged as `build` judges them.
+    let me = crate::cli::shipment::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(a.stale_after));
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();
+    // Each built batch's sources are checked once (a note: its CAR is what ships).
+    let mut noted: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    let base = carload::shipment::build::source_root(&index.header, None).into_owned();
     loop {
         let now = SystemTime::now();
-        let list = status_of(&a.out, &index.header, &watched, &batch, now, stale);
+        let mut list = status_of(&a.out, &index.header, &watched, &batch, now, &rule);
+        for (i, b) in list.iter_mut().enumerate() {
+            if let State::Built { sources_changed, .. } = &mut b.state {
+                let note = noted
+                    .entry(b.id.clone())
+                    .or_insert_with(|| batch(i).and_then(|rec| carload::shipment::source::changed_since(&rec, &base)));
+                sources_changed.clone_from(note);
+            }
+        }
         let est = estimate(&list, now, samples.make_contiguous());
         samples.push_back(Sample { at: now, done_bytes: summary(&list).done_bytes });
         while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {

@@ -5,8 +5,8 @@
 
 use super::report::ibytes;
 use anyhow::{bail, Context, Result};
-use carload::shipment::build::{find_result, outputs, Found};
-use carload::shipment::{read_shipment, BatchResult};
+use carload::shipment::build::{find_result, Found};
+use carload::shipment::BatchResult;
 use clap::Args;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,9 @@ pub struct VerifyArgs {
     /// Print only problems.
     #[arg(long, short)]
     pub quiet: bool,
+    /// With a shipment: check the built batches only (batches not built do not fail the run).
+    #[arg(long)]
+    pub built_only: bool,
 }
 
 /// What the CAR must match.
@@ -78,21 +81,15 @@ fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> 
     super::run::positional(&f, &name)?;
     let mut r = carload::verify::verify_file(&f, car).with_context(|| name.clone())?;
     let padded = e.result.as_ref().map(|r| r.piece_size).or(e.piece_size).unwrap_or(r.piece.padded_size);
+    if !padded.is_power_of_two() || padded < r.piece.padded_size {
+        extra.push(format!(
+            "piece size {padded} is not a power of two at least the CAR's natural piece of {}",
+            r.piece.padded_size
+        ));
+    }
     let piece = r.piece.pad_to(padded);
     if let Some(res) = &e.result {
-        if r.roots.first().map(|c| c.to_string()).as_deref() != Some(res.payload_cid.as_str()) {
-            extra.push(format!(
-                "payload CID {:?} is not the result's {}",
-                r.roots.first().map(|c| c.to_string()),
-                res.payload_cid
-            ));
-        }
-        if r.car_size != res.car_size {
-            extra.push(format!("CAR size {} is not the result's {}", r.car_size, res.car_size));
-        }
-        if piece.cid_v1().to_string() != res.piece_cid {
-            extra.push(format!("piece CID {} is not the result's {}", piece.cid_v1(), res.piece_cid));
-        }
+        extra.extend(carload::shipment::check::compare_result(res, &r, None));
     }
     if let Some(want) = &e.piece_cid {
         let got = if want.starts_with("bafkzcib") { piece.cid_v2().to_string() } else { piece.cid_v1().to_string() };
@@ -153,27 +150,81 @@ fn verify_shipment(a: &VerifyArgs) -> Result<()> {
     let Some(out) = &a.out else {
         bail!("{}: a shipment: pass --out DIR, the folder `carload build` wrote", a.path.display())
     };
-    let f = std::fs::File::open(&a.path).with_context(|| a.path.display().to_string())?;
-    let s = read_shipment(BufReader::with_capacity(1 << 20, f)).with_context(|| a.path.display().to_string())?;
-    let (mut problems, mut verified, mut missing) = (0u64, 0usize, 0usize);
-    for b in &s.batches {
-        let prefix = format!("{}: ", b.id);
-        match find_result(out, &s.header, b) {
-            Found::Built(r) => {
-                let e = Expect { result: Some(r), ..Expect::default() };
-                problems += verify_one(&outputs(out, &b.id).car, &e, &prefix, a.quiet)?;
-                verified += 1;
+    // One batch record at a time: a shipment of millions of files is never held whole.
+    let (file, index) = crate::cli::shipment::open_index(&a.path)?;
+    let (mut ok, mut bad, mut problems) = (0usize, 0usize, 0u64);
+    let mut missing = Vec::new();
+    for at in &index.batches {
+        let prefix = format!("{}: ", at.id);
+        let mut lines: Vec<String> = Vec::new();
+        let mut count = 0u64;
+        match carload::shipment::read_batch_at(&file, &index.header, at) {
+            Err(e) => {
+                lines.push(format!("{}: {e}", a.path.display()));
+                count += 1;
             }
-            Found::Missing => missing += 1,
-            Found::Other(reason) | Found::Unreadable(reason) => {
-                eprintln!("problem: {prefix}{reason}");
-                problems += 1;
-            }
+            Ok(b) => match find_result(out, &index.header, &b) {
+                Found::Built(r) => {
+                    let c = carload::shipment::check::check_batch(out, &index.header, &b, &r);
+                    count += c.problem_count;
+                    lines.extend(c.problems);
+                    if !a.quiet {
+                        if let Some(rep) = &c.report {
+                            println!(
+                                "{prefix}{} · CAR {} bytes, {} blocks · piece {} · {}",
+                                r.payload_cid,
+                                rep.car_size,
+                                rep.blocks,
+                                r.piece_cid,
+                                if count == 0 { "OK".to_string() } else { format!("{count} problems") }
+                            );
+                        }
+                    }
+                }
+                Found::Missing => missing.push(at.id.clone()),
+                Found::Other(reason) | Found::Corrupt(reason) | Found::Unreadable(reason) => {
+                    lines.push(reason);
+                    count += 1;
+                }
+            },
+        }
+        for l in &lines {
+            eprintln!("problem: {prefix}{l}");
+        }
+        if count > lines.len() as u64 {
+            eprintln!("problem: {prefix}… {} more", count - lines.len() as u64);
+        }
+        problems += count;
+        match count {
+            0 if missing.last().is_none_or(|m| *m != at.id) => ok += 1,
+            0 => {}
+            _ => bad += 1,
         }
     }
-    println!("Verified {verified} of {} batches ({missing} not built): {problems} problems", s.batches.len());
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(20).map(String::as_str).collect();
+        let more = if missing.len() > shown.len() {
+            format!(" and {} more", missing.len() - shown.len())
+        } else {
+            String::new()
+        };
+        eprintln!("not built: {}{more}", shown.join(", "));
+    }
+    println!(
+        "Verified {} batches: {ok} OK, {bad} with problems ({problems} problems), {} not built",
+        index.batches.len(),
+        missing.len()
+    );
     if problems > 0 {
-        bail!("{}: {problems} problems", a.path.display());
+        bail!("{}: {problems} problems in {bad} batches", a.path.display());
+    }
+    if !missing.is_empty() && !a.built_only {
+        bail!(
+            "{}: {} batches are not built in {} (--built-only checks only the built ones)",
+            a.path.display(),
+            missing.len(),
+            out.display()
+        );
     }
     Ok(())
 }

@@ -659,8 +659,10 @@ const MAP_WINDOW: usize = 64 * 127 * UNIT_QUADS;
 /// commP of a regular file's contents, hashed straight from a read-only memory map in windows
 /// of about 64 MiB (no copy into buffers; units of each window hashed in parallel). Pages of
 /// finished windows are released so resident memory stays at about one window. Returns `None`
-/// when the file cannot be mapped (the caller then reads it with [`commp_of_reader`]).
-pub fn commp_of_file(file: &std::fs::File) -> Option<Result<PieceInfo, CommpError>> {
+/// when the file cannot be mapped (the caller then reads it with [`commp_of_reader`]). The map
+/// is registered ([`crate::importer::input::Map`]), so the CLI reports a file that shrinks while
+/// it is read as an error naming `path`.
+pub fn commp_of_file(file: &std::fs::File, path: &std::path::Path) -> Option<Result<PieceInfo, CommpError>> {
     let len = file.metadata().ok()?.len();
     if len == 0 {
         return Some(commp_of_bytes(&[]));
@@ -668,10 +670,7 @@ pub fn commp_of_file(file: &std::fs::File) -> Option<Result<PieceInfo, CommpErro
     if let Err(e) = check_payload_size(len) {
         return Some(Err(e));
     }
-    // SAFETY: the map is read-only and private to this call. If another process truncates the
-    // file meanwhile, reads past the new end raise SIGBUS; carload treats inputs as not being
-    // modified while it hashes them (as every streaming hasher must).
-    let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
+    let map = crate::importer::input::Map::new(file, usize::try_from(len).ok()?, path).ok()?;
     let _ = map.advise(memmap2::Advice::Sequential);
     let mut h = PieceHasher::new();
     let mut off = 0usize;

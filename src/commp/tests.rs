@@ -377,7 +377,7 @@ fn mapped_file_equals_bytes() {
         let data = noise(len, len as u64 + 3);
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&data).unwrap();
-        let got = commp_of_file(&f).expect("regular files can be mapped").unwrap();
+        let got = commp_of_file(&f, std::path::Path::new("test")).expect("regular files can be mapped").unwrap();
         assert_eq!(got, commp_of_bytes(&data).unwrap(), "len {len}");
     }
 }

@@ -31,8 +31,7 @@ pub fn mapped_input_at(addr: usize) -> Option<Option<PathBuf>> {
     Some(MAPPED_PATHS.try_lock().ok().and_then(|v| v.iter().find(|(s, _)| *s == start).map(|(_, p)| p.clone())))
 }
 
-/// Registers a mapped range (see [`MAPPED`]); a full table leaves it unregistered.
-pub(crate) fn register_map(start: usize, len: usize, path: &Path) {
+fn register_map(start: usize, len: usize, path: &Path) {
     use std::sync::atomic::Ordering;
     for (s, l) in &MAPPED {
         if s.compare_exchange(0, start, Ordering::AcqRel, Ordering::Acquire).is_ok() {
@@ -45,8 +44,7 @@ pub(crate) fn register_map(start: usize, len: usize, path: &Path) {
     }
 }
 
-/// Forgets the mapped range starting at `start`.
-pub(crate) fn unregister_map(start: usize) {
+fn unregister_map(start: usize) {
     use std::sync::atomic::Ordering;
     if let Ok(mut v) = MAPPED_PATHS.lock() {
         v.retain(|(s, _)| *s != start);
@@ -59,11 +57,36 @@ pub(crate) fn unregister_map(start: usize) {
     }
 }
 
-impl Drop for Input {
+/// A read-only memory map of a file, registered in [`MAPPED`] for as long as it lives, so a
+/// SIGBUS from it (the file shrank while it was read) is explained by the CLI as a one-line
+/// error naming the file, with its cleanup. Every mapped read in carload goes through one
+/// (the importer's inputs, `commp` of a file).
+pub struct Map {
+    map: memmap2::Mmap,
+}
+
+impl Map {
+    /// Maps the first `len` bytes of `file` (named `path` in the SIGBUS message).
+    pub fn new(file: &File, len: usize, path: &Path) -> std::io::Result<Map> {
+        // SAFETY: a read-only, private map; a file that shrinks while mapped raises SIGBUS on
+        // access past its new end, which the registration lets the CLI report (see above).
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file)? };
+        register_map(map.as_ptr() as usize, map.len(), path);
+        Ok(Map { map })
+    }
+}
+
+impl std::ops::Deref for Map {
+    type Target = memmap2::Mmap;
+
+    fn deref(&self) -> &memmap2::Mmap {
+        &self.map
+    }
+}
+
+impl Drop for Map {
     fn drop(&mut self) {
-        if let Input::Mapped { map, .. } = self {
-            unregister_map(map.as_ptr() as usize);
-        }
+        unregister_map(self.map.as_ptr() as usize);
     }
 }
 
@@ -79,7 +102,7 @@ pub enum Input {
     /// A read-only map of the whole file.
     Mapped {
         /// The map.
-        map: memmap2::Mmap,
+        map: Map,
         /// Where the range starts in the file.
         offset: u64,
         /// Bytes handed out so far (relative to `offset`).
@@ -121,12 +144,68 @@ impl Stamp {
     }
 }
 
+/// What a file must be when it is opened: the file a shipment's pre-build check found (device
+/// and inode) with the times it had then (see `shipment::source`). A file replaced, or written
+/// in place since (its change time moves whatever its modification time says), is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Modification time (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// Status-change time (seconds, nanoseconds).
+    pub ctime: (i64, i64),
+}
+
+impl Expected {
+    /// What `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        let s = Stamp::of(meta);
+        Expected { dev: meta.dev(), ino: meta.ino(), mtime: s.mtime, ctime: s.ctime }
+    }
+
+    /// How `meta` differs from what is expected, if it does.
+    pub fn differs(&self, meta: &std::fs::Metadata) -> Option<String> {
+        let now = Expected::of(meta);
+        if (now.dev, now.ino) != (self.dev, self.ino) {
+            Some(format!(
+                "it is another file now (inode {} on device {}, checked {} on {})",
+                now.ino, now.dev, self.ino, self.dev
+            ))
+        } else if now.ctime != self.ctime || now.mtime != self.mtime {
+            Some("it was written or its metadata changed".into())
+        } else {
+            None
+        }
+    }
+}
+
 impl Input {
     /// Opens `len` bytes of `path` from `offset`. When `whole`, the file must be exactly
-    /// `offset + len` bytes long.
-    pub fn open(path: &Path, offset: u64, len: u64, whole: bool) -> Result<Self, ImportError> {
-        let mut file = File::open(path).map_err(|e| ImportError::io(path, e))?;
+    /// `offset + len` bytes long; with `expect`, it must be that file, unchanged.
+    pub fn open(
+        path: &Path,
+        offset: u64,
+        len: u64,
+        whole: bool,
+        expect: Option<&Expected>,
+    ) -> Result<Self, ImportError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking: a FIFO put in a file's place must not hang the open.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| ImportError::io(path, e))?;
         let meta = file.metadata().map_err(|e| ImportError::io(path, e))?;
+        if let Some(why) = expect.and_then(|e| e.differs(&meta)) {
+            return Err(ImportError::NotAsPlanned { path: path.to_path_buf(), detail: why });
+        }
+        if !meta.is_file() {
+            return Err(ImportError::NotAsPlanned { path: path.to_path_buf(), detail: "not a regular file".into() });
+        }
         let (actual, stamp) = (meta.len(), Stamp::of(&meta));
         let end = offset + len;
         if (whole && actual != end) || actual < end {
@@ -137,11 +216,9 @@ impl Input {
             });
         }
         if len >= MAP_MIN {
-            // SAFETY: read-only, private map; see the module docs for files that shrink.
-            if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(end as usize).map(&file) } {
+            if let Ok(map) = Map::new(&file, end as usize, path) {
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let released = offset as usize / PAGE * PAGE;
-                register_map(map.as_ptr() as usize, map.len(), path);
                 return Ok(Input::Mapped { map, offset, pos: 0, released, file, path: path.to_path_buf(), stamp });
             }
         }

@@ -38,6 +38,14 @@ pub enum ImportError {
         /// What was found instead.
         found: String,
     },
+    /// A file is not the one planned, or was written since (a shipment's source).
+    #[error("{path}: changed since planning ({detail})")]
+    NotAsPlanned {
+        /// The path.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
     /// Any other I/O error, with the path it concerns.
     #[error("{path}: {source}")]
     Io {
@@ -85,6 +93,8 @@ pub enum Entry {
         path: PathBuf,
         /// Size at scan time.
         size: u64,
+        /// The file it must be when opened, if known.
+        expect: Option<super::input::Expected>,
     },
     /// A byte range of a regular file, imported as if those bytes were a file of their own
     /// (shipments split files larger than a piece at chunk-aligned offsets).
@@ -95,6 +105,8 @@ pub enum Entry {
         offset: u64,
         /// Bytes in the range.
         len: u64,
+        /// The file it must be when opened, if known.
+        expect: Option<super::input::Expected>,
     },
     /// A folder with its children sorted by name bytes.
     Dir {
@@ -162,7 +174,7 @@ pub fn scan(path: &Path, profile: &Profile) -> Result<Entry, ImportError> {
 
 fn scan_with(path: &Path, meta: &Metadata, profile: &Profile) -> Result<Entry, ImportError> {
     if meta.is_file() {
-        return Ok(Entry::File { path: path.to_path_buf(), size: meta.len() });
+        return Ok(Entry::File { path: path.to_path_buf(), size: meta.len(), expect: None });
     }
     if let Some(kind) = kind_of(meta) {
         return Err(ImportError::UnsupportedType { path: path.to_path_buf(), kind });

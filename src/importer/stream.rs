@@ -122,12 +122,12 @@ impl<'a> Builder<'a> {
     /// Imports an input tree and returns its root CID and Tsize.
     pub fn entry(&mut self, entry: &Entry) -> Result<(Cid, u64), ImportError> {
         match entry {
-            Entry::File { path, size } => {
-                let l = self.file(path, *size)?;
+            Entry::File { path, size, expect } => {
+                let l = self.file_part(path, 0, *size, true, expect.as_ref())?;
                 Ok((l.cid, l.tsize))
             }
-            Entry::FileRange { path, offset, len } => {
-                let l = self.file_range(path, *offset, *len)?;
+            Entry::FileRange { path, offset, len, expect } => {
+                let l = self.file_part(path, *offset, *len, false, expect.as_ref())?;
                 Ok((l.cid, l.tsize))
             }
             Entry::Symlink { target, .. } => {
@@ -155,16 +155,23 @@ impl<'a> Builder<'a> {
 
     /// Imports one file read from `path`, which must hold exactly `size` bytes.
     pub fn file(&mut self, path: &Path, size: u64) -> Result<LinkInfo, ImportError> {
-        self.file_part(path, 0, size, true)
+        self.file_part(path, 0, size, true, None)
     }
 
     /// Imports `len` bytes of `path` from `offset` as a file of their own.
     pub fn file_range(&mut self, path: &Path, offset: u64, len: u64) -> Result<LinkInfo, ImportError> {
-        self.file_part(path, offset, len, false)
+        self.file_part(path, offset, len, false, None)
     }
 
-    fn file_part(&mut self, path: &Path, offset: u64, size: u64, whole: bool) -> Result<LinkInfo, ImportError> {
-        let mut input = Input::open(path, offset, size, whole)?;
+    fn file_part(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        size: u64,
+        whole: bool,
+        expect: Option<&super::input::Expected>,
+    ) -> Result<LinkInfo, ImportError> {
+        let mut input = Input::open(path, offset, size, whole, expect)?;
         self.observer.event(Event::FileStarted { path: path.to_path_buf(), size });
         let mut shape = FileShape::new(size, &self.profile);
         let l = if shape.depth == 0 {

@@ -1,19 +1,26 @@
 //! The shipment file: JSON Lines, one header record then one record per batch.
 //!
 //! ```text
-//! {"format":"carload-shipment","version":1,"profile":{…},"sector_size":…,"piece_size":…,…}
-//! {"id":"b00000","car_size_bound":…,"piece_size":…,"files":[["data/a",1234,1700000000000000000],…]}
-//! {"id":"b00001",…,"files":[["data/big.iso",90000000000,1700000000000000000,0,34000000000]]}
+//! {"format":"carload-shipment","version":2,"profile":{…},"sector_size":…,"piece_size":…,"base":"/data",…}
+//! {"id":"b00000","car_size_bound":…,"piece_size":…,"files":[["set/a",1234,1700000000000000000,[1700000000000000000,5512]],…]}
+//! {"id":"b00001",…,"files":[["set/big.iso",90000000000,1700000000000000000,[1700000000000000000,77],0,34000000000]]}
 //! ```
 //!
-//! Each file is a compact array `[name, size, mtime_ns]`, or `[name, size, mtime_ns, offset,
-//! length]` for a part of a file split across batches (offsets are multiples of the profile's
-//! chunk size; the parts of a file, in offset order, cover it exactly). `name` is the walk path
-//! (relative names resolve against the header's `base`), `size` and `mtime_ns` (nanoseconds
-//! since the Unix epoch) are the file's at planning time and are checked again before building.
+//! Each file is a compact array `[name, size, mtime_ns, [ctime_ns, inode]]`, or `[name, size,
+//! mtime_ns, [ctime_ns, inode], offset, length]` for a part of a file split across batches
+//! (offsets are multiples of the profile's chunk size; the parts of a file, in offset order, cover
+//! it exactly). `name` is the file's path relative to the header's `base` (normalized: no `.`,
+//! `..` or empty components); `size`, `mtime_ns`, `ctime_ns` (nanoseconds since the Unix epoch)
+//! and `inode` identify the file's contents as planned and are checked again when it is opened
+//! and after it is read. Version 1 files (no `[ctime_ns, inode]`) are still read; their files are
+//! checked by size and mtime only.
 //! A batch record may carry a `result` (the same object as `DIR/<id>.json`) once built.
-//! JSON Lines keeps a million-file shipment streamable and diff-friendly: about 60 bytes per
+//! JSON Lines keeps a million-file shipment streamable and diff-friendly: about 90 bytes per
 //! file plus its name.
+//!
+//! A shipment file is untrusted input: every record is checked as it is read
+//! ([`check_name`], [`valid_batch_id`], the numeric ranges), and a refusal names the line, the
+//! batch and the field.
 
 use super::plan::Pack;
 use crate::profile::Profile;
@@ -53,7 +60,7 @@ pub fn name_to_path(name: &str) -> std::path::PathBuf {
 /// `format` of the header record.
 pub const FORMAT: &str = "carload-shipment";
 /// Current format version.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// The first record: how the shipment was planned, and totals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,16 +105,52 @@ pub struct Part {
     pub len: u64,
 }
 
+/// What identifies a file's contents beyond its size and mtime: its status-change time (which
+/// users cannot set back: any write, chmod or rename of the file moves it) and its inode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "(i64, u64)", into = "(i64, u64)")]
+pub struct Ident {
+    /// Status-change time, nanoseconds since the Unix epoch.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl From<(i64, u64)> for Ident {
+    fn from((ctime_ns, ino): (i64, u64)) -> Self {
+        Ident { ctime_ns, ino }
+    }
+}
+
+impl From<Ident> for (i64, u64) {
+    fn from(i: Ident) -> Self {
+        (i.ctime_ns, i.ino)
+    }
+}
+
+impl Ident {
+    /// The identity of the file `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Ident {
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+            ino: meta.ino(),
+        }
+    }
+}
+
 /// One file (or file part) of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "FileTuple", into = "FileTuple")]
 pub struct FileRef {
-    /// Walk path.
+    /// Path relative to the shipment's `base`.
     pub name: String,
     /// Size of the whole file at planning time.
     pub size: u64,
     /// Modification time at planning time, in nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// Status-change time and inode at planning time (absent in version 1 shipments).
+    pub ident: Option<Ident>,
     /// The byte range, for a part of a split file.
     pub part: Option<Part>,
 }
@@ -127,16 +170,25 @@ impl FileRef {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum FileTuple {
-    Part(String, u64, i64, u64, u64),
     Whole(String, u64, i64),
+    WholeId(String, u64, i64, Ident),
+    Part(String, u64, i64, u64, u64),
+    PartId(String, u64, i64, Ident, u64, u64),
 }
 
 impl From<FileTuple> for FileRef {
     fn from(t: FileTuple) -> Self {
+        let part = |offset, len| Some(Part { offset, len });
         match t {
-            FileTuple::Whole(name, size, mtime_ns) => FileRef { name, size, mtime_ns, part: None },
-            FileTuple::Part(name, size, mtime_ns, offset, len) => {
-                FileRef { name, size, mtime_ns, part: Some(Part { offset, len }) }
+            FileTuple::Whole(name, size, mtime_ns) => FileRef { name, size, mtime_ns, ident: None, part: None },
+            FileTuple::WholeId(name, size, mtime_ns, id) => {
+                FileRef { name, size, mtime_ns, ident: Some(id), part: None }
+            }
+            FileTuple::Part(name, size, mtime_ns, o, l) => {
+                FileRef { name, size, mtime_ns, ident: None, part: part(o, l) }
+            }
+            FileTuple::PartId(name, size, mtime_ns, id, o, l) => {
+                FileRef { name, size, mtime_ns, ident: Some(id), part: part(o, l) }
             }
         }
     }
@@ -144,9 +196,11 @@ impl From<FileTuple> for FileRef {
 
 impl From<FileRef> for FileTuple {
     fn from(f: FileRef) -> Self {
-        match f.part {
-            None => FileTuple::Whole(f.name, f.size, f.mtime_ns),
-            Some(p) => FileTuple::Part(f.name, f.size, f.mtime_ns, p.offset, p.len),
+        match (f.ident, f.part) {
+            (None, None) => FileTuple::Whole(f.name, f.size, f.mtime_ns),
+            (Some(id), None) => FileTuple::WholeId(f.name, f.size, f.mtime_ns, id),
+            (None, Some(p)) => FileTuple::Part(f.name, f.size, f.mtime_ns, p.offset, p.len),
+            (Some(id), Some(p)) => FileTuple::PartId(f.name, f.size, f.mtime_ns, id, p.offset, p.len),
         }
     }
 }
@@ -263,17 +317,25 @@ where
     w.write_all(b"\n")
 }
 
-#[cfg(test)]
 impl BatchResult {
-    /// A result for tests: batch `batch`, a 3-byte CAR, no files.
-    pub(crate) fn sample(batch: &str, fingerprint: Option<String>) -> Self {
+    /// A result for tests (of this crate and the binary's): batch `batch`, a 3-byte CAR (`car`)
+    /// whose piece is padded to 1 MiB, no files, no fingerprint; its fields agree with each other.
+    #[doc(hidden)]
+    pub fn sample_for_tests(batch: &str) -> Self {
+        Self::sample(batch, None)
+    }
+
+    /// [`BatchResult::sample_for_tests`] with `fingerprint`.
+    #[doc(hidden)]
+    pub fn sample(batch: &str, fingerprint: Option<String>) -> Self {
+        let piece = crate::commp::commp_of_bytes(b"car").unwrap().pad_to(1 << 20);
         BatchResult {
-            payload_cid: "bafyroot".into(),
-            piece_size: 2048,
-            piece_cid: "baga".into(),
-            piece_size_unpadded: 2032,
+            payload_cid: crate::block::cid_of(crate::block::CidVersion::V1, crate::block::RAW, b"car").to_string(),
+            piece_size: piece.padded_size,
+            piece_cid: piece.cid_v1().to_string(),
+            piece_size_unpadded: piece.unpadded_size,
             car_size: 3,
-            piece_cid_v2: "bafkz".into(),
+            piece_cid_v2: piece.cid_v2().to_string(),
             files: Vec::new(),
             batch: batch.into(),
             fingerprint,
@@ -389,17 +451,27 @@ pub fn write_shipment(w: &mut dyn Write, s: &Shipment) -> io::Result<()> {
     w.flush()
 }
 
-/// Reads a shipment written by [`write_shipment`]; blank lines are ignored.
+/// Reads a shipment written by [`write_shipment`]; blank lines are ignored. Every record is
+/// checked ([`index_shipment`] checks the same).
 pub fn read_shipment(r: impl BufRead) -> Result<Shipment, FormatError> {
     let mut batches = Vec::new();
-    let mut ids = std::collections::HashSet::new();
+    let mut seen = Seen::default();
     let header = for_each_record(r, &mut |h, line, _, text| {
         let b: Batch = serde_json::from_str(text).map_err(|source| FormatError::Json { line, source })?;
-        let parts = b.files.iter().enumerate().filter(|(_, f)| f.part.is_some());
-        check_batch(h, (&b.id, b.piece_size), parts, line, &mut ids)?;
+        let mut files = FilesSkim::default();
+        for f in &b.files {
+            files.add(f);
+        }
+        check_batch(
+            h,
+            &BatchSkim { id: b.id.clone(), car_size_bound: b.car_size_bound, piece_size: b.piece_size, files },
+            line,
+            &mut seen,
+        )?;
         batches.push(b);
         Ok(())
     })?;
+    seen.check_totals(&header)?;
     Ok(Shipment { header, batches })
 }
 
@@ -436,11 +508,10 @@ pub struct ShipmentIndex {
 /// Indexes a shipment file (see [`ShipmentIndex`]).
 pub fn index_shipment(r: impl BufRead) -> Result<ShipmentIndex, FormatError> {
     let mut batches = Vec::new();
-    let mut ids = std::collections::HashSet::new();
+    let mut seen = Seen::default();
     let header = for_each_record(r, &mut |h, line, offset, text| {
         let b: BatchSkim = serde_json::from_str(text).map_err(|source| FormatError::Json { line, source })?;
-        let parts = b.files.parts.iter().map(|(k, f)| (*k, f));
-        check_batch(h, (&b.id, b.piece_size), parts, line, &mut ids)?;
+        check_batch(h, &b, line, &mut seen)?;
         batches.push(BatchAt {
             id: b.id,
             offset,
@@ -452,22 +523,33 @@ pub fn index_shipment(r: impl BufRead) -> Result<ShipmentIndex, FormatError> {
         });
         Ok(())
     })?;
+    seen.check_totals(&header)?;
     Ok(ShipmentIndex { header, batches })
 }
 
 /// Reads the batch record `at` of an indexed shipment `file` (positional reads: threads may
-/// share the file).
-pub fn read_batch_at(file: &std::fs::File, at: &BatchAt) -> Result<Batch, FormatError> {
+/// share the file). The record is checked again: the file may have changed since it was indexed.
+pub fn read_batch_at(file: &std::fs::File, header: &Header, at: &BatchAt) -> Result<Batch, FormatError> {
     // Parsed from the file as it is read: the line (about 90 bytes per file) is never buffered.
     let range = crate::importer::input::RangeReader::new(file, at.offset, at.len);
     let b: Batch = serde_json::from_reader(io::BufReader::with_capacity(1 << 16, range))
         .map_err(|source| FormatError::Json { line: at.line, source })?;
+    let changed = |field: &str, found: String, indexed: String| FormatError::Invalid {
+        line: at.line,
+        field: field.into(),
+        reason: format!("{found} where the index found {indexed}: the shipment file changed"),
+    };
     if b.id != at.id {
-        return Err(FormatError::Invalid {
-            line: at.line,
-            field: "id".into(),
-            reason: format!("{:?} where the index found {:?}: the shipment file changed", b.id, at.id),
-        });
+        return Err(changed("id", format!("{:?}", b.id), format!("{:?}", at.id)));
+    }
+    let mut files = FilesSkim::default();
+    for f in &b.files {
+        files.add(f);
+    }
+    let skim = BatchSkim { id: b.id.clone(), car_size_bound: b.car_size_bound, piece_size: b.piece_size, files };
+    check_batch(header, &skim, at.line, &mut Seen::default())?;
+    if (skim.files.count, skim.files.bytes, skim.car_size_bound) != (at.files, at.bytes, at.car_size_bound) {
+        return Err(changed("files", format!("{} files", skim.files.count), format!("{}", at.files)));
     }
     Ok(b)
 }
@@ -503,7 +585,7 @@ fn for_each_record(mut r: impl BufRead, each: &mut EachRecord<'_>) -> Result<Hea
                 let v: serde_json::Value = serde_json::from_str(line).map_err(json)?;
                 let format = v.get("format").and_then(|f| f.as_str()).unwrap_or_default().to_string();
                 let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
-                if format != FORMAT || version != VERSION {
+                if format != FORMAT || !(1..=VERSION).contains(&version) {
                     return Err(FormatError::NotAShipment { format, version });
                 }
                 let h: Header = serde_json::from_value(v).map_err(json)?;
@@ -512,6 +594,9 @@ fn for_each_record(mut r: impl BufRead, each: &mut EachRecord<'_>) -> Result<Hea
             }
             Some(h) => {
                 count += 1;
+                if count > h.batches {
+                    return Err(FormatError::Count { expected: h.batches, found: count });
+                }
                 each(h, line_no, at, line)?;
             }
         }
@@ -523,15 +608,65 @@ fn for_each_record(mut r: impl BufRead, each: &mut EachRecord<'_>) -> Result<Hea
     Ok(header)
 }
 
-/// Whether `id` is a safe batch ID: 1–64 characters of `A-Z a-z 0-9 _ - .`, not starting with
-/// a dot. IDs name output files and appear in exported shell lines.
+/// Whether `id` is a safe batch ID: 1–64 characters of `A-Z a-z 0-9 _ -`. IDs name output files
+/// (`<id>.car`, and temporaries `.<id>.car.*`, so no dot: `a` and `a.x` would share
+/// temporaries) and appear in exported shell lines.
 pub fn valid_batch_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('.')
-        && id.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
 }
 
+/// Longest name a shipment may hold, in bytes of the path it stands for (Linux's `PATH_MAX`).
+pub const MAX_NAME: usize = 4096;
+
+/// Largest file size a shipment may record (files are read at `i64` offsets).
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// Checks a recorded file name: the path it stands for ([`name_to_path`]) is relative, at most
+/// [`MAX_NAME`] bytes, has no empty, `.` or `..` component and no NUL byte, and a name in the
+/// NUL+hex form stands for a path that is not UTF-8 (so each path has exactly one name). With
+/// `legacy` (version 1 shipments) an absolute name is accepted here; building refuses it.
+pub fn check_name(name: &str, legacy: bool) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes: Vec<u8> = match name.strip_prefix('\0') {
+        Some(hex) => {
+            let p = name_to_path(name);
+            let b = p.as_os_str().as_bytes();
+            if hex.len() != 2 * b.len() || b.contains(&0) {
+                return Err("malformed NUL+hex name".into());
+            }
+            if std::str::from_utf8(b).is_ok() {
+                return Err("NUL+hex form of a UTF-8 path (write it as text)".into());
+            }
+            b.to_vec()
+        }
+        None => name.as_bytes().to_vec(),
+    };
+    if bytes.is_empty() {
+        return Err("empty name".into());
+    }
+    if bytes.len() > MAX_NAME {
+        return Err(format!("{} bytes long, more than {MAX_NAME}", bytes.len()));
+    }
+    if bytes.contains(&0) {
+        return Err("NUL byte in the name".into());
+    }
+    let rel = match bytes.strip_prefix(b"/") {
+        Some(rest) if legacy => rest,
+        Some(_) => return Err("absolute name (names are relative to the shipment's base)".into()),
+        None => &bytes[..],
+    };
+    for c in rel.split(|&b| b == b'/') {
+        match c {
+            b"" => return Err("empty path component (a doubled or trailing /)".into()),
+            b"." => return Err("`.` path component (names are normalized)".into()),
+            b".." => return Err("`..` path component (it would climb out of the base folder)".into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks the header record.
 fn check_header(h: &Header) -> Result<(), FormatError> {
     let bad = |field: &str, reason: String| Err(FormatError::Invalid { line: 1, field: field.into(), reason });
     let p = &h.profile;
@@ -547,46 +682,105 @@ fn check_header(h: &Header) -> Result<(), FormatError> {
     if let Err(e) = super::plan::check_options(&super::plan::PlanOptions::of_header(h)) {
         return bad("sizes", e.to_string());
     }
-    Ok(())
-}
-
-/// Checks a batch record: its ID (safe, unique), piece size, and the files with a `part` (given
-/// with their index) lying in their file at chunk-aligned offsets.
-fn check_batch<'a>(
-    h: &Header,
-    (id, piece_size): (&str, u64),
-    parts: impl IntoIterator<Item = (usize, &'a FileRef)>,
-    line: usize,
-    ids: &mut std::collections::HashSet<String>,
-) -> Result<(), FormatError> {
-    let bad = |field: String, reason: String| Err(FormatError::Invalid { line, field, reason });
-    if !valid_batch_id(id) {
-        return bad(
-            "id".into(),
-            format!("{id:?} is not a safe batch ID (1-64 of A-Z a-z 0-9 _ - ., not starting with a dot)"),
-        );
+    if h.margin >= crate::commp::unpadded_piece_size(h.piece_size) {
+        return bad("margin", format!("{} leaves no room in a piece of {} bytes", h.margin, h.piece_size));
     }
-    if !ids.insert(id.to_string()) {
-        return bad("id".into(), format!("{id:?} appears twice"));
-    }
-    if !piece_size.is_power_of_two() || piece_size < 128 {
-        return bad("piece_size".into(), format!("{piece_size} is not a power of two of at least 128"));
-    }
-    let chunk = h.profile.chunk_size as u64;
-    for (k, f) in parts {
-        if let Some(p) = f.part {
-            let end = p.offset.checked_add(p.len);
-            if p.len == 0 || end.is_none_or(|e| e > f.size) || p.offset % chunk != 0 {
-                return bad(
-                    format!("files[{k}] ({})", f.name),
-                    format!(
-                        "part at {} of {} bytes does not lie in the file of {} bytes at a multiple of the chunk size {chunk}",
-                        p.offset, p.len, f.size
-                    ),
-                );
+    match h.base.as_deref() {
+        None if h.version >= 2 => return bad("base", "missing (relative names resolve against it)".into()),
+        None => {}
+        Some(b) => {
+            let p = name_to_path(b);
+            if !p.is_absolute() {
+                return bad("base", format!("{b:?} is not an absolute path"));
+            }
+            if let Err(e) = check_name(b, true) {
+                return bad("base", format!("{b:?}: {e}"));
             }
         }
     }
+    Ok(())
+}
+
+/// Totals over the batch records read so far, and their IDs (each must be unique).
+#[derive(Default)]
+struct Seen {
+    ids: std::collections::HashSet<String>,
+    files: u64,
+    bytes: u64,
+    car_bytes_bound: u64,
+}
+
+impl Seen {
+    /// The header's totals must be the records' (a header that lies shows wrong totals).
+    fn check_totals(&self, h: &Header) -> Result<(), FormatError> {
+        for (field, claimed, found) in [
+            ("files", h.files, self.files),
+            ("bytes", h.bytes, self.bytes),
+            ("car_bytes_bound", h.car_bytes_bound, self.car_bytes_bound),
+        ] {
+            if claimed != found {
+                return Err(FormatError::Invalid {
+                    line: 1,
+                    field: field.into(),
+                    reason: format!("{claimed} where the batch records add up to {found}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a batch record: its ID (safe, unique), piece size and bound against the header's sizes,
+/// and what was found checking its files one at a time ([`FilesSkim`]).
+fn check_batch(h: &Header, b: &BatchSkim, line: usize, seen: &mut Seen) -> Result<(), FormatError> {
+    let id = b.id.as_str();
+    let bad = |field: String, reason: String| Err(FormatError::Invalid { line, field, reason });
+    if !valid_batch_id(id) {
+        return bad("id".into(), format!("{id:?} is not a plain batch ID (1-64 of A-Z a-z 0-9 _ -)"));
+    }
+    let field = |name: &str| format!("batch {id}: {name}");
+    if !seen.ids.insert(id.to_string()) {
+        return bad(field("id"), format!("{id:?} appears twice"));
+    }
+    let piece = b.piece_size;
+    if !piece.is_power_of_two() || piece < h.min_piece_size || piece > h.piece_size {
+        return bad(
+            field("piece_size"),
+            format!(
+                "{piece} is not a power of two between the minimum piece size {} and the piece size {}",
+                h.min_piece_size, h.piece_size
+            ),
+        );
+    }
+    if b.car_size_bound > crate::commp::unpadded_piece_size(piece) {
+        return bad(field("car_size_bound"), format!("{} does not fit a piece of {piece} bytes", b.car_size_bound));
+    }
+    let f = &b.files;
+    if let Some((k, name, reason)) = &f.error {
+        return bad(field(&format!("files[{k}] ({})", crate::text::escape_controls(name))), reason.clone());
+    }
+    let chunk = h.profile.chunk_size as u64;
+    for (k, r) in &f.parts {
+        let p = r.part.expect("parts are kept with their range");
+        if p.offset % chunk != 0 {
+            return bad(
+                field(&format!("files[{k}] ({})", crate::text::escape_controls(&r.name))),
+                format!("part at {} is not at a multiple of the chunk size {chunk}", p.offset),
+            );
+        }
+    }
+    if h.version >= 2 && f.without_ident > 0 {
+        return bad(
+            field("files"),
+            format!("{} files without [ctime_ns, inode] in a version 2 shipment", f.without_ident),
+        );
+    }
+    if h.version < 2 && f.count > f.without_ident {
+        return bad(field("files"), "[ctime_ns, inode] in a version 1 shipment".into());
+    }
+    seen.files += f.firsts;
+    seen.bytes = seen.bytes.saturating_add(f.first_bytes);
+    seen.car_bytes_bound = seen.car_bytes_bound.saturating_add(b.car_size_bound);
     Ok(())
 }
 
@@ -600,11 +794,57 @@ struct BatchSkim {
     files: FilesSkim,
 }
 
+/// What checking a batch's files one at a time found.
 #[derive(Default)]
 struct FilesSkim {
     count: u64,
     bytes: u64,
+    /// Files that are whole or a first part (the header counts these).
+    firsts: u64,
+    /// Their sizes.
+    first_bytes: u64,
+    without_ident: u64,
+    /// Files with a part, with their index (checked against the chunk size by [`check_batch`]).
     parts: Vec<(usize, FileRef)>,
+    /// The first file that is wrong: index, name, reason.
+    error: Option<(u64, String, String)>,
+}
+
+impl FilesSkim {
+    /// Counts and checks one file (names as version 1 allows them: [`check_batch`] refuses what
+    /// version 2 does not).
+    fn add(&mut self, f: &FileRef) {
+        let k = self.count;
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(f.len());
+        self.without_ident += f.ident.is_none() as u64;
+        if self.error.is_some() {
+            return;
+        }
+        let legacy = f.ident.is_none();
+        let reason = match check_name(&f.name, legacy) {
+            Err(e) => Some(e),
+            Ok(()) if f.size > MAX_FILE_SIZE => Some(format!("size {} is larger than {MAX_FILE_SIZE}", f.size)),
+            Ok(()) => match f.part {
+                Some(p) if p.len == 0 || p.offset.checked_add(p.len).is_none_or(|e| e > f.size) => Some(format!(
+                    "part at {} of {} bytes does not lie in the file of {} bytes",
+                    p.offset, p.len, f.size
+                )),
+                _ => None,
+            },
+        };
+        if let Some(reason) = reason {
+            self.error = Some((k, f.name.clone(), reason));
+            return;
+        }
+        if f.part.is_none_or(|p| p.offset == 0) {
+            self.firsts += 1;
+            self.first_bytes = self.first_bytes.saturating_add(f.size);
+        }
+        if f.part.is_some() {
+            self.parts.push((k as usize, f.clone()));
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for FilesSkim {
@@ -618,11 +858,7 @@ impl<'de> Deserialize<'de> for FilesSkim {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FilesSkim, A::Error> {
                 let mut s = FilesSkim::default();
                 while let Some(f) = seq.next_element::<FileRef>()? {
-                    s.bytes = s.bytes.saturating_add(f.len());
-                    if f.part.is_some() {
-                        s.parts.push((s.count as usize, f));
-                    }
-                    s.count += 1;
+                    s.add(&f);
                 }
                 Ok(s)
             }
@@ -656,7 +892,7 @@ mod tests {
                 (at.id.as_str(), at.files, at.bytes, at.car_size_bound),
                 (b.id.as_str(), b.files.len() as u64, b.bytes(), b.car_size_bound)
             );
-            assert_eq!(&read_batch_at(&f, at).unwrap(), b);
+            assert_eq!(&read_batch_at(&f, &index.header, at).unwrap(), b);
         }
         assert_eq!(index.batches[1].line, 4);
     }
@@ -678,24 +914,41 @@ mod tests {
 
     #[test]
     fn file_tuples() {
-        let whole = FileRef { name: "a".into(), size: 3, mtime_ns: -5, part: None };
-        let part = FileRef { name: "b".into(), size: 9, mtime_ns: 7, part: Some(Part { offset: 4, len: 5 }) };
+        let whole = FileRef { name: "a".into(), size: 3, mtime_ns: -5, ident: None, part: None };
+        let part =
+            FileRef { name: "b".into(), size: 9, mtime_ns: 7, ident: None, part: Some(Part { offset: 4, len: 5 }) };
         assert_eq!(serde_json::to_string(&whole).unwrap(), r#"["a",3,-5]"#);
         assert_eq!(serde_json::to_string(&part).unwrap(), r#"["b",9,7,4,5]"#);
         assert_eq!(serde_json::from_str::<FileRef>(r#"["b",9,7,4,5]"#).unwrap(), part);
         assert_eq!(serde_json::from_str::<FileRef>(r#"["a",3,-5]"#).unwrap(), whole);
+        let id = Some(Ident { ctime_ns: 11, ino: 12 });
+        let (whole2, part2) = (FileRef { ident: id, ..whole }, FileRef { ident: id, ..part });
+        assert_eq!(serde_json::to_string(&whole2).unwrap(), r#"["a",3,-5,[11,12]]"#);
+        assert_eq!(serde_json::to_string(&part2).unwrap(), r#"["b",9,7,[11,12],4,5]"#);
+        assert_eq!(serde_json::from_str::<FileRef>(r#"["a",3,-5,[11,12]]"#).unwrap(), whole2);
+        assert_eq!(serde_json::from_str::<FileRef>(r#"["b",9,7,[11,12],4,5]"#).unwrap(), part2);
+    }
+
+    const HEADER_V1: &str = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["d"],"batches":1,"files":1,"bytes":5,"car_bytes_bound":100}"#;
+
+    fn header_v2() -> String {
+        HEADER_V1.replace(r#""version":1"#, r#""version":2"#).replace(r#""pack":"#, r#""base":"/data","pack":"#)
+    }
+
+    fn refused(h: &str, b: &str) -> String {
+        read_shipment(format!("{h}\n{b}\n").as_bytes()).unwrap_err().to_string()
     }
 
     #[test]
     fn hostile_records_are_refused_with_line_and_field() {
-        let header = r#"{"format":"carload-shipment","version":1,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","inputs":["d"],"batches":1,"files":1,"bytes":5,"car_bytes_bound":100}"#;
-        let read = |h: &str, b: &str| read_shipment(format!("{h}\n{b}\n").as_bytes()).unwrap_err().to_string();
+        let header = HEADER_V1;
+        let read = refused;
         let ok = r#"{"id":"b00000","car_size_bound":100,"piece_size":1048576,"files":[["d/a",5,1]]}"#;
         assert!(read_shipment(format!("{header}\n{ok}\n").as_bytes()).is_ok());
         let e = read(header, &ok.replace("b00000", "../../etc/x"));
         assert!(e.contains("line 2") && e.contains("id"), "{e}");
         let e = read(header, &ok.replace("b00000", "b0; rm -rf ~"));
-        assert!(e.contains("not a safe batch ID"), "{e}");
+        assert!(e.contains("not a plain batch ID"), "{e}");
         let e = read(&header.replace("262144", "0"), ok);
         assert!(e.contains("line 1") && e.contains("chunk_size"), "{e}");
         let e = read(&header.replace(r#""max_links":174"#, r#""max_links":1"#), ok);
@@ -707,5 +960,66 @@ mod tests {
         let twice = format!("{header}\n{ok}\n{ok}\n").replace(r#""batches":1"#, r#""batches":2"#);
         let e = read_shipment(twice.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("appears twice"), "{e}");
+    }
+
+    /// Names that would read outside the base folder, IDs that collide in temporaries, numbers
+    /// out of range and totals that lie: each refused naming the line, batch and field.
+    #[test]
+    fn a_shipment_cannot_name_files_outside_its_base_or_lie_about_sizes() {
+        let h = header_v2();
+        let rec = |id: &str, files: &str| {
+            format!(r#"{{"id":"{id}","car_size_bound":100,"piece_size":1048576,"files":[{files}]}}"#)
+        };
+        let ok = rec("b00000", r#"["d/a",5,1,[2,3]]"#);
+        assert!(read_shipment(format!("{h}\n{ok}\n").as_bytes()).is_ok());
+        let hex = |p: &[u8]| format!("\\u0000{}", p.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        for (name, why) in [
+            ("/etc/shadow".to_string(), "absolute"),
+            ("../etc/shadow".to_string(), "`..`"),
+            ("d/../../etc/shadow".to_string(), "`..`"),
+            ("d/./a".to_string(), "`.`"),
+            ("d//a".to_string(), "empty path component"),
+            ("d/a/".to_string(), "empty path component"),
+            (hex(b"/etc/shadow"), "NUL+hex form of a UTF-8 path"),
+            (hex(b"/etc/\xff"), "absolute"),
+            (hex(b"../\xff"), "`..`"),
+            ("\\u0000zz".to_string(), "malformed"),
+            ("a\\u0000b".to_string(), "NUL"),
+            ("x".repeat(5000), "more than 4096"),
+        ] {
+            let e = refused(&h, &rec("b00000", &format!(r#"["{name}",5,1,[2,3]]"#)));
+            assert!(e.contains("batch b00000") && e.contains("files[0]") && e.contains(why), "{name}: {e}");
+        }
+        // Version 1 names may be absolute (building refuses them), never `..`.
+        assert!(read_shipment(format!("{HEADER_V1}\n{}\n", rec("b00000", r#"["/d/a",5,1]"#)).as_bytes()).is_ok());
+        let e = refused(HEADER_V1, &rec("b00000", r#"["../a",5,1]"#));
+        assert!(e.contains("`..`"), "{e}");
+        // IDs are plain words: `a` and `a.x` would share temporaries.
+        for id in ["a.x", ".a", "", &"x".repeat(65)] {
+            let e = refused(&h, &rec(id, r#"["d/a",5,1,[2,3]]"#));
+            assert!(e.contains("not a plain batch ID"), "{id:?}: {e}");
+        }
+        // Identity: required in version 2, unknown in version 1.
+        let e = refused(&h, &rec("b00000", r#"["d/a",5,1]"#));
+        assert!(e.contains("without [ctime_ns, inode]"), "{e}");
+        let e = refused(HEADER_V1, &rec("b00000", r#"["d/a",5,1,[2,3]]"#));
+        assert!(e.contains("version 1"), "{e}");
+        // Sizes: a piece over the header's, under the minimum, a bound over the piece, a huge file.
+        let big = ok.replace(r#""piece_size":1048576"#, r#""piece_size":68719476736"#);
+        assert!(refused(&h, &big).contains("piece_size"));
+        let small = ok.replace(r#""piece_size":1048576"#, r#""piece_size":524288"#);
+        assert!(refused(&h, &small).contains("piece_size"));
+        let over = ok.replace(r#""car_size_bound":100"#, r#""car_size_bound":1040385"#);
+        let e = refused(&h.replace(r#""car_bytes_bound":100"#, r#""car_bytes_bound":1040385"#), &over);
+        assert!(e.contains("car_size_bound") && e.contains("does not fit"), "{e}");
+        let huge = rec("b00000", r#"["d/a",9223372036854775808,1,[2,3]]"#);
+        assert!(refused(&h, &huge).contains("larger than"));
+        // Totals that lie, and a missing or relative base.
+        let e = refused(&h.replace(r#""bytes":5"#, r#""bytes":6"#), &ok);
+        assert!(e.contains("line 1") && e.contains("bytes") && e.contains("add up to 5"), "{e}");
+        let e = refused(&h.replace(r#""base":"/data","#, ""), &ok);
+        assert!(e.contains("base") && e.contains("missing"), "{e}");
+        let e = refused(&h.replace(r#""base":"/data""#, r#""base":"data""#), &ok);
+        assert!(e.contains("not an absolute path"), "{e}");
     }
 }

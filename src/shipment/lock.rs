@@ -3,9 +3,10 @@
 //!
 //! The protocol (ARCHITECTURE.md states it with its assumptions):
 //!
-//! * **Claim**: create `DIR/<id>.lock` with `O_CREAT|O_EXCL` and keep it open; its first line,
-//!   the *owner line*, names the owner (`host`, `pid`, claim time, token). The claim is
-//!   identified by the file's `(device, inode)`.
+//! * **Claim**: create `DIR/<id>.lock` with `O_CREAT|O_EXCL|O_NOFOLLOW` and keep it open; its
+//!   first line, the *owner line*, names the owner ([`Owner`]: `host`, `pid`, `boot` ID, PID
+//!   namespace `pidns`, claim time, token). The claim is identified by the file's
+//!   `(device, inode)`.
 //! * **Ownership** is checked on the claim's own file: the lock is held while the path still
 //!   names the inode we created ([`Lock::held`]); a takeover replaces the path with another
 //!   inode.
@@ -14,8 +15,14 @@
 //!   which advances that inode's mtime (set by the file server, so no clock is read here). A
 //!   heartbeat after a takeover writes to the old, renamed inode: it can never touch the new
 //!   owner's lock.
-//! * **Takeover** of a lock not refreshed for the stale limit (or whose holder the caller knows
-//!   is dead): rename the path aside (atomic; one renamer wins), then check the renamed file is
+//! * **Judgement** ([`Rule::judge`], the one rule of `build`, `status` and the workstation): a
+//!   holder is provably dead only when its host is the judge's and either its boot ID differs
+//!   (the host rebooted since) or boot ID and PID namespace are both the judge's and
+//!   `kill(pid, 0)` finds no such process. A pid means nothing outside its PID namespace (a
+//!   container sharing the host name), so anything else — other hosts, other namespaces, lock
+//!   lines of older versions without these fields, garbled ones — is judged by heartbeat age.
+//! * **Takeover** of a lock not refreshed for the stale limit (or whose holder is provably
+//!   dead): rename the path aside (atomic; one renamer wins), then check the renamed file is
 //!   the inode judged stale, with the content judged. If a fresh lock was created in between,
 //!   the rename took that one: it is linked back (`link` fails if the path exists, so nothing
 //!   is overwritten) and the claim is retried, so a lock created a moment ago is never stolen.
@@ -30,6 +37,11 @@
 //! Staleness compares the caller's `now` with the lock's mtime: keep builder clocks within a
 //! few seconds of the file server (NTP) and the stale limit well above the heartbeat interval
 //! plus that skew.
+//!
+//! A lock's content comes from a shared folder and is not trusted: a lock path that is not a
+//! regular file (a symlink, a folder, a pipe) is refused ([`LockError::NotAFile`]), never
+//! followed nor opened for writing; at most [`READ_MAX`] bytes are read; the owner line is
+//! parsed strictly ([`owner_of`]) and a garbled one names nobody (judged by age alone).
 //!
 //! # The progress record
 //!
@@ -76,7 +88,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -86,13 +98,223 @@ pub const DEFAULT_STALE_AFTER: u64 = 300;
 /// Default seconds between lock refreshes (`--heartbeat`).
 pub const DEFAULT_HEARTBEAT: u64 = 30;
 
-/// Who claims a lock.
+/// Bytes of a lock file read at most: its content comes from a shared folder and is not
+/// trusted (an owner line and a progress record take well under 1 KiB).
+pub const READ_MAX: usize = 4096;
+/// Longest owner line taken (newline excluded); a longer first line is garbled.
+const OWNER_LINE_MAX: usize = 1024;
+/// Largest pid a Linux kernel hands out (`PID_MAX_LIMIT`): a lock naming a larger one is garbled.
+const PID_MAX: u32 = 1 << 22;
+/// Longest host name taken (a DNS name is at most 253 bytes).
+const HOST_MAX: usize = 255;
+/// Longest boot ID taken (the kernel's is a 36-character UUID).
+const BOOT_MAX: usize = 64;
+
+/// Who claims a lock: a host and a process on it, and what it takes to judge that process from
+/// another one (its kernel's boot and the PID namespace its pid means something in). Written
+/// into the lock as its owner line: `host=H pid=P boot=B pidns=N` (`boot` and `pidns` when
+/// known; lock lines of older versions have neither).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    /// Host name.
+    /// Host name: a plain token (letters, digits, `.`, `-`, `_`; see [`plain_host`]).
     pub host: String,
-    /// Process ID.
+    /// Process ID, in the owner's PID namespace.
     pub pid: u32,
+    /// The boot ID of the owner's kernel (`/proc/sys/kernel/random/boot_id`), when known.
+    pub boot: Option<String>,
+    /// The owner's PID namespace (the inode of `/proc/self/ns/pid`), when known.
+    pub pidns: Option<u64>,
+}
+
+impl Owner {
+    /// An owner known by host and pid alone (as lock lines of older versions name them): never
+    /// provably dead, judged by its heartbeat.
+    pub fn named(host: &str, pid: u32) -> Owner {
+        Owner { host: plain_host(host), pid, boot: None, pidns: None }
+    }
+
+    /// This process on `host` (the caller finds the name): its pid, and its boot ID and PID
+    /// namespace as `/proc` tells them (absent where `/proc` cannot be read).
+    pub fn this_process(host: &str) -> Owner {
+        let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|b| boot_ok(b));
+        // `metadata` follows the magic link to the namespace itself: its inode names it.
+        let pidns = fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino()).filter(|&n| n != 0);
+        Owner { host: plain_host(host), pid: std::process::id(), boot, pidns }
+    }
+}
+
+/// The owner line's fields: `host=H pid=P`, then `boot=B pidns=N` when known.
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host={} pid={}", self.host, self.pid)?;
+        if let Some(b) = &self.boot {
+            write!(f, " boot={b}")?;
+        }
+        if let Some(n) = self.pidns {
+            write!(f, " pidns={n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `name` as a plain token for an owner line: every character other than ASCII letters,
+/// digits, `.`, `-` and `_` becomes `_`, at most 255 bytes; `localhost` when empty.
+pub fn plain_host(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(HOST_MAX)
+        .collect();
+    if s.is_empty() {
+        s.push_str("localhost");
+    }
+    s
+}
+
+fn host_ok(h: &str) -> bool {
+    (1..=HOST_MAX).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn boot_ok(b: &str) -> bool {
+    (1..=BOOT_MAX).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-')
+}
+
+/// A decimal number without sign or leading zero, of at most `digits` digits.
+fn number(s: &str, digits: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > digits || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The owner a lock's content names in its owner line, parsed strictly (the content is
+/// untrusted): the line must be complete (ended by its newline, at most 1 KiB), printable
+/// ASCII, `key=value` tokens separated by single spaces, each known key at most once, `host` a
+/// plain token, `pid` in 1..=2^22, `boot` a hex-and-dash token, `pidns` a number; `time`,
+/// `token` and keys of later versions are skipped. `None` for anything else: a garbled lock,
+/// judged by its age alone.
+pub fn owner_of(content: &[u8]) -> Option<Owner> {
+    fn once<T>(slot: &mut Option<T>, v: Option<T>) -> Option<()> {
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(v?);
+        Some(())
+    }
+    let end = content.iter().take(OWNER_LINE_MAX + 1).position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&content[..end]).ok()?;
+    let (mut host, mut pid, mut boot, mut pidns) = (None, None, None, None);
+    for field in line.split(' ') {
+        let (key, value) = field.split_once('=')?;
+        if key.is_empty()
+            || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            || value.is_empty()
+            || !value.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return None;
+        }
+        match key {
+            "host" => once(&mut host, host_ok(value).then(|| value.to_string()))?,
+            "pid" => once(&mut pid, number(value, 7).filter(|p| (1..=PID_MAX as u64).contains(p)).map(|p| p as u32))?,
+            "boot" => once(&mut boot, boot_ok(value).then(|| value.to_string()))?,
+            "pidns" => once(&mut pidns, number(value, 20).filter(|&n| n != 0))?,
+            _ => {}
+        }
+    }
+    Some(Owner { host: host?, pid: pid?, boot, pidns })
+}
+
+/// Whether process `pid` exists in this process's PID namespace: `kill(pid, 0)` fails with
+/// `ESRCH` only when there is none (`EPERM` means it exists under another user). A pid out of
+/// range counts as existing (nothing is known).
+pub fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return true };
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// What a lock's holder is judged to be ([`Rule::judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Refreshed within the stale limit and not provably dead: a builder may be at work.
+    Live,
+    /// Not refreshed within the stale limit: its builder most likely died.
+    NotRefreshed,
+    /// Its process is gone: same host, boot and PID namespace as the judge, and `kill(pid, 0)`
+    /// says there is no such process.
+    ProcessGone,
+    /// Its host rebooted since it was claimed: same host, another boot ID.
+    Rebooted,
+}
+
+impl Verdict {
+    /// Why a lock that is not [`Verdict::Live`] may be taken over, for people.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Verdict::Live => "its builder is alive or cannot be judged from here",
+            Verdict::NotRefreshed => "not refreshed within the stale limit: its builder likely died",
+            Verdict::ProcessGone => "its process is gone (this host, same boot and PID namespace)",
+            Verdict::Rebooted => "its host rebooted since it was claimed",
+        }
+    }
+}
+
+/// How lock holders are judged, the same everywhere (`build`, `status`, the workstation).
+#[derive(Clone, Copy)]
+pub struct Rule<'a> {
+    /// The judging process ([`Owner::this_process`]).
+    pub me: &'a Owner,
+    /// Age after which a lock not refreshed is stale.
+    pub stale_after: Duration,
+    /// Whether a pid of the judge's PID namespace exists ([`pid_exists`]; tests pass their own).
+    pub exists: &'a (dyn Fn(u32) -> bool + Sync),
+}
+
+impl std::fmt::Debug for Rule<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule").field("me", self.me).field("stale_after", &self.stale_after).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Rule<'a> {
+    /// The rule of process `me` on this machine: pids probed with [`pid_exists`].
+    pub fn new(me: &'a Owner, stale_after: Duration) -> Rule<'a> {
+        Rule { me, stale_after, exists: &pid_exists }
+    }
+
+    /// Judges a lock whose owner line names `holder` (`None`: garbled or incomplete) and that
+    /// was last refreshed `age` ago. A holder is provably dead only when its host is ours and
+    /// either its boot ID differs from ours (the machine rebooted since: [`Verdict::Rebooted`]),
+    /// or boot ID and PID namespace are both ours, the pid is not ours and no such process
+    /// exists ([`Verdict::ProcessGone`]). Anything else — another host, another PID namespace
+    /// (a container sharing the host name), a lock line without these fields, a garbled one —
+    /// is decided by the heartbeat age alone.
+    pub fn judge(&self, holder: Option<&Owner>, age: Duration) -> Verdict {
+        if let Some(h) = holder.filter(|h| h.host == self.me.host) {
+            if let (Some(theirs), Some(ours)) = (&h.boot, &self.me.boot) {
+                if theirs != ours {
+                    return Verdict::Rebooted;
+                }
+                if h.pidns.is_some() && h.pidns == self.me.pidns && h.pid != self.me.pid && !(self.exists)(h.pid) {
+                    return Verdict::ProcessGone;
+                }
+            }
+        }
+        if age >= self.stale_after {
+            Verdict::NotRefreshed
+        } else {
+            Verdict::Live
+        }
+    }
 }
 
 /// A held lock.
@@ -236,7 +458,7 @@ pub fn progress_of(content: &[u8]) -> Option<Progress> {
 /// What a lock file shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
-    /// The owner line's host (empty when the owner line is incomplete or names none).
+    /// The owner line's host (empty when the owner line is incomplete or garbled).
     pub host: String,
     /// The owner line's pid (0 when unknown).
     pub pid: u32,
@@ -244,6 +466,36 @@ pub struct Held {
     pub age: Duration,
     /// The builder's progress, when its lock holds a valid record.
     pub progress: Option<Progress>,
+    /// Its holder as the caller's [`Rule`] judges it.
+    pub verdict: Verdict,
+}
+
+/// Errors reading, claiming or removing a lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The lock path is a symlink, a folder or anything else but a regular file: never
+    /// followed, never taken over.
+    #[error("{path}: the lock path is {kind}, not a regular file; refusing to use it (remove it by hand if no builder made it)")]
+    NotAFile {
+        /// The lock path.
+        path: PathBuf,
+        /// What it is (`a symbolic link`, `a folder`, …).
+        kind: &'static str,
+    },
+    /// Reading or writing the lock failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The lock path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Other builders replaced the lock again and again while it was being claimed.
+    #[error("{path}: could not claim the lock (contended)")]
+    Contended {
+        /// The lock path.
+        path: PathBuf,
+    },
 }
 
 /// `(device, inode)` of a file.
@@ -260,25 +512,112 @@ fn names(path: &Path, id: (u64, u64)) -> io::Result<bool> {
     }
 }
 
+/// What a file that is not a regular one is, for [`LockError::NotAFile`].
+fn kind_of(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "an unusual file"
+    }
+}
+
+/// Opens the regular file at `path` to read it, never following a symlink (`O_NOFOLLOW`) nor
+/// blocking on a pipe (`O_NONBLOCK`); `Ok(None)` if there is none. Any other kind of file is
+/// [`LockError::NotAFile`], also when the path is replaced by one between the look and the open.
+fn open_regular(path: &Path) -> Result<Option<(fs::File, fs::Metadata)>, LockError> {
+    let io_err = |source| LockError::Io { path: path.to_path_buf(), source };
+    let not_a_file = |t: fs::FileType| LockError::NotAFile { path: path.to_path_buf(), kind: kind_of(t) };
+    // Looked at first, so a device or a pipe is never opened.
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => return Err(not_a_file(m.file_type())),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(e)),
+    }
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(LockError::NotAFile { path: path.to_path_buf(), kind: "a symbolic link" })
+        }
+        Err(e) => return Err(io_err(e)),
+    };
+    let m = f.metadata().map_err(io_err)?;
+    if !m.file_type().is_file() {
+        return Err(not_a_file(m.file_type()));
+    }
+    Ok(Some((f, m)))
+}
+
+/// A lock file as read: the file's identity, its mtime and its first [`READ_MAX`] bytes.
+struct Seen {
+    ident: (u64, u64),
+    mtime: SystemTime,
+    content: Vec<u8>,
+}
+
+impl Seen {
+    /// Reads the lock at `path` (`None`: there is none), through one open file, so identity,
+    /// mtime and content are those of one file.
+    fn read(path: &Path) -> Result<Option<Seen>, LockError> {
+        let Some((f, m)) = open_regular(path)? else { return Ok(None) };
+        let io_err = |source| LockError::Io { path: path.to_path_buf(), source };
+        let mut content = Vec::new();
+        f.take(READ_MAX as u64).read_to_end(&mut content).map_err(io_err)?;
+        Ok(Some(Seen { ident: ident(&m), mtime: m.modified().map_err(io_err)?, content }))
+    }
+
+    fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.mtime).unwrap_or_default()
+    }
+
+    fn owner(&self) -> Option<Owner> {
+        owner_of(&self.content)
+    }
+}
+
+/// A name unique to this call, for moving a lock aside in a shared folder: process IDs repeat
+/// across PID namespaces and hosts, so it carries 64 random bits (std's randomly keyed hasher).
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
 /// Moves `path` out of the way if it names file `id`, then removes it: rename aside (atomic),
 /// check the renamed file is `id` (and holds `content`, when given: an inode number can be reused
 /// once a file is gone, the content carries the claim's token), and if it is not (the path was
 /// replaced in between), link it back (never overwriting) and leave it. Returns whether `id`
 /// was removed.
-pub fn remove_if(path: &Path, id: (u64, u64), content: Option<&str>) -> io::Result<bool> {
+pub fn remove_if(path: &Path, id: (u64, u64), content: Option<&[u8]>) -> io::Result<bool> {
     if !names(path, id)? {
         return Ok(false);
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let aside = path.with_file_name(format!(".{name}.gone.{}.{}", std::process::id(), id.1));
+    let aside = path.with_file_name(format!(".{name}.gone.{}.{}.{:016x}", std::process::id(), id.1, unique()));
     match fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     }
-    let ours = fs::symlink_metadata(&aside).map(|m| ident(&m) == id).unwrap_or(false)
-        && content.is_none_or(|c| fs::read_to_string(&aside).is_ok_and(|got| got == c));
+    let ours = match Seen::read(&aside) {
+        Ok(Some(seen)) => seen.ident == id && content.is_none_or(|c| seen.content == c),
+        _ => false,
+    };
     if !ours {
+        // `link` never follows a symlink nor overwrites: whatever was renamed goes back as it was.
         let _ = fs::hard_link(&aside, path);
     }
     fs::remove_file(&aside)?;
@@ -297,7 +636,7 @@ pub enum Claim {
     },
     /// Another live builder holds it.
     Busy {
-        /// The holder's lock content.
+        /// The holder's owner line (`host=… pid=…`, as parsed: never raw bytes of the lock).
         holder: String,
         /// Time since its last heartbeat.
         age: Duration,
@@ -314,134 +653,80 @@ fn unix(t: SystemTime) -> (u64, u32) {
     (d.as_secs(), d.subsec_nanos())
 }
 
-/// Tries to claim batch `id` in `dir` at time `now`, taking over a lock not refreshed for
-/// `stale_after`.
-pub fn claim(dir: &Path, id: &str, owner: &Owner, now: SystemTime, stale_after: Duration) -> io::Result<Claim> {
-    claim_with(dir, id, owner, now, stale_after, &|_, _| false)
-}
-
-/// Removes the lock at `path` if its owner line names `owner` (host and pid: a live process's
-/// own claim), through [`remove_if`], so a lock that another builder took over in between is
-/// never removed. For cleanup when the claim's identity is not known yet (a signal arriving while
-/// the claim is being made). Returns whether it was removed.
-pub fn remove_if_owned_by(path: &Path, owner: &Owner) -> io::Result<bool> {
+/// Removes the lock at `path` if its owner line names `owner` exactly (host, pid, boot ID and
+/// PID namespace: a live process's own claim), through [`remove_if`], so a lock that another
+/// builder took over in between is never removed. For cleanup when the claim's identity is not
+/// known yet (a signal arriving while the claim is being made). Returns whether it was removed.
+pub fn remove_if_owned_by(path: &Path, owner: &Owner) -> Result<bool, LockError> {
     // Judged by inode only: this process's own heartbeat may rewrite the progress record meanwhile.
-    remove_when(path, false, &|_, content| Ok(holder_of(content) == Some((owner.host.as_str(), owner.pid))))
+    remove_when(path, false, &|seen| seen.owner().as_ref() == Some(owner))
 }
 
-/// Reads the lock at `path` (metadata and content) and, if `gone(metadata, content)` says so,
-/// removes it through [`remove_if`]: by its inode, and by its content too when `same_content`.
-fn remove_when(
-    path: &Path,
-    same_content: bool,
-    gone: &dyn Fn(&fs::Metadata, &str) -> io::Result<bool>,
-) -> io::Result<bool> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let content = fs::read_to_string(path).unwrap_or_default();
-    if !gone(&meta, &content)? {
+/// Reads the lock at `path` and, if `gone(seen)` says so, removes it through [`remove_if`]: by
+/// its inode, and by its content too when `same_content`.
+fn remove_when(path: &Path, same_content: bool, gone: &dyn Fn(&Seen) -> bool) -> Result<bool, LockError> {
+    let Some(seen) = Seen::read(path)? else { return Ok(false) };
+    if !gone(&seen) {
         return Ok(false);
     }
-    remove_if(path, ident(&meta), same_content.then_some(content.as_str()))
+    remove_if(path, seen.ident, same_content.then_some(&seen.content[..]))
+        .map_err(|source| LockError::Io { path: path.to_path_buf(), source })
 }
 
-/// The `host` and `pid` a lock's content names in its owner line, if that line is complete
-/// (ended by its newline).
-pub fn holder_of(content: &str) -> Option<(&str, u32)> {
-    let line = content.split_once('\n')?.0;
-    let mut host = None;
-    let mut pid = None;
-    for field in line.split_whitespace() {
-        if let Some(h) = field.strip_prefix("host=") {
-            host = Some(h);
-        } else if let Some(p) = field.strip_prefix("pid=") {
-            pid = p.parse().ok();
-        }
-    }
-    Some((host?, pid?))
+/// Who holds batch `id`'s lock in `dir`, how long ago it was refreshed (as of `now`), the
+/// progress it reports and how `rule` judges its holder, if it is locked. A lock whose content
+/// names no holder (garbled, or not yet: its owner line is incomplete) reports an empty host
+/// and pid 0 and is judged by its age. A lock path that is not a regular file is an error.
+pub fn read_lock(dir: &Path, id: &str, now: SystemTime, rule: &Rule) -> Result<Option<Held>, LockError> {
+    let Some(seen) = Seen::read(&lock_path(dir, id))? else { return Ok(None) };
+    let owner = seen.owner();
+    let age = seen.age(now);
+    let verdict = rule.judge(owner.as_ref(), age);
+    let (host, pid) = owner.map(|o| (o.host, o.pid)).unwrap_or_default();
+    Ok(Some(Held { host, pid, age, progress: progress_of(&seen.content), verdict }))
 }
 
-/// Who holds batch `id`'s lock in `dir`, how long ago it was refreshed (as of `now`) and the
-/// progress it reports, if it is locked. A lock whose content names no holder (or not yet: its
-/// owner line is incomplete) reports an empty host and pid 0.
-pub fn read_lock(dir: &Path, id: &str, now: SystemTime) -> Option<Held> {
+/// Removes batch `id`'s lock if `rule` judges its builder gone (provably dead, or not refreshed
+/// within the stale limit). For a batch already built whose builder died between committing and
+/// releasing. Only the lock judged is removed (see [`remove_if`]).
+pub fn remove_abandoned(dir: &Path, id: &str, now: SystemTime, rule: &Rule) -> Result<bool, LockError> {
+    remove_when(&lock_path(dir, id), true, &|seen| rule.judge(seen.owner().as_ref(), seen.age(now)) != Verdict::Live)
+}
+
+/// Tries to claim batch `id` in `dir` at time `now` for `rule.me`, taking over a lock whose
+/// holder `rule` does not judge [`Verdict::Live`]. The lock is created with `O_EXCL` and
+/// `O_NOFOLLOW`; a lock path that is not a regular file is refused ([`LockError::NotAFile`]).
+pub fn claim(dir: &Path, id: &str, rule: &Rule, now: SystemTime) -> Result<Claim, LockError> {
     let path = lock_path(dir, id);
-    let meta = fs::metadata(&path).ok()?;
-    let age = meta.modified().ok().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
-    let mut content = Vec::new();
-    if let Ok(f) = fs::File::open(&path) {
-        let _ = f.take(64 << 10).read_to_end(&mut content);
-    }
-    let (host, pid) =
-        holder_of(&String::from_utf8_lossy(&content)).map(|(h, p)| (h.to_string(), p)).unwrap_or_default();
-    Some(Held { host, pid, age, progress: progress_of(&content) })
-}
-
-/// Removes batch `id`'s lock if its builder is gone: `dead(host, pid)` says so, or it was not
-/// refreshed for `stale_after`. For a batch already built whose builder died between committing
-/// and releasing. Only the lock judged is removed (see [`remove_if`]).
-pub fn remove_abandoned(
-    dir: &Path,
-    id: &str,
-    now: SystemTime,
-    stale_after: Duration,
-    dead: &dyn Fn(&str, u32) -> bool,
-) -> io::Result<bool> {
-    remove_when(&lock_path(dir, id), true, &|meta, content| {
-        let age = now.duration_since(meta.modified()?).unwrap_or_default();
-        Ok(age >= stale_after || holder_of(content).is_some_and(|(h, p)| dead(h, p)))
-    })
-}
-
-/// [`claim`], also taking over at once a lock whose holder `dead(host, pid)` says is gone (a
-/// builder on this host whose process no longer exists).
-pub fn claim_with(
-    dir: &Path,
-    id: &str,
-    owner: &Owner,
-    now: SystemTime,
-    stale_after: Duration,
-    dead: &dyn Fn(&str, u32) -> bool,
-) -> io::Result<Claim> {
-    let path = lock_path(dir, id);
+    let io_err = |source| LockError::Io { path: lock_path(dir, id), source };
     let (secs, nanos) = unix(now);
-    let content = format!("host={} pid={} time={} token={secs}.{nanos:09}\n", owner.host, owner.pid, secs).into_bytes();
+    let content = format!("{} time={secs} token={secs}.{nanos:09}\n", rule.me).into_bytes();
     let mut took_over = false;
     for _ in 0..8 {
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
+        match OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
             Ok(mut f) => {
-                f.write_all(&content)?;
-                f.sync_all()?;
-                let id = ident(&f.metadata()?);
+                f.write_all(&content).map_err(io_err)?;
+                f.sync_all().map_err(io_err)?;
+                let id = ident(&f.metadata().map_err(io_err)?);
                 let lock = Lock { path, file: f, content, ident: id, seq: AtomicU64::new(0) };
                 return Ok(Claim::Claimed { lock, took_over });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(io_err(e)),
         }
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let judged = ident(&meta);
-        let age = now.duration_since(meta.modified()?).unwrap_or_default();
-        let mut holder = String::new();
-        if let Ok(mut f) = fs::File::open(&path) {
-            let _ = f.read_to_string(&mut holder);
+        let Some(seen) = Seen::read(&path)? else { continue };
+        let holder = seen.owner();
+        let age = seen.age(now);
+        if rule.judge(holder.as_ref(), age) == Verdict::Live {
+            let holder = holder.map_or_else(|| "an unreadable or incomplete lock".to_string(), |o| o.to_string());
+            return Ok(Claim::Busy { holder, age });
         }
-        if age < stale_after && !holder_of(&holder).is_some_and(|(h, p)| dead(h, p)) {
-            return Ok(Claim::Busy { holder: holder.lines().next().unwrap_or("").trim().to_string(), age });
-        }
-        // Take over exactly the lock judged stale: a lock created since is restored.
-        if remove_if(&path, judged, Some(&holder))? {
+        // Take over exactly the lock judged: a lock created since is restored.
+        if remove_if(&path, seen.ident, Some(&seen.content)).map_err(io_err)? {
             took_over = true;
         }
     }
-    Err(io::Error::other(format!("{}: could not claim the lock (contended)", path.display())))
+    Err(LockError::Contended { path })
 }
 
 impl Lock {
@@ -495,6 +780,12 @@ impl Lock {
 mod tests {
     use super::*;
 
+    /// A judge to whom no process exists but its own (locks of hosts `a`, `b`, `node7` are
+    /// judged by their age).
+    fn rule(me: &Owner, stale_secs: u64) -> Rule<'_> {
+        Rule { me, stale_after: Duration::from_secs(stale_secs), exists: &|_| false }
+    }
+
     #[test]
     fn a_takeover_never_takes_a_lock_created_after_the_stale_one_was_judged() {
         let dir = tempfile::tempdir().unwrap();
@@ -508,11 +799,11 @@ mod tests {
         fs::write(&path, "host=fresh pid=2\n").unwrap();
         let fresh = ident(&fs::metadata(&path).unwrap());
         assert_ne!(judged, fresh);
-        assert!(!remove_if(&path, judged, Some("host=old pid=1\n")).unwrap(), "not the judged file: left alone");
+        assert!(!remove_if(&path, judged, Some(b"host=old pid=1\n")).unwrap(), "not the judged file: left alone");
         assert_eq!(ident(&fs::metadata(&path).unwrap()), fresh);
         assert_eq!(fs::read_to_string(&path).unwrap(), "host=fresh pid=2\n");
-        assert!(!remove_if(&path, fresh, Some("host=old pid=1\n")).unwrap(), "same inode, other content");
-        assert!(remove_if(&path, fresh, Some("host=fresh pid=2\n")).unwrap());
+        assert!(!remove_if(&path, fresh, Some(b"host=old pid=1\n")).unwrap(), "same inode, other content");
+        assert!(remove_if(&path, fresh, Some(b"host=fresh pid=2\n")).unwrap());
         assert!(!path.exists());
     }
 
@@ -520,15 +811,19 @@ mod tests {
     #[test]
     fn a_lock_is_removed_by_its_owner_line_only_for_that_owner() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Owner { host: "a".into(), pid: 1 };
-        let Claim::Claimed { lock, .. } =
-            claim(dir.path(), "x", &a, SystemTime::now(), Duration::from_secs(60)).unwrap()
-        else {
+        let a = Owner { host: "a".into(), pid: 1, boot: Some("b".into()), pidns: Some(3) };
+        let Claim::Claimed { lock, .. } = claim(dir.path(), "x", &rule(&a, 60), SystemTime::now()).unwrap() else {
             panic!()
         };
         assert!(lock.heartbeat().unwrap());
         let path = lock.path().to_path_buf();
-        for other in [Owner { host: "a".into(), pid: 2 }, Owner { host: "b".into(), pid: 1 }] {
+        let others = [
+            Owner { pid: 2, ..a.clone() },
+            Owner { host: "b".into(), ..a.clone() },
+            Owner { pidns: Some(4), ..a.clone() },
+            Owner { boot: None, ..a.clone() },
+        ];
+        for other in others {
             assert!(!remove_if_owned_by(&path, &other).unwrap());
             assert!(path.exists());
         }
@@ -540,15 +835,12 @@ mod tests {
     #[test]
     fn a_heartbeat_after_a_takeover_never_touches_the_new_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Owner { host: "a".into(), pid: 1 };
-        let b = Owner { host: "b".into(), pid: 2 };
+        let a = Owner::named("a", 1);
+        let b = Owner::named("b", 2);
         let now = SystemTime::now();
-        let Claim::Claimed { lock: old, .. } = claim(dir.path(), "x", &a, now, Duration::from_secs(60)).unwrap() else {
-            panic!()
-        };
+        let Claim::Claimed { lock: old, .. } = claim(dir.path(), "x", &rule(&a, 60), now).unwrap() else { panic!() };
         let later = now + Duration::from_secs(120);
-        let Claim::Claimed { lock: new, took_over: true } =
-            claim(dir.path(), "x", &b, later, Duration::from_secs(60)).unwrap()
+        let Claim::Claimed { lock: new, took_over: true } = claim(dir.path(), "x", &rule(&b, 60), later).unwrap()
         else {
             panic!()
         };
@@ -563,10 +855,10 @@ mod tests {
     #[test]
     fn claim_busy_stale() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Owner { host: "a".into(), pid: 1 };
-        let b = Owner { host: "b".into(), pid: 2 };
+        let a = Owner::named("a", 1);
+        let b = Owner::named("b", 2);
         let now = SystemTime::now();
-        let lock = match claim(dir.path(), "b00000", &a, now, Duration::from_secs(60)).unwrap() {
+        let lock = match claim(dir.path(), "b00000", &rule(&a, 60), now).unwrap() {
             Claim::Claimed { lock, took_over } => {
                 assert!(!took_over);
                 lock
@@ -575,13 +867,13 @@ mod tests {
         };
         assert!(lock.held());
         assert!(lock.heartbeat().unwrap());
-        match claim(dir.path(), "b00000", &b, now, Duration::from_secs(60)).unwrap() {
+        match claim(dir.path(), "b00000", &rule(&b, 60), now).unwrap() {
             Claim::Busy { holder, .. } => assert!(holder.starts_with("host=a pid=1"), "{holder}"),
             other => panic!("{other:?}"),
         }
         // Seen from 2 minutes later, the lock is stale: b takes over, a loses it.
         let later = now + Duration::from_secs(120);
-        let lock_b = match claim(dir.path(), "b00000", &b, later, Duration::from_secs(60)).unwrap() {
+        let lock_b = match claim(dir.path(), "b00000", &rule(&b, 60), later).unwrap() {
             Claim::Claimed { lock, took_over } => {
                 assert!(took_over);
                 lock
@@ -612,24 +904,23 @@ mod tests {
     #[test]
     fn progress_round_trips_through_the_lock_and_the_owner_line_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Owner { host: "node7".into(), pid: 42 };
+        let a = Owner::named("node7", 42);
         let now = SystemTime::now();
-        let Claim::Claimed { lock, .. } = claim(dir.path(), "b1", &a, now, Duration::from_secs(60)).unwrap() else {
-            panic!()
-        };
-        let held = read_lock(dir.path(), "b1", now).unwrap();
+        let r = rule(&a, 60);
+        let Claim::Claimed { lock, .. } = claim(dir.path(), "b1", &r, now).unwrap() else { panic!() };
+        let held = read_lock(dir.path(), "b1", now, &r).unwrap().unwrap();
         assert_eq!((held.host.as_str(), held.pid, held.progress), ("node7", 42, None));
         let len = fs::metadata(lock.path()).unwrap().len();
         for seq in 1..=3 {
             assert!(lock.heartbeat_with(&sample(seq)).unwrap());
-            let held = read_lock(dir.path(), "b1", now).unwrap();
+            let held = read_lock(dir.path(), "b1", now, &r).unwrap().unwrap();
             assert_eq!((held.host.as_str(), held.pid), ("node7", 42));
             assert_eq!(held.progress, Some(sample(seq)));
             assert_eq!(fs::metadata(lock.path()).unwrap().len(), len + RECORD_LEN as u64, "fixed length");
         }
         // A plain heartbeat rewrites the owner line only: the record stays readable.
         assert!(lock.heartbeat().unwrap());
-        assert_eq!(read_lock(dir.path(), "b1", now).unwrap().progress, Some(sample(3)));
+        assert_eq!(read_lock(dir.path(), "b1", now, &r).unwrap().unwrap().progress, Some(sample(3)));
         let content = fs::read_to_string(lock.path()).unwrap();
         assert!(content.starts_with("host=node7 pid=42 time="), "{content}");
         assert_eq!(parse_record(&content.as_bytes()[len as usize..]).unwrap().0, 3);
@@ -658,8 +949,10 @@ mod tests {
         let full = [owner.clone(), new.clone()].concat();
         for n in 0..full.len() {
             assert_eq!(progress_of(&full[..n]), None, "truncated at {n}");
-            let c = String::from_utf8_lossy(&full[..n]).into_owned();
-            assert!(holder_of(&c).is_none() || n > owner.len() - 1, "an incomplete owner line names nobody ({n})");
+            assert!(
+                owner_of(&full[..n]).is_none() || n > owner.len() - 1,
+                "an incomplete owner line names nobody ({n})"
+            );
         }
         assert_eq!(progress_of(&full), Some(sample(6)));
         // A read mixing two writes at one crossing point (either order): one of them, or none.
@@ -699,5 +992,151 @@ mod tests {
         let mut p = sample(1);
         p.bytes_done = p.bytes_total + 1;
         assert_eq!(parse_record(&record(1, &p)), None);
+    }
+
+    /// The judgement table: provably dead only with host, boot and PID namespace all ours and
+    /// no such process; another boot of our host is dead; anything else waits for the heartbeat.
+    #[test]
+    fn a_holder_is_judged_dead_only_when_this_host_boot_and_namespace_prove_it() {
+        let me = Owner { host: "h".into(), pid: 100, boot: Some("b1".into()), pidns: Some(7) };
+        let r = Rule { me: &me, stale_after: Duration::from_secs(60), exists: &|pid| pid == 5 || pid == 100 };
+        let fresh = Duration::from_secs(1);
+        let old = Duration::from_secs(60);
+        let gone = Owner { pid: 6, ..me.clone() };
+        let cases = [
+            (Some(gone.clone()), Verdict::ProcessGone),
+            (Some(Owner { pid: 5, ..me.clone() }), Verdict::Live),
+            (Some(me.clone()), Verdict::Live),
+            (Some(Owner { boot: Some("b0".into()), ..gone.clone() }), Verdict::Rebooted),
+            (Some(Owner { boot: Some("b0".into()), pid: 5, ..gone.clone() }), Verdict::Rebooted),
+            (Some(Owner { pidns: Some(8), ..gone.clone() }), Verdict::Live),
+            (Some(Owner { pidns: None, ..gone.clone() }), Verdict::Live),
+            (Some(Owner { boot: None, ..gone.clone() }), Verdict::Live),
+            (Some(Owner { host: "g".into(), ..gone.clone() }), Verdict::Live),
+            (Some(Owner { host: "g".into(), boot: Some("b0".into()), ..gone.clone() }), Verdict::Live),
+            (Some(Owner::named("h", 6)), Verdict::Live),
+            (None, Verdict::Live),
+        ];
+        for (holder, want) in &cases {
+            assert_eq!(r.judge(holder.as_ref(), fresh), *want, "{holder:?}");
+            let stale = if *want == Verdict::Live { Verdict::NotRefreshed } else { *want };
+            assert_eq!(r.judge(holder.as_ref(), old), stale, "{holder:?} (stale)");
+        }
+        // A judge that could not read its own boot ID or namespace proves nothing.
+        let blind = Owner { boot: None, pidns: None, ..me.clone() };
+        let r = Rule { me: &blind, ..r };
+        assert_eq!(r.judge(Some(&gone), fresh), Verdict::Live);
+        assert_eq!(r.judge(Some(&Owner { boot: Some("b0".into()), ..gone }), fresh), Verdict::Live);
+    }
+
+    /// Owner lines are read strictly: one written here reads back as itself, a line of an older
+    /// version (host and pid) still parses, and anything malformed names nobody.
+    #[test]
+    fn owner_lines_parse_strictly() {
+        let me = Owner::this_process("build node/1 é");
+        assert_eq!(me.host, "build_node_1__");
+        assert!(me.boot.is_some() && me.pidns.is_some(), "{me:?}: /proc tells both on Linux");
+        let line = format!("{me} time=1 token=1.000000001\n");
+        assert_eq!(owner_of(line.as_bytes()), Some(me.clone()));
+        assert_eq!(owner_of(b"host=old pid=1 time=0 token=0\n"), Some(Owner::named("old", 1)));
+        assert_eq!(owner_of(b"host=a pid=4194304 later=field\n"), Some(Owner::named("a", 1 << 22)));
+        assert_eq!(
+            owner_of(b"host=a pid=2 boot=eadd7927-f326 pidns=4026531836\n"),
+            Some(Owner { host: "a".into(), pid: 2, boot: Some("eadd7927-f326".into()), pidns: Some(4026531836) })
+        );
+        let long = format!("host=a pid=1 x={}\n", "y".repeat(OWNER_LINE_MAX));
+        let bad: &[&[u8]] = &[
+            b"host=a pid=1",             // no newline: incomplete
+            b"host=a\n",                 // no pid
+            b"pid=1\n",                  // no host
+            b"host=a pid=0\n",           // pid out of range
+            b"host=a pid=4194305\n",     // pid out of range
+            b"host=a pid=99999999999\n", // too many digits
+            b"host=a pid=-1\n",          // sign
+            b"host=a pid=+1\n",          // sign
+            b"host=a pid=01\n",          // leading zero
+            b"host=a pid=1 pid=2\n",     // twice
+            b"host=a host=b pid=1\n",    // twice
+            b"host=a/b pid=1\n",         // not a plain token
+            b"host=a\x1b[2J pid=1\n",    // control characters
+            b"host=a\tpid=1\n",          // tab
+            b"host=a  pid=1\n",          // empty token
+            b" host=a pid=1\n",          // empty token
+            b"host= pid=1\n",            // empty value
+            b"host=a pid=1 boot=xyz\n",  // not hex
+            b"host=a pid=1 pidns=0\n",   // no namespace 0
+            b"host=a pid=1 pidns=1a\n",  // not a number
+            b"host=a pid=1 junk\n",      // not key=value
+            b"host=a pid=1 K=v\n",       // odd key
+            b"host=\xff pid=1\n",        // not UTF-8
+            b"host=\xc3\xa9 pid=1\n",    // not ASCII
+        ];
+        for b in bad {
+            assert_eq!(owner_of(b), None, "{:?}", String::from_utf8_lossy(b));
+        }
+        assert_eq!(owner_of(long.as_bytes()), None, "a line over 1 KiB");
+    }
+
+    /// A lock path that is a symlink (dangling or not), a folder or a pipe is refused at once
+    /// with an error naming it: never followed, never opened for writing, never retried.
+    #[test]
+    fn a_lock_path_that_is_not_a_regular_file_is_refused_and_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Owner::named("a", 1);
+        let target = dir.path().join("target");
+        std::fs::write(&target, "host=x pid=1\n").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&target).unwrap().set_modified(old).unwrap();
+        std::os::unix::fs::symlink(&target, lock_path(dir.path(), "s")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), lock_path(dir.path(), "d")).unwrap();
+        fs::create_dir(lock_path(dir.path(), "f")).unwrap();
+        let fifo = std::ffi::CString::new(lock_path(dir.path(), "p").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a plain mkfifo on a path we own.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let now = SystemTime::now();
+        for (id, kind) in [("s", "a symbolic link"), ("d", "a symbolic link"), ("f", "a folder"), ("p", "a named pipe")]
+        {
+            let path = lock_path(dir.path(), id);
+            let e = claim(dir.path(), id, &rule(&a, 60), now).unwrap_err();
+            assert!(matches!(&e, LockError::NotAFile { path: p, kind: k } if *p == path && *k == kind), "{e}");
+            let msg = e.to_string();
+            assert!(msg.starts_with(&path.display().to_string()) && !msg.contains('\n'), "{msg}");
+            assert!(matches!(read_lock(dir.path(), id, now, &rule(&a, 60)), Err(LockError::NotAFile { .. })));
+            assert!(matches!(remove_abandoned(dir.path(), id, now, &rule(&a, 60)), Err(LockError::NotAFile { .. })));
+            assert!(fs::symlink_metadata(&path).is_ok(), "{id}: left in place");
+        }
+        assert_eq!(fs::read_to_string(&target).unwrap(), "host=x pid=1\n", "the link's target is untouched");
+        assert!(!dir.path().join("nowhere").exists(), "a dangling link is not created through");
+    }
+
+    /// Lock contents are untrusted: a garbled (not UTF-8) stale lock is taken over, a huge one
+    /// is read only in part, and a busy holder is described from its parsed owner line only.
+    #[test]
+    fn garbled_and_huge_locks_are_judged_by_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Owner::named("a", 1);
+        let now = SystemTime::now();
+        let path = lock_path(dir.path(), "g");
+        fs::write(&path, b"\xff\xfe host=a pid=1\x1b[2J\n").unwrap();
+        let Claim::Busy { holder, .. } = claim(dir.path(), "g", &rule(&a, 60), now).unwrap() else { panic!() };
+        assert_eq!(holder, "an unreadable or incomplete lock");
+        let held = read_lock(dir.path(), "g", now, &rule(&a, 60)).unwrap().unwrap();
+        assert_eq!((held.host.as_str(), held.pid, held.verdict), ("", 0, Verdict::Live));
+        let later = now + Duration::from_secs(120);
+        assert!(matches!(
+            claim(dir.path(), "g", &rule(&a, 60), later).unwrap(),
+            Claim::Claimed { took_over: true, .. }
+        ));
+        let path = lock_path(dir.path(), "h");
+        let mut huge = b"host=b pid=2\n".to_vec();
+        huge.resize(8 << 20, b'x');
+        fs::write(&path, &huge).unwrap();
+        let Claim::Busy { holder, .. } = claim(dir.path(), "h", &rule(&a, 60), now).unwrap() else { panic!() };
+        assert_eq!(holder, "host=b pid=2");
+        assert!(matches!(
+            claim(dir.path(), "h", &rule(&a, 60), later).unwrap(),
+            Claim::Claimed { took_over: true, .. }
+        ));
+        assert!(fs::metadata(&path).unwrap().len() < 1024, "our own lock now");
     }
 }

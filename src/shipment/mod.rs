@@ -11,13 +11,16 @@
 //! * [`export`]: deal commands (Lotus legacy, Boost, Curio) and CSV for built batches.
 
 pub mod build;
+pub mod check;
 pub mod export;
 pub mod file;
+pub mod judge;
 pub mod lock;
 pub mod overhead;
 pub mod pack;
 pub mod plan;
 pub mod size;
+pub mod source;
 pub mod status;
 
 pub use file::{

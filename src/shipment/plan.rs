@@ -1,7 +1,7 @@
 //! Planning: walk the inputs (metadata only), predict every file's CAR sections and pack them
 //! into batches that fit the target piece.
 
-use super::file::{Batch, FileRef, Header, Shipment, FORMAT, VERSION};
+use super::file::{Batch, FileRef, Header, Ident, Shipment, FORMAT, VERSION};
 use super::pack::{pack, Bin, Item, PackError};
 use crate::batch::clean_path;
 use crate::commp::{padded_piece_size, unpadded_piece_size};
@@ -40,6 +40,8 @@ pub struct SourceFile {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// Status-change time and inode.
+    pub ident: Ident,
 }
 
 /// Planning settings.
@@ -96,6 +98,16 @@ pub enum PlanError {
     /// Walking the inputs failed.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A symlink to a file outside the plan's base folder.
+    #[error("{link}: symlink to {target}, outside the base folder {base}: a shipment reads only below its base (copy the file in, or plan from a folder holding both)")]
+    LinkOutside {
+        /// The symlink.
+        link: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+        /// The base folder.
+        base: PathBuf,
+    },
     /// A file type shipments do not take.
     #[error("{0}: symlink to a folder (shipments take regular files; pass the folder itself)")]
     SymlinkToFolder(PathBuf),
@@ -117,6 +129,74 @@ pub enum PlanError {
 pub fn mtime_ns(meta: &Metadata) -> i64 {
     use std::os::unix::fs::MetadataExt;
     meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+}
+
+/// Where a plan's names start: the base folder every name is relative to, and each input as
+/// it is walked and named below the base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The base folder (absolute, symlinks resolved).
+    pub base: PathBuf,
+    /// Each input, absolute with its symlinks resolved (what is walked).
+    pub paths: Vec<PathBuf>,
+    /// Each input's name relative to the base (empty for the base itself).
+    pub names: Vec<PathBuf>,
+}
+
+impl Resolved {
+    /// The inputs as a shipment header records them: their names below the base (`.` for the
+    /// base itself), so they resolve against the base wherever the shipment is opened.
+    pub fn input_names(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .map(|n| if n.as_os_str().is_empty() { ".".into() } else { super::file::path_to_name(n) })
+            .collect()
+    }
+}
+
+/// Resolves `inputs` (as given, relative to the working folder `cwd`) for a plan: each is made
+/// absolute and its symlinks resolved, so no name passes through a symlink. The base is `cwd`
+/// when every input lies inside it (names are then the paths below `cwd`, as given), else the
+/// deepest folder holding every input's parent. Names never contain `.` or `..`.
+pub fn resolve_inputs(cwd: &Path, inputs: &[PathBuf]) -> Result<Resolved, PlanError> {
+    let cwd = cwd.canonicalize().map_err(|e| ImportError::io(cwd, e))?;
+    let paths = inputs
+        .iter()
+        .map(|p| cwd.join(p).canonicalize().map_err(|e| ImportError::io(p, e).into()))
+        .collect::<Result<Vec<PathBuf>, PlanError>>()?;
+    let base = if paths.iter().all(|p| p.starts_with(&cwd)) {
+        cwd
+    } else {
+        let mut base: Option<PathBuf> = None;
+        for p in &paths {
+            let parent = p.parent().unwrap_or(p);
+            base = Some(match base {
+                None => parent.to_path_buf(),
+                Some(b) => {
+                    b.components().zip(parent.components()).take_while(|(x, y)| x == y).map(|(x, _)| x).collect()
+                }
+            });
+        }
+        base.unwrap_or_else(|| PathBuf::from("/"))
+    };
+    let names = paths.iter().map(|p| p.strip_prefix(&base).unwrap_or(p).to_path_buf()).collect();
+    Ok(Resolved { base, paths, names })
+}
+
+/// Checks that each file of a walk that is a symlink resolves inside `base`: a shipment reads
+/// only below its base, so such a file could never be built.
+pub fn check_links_inside(files: &WalkedFiles, base: &Path) -> Result<(), PlanError> {
+    for i in 0..files.len() {
+        if files.kind(i) != crate::walk::Kind::LinkToFile {
+            continue;
+        }
+        let path = base.join(files.path(i));
+        let real = path.canonicalize().map_err(|e| ImportError::io(&path, e))?;
+        if !real.starts_with(base) {
+            return Err(PlanError::LinkOutside { link: path, target: real, base: base.to_path_buf() });
+        }
+    }
+    Ok(())
 }
 
 /// Lists every regular file under `inputs` (files or folders), following symlinks to files, in
@@ -175,6 +255,22 @@ impl WalkedFiles {
         self.child(i).mtime_ns
     }
 
+    /// File `i`'s status-change time and inode.
+    pub fn ident(&self, i: usize) -> Ident {
+        self.child(i).ident
+    }
+
+    /// File `i`'s record in a shipment (the whole file).
+    pub fn file_ref(&self, i: usize) -> FileRef {
+        FileRef {
+            name: self.name(i),
+            size: self.size(i),
+            mtime_ns: self.mtime_ns(i),
+            ident: Some(self.ident(i)),
+            part: None,
+        }
+    }
+
     /// File `i`'s walk path.
     pub fn path(&self, i: usize) -> PathBuf {
         use std::os::unix::ffi::OsStrExt;
@@ -201,7 +297,7 @@ impl WalkedFiles {
 
     /// File `i` as a [`SourceFile`].
     pub fn source_file(&self, i: usize) -> SourceFile {
-        SourceFile { name: self.name(i), size: self.size(i), mtime_ns: self.mtime_ns(i) }
+        SourceFile { name: self.name(i), size: self.size(i), mtime_ns: self.mtime_ns(i), ident: self.ident(i) }
     }
 }
 
@@ -436,7 +532,13 @@ pub fn plan(
         .map(|(i, bin)| {
             batch_record(batch_id(i, bins.len()), bin, o, |it| {
                 let f = &files[it.file];
-                FileRef { name: f.name.clone(), size: f.size, mtime_ns: f.mtime_ns, part: it.part }
+                FileRef {
+                    name: f.name.clone(),
+                    size: f.size,
+                    mtime_ns: f.mtime_ns,
+                    ident: Some(f.ident),
+                    part: it.part,
+                }
             })
         })
         .collect();
@@ -494,12 +596,7 @@ pub fn plan_to(
         let id = batch_id(i, bins.len());
         let bound = bin.bound();
         let piece_size = padded_piece_size(bound).max(o.min_piece_size);
-        let file_refs = bin.items.iter().map(|it| FileRef {
-            name: files.name(it.file),
-            size: files.size(it.file),
-            mtime_ns: files.mtime_ns(it.file),
-            part: it.part,
-        });
+        let file_refs = bin.items.iter().map(|it| FileRef { part: it.part, ..files.file_ref(it.file) });
         super::file::write_batch_json(w, &id, bound, piece_size, file_refs).map_err(io)?;
         planned.push(PlannedBatch {
             id,

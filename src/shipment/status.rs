@@ -6,9 +6,9 @@
 //! Nothing here reads a clock: the caller passes `now`, and earlier snapshots for a measured
 //! rate ([`estimate`]).
 
-use super::build::{find_result, find_result_by, Found};
 use super::file::{Batch, BatchResult, Header};
-use super::lock::{read_lock, Progress};
+use super::judge::{judge, Fingerprints};
+use super::lock::{Progress, Rule, Verdict};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -33,7 +33,9 @@ pub enum State {
         #[serde(flatten)]
         progress: Option<Progress>,
     },
-    /// Its lock was not refreshed within the stale limit: its builder likely died.
+    /// Its lock's holder is gone as the lock rule judges it (`build` takes it over): not
+    /// refreshed within the stale limit, or provably dead (its process gone from this host,
+    /// its host rebooted).
     StaleLock {
         /// The lock's `host`.
         host: String,
@@ -41,6 +43,8 @@ pub enum State {
         pid: u32,
         /// Seconds since the lock was refreshed.
         heartbeat_age: u64,
+        /// Why the holder is judged gone.
+        reason: Verdict,
     },
     /// Built: the result belongs to the batch.
     Built {
@@ -52,6 +56,23 @@ pub enum State {
         piece_size: u64,
         /// CAR bytes.
         car_size: u64,
+        /// Why its sources no longer match the record it was built from, when a caller checked
+        /// them ([`super::source::changed_since`]): the CAR is still what ships.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sources_changed: Option<String>,
+    },
+    /// Not built: its last build failed (`<id>.failed`, written by the builder).
+    Failed {
+        /// The builder's host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// Its outputs are present but inconsistent (a result that lies, a CAR missing, truncated
+    /// or over the bound, no sidecar manifest): not built; `build` rebuilds it.
+    Corrupt {
+        /// What.
+        reason: String,
     },
     /// Something is wrong with its outputs (a result from other contents, an unreadable one).
     Problem {
@@ -98,99 +119,41 @@ pub struct Watched {
     pub files: u64,
     /// CAR size bound.
     pub car_size_bound: u64,
-    /// [`super::build::fingerprint`] of the batch.
-    pub fingerprint: String,
+    /// The fingerprints its results may carry.
+    pub fingerprints: Fingerprints,
 }
 
 impl Watched {
     /// The record of `b` planned with `header`.
     pub fn of(header: &Header, b: &Batch) -> Self {
-        Watched { fingerprint: super::build::fingerprint(header, b), ..Watched::of_files(b) }
-    }
-
-    /// `b`'s record without its fingerprint (for callers that check results themselves).
-    fn of_files(b: &Batch) -> Self {
         Watched {
             id: b.id.clone(),
             bytes: b.bytes(),
             files: b.files.len() as u64,
             car_size_bound: b.car_size_bound,
-            fingerprint: String::new(),
+            fingerprints: Fingerprints::of(header, b),
         }
     }
 }
 
-/// The state of every batch in `dir` at time `now` (locks older than `stale_after` are stale).
-/// A result counts only if it belongs to its batch ([`find_result`]: ID and fingerprint); a
-/// lock's progress only if it is a valid record for this batch (its totals are the batch's).
-pub fn status(
-    dir: &Path,
-    header: &Header,
-    batches: &[Batch],
-    now: SystemTime,
-    stale_after: Duration,
-) -> Vec<BatchStatus> {
-    batches
-        .iter()
-        .map(|b| {
-            let w = Watched::of_files(b);
-            state_of(dir, &w, find_result(dir, header, b), now, stale_after)
-        })
-        .collect()
+/// The state of every batch in `dir` at time `now`, each judged by [`judge`] (lock holders
+/// judged by `rule`, as `build` judges them).
+pub fn status(dir: &Path, header: &Header, batches: &[Batch], now: SystemTime, rule: &Rule) -> Vec<BatchStatus> {
+    batches.iter().map(|b| judge(dir, header, &Watched::of(header, b), &|| Some(b.clone()), now, rule)).collect()
 }
 
 /// [`status`] of batches known by their [`Watched`] records (no file lists held: a shipment of
 /// millions of files is read once). `batch(i)` gives batch `i` whole, asked for only to judge a
-/// result written before fingerprints existed.
+/// version 1 result written before fingerprints existed.
 pub fn status_of(
     dir: &Path,
     header: &Header,
     batches: &[Watched],
     batch: &dyn Fn(usize) -> Option<Batch>,
     now: SystemTime,
-    stale_after: Duration,
+    rule: &Rule,
 ) -> Vec<BatchStatus> {
-    batches
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let found = find_result_by(dir, header, &w.id, &w.fingerprint, &|| batch(i));
-            state_of(dir, w, found, now, stale_after)
-        })
-        .collect()
-}
-
-/// Batch `w`'s state, given what its output folder holds.
-fn state_of(dir: &Path, w: &Watched, found: Found, now: SystemTime, stale_after: Duration) -> BatchStatus {
-    let mut result = None;
-    let state = match found {
-        Found::Built(r) => {
-            let state = State::Built {
-                payload_cid: r.payload_cid.clone(),
-                piece_cid: r.piece_cid.clone(),
-                piece_size: r.piece_size,
-                car_size: r.car_size,
-            };
-            result = Some(r);
-            state
-        }
-        Found::Other(reason) | Found::Unreadable(reason) => State::Problem { reason },
-        Found::Missing => match read_lock(dir, &w.id, now) {
-            Some(h) if h.age >= stale_after => {
-                State::StaleLock { host: h.host, pid: h.pid, heartbeat_age: h.age.as_secs() }
-            }
-            Some(h) => State::Building {
-                host: h.host,
-                pid: h.pid,
-                heartbeat_age: h.age.as_secs(),
-                progress: h.progress.filter(|p| {
-                    p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
-                }),
-            },
-            None => State::NotBuilt,
-        },
-    };
-    BatchStatus { id: w.id.clone(), bytes: w.bytes, state, result }
+    batches.iter().enumerate().map(|(i, w)| judge(dir, header, w, &|| batch(i), now, rule)).collect()
 }
 
 /// Totals over a status.
@@ -204,6 +167,10 @@ pub struct Summary {
     pub building: usize,
     /// Batches with a stale lock.
     pub stale_locks: usize,
+    /// Batches whose outputs are present but inconsistent.
+    pub corrupt: usize,
+    /// Batches whose last build failed.
+    pub failed: usize,
     /// Batches with a problem.
     pub problems: usize,
     /// Batches not built and not locked.
@@ -239,6 +206,11 @@ pub fn summary(list: &[BatchStatus]) -> Summary {
                 t.building_done_bytes += b.done_bytes();
             }
             State::StaleLock { .. } => t.stale_locks += 1,
+            State::Corrupt { .. } => t.corrupt += 1,
+            State::Failed { .. } => {
+                t.failed += 1;
+                t.not_built_bytes += b.bytes;
+            }
             State::Problem { .. } => t.problems += 1,
             State::NotBuilt => {
                 t.not_built += 1;
@@ -339,16 +311,41 @@ pub fn estimate(list: &[BatchStatus], now: SystemTime, earlier: &[Sample]) -> Op
 mod tests {
     use super::*;
     use crate::event::Phase;
-    use crate::shipment::lock::{claim, Claim, Owner};
+    use crate::shipment::lock::{claim, lock_path, Claim, Owner};
+
+    /// The rule of a judge on host `here` (boot `b1`, PID namespace 7, pid 1) to whom only pid
+    /// 10 exists.
+    fn here() -> Owner {
+        Owner { host: "here".into(), pid: 1, boot: Some("b1".into()), pidns: Some(7) }
+    }
+
+    fn rule(me: &Owner) -> Rule<'_> {
+        Rule { me, stale_after: Duration::from_secs(300), exists: &|pid| pid == 10 }
+    }
     use crate::shipment::plan::{plan, PlanOptions, SourceFile, SECTOR_32GIB};
 
     fn shipment() -> crate::shipment::Shipment {
         let mut o = PlanOptions::for_sector(SECTOR_32GIB, crate::profile::Profile::default());
         o.piece_size = 1 << 20;
         o.min_piece_size = 1 << 20;
-        let files =
-            (0..12u64).map(|i| SourceFile { name: format!("f{i:02}"), size: 300_000 + i, mtime_ns: 1 }).collect();
-        plan(files, &o, vec!["data".into()], None).unwrap()
+        let ident = crate::shipment::file::Ident { ctime_ns: 1, ino: 1 };
+        let files = (0..12u64)
+            .map(|i| SourceFile { name: format!("f{i:02}"), size: 300_000 + i, mtime_ns: 1, ident })
+            .collect();
+        plan(files, &o, vec!["data".into()], Some("/data".into())).unwrap()
+    }
+
+    /// A version 1 shipment (planned before files had an identity and base folders counted).
+    fn shipment_v1() -> crate::shipment::Shipment {
+        let mut s = shipment();
+        s.header.version = 1;
+        s.header.base = None;
+        for b in &mut s.batches {
+            for f in &mut b.files {
+                f.ident = None;
+            }
+        }
+        s
     }
 
     /// `status_of` (records without files) judges results as `status` does: by fingerprint, and a
@@ -357,7 +354,7 @@ mod tests {
     fn status_of_watched_records_equals_status_of_whole_batches() {
         use crate::shipment::build::{outputs, read_result};
         use crate::shipment::file::{write_result_json, BatchResult, ResultFile};
-        let s = shipment();
+        let s = shipment_v1();
         let dir = tempfile::tempdir().unwrap();
         let result = |b: &Batch, fingerprint: Option<String>| BatchResult::sample(&b.id, fingerprint);
         let files = |b: &Batch| {
@@ -377,6 +374,7 @@ mod tests {
             write_result_json(&mut json, r, list).unwrap();
             std::fs::write(out.json, json).unwrap();
             std::fs::write(out.car, b"car").unwrap();
+            std::fs::write(out.manifest, b"{}").unwrap();
         };
         // 0: built with the right fingerprint; 1: before fingerprints, same files; 2: another
         // plan's fingerprint; 3: before fingerprints, other files; the rest: not built.
@@ -387,8 +385,9 @@ mod tests {
         write(b3, &result(b3, None), files(b3)[1..].to_vec());
         assert!(read_result(dir.path(), &b3.id).unwrap().is_some());
         let now = SystemTime::now();
-        let stale = Duration::from_secs(300);
-        let whole = status(dir.path(), &s.header, &s.batches, now, stale);
+        let me = here();
+        let stale = rule(&me);
+        let whole = status(dir.path(), &s.header, &s.batches, now, &stale);
         let watched: Vec<Watched> = s.batches.iter().map(|b| Watched::of(&s.header, b)).collect();
         let asked = std::cell::Cell::new(0);
         let by_record = status_of(
@@ -400,7 +399,7 @@ mod tests {
                 Some(s.batches[i].clone())
             },
             now,
-            stale,
+            &stale,
         );
         assert_eq!(by_record, whole);
         let kinds: Vec<&str> = whole
@@ -423,12 +422,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
         let b = &s.batches[1];
-        let owner = Owner { host: "node7".into(), pid: 42 };
-        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &owner, now, Duration::from_secs(300)).unwrap()
-        else {
+        let owner = Owner::named("node7", 42);
+        let me = here();
+        let rule = rule(&me);
+        let Claim::Claimed { lock, .. } = claim(dir.path(), &b.id, &Rule { me: &owner, ..rule }, now).unwrap() else {
             panic!()
         };
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         assert_eq!(estimate(&list, now, &[]), None, "no builder reports progress yet");
         let p = Progress {
@@ -442,7 +442,7 @@ mod tests {
             elapsed_ms: 10_000,
         };
         assert!(lock.heartbeat_with(&p).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         let State::Building { host, pid, progress: Some(got), .. } = &list[1].state else { panic!("{:?}", list[1]) };
         assert_eq!((host.as_str(), *pid, *got), ("node7", 42, p));
         let j = serde_json::to_value(&list[1]).unwrap();
@@ -469,13 +469,78 @@ mod tests {
         // A record with another batch's totals (an earlier plan's batch of the same ID) is not shown.
         let other = Progress { bytes_total: b.bytes() + 1, ..p };
         assert!(lock.heartbeat_with(&other).unwrap());
-        let list = status(dir.path(), &s.header, &s.batches, now, Duration::from_secs(300));
+        let list = status(dir.path(), &s.header, &s.batches, now, &rule);
         assert!(matches!(&list[1].state, State::Building { progress: None, .. }), "{:?}", list[1]);
         // Stale: no progress counted.
         let later = now + Duration::from_secs(900);
-        let list = status(dir.path(), &s.header, &s.batches, later, Duration::from_secs(300));
-        assert!(matches!(&list[1].state, State::StaleLock { .. }));
+        let list = status(dir.path(), &s.header, &s.batches, later, &rule);
+        assert!(matches!(&list[1].state, State::StaleLock { reason: Verdict::NotRefreshed, .. }));
         assert_eq!(summary(&list).done_bytes, 0);
         lock.release().unwrap();
+    }
+
+    /// `status` judges a lock's holder by the rule `build` takes it over by: a provably dead
+    /// holder is a stale lock at once (with the reason), one that cannot be judged from here is
+    /// building until its heartbeat is stale, and a lock path that is not a file is a problem.
+    #[test]
+    fn a_provably_dead_holder_is_a_stale_lock_at_once_and_others_wait_for_the_heartbeat() {
+        let s = shipment();
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();
+        let watched: Vec<Watched> = ids
+            .iter()
+            .map(|id| Watched {
+                id: id.clone(),
+                bytes: 1,
+                files: 1,
+                car_size_bound: 1,
+                fingerprints: crate::shipment::judge::Fingerprints { current: "f".into(), legacy: None },
+            })
+            .collect();
+        let look = |now, rule: &Rule| status_of(dir.path(), &s.header, &watched, &|_| None, now, rule);
+        let now = SystemTime::now();
+        let me = here();
+        let rule = rule(&me);
+        let holders = [
+            // Same host, boot and namespace, no such process: gone.
+            (Owner { pid: 9, ..here() }, Some(Verdict::ProcessGone)),
+            // Same host, another boot: rebooted since.
+            (Owner { pid: 10, boot: Some("b0".into()), ..here() }, Some(Verdict::Rebooted)),
+            // Another PID namespace on this host (a container): pid 9 means nothing here.
+            (Owner { pid: 9, pidns: Some(8), ..here() }, None),
+            // A lock line of an older version: host and pid only.
+            (Owner::named("here", 9), None),
+            // Alive.
+            (Owner { pid: 10, ..here() }, None),
+        ];
+        for (i, (owner, _)) in holders.iter().enumerate() {
+            let r = Rule { me: owner, ..rule };
+            assert!(matches!(claim(dir.path(), &ids[i], &r, now).unwrap(), Claim::Claimed { .. }));
+        }
+        let list = look(now, &rule);
+        for (i, (owner, dead)) in holders.iter().enumerate() {
+            match (&list[i].state, dead) {
+                (State::StaleLock { reason, heartbeat_age: 0, pid, .. }, Some(want)) => {
+                    assert_eq!((reason, *pid), (want, owner.pid));
+                }
+                (State::Building { .. }, None) => {}
+                (other, _) => panic!("{i}: {other:?}"),
+            }
+        }
+        let j = serde_json::to_value(&list[0]).unwrap();
+        assert_eq!((j["state"].as_str(), j["reason"].as_str()), (Some("stale_lock"), Some("process_gone")));
+        // Five minutes on, every lock is stale; those not provably dead for want of a heartbeat.
+        let later = look(now + Duration::from_secs(301), &rule);
+        assert!(matches!(later[2].state, State::StaleLock { reason: Verdict::NotRefreshed, .. }), "{later:?}");
+        assert!(matches!(later[0].state, State::StaleLock { reason: Verdict::ProcessGone, .. }), "{later:?}");
+        // A symlink or a folder at a lock path: a problem naming the path, never followed.
+        let (l6, l7) = (lock_path(dir.path(), &ids[6]), lock_path(dir.path(), &ids[7]));
+        std::os::unix::fs::symlink(lock_path(dir.path(), &ids[4]), &l6).unwrap();
+        std::fs::create_dir(&l7).unwrap();
+        let list = look(now, &rule);
+        for (i, l, kind) in [(6, &l6, "a symbolic link"), (7, &l7, "a folder")] {
+            let State::Problem { reason } = &list[i].state else { panic!("{:?}", list[i]) };
+            assert!(reason.contains(&l.display().to_string()) && reason.contains(kind), "{reason}");
+        }
     }
 }

@@ -19,6 +19,43 @@ use carload::walk::Listing;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use std::path::PathBuf;
 
+/// A batch's state as the workstation shows it ([`App::batch_state`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shown {
+    /// A loaded batch being matched to the scan.
+    Resolving,
+    /// Waiting for a build slot here.
+    Queued,
+    /// Being built here.
+    Running(super::builds::Progress),
+    /// Built: its result is in the output folder and belongs to it.
+    Built {
+        /// Why its sources no longer match its record, if they changed since it was planned.
+        sources_changed: Option<String>,
+    },
+    /// The last build here failed.
+    Failed(String),
+    /// Another builder holds its lock.
+    Foreign {
+        /// The lock's owner line.
+        holder: String,
+        /// Seconds since the lock was refreshed.
+        age: u64,
+        /// Whether the lock is stale.
+        stale: bool,
+        /// The builder's reported progress.
+        progress: Option<carload::shipment::lock::Progress>,
+    },
+    /// Outputs in the output folder that cannot count (corrupt, another plan's).
+    Outputs(String),
+    /// Its sources changed since planning, and it is not built.
+    Changed(String),
+    /// No files.
+    Empty,
+    /// Not built.
+    NotBuilt,
+}
+
 /// Settings the workstation runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -28,6 +65,8 @@ pub struct Settings {
     pub inputs: Vec<String>,
     /// Folder relative names resolve against (recorded in the header).
     pub base: Option<String>,
+    /// Each root's name below `base` in shipment names (the roots are shown as given).
+    pub root_names: Vec<Vec<u8>>,
     /// The shipment file saved to (and opened from, if it existed).
     pub shipment: Option<PathBuf>,
     /// The output folder of builds, where results are looked up.
@@ -147,6 +186,8 @@ pub enum Report {
         /// CAR bytes written.
         car: u64,
     },
+    /// Something to tell the operator (a library notice), for the log.
+    Notice(String),
     /// It ended.
     Finished(Done),
 }
@@ -222,7 +263,7 @@ pub enum Msg {
         /// Batch ID.
         id: String,
         /// Each entry's size and modification time now, or `None` if it is gone.
-        now: Vec<(u32, Option<(u64, i64)>)>,
+        now: Vec<(u32, Option<crate::tui::tree::FileStat>)>,
     },
 }
 
@@ -538,9 +579,11 @@ impl App {
     pub fn new(settings: Settings, size: (u16, u16)) -> Self {
         let profile = settings.plan.profile;
         let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+        let mut tree = Tree::new(Box::new(cost));
+        tree.set_root_names(settings.root_names.clone());
         App {
             settings,
-            tree: Tree::new(Box::new(cost)),
+            tree,
             marks: Marks::default(),
             marks_generation: 0,
             batches: Batches::default(),
@@ -708,7 +751,7 @@ impl App {
         if node == NONE {
             "(roots)".into()
         } else {
-            self.tree.path(node)
+            carload::text::escape_controls(&self.tree.walk_path(node).to_string_lossy()).into_owned()
         }
     }
 
@@ -892,7 +935,7 @@ impl App {
                     .iter()
                     .filter(|(e, st)| {
                         let n = self.tree.node(*e);
-                        st.is_none_or(|(s, m)| s != n.size || m != n.mtime_ns)
+                        st.is_none_or(|(s, m, i)| s != n.size || m != n.mtime_ns || i != n.ident)
                     })
                     .count();
                 let (freed, vanished) = self.batches.replan(&mut self.tree, i, &now, &self.settings.plan);
@@ -1332,7 +1375,7 @@ impl App {
                     .batches
                     .entries_of(&self.tree, self.pane.row)
                     .into_iter()
-                    .map(|e| (e, PathBuf::from(self.tree.path(e))))
+                    .map(|e| (e, self.tree.walk_path(e)))
                     .collect();
                 self.say(Level::Info, format!("checking {id}'s files again…"));
                 return vec![Effect::Restat { id, files }];
@@ -1682,6 +1725,7 @@ impl App {
                     p.at = at;
                 }
             }
+            Report::Notice(line) => self.builds.log(at, false, line),
             Report::Progress { bytes, files, car } => {
                 if let Some(Activity::Running(p)) = self.builds.activity.get_mut(&id) {
                     p.bytes = bytes;
@@ -1712,12 +1756,10 @@ impl App {
                     }
                     Done::Already(r) => {
                         self.builds.log(at, false, format!("{id} already built in the output folder"));
-                        if let Some(r) = r.filter(|r| {
-                            carload::shipment::build::result_matches(
-                                &record(&self.tree, &self.batches.list[i], &self.settings.plan),
-                                r,
-                            )
-                        }) {
+                        let b = &self.batches.list[i];
+                        let rec = b.loaded.clone().unwrap_or_else(|| record(&self.tree, b, &self.settings.plan));
+                        let header = self.header(std::slice::from_ref(&rec));
+                        if let Some(r) = r.filter(|r| carload::shipment::build::result_belongs(&header, &rec, r)) {
                             self.batches.list[i].result = Some(r);
                             self.refresh_export();
                         }
@@ -1771,10 +1813,12 @@ impl App {
             }
             let has = self.batches.list[i].result.is_some();
             match (&s.state, s.result) {
-                // `status` checked that the result belongs to the batch's record; checked again
-                // against the batch as it is now (a frozen batch takes none).
-                (State::Built { .. }, Some(r)) if !has && self.batches.list[i].loaded.is_none() => {
-                    let rec = record(&self.tree, &self.batches.list[i], &self.settings.plan);
+                // The judge checked that the result belongs to the batch's record (a frozen batch's
+                // as it was loaded: its CAR ships whatever its sources became); checked again
+                // against the batch as it is now, in case it was edited meanwhile.
+                (State::Built { .. }, Some(r)) if !has => {
+                    let b = &self.batches.list[i];
+                    let rec = b.loaded.clone().unwrap_or_else(|| record(&self.tree, b, &self.settings.plan));
                     let header = self.header(std::slice::from_ref(&rec));
                     if carload::shipment::build::result_belongs(&header, &rec, &r) {
                         self.builds.log(at, false, format!("{} built by another builder: piece {}", s.id, r.piece_cid));
@@ -1783,17 +1827,43 @@ impl App {
                         self.refresh_export();
                     }
                 }
-                // No result file any more (an unreadable one may be a transient error: kept).
-                (State::NotBuilt | State::Building { .. } | State::StaleLock { .. }, _) if has => {
-                    self.builds.log(at, true, format!("{}: its result left the output folder", s.id));
+                // No valid result any more (an unreadable one may be a transient error: kept).
+                (State::NotBuilt | State::Building { .. } | State::StaleLock { .. } | State::Corrupt { .. }, _)
+                    if has =>
+                {
+                    self.builds.log(
+                        at,
+                        true,
+                        format!("{}: its result left the output folder or is no longer valid", s.id),
+                    );
                     self.batches.list[i].result = None;
                     self.refresh_export();
                 }
                 _ => {}
             }
+            // Outputs that are present but cannot count (corrupt, another plan's): shown as such.
+            match &s.state {
+                State::Failed { host, reason } => {
+                    if !self.builds.activity.contains_key(&s.id) {
+                        self.builds.activity.insert(s.id.clone(), Activity::Failed(format!("on {host}: {reason}")));
+                    }
+                    continue;
+                }
+                State::Corrupt { reason } | State::Problem { reason } => {
+                    if !matches!(self.builds.activity.get(&s.id), Some(Activity::Failed(_))) {
+                        self.builds.activity.insert(s.id.clone(), Activity::Outputs(reason.clone()));
+                    }
+                    continue;
+                }
+                _ => {
+                    if matches!(self.builds.activity.get(&s.id), Some(Activity::Outputs(_))) {
+                        self.builds.activity.remove(&s.id);
+                    }
+                }
+            }
             let (host, pid, age, stale, progress) = match s.state {
                 State::Building { host, pid, heartbeat_age, progress } => (host, pid, heartbeat_age, false, progress),
-                State::StaleLock { host, pid, heartbeat_age } => (host, pid, heartbeat_age, true, None),
+                State::StaleLock { host, pid, heartbeat_age, .. } => (host, pid, heartbeat_age, true, None),
                 _ => {
                     // Built (a lock seen on it is a finishing builder's, ours included), or no lock.
                     if matches!(self.builds.activity.get(&s.id), Some(Activity::Foreign { .. })) {
@@ -1855,6 +1925,34 @@ impl App {
 
     fn progress_key(&mut self, _k: KeyEvent) {}
 
+    /// What the workstation says of batch `b`: one judgement in one order for the list, the
+    /// info screen and the counts. A batch running or queued here shows that; a batch whose
+    /// result the judge accepted is built (a note when its sources changed since: its CAR is
+    /// what ships); then a failure here, another builder's lock, outputs that cannot count,
+    /// sources changed before it was built.
+    pub fn batch_state(&self, b: &super::batches::WsBatch) -> Shown {
+        let changed = match &b.frozen {
+            Some(Frozen::Changed { example, .. }) => Some(example.clone()),
+            _ => None,
+        };
+        match (self.builds.activity.get(&b.id), &b.result) {
+            (Some(Activity::Running(p)), _) => Shown::Running(p.clone()),
+            (Some(Activity::Queued), _) => Shown::Queued,
+            (_, Some(_)) => Shown::Built { sources_changed: changed },
+            (_, None) if b.frozen == Some(Frozen::Resolving) => Shown::Resolving,
+            (Some(Activity::Failed(e)), None) => Shown::Failed(e.clone()),
+            (Some(Activity::Foreign { holder, age, stale, progress }), None) => {
+                Shown::Foreign { holder: holder.clone(), age: *age, stale: *stale, progress: *progress }
+            }
+            (Some(Activity::Outputs(why)), None) => Shown::Outputs(why.clone()),
+            (None, None) => match changed {
+                Some(why) => Shown::Changed(why),
+                None if b.is_empty() => Shown::Empty,
+                None => Shown::NotBuilt,
+            },
+        }
+    }
+
     /// Lines of the info screen: (label, value), copyable.
     pub fn info_lines(&self, i: usize) -> Vec<(String, String)> {
         let Some(b) = self.batches.list.get(i) else { return Vec::new() };
@@ -1864,19 +1962,23 @@ impl App {
             ("Source bytes".into(), digits(b.bytes(&self.tree))),
             ("CAR bytes (planned bound)".into(), digits(b.bound())),
         ];
-        let state = match (&b.result, self.builds.activity.get(&b.id), &b.frozen) {
-            (_, _, Some(Frozen::Changed { example, .. })) => format!("changed since planning: {example}"),
-            (_, _, Some(Frozen::Resolving)) => "matching to the scan".into(),
-            (_, Some(Activity::Queued), _) => "queued".into(),
-            (_, Some(Activity::Running(p)), _) => format!("building ({:?}, {:.0}%)", p.phase, p.fraction() * 100.0),
-            (_, Some(Activity::Failed(e)), _) => format!("failed: {e}"),
-            (_, Some(Activity::Foreign { holder, age, stale, progress }), _) => format!(
+        let state = match self.batch_state(b) {
+            Shown::Resolving => "matching to the scan".into(),
+            Shown::Queued => "queued".into(),
+            Shown::Running(p) => format!("building ({:?}, {:.0}%)", p.phase, p.fraction() * 100.0),
+            Shown::Built { sources_changed: None } => "built".into(),
+            Shown::Built { sources_changed: Some(why) } => {
+                format!("built; its sources changed since ({why}): the CAR is what ships")
+            }
+            Shown::Failed(e) => format!("failed: {e}"),
+            Shown::Foreign { holder, age, stale, progress } => format!(
                 "{} by {holder}{}, lock refreshed {age} s ago",
-                if *stale { "stale lock" } else { "building" },
+                if stale { "stale lock" } else { "building" },
                 progress.as_ref().map_or(String::new(), foreign_progress)
             ),
-            (Some(_), None, None) => "built".into(),
-            (None, None, None) => "not built".into(),
+            Shown::Outputs(why) => format!("not built: {why}"),
+            Shown::Changed(why) => format!("changed since planning: {why}"),
+            Shown::Empty | Shown::NotBuilt => "not built".into(),
         };
         v.push(("State".into(), state));
         if let Some(r) = &b.result {

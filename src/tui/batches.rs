@@ -293,7 +293,7 @@ impl Batches {
                 match tree.find(&f.name) {
                     Some(id) if tree.node(id).kind.is_file() => {
                         let n = tree.node(id);
-                        if n.size != f.size || n.mtime_ns != f.mtime_ns {
+                        if n.size != f.size || n.mtime_ns != f.mtime_ns || f.ident.is_some_and(|i| i != n.ident) {
                             changed += 1;
                             if example.is_empty() {
                                 example = format!("{} changed since planning", f.name);
@@ -348,7 +348,7 @@ impl Batches {
         &mut self,
         tree: &mut Tree,
         i: usize,
-        now: &[(u32, Option<(u64, i64)>)],
+        now: &[(u32, Option<crate::tui::tree::FileStat>)],
         o: &PlanOptions,
     ) -> (Vec<u32>, usize) {
         let mut vanished = 0;
@@ -357,7 +357,8 @@ impl Batches {
             .iter()
             .filter(|(id, st)| {
                 let n = tree.node(*id);
-                self.batch_of(*id).is_some_and(|(_, k)| k > 1) && st.is_none_or(|(s, m)| s != n.size || m != n.mtime_ns)
+                self.batch_of(*id).is_some_and(|(_, k)| k > 1)
+                    && st.is_none_or(|(s, m, i)| s != n.size || m != n.mtime_ns || i != n.ident)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -428,7 +429,13 @@ impl Batches {
 pub fn record(tree: &Tree, b: &WsBatch, o: &PlanOptions) -> Batch {
     batch_record(b.id.clone(), &b.bin, o, |it| {
         let n = tree.node(it.file as u32);
-        FileRef { name: tree.path(it.file as u32), size: n.size, mtime_ns: n.mtime_ns, part: it.part }
+        FileRef {
+            name: tree.path(it.file as u32),
+            size: n.size,
+            mtime_ns: n.mtime_ns,
+            ident: Some(n.ident),
+            part: it.part,
+        }
     })
 }
 

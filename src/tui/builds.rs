@@ -67,6 +67,9 @@ pub enum Activity {
     Running(Progress),
     /// The last build here failed.
     Failed(String),
+    /// Its outputs in the output folder cannot count as built (corrupt, or another plan's), with
+    /// the judge's reason; `build` rebuilds over them.
+    Outputs(String),
     /// Another builder holds its lock.
     Foreign {
         /// The lock's owner line (`host=… pid=…`).

@@ -159,18 +159,27 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     if inputs.is_empty() {
         inputs.push(".".into());
     }
-    let roots: Vec<PathBuf> = inputs.iter().map(PathBuf::from).collect();
+    let roots: Vec<PathBuf> = inputs.iter().map(|i| carload::shipment::file::name_to_path(i)).collect();
     for r in &roots {
         std::fs::metadata(r).with_context(|| r.display().to_string())?;
     }
-    let base = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
+    // Shipment names are relative to a base folder (as `plan` makes them): the roots keep their
+    // names as given on screen and are named below the base in the shipment.
+    let cwd = std::env::current_dir().context("reading the working folder")?;
+    let resolved = carload::shipment::plan::resolve_inputs(&cwd, &roots)?;
+    let base = Some(carload::shipment::file::path_to_name(&resolved.base));
+    let root_names = {
+        use std::os::unix::ffi::OsStrExt;
+        resolved.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect()
+    };
     let tmpdir = a.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     Ok(Setup {
         settings: Settings {
             plan: o,
-            inputs,
+            inputs: resolved.input_names(),
             base,
+            root_names,
             shipment,
             out,
             tmpdir,

@@ -1,7 +1,7 @@
 //! Update-function tests (messages in, state and effects out, no terminal) and screen snapshots
 //! (`TestBackend` + `insta`) of the workstation.
 
-use super::app::{App, Effect, Focus, Hashed, Level, Modal, Msg, PreviewContent, Settings};
+use super::app::{App, Effect, Focus, Hashed, Level, Modal, Msg, PreviewContent, Settings, Shown};
 use super::batches::Frozen;
 use super::tree::NONE;
 use super::{view, worker};
@@ -20,6 +20,7 @@ fn settings(piece: u64) -> Settings {
         plan,
         inputs: vec!["data".into()],
         base: Some("/work".into()),
+        root_names: Vec::new(),
         shipment: None,
         out: None,
         tmpdir: std::env::temp_dir(),
@@ -106,8 +107,15 @@ fn make_tree(root: &Path, files: &[(&str, usize)]) {
     }
 }
 
-/// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`.
+/// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`. The
+/// shipment's base is resolved as `carload tui` resolves it, from the first root's folder.
 fn scan(app: &mut App, roots: &[PathBuf]) {
+    use std::os::unix::ffi::OsStrExt;
+    let cwd = roots[0].parent().unwrap();
+    let r = carload::shipment::plan::resolve_inputs(cwd, roots).unwrap();
+    app.settings.base = Some(carload::shipment::file::path_to_name(&r.base));
+    app.settings.root_names = r.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect();
+    app.tree.set_root_names(app.settings.root_names.clone());
     let profile = app.settings.plan.profile;
     let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -169,7 +177,7 @@ fn marks_are_kept_by_entry_across_folders_and_sorts() {
     let (_d, mut app) = app_on_disk(SECTOR_32GIB);
     select(&mut app, "a.txt");
     app.update(key(' '));
-    let marked = app.tree.find(&format!("{}/a.txt", app.settings.inputs[0])).unwrap();
+    let marked = app.tree.find("data/a.txt").unwrap();
     assert!(app.marks.is_marked(&app.tree, marked));
     // Space moved down to the next row.
     assert_eq!(app.tree.display_name(app.browser.selected), "b.bin");
@@ -226,8 +234,10 @@ fn auto_pack_gives_the_batches_plan_gives() {
     assert!(!app.packing);
     assert!(app.marks.is_empty(), "packed marks are consumed: {:?}", app.message);
     // The CLI planner over the same files, in walk order.
-    let root = &app.settings.inputs[0];
-    let files = carload::shipment::plan::walk_inputs(&[PathBuf::from(root)]).unwrap();
+    let root = _d.path().join("data");
+    let r = carload::shipment::plan::resolve_inputs(_d.path(), &[root]).unwrap();
+    let walked = carload::shipment::plan::walk_tree(&r.paths, &r.names, false).unwrap();
+    let files = (0..walked.len()).map(|i| walked.source_file(i)).collect();
     let cli = plan(files, &app.settings.plan, app.settings.inputs.clone(), app.settings.base.clone()).unwrap();
     let ours = app.batches.records(&app.tree, &app.settings.plan);
     assert!(cli.batches.len() > 1);
@@ -376,7 +386,12 @@ fn dry_run_shows_what_build_produces_and_cancel_drops_late_results() {
     let Some(Modal::Preview(p)) = &app.modal else { panic!("preview open") };
     let PreviewContent::Hashed { hashed, built: false } = p.content.clone() else { panic!("{:?}", p.content) };
     let rec = app.batches.records(&app.tree, &app.settings.plan).remove(0);
-    let header = carload::shipment::plan::header(&app.settings.plan, vec![], None, std::slice::from_ref(&rec));
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        vec![],
+        app.settings.base.clone(),
+        std::slice::from_ref(&rec),
+    );
     let out = d.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let places = carload::shipment::build::Places { dir: &out, spool_dir: &out, source_root: None };
@@ -386,7 +401,7 @@ fn dry_run_shows_what_build_produces_and_cancel_drops_late_results() {
         places,
         &mut carload::event::Ignore,
         &|| true,
-        &mut |_| {},
+        &mut carload::output::create_only,
     )
     .unwrap();
     assert_eq!(hashed.payload_cid, r.payload_cid);
@@ -613,8 +628,15 @@ fn build_all_saves_first_then_builds_every_batch_like_the_cli() {
     std::fs::create_dir_all(&other).unwrap();
     for b in &s.batches {
         let places = carload::shipment::build::Places { dir: &other, spool_dir: &other, source_root: None };
-        carload::shipment::build::build_batch(&s.header, b, places, &mut carload::event::Ignore, &|| true, &mut |_| {})
-            .unwrap();
+        carload::shipment::build::build_batch(
+            &s.header,
+            b,
+            places,
+            &mut carload::event::Ignore,
+            &|| true,
+            &mut carload::output::create_only,
+        )
+        .unwrap();
         let ours = std::fs::read(d.path().join("out").join(format!("{}.car", b.id))).unwrap();
         let cli = std::fs::read(other.join(format!("{}.car", b.id))).unwrap();
         assert!(ours == cli, "{} differs", b.id);
@@ -652,7 +674,7 @@ fn a_changed_source_fails_the_build_with_the_reason_and_can_be_retried() {
     assert!(app.builds.log.iter().any(|l| l.error && l.text.contains("FAILED")));
     let out = app.settings.out.clone().unwrap();
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert!(left.is_empty(), "a failed build leaves nothing: {left:?}");
+    assert_eq!(left, [std::ffi::OsString::from(format!("{id}.failed"))], "a failed build leaves only its record");
     // r retries (and fails again for the same reason).
     let e = keys(&mut app, "r");
     assert!(matches!(e[..], [Effect::Build { .. }]));
@@ -711,7 +733,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     let lock = |age, stale| {
         let (host, pid) = ("node7".to_string(), 42);
         if stale {
-            State::StaleLock { host, pid, heartbeat_age: age }
+            State::StaleLock { host, pid, heartbeat_age: age, reason: carload::shipment::lock::Verdict::NotRefreshed }
         } else {
             State::Building { host, pid, heartbeat_age: age, progress: None }
         }
@@ -721,39 +743,28 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
     assert!(keys(&mut app, "B").iter().all(|e| !matches!(e, Effect::Build { batch, .. } if batch.id == other)));
     app.update(seen(lock(900, true), None));
     assert!(matches!(app.builds.activity.get(&other), Some(Activity::Foreign { stale: true, .. })));
-    // A result that names other files is not taken.
+    // A result built from other contents (another fingerprint) is not taken.
     let rec = super::batches::record(&app.tree, &app.batches.list[1], &app.settings.plan);
-    let mut r = carload::shipment::BatchResult {
-        payload_cid: "bafy".into(),
-        piece_size: 1 << 20,
-        piece_cid: "baga".into(),
-        piece_size_unpadded: 1_040_384,
-        car_size: 5,
-        piece_cid_v2: "bafk".into(),
-        files: rec
-            .files
-            .iter()
-            .map(|f| carload::shipment::file::ResultFile {
-                name: f.name.clone(),
-                cid: "Qm".into(),
-                offset: f.part.map(|p| p.offset),
-                length: f.part.map(|p| p.len),
-            })
-            .collect(),
-        batch: other.clone(),
-        fingerprint: None,
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        app.settings.inputs.clone(),
+        app.settings.base.clone(),
+        std::slice::from_ref(&rec),
+    );
+    let r = carload::shipment::BatchResult {
+        fingerprint: Some(carload::shipment::build::fingerprint(&header, &rec)),
+        ..carload::shipment::BatchResult::sample_for_tests(&other)
     };
     let built = |r: &carload::shipment::BatchResult| State::Built {
         payload_cid: r.payload_cid.clone(),
         piece_cid: r.piece_cid.clone(),
         piece_size: r.piece_size,
         car_size: r.car_size,
+        sources_changed: None,
     };
-    let mut wrong = r.clone();
-    wrong.files.pop();
+    let wrong = carload::shipment::BatchResult { fingerprint: Some("v2-00".into()), ..r.clone() };
     app.update(seen(built(&wrong), Some(wrong)));
     assert!(app.batches.list[1].result.is_none());
-    r.batch = other.clone();
     app.update(seen(built(&r), Some(r)));
     assert!(app.batches.list[1].result.is_some());
     assert!(app.builds.log.iter().any(|l| l.text.contains("built by another builder")));
@@ -761,7 +772,7 @@ fn progress_cancel_and_other_builders_are_tracked_from_messages() {
 
 #[test]
 fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane() {
-    use carload::shipment::lock::{claim, Claim, Owner, Progress};
+    use carload::shipment::lock::{claim, Claim, Owner, Progress, Rule};
     let (_d, mut app) = packed(512 << 10);
     app.dirty = false;
     let out = app.settings.out.clone().unwrap();
@@ -775,12 +786,10 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
         &records,
     );
     let b = &records[1];
-    let owner = Owner { host: "node7".into(), pid: 42 };
+    let owner = Owner::named("node7", 42);
     let now = std::time::SystemTime::now();
-    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &owner, now, std::time::Duration::from_secs(300)).unwrap()
-    else {
-        panic!()
-    };
+    let rule = Rule { me: &owner, stale_after: std::time::Duration::from_secs(300), exists: &|_| true };
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &rule, now).unwrap() else { panic!() };
     let watched: Vec<_> = records.iter().map(|r| carload::shipment::status::Watched::of(&header, r)).collect();
     let poll = || Msg::Watched { at: 200.0, seen: worker::poll(&out, &header, &watched, 300) };
     app.update(poll());
@@ -817,6 +826,19 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
     lock.release().unwrap();
     app.update(poll());
     assert!(!app.builds.activity.contains_key(&b.id));
+    // A builder of this host, boot and PID namespace whose process is gone: stale at once, as
+    // `build` judges it (it takes such a lock over at once), not "building" for 300 s.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = Owner { pid: child.id(), ..crate::cli::shipment::owner() };
+    child.wait().unwrap();
+    let Claim::Claimed { lock, .. } = claim(&out, &b.id, &Rule { me: &dead, ..rule }, now).unwrap() else { panic!() };
+    app.update(poll());
+    assert!(
+        matches!(app.builds.activity.get(&b.id), Some(Activity::Foreign { stale: true, .. })),
+        "{:?}",
+        app.builds.activity
+    );
+    lock.release().unwrap();
 }
 
 #[test]
@@ -1010,4 +1032,78 @@ fn a_shipment_is_never_saved_inside_an_input_folder() {
     assert_eq!(level, Level::Error);
     assert!(text.contains("inside the input folder"), "{text}");
     assert!(!inside.exists());
+}
+
+/// After one source is rewritten and one deleted, a reopened workstation says what `status`
+/// and `export` say: every batch built (the two with a note: their CARs are what ships), and its
+/// export preview lists them all. Corrupt outputs show as such and never as built.
+#[test]
+fn built_batches_whose_sources_changed_stay_built_as_status_says() {
+    let (d, mut app) = app_on_disk(512 << 10);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        app.settings.inputs.clone(),
+        app.settings.base.clone(),
+        &records,
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    for rec in &records {
+        let places = carload::shipment::build::Places { dir: &out, spool_dir: &out, source_root: None };
+        carload::shipment::build::build_batch(
+            &header,
+            rec,
+            places,
+            &mut carload::event::Ignore,
+            &|| true,
+            &mut carload::output::create_only,
+        )
+        .unwrap();
+    }
+    std::fs::write(d.path().join("data/a.txt"), b"changed").unwrap();
+    std::fs::remove_file(d.path().join("data/photos/raw/r1")).unwrap();
+    let status = carload::shipment::status::status(
+        &out,
+        &header,
+        &records,
+        std::time::SystemTime::now(),
+        &carload::shipment::lock::Rule::new(&crate::cli::shipment::owner(), std::time::Duration::from_secs(300)),
+    );
+    assert!(status.iter().all(|b| matches!(b.state, State::Built { .. })), "{status:?}");
+    let mut s = app.settings.clone();
+    s.out = Some(out.clone());
+    let mut again = App::new(s, (120, 40));
+    again.load_batches(records.clone());
+    let root = d.path().join("data");
+    scan(&mut again, std::slice::from_ref(&root));
+    let e = again.update(Msg::Key(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE)));
+    settle(&mut again, e);
+    let shown: Vec<Shown> = again.batches.list.iter().map(|b| again.batch_state(b)).collect();
+    assert!(shown.iter().all(|s| matches!(s, Shown::Built { .. })), "{shown:?}");
+    assert!(shown.iter().any(|s| matches!(s, Shown::Built { sources_changed: Some(_) })), "{shown:?}");
+    let preview = again.export_preview.clone().unwrap();
+    assert!(preview.contains(&format!("# {} batches", records.len())), "{preview}");
+    // A result that lies about its piece size: corrupt in the workstation as in `status`.
+    let id = &records[0].id;
+    let json = out.join(format!("{id}.json"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    v["piece_size"] = 128.into();
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let mut s = app.settings.clone();
+    s.out = Some(out.clone());
+    let mut third = App::new(s, (120, 40));
+    third.load_batches(records.clone());
+    scan(&mut third, &[root]);
+    let e = third.update(Msg::Key(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE)));
+    settle(&mut third, e);
+    let b0 = third.batches.list.iter().find(|b| &b.id == id).unwrap();
+    assert!(
+        matches!(third.batch_state(b0), Shown::Outputs(ref why) if why.contains("piece_size")),
+        "{:?}",
+        third.batch_state(b0)
+    );
 }

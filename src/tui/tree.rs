@@ -6,6 +6,7 @@
 //! totals (files, bytes, predicted CAR bytes) that include every listing ingested so far, and a
 //! count of sub-folders still being read, so a folder knows when its totals are final.
 
+use carload::shipment::file::Ident;
 use carload::walk::{Kind, Listing, ROOTS};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -29,7 +30,12 @@ pub struct Node {
     pub size: u64,
     /// Modification time in ns (files).
     pub mtime_ns: i64,
+    /// Status-change time and inode (files): with size and mtime, the file a batch records.
+    pub ident: Ident,
 }
+
+/// What a file is now: size, modification time (ns), status-change time and inode.
+pub type FileStat = (u64, i64, Ident);
 
 const PLACEHOLDER: Node = Node {
     name_off: 0,
@@ -40,6 +46,7 @@ const PLACEHOLDER: Node = Node {
     folder: NONE,
     size: 0,
     mtime_ns: 0,
+    ident: Ident { ctime_ns: 0, ino: 0 },
 };
 
 /// Totals of a subtree.
@@ -95,13 +102,22 @@ pub struct Tree {
     pub folders: Vec<Folder>,
     errors: HashMap<u32, Box<str>>,
     cost: Box<dyn Fn(u64) -> u64 + Send>,
+    /// The roots' names in shipment names (see [`Tree::root_name`]).
+    root_names: Vec<Vec<u8>>,
 }
 
 impl Tree {
     /// An empty tree; `cost` predicts a file's CAR bytes from its size.
     pub fn new(cost: Box<dyn Fn(u64) -> u64 + Send>) -> Self {
         let top = Folder { node: NONE, children: 0..0, totals: Totals::default(), batched: 0, folders: 0, pending: 1 };
-        Tree { nodes: Vec::new(), names: Vec::new(), folders: vec![top], errors: HashMap::new(), cost }
+        Tree {
+            nodes: Vec::new(),
+            names: Vec::new(),
+            folders: vec![top],
+            errors: HashMap::new(),
+            cost,
+            root_names: Vec::new(),
+        }
     }
 
     /// Number of entry IDs in use.
@@ -118,6 +134,21 @@ impl Tree {
     pub fn name(&self, id: u32) -> &[u8] {
         let n = &self.nodes[id as usize];
         &self.names[n.name_off as usize..n.name_off as usize + n.name_len as usize]
+    }
+
+    /// The name root `id` has in shipment names: its place below the shipment's base folder
+    /// ([`Tree::set_root_names`]), else its name as walked.
+    pub fn root_name(&self, id: u32) -> &[u8] {
+        match self.root_names.get(id as usize) {
+            Some(n) => n,
+            None => self.name(id),
+        }
+    }
+
+    /// Sets the names the roots have in shipment names, in root order (the walk names the
+    /// roots as given: `.`, `../x`, an absolute path; shipment names are relative to the base).
+    pub fn set_root_names(&mut self, names: Vec<Vec<u8>>) {
+        self.root_names = names;
     }
 
     /// Name of `id` for display: not-UTF-8 bytes replaced, control characters escaped (a name
@@ -183,13 +214,27 @@ impl Tree {
         }
         let mut bytes = Vec::new();
         for (i, &a) in ids.iter().rev().enumerate() {
-            if i > 0 && bytes.last() != Some(&b'/') {
+            let name = if i == 0 { self.root_name(a) } else { self.name(a) };
+            if !bytes.is_empty() && bytes.last() != Some(&b'/') {
                 bytes.push(b'/');
             }
-            bytes.extend_from_slice(self.name(a));
+            bytes.extend_from_slice(name);
         }
         use std::os::unix::ffi::OsStrExt;
         carload::shipment::file::path_to_name(std::path::Path::new(std::ffi::OsStr::from_bytes(&bytes)))
+    }
+
+    /// The path the walk read `id` at: the root as given, then the names below it.
+    pub fn walk_path(&self, id: u32) -> std::path::PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let mut ids: Vec<u32> = self.ancestors(id).collect();
+        ids.reverse();
+        ids.push(id);
+        let mut p = std::path::PathBuf::new();
+        for a in ids {
+            p.push(std::ffi::OsStr::from_bytes(self.name(a)));
+        }
+        p
     }
 
     /// Ancestors of `id`, nearest first (not including `id`).
@@ -224,12 +269,12 @@ impl Tree {
         let path = path.as_os_str().as_bytes();
         let roots = self.folders[0].children.clone();
         for r in roots {
-            let name = self.name(r);
+            let name = self.root_name(r);
             let Some(rest) = path.strip_prefix(name) else { continue };
             if rest.is_empty() {
                 return Some(r);
             }
-            let rest = if name.ends_with(b"/") { rest } else { rest.strip_prefix(b"/")? };
+            let rest = if name.is_empty() || name.ends_with(b"/") { rest } else { rest.strip_prefix(b"/")? };
             let mut at = r;
             for part in rest.split(|&b| b == b'/') {
                 let f = self.folder_of(at)?;
@@ -277,6 +322,7 @@ impl Tree {
                 folder: NONE,
                 size: c.size,
                 mtime_ns: c.mtime_ns,
+                ident: c.ident,
             };
             if c.kind == Kind::Folder {
                 node.folder = self.folders.len() as u32;
@@ -347,20 +393,21 @@ impl Tree {
     }
 
     /// Records a file's new size and time (or that it is gone), keeping folder totals right.
-    pub fn update_file(&mut self, id: u32, now: Option<(u64, i64)>) {
+    pub fn update_file(&mut self, id: u32, now: Option<FileStat>) {
         let n = self.nodes[id as usize];
         if !n.kind.is_file() {
             return;
         }
         let old = Totals { files: 1, bytes: n.size, cost: self.cost_of(n.size), unshippable: 0 };
         let new = match now {
-            Some((size, _)) => Totals { files: 1, bytes: size, cost: self.cost_of(size), unshippable: 0 },
+            Some((size, _, _)) => Totals { files: 1, bytes: size, cost: self.cost_of(size), unshippable: 0 },
             None => Totals { unshippable: 1, ..Totals::default() },
         };
         match now {
-            Some((size, mtime)) => {
+            Some((size, mtime, ident)) => {
                 self.nodes[id as usize].size = size;
                 self.nodes[id as usize].mtime_ns = mtime;
+                self.nodes[id as usize].ident = ident;
             }
             None => {
                 self.nodes[id as usize].kind = Kind::Other;
@@ -422,6 +469,7 @@ pub mod tests {
                 kind: *kind,
                 size: *size,
                 mtime_ns: 1_700_000_000_000_000_000,
+                ident: Ident { ctime_ns: 1_700_000_000_000_000_000, ino: first as u64 + l.children.len() as u64 },
                 cost: if kind.is_file() { cost(*size) } else { 0 },
                 error: (*kind == Kind::Other).then(|| "FIFO: not a regular file".into()),
             });
@@ -448,7 +496,7 @@ pub mod tests {
         let mut order = Vec::new();
         t.for_each_file(0, &mut |id| order.push(t.path(id)));
         assert_eq!(order, ["data/a", "data/sub/b", "data/z"]);
-        assert_eq!(std::mem::size_of::<Node>(), 32);
+        assert_eq!(std::mem::size_of::<Node>(), 48);
     }
 
     #[test]

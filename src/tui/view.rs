@@ -1,7 +1,7 @@
 //! Drawing: a pure function of the state. Only the visible rows are formatted, so a folder of
 //! any size draws in the same time.
 
-use super::app::{digits, App, Focus, Left, Level, Modal, PreviewContent, Sort, FORM_FIELDS};
+use super::app::{digits, App, Focus, Left, Level, Modal, PreviewContent, Shown, Sort, FORM_FIELDS};
 use super::batches::{Frozen, WsBatch};
 use super::builds::{clock, human_secs, Activity};
 use super::tree::NONE;
@@ -393,25 +393,26 @@ fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
 }
 
 fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
-    let (s, c): (String, Color) = match (&b.frozen, app.builds.activity.get(&b.id)) {
-        (Some(Frozen::Resolving), _) => ("matching…".into(), Color::DarkGray),
-        (Some(Frozen::Changed { .. }), _) => ("changed!".into(), Color::Red),
-        (_, Some(Activity::Queued)) => ("queued".into(), Color::Cyan),
-        (_, Some(Activity::Running(p))) => (format!("{:.0}% built", p.fraction() * 100.0), Color::Cyan),
-        (_, Some(Activity::Failed(_))) => ("FAILED".into(), Color::Red),
-        (_, Some(Activity::Foreign { stale: true, .. })) => ("stale lock".into(), Color::Red),
-        (_, Some(Activity::Foreign { holder, progress, .. })) => {
-            let host = holder.trim_start_matches("host=").split(' ').next().unwrap_or("");
+    match app.batch_state(b) {
+        Shown::Resolving => ("matching…".into(), Color::DarkGray),
+        Shown::Queued => ("queued".into(), Color::Cyan),
+        Shown::Running(p) => (format!("{:.0}% built", p.fraction() * 100.0), Color::Cyan),
+        Shown::Built { sources_changed: None } => ("built".into(), Color::Green),
+        Shown::Built { sources_changed: Some(_) } => ("built*".into(), Color::Yellow),
+        Shown::Failed(_) => ("FAILED".into(), Color::Red),
+        Shown::Foreign { stale: true, .. } => ("stale lock".into(), Color::Red),
+        Shown::Foreign { holder, progress, .. } => {
+            let host = holder.trim_start_matches("host=").split(' ').next().unwrap_or("").to_string();
             match progress {
                 Some(p) => (format!("{:.0}%@{host}", p.fraction() * 100.0), Color::Magenta),
                 None => (format!("@{host}"), Color::Magenta),
             }
         }
-        _ if b.result.is_some() => ("built".into(), Color::Green),
-        _ if b.is_empty() => ("empty".into(), Color::DarkGray),
-        _ => ("not built".into(), Color::Reset),
-    };
-    (s, c)
+        Shown::Outputs(_) => ("corrupt!".into(), Color::Red),
+        Shown::Changed(_) => ("changed!".into(), Color::Red),
+        Shown::Empty => ("empty".into(), Color::DarkGray),
+        Shown::NotBuilt => ("not built".into(), Color::Reset),
+    }
 }
 
 fn gauge(fill: f64, w: usize) -> String {

@@ -6,7 +6,8 @@
 
 use super::app::{Done, Effect, Hashed, Msg, Report};
 use carload::event::{Cancellable, Event};
-use carload::shipment::build::{check_sources, source_root};
+use carload::shipment::build::source_root;
+use carload::shipment::source::check_sources;
 use carload::shipment::status::{BatchStatus, Watched};
 use carload::shipment::{Batch, Header};
 use std::path::{Path, PathBuf};
@@ -204,16 +205,16 @@ impl Workers {
     }
 }
 
-/// Each file's size and modification time now (following symlinks, as `plan` does), or `None`
+/// Each file's size, modification time, status-change time and inode now (following symlinks, as `plan` does), or `None`
 /// when it is gone or no longer a regular file.
-pub fn restat(files: Vec<(u32, PathBuf)>) -> Vec<(u32, Option<(u64, i64)>)> {
+pub fn restat(files: Vec<(u32, PathBuf)>) -> Vec<(u32, Option<crate::tui::tree::FileStat>)> {
     files
         .into_iter()
         .map(|(e, p)| {
             let st = std::fs::metadata(&p)
                 .ok()
                 .filter(|m| m.is_file())
-                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m)));
+                .map(|m| (m.len(), carload::shipment::plan::mtime_ns(&m), carload::shipment::file::Ident::of(&m)));
             (e, st)
         })
         .collect()
@@ -256,6 +257,10 @@ fn build(job: Job, tx: &Sender<Msg>) {
                 Event::BytesRead(n) => bytes += n,
                 Event::FilesDone(n) => files += n,
                 Event::CarBytes(n) if writing => car += n,
+                Event::Notice(line) => {
+                    send(Report::Notice(line));
+                    return;
+                }
                 _ => return,
             }
             if last.elapsed() >= Duration::from_millis(100) {
@@ -302,8 +307,11 @@ fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
 /// with their age and reported progress).
 pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) -> Vec<BatchStatus> {
     let now = std::time::SystemTime::now();
+    // Lock holders judged as `build` judges them.
+    let me = crate::cli::shipment::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(stale_after));
     // The workstation's batches are all planned with fingerprints: no file list is needed.
-    carload::shipment::status::status_of(out, header, batches, &|_| None, now, Duration::from_secs(stale_after))
+    carload::shipment::status::status_of(out, header, batches, &|_| None, now, &rule)
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -322,7 +330,7 @@ pub fn dry_run(
     cancel: &AtomicBool,
     tx: &Sender<Msg>,
 ) -> Result<Hashed, String> {
-    let files = check_sources(batch, source_root(header, None)).map_err(|e| e.to_string())?;
+    let files = check_sources(batch, &source_root(header, None)).map_err(|e| e.to_string())?;
     let mut done = 0u64;
     let mut last = Instant::now();
     let mut obs = Cancellable {

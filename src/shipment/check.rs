@@ -1,0 +1,206 @@
+//! The strict check of a built batch (`carload verify SHIPMENT --out DIR`, `verify CAR
+//! --result`): everything its result, its sidecar manifest and its shipment record claim is
+//! recomputed from the CAR and compared. The cheap judgement ([`super::judge`]) decides whether
+//! a batch counts as built; this reads the CAR.
+//!
+//! Checked: the CAR itself ([`crate::verify::verify_car`]: every block against its CID, UnixFS
+//! semantics, the DAG complete, the aggregate manifest against the DAG), its payload CID and
+//! size, its piece (CID v1 and v2, padded and unpadded size, padded to the shipment's minimum
+//! piece size), the sidecar `<id>.car.manifest` byte for byte against the manifest in the CAR,
+//! the result's file list against the batch record (names and parts, in order) and its file
+//! DAG CIDs against the manifest's entries (as sets: identical files share one entry).
+
+use super::build::outputs;
+use super::file::{Batch, BatchResult, ResultFile};
+use super::judge::check_fields;
+use crate::commp::PieceInfo;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// What checking a built batch found: one line per problem, and the CAR's own report when it
+/// could be read.
+#[derive(Debug, Default)]
+pub struct BatchCheck {
+    /// One line per problem (the CAR's own problems included).
+    pub problems: Vec<String>,
+    /// Problems found in all (the CAR's list is capped; its count is exact).
+    pub problem_count: u64,
+    /// The CAR's report.
+    pub report: Option<crate::verify::Report>,
+}
+
+impl BatchCheck {
+    fn problem(&mut self, line: String) {
+        self.problem_count += 1;
+        self.problems.push(line);
+    }
+}
+
+/// Compares what `result` claims with what `report` (the CAR's verification) found: payload
+/// CID, CAR size, and the piece padded to `min_piece_size` (or, with `deal_size`, to the deal's
+/// padded piece size, which must be a power of two at least the CAR's natural piece).
+pub fn compare_result(
+    result: &BatchResult,
+    report: &crate::verify::Report,
+    min_piece_size: Option<u64>,
+) -> Vec<String> {
+    let mut p = Vec::new();
+    if let Err(why) = check_fields(result, min_piece_size) {
+        p.push(format!("result: {why}"));
+    }
+    let root = report.roots.first().map(|c| c.to_string()).unwrap_or_default();
+    if report.roots.len() != 1 || root != result.payload_cid {
+        p.push(format!(
+            "payload CID {root} (roots: {}) is not the result's {}",
+            report.roots.len(),
+            result.payload_cid
+        ));
+    }
+    if report.car_size != result.car_size {
+        p.push(format!("CAR size {} is not the result's {}", report.car_size, result.car_size));
+    }
+    let natural = report.piece;
+    if !result.piece_size.is_power_of_two() || result.piece_size < natural.padded_size {
+        p.push(format!(
+            "piece size {} is not a power of two at least the CAR's natural piece of {}",
+            result.piece_size, natural.padded_size
+        ));
+        return p;
+    }
+    let piece: PieceInfo = natural.pad_to(result.piece_size);
+    if piece.cid_v1().to_string() != result.piece_cid {
+        p.push(format!("piece CID {} is not the result's {}", piece.cid_v1(), result.piece_cid));
+    }
+    if piece.cid_v2().to_string() != result.piece_cid_v2 {
+        p.push(format!("piece CID v2 {} is not the result's {}", piece.cid_v2(), result.piece_cid_v2));
+    }
+    if piece.unpadded_size != result.piece_size_unpadded {
+        p.push(format!(
+            "unpadded piece size {} is not the result's {}",
+            piece.unpadded_size, result.piece_size_unpadded
+        ));
+    }
+    p
+}
+
+/// SHA-256 and length of everything `r` yields.
+fn digest_of(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let n = io::copy(&mut r, &mut h)?;
+    Ok((h.finalize().into(), n))
+}
+
+/// Checks built batch `batch` in `dir` against its result `result` (see the module docs).
+pub fn check_batch(dir: &Path, header: &super::file::Header, batch: &Batch, result: &BatchResult) -> BatchCheck {
+    let out = outputs(dir, &batch.id);
+    let mut c = BatchCheck::default();
+    let car = match std::fs::File::open(&out.car) {
+        Ok(f) => f,
+        Err(e) => {
+            c.problem(format!("{}: {e}", out.car.display()));
+            return c;
+        }
+    };
+    let report = match crate::verify::verify_file(&car, &out.car) {
+        Ok(r) => r,
+        Err(e) => {
+            c.problem(format!("{}: not a readable CAR: {e}", out.car.display()));
+            return c;
+        }
+    };
+    c.problem_count += report.problem_count;
+    c.problems.extend(report.problems.iter().cloned());
+    for line in compare_result(result, &report, Some(header.min_piece_size)) {
+        c.problem(line);
+    }
+    if result.car_size > batch.car_size_bound {
+        c.problem(format!("CAR of {} bytes exceeds the batch's bound of {}", result.car_size, batch.car_size_bound));
+    }
+    c.report = Some(report);
+    // The manifest in the CAR, the sidecar, and the result's files against both.
+    let manifest = std::fs::File::open(&out.car)
+        .map_err(|e| e.to_string())
+        .and_then(|f| crate::aggregate::read_manifest_from_car(&f).map_err(|e| e.to_string()));
+    let bytes = match manifest {
+        Ok((_, bytes)) => bytes,
+        Err(e) => {
+            c.problem(format!("the batch manifest cannot be read from the CAR: {e}"));
+            return c;
+        }
+    };
+    match std::fs::File::open(&out.manifest).and_then(|f| digest_of(io::BufReader::new(f))) {
+        Ok(side) => {
+            use sha2::Digest;
+            let inner: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+            if side != (inner, bytes.len() as u64) {
+                c.problem(format!(
+                    "{} ({} bytes) is not the manifest in the CAR ({} bytes)",
+                    out.manifest.file_name().unwrap_or_default().to_string_lossy(),
+                    side.1,
+                    bytes.len()
+                ));
+            }
+        }
+        Err(e) => c.problem(format!("{}: {e} (the sidecar manifest is part of a built batch)", out.manifest.display())),
+    }
+    let entries = match crate::aggregate::parse_manifest(&bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            c.problem(format!("the manifest in the CAR: {e}"));
+            return c;
+        }
+    };
+    let files = match super::judge::read_result_files(dir, &batch.id) {
+        Ok(f) => f,
+        Err(e) => {
+            c.problem(format!("{}: its file list: {e}", out.json.display()));
+            return c;
+        }
+    };
+    for line in compare_files(batch, &files, entries.iter().map(|e| e.dag_cid_v1)) {
+        c.problem(line);
+    }
+    c
+}
+
+/// Compares a result's file list with its batch record (names and parts, in order) and its
+/// file DAG CIDs with the manifest's entry CIDs (as sets of CIDv1: identical files share one
+/// entry). One line per kind of difference, naming the first.
+pub fn compare_files(batch: &Batch, files: &[ResultFile], entries: impl Iterator<Item = cid::Cid>) -> Vec<String> {
+    let mut p = Vec::new();
+    if files.len() != batch.files.len() {
+        p.push(format!("the result lists {} files, the batch {}", files.len(), batch.files.len()));
+    }
+    if let Some((k, (r, f))) = files.iter().zip(&batch.files).enumerate().find(|(_, (r, f))| {
+        r.name != f.name || r.offset != f.part.map(|x| x.offset) || r.length != f.part.map(|x| x.len)
+    }) {
+        p.push(format!("result file {k} is {:?}, the batch's is {:?}", r.name, f.name));
+    }
+    let mut cids = Vec::with_capacity(files.len());
+    for r in files {
+        match r.cid.parse::<cid::Cid>() {
+            Ok(c) => cids.push(crate::block::to_v1(&c).to_bytes()),
+            Err(e) => {
+                p.push(format!("result file {:?}: CID {:?}: {e}", r.name, r.cid));
+                return p;
+            }
+        }
+    }
+    cids.sort_unstable();
+    cids.dedup();
+    let mut listed: Vec<Vec<u8>> = entries.map(|c| c.to_bytes()).collect();
+    listed.sort_unstable();
+    listed.dedup();
+    if cids != listed {
+        let missing = cids.iter().find(|c| listed.binary_search(c).is_err());
+        let extra = listed.iter().find(|c| cids.binary_search(c).is_err());
+        let show = |b: &Vec<u8>| cid::Cid::try_from(&b[..]).map(|c| c.to_string()).unwrap_or_default();
+        p.push(match (missing, extra) {
+            (Some(m), _) => format!("the result's file DAG {} is not an entry of the manifest", show(m)),
+            (None, Some(x)) => format!("the manifest's entry {} is no file of the result", show(x)),
+            (None, None) => "the result's file DAGs are not the manifest's entries".into(),
+        });
+    }
+    p
+}
