@@ -273,14 +273,14 @@ def memory(a):
         n = a.blocks + a.blocks // 1000 + 1
     dt, rss, _ = run([BIN, "verify", "-q", big])
     per = (rss - base) * 2**20 / n
-    print(f"  {n:,} blocks ({os.path.getsize(big) / 1e6:.0f} MB)   {rss:7.0f} MiB  {dt:6.2f} s   {per:.0f} bytes per block")
+    print(f"  {n:,} blocks ({os.path.getsize(big) / 1e6:.0f} MB)   {rss:7.0f} MiB  {dt:6.2f} s   {per:.0f} bytes per block (RSS over the baseline, chunks in flight included)")
 
     agg = os.path.join(a.dir, f"aggregate-{a.entries}.car")
     if not os.path.exists(agg):
         aggregate_car(agg, a.entries)
     dt, rss, _ = run([BIN, "verify", "-q", agg])
     per = (rss - base) * 2**20 / a.entries
-    print(f"  aggregate of {a.entries:,} entries ({os.path.getsize(agg) / 1e6:.0f} MB)   {rss:7.0f} MiB  {dt:6.2f} s   {per:.0f} bytes per entry")
+    print(f"  aggregate of {a.entries:,} entries ({os.path.getsize(agg) / 1e6:.0f} MB)   {rss:7.0f} MiB  {dt:6.2f} s   {per:.0f} bytes per entry (RSS over the baseline)")
     dt, rss, _ = run([BIN, "manifest", agg])
     print(f"  manifest of it                          {rss:7.0f} MiB  {dt:6.2f} s")
 
