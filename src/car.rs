@@ -221,11 +221,15 @@ impl ReadAt for [u8] {
 
 impl ReadAt for Vec<u8> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        self.as_slice().read_at(buf, offset)
+        self[..].read_at(buf, offset)
     }
 
     fn size(&self) -> std::io::Result<u64> {
         Ok(self.len() as u64)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
     }
 }
 
