@@ -70,6 +70,25 @@ pub fn verify(cid: &Cid, data: &[u8]) -> bool {
     }
 }
 
+/// A 16-byte index key for the block a CID names: its codec and multihash, the CID version
+/// ignored (a blockstore finds a CIDv0 block under its CIDv1 too). For a sha2-256 CID it is the
+/// digest's first 16 bytes with the codec folded in: finding two blocks with one key takes about
+/// 2^64 hashes. Other multihashes (which carload cannot check) are hashed first, so their chosen
+/// digests cannot be made to collide with real ones.
+pub fn key(cid: &Cid) -> [u8; 16] {
+    let mh = cid.hash();
+    let mut k = [0u8; 16];
+    if mh.code() == SHA2_256 && mh.size() == 32 {
+        k.copy_from_slice(&mh.digest()[..16]);
+    } else {
+        k.copy_from_slice(&Sha256::digest(mh.to_bytes())[..16]);
+    }
+    for (b, c) in k.iter_mut().zip(cid.codec().to_le_bytes()) {
+        *b ^= c;
+    }
+    k
+}
+
 /// A block: its CID and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {

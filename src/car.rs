@@ -143,7 +143,7 @@ impl<R: Read> BlockReader<R> {
         let Some((len, n)) = read_varint(&mut self.inner).map_err(|_| bad("bad length"))? else {
             return Ok(None);
         };
-        if len > 64 << 20 {
+        if len > MAX_SECTION {
             return Err(bad("section larger than 64 MiB"));
         }
         let mut buf = vec![0u8; len as usize];
@@ -153,6 +153,199 @@ impl<R: Read> BlockReader<R> {
         let data = buf[cursor.position() as usize..].to_vec();
         self.offset += n as u64 + len;
         Ok(Some((cid, data)))
+    }
+}
+
+/// Largest section carload reads (go-car allows 32 MiB blocks; a section adds its CID).
+pub const MAX_SECTION: u64 = 64 << 20;
+
+/// A CAR's bytes read by position: a file, or bytes in memory. Positional reads let a reader
+/// come back to a block it passed (e.g. a manifest written after its parent, or a block named
+/// in a problem) without holding it.
+pub trait ReadAt: Sync {
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end (0 past it).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+
+    /// Number of bytes.
+    fn size(&self) -> std::io::Result<u64>;
+
+    /// All the bytes in memory, when they are (then readers borrow them instead of copying).
+    fn as_slice(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// Says that `offset..offset + len` will not be needed again soon (a map releases its pages).
+    fn release(&self, _offset: u64, _len: usize) {}
+
+    /// Fills `buf` from `offset`, or fails with `UnexpectedEof` at the end of the bytes.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReadAt for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let start = offset.min(self.len() as u64) as usize;
+        let n = buf.len().min(self.len() - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self[..].read_at(buf, offset)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+/// A CAR file mapped read-only into memory: its bytes borrowed in order without copying, pages
+/// released behind the reader; positional reads go to the file (they leave no mapped pages
+/// behind). The map is an [`crate::importer::input::Map`], registered for the CLI's SIGBUS
+/// handler, so a file that shrinks while it is read ends in a one-line error naming it.
+pub struct MappedCar {
+    map: crate::importer::input::Map,
+    file: std::fs::File,
+}
+
+impl MappedCar {
+    /// Maps `file` (at `path`); `None` if it cannot be mapped (empty, not a regular file, …).
+    pub fn new(file: &std::fs::File, path: &std::path::Path) -> Option<MappedCar> {
+        let len = usize::try_from(file.metadata().ok()?.len()).ok().filter(|&n| n > 0)?;
+        let map = crate::importer::input::Map::new(file, len, path).ok()?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some(MappedCar { map, file: file.try_clone().ok()? })
+    }
+}
+
+impl ReadAt for MappedCar {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.map.len() as u64)
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(&self.map[..])
+    }
+
+    fn release(&self, offset: u64, len: usize) {
+        // Whole pages inside the range only (the common page size; a larger one makes madvise
+        // refuse the range, harmlessly).
+        const PAGE: u64 = 4096;
+        let (start, end) = (offset.div_ceil(PAGE) * PAGE, (offset + len as u64) / PAGE * PAGE);
+        if end > start {
+            // SAFETY: DONTNEED on a read-only file map only drops this process's references to
+            // the pages; a later access reads them again from the file.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start as usize,
+                    (end - start) as usize,
+                )
+            };
+        }
+    }
+}
+
+/// Reads the header at the start of `src`.
+pub fn read_header_at<S: ReadAt + ?Sized>(src: &S) -> Result<Header, CarError> {
+    let mut r = PosReader { src, pos: 0 };
+    read_header(&mut r)
+}
+
+/// A section read by position: its CID, its block's bytes and where the next section starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionAt {
+    /// The section's CID.
+    pub cid: Cid,
+    /// The block's bytes.
+    pub data: Vec<u8>,
+    /// Offset of the next section.
+    pub next: u64,
+}
+
+/// Reads the section starting at `offset` (`None` at the clean end of the CAR).
+pub fn read_section_at<S: ReadAt + ?Sized>(src: &S, offset: u64) -> Result<Option<SectionAt>, CarError> {
+    let bad = |reason: &str| CarError::BadSection { offset, reason: reason.to_string() };
+    // One read for the length, the CID and a small block; a second for the rest of a large one.
+    let mut head = [0u8; 4096];
+    let mut got = 0;
+    while got < head.len() {
+        match src.read_at(&mut head[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CarError::Io(e)),
+        }
+    }
+    if got == 0 {
+        return Ok(None);
+    }
+    let (len, n) = varint::read(&head[..got]).ok_or_else(|| bad("bad length"))?;
+    if len > MAX_SECTION {
+        return Err(bad("section larger than 64 MiB"));
+    }
+    let mut buf = vec![0u8; len as usize];
+    let have = (got - n).min(buf.len());
+    buf[..have].copy_from_slice(&head[n..n + have]);
+    if have < buf.len() {
+        src.read_exact_at(&mut buf[have..], offset + (n + have) as u64).map_err(|_| bad("truncated section"))?;
+    }
+    let mut cursor = std::io::Cursor::new(&buf[..]);
+    let cid = Cid::read_bytes(&mut cursor).map_err(|e| bad(&format!("bad CID: {e}")))?;
+    let at = cursor.position() as usize;
+    buf.drain(..at);
+    Ok(Some(SectionAt { cid, data: buf, next: offset + n as u64 + len }))
+}
+
+/// Sequential reads over a [`ReadAt`].
+struct PosReader<'a, S: ?Sized> {
+    src: &'a S,
+    pos: u64,
+}
+
+impl<S: ReadAt + ?Sized> Read for PosReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.src.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

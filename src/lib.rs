@@ -18,6 +18,7 @@ pub mod extract;
 pub mod importer;
 pub mod ipfs;
 pub mod multibuffer;
+pub mod nodeview;
 pub mod output;
 pub mod prepare;
 pub mod profile;

@@ -536,3 +536,40 @@ fn commp_of_a_file_shrinking_while_mapped_is_a_clean_error() {
     assert!(err.contains("shrinks.car") && err.contains("changed while being read"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// `carload verify` of a batch prints its manifest's length and SHA-256 (those of the sidecar
+/// `.car.manifest`), accepts a repeated section with a warning, and `carload manifest` streams
+/// the entries.
+#[test]
+fn verify_reports_the_manifest_digest_and_allows_repeated_sections() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..5u8 {
+        std::fs::write(data.join(format!("f{i}")), vec![i; 100 + i as usize]).unwrap();
+    }
+    stdout_of(carload().current_dir(dir.path()).args(["prepare", "--aggregate", "data", "a.car", "-q"]));
+    let sidecar = std::fs::read(dir.path().join("a.car.manifest")).unwrap();
+    let hex: String = sha2::Sha256::digest(&sidecar).iter().map(|b| format!("{b:02x}")).collect();
+    let ok = stdout_of(carload().current_dir(dir.path()).args(["verify", "a.car"]));
+    assert!(ok.contains(&format!("Manifest:      5 entries ({} bytes, sha256 {hex})", sidecar.len())), "{ok}");
+    let table = stdout_of(carload().current_dir(dir.path()).args(["manifest", "a.car"]));
+    assert_eq!(table.lines().count(), 2 + 5, "{table}");
+    // The last section written twice (as ipfs-car writes a folder's repeated file).
+    let mut car = std::fs::read(dir.path().join("a.car")).unwrap();
+    let (_, mut r) = carload::car::BlockReader::new(&car[..]).unwrap();
+    let mut last = None;
+    while let Some(b) = r.next_block().unwrap() {
+        last = Some(b);
+    }
+    let (cid, block) = last.unwrap();
+    car.extend(carload::car::section_prefix(&cid, block.len()));
+    car.extend(&block);
+    std::fs::write(dir.path().join("twice.car"), &car).unwrap();
+    let out = carload().current_dir(dir.path()).args(["verify", "twice.car"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Repeated:      1 sections") && stdout.trim_end().ends_with("OK"), "{stdout}");
+    assert!(stderr.contains(&format!("warning: block {cid}: repeated")), "{stderr}");
+}

@@ -193,52 +193,154 @@ pub fn write_manifest(entries: &[ManifestEntry]) -> Vec<u8> {
 /// `EntryCount`), then the entry records, which must be in strictly increasing `DagCidV1` order.
 /// Every record ends with `\n`; a missing final newline is tolerated.
 pub fn parse_manifest(ndjson: &[u8]) -> Result<Vec<ManifestEntry>, ManifestError> {
-    let body = ndjson.strip_suffix(b"\n").unwrap_or(ndjson);
-    let mut expected = None;
-    let mut entries: Vec<ManifestEntry> = Vec::new();
-    let mut previous = String::new();
-    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-        let n = i + 1;
+    let mut parser = ManifestParser::new();
+    let mut entries = Vec::new();
+    parser.feed(ndjson, &mut |record| {
+        if let ManifestRecord::Entry(e) = record {
+            entries.push(*e);
+        }
+        Ok::<(), ManifestError>(())
+    })?;
+    parser.finish()?;
+    Ok(entries)
+}
+
+/// Longest manifest line [`ManifestParser`] accepts: an entry line is about 250 bytes.
+pub const MAX_LINE: usize = 64 << 10;
+
+/// A manifest record handed out by [`ManifestParser`] as soon as its line is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestRecord {
+    /// The summary (line 2): the number of entries announced.
+    Summary {
+        /// `EntryCount`.
+        entry_count: u64,
+    },
+    /// An entry record, in manifest order.
+    Entry(Box<ManifestEntry>),
+}
+
+/// A streaming manifest parser: bytes in, in any pieces; records out as their lines complete,
+/// checked as [`parse_manifest`] checks them. Holds one line (at most [`MAX_LINE`] bytes).
+#[derive(Debug, Default)]
+pub struct ManifestParser {
+    line: Vec<u8>,
+    number: usize,
+    expected: Option<u64>,
+    entries: u64,
+    previous: String,
+}
+
+impl ManifestParser {
+    /// A parser at the start of a manifest.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Entry records parsed so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Feeds the next bytes of the manifest; `f` gets each record completed by them. An error of
+    /// `f` stops the parse and is returned.
+    pub fn feed<E: From<ManifestError>>(
+        &mut self,
+        mut bytes: &[u8],
+        f: &mut dyn FnMut(ManifestRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while !bytes.is_empty() {
+            let (part, done) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => (&bytes[..i], true),
+                None => (bytes, false),
+            };
+            if self.line.len() + part.len() > MAX_LINE {
+                return Err(self.invalid(self.number + 1, format!("line longer than {MAX_LINE} bytes")).into());
+            }
+            bytes = &bytes[part.len() + usize::from(done)..];
+            if !done {
+                self.line.extend_from_slice(part);
+                break;
+            }
+            if self.line.is_empty() {
+                self.line_record(part, f)?;
+            } else {
+                self.line.extend_from_slice(part);
+                let line = std::mem::take(&mut self.line);
+                self.line_record(&line, f)?;
+                self.line = line;
+                self.line.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the manifest: a last line without `\n` is parsed, then the summary's `EntryCount` is
+    /// compared with the entries read. Returns the number of entries.
+    pub fn finish(mut self) -> Result<u64, ManifestError> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.line_record(&line, &mut |_| Ok::<(), ManifestError>(()))?;
+        }
+        let expected = self.expected.ok_or_else(|| self.invalid(2, "missing DagAggregateSummary".into()))?;
+        if expected != self.entries {
+            return Err(ManifestError::Count { expected, found: self.entries });
+        }
+        Ok(self.entries)
+    }
+
+    fn invalid(&self, line: usize, reason: String) -> ManifestError {
+        ManifestError::Invalid { line, reason }
+    }
+
+    fn line_record<E: From<ManifestError>>(
+        &mut self,
+        line: &[u8],
+        f: &mut dyn FnMut(ManifestRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.number += 1;
+        let n = self.number;
+        if line.is_empty() {
+            return Err(self.invalid(n, "empty line".into()).into());
+        }
         let invalid = |reason: String| ManifestError::Invalid { line: n, reason };
         let record: Record = serde_json::from_slice(line).map_err(|source| ManifestError::Json { line: n, source })?;
         match (n, record) {
             (1, Record::Preamble { version }) => {
                 if version != MANIFEST_VERSION {
-                    return Err(invalid(format!("unsupported manifest version {version}")));
+                    return Err(invalid(format!("unsupported manifest version {version}")).into());
                 }
             }
-            (1, _) => return Err(invalid("first record is not the DagAggregatePreamble".into())),
+            (1, _) => return Err(invalid("first record is not the DagAggregatePreamble".into()).into()),
             (2, Record::Summary { entry_count, entries_sorted_by }) => {
                 if entries_sorted_by != ENTRIES_SORTED_BY {
-                    return Err(invalid(format!("entries sorted by {entries_sorted_by:?}, not DagCidV1")));
+                    return Err(invalid(format!("entries sorted by {entries_sorted_by:?}, not DagCidV1")).into());
                 }
-                expected = Some(entry_count);
+                self.expected = Some(entry_count);
+                f(ManifestRecord::Summary { entry_count })?;
             }
-            (2, _) => return Err(invalid("second record is not the DagAggregateSummary".into())),
+            (2, _) => return Err(invalid("second record is not the DagAggregateSummary".into()).into()),
             (_, Record::Entry(entry)) => {
                 if entry.dag_cid_v1.version() != Version::V1 {
-                    return Err(invalid("DagCidV1 is not a CIDv1".into()));
+                    return Err(invalid("DagCidV1 is not a CIDv1".into()).into());
                 }
                 if let Some(v0) = entry.dag_cid_v0 {
                     if v0.version() != Version::V0 || v0.hash() != entry.dag_cid_v1.hash() {
-                        return Err(invalid("DagCidV0 is not the CIDv0 form of DagCidV1".into()));
+                        return Err(invalid("DagCidV0 is not the CIDv0 form of DagCidV1".into()).into());
                     }
                 }
                 let key = entry.dag_cid_v1.to_string();
-                if key <= previous {
-                    return Err(invalid(format!("entry {key} is out of DagCidV1 order or repeated")));
+                if key <= self.previous {
+                    return Err(invalid(format!("entry {key} is out of DagCidV1 order or repeated")).into());
                 }
-                previous = key;
-                entries.push(*entry);
+                self.previous = key;
+                self.entries += 1;
+                f(ManifestRecord::Entry(entry))?;
             }
-            (_, _) => return Err(invalid("only DagAggregateEntry records may follow the summary".into())),
+            (_, _) => return Err(invalid("only DagAggregateEntry records may follow the summary".into()).into()),
         }
+        Ok(())
     }
-    let expected = expected.ok_or(ManifestError::Invalid { line: 2, reason: "missing DagAggregateSummary".into() })?;
-    if expected != entries.len() as u64 {
-        return Err(ManifestError::Count { expected, found: entries.len() as u64 });
-    }
-    Ok(entries)
 }
 
 mod cid_string {

@@ -13,9 +13,13 @@ mod read;
 
 pub use manifest::{
     parse_manifest, write_manifest, write_manifest_entry, write_manifest_head, ManifestEntry, ManifestError,
-    DESCRIPTION,
+    ManifestParser, ManifestRecord, DESCRIPTION, MAX_LINE,
 };
-pub use read::{read_manifest_from_car, ReadError};
+pub use read::{
+    for_each_manifest_chunk, for_each_manifest_entry, for_each_manifest_record, read_manifest_from_car, ManifestInfo,
+    ManifestSummary, ReadError, MAX_MANIFEST_BYTES,
+};
+pub(crate) use read::{manifest_link, walk_manifest};
 
 use crate::block::{to_v1, Block, CidVersion, DAG_PB, IDENTITY, SHA2_256};
 use crate::dagpb::{self, Link};
@@ -117,7 +121,7 @@ pub struct Aggregate {
 }
 
 /// `name[..3] + "..." + name[len - keep..]`.
-fn bucket_name(cid: &str, keep: usize) -> String {
+pub(crate) fn bucket_name(cid: &str, keep: usize) -> String {
     format!("{}...{}", &cid[..3], &cid[cid.len() - keep..])
 }
 

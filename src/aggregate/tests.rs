@@ -229,3 +229,66 @@ fn corrupt_cars_are_errors() {
         }
     }
 }
+
+/// A manifest of several blocks is read whatever the block order (a CAR written children
+/// first, as ipfs-car writes, has the root last), streamed in pieces and entry by entry.
+#[test]
+fn the_manifest_is_read_in_any_block_order_and_streamed() {
+    let dags: Vec<Dag> = (0..2500).map(|i| file(format!("entry number {i}").as_bytes())).collect();
+    let (agg, car) = assemble(&dags);
+    let mut blocks = blocks_of(&car);
+    blocks.reverse();
+    let reversed = car_from(&agg.root, &blocks);
+    for bytes in [&car, &reversed] {
+        let (root, manifest) = read_manifest_from_car(&bytes[..]).unwrap();
+        assert_eq!((root, &manifest[..]), (agg.root, agg.manifest_bytes()));
+        let mut streamed = Vec::new();
+        let info = for_each_manifest_chunk(&bytes[..], |c| {
+            assert!(c.len() <= 262_144);
+            streamed.extend_from_slice(c);
+            Ok::<(), ReadError>(())
+        })
+        .unwrap();
+        assert_eq!(streamed, agg.manifest_bytes());
+        use sha2::Digest;
+        assert_eq!(info.sha256, <[u8; 32]>::from(sha2::Sha256::digest(agg.manifest_bytes())));
+        assert_eq!(info.bytes, agg.manifest_bytes().len() as u64);
+        let mut entries = Vec::new();
+        let summary = for_each_manifest_entry(&bytes[..], |e| {
+            entries.push(e);
+            Ok::<(), ReadError>(())
+        })
+        .unwrap();
+        assert_eq!((summary.entries, &entries[..]), (2500, agg.entries()));
+    }
+}
+
+/// The streaming parser gives what the whole parser gives, however the bytes are cut, and
+/// holds at most one line.
+#[test]
+fn the_streaming_parser_equals_the_whole_parser() {
+    let dags: Vec<Dag> = (0..50).map(|i| file(format!("entry {i}").as_bytes())).collect();
+    let (agg, _) = assemble(&dags);
+    let bytes = agg.manifest_bytes();
+    for piece in [1, 7, 100, bytes.len()] {
+        let mut p = ManifestParser::new();
+        let mut got = Vec::new();
+        for c in bytes.chunks(piece) {
+            p.feed(c, &mut |r| {
+                if let ManifestRecord::Entry(e) = r {
+                    got.push(*e);
+                }
+                Ok::<(), ManifestError>(())
+            })
+            .unwrap();
+        }
+        assert_eq!(p.finish().unwrap(), 50);
+        assert_eq!(got, agg.entries());
+    }
+    let mut long = bytes[..bytes.len() - 1].to_vec();
+    long.extend(std::iter::repeat_n(b' ', MAX_LINE));
+    assert!(parse_manifest(&long).is_err());
+    let mut p = ManifestParser::new();
+    let r = p.feed(&long, &mut |_| Ok::<(), ManifestError>(()));
+    assert!(matches!(r, Err(ManifestError::Invalid { reason, .. }) if reason.contains("longer than")));
+}

@@ -440,33 +440,67 @@ fn prepare_batch(a: PrepareArgs) -> Result<()> {
     emit_result(&text, is_stdout(&a.out))
 }
 
+/// Refuses a pipe or socket: `verify` and `manifest` read some blocks again, by position.
+pub(super) fn positional(f: &File, name: &str) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = f.metadata().with_context(|| name.to_string())?.file_type();
+    if t.is_fifo() || t.is_socket() {
+        bail!("{name}: a pipe: this command reads some blocks again, by position, so it needs a file");
+    }
+    Ok(())
+}
+
 fn manifest_cmd(a: ManifestArgs) -> Result<()> {
+    use carload::aggregate::{for_each_manifest_record, ManifestRecord};
     let name = a.car.display().to_string();
     let f = File::open(&a.car).with_context(|| name.clone())?;
-    let (root, bytes) = carload::aggregate::read_manifest_from_car(BufReader::new(f)).with_context(|| name.clone())?;
-    let entries = carload::aggregate::parse_manifest(&bytes).with_context(|| format!("{name}: manifest"))?;
-    let mut out = io::stdout().lock();
-    if a.json {
-        let v =
-            serde_json::json!({ "payload_cid": root.to_string(), "entry_count": entries.len(), "entries": entries });
-        writeln!(out, "{}", serde_json::to_string(&v)?)?;
-    } else {
-        writeln!(out, "Batch {root}: {} entries", entries.len())?;
-        writeln!(out, "{:<62} {:<48} {:<20} PATH", "DAG CID (v1)", "DAG CID (v0)", "INDEXES")?;
-        for e in &entries {
-            let v0 = e.dag_cid_v0.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-            let idx = format!("{:?}", e.path_indexes);
-            writeln!(
-                out,
-                "{:<62} {:<48} {:<20} {}/{}/{}",
-                e.dag_cid_v1.to_string(),
-                v0,
-                idx,
-                e.path_prefixes[0],
-                e.path_prefixes[1],
-                e.dag_cid_v1
-            )?;
+    positional(&f, &name)?;
+    let header = carload::car::read_header_at(&f).with_context(|| name.clone())?;
+    let root = header.roots.first().map(|c| c.to_string()).unwrap_or_default();
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    // Lines are printed as the manifest is read (in bounded memory); the summary's count is
+    // checked against the entries at the end, an error then.
+    let mut first = true;
+    let summary = for_each_manifest_record(&f, |record| -> Result<()> {
+        match (record, a.json) {
+            (ManifestRecord::Summary { .. }, true) => write!(out, "{{\"entries\":[")?,
+            (ManifestRecord::Summary { entry_count }, false) => {
+                writeln!(out, "Batch {root}: {entry_count} entries")?;
+                writeln!(out, "{:<62} {:<48} {:<20} PATH", "DAG CID (v1)", "DAG CID (v0)", "INDEXES")?;
+            }
+            (ManifestRecord::Entry(e), true) => {
+                // As a JSON value (keys sorted), as the whole list was printed before.
+                let v = serde_json::to_value(&e)?;
+                write!(out, "{}{}", if first { "" } else { "," }, serde_json::to_string(&v)?)?;
+                first = false;
+            }
+            (ManifestRecord::Entry(e), false) => {
+                let v0 = e.dag_cid_v0.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+                let idx = format!("{:?}", e.path_indexes);
+                writeln!(
+                    out,
+                    "{:<62} {:<48} {:<20} {}/{}/{}",
+                    e.dag_cid_v1.to_string(),
+                    v0,
+                    idx,
+                    e.path_prefixes[0],
+                    e.path_prefixes[1],
+                    e.dag_cid_v1
+                )?;
+            }
         }
+        Ok(())
+    });
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = out.flush();
+            return Err(e.context(format!("{name}: manifest")));
+        }
+    };
+    if a.json {
+        let root = serde_json::to_string(&summary.info.root.to_string())?;
+        writeln!(out, "],\"entry_count\":{},\"payload_cid\":{root}}}", summary.entries)?;
     }
     out.flush()?;
     Ok(())

@@ -1,6 +1,7 @@
 //! `carload verify`: check a CAR (or every built batch of a shipment) independently: blocks
-//! against their CIDs, the DAG complete from the root, UnixFS well formed, the manifest's entries
-//! present, and the piece commitment against what the deal names.
+//! against their CIDs, the DAG complete from the root, UnixFS as the reference exporters read it,
+//! an aggregate's manifest entry by entry against its buckets, and the piece commitment against
+//! what the deal names.
 
 use super::report::ibytes;
 use anyhow::{bail, Context, Result};
@@ -71,28 +72,14 @@ fn is_shipment(path: &Path) -> bool {
     first.trim_start().starts_with('{') && first.contains("\"carload-shipment\"")
 }
 
-/// Verifies one CAR; prints its summary and problems (prefixed); returns the problem count.
+/// Verifies one CAR; prints its summary, problems and warnings (prefixed); returns the problem
+/// count.
 fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> {
     let name = car.display().to_string();
     let mut extra: Vec<String> = Vec::new();
-    // A batch: its manifest (in the CAR's first blocks) names entries that must all be present.
-    let mut expected = Vec::new();
-    let mut entries = None;
-    if let Ok(f) = std::fs::File::open(car) {
-        if let Ok((_, bytes)) = carload::aggregate::read_manifest_from_car(BufReader::new(f)) {
-            match carload::aggregate::parse_manifest(&bytes) {
-                Ok(list) => {
-                    entries = Some(list.len());
-                    expected =
-                        list.iter().enumerate().map(|(i, en)| (format!("manifest entry {i}"), en.dag_cid_v1)).collect();
-                }
-                Err(err) => extra.push(format!("@AggregateManifest.ndjson: {err}")),
-            }
-        }
-    }
     let f = std::fs::File::open(car).with_context(|| name.clone())?;
-    let mut r = carload::verify::verify_car_with(BufReader::with_capacity(1 << 20, f), &expected)
-        .with_context(|| name.clone())?;
+    super::run::positional(&f, &name)?;
+    let mut r = carload::verify::verify_file(&f, car).with_context(|| name.clone())?;
     let padded = e.result.as_ref().map(|r| r.piece_size).or(e.piece_size).unwrap_or(r.piece.padded_size);
     if !padded.is_power_of_two() || padded < r.piece.padded_size {
         extra.push(format!(
@@ -119,6 +106,12 @@ fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> 
         eprintln!("problem: {prefix}… {} more", r.problem_count - r.problems.len() as u64);
     }
     if !quiet {
+        for w in &r.warnings {
+            eprintln!("warning: {prefix}{w}");
+        }
+        if r.warning_count > r.warnings.len() as u64 {
+            eprintln!("warning: {prefix}… {} more", r.warning_count - r.warnings.len() as u64);
+        }
         let root = r.roots.first().map(|c| c.to_string()).unwrap_or_default();
         println!("{prefix}CAR:           {name} ({} bytes, {} blocks)", r.car_size, r.blocks);
         println!("{prefix}Payload CID:   {root}");
@@ -129,8 +122,21 @@ fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> 
             ibytes(piece.padded_size)
         );
         println!("{prefix}Piece CID v2:  {}", piece.cid_v2());
-        if let Some(n) = entries {
-            println!("{prefix}Manifest:      {n} entries");
+        if let Some(m) = &r.manifest {
+            let entries = m.entries.map_or("unreadable".to_string(), |n| format!("{n} entries"));
+            match m.content {
+                Some((bytes, sha)) => {
+                    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+                    println!("{prefix}Manifest:      {entries} ({bytes} bytes, sha256 {hex})");
+                }
+                None => println!("{prefix}Manifest:      {entries}"),
+            }
+        }
+        if r.duplicates > 0 {
+            println!("{prefix}Repeated:      {} sections (allowed by CARv1)", r.duplicates);
+        }
+        if r.hamt_shards > 0 {
+            println!("{prefix}HAMT shards:   {} (walked; their structure is not checked)", r.hamt_shards);
         }
         println!(
             "{prefix}{}",

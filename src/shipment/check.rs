@@ -102,7 +102,7 @@ pub fn check_batch(dir: &Path, header: &super::file::Header, batch: &Batch, resu
             return c;
         }
     };
-    let report = match crate::verify::verify_car(io::BufReader::with_capacity(1 << 20, car)) {
+    let report = match crate::verify::verify_file(&car, &out.car) {
         Ok(r) => r,
         Err(e) => {
             c.problem(format!("{}: not a readable CAR: {e}", out.car.display()));
@@ -121,7 +121,7 @@ pub fn check_batch(dir: &Path, header: &super::file::Header, batch: &Batch, resu
     // The manifest in the CAR, the sidecar, and the result's files against both.
     let manifest = std::fs::File::open(&out.car)
         .map_err(|e| e.to_string())
-        .and_then(|f| crate::aggregate::read_manifest_from_car(io::BufReader::new(f)).map_err(|e| e.to_string()));
+        .and_then(|f| crate::aggregate::read_manifest_from_car(&f).map_err(|e| e.to_string()));
     let bytes = match manifest {
         Ok((_, bytes)) => bytes,
         Err(e) => {

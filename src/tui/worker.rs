@@ -366,8 +366,8 @@ fn lines(manifest: &[u8]) -> Vec<String> {
 /// Reads a built batch's manifest from its CAR (as `carload manifest` does) and its result.
 pub fn read_manifest(car: &Path, batch: &Batch) -> Result<Hashed, String> {
     let f = std::fs::File::open(car).map_err(|e| format!("{}: {e}", car.display()))?;
-    let (root, bytes) = carload::aggregate::read_manifest_from_car(std::io::BufReader::new(f))
-        .map_err(|e| format!("{}: {e}", car.display()))?;
+    let (root, bytes) =
+        carload::aggregate::read_manifest_from_car(&f).map_err(|e| format!("{}: {e}", car.display()))?;
     let dir = car.parent().unwrap_or(Path::new("."));
     let result = carload::shipment::build::built_result(dir, &batch.id);
     Ok(Hashed {
