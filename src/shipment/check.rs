@@ -118,39 +118,24 @@ pub fn check_batch(dir: &Path, header: &super::file::Header, batch: &Batch, resu
         c.problem(format!("CAR of {} bytes exceeds the batch's bound of {}", result.car_size, batch.car_size_bound));
     }
     c.report = Some(report);
-    // The manifest in the CAR, the sidecar, and the result's files against both.
-    let manifest = std::fs::File::open(&out.car)
-        .map_err(|e| e.to_string())
-        .and_then(|f| crate::aggregate::read_manifest_from_car(&f).map_err(|e| e.to_string()));
-    let bytes = match manifest {
-        Ok((_, bytes)) => bytes,
-        Err(e) => {
-            c.problem(format!("the batch manifest cannot be read from the CAR: {e}"));
+    // The sidecar against the manifest in the CAR (its length and digest, from the same read).
+    let content = match report_manifest(&c) {
+        Ok(content) => content,
+        Err(why) => {
+            c.problem(why);
             return c;
         }
     };
     match std::fs::File::open(&out.manifest).and_then(|f| digest_of(io::BufReader::new(f))) {
-        Ok(side) => {
-            use sha2::Digest;
-            let inner: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-            if side != (inner, bytes.len() as u64) {
-                c.problem(format!(
-                    "{} ({} bytes) is not the manifest in the CAR ({} bytes)",
-                    out.manifest.file_name().unwrap_or_default().to_string_lossy(),
-                    side.1,
-                    bytes.len()
-                ));
-            }
-        }
+        Ok((digest, len)) if (len, digest) == content => {}
+        Ok((_, len)) => c.problem(format!(
+            "{} ({len} bytes) is not the manifest in the CAR ({} bytes)",
+            out.manifest.file_name().unwrap_or_default().to_string_lossy(),
+            content.0
+        )),
         Err(e) => c.problem(format!("{}: {e} (the sidecar manifest is part of a built batch)", out.manifest.display())),
     }
-    let entries = match crate::aggregate::parse_manifest(&bytes) {
-        Ok(e) => e,
-        Err(e) => {
-            c.problem(format!("the manifest in the CAR: {e}"));
-            return c;
-        }
-    };
+    // The result's files against the record and the manifest's entries (streamed from the CAR).
     let files = match super::judge::read_result_files(dir, &batch.id) {
         Ok(f) => f,
         Err(e) => {
@@ -158,16 +143,56 @@ pub fn check_batch(dir: &Path, header: &super::file::Header, batch: &Batch, resu
             return c;
         }
     };
-    for line in compare_files(batch, &files, entries.iter().map(|e| e.dag_cid_v1)) {
+    // 32 bytes per entry; an entry named in a problem is found again by a second pass.
+    let mut entries = Vec::new();
+    let streamed = crate::aggregate::for_each_manifest_entry(&car, |e| {
+        entries.push(entry_key(&e.dag_cid_v1));
+        Ok::<(), crate::aggregate::ReadError>(())
+    });
+    if let Err(e) = streamed {
+        c.problem(format!("the manifest in the CAR: {e}"));
+        return c;
+    }
+    let name = |key: &[u8; 32]| {
+        let mut found = None;
+        let _ = crate::aggregate::for_each_manifest_entry(&car, |e| {
+            if found.is_none() && entry_key(&e.dag_cid_v1) == *key {
+                found = Some(e.dag_cid_v1.to_string());
+            }
+            Ok::<(), crate::aggregate::ReadError>(())
+        });
+        found.unwrap_or_else(|| "?".into())
+    };
+    for line in compare_files(batch, &files, entries, &name) {
         c.problem(line);
     }
     c
 }
 
+/// The manifest in the CAR as the verification read it: its length and SHA-256.
+fn report_manifest(c: &BatchCheck) -> Result<(u64, [u8; 32]), String> {
+    match c.report.as_ref().and_then(|r| r.manifest.as_ref()) {
+        None => Err("the CAR is not a batch (its root has no @AggregateManifest.ndjson)".into()),
+        Some(m) => m.content.ok_or_else(|| "the manifest in the CAR cannot be read in full".to_string()),
+    }
+}
+
+/// What a DAG CID is compared by: the SHA-256 of its CIDv1 bytes (32 bytes whatever the CID).
+fn entry_key(c: &cid::Cid) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(crate::block::to_v1(c).to_bytes()).into()
+}
+
 /// Compares a result's file list with its batch record (names and parts, in order) and its
-/// file DAG CIDs with the manifest's entry CIDs (as sets of CIDv1: identical files share one
+/// file DAG CIDs with the manifest's entries (as sets of CIDv1: identical files share one
 /// entry). One line per kind of difference, naming the first.
-pub fn compare_files(batch: &Batch, files: &[ResultFile], entries: impl Iterator<Item = cid::Cid>) -> Vec<String> {
+/// `entries` are the manifest's entries by [`entry_key`]; `name` gives an entry's CID back.
+pub fn compare_files(
+    batch: &Batch,
+    files: &[ResultFile],
+    entries: Vec<[u8; 32]>,
+    name: &dyn Fn(&[u8; 32]) -> String,
+) -> Vec<String> {
     let mut p = Vec::new();
     if files.len() != batch.files.len() {
         p.push(format!("the result lists {} files, the batch {}", files.len(), batch.files.len()));
@@ -177,30 +202,27 @@ pub fn compare_files(batch: &Batch, files: &[ResultFile], entries: impl Iterator
     }) {
         p.push(format!("result file {k} is {:?}, the batch's is {:?}", r.name, f.name));
     }
-    let mut cids = Vec::with_capacity(files.len());
+    let mut ours = Vec::with_capacity(files.len());
     for r in files {
         match r.cid.parse::<cid::Cid>() {
-            Ok(c) => cids.push(crate::block::to_v1(&c).to_bytes()),
+            Ok(c) => ours.push((entry_key(&c), r.cid.as_str())),
             Err(e) => {
                 p.push(format!("result file {:?}: CID {:?}: {e}", r.name, r.cid));
                 return p;
             }
         }
     }
-    cids.sort_unstable();
-    cids.dedup();
-    let mut listed: Vec<Vec<u8>> = entries.map(|c| c.to_bytes()).collect();
+    ours.sort_unstable();
+    ours.dedup_by(|a, b| a.0 == b.0);
+    let mut listed = entries;
     listed.sort_unstable();
     listed.dedup();
-    if cids != listed {
-        let missing = cids.iter().find(|c| listed.binary_search(c).is_err());
-        let extra = listed.iter().find(|c| cids.binary_search(c).is_err());
-        let show = |b: &Vec<u8>| cid::Cid::try_from(&b[..]).map(|c| c.to_string()).unwrap_or_default();
-        p.push(match (missing, extra) {
-            (Some(m), _) => format!("the result's file DAG {} is not an entry of the manifest", show(m)),
-            (None, Some(x)) => format!("the manifest's entry {} is no file of the result", show(x)),
-            (None, None) => "the result's file DAGs are not the manifest's entries".into(),
-        });
+    let missing = ours.iter().find(|(k, _)| listed.binary_search(k).is_err());
+    let extra = listed.iter().find(|k| ours.binary_search_by(|e| e.0.cmp(k)).is_err());
+    match (missing, extra) {
+        (Some((_, cid)), _) => p.push(format!("the result's file DAG {cid} is not an entry of the manifest")),
+        (None, Some(k)) => p.push(format!("the manifest's entry {} is no file of the result", name(k))),
+        (None, None) => {}
     }
     p
 }
