@@ -12,6 +12,7 @@ pub mod app;
 pub mod batches;
 pub mod builds;
 pub mod config;
+pub mod keys;
 pub mod marks;
 pub mod terminal;
 pub mod tree;
@@ -123,6 +124,13 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         PackArg::BestFit => Pack::BestFit,
         PackArg::KeepFolders => Pack::KeepFolders,
     };
+    let keys = match &cfg.keys {
+        Some(changes) => keys::Keymap::with_changes(changes).map_err(|e| {
+            let at = config::config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
+            anyhow::anyhow!("{at}: {e}")
+        })?,
+        None => keys::Keymap::default(),
+    };
     let state = config::load_state();
     // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
     // only if the workstation moves to a shipment's base folder below.
@@ -186,6 +194,8 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             color,
             stale_after: carload::shipment::lock::DEFAULT_STALE_AFTER,
             deal,
+            keys,
+            config_path: config::config_path(),
         },
         roots,
         loaded,

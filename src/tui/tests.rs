@@ -27,6 +27,8 @@ fn settings(piece: u64) -> Settings {
         color: false,
         stale_after: 300,
         deal: super::app::DealForm::default(),
+        keys: super::keys::Keymap::default(),
+        config_path: None,
     }
 }
 
@@ -1106,4 +1108,35 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
         "{:?}",
         third.batch_state(b0)
     );
+}
+
+/// Keys are data: Ctrl-x never acts as x, a binding changed in the config drives the update
+/// function, and the help lists the keys in force.
+#[test]
+fn keys_come_from_the_binding_table() {
+    let (_d, mut app) = app_on_disk(512 << 10);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let batched = |app: &App| app.batches.list.iter().map(|b| b.len()).sum::<usize>();
+    let before = batched(&app);
+    select(&mut app, "a.txt");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)));
+    assert_eq!(batched(&app), before, "Ctrl-x is not x");
+    app.update(key('x'));
+    assert_eq!(batched(&app), before - 1, "x takes the file out of its batch");
+    let changes = [("build".to_string(), vec!["F5".to_string()])].into_iter().collect();
+    app.settings.keys = super::keys::Keymap::with_changes(&changes).unwrap();
+    app.settings.out = Some(_d.path().join("out"));
+    let e = keys(&mut app, "b");
+    let built = e.iter().any(|e| matches!(e, Effect::Build { .. } | Effect::Save { .. }));
+    assert!(!built && app.modal.is_none(), "b is no longer build: {e:?} {:?}", app.modal);
+    // F5 builds: unsaved changes are saved first, which asks for a file name here.
+    app.update(code(KeyCode::F(5)));
+    assert!(matches!(app.modal, Some(Modal::SavePath(_))), "{:?}", app.modal);
+    app.modal = None;
+    app.update(key('?'));
+    let text = screen(&mut app, 120, 60);
+    assert!(text.contains("F5") && text.contains("build the selected batch"), "{text}");
+    assert!(text.contains("retry a failed batch") && text.contains("copy the selected value"), "{text}");
 }
