@@ -242,6 +242,8 @@ pub enum Msg {
     ManifestRead(Result<Hashed, String>),
     /// A save ended.
     Saved(Result<PathBuf, String>),
+    /// A save to a new name found a file there (nothing written): ask before replacing it.
+    SaveExists(PathBuf),
     /// A build reported.
     Build {
         /// Batch ID.
@@ -310,6 +312,8 @@ pub enum Effect {
         path: PathBuf,
         /// What.
         shipment: Box<Shipment>,
+        /// Whether a file at `path` may be replaced (else [`Msg::SaveExists`] asks first).
+        overwrite: bool,
     },
     /// Build a batch with `build_one`, as `carload build` does.
     Build {
@@ -643,16 +647,13 @@ impl App {
     }
 
     /// Totals of the marked entries (cached until marks or the tree change).
-    pub fn marked_totals(&mut self) -> Totals {
-        if self.marked_totals.is_none() {
-            self.marked_totals = Some(self.marks.totals(&self.tree));
-        }
-        self.marked_totals.unwrap()
+    pub fn marked_totals(&self) -> Totals {
+        self.marked_totals.unwrap_or_else(|| self.marks.totals(&self.tree))
     }
 
     /// Estimated pieces the marked files need (their CAR bytes plus the batch overhead bound,
     /// over the usable capacity).
-    pub fn pieces_needed(&mut self) -> u64 {
+    pub fn pieces_needed(&self) -> u64 {
         let t = self.marked_totals();
         if t.files == 0 {
             return 0;
@@ -769,9 +770,14 @@ impl App {
         self.marked_totals = None;
     }
 
-    /// The update function.
+    /// The update function. It leaves the derived data the view shows (the browser's rows, the
+    /// marked totals) up to date, so drawing changes nothing.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
+        self.refresh_rows();
+        if self.marked_totals.is_none() && !self.marks.is_empty() {
+            self.marked_totals = Some(self.marks.totals(&self.tree));
+        }
         if let Some(out) = &self.settings.out {
             // After the scan, when loaded batches are matched to the tree.
             // Compared in place: this runs for every message, key presses included.
@@ -963,6 +969,12 @@ impl App {
                 self.marks_changed();
                 self.builds.log(self.now, false, text.clone());
                 self.say(Level::Info, text);
+                Vec::new()
+            }
+            Msg::SaveExists(path) => {
+                self.saving = false;
+                self.message = None;
+                self.modal = Some(Modal::ConfirmOverwrite(path));
                 Vec::new()
             }
             Msg::Saved(r) => {
@@ -1517,12 +1529,8 @@ impl App {
             Modal::SavePath(mut s) => match k.code {
                 KeyCode::Enter if !s.trim().is_empty() => {
                     self.modal = None;
-                    let path = PathBuf::from(s.trim());
-                    if path.exists() {
-                        self.modal = Some(Modal::ConfirmOverwrite(path));
-                        return Vec::new();
-                    }
-                    return self.save(Some(path));
+                    // A file there is found by the save effect, which asks before replacing it.
+                    return self.save_to(Some(PathBuf::from(s.trim())), false);
                 }
                 KeyCode::Esc => {
                     self.modal = None;
@@ -1537,7 +1545,7 @@ impl App {
             Modal::ConfirmOverwrite(path) => {
                 self.modal = None;
                 if matches!(k.code, KeyCode::Char('y')) {
-                    return self.save(Some(path));
+                    return self.save_to(Some(path), true);
                 }
                 self.quit_after_save = false;
                 self.pending_build.clear();
@@ -1564,8 +1572,14 @@ impl App {
         vec![Effect::DryRun { batch: rec, header }]
     }
 
-    /// Saves to `path`, the opened shipment, or asks where.
+    /// Saves to the opened shipment, or asks where.
     fn save(&mut self, path: Option<PathBuf>) -> Vec<Effect> {
+        self.save_to(path, true)
+    }
+
+    /// Saves to `path` (replacing a file there only with `overwrite`), the opened shipment, or
+    /// asks where.
+    fn save_to(&mut self, path: Option<PathBuf>, overwrite: bool) -> Vec<Effect> {
         if self.saving {
             return Vec::new();
         }
@@ -1587,7 +1601,7 @@ impl App {
         let header = self.header(&batches);
         self.saving = true;
         self.say(Level::Info, format!("saving {}…", path.display()));
-        vec![Effect::Save { path, shipment: Box::new(Shipment { header, batches }) }]
+        vec![Effect::Save { path, shipment: Box::new(Shipment { header, batches }), overwrite }]
     }
 
     /// Where to offer saving: `shipment.jsonl` here, or beside this folder when this folder is

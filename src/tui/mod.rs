@@ -228,7 +228,7 @@ pub fn run(a: TuiArgs) -> Result<()> {
     app.load_batches(s.loaded);
     let guard = terminal::Guard::enter(s.mouse).context("setting up the terminal")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     workers.scan(s.roots, profile);
     std::thread::spawn(move || loop {
         let msg = match crossterm::event::read() {
@@ -427,7 +427,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, (120, 40));
     let mut term = Terminal::new(TestBackend::new(120, 40))?;
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     let first_frame_ms = t0.elapsed().as_secs_f64() * 1e3;
     workers.scan(s.roots, profile);
     let mut last_draw = Instant::now();
@@ -436,7 +436,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
         let done = if let Msg::ScanDone(secs) = &msg { Some(*secs) } else { None };
         app.update(msg);
         if last_draw.elapsed() >= PACE {
-            term.draw(|f| view::draw(f, &mut app))?;
+            term.draw(|f| view::draw(f, &app))?;
             last_draw = Instant::now();
         }
         if let Some(secs) = done {
@@ -444,7 +444,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
         }
     };
     let scan_wall_s = t0.elapsed().as_secs_f64();
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     let rss_after_scan = rss_kib("VmRSS:");
     // The largest folder, by direct entries.
     let big = (1..app.tree.folders.len()).max_by_key(|&i| app.tree.folders[i].children.len()).unwrap_or(0);
@@ -478,7 +478,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
     for k in keys {
         let t = Instant::now();
         app.update(key(k));
-        term.draw(|f| view::draw(f, &mut app))?;
+        term.draw(|f| view::draw(f, &app))?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
     lat.sort_by(|a, b| a.total_cmp(b));
@@ -502,7 +502,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
             break app.batches.list.len();
         }
     };
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     let pack_s = t.elapsed().as_secs_f64();
     let g = app.tree.grand_totals();
     let out = serde_json::json!({

@@ -45,53 +45,29 @@ fn keys(app: &mut App, s: &str) -> Vec<Effect> {
     s.chars().flat_map(|c| app.update(key(c))).collect()
 }
 
-/// Runs effects the way the workers do, synchronously, feeding their results back.
+/// Runs effects synchronously with the workers' own code (`worker::perform`, and a build
+/// slot's function), feeding their results back.
 fn settle(app: &mut App, effects: Vec<Effect>) {
     let mut queue = effects;
     while let Some(e) = queue.pop() {
-        let msg = match e {
-            Effect::Pack { files, sizes, folders, options, generation } => {
-                let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
-                Msg::Packed { files, bins, generation }
-            }
-            Effect::DryRun { batch, header } => {
-                let (tx, _rx) = std::sync::mpsc::channel();
-                let cancel = std::sync::atomic::AtomicBool::new(false);
-                Msg::DryRunDone(worker::dry_run(&batch, &header, &std::env::temp_dir(), &cancel, &tx))
-            }
-            Effect::Save { path, shipment } => {
-                Msg::Saved(worker::save(&path, &shipment).map(|_| path).map_err(|e| e.to_string()))
-            }
-            Effect::ReadManifest { car, batch } => Msg::ManifestRead(worker::read_manifest(&car, &batch)),
+        let (tx, rx) = std::sync::mpsc::channel();
+        match e {
             Effect::Build { batch, header, out } => {
-                let (tx, rx) = std::sync::mpsc::channel();
                 let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                 worker::build_blocking(batch, header, out, cancel, &tx);
-                drop(tx);
-                for m in rx {
-                    queue.extend(app.update(m));
-                }
-                continue;
             }
-            Effect::Export { path, text, overwrite } => {
-                if !overwrite && path.exists() {
-                    Msg::Exported(Err(None))
-                } else {
-                    std::fs::write(&path, text).unwrap();
-                    Msg::Exported(Ok(path))
-                }
-            }
-            Effect::Restat { id, files } => Msg::Restated { id, now: worker::restat(files) },
             Effect::Watch { out, header, batches, stale_after } => {
-                Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) }
+                let _ = tx.send(Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) });
             }
-            Effect::CancelDryRun
-            | Effect::Quit
-            | Effect::CancelBuild(_)
-            | Effect::Copy(_)
-            | Effect::Remember { .. } => continue,
-        };
-        queue.extend(app.update(msg));
+            e => {
+                let cancel = std::sync::atomic::AtomicBool::new(false);
+                worker::perform(e, &tx, &std::env::temp_dir(), &cancel);
+            }
+        }
+        drop(tx);
+        for m in rx {
+            queue.extend(app.update(m));
+        }
     }
 }
 
@@ -349,16 +325,30 @@ fn save_asks_for_a_path_then_quits_after_saving() {
         app.update(code(KeyCode::Backspace));
     }
     let path = d.path().join("out.jsonl");
+    // A file is there: the save effect finds it (the update function never looks at the disk)
+    // and the workstation asks before replacing it.
+    std::fs::write(&path, b"precious").unwrap();
     keys(&mut app, &path.display().to_string());
-    let e = app.update(code(KeyCode::Enter));
-    let mut quit = false;
-    for e in e {
-        if let Effect::Save { path, shipment } = e {
-            worker::save(&path, &shipment).unwrap();
-            quit = matches!(app.update(Msg::Saved(Ok(path)))[..], [Effect::Quit]);
+    let run = |app: &mut App, effects: Vec<Effect>| {
+        let mut out = Vec::new();
+        for e in effects {
+            let (tx, rx) = std::sync::mpsc::channel();
+            worker::perform(e, &tx, &std::env::temp_dir(), &std::sync::atomic::AtomicBool::new(false));
+            drop(tx);
+            for m in rx {
+                out.extend(app.update(m));
+            }
         }
-    }
-    assert!(quit, "s in the quit dialog saves, then quits");
+        out
+    };
+    let e = app.update(code(KeyCode::Enter));
+    assert!(matches!(e[..], [Effect::Save { overwrite: false, .. }]), "{e:?}");
+    assert!(run(&mut app, e).is_empty());
+    assert!(matches!(app.modal, Some(Modal::ConfirmOverwrite(_))), "{:?}", app.modal);
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious", "nothing written before asking");
+    let e = keys(&mut app, "y");
+    let quit = matches!(run(&mut app, e)[..], [Effect::Quit]);
+    assert!(quit, "s in the quit dialog saves (here after asking to replace), then quits");
     let s = carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
     assert_eq!(s.header.files, 7);
 }

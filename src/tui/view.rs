@@ -45,9 +45,9 @@ impl Theme {
     }
 }
 
-/// Draws the whole screen.
-pub fn draw(f: &mut Frame, app: &mut App) {
-    app.refresh_rows();
+/// Draws the whole screen: a pure function of the state (the update function keeps the derived
+/// data the view shows — the browser's rows, the marked totals — up to date).
+pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     let th = Theme { color: app.settings.color };
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
@@ -558,7 +558,7 @@ fn details(app: &App) -> String {
     s
 }
 
-fn marked_line(app: &mut App) -> String {
+fn marked_line(app: &App) -> String {
     if app.marks.is_empty() {
         return "Marked: nothing (Space marks the entry, A every entry here)".into();
     }

@@ -80,13 +80,6 @@ impl Workers {
     pub fn run(&mut self, e: Effect) {
         let tx = self.tx.clone();
         match e {
-            Effect::Pack { files, sizes, folders, options, generation } => {
-                std::thread::spawn(move || {
-                    let bins =
-                        carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Packed { files, bins, generation });
-                });
-            }
             Effect::DryRun { batch, header } => {
                 if let Some(old) = self.dry_run.take() {
                     old.store(true, Ordering::SeqCst);
@@ -94,28 +87,20 @@ impl Workers {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.dry_run = Some(cancel.clone());
                 let tmpdir = self.tmpdir.clone();
-                std::thread::spawn(move || {
-                    let r = dry_run(&batch, &header, &tmpdir, &cancel, &tx);
-                    if !cancel.load(Ordering::SeqCst) {
-                        let _ = tx.send(Msg::DryRunDone(r));
-                    }
-                });
+                std::thread::spawn(move || perform(Effect::DryRun { batch, header }, &tx, &tmpdir, &cancel));
             }
             Effect::CancelDryRun => {
                 if let Some(c) = self.dry_run.take() {
                     c.store(true, Ordering::SeqCst);
                 }
             }
-            Effect::ReadManifest { car, batch } => {
-                std::thread::spawn(move || {
-                    let _ = tx.send(Msg::ManifestRead(read_manifest(&car, &batch)));
-                });
-            }
-            Effect::Save { path, shipment } => {
-                std::thread::spawn(move || {
-                    let r = save(&path, &shipment).map(|_| path).map_err(|e| format!("{e:#}"));
-                    let _ = tx.send(Msg::Saved(r));
-                });
+            e @ (Effect::Pack { .. }
+            | Effect::ReadManifest { .. }
+            | Effect::Save { .. }
+            | Effect::Export { .. }
+            | Effect::Restat { .. }) => {
+                let tmpdir = self.tmpdir.clone();
+                std::thread::spawn(move || perform(e, &tx, &tmpdir, &AtomicBool::new(false)));
             }
             Effect::Build { batch, header, out } => {
                 let cancel = Arc::new(AtomicBool::new(false));
@@ -138,26 +123,55 @@ impl Workers {
                     std::thread::spawn(move || watch_loop(&watch, &tx));
                 }
             }
-            Effect::Export { path, text, overwrite } => {
-                std::thread::spawn(move || {
-                    let r = if !overwrite && path.exists() {
-                        Err(None)
-                    } else {
-                        write_text(&path, &text).map(|_| path).map_err(|e| Some(format!("{e:#}")))
-                    };
-                    let _ = tx.send(Msg::Exported(r));
-                });
-            }
             Effect::Remember { out, deal } => super::config::remember(out, deal),
-            Effect::Restat { id, files } => {
-                std::thread::spawn(move || {
-                    let _ = tx.send(Msg::Restated { id, now: restat(files) });
-                });
-            }
             Effect::Copy(_) | Effect::Quit => {}
         }
     }
+}
 
+/// Performs a one-shot effect on this thread and sends its result (and a dry run's progress) to
+/// `tx`: the runtime runs it on a worker thread, the tests call it directly — the same code.
+/// Effects the runtime manages itself (builds, the watch, cancellations, remembering, copying,
+/// quitting) are not one-shot and are ignored here.
+pub fn perform(e: Effect, tx: &Sender<Msg>, tmpdir: &Path, cancel: &AtomicBool) {
+    let msg = match e {
+        Effect::Pack { files, sizes, folders, options, generation } => {
+            let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
+            Msg::Packed { files, bins, generation }
+        }
+        Effect::DryRun { batch, header } => {
+            let r = dry_run(&batch, &header, tmpdir, cancel, tx);
+            if cancel.load(Ordering::SeqCst) {
+                return;
+            }
+            Msg::DryRunDone(r)
+        }
+        Effect::ReadManifest { car, batch } => Msg::ManifestRead(read_manifest(&car, &batch)),
+        Effect::Save { path, shipment, overwrite } => {
+            if !overwrite && std::fs::symlink_metadata(&path).is_ok() {
+                Msg::SaveExists(path)
+            } else {
+                Msg::Saved(save(&path, &shipment).map(|_| path).map_err(|e| format!("{e:#}")))
+            }
+        }
+        Effect::Export { path, text, overwrite } => Msg::Exported(if !overwrite && path.exists() {
+            Err(None)
+        } else {
+            write_text(&path, &text).map(|_| path).map_err(|e| Some(format!("{e:#}")))
+        }),
+        Effect::Restat { id, files } => Msg::Restated { id, now: restat(files) },
+        Effect::Build { .. }
+        | Effect::CancelBuild(_)
+        | Effect::CancelDryRun
+        | Effect::Watch { .. }
+        | Effect::Remember { .. }
+        | Effect::Copy(_)
+        | Effect::Quit => return,
+    };
+    let _ = tx.send(msg);
+}
+
+impl Workers {
     /// Frees the slot of build `id` (its last report arrived; its thread is ending) and starts
     /// queued builds.
     pub fn finished(&mut self, id: &str) {
