@@ -447,10 +447,15 @@ pub struct BatchPane {
 pub struct Preview {
     /// Batch ID previewed.
     pub batch: String,
-    /// First line shown.
+    /// First row shown.
     pub scroll: usize,
     /// What is known.
     pub content: PreviewContent,
+    /// Where each line starts, in rows, for the box width given (`view::preview_layout`):
+    /// made by the update function when the content or the width changes.
+    pub layout: Option<(u16, Vec<u32>)>,
+    /// What the layout was made for: width, kind of content, lines.
+    pub layout_key: (u16, u8, usize),
 }
 
 /// What the preview shows.
@@ -651,6 +656,27 @@ impl App {
         self.marked_totals.unwrap_or_else(|| self.marks.totals(&self.tree))
     }
 
+    /// Lays the open preview's lines out for its box (once per content and width: drawing then
+    /// formats only the lines shown).
+    fn lay_out_preview(&mut self) {
+        let area = ratatui::layout::Rect { x: 0, y: 0, width: self.size.0, height: self.size.1 };
+        let width = super::view::preview_rect(area).width;
+        let Some(Modal::Preview(p)) = &mut self.modal else { return };
+        let kind = match &p.content {
+            PreviewContent::Planned(_) => 0,
+            PreviewContent::Hashing { .. } => 1,
+            PreviewContent::Reading => 2,
+            PreviewContent::Hashed { .. } => 3,
+            PreviewContent::Failed(_) => 4,
+        };
+        let key = (width, kind, super::view::preview_len(&p.content));
+        // Hashing's two lines change as it goes: small, laid out each time.
+        if p.layout.is_none() || p.layout_key != key || kind == 1 {
+            p.layout = Some((width, super::view::preview_layout(&p.content, width as usize)));
+            p.layout_key = key;
+        }
+    }
+
     /// Estimated pieces the marked files need (their CAR bytes plus the batch overhead bound,
     /// over the usable capacity).
     pub fn pieces_needed(&self) -> u64 {
@@ -775,6 +801,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
         self.refresh_rows();
+        self.lay_out_preview();
         if self.marked_totals.is_none() && !self.marks.is_empty() {
             self.marked_totals = Some(self.marks.totals(&self.tree));
         }
@@ -1463,7 +1490,13 @@ impl App {
             None => record(&self.tree, b, &self.settings.plan),
         };
         let planned = rec.files.iter().map(|f| (f.name.clone(), f.len())).collect();
-        let mut preview = Preview { batch: b.id.clone(), scroll: 0, content: PreviewContent::Planned(planned) };
+        let mut preview = Preview {
+            batch: b.id.clone(),
+            scroll: 0,
+            content: PreviewContent::Planned(planned),
+            layout: None,
+            layout_key: (0, 0, 0),
+        };
         let mut effects = Vec::new();
         if let (Some(_), Some(out)) = (&b.result, &self.settings.out) {
             preview.content = PreviewContent::Reading;

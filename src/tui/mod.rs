@@ -504,6 +504,31 @@ fn bench(a: &TuiArgs) -> Result<()> {
     };
     term.draw(|f| view::draw(f, &app))?;
     let pack_s = t.elapsed().as_secs_f64();
+    // The preview of the largest batch: key → frame while it is open.
+    let largest = (0..app.batches.list.len()).max_by_key(|&i| app.batches.list[i].len()).unwrap_or(0);
+    app.focus = app::Focus::Batches;
+    app.pane.row = largest;
+    let t = Instant::now();
+    app.update(key(KeyCode::Char('v')));
+    term.draw(|f| view::draw(f, &app))?;
+    let preview_open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let preview_entries = app.batches.list.get(largest).map_or(0, |b| b.len());
+    let mut plat = Vec::with_capacity(200);
+    for i in 0..200 {
+        let k = match i % 20 {
+            0..=11 => KeyCode::Char('j'),
+            12..=15 => KeyCode::PageDown,
+            16 => KeyCode::End,
+            17 => KeyCode::Home,
+            _ => KeyCode::Char('k'),
+        };
+        let t = Instant::now();
+        app.update(key(k));
+        term.draw(|f| view::draw(f, &app))?;
+        plat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    plat.sort_by(|a, b| a.total_cmp(b));
+    let ppct = |p: f64| plat[((plat.len() - 1) as f64 * p).round() as usize];
     let g = app.tree.grand_totals();
     let out = serde_json::json!({
         "entries": app.tree.len(),
@@ -522,6 +547,10 @@ fn bench(a: &TuiArgs) -> Result<()> {
         "pack_files": files,
         "pack_s": pack_s,
         "pack_batches": batches,
+        "preview_entries": preview_entries,
+        "preview_open_ms": preview_open_ms,
+        "preview_key_p50_ms": ppct(0.5),
+        "preview_key_p95_ms": ppct(0.95),
     });
     println!("{out}");
     Ok(())

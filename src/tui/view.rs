@@ -87,7 +87,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     };
     f.render_widget(Paragraph::new(footer), rows[6]);
     if let Some(m) = &app.modal {
-        draw_modal(f, app, m.clone(), area, &th);
+        draw_modal(f, app, m, area, &th);
     }
 }
 
@@ -632,9 +632,9 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
-fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
+fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
     let (title, lines, rect): (String, Vec<Line>, Rect) = match m {
-        Modal::Help(scroll) => {
+        &Modal::Help(scroll) => {
             let mut lines = Vec::new();
             for (group, keys) in app.settings.keys.help() {
                 lines.push(Line::styled(group.to_string(), th.bold()));
@@ -652,17 +652,24 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             (" Keys (any key closes, ↑↓ scroll) ".into(), lines, centered(area, 96, area.height - 2))
         }
         Modal::Preview(p) => {
-            let r = centered(area, area.width - 4, area.height - 2);
-            let lines = preview_lines(&p.content, r.width as usize);
+            let r = preview_rect(area);
+            let w = r.width as usize;
+            // Laid out by the update function for this width; a layout for another width (a
+            // resize not yet seen) is made here, for this frame only.
+            let fresh;
+            let starts = match &p.layout {
+                Some((width, starts)) if *width == r.width => starts,
+                _ => {
+                    fresh = preview_layout(&p.content, w);
+                    &fresh
+                }
+            };
+            let lines = preview_rows(&p.content, starts, p.scroll, r.height.saturating_sub(2) as usize, w);
             f.render_widget(Clear, r);
             let block = Block::default()
                 .borders(Borders::ALL)
                 .title(Span::styled(format!(" Manifest preview: {} ", p.batch), th.bold()));
-            let para = Paragraph::new(lines)
-                .block(block)
-                .wrap(Wrap { trim: false })
-                .scroll((p.scroll.min(u16::MAX as usize) as u16, 0));
-            f.render_widget(para, r);
+            f.render_widget(Paragraph::new(lines).block(block), r);
             return;
         }
         Modal::ConfirmQuit => (
@@ -680,7 +687,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             ],
             centered(area, 50, 7),
         ),
-        Modal::ConfirmRemove(i) => {
+        &Modal::ConfirmRemove(i) => {
             let b = &app.batches.list[i.min(app.batches.list.len().saturating_sub(1))];
             (
                 " Remove batch ".into(),
@@ -707,7 +714,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             ],
             centered(area, 70, 5),
         ),
-        Modal::Info { batch, row } => {
+        &Modal::Info { batch, row } => {
             let lines: Vec<Line> = app
                 .info_lines(batch)
                 .into_iter()
@@ -721,7 +728,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
             let h = lines.len() as u16 + 2;
             (" Batch ".into(), lines, centered(area, area.width - 4, h))
         }
-        Modal::Export { field } => {
+        &Modal::Export { field } => {
             let mut lines: Vec<Line> = FORM_FIELDS
                 .iter()
                 .enumerate()
@@ -773,69 +780,167 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
 }
 
-fn preview_lines(c: &PreviewContent, w: usize) -> Vec<Line<'static>> {
-    let mut out = Vec::new();
+/// The preview's rectangle on a screen of `area` (the view draws it there; the update function
+/// lays its lines out for its width).
+pub fn preview_rect(area: Rect) -> Rect {
+    centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2))
+}
+
+/// How many logical lines the preview shows.
+pub fn preview_len(c: &PreviewContent) -> usize {
     match c {
-        PreviewContent::Planned(entries) => {
-            out.push(Line::raw(format!(
+        PreviewContent::Planned(entries) => 3 + entries.len(),
+        PreviewContent::Hashing { .. } | PreviewContent::Failed(_) => 2,
+        PreviewContent::Reading => 1,
+        PreviewContent::Hashed { hashed: h, .. } => {
+            let head = if h.piece_cid.is_empty() { 2 } else { 5 };
+            head + 3 + h.entries.len() + 2 + h.manifest.len()
+        }
+    }
+}
+
+/// Logical line `i` of the preview, formatted for a box `w` columns wide: only the lines shown
+/// are ever formatted (a batch of 100,000 entries is not formatted on every frame).
+pub fn preview_line(c: &PreviewContent, i: usize, w: usize) -> Line<'static> {
+    let bold = |s: String| Line::styled(s, Style::default().add_modifier(Modifier::BOLD));
+    match c {
+        PreviewContent::Planned(entries) => match i {
+            0 => Line::raw(format!(
                 "Before hashing: {} entries, listed in batch order (the manifest orders them by DAG CID).",
                 digits(entries.len() as u64)
-            )));
-            out.push(Line::raw("d  dry run: hash without writing a CAR, to see every CID · Esc  close"));
-            out.push(Line::raw(""));
-            for (name, len) in entries {
-                out.push(Line::raw(format!("{} {:>16}", fit(name, w.saturating_sub(20)), digits(*len))));
+            )),
+            1 => Line::raw("d  dry run: hash without writing a CAR, to see every CID · Esc  close"),
+            2 => Line::raw(""),
+            _ => {
+                let (name, len) = &entries[i - 3];
+                Line::raw(format!("{} {:>16}", fit(name, w.saturating_sub(20)), digits(*len)))
             }
-        }
+        },
         PreviewContent::Hashing { done, total } => {
             let pct = if *total == 0 { 1.0 } else { *done as f64 / *total as f64 };
-            out.push(Line::raw(format!(
-                "Dry run: hashed {} of {} ({:.0}%) · c  cancel",
-                ibytes(*done),
-                ibytes(*total),
-                pct * 100.0
-            )));
-            out.push(Line::raw(gauge(pct, w.saturating_sub(4))));
+            if i == 0 {
+                Line::raw(format!(
+                    "Dry run: hashed {} of {} ({:.0}%) · c  cancel",
+                    ibytes(*done),
+                    ibytes(*total),
+                    pct * 100.0
+                ))
+            } else {
+                Line::raw(gauge(pct, w.saturating_sub(4)))
+            }
         }
-        PreviewContent::Reading => out.push(Line::raw("Reading the manifest from the built CAR…")),
-        PreviewContent::Failed(e) => {
-            out.push(Line::raw(format!("Failed: {e}")));
-            out.push(Line::raw("d  try the dry run again · Esc  close"));
-        }
+        PreviewContent::Reading => Line::raw("Reading the manifest from the built CAR…"),
+        PreviewContent::Failed(e) => match i {
+            0 => Line::raw(format!("Failed: {e}")),
+            _ => Line::raw("d  try the dry run again · Esc  close"),
+        },
         PreviewContent::Hashed { hashed: h, built } => {
-            out.push(Line::raw(if *built {
+            let mut head = vec![if *built {
                 "Read from the built CAR (as `carload manifest` does):".to_string()
             } else {
                 "Dry run (no CAR written): these are the values `carload build` will produce.".to_string()
-            }));
-            out.push(Line::raw(format!("Payload CID:    {}", h.payload_cid)));
+            }];
+            head.push(format!("Payload CID:    {}", h.payload_cid));
             if !h.piece_cid.is_empty() {
-                out.push(Line::raw(format!("Piece CID:      {}", h.piece_cid)));
-                out.push(Line::raw(format!("Piece CID v2:   {}", h.piece_cid_v2)));
-                out.push(Line::raw(format!(
+                head.push(format!("Piece CID:      {}", h.piece_cid));
+                head.push(format!("Piece CID v2:   {}", h.piece_cid_v2));
+                head.push(format!(
                     "Piece size:     {} bytes padded ({}), {} bytes unpadded",
                     h.piece_size,
                     ibytes(h.piece_size),
                     h.piece_size / 128 * 127
-                )));
+                ));
             }
-            out.push(Line::raw(format!("CAR size:       {} bytes ({})", h.car_size, ibytes(h.car_size))));
-            out.push(Line::raw(""));
-            out.push(Line::styled(
-                format!("Entries ({}): file → DAG CID", digits(h.entries.len() as u64)),
-                Style::default().add_modifier(Modifier::BOLD),
-            ));
-            for (name, cid) in &h.entries {
-                out.push(Line::raw(format!("  {}  {cid}", clean(name))));
+            let n = if h.piece_cid.is_empty() { 2 } else { 5 };
+            let (e, m) = (h.entries.len(), h.manifest.len());
+            match i {
+                i if i < n => Line::raw(head.swap_remove(i)),
+                i if i == n => Line::raw(format!("CAR size:       {} bytes ({})", h.car_size, ibytes(h.car_size))),
+                i if i == n + 1 => Line::raw(""),
+                i if i == n + 2 => bold(format!("Entries ({}): file → DAG CID", digits(e as u64))),
+                i if i < n + 3 + e => {
+                    let (name, cid) = &h.entries[i - n - 3];
+                    Line::raw(format!("  {}  {cid}", clean(name)))
+                }
+                i if i == n + 3 + e => Line::raw(""),
+                i if i == n + 4 + e => bold(format!("@AggregateManifest.ndjson ({m} lines):")),
+                i => Line::raw(h.manifest[i - n - 5 - e].clone()),
             }
-            out.push(Line::raw(""));
-            out.push(Line::styled(
-                format!("@AggregateManifest.ndjson ({} lines):", h.manifest.len()),
-                Style::default().add_modifier(Modifier::BOLD),
-            ));
-            for l in &h.manifest {
-                out.push(Line::raw(l.clone()));
+        }
+    }
+}
+
+/// `text` wrapped at `inner` columns: at the last space that fits (the space dropped), else
+/// within a word longer than a row.
+fn wrap(text: &str, inner: usize) -> Vec<String> {
+    let inner = inner.max(1);
+    let chars: Vec<char> = text.chars().collect();
+    let mut rows = Vec::new();
+    let mut start = 0;
+    while chars.len() - start > inner {
+        let end = start + inner;
+        match (start + 1..=end).rev().find(|&i| chars[i] == ' ') {
+            Some(sp) => {
+                rows.push(chars[start..sp].iter().collect());
+                start = sp + 1;
             }
+            None => {
+                rows.push(chars[start..end].iter().collect());
+                start = end;
+            }
+        }
+    }
+    rows.push(chars[start..].iter().collect());
+    rows
+}
+
+/// The text of a line.
+fn text_of(line: &Line) -> String {
+    line.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// Rows a line takes when wrapped at `inner` columns ([`wrap`]).
+fn rows_of(line: &Line, inner: usize) -> u32 {
+    wrap(&text_of(line), inner).len() as u32
+}
+
+/// Where each logical line of the preview starts, in rows, for a box `w` columns wide (its
+/// inside `w - 2`), and the total (one more entry than lines). The update function computes it
+/// once per content and width; the view then formats only the lines it shows.
+pub fn preview_layout(c: &PreviewContent, w: usize) -> Vec<u32> {
+    let inner = w.saturating_sub(2);
+    let mut starts = Vec::with_capacity(preview_len(c) + 1);
+    let mut at = 0u32;
+    for i in 0..preview_len(c) {
+        starts.push(at);
+        at += rows_of(&preview_line(c, i, w), inner);
+    }
+    starts.push(at);
+    starts
+}
+
+/// The rows of the preview from row `scroll`, at most `height` of them, wrapped at `inner`.
+fn preview_rows(c: &PreviewContent, starts: &[u32], scroll: usize, height: usize, w: usize) -> Vec<Line<'static>> {
+    let inner = w.saturating_sub(2).max(1);
+    let n = preview_len(c);
+    let first = starts.partition_point(|&s| s as usize <= scroll).saturating_sub(1);
+    let mut skip = scroll.saturating_sub(starts.get(first).copied().unwrap_or(0) as usize);
+    let mut out = Vec::with_capacity(height);
+    for i in first..n {
+        if out.len() >= height {
+            break;
+        }
+        let line = preview_line(c, i, w);
+        let style = line.spans.first().map(|s| s.style).unwrap_or_default();
+        for piece in wrap(&text_of(&line), inner) {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if out.len() >= height {
+                break;
+            }
+            out.push(Line::styled(piece, style));
         }
     }
     out
