@@ -118,44 +118,60 @@ enum Bad {
     Wire(u64, u64),
 }
 
-/// The protobuf field at `*at` in `buf` (number and value), moving `*at` past it; `None` at the
-/// end. After an error `*at` is at the end, so a caller that goes on gets `None`.
-#[inline]
-fn field<'a>(buf: &'a [u8], at: &mut usize) -> Option<Result<(u64, Value<'a>), Bad>> {
-    let rest = buf.get(*at..).filter(|r| !r.is_empty())?;
-    let read = || -> Result<(u64, Value<'a>, usize), Bad> {
-        let (key, k) = varint::read(rest).ok_or(Bad::Truncated)?;
+/// The fields of a protobuf message, from where it stands: number and value of each. After
+/// an error it is empty, so a caller that goes on gets `None`.
+#[derive(Debug, Clone)]
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u64, Value<'a>), Bad>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let field = self.read();
+        if field.is_err() {
+            self.0 = &[];
+        }
+        Some(field)
+    }
+}
+
+impl<'a> Fields<'a> {
+    #[inline]
+    fn read(&mut self) -> Result<(u64, Value<'a>), Bad> {
+        let (key, n) = varint::read(self.0).ok_or(Bad::Truncated)?;
+        let rest = &self.0[n..];
         let (number, wire) = (key >> 3, key & 7);
-        let after = &rest[k..];
-        let (value, used) = match wire {
-            0 => varint::read(after).map(|(v, n)| (Value::Varint(v), n)).ok_or(Bad::Truncated)?,
+        match wire {
+            0 => {
+                let (v, n) = varint::read(rest).ok_or(Bad::Truncated)?;
+                self.0 = &rest[n..];
+                Ok((number, Value::Varint(v)))
+            }
             2 => {
-                let (len, n) = varint::read(after).ok_or(Bad::Truncated)?;
-                let end = usize::try_from(len).ok().and_then(|l| n.checked_add(l)).filter(|&e| e <= after.len());
-                let end = end.ok_or(Bad::Truncated)?;
-                (Value::Bytes(&after[n..end]), end)
+                let (len, n) = varint::read(rest).ok_or(Bad::Truncated)?;
+                let rest = &rest[n..];
+                if len > rest.len() as u64 {
+                    return Err(Bad::Truncated);
+                }
+                let (bytes, rest) = rest.split_at(len as usize);
+                self.0 = rest;
+                Ok((number, Value::Bytes(bytes)))
             }
             1 | 5 => {
                 let n = if wire == 1 { 8 } else { 4 };
-                if after.len() < n {
+                if rest.len() < n {
                     return Err(Bad::Truncated);
                 }
-                (Value::Fixed(wire), n)
+                self.0 = &rest[n..];
+                Ok((number, Value::Fixed(wire)))
             }
-            _ => return Err(Bad::Wire(number, wire)),
-        };
-        Ok((number, value, k + used))
-    };
-    Some(match read() {
-        Ok((number, value, used)) => {
-            *at += used;
-            Ok((number, value))
+            _ => Err(Bad::Wire(number, wire)),
         }
-        Err(e) => {
-            *at = buf.len();
-            Err(e)
-        }
-    })
+    }
 }
 
 fn pb_error(bad: Bad) -> NodeError {
@@ -189,8 +205,7 @@ pub struct PbLink<'a> {
 /// Checks a dag-pb block and returns a view of it.
 pub fn pb_node(bytes: &[u8]) -> Result<PbNode<'_>, NodeError> {
     let mut node = PbNode { bytes, data: None, link_count: 0 };
-    let mut at = 0;
-    while let Some(f) = field(bytes, &mut at) {
+    for f in Fields(bytes) {
         match f.map_err(pb_error)? {
             (1, Value::Bytes(_)) if node.data.is_some() => return Err(NodeError::Repeated("Data")),
             (1, Value::Bytes(d)) => node.data = Some(d),
@@ -206,8 +221,7 @@ pub fn pb_node(bytes: &[u8]) -> Result<PbNode<'_>, NodeError> {
 
 fn pb_link(bytes: &[u8]) -> Result<PbLink<'_>, NodeError> {
     let (mut cid, mut name, mut tsize) = (None, None, None);
-    let mut at = 0;
-    while let Some(f) = field(bytes, &mut at) {
+    for f in Fields(bytes) {
         match f.map_err(pb_error)? {
             (1, Value::Bytes(_)) if cid.is_some() => return Err(NodeError::Repeated("Hash")),
             (1, Value::Bytes(c)) => cid = Some(Cid::try_from(c).map_err(|_| NodeError::BadCid)?),
@@ -226,35 +240,36 @@ fn pb_link(bytes: &[u8]) -> Result<PbLink<'_>, NodeError> {
 /// stack frame owns the block. The block should have passed [`pb_node`]; if it did not, an
 /// error may come instead of a link (and then `None`).
 pub fn next_link<'a>(bytes: &'a [u8], at: &mut usize) -> Option<Result<PbLink<'a>, NodeError>> {
-    loop {
-        match field(bytes, at)? {
-            Ok((2, Value::Bytes(link))) => return Some(pb_link(link)),
-            Ok(_) => {}
-            Err(e) => return Some(Err(pb_error(e))),
-        }
-    }
+    let mut fields = Fields(bytes.get(*at..).unwrap_or_default());
+    let link = fields.find_map(|f| match f {
+        Ok((2, Value::Bytes(link))) => Some(pb_link(link)),
+        Ok(_) => None,
+        Err(e) => Some(Err(pb_error(e))),
+    });
+    *at = bytes.len() - fields.0.len();
+    link
 }
 
 /// The links of a [`PbNode`], in stored order.
 #[derive(Debug, Clone)]
-pub struct Links<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
+pub struct Links<'a>(Fields<'a>);
 
 impl<'a> Iterator for Links<'a> {
     type Item = PbLink<'a>;
 
     fn next(&mut self) -> Option<PbLink<'a>> {
-        // The node was checked, so no link fails; one that did would end the links.
-        next_link(self.bytes, &mut self.at)?.ok()
+        // The node was checked, so no link fails (one that did would be left out).
+        self.0.find_map(|f| match f {
+            Ok((2, Value::Bytes(link))) => pb_link(link).ok(),
+            _ => None,
+        })
     }
 }
 
 impl<'a> PbNode<'a> {
     /// The links in stored order, read lazily.
     pub fn links(&self) -> Links<'a> {
-        Links { bytes: self.bytes, at: 0 }
+        Links(Fields(self.bytes))
     }
 }
 
@@ -350,8 +365,7 @@ const FIELD_LIMIT: u64 = 1 << 29;
 pub fn fs_data(bytes: &[u8]) -> Result<FsData<'_>, NodeError> {
     let mut d = FsData { bytes, kind: Kind::Raw, data: None, filesize: None, blocksize_count: 0 };
     let mut kind = None;
-    let mut at = 0;
-    while let Some(f) = field(bytes, &mut at) {
+    for f in Fields(bytes) {
         let (number, value) = f.map_err(|e| match e {
             Bad::Truncated => NodeError::FsTruncated,
             Bad::Wire(field, wire) => NodeError::Unreadable { field, wire },
@@ -386,7 +400,7 @@ fn packed_count(mut packed: &[u8]) -> Result<usize, NodeError> {
 impl<'a> FsData<'a> {
     /// The block sizes in order (unpacked and packed fields alike), read lazily.
     pub fn blocksizes(&self) -> Blocksizes<'a> {
-        Blocksizes { bytes: self.bytes, at: 0, packed: &[] }
+        Blocksizes { fields: Fields(self.bytes), packed: &[] }
     }
 
     /// Its inline data (empty when absent).
@@ -404,8 +418,7 @@ impl<'a> FsData<'a> {
 /// The block sizes of an [`FsData`], in order.
 #[derive(Debug, Clone)]
 pub struct Blocksizes<'a> {
-    bytes: &'a [u8],
-    at: usize,
+    fields: Fields<'a>,
     packed: &'a [u8],
 }
 
@@ -418,7 +431,7 @@ impl Iterator for Blocksizes<'_> {
                 self.packed = &self.packed[n..];
                 return Some(v);
             }
-            match field(self.bytes, &mut self.at)?.ok()? {
+            match self.fields.next()?.ok()? {
                 (4, Value::Varint(v)) => return Some(v),
                 (4, Value::Bytes(packed)) => self.packed = packed,
                 _ => {}
