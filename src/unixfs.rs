@@ -3,27 +3,10 @@
 
 use crate::varint;
 
-/// UnixFS node types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataType {
-    /// Raw (trickle leaves).
-    Raw = 0,
-    /// Directory.
-    Directory = 1,
-    /// File (balanced leaves and file roots).
-    File = 2,
-    /// Metadata (unused).
-    Metadata = 3,
-    /// Symlink.
-    Symlink = 4,
-    /// HAMT shard.
-    HamtShard = 5,
-}
-
 /// A decoded UnixFS `Data` message (the fields carload reads).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Data {
-    /// The node type code.
+    /// The node type code (see [`crate::nodeview::Kind`]).
     pub kind: u64,
     /// Inline data.
     pub data: Option<Vec<u8>>,
@@ -109,52 +92,16 @@ pub fn symlink(target: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Decodes a UnixFS `Data` message.
+/// Decodes a UnixFS `Data` message: what [`crate::nodeview::fs_data`] accepts, copied (unknown
+/// fields skipped, a spec field with the wrong wire type refused).
 pub fn decode(bytes: &[u8]) -> Option<Data> {
-    let mut d = Data::default();
-    let mut buf = bytes;
-    let mut have_type = false;
-    while !buf.is_empty() {
-        let (key, n) = varint::read(buf)?;
-        buf = &buf[n..];
-        match (key >> 3, key & 7) {
-            (1, 0) | (3, 0) | (4, 0) | (5, 0) | (6, 0) | (7, 0) => {
-                let (v, n) = varint::read(buf)?;
-                buf = &buf[n..];
-                match key >> 3 {
-                    1 => {
-                        d.kind = v;
-                        have_type = true
-                    }
-                    3 => d.filesize = Some(v),
-                    4 => d.blocksizes.push(v),
-                    _ => {}
-                }
-            }
-            (2, 2) | (8, 2) | (4, 2) => {
-                let (len, n) = varint::read(buf)?;
-                buf = &buf[n..];
-                let len = len as usize;
-                if len > buf.len() {
-                    return None;
-                }
-                let (field, rest) = buf.split_at(len);
-                if key >> 3 == 2 {
-                    d.data = Some(field.to_vec());
-                } else if key >> 3 == 4 {
-                    let mut f = field;
-                    while !f.is_empty() {
-                        let (v, n) = varint::read(f)?;
-                        d.blocksizes.push(v);
-                        f = &f[n..];
-                    }
-                }
-                buf = rest;
-            }
-            _ => return None,
-        }
-    }
-    have_type.then_some(d)
+    let d = crate::nodeview::fs_data(bytes).ok()?;
+    Some(Data {
+        kind: d.kind.code(),
+        data: d.data.map(<[u8]>::to_vec),
+        filesize: d.filesize,
+        blocksizes: d.blocksizes().collect(),
+    })
 }
 
 #[cfg(test)]

@@ -599,3 +599,76 @@ fn folders_nested_too_deep_are_refused_before_writing() {
     assert!(stderr(&out).contains("nested deeper than 512"), "{}", stderr(&out));
     assert!(all_paths(&dir.path().join("out")).is_empty());
 }
+
+/// `carload verify` and `carload extract` read every node through one reader, so they give one
+/// verdict on one block, with the same reason: UnixFS fields the spec does not define are
+/// skipped (whatever their skippable wire type), a spec field with another wire type than its
+/// own, a group, or a dag-pb field given twice is refused.
+#[test]
+fn verify_and_extract_give_one_verdict_on_a_block() {
+    use carload::block::{Block, CidVersion, DAG_PB};
+    fn field(key: u8, value: &[u8]) -> Vec<u8> {
+        [&[key][..], value].concat()
+    }
+    let file = |extra: &[u8]| {
+        let mut data = craft::unixfs(2, Some(b"abc"), Some(3), &[]);
+        data.extend_from_slice(extra);
+        craft::pb(&[], data)
+    };
+    let leaf = craft::raw(b"abc");
+    let dup_hash = {
+        let hash = [&[0x0a, leaf.cid.to_bytes().len() as u8][..], &leaf.cid.to_bytes()].concat();
+        let link = [hash.clone(), hash].concat();
+        let data = craft::unixfs(2, None, Some(3), &[3]);
+        let bytes = [vec![0x12, link.len() as u8], link, vec![0x0a, data.len() as u8], data].concat();
+        Block::new(CidVersion::V1, DAG_PB, bytes)
+    };
+    let dir_data = carload::unixfs::directory();
+    let two_data = [vec![0x0a, 2], dir_data.clone(), vec![0x0a, 2], dir_data].concat();
+    // (what, the node named `f` in the root folder, the reason both must give, or None: both pass)
+    let cases: Vec<(&str, Block, Option<&str>)> = vec![
+        ("unknown field 9, a varint", file(&field(0x48, &[0x07])), None),
+        (
+            "unknown fields of each skippable wire type",
+            file(&[field(0x51, &[0; 8]), field(0x5d, &[0; 4]), field(0xa2, &[0x06, 0x01, 0x02])].concat()),
+            None,
+        ),
+        ("field 2 as a varint", file(&field(0x10, &[0x05])), Some("UnixFS field 2 with wire type 0")),
+        ("field 7 (mode) as bytes", file(&field(0x3a, &[0x01, 0x00])), Some("UnixFS field 7 with wire type 2")),
+        ("an unknown group", file(&[0x4b, 0x4c]), Some("UnixFS field 9 with wire type 3")),
+        ("two Data fields", Block::new(CidVersion::V1, DAG_PB, two_data), Some("a dag-pb Data field given twice")),
+        ("a link with two Hash fields", dup_hash, Some("a dag-pb Hash field given twice")),
+    ];
+    for (what, node, reason) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let good = craft::raw(b"good");
+        let root = craft::dir(&[("a", &good), ("f", &node)]);
+        let mut blocks = vec![&root, &good, &node];
+        if what.contains("link") {
+            blocks.push(&leaf);
+        }
+        let car = craft::car(&root.cid, &blocks);
+        let extracted = extract_crafted(dir.path(), &car, &[]);
+        let verified = carload().current_dir(dir.path()).args(["verify", "evil.car"]).output().unwrap();
+        let (e, v) = (stderr(&extracted), stderr(&verified));
+        match reason {
+            None => {
+                assert!(extracted.status.success(), "{what}: extract: {e}");
+                assert!(verified.status.success(), "{what}: verify: {v}");
+                assert_eq!(std::fs::read(dir.path().join("out/f")).unwrap(), b"abc", "{what}");
+            }
+            Some(reason) => {
+                assert!(!extracted.status.success(), "{what}: extract passed");
+                assert!(
+                    !verified.status.success(),
+                    "{what}: verify passed: {}",
+                    String::from_utf8_lossy(&verified.stdout)
+                );
+                let block = format!("block {}", node.cid);
+                assert!(e.contains(&block) && e.contains(reason), "{what}: extract: {e}");
+                assert!(v.contains(&block) && v.contains(reason), "{what}: verify: {v}");
+                assert!(all_paths(&dir.path().join("out")).is_empty(), "{what}");
+            }
+        }
+    }
+}

@@ -15,7 +15,6 @@ use super::MANIFEST_LINK_NAME;
 use crate::block::{key, verify, DAG_PB, IDENTITY, RAW};
 use crate::car::{read_header_at, read_section_at, CarError, ReadAt, MAX_SECTION};
 use crate::nodeview::{fs_data, pb_node};
-use crate::unixfs::DataType;
 use cid::Cid;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -347,8 +346,9 @@ where
             RAW => (&data[..], Vec::new(), data.len() as u64),
             DAG_PB => {
                 let node = pb_node(&data).map_err(|e| bad(e.to_string()))?;
-                let fs = node.data.and_then(fs_data).ok_or_else(|| bad("no UnixFS data".into()))?;
-                if fs.kind != DataType::File as u64 && fs.kind != DataType::Raw as u64 {
+                let fs = node.data.ok_or_else(|| bad("no UnixFS data".into()))?;
+                let fs = fs_data(fs).map_err(|e| bad(e.to_string()))?;
+                if !fs.kind.is_file() {
                     return Err(bad("not a UnixFS file node".into()).into());
                 }
                 if node.link_count > MAX_MANIFEST_LINKS {

@@ -8,8 +8,9 @@
 //! them.
 
 use super::index::Place;
-use super::{classify, node, CarIndex, Entry, ExtractError, OutDir, MAX_DEPTH, MAX_HELD};
+use super::{bad_node, classify, CarIndex, Entry, ExtractError, OutDir, MAX_DEPTH, MAX_HELD};
 use crate::block::{DAG_PB, RAW};
+use crate::nodeview::{next_link, unixfs_node};
 use cid::Cid;
 
 /// What extracting a DAG writes, and what its CAR could hold without reusing nodes.
@@ -168,22 +169,22 @@ impl Measure<'_> {
     /// Checks the file DAG below the (checked) root node `block` of `cid`: every block present,
     /// each child of the size its blocksize says (see the module documentation).
     fn check_file(&mut self, cid: &Cid, block: Vec<u8>) -> Result<(), ExtractError> {
-        let node = node::parse(&block).map_err(|reason| ExtractError::Block { cid: *cid, reason })?;
-        if node.links == 0 {
+        let node = unixfs_node(&block).map_err(bad_node(cid))?;
+        if node.pb.link_count == 0 {
             return Ok(());
         }
-        let sizes = node.blocksizes();
+        let sizes = node.fs.blocksizes().collect();
         let root = FileFrame { cid: *cid, block, at: 0, sizes, next: 0 };
         let mut held = root.held();
         let mut stack = vec![root];
         while let Some(top) = stack.last_mut() {
-            let Some(link) = node::next_link(&top.block, &mut top.at) else {
+            let Some(link) = next_link(&top.block, &mut top.at) else {
                 let done = stack.pop().map_or(0, |f| f.held());
                 held -= done;
                 continue;
             };
             let parent = top.cid;
-            let child = link.map_err(|reason| ExtractError::Block { cid: parent, reason })?.cid;
+            let child = link.map_err(bad_node(&parent))?.cid;
             let expect = top.sizes.get(top.next).copied().unwrap_or_default();
             top.next += 1;
             let bad = |reason: String| ExtractError::Block { cid: child, reason };
@@ -205,19 +206,19 @@ impl Measure<'_> {
                         continue;
                     }
                     let block = self.car.block(&child)?;
-                    let node = node::parse(&block).map_err(bad)?;
-                    if !node.kind.is_file() {
-                        return Err(bad(format!("the file node {parent} links to a {} node", node.kind.describe())));
+                    let node = unixfs_node(&block).map_err(bad_node(&child))?;
+                    if !node.kind().is_file() {
+                        return Err(bad(format!("the file node {parent} links to a {} node", node.kind().describe())));
                     }
-                    let size = node.file_size().map_err(bad)?;
+                    let size = node.file_size().map_err(bad_node(&child))?;
                     if size != expect {
                         return Err(bad(says("a file node", size)));
                     }
                     if let Some(i) = i {
                         self.mark_file(i, size);
                     }
-                    if node.links > 0 {
-                        let sizes = node.blocksizes();
+                    if node.pb.link_count > 0 {
+                        let sizes = node.fs.blocksizes().collect();
                         let frame = FileFrame { cid: child, block, at: 0, sizes, next: 0 };
                         held += frame.held();
                         if held > MAX_HELD {
@@ -241,9 +242,9 @@ pub fn expansion(car: &CarIndex, root: &Cid) -> Result<Expansion, ExtractError> 
     let mut m = Measure { car, memo, files, distinct: 1, held: 0, stack: Vec::new() };
     let mut result = m.visit(root)?.unwrap_or_default();
     while let Some(top) = m.stack.last_mut() {
-        match node::next_link(&top.block, &mut top.at) {
+        match next_link(&top.block, &mut top.at) {
             Some(link) => {
-                let cid = link.map_err(|reason| ExtractError::Block { cid: *root, reason })?.cid;
+                let cid = link.map_err(bad_node(root))?.cid;
                 if let (Some(t), Some(top)) = (m.visit(&cid)?, m.stack.last_mut()) {
                     add(&mut top.totals, t);
                 }

@@ -4,8 +4,9 @@
 //! the bytes its blocksize says (a raw leaf's length, a dag-pb child's size). A lie is an error
 //! naming the block, found before the bytes it would misplace are written.
 
-use super::{node, CarIndex, ExtractError, MAX_HELD};
+use super::{bad_node, CarIndex, ExtractError, MAX_HELD};
 use crate::block::{DAG_PB, RAW};
+use crate::nodeview::{next_link, unixfs_node};
 use cid::Cid;
 use std::io::Write;
 
@@ -44,13 +45,13 @@ impl CarIndex {
         let mut w = FileWriter { car: self, out, written: 0, held: 0, stack: Vec::new() };
         w.visit(cid, root, expect, None)?;
         while let Some(top) = w.stack.last_mut() {
-            let Some(link) = node::next_link(&top.block, &mut top.at) else {
+            let Some(link) = next_link(&top.block, &mut top.at) else {
                 let done = w.stack.pop().map_or(0, |f| f.held());
                 w.held -= done;
                 continue;
             };
             let parent = top.cid;
-            let child = link.map_err(|reason| ExtractError::Block { cid: parent, reason })?.cid;
+            let child = link.map_err(bad_node(&parent))?.cid;
             let size = top.sizes.get(top.next).copied();
             top.next += 1;
             w.visit(&child, None, size, Some(&parent))?;
@@ -100,21 +101,21 @@ impl FileWriter<'_> {
                 self.write(&block)
             }
             DAG_PB => {
-                let node = node::parse(&block).map_err(bad)?;
-                if !node.kind.is_file() {
-                    let what = node.kind.describe();
+                let node = unixfs_node(&block).map_err(bad_node(cid))?;
+                if !node.kind().is_file() {
+                    let what = node.kind().describe();
                     return Err(bad(match parent {
                         Some(p) => format!("the file node {p} links to a {what} node"),
                         None => format!("a {what}, not a file"),
                     }));
                 }
-                let size = node.file_size().map_err(bad)?;
+                let size = node.file_size().map_err(bad_node(cid))?;
                 if let Some(e) = expect.filter(|&e| e != size) {
                     return Err(bad(format!("a file node of {size} bytes where {}", says(e))));
                 }
-                let links = node.links;
-                let sizes = if links > 0 { node.blocksizes() } else { Vec::new() };
-                self.write(node.data)?;
+                let links = node.pb.link_count;
+                let sizes = if links > 0 { node.fs.blocksizes().collect() } else { Vec::new() };
+                self.write(node.fs.inline())?;
                 if links > 0 {
                     let frame = Frame { cid: *cid, block, at: 0, sizes, next: 0 };
                     self.held += frame.held();

@@ -13,7 +13,6 @@
 mod expand;
 mod file;
 mod index;
-pub mod node;
 mod out;
 
 pub use expand::{check_expansion, expansion, Expansion};
@@ -22,8 +21,8 @@ pub use out::{Existing, OutDir, PendingFile, Space, TempHook};
 
 use crate::block::{DAG_PB, RAW};
 use crate::car::CarError;
+use crate::nodeview::{next_link, unixfs_node, Kind, NodeError};
 use cid::Cid;
-use node::Kind;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
@@ -55,6 +54,14 @@ pub enum ExtractError {
         cid: Cid,
         /// What is wrong.
         reason: String,
+    },
+    /// A block is not a dag-pb node with UnixFS data, or a file node's sizes do not add up.
+    #[error("block {cid}: {source}")]
+    Node {
+        /// The block.
+        cid: Cid,
+        /// What is wrong (boxed: it keeps the error small).
+        source: Box<NodeError>,
     },
     /// A name in the DAG is not a safe single path component.
     #[error("unsafe name {0:?} in the DAG (it could write outside the target folder)")]
@@ -106,6 +113,11 @@ fn bad(cid: &Cid) -> impl Fn(String) -> ExtractError + '_ {
     move |reason| ExtractError::Block { cid: *cid, reason }
 }
 
+/// The error of the node `cid`.
+fn bad_node(cid: &Cid) -> impl Fn(NodeError) -> ExtractError + '_ {
+    move |source| ExtractError::Node { cid: *cid, source: Box::new(source) }
+}
+
 /// Checks that a link name is one ordinary path component.
 pub fn safe_name(name: &[u8]) -> Result<&OsStr, ExtractError> {
     use std::os::unix::ffi::OsStrExt;
@@ -135,20 +147,20 @@ pub(crate) fn classify(car: &CarIndex, cid: &Cid) -> Result<Entry, ExtractError>
         RAW => Ok(Entry::File { size: car.size_of(cid)?, root: None }),
         DAG_PB => {
             let block = car.block(cid)?;
-            let node = node::parse(&block).map_err(&bad)?;
-            match node.kind {
+            let node = unixfs_node(&block).map_err(bad_node(cid))?;
+            let links = node.pb.link_count;
+            match node.kind() {
                 k if k.is_file() => {
-                    let size = node.file_size().map_err(&bad)?;
+                    let size = node.file_size().map_err(bad_node(cid))?;
                     Ok(Entry::File { size, root: Some(block) })
                 }
                 Kind::Directory => {
-                    let links = node.links as u64;
                     check_folder(&block, cid)?;
-                    Ok(Entry::Folder { block, links })
+                    Ok(Entry::Folder { block, links: links as u64 })
                 }
-                Kind::Symlink if node.links > 0 => Err(bad(format!("a symlink with {} links", node.links))),
-                Kind::Symlink if node.data.is_empty() => Err(bad("a symlink with an empty target".into())),
-                Kind::Symlink => Ok(Entry::Symlink { target: node.data.to_vec() }),
+                Kind::Symlink if links > 0 => Err(bad(format!("a symlink with {links} links"))),
+                Kind::Symlink if node.fs.inline().is_empty() => Err(bad("a symlink with an empty target".into())),
+                Kind::Symlink => Ok(Entry::Symlink { target: node.fs.inline().to_vec() }),
                 Kind::HamtShard => Err(bad(
                     "a HAMT-sharded folder: carload does not extract sharded folders yet (nothing was written)".into(),
                 )),
@@ -165,8 +177,8 @@ pub(crate) fn classify(car: &CarIndex, cid: &Cid) -> Result<Entry, ExtractError>
 fn check_folder(block: &[u8], cid: &Cid) -> Result<(), ExtractError> {
     let mut names = Vec::new();
     let mut at = 0;
-    while let Some(link) = node::next_link(block, &mut at) {
-        let link = link.map_err(bad(cid))?;
+    while let Some(link) = next_link(block, &mut at) {
+        let link = link.map_err(bad_node(cid))?;
         safe_name(link.name)?;
         names.push(link.name);
     }
@@ -187,9 +199,9 @@ pub fn resolve(car: &CarIndex, root: &Cid, path: &str) -> Result<Cid, ExtractErr
         };
         let mut cursor = 0;
         at = loop {
-            match node::next_link(&block, &mut cursor) {
+            match next_link(&block, &mut cursor) {
                 Some(link) => {
-                    let link = link.map_err(bad(&at))?;
+                    let link = link.map_err(bad_node(&at))?;
                     if link.name == part.as_bytes() {
                         break link.cid;
                     }
@@ -284,11 +296,11 @@ impl Writer<'_> {
         let existing = if self.opts.force { Existing::Merge } else { Existing::Refuse };
         let mut stack = vec![(dir, block, 0usize)];
         while let Some((dir, block, at)) = stack.last_mut() {
-            let Some(link) = node::next_link(block, at) else {
+            let Some(link) = next_link(block, at) else {
                 stack.pop();
                 continue;
             };
-            let link = link.map_err(|r| ExtractError::Block { cid: self.root, reason: r })?;
+            let link = link.map_err(bad_node(&self.root))?;
             let name = safe_name(link.name)?;
             match classify(self.car, &link.cid)? {
                 Entry::Folder { block, .. } => {

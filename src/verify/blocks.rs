@@ -8,7 +8,8 @@
 //! to its `filesize`, and links only to file or raw nodes (or raw blocks) holding exactly their
 //! block size; a directory's links are named, each name one safe path component, no name twice;
 //! a symlink has no links. HAMT shards are walked (their links resolve) and counted, their
-//! structure is not checked here.
+//! structure is not checked here. Nodes are read and their sizes checked by [`crate::nodeview`],
+//! as `extract` reads them, so the two give one verdict on a block.
 //!
 //! An identity CID (multihash 0x00) carries its block inline: it needs no section, and its bytes
 //! are checked as its codec says wherever it is linked.
@@ -16,7 +17,7 @@
 use super::Findings;
 use crate::block::{key, DAG_PB, IDENTITY, RAW, SHA2_256};
 use crate::car::ReadAt;
-use crate::nodeview::{fs_data, pb_node};
+use crate::nodeview::{fs_data, pb_node, Kind as UnixFs, Node, NodeError, PbNode};
 use cid::Cid;
 use std::collections::HashMap;
 
@@ -270,45 +271,37 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
                 return (Kind::Bad, 0);
             }
         };
-        let fs = match node.data.map(fs_data) {
-            Some(Some(fs)) => fs,
-            missing => {
-                let what =
-                    if missing.is_none() { "dag-pb node without UnixFS data" } else { "UnixFS data does not decode" };
-                self.findings.problem(|| format!("block {cid}: {what}"));
+        let fs = match node.data.ok_or(NodeError::NoData).and_then(fs_data) {
+            Ok(fs) => fs,
+            Err(e) => {
+                self.findings.problem(|| format!("block {cid}: {e}"));
                 self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
                 return (Kind::Bad, 0);
             }
         };
         match fs.kind {
-            0 | 2 => {
-                let (links, sizes) = (node.link_count, fs.blocksize_count);
-                if links != sizes {
-                    self.findings.problem(|| format!("block {cid}: {links} links but {sizes} block sizes"));
-                }
-                let inline = fs.data.map_or(0, |d| d.len() as u64);
-                let sum = fs.blocksizes().try_fold(inline, u64::checked_add);
-                match (sum, fs.filesize) {
-                    (None, _) => self.findings.problem(|| format!("block {cid}: its block sizes overflow")),
-                    (Some(sum), Some(size)) if sum != size => self.findings.problem(|| {
-                        format!("block {cid}: file size {size} is not the sum of its parts ({inline} inline + block sizes = {sum})")
-                    }),
-                    _ => {}
-                }
+            UnixFs::Raw | UnixFs::File => {
+                let size = match (Node { pb: node, fs }).file_size() {
+                    Ok(size) => size,
+                    Err(e) => {
+                        self.findings.problem(|| format!("block {cid}: {e}"));
+                        fs.parts_size().unwrap_or(0)
+                    }
+                };
                 let sizes = fs.blocksizes().map(Some).chain(std::iter::repeat(None));
                 self.links(at, cid, node.links().zip(sizes).map(|(l, s)| (l.cid, Expect::File(s))), depth);
-                (Kind::File, sum.unwrap_or(0))
+                (Kind::File, size)
             }
-            1 => {
+            UnixFs::Directory => {
                 self.names(cid, &node);
                 self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
                 (Kind::Dir, 0)
             }
-            3 => {
+            UnixFs::Metadata => {
                 self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
                 (Kind::Metadata, 0)
             }
-            4 => {
+            UnixFs::Symlink => {
                 if node.link_count > 0 {
                     let n = node.link_count;
                     self.findings.problem(|| format!("block {cid}: a symlink with {n} links"));
@@ -316,13 +309,13 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
                 self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
                 (Kind::Symlink, 0)
             }
-            5 => {
+            UnixFs::HamtShard => {
                 self.hamt_shards += 1;
                 self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
                 (Kind::Hamt, 0)
             }
-            other => {
-                self.findings.problem(|| format!("block {cid}: UnixFS type {other} is not a known type"));
+            other @ UnixFs::Other(_) => {
+                self.findings.problem(|| format!("block {cid}: {other} is not a known type"));
                 self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
                 (Kind::Bad, 0)
             }
@@ -330,7 +323,7 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
     }
 
     /// A directory's link names: present, one safe path component each, none twice.
-    fn names(&mut self, cid: &Cid, node: &crate::nodeview::PbNode<'_>) {
+    fn names(&mut self, cid: &Cid, node: &PbNode<'_>) {
         let mut names: Vec<&[u8]> = Vec::with_capacity(node.link_count);
         for (i, link) in node.links().enumerate() {
             if !safe_name(link.name) {

@@ -187,7 +187,7 @@ fn a_leaf_claiming_more_bytes_than_it_holds_is_a_problem() {
     crate::varint::write(&mut data, 1_000_000);
     let leaf = node(&[], &data);
     let t = text(&check(&car(&[leaf.cid], &[&leaf])));
-    assert!(t.contains(&format!("block {}: file size 1000000 is not the sum of its parts", leaf.cid)), "{t}");
+    assert!(t.contains(&format!("block {}: filesize 1000000 but data (3) plus blocksizes make 3", leaf.cid)), "{t}");
 }
 
 /// Block sizes that add up to the file size but disagree with the children's real sizes (a
@@ -212,7 +212,7 @@ fn block_sizes_must_equal_the_children_sizes_in_any_block_order() {
     two.links.push(link(b.cid, ""));
     let two = node(&two.links, two.data.as_deref().unwrap());
     let t = text(&check(&car(&[two.cid], &[&two, &a, &b])));
-    assert!(t.contains("2 links but 1 block sizes"), "{t}");
+    assert!(t.contains("2 links but 1 blocksizes"), "{t}");
 }
 
 /// A file linking to a folder, a symlink with links, an unknown UnixFS type.
