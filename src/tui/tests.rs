@@ -58,7 +58,7 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                 Msg::DryRunDone(worker::dry_run(&batch, &header, &std::env::temp_dir(), &cancel, &tx))
             }
             Effect::Save { path, shipment } => {
-                Msg::Saved(worker::save(&path, &shipment).map(|_| path).map_err(|e| e.to_string()))
+                Msg::Saved(worker::save(&path, &shipment, false).map(|_| path).map_err(|e| e.to_string()))
             }
             Effect::ReadManifest { car, batch } => Msg::ManifestRead(worker::read_manifest(&car, &batch)),
             Effect::Build { batch, header, out } => {
@@ -352,7 +352,7 @@ fn save_asks_for_a_path_then_quits_after_saving() {
     let mut quit = false;
     for e in e {
         if let Effect::Save { path, shipment } = e {
-            worker::save(&path, &shipment).unwrap();
+            worker::save(&path, &shipment, false).unwrap();
             quit = matches!(app.update(Msg::Saved(Ok(path)))[..], [Effect::Quit]);
         }
     }
@@ -810,7 +810,7 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
         panic!("{:?}", app.builds.activity)
     };
     assert_eq!(*got, p);
-    let ib = crate::cli::report::ibytes;
+    let ib = carload::human::ibytes;
     let lines = app.info_lines(1);
     let state = &lines.iter().find(|(l, _)| l == "State").unwrap().1;
     assert!(state.starts_with("building by host=node7 pid=42 (hashing, "), "{state}");
@@ -829,7 +829,7 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
     // A builder of this host, boot and PID namespace whose process is gone: stale at once, as
     // `build` judges it (it takes such a lock over at once), not "building" for 300 s.
     let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = Owner { pid: child.id(), ..crate::cli::shipment::owner() };
+    let dead = Owner { pid: child.id(), ..crate::edge::host::owner() };
     child.wait().unwrap();
     let Claim::Claimed { lock, .. } = claim(&out, &b.id, &Rule { me: &dead, ..rule }, now).unwrap() else { panic!() };
     app.update(poll());
@@ -859,7 +859,7 @@ fn export_form_previews_the_cli_text_and_asks_before_replacing() {
     .unwrap();
     let params = carload::shipment::export::DealParams { provider: Some("f01234".into()), ..Default::default() };
     let out = app.settings.out.clone().unwrap();
-    let (cli, missing) = crate::cli::shipment::export_text(&s, Some(&out), FormatArg::Boost, &params).unwrap();
+    let (cli, missing) = export::export_text(&s, Some(&out), export::Format::Boost, &params).unwrap();
     assert!(missing.is_empty());
     assert_eq!(text, cli);
     // Format: → curio.
@@ -884,7 +884,7 @@ fn export_form_previews_the_cli_text_and_asks_before_replacing() {
     assert!(matches!(&keys(&mut app, "y")[..], [Effect::Copy(v)] if v == &lines[row].1));
 }
 
-use crate::cli::shipment::FormatArg;
+use carload::shipment::export;
 
 #[test]
 fn build_screens() {
@@ -1071,7 +1071,7 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
         &header,
         &records,
         std::time::SystemTime::now(),
-        &carload::shipment::lock::Rule::new(&crate::cli::shipment::owner(), std::time::Duration::from_secs(300)),
+        &carload::shipment::lock::Rule::new(&crate::edge::host::owner(), std::time::Duration::from_secs(300)),
     );
     assert!(status.iter().all(|b| matches!(b.state, State::Built { .. })), "{status:?}");
     let mut s = app.settings.clone();
