@@ -72,8 +72,7 @@ fn the_library_never_prints_nor_reads_the_environment_or_the_clock() {
 
 /// The binary's modules that may name another: `(file, module, item)` — the command router
 /// (`carload tui` and a bare `carload` on a terminal start the workstation).
-const ROUTER: &[(&str, &str, &str)] =
-    &[("src/cli/args.rs", "tui", "TuiArgs"), ("src/cli/run.rs", "tui", "run")];
+const ROUTER: &[(&str, &str, &str)] = &[("src/cli/args.rs", "tui", "TuiArgs"), ("src/cli/run.rs", "tui", "run")];
 
 /// Every `crate::M::Item` (and `crate::M::{…}`, `crate::{M, …}`) path in `code` naming module `m`:
 /// the item named right after it (`*` for a group).

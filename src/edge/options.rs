@@ -139,3 +139,37 @@ impl PlanOptionArgs {
         Ok(o)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: PlanOptionArgs,
+    }
+
+    fn options(args: &[&str], defaults: &SizeDefaults) -> Result<PlanOptions, String> {
+        let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+        cli.options.options(defaults).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn given_then_configured_then_the_planners_defaults() {
+        let none = SizeDefaults::default();
+        let o = options(&["--pack", "keep-folders", "--margin", "1KiB"], &none).unwrap();
+        assert_eq!((o.sector_size, o.piece_size, o.min_piece_size), (SECTOR_32GIB, SECTOR_32GIB, 1 << 20));
+        assert_eq!((o.pack, o.margin), (Pack::KeepFolders, 1024));
+        let cfg = SizeDefaults { sector: Some(64 << 30), piece_size: Some(1 << 30), min_piece_size: Some(1 << 21) };
+        let o = options(&[], &cfg).unwrap();
+        assert_eq!((o.sector_size, o.piece_size, o.min_piece_size), (64 << 30, 1 << 30, 1 << 21));
+        let o = options(&["--sector", "32GiB", "--piece-size", "1MiB"], &cfg).unwrap();
+        assert_eq!((o.sector_size, o.piece_size, o.min_piece_size), (SECTOR_32GIB, 1 << 20, 1 << 21));
+        // One sector check: on the command line and in a configuration.
+        assert!(options(&["--sector", "16GiB"], &none).unwrap_err().contains("unsupported sector size \"16GiB\""));
+        let bad = SizeDefaults { sector: Some(16 << 30), ..none };
+        assert_eq!(options(&[], &bad).unwrap_err(), "unsupported sector size 17179869184 bytes (use 32GiB or 64GiB)");
+    }
+}

@@ -458,6 +458,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn formats_are_named_once() {
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+        assert_eq!(Format::from_name("pdf"), None);
+        let piece = DealPiece { payload_cid: "bafy", piece_cid: "baga", piece_size: 128, piece_size_unpadded: 127 };
+        let p = DealParams::default();
+        assert_eq!(command(Format::Boost, &p, &piece), Some(boost_command(&p, &piece)));
+        assert_eq!(command(Format::Csv, &p, &piece), None);
+        assert_eq!(command(Format::Shipment, &p, &piece), None);
+    }
+
+    #[test]
     fn interpolated_values_are_quoted_for_the_shell() {
         assert_eq!(shell_word("f01234"), "f01234");
         assert_eq!(shell_word("0.0000001"), "0.0000001");

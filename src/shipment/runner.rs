@@ -300,3 +300,132 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, hooks: &Hooks<'_>, o
     cleanup.lock_released(id);
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shipment::plan::{plan, resolve_inputs, walk_tree, PlanOptions, SECTOR_32GIB};
+    use crate::shipment::Shipment;
+    use std::sync::Mutex;
+
+    /// A [`Cleanup`] that records what it is told, checking a temporary is registered before it
+    /// exists.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Recorder {
+        fn log(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl Cleanup for Recorder {
+        fn create_temp(&self, path: &Path, create: &mut dyn FnMut() -> io::Result<File>) -> io::Result<File> {
+            assert!(!path.exists(), "registered before it is created");
+            self.0.lock().unwrap().push(format!("temp {}", path.display()));
+            create()
+        }
+        fn forget_temps(&self, paths: &[PathBuf]) {
+            for p in paths {
+                self.0.lock().unwrap().push(format!("forget {}", p.display()));
+            }
+        }
+        fn lock_claiming(&self, path: &Path, owner: &Owner) {
+            self.0.lock().unwrap().push(format!("claiming {} by {}", path.display(), owner.host));
+        }
+        fn lock_claimed(&self, path: &Path, ident: Option<(u64, u64)>) {
+            self.0.lock().unwrap().push(format!("claimed {} {}", path.display(), ident.is_some()));
+        }
+        fn lock_released(&self, _: (u64, u64)) {
+            self.0.lock().unwrap().push("released".into());
+        }
+    }
+
+    const CLOCK: Clock = Clock { wall: SystemTime::now, monotonic: Instant::now };
+
+    /// A one-batch shipment of three small files in `dir/data`.
+    fn shipment(dir: &Path) -> Shipment {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        for i in 0..3u8 {
+            std::fs::write(dir.join(format!("data/f{i}")), vec![i; 10_000 + i as usize]).unwrap();
+        }
+        let resolved = resolve_inputs(dir, &[PathBuf::from("data")]).unwrap();
+        let files = walk_tree(&resolved.paths, &resolved.names, false).unwrap();
+        let mut o = PlanOptions::for_sector(SECTOR_32GIB, crate::profile::Profile::default());
+        o.piece_size = 1 << 20;
+        let sources = (0..files.len()).map(|i| files.source_file(i)).collect();
+        let base = Some(crate::shipment::file::path_to_name(&resolved.base));
+        plan(sources, &o, resolved.input_names(), base).unwrap()
+    }
+
+    #[test]
+    fn a_build_registers_its_temporaries_and_lock_and_speaks_only_in_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shipment(dir.path());
+        let b = &s.batches[0];
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let o = BuildOpts::new(out.clone());
+        let owner = Owner::this_process("builder1");
+        let rec = Recorder::default();
+        let hooks = Hooks { owner: &owner, clock: CLOCK, cleanup: &rec };
+        let mut events = Vec::new();
+        let outcome = build_one(&s.header, b, &o, &hooks, &mut |e: Event| events.push(e));
+        assert!(matches!(outcome, Outcome::Built(..)), "{outcome:?}");
+        let log = rec.log();
+        let lock = lock::lock_path(&out, &b.id).display().to_string();
+        assert_eq!(log[0], format!("claiming {lock} by builder1"));
+        assert_eq!(log[1], format!("claimed {lock} true"));
+        assert_eq!(log.last().unwrap(), "released");
+        let temps: Vec<&str> = log.iter().filter_map(|l| l.strip_prefix("temp ")).collect();
+        let forgotten: Vec<&str> = log.iter().filter_map(|l| l.strip_prefix("forget ")).collect();
+        assert!(!temps.is_empty());
+        assert_eq!(temps, forgotten, "every temporary registered is forgotten once renamed");
+        assert!(temps.iter().all(|t| !Path::new(t).exists()));
+        assert!(!Path::new(&lock).exists(), "the lock is released");
+        assert!(!events.iter().any(|e| matches!(e, Event::Notice(_))));
+
+        // Built: skipped, no lock taken.
+        let rec = Recorder::default();
+        let hooks = Hooks { cleanup: &rec, ..hooks };
+        assert!(matches!(build_one(&s.header, b, &o, &hooks, &mut crate::event::Ignore), Outcome::Skipped));
+        assert!(rec.log().is_empty());
+
+        // A corrupt CAR is rebuilt over, and the build says so as an event (never on stderr).
+        let car = crate::shipment::build::outputs(&out, &b.id).car;
+        std::fs::write(&car, b"not a car").unwrap();
+        let mut notices = Vec::new();
+        let outcome = build_one(&s.header, b, &o, &hooks, &mut |e: Event| {
+            if let Event::Notice(n) = e {
+                notices.push(n)
+            }
+        });
+        assert!(matches!(outcome, Outcome::Built(..)), "{outcome:?}");
+        assert!(notices.len() == 1 && notices[0].starts_with(&format!("{}: ", b.id)), "{notices:?}");
+        assert!(notices[0].ends_with("; rebuilding"), "{notices:?}");
+
+        // Another builder's fresh lock: busy, and the claim's registration is withdrawn.
+        std::fs::remove_file(&car).unwrap();
+        let other = Owner::named("elsewhere", 1);
+        let rule = lock::Rule::new(&other, Duration::from_secs(300));
+        let Ok(Claim::Claimed { lock: held, .. }) = lock::claim(&out, &b.id, &rule, SystemTime::now()) else {
+            panic!("claim")
+        };
+        let rec = Recorder::default();
+        let hooks = Hooks { cleanup: &rec, ..hooks };
+        let outcome = build_one(&s.header, b, &o, &hooks, &mut crate::event::Ignore);
+        assert!(matches!(&outcome, Outcome::Busy(h) if h.contains("host=elsewhere")), "{outcome:?}");
+        assert_eq!(rec.log(), [format!("claiming {lock} by builder1"), format!("claimed {lock} false")]);
+        held.release().unwrap();
+
+        // A source changed since planning: failed, recorded for other builders, lock released.
+        std::fs::write(dir.path().join("data/f1"), b"changed").unwrap();
+        let rec = Recorder::default();
+        let hooks = Hooks { cleanup: &rec, ..hooks };
+        let outcome = build_one(&s.header, b, &o, &hooks, &mut crate::event::Ignore);
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+        assert!(crate::shipment::build::outputs(&out, &b.id).failed.exists());
+        assert_eq!(rec.log().last().unwrap(), "released");
+        assert!(!Path::new(&lock).exists());
+    }
+}

@@ -1017,6 +1017,32 @@ fn control_characters_in_names_are_shown_escaped() {
     assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
 }
 
+/// As `carload plan` refuses to ship carload's own outputs (`X.car` beside `X.car.manifest`)
+/// unless asked to, so does the workstation's save (`--include-carload-outputs`).
+#[test]
+fn a_shipment_of_carload_outputs_is_saved_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/out/b00000.car", 300), ("data/out/b00000.car.manifest", 20), ("data/x", 5)]);
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    app.settings.inputs = vec![dir.path().join("data").display().to_string()];
+    scan(&mut app, &[dir.path().join("data")]);
+    let path = dir.path().join("ship.jsonl");
+    app.settings.shipment = Some(path.clone());
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let Some(Effect::Save { shipment, .. }) =
+        keys(&mut app, "s").into_iter().find(|e| matches!(e, Effect::Save { .. }))
+    else {
+        panic!("s saves")
+    };
+    let err = worker::save(&path, &shipment, false).unwrap_err().to_string();
+    assert!(err.contains("a carload output (with ") && err.contains("b00000.car.manifest"), "{err}");
+    assert!(!path.exists());
+    worker::save(&path, &shipment, true).unwrap();
+    assert!(path.exists());
+}
+
 #[test]
 fn a_shipment_is_never_saved_inside_an_input_folder() {
     let (_d, mut app) = app_on_disk(SECTOR_32GIB);
