@@ -5,6 +5,7 @@
 
 use super::batches::{record, Batches, Frozen};
 use super::builds::{foreign_progress, Activity, Builds, Progress};
+use super::keys::{Action, Keymap};
 use super::marks::Marks;
 use super::tree::{Totals, Tree, NONE};
 use carload::event::Phase;
@@ -80,6 +81,12 @@ pub struct Settings {
     pub stale_after: u64,
     /// The export form's starting values (config and remembered state).
     pub deal: DealForm,
+    /// The key bindings in force (the defaults with the config's changes).
+    pub keys: Keymap,
+    /// Where the config file is read from (shown in the help).
+    pub config_path: Option<PathBuf>,
+    /// Save shipments that ship carload's own outputs (`--include-carload-outputs`).
+    pub include_carload_outputs: bool,
 }
 
 /// The export form: deal parameters, format and output file (remembered between runs).
@@ -242,6 +249,8 @@ pub enum Msg {
     ManifestRead(Result<Hashed, String>),
     /// A save ended.
     Saved(Result<PathBuf, String>),
+    /// A save to a new name found a file there (nothing written): ask before replacing it.
+    SaveExists(PathBuf),
     /// A build reported.
     Build {
         /// Batch ID.
@@ -310,6 +319,10 @@ pub enum Effect {
         path: PathBuf,
         /// What.
         shipment: Box<Shipment>,
+        /// Whether a file at `path` may be replaced (else [`Msg::SaveExists`] asks first).
+        overwrite: bool,
+        /// Whether carload's own outputs may be among its files (else it is refused).
+        include_carload_outputs: bool,
     },
     /// Build a batch with `build_one`, as `carload build` does.
     Build {
@@ -643,16 +656,13 @@ impl App {
     }
 
     /// Totals of the marked entries (cached until marks or the tree change).
-    pub fn marked_totals(&mut self) -> Totals {
-        if self.marked_totals.is_none() {
-            self.marked_totals = Some(self.marks.totals(&self.tree));
-        }
-        self.marked_totals.unwrap()
+    pub fn marked_totals(&self) -> Totals {
+        self.marked_totals.unwrap_or_else(|| self.marks.totals(&self.tree))
     }
 
     /// Estimated pieces the marked files need (their CAR bytes plus the batch overhead bound,
     /// over the usable capacity).
-    pub fn pieces_needed(&mut self) -> u64 {
+    pub fn pieces_needed(&self) -> u64 {
         let t = self.marked_totals();
         if t.files == 0 {
             return 0;
@@ -769,9 +779,14 @@ impl App {
         self.marked_totals = None;
     }
 
-    /// The update function.
+    /// The update function. It leaves the derived data the view shows (the browser's rows, the
+    /// marked totals) up to date, so drawing changes nothing.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
+        self.refresh_rows();
+        if self.marked_totals.is_none() && !self.marks.is_empty() {
+            self.marked_totals = Some(self.marks.totals(&self.tree));
+        }
         if let Some(out) = &self.settings.out {
             // After the scan, when loaded batches are matched to the tree.
             // Compared in place: this runs for every message, key presses included.
@@ -965,6 +980,12 @@ impl App {
                 self.say(Level::Info, text);
                 Vec::new()
             }
+            Msg::SaveExists(path) => {
+                self.saving = false;
+                self.message = None;
+                self.modal = Some(Modal::ConfirmOverwrite(path));
+                Vec::new()
+            }
             Msg::Saved(r) => {
                 self.saving = false;
                 match r {
@@ -996,7 +1017,6 @@ impl App {
     }
 
     fn key(&mut self, k: KeyEvent) -> Vec<Effect> {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         self.message = None;
         if let Some(m) = self.modal.clone() {
             return self.modal_key(m, k);
@@ -1016,34 +1036,49 @@ impl App {
             self.refresh_rows();
             return Vec::new();
         }
-        match k.code {
-            KeyCode::Char('c') if ctrl => return self.quit(),
-            KeyCode::Char('q') => return self.quit(),
-            KeyCode::Char('?') | KeyCode::F(1) => self.modal = Some(Modal::Help(0)),
-            KeyCode::Tab | KeyCode::BackTab => {
+        use super::keys::Context;
+        let contexts: &[Context] = match (self.focus, self.left, self.pane.open) {
+            (Focus::Browser, Left::Progress, _) => &[Context::Global],
+            (Focus::Browser, _, _) => &[Context::Global, Context::Browser, Context::Lists],
+            (Focus::Batches, _, Some(_)) => &[Context::Global, Context::Entries, Context::Lists],
+            (Focus::Batches, _, None) => &[Context::Global, Context::Batches, Context::Lists],
+        };
+        match self.settings.keys.action(contexts, &k) {
+            Some(a) => self.act(a),
+            None => Vec::new(),
+        }
+    }
+
+    /// Does what action `a` means outside dialogs.
+    fn act(&mut self, a: Action) -> Vec<Effect> {
+        match a {
+            Action::Quit => return self.quit(),
+            Action::Help => self.modal = Some(Modal::Help(0)),
+            Action::SwitchFocus => {
                 self.focus = match self.focus {
                     Focus::Browser => Focus::Batches,
                     Focus::Batches => Focus::Browser,
                 }
             }
-            KeyCode::Char('s') => return self.save(None),
-            KeyCode::Char('n') => {
+            Action::Save => return self.save(None),
+            Action::NewBatch => {
                 self.pane.row = self.batches.new_batch();
                 self.pane.open = None;
                 self.dirty = true;
                 let id = self.batches.list[self.pane.row].id.clone();
-                self.say(Level::Info, format!("new batch {id}: a adds the marked entries to it"));
+                let add = self.settings.keys.key(Action::AddMarked, super::keys::Context::Global);
+                self.say(Level::Info, format!("new batch {id}: {add} adds the marked entries to it"));
             }
-            KeyCode::Char('a') => self.add_marked(),
-            KeyCode::Char('p') => return self.auto_pack(),
-            KeyCode::Char('v') => return self.preview(),
-            KeyCode::Char('b') => {
+            Action::AddMarked => self.add_marked(),
+            Action::AutoPack => return self.auto_pack(),
+            Action::Preview => return self.preview(),
+            Action::Build => {
                 if let Some(i) = self.target_batch() {
                     return self.build(vec![i]);
                 }
                 self.say(Level::Error, "no batch to build: pack some files first");
             }
-            KeyCode::Char('B') => {
+            Action::BuildAll => {
                 let all: Vec<usize> = (0..self.batches.list.len())
                     .filter(|&i| {
                         let b = &self.batches.list[i];
@@ -1060,22 +1095,22 @@ impl App {
                     return self.build(all);
                 }
             }
-            KeyCode::Char('e') => self.open_export(),
-            KeyCode::Char('w') => {
+            Action::Export => self.open_export(),
+            Action::ToggleProgress => {
                 self.left = match self.left {
                     Left::Browser => Left::Progress,
                     Left::Progress => Left::Browser,
                 };
                 self.focus = Focus::Browser;
             }
-            KeyCode::Char('i') => match self.target_batch() {
+            Action::Info => match self.target_batch() {
                 Some(batch) => self.modal = Some(Modal::Info { batch, row: 0 }),
                 None => self.say(Level::Error, "no batch selected"),
             },
-            _ => match self.focus {
-                Focus::Browser if self.left == Left::Progress => self.progress_key(k),
-                Focus::Browser => self.browser_key(k),
-                Focus::Batches => return self.batches_key(k),
+            a => match self.focus {
+                Focus::Browser if self.left == Left::Progress => {}
+                Focus::Browser => self.browser_act(a),
+                Focus::Batches => return self.batches_act(a),
             },
         }
         Vec::new()
@@ -1090,50 +1125,51 @@ impl App {
         }
     }
 
-    fn nav(&mut self, code: KeyCode, row: usize, len: usize) -> Option<usize> {
+    /// The row a movement action leads to from `row` in a list of `len` rows.
+    fn nav(&self, a: Action, row: usize, len: usize) -> Option<usize> {
         let page = self.page();
         let last = len.saturating_sub(1);
-        Some(match code {
-            KeyCode::Down | KeyCode::Char('j') => (row + 1).min(last),
-            KeyCode::Up | KeyCode::Char('k') => row.saturating_sub(1),
-            KeyCode::PageDown => (row + page).min(last),
-            KeyCode::PageUp => row.saturating_sub(page),
-            KeyCode::Home | KeyCode::Char('g') => 0,
-            KeyCode::End | KeyCode::Char('G') => last,
+        Some(match a {
+            Action::Down => (row + 1).min(last),
+            Action::Up => row.saturating_sub(1),
+            Action::PageDown => (row + page).min(last),
+            Action::PageUp => row.saturating_sub(page),
+            Action::First => 0,
+            Action::Last => last,
             _ => return None,
         })
     }
 
-    fn browser_key(&mut self, k: KeyEvent) {
+    fn browser_act(&mut self, a: Action) {
         self.refresh_rows();
         let row = self.selected_row();
-        if let Some(r) = self.nav(k.code, row, self.browser.rows.len()) {
+        if let Some(r) = self.nav(a, row, self.browser.rows.len()) {
             self.select_row(r);
             return;
         }
         let sel = self.browser.selected;
-        match k.code {
-            KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if sel != NONE => self.enter_folder(sel),
-            KeyCode::Char('h') | KeyCode::Left | KeyCode::Backspace => self.leave_folder(),
-            KeyCode::Esc if !self.browser.filter.is_empty() => {
+        match a {
+            Action::Open if sel != NONE => self.enter_folder(sel),
+            Action::Back => self.leave_folder(),
+            Action::ClearFilter if !self.browser.filter.is_empty() => {
                 self.browser.filter.clear();
                 self.browser.stale = true;
             }
-            KeyCode::Char('/') => {
+            Action::Filter => {
                 self.browser.editing_filter = true;
                 self.browser.filter.clear();
                 self.browser.stale = true;
             }
-            KeyCode::Char('.') => {
+            Action::ToggleHidden => {
                 self.browser.show_hidden = !self.browser.show_hidden;
                 self.browser.stale = true;
                 let s = if self.browser.show_hidden { "shown" } else { "hidden (batches still include them)" };
                 self.say(Level::Info, format!("dot-entries {s}"));
             }
-            KeyCode::Char('N') => self.sort(Sort::Name),
-            KeyCode::Char('S') => self.sort(Sort::Size),
-            KeyCode::Char('C') => self.sort(Sort::Count),
-            KeyCode::Char(' ') if sel != NONE => {
+            Action::SortName => self.sort(Sort::Name),
+            Action::SortSize => self.sort(Sort::Size),
+            Action::SortCount => self.sort(Sort::Count),
+            Action::Mark if sel != NONE => {
                 if let Some(e) = self.unshippable(sel) {
                     self.say(Level::Error, e);
                 } else {
@@ -1142,8 +1178,8 @@ impl App {
                 }
                 self.select_row(row + 1);
             }
-            KeyCode::Char('A') => self.mark_all(),
-            KeyCode::Char('x') | KeyCode::Delete if sel != NONE => self.remove_from_batches(sel),
+            Action::MarkAll => self.mark_all(),
+            Action::Remove if sel != NONE => self.remove_from_batches(sel),
             _ => {}
         }
         self.refresh_rows();
@@ -1306,12 +1342,12 @@ impl App {
         }
     }
 
-    fn batches_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+    fn batches_act(&mut self, a: Action) -> Vec<Effect> {
         let n = self.batches.list.len();
         if let Some(open) = self.pane.open {
             let len = self.batches.list.get(open).map_or(0, |b| b.bin.items.len());
             let page = self.page();
-            if let Some(r) = self.nav(k.code, self.pane.entry_row, len) {
+            if let Some(r) = self.nav(a, self.pane.entry_row, len) {
                 self.pane.entry_row = r;
                 if r < self.pane.entry_offset {
                     self.pane.entry_offset = r;
@@ -1320,9 +1356,9 @@ impl App {
                 }
                 return Vec::new();
             }
-            match k.code {
-                KeyCode::Esc | KeyCode::Char('h') | KeyCode::Left | KeyCode::Backspace => self.pane.open = None,
-                KeyCode::Char('x') | KeyCode::Delete => {
+            match a {
+                Action::Back => self.pane.open = None,
+                Action::Remove => {
                     if let Some(it) = self.batches.list[open].bin.items.get(self.pane.entry_row) {
                         let f = it.file as u32;
                         self.remove_from_batches(f);
@@ -1334,12 +1370,12 @@ impl App {
             }
             return Vec::new();
         }
-        if let Some(r) = self.nav(k.code, self.pane.row, n) {
+        if let Some(r) = self.nav(a, self.pane.row, n) {
             self.pane.row = r;
             return Vec::new();
         }
-        match k.code {
-            KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if self.pane.row < n => {
+        match a {
+            Action::Open if self.pane.row < n => {
                 if self.batches.list[self.pane.row].loaded.is_some() {
                     self.say(Level::Error, "this batch's files are not matched to the tree (see its state)");
                 } else {
@@ -1348,7 +1384,7 @@ impl App {
                     self.pane.entry_offset = 0;
                 }
             }
-            KeyCode::Char('c') if self.pane.row < n => {
+            Action::CancelBuild if self.pane.row < n => {
                 let id = self.batches.list[self.pane.row].id.clone();
                 if self.builds.is_busy(&id) {
                     self.say(Level::Info, format!("cancelling {id}…"));
@@ -1356,7 +1392,7 @@ impl App {
                 }
                 self.say(Level::Error, format!("{id} is not building here"));
             }
-            KeyCode::Char('r') if self.pane.row < n => {
+            Action::Retry if self.pane.row < n => {
                 let id = &self.batches.list[self.pane.row].id;
                 if matches!(
                     self.builds.activity.get(id),
@@ -1364,9 +1400,10 @@ impl App {
                 ) {
                     return self.build(vec![self.pane.row]);
                 }
-                self.say(Level::Error, format!("{id} has not failed: b builds it"));
+                let build = self.settings.keys.key(Action::Build, super::keys::Context::Global);
+                self.say(Level::Error, format!("{id} has not failed: {build} builds it"));
             }
-            KeyCode::Char('R') if self.pane.row < n => {
+            Action::Replan if self.pane.row < n => {
                 let id = self.batches.list[self.pane.row].id.clone();
                 if self.builds.is_busy(&id) {
                     self.say(Level::Error, "this batch is building: cancel it first (c)");
@@ -1385,12 +1422,11 @@ impl App {
                 self.say(Level::Info, format!("checking {id}'s files again…"));
                 return vec![Effect::Restat { id, files }];
             }
-            KeyCode::Char('x') | KeyCode::Delete
-                if self.pane.row < n && self.builds.is_busy(&self.batches.list[self.pane.row].id) =>
-            {
-                self.say(Level::Error, "this batch is building: cancel it first (c)");
+            Action::Remove if self.pane.row < n && self.builds.is_busy(&self.batches.list[self.pane.row].id) => {
+                let cancel = self.settings.keys.key(Action::CancelBuild, super::keys::Context::Batches);
+                self.say(Level::Error, format!("this batch is building: cancel it first ({cancel})"));
             }
-            KeyCode::Char('x') | KeyCode::Delete if self.pane.row < n => {
+            Action::Remove if self.pane.row < n => {
                 if self.batches.list[self.pane.row].is_empty() {
                     self.remove_batch(self.pane.row);
                 } else {
@@ -1448,33 +1484,34 @@ impl App {
     }
 
     fn modal_key(&mut self, m: Modal, k: KeyEvent) -> Vec<Effect> {
+        use super::keys::Context;
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         match m {
-            Modal::Help(scroll) => match k.code {
-                KeyCode::Down | KeyCode::Char('j') => self.modal = Some(Modal::Help(scroll + 1)),
-                KeyCode::Up | KeyCode::Char('k') => self.modal = Some(Modal::Help(scroll.saturating_sub(1))),
+            Modal::Help(scroll) => match self.settings.keys.action(&[Context::Lists], &k) {
+                Some(Action::Down) => self.modal = Some(Modal::Help(scroll + 1)),
+                Some(Action::Up) => self.modal = Some(Modal::Help(scroll.saturating_sub(1))),
                 _ => self.modal = None,
             },
             Modal::Preview(mut p) => {
                 let hashing = matches!(p.content, PreviewContent::Hashing { .. });
-                match k.code {
-                    KeyCode::Down | KeyCode::Char('j') => p.scroll += 1,
-                    KeyCode::Up | KeyCode::Char('k') => p.scroll = p.scroll.saturating_sub(1),
-                    KeyCode::PageDown => p.scroll += self.page(),
-                    KeyCode::PageUp => p.scroll = p.scroll.saturating_sub(self.page()),
-                    KeyCode::Home | KeyCode::Char('g') => p.scroll = 0,
-                    KeyCode::Char('d')
+                match self.settings.keys.action(&[Context::Preview, Context::Lists], &k) {
+                    Some(Action::Down) => p.scroll += 1,
+                    Some(Action::Up) => p.scroll = p.scroll.saturating_sub(1),
+                    Some(Action::PageDown) => p.scroll += self.page(),
+                    Some(Action::PageUp) => p.scroll = p.scroll.saturating_sub(self.page()),
+                    Some(Action::First) => p.scroll = 0,
+                    Some(Action::DryRun)
                         if matches!(p.content, PreviewContent::Planned(_) | PreviewContent::Failed(_)) =>
                     {
                         return self.start_dry_run(p);
                     }
-                    KeyCode::Char('c') | KeyCode::Esc | KeyCode::Char('q') if hashing => {
+                    Some(Action::Close) if hashing => {
                         self.dry_run_batch = None;
                         self.modal = None;
                         self.say(Level::Info, format!("dry run of {} cancelled", p.batch));
                         return vec![Effect::CancelDryRun];
                     }
-                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('v') => {
+                    Some(Action::Close) => {
                         self.modal = None;
                         return Vec::new();
                     }
@@ -1501,12 +1538,8 @@ impl App {
             Modal::SavePath(mut s) => match k.code {
                 KeyCode::Enter if !s.trim().is_empty() => {
                     self.modal = None;
-                    let path = PathBuf::from(s.trim());
-                    if path.exists() {
-                        self.modal = Some(Modal::ConfirmOverwrite(path));
-                        return Vec::new();
-                    }
-                    return self.save(Some(path));
+                    // A file there is found by the save effect, which asks before replacing it.
+                    return self.save_to(Some(PathBuf::from(s.trim())), false);
                 }
                 KeyCode::Esc => {
                     self.modal = None;
@@ -1521,7 +1554,7 @@ impl App {
             Modal::ConfirmOverwrite(path) => {
                 self.modal = None;
                 if matches!(k.code, KeyCode::Char('y')) {
-                    return self.save(Some(path));
+                    return self.save_to(Some(path), true);
                 }
                 self.quit_after_save = false;
                 self.pending_build.clear();
@@ -1548,8 +1581,14 @@ impl App {
         vec![Effect::DryRun { batch: rec, header }]
     }
 
-    /// Saves to `path`, the opened shipment, or asks where.
+    /// Saves to the opened shipment, or asks where.
     fn save(&mut self, path: Option<PathBuf>) -> Vec<Effect> {
+        self.save_to(path, true)
+    }
+
+    /// Saves to `path` (replacing a file there only with `overwrite`), the opened shipment, or
+    /// asks where.
+    fn save_to(&mut self, path: Option<PathBuf>, overwrite: bool) -> Vec<Effect> {
         if self.saving {
             return Vec::new();
         }
@@ -1571,7 +1610,13 @@ impl App {
         let header = self.header(&batches);
         self.saving = true;
         self.say(Level::Info, format!("saving {}…", path.display()));
-        vec![Effect::Save { path, shipment: Box::new(Shipment { header, batches }) }]
+        let include_carload_outputs = self.settings.include_carload_outputs;
+        vec![Effect::Save {
+            path,
+            shipment: Box::new(Shipment { header, batches }),
+            overwrite,
+            include_carload_outputs,
+        }]
     }
 
     /// Where to offer saving: `shipment.jsonl` here, or beside this folder when this folder is
@@ -1610,13 +1655,12 @@ impl App {
                 }
             }
             MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let code = if m.kind == MouseEventKind::ScrollDown { KeyCode::Down } else { KeyCode::Up };
-                let k = KeyEvent::new(code, KeyModifiers::NONE);
+                let a = if m.kind == MouseEventKind::ScrollDown { Action::Down } else { Action::Up };
                 for _ in 0..3 {
                     if left {
-                        self.browser_key(k);
+                        self.browser_act(a);
                     } else {
-                        let _ = self.batches_key(k);
+                        let _ = self.batches_act(a);
                     }
                 }
             }
@@ -1927,8 +1971,6 @@ impl App {
         self.modal = Some(Modal::Export { field: 1 });
     }
 
-    fn progress_key(&mut self, _k: KeyEvent) {}
-
     /// What the workstation says of batch `b`: one judgement in one order for the list, the
     /// info screen and the counts. A batch running or queued here shows that; a batch whose
     /// result the judge accepted is built (a note when its sources changed since: its CAR is
@@ -2039,14 +2081,13 @@ impl App {
             },
             Modal::Info { batch, row } => {
                 let n = self.info_lines(batch).len();
-                match k.code {
-                    KeyCode::Down | KeyCode::Char('j') => {
+                use super::keys::Context;
+                match self.settings.keys.action(&[Context::Info, Context::Lists], &k) {
+                    Some(Action::Down) => {
                         self.modal = Some(Modal::Info { batch, row: (row + 1).min(n.saturating_sub(1)) })
                     }
-                    KeyCode::Up | KeyCode::Char('k') => {
-                        self.modal = Some(Modal::Info { batch, row: row.saturating_sub(1) })
-                    }
-                    KeyCode::Char('y') | KeyCode::Enter => {
+                    Some(Action::Up) => self.modal = Some(Modal::Info { batch, row: row.saturating_sub(1) }),
+                    Some(Action::Copy) => {
                         if let Some((label, value)) = self.info_lines(batch).get(row).cloned() {
                             self.say(
                                 Level::Info,

@@ -22,6 +22,8 @@ pub struct Config {
     pub provider: Option<String>,
     /// Capture the mouse.
     pub mouse: Option<bool>,
+    /// Key bindings to change: action name → keys (see `tui::keys`), e.g. `{"build": ["F5"]}`.
+    pub keys: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// What the workstation remembers between runs.

@@ -12,6 +12,7 @@ pub mod app;
 pub mod batches;
 pub mod builds;
 pub mod config;
+pub mod keys;
 pub mod marks;
 pub mod terminal;
 pub mod tree;
@@ -95,6 +96,13 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         min_piece_size: cfg_size(&cfg.min_piece_size, "min_piece_size")?,
     };
     let mut o = a.options.options(&defaults)?;
+    let keys = match &cfg.keys {
+        Some(changes) => keys::Keymap::with_changes(changes).map_err(|e| {
+            let at = config::config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
+            anyhow::anyhow!("{at}: {e}")
+        })?,
+        None => keys::Keymap::default(),
+    };
     let state = config::load_state();
     // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
     // only if the workstation moves to a shipment's base folder below.
@@ -158,6 +166,9 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             color,
             stale_after: carload::shipment::lock::DEFAULT_STALE_AFTER,
             deal,
+            keys,
+            config_path: config::config_path(),
+            include_carload_outputs: a.include_carload_outputs,
         },
         roots,
         loaded,
@@ -184,14 +195,13 @@ pub fn run(a: TuiArgs) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
-    workers.include_carload_outputs = a.include_carload_outputs;
     let size = crossterm::terminal::size().context("reading the terminal size")?;
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);
     app.load_batches(s.loaded);
     let guard = terminal::Guard::enter(s.mouse).context("setting up the terminal")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     workers.scan(s.roots, profile);
     std::thread::spawn(move || loop {
         let msg = match crossterm::event::read() {
@@ -306,7 +316,6 @@ fn bench_build(a: &TuiArgs) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
-    workers.include_carload_outputs = a.include_carload_outputs;
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, (120, 40));
     app.load_batches(s.loaded);
@@ -391,7 +400,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, (120, 40));
     let mut term = Terminal::new(TestBackend::new(120, 40))?;
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     let first_frame_ms = t0.elapsed().as_secs_f64() * 1e3;
     workers.scan(s.roots, profile);
     let mut last_draw = Instant::now();
@@ -400,7 +409,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
         let done = if let Msg::ScanDone(secs) = &msg { Some(*secs) } else { None };
         app.update(msg);
         if last_draw.elapsed() >= PACE {
-            term.draw(|f| view::draw(f, &mut app))?;
+            term.draw(|f| view::draw(f, &app))?;
             last_draw = Instant::now();
         }
         if let Some(secs) = done {
@@ -408,7 +417,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
         }
     };
     let scan_wall_s = t0.elapsed().as_secs_f64();
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     let rss_after_scan = rss_kib("VmRSS:");
     // The largest folder, by direct entries.
     let big = (1..app.tree.folders.len()).max_by_key(|&i| app.tree.folders[i].children.len()).unwrap_or(0);
@@ -442,7 +451,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
     for k in keys {
         let t = Instant::now();
         app.update(key(k));
-        term.draw(|f| view::draw(f, &mut app))?;
+        term.draw(|f| view::draw(f, &app))?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
     lat.sort_by(|a, b| a.total_cmp(b));
@@ -466,7 +475,7 @@ fn bench(a: &TuiArgs) -> Result<()> {
             break app.batches.list.len();
         }
     };
-    term.draw(|f| view::draw(f, &mut app))?;
+    term.draw(|f| view::draw(f, &app))?;
     let pack_s = t.elapsed().as_secs_f64();
     let g = app.tree.grand_totals();
     let out = serde_json::json!({

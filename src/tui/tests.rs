@@ -27,6 +27,9 @@ fn settings(piece: u64) -> Settings {
         color: false,
         stale_after: 300,
         deal: super::app::DealForm::default(),
+        keys: super::keys::Keymap::default(),
+        config_path: None,
+        include_carload_outputs: false,
     }
 }
 
@@ -43,53 +46,29 @@ fn keys(app: &mut App, s: &str) -> Vec<Effect> {
     s.chars().flat_map(|c| app.update(key(c))).collect()
 }
 
-/// Runs effects the way the workers do, synchronously, feeding their results back.
+/// Runs effects synchronously with the workers' own code (`worker::perform`, and a build
+/// slot's function), feeding their results back.
 fn settle(app: &mut App, effects: Vec<Effect>) {
     let mut queue = effects;
     while let Some(e) = queue.pop() {
-        let msg = match e {
-            Effect::Pack { files, sizes, folders, options, generation } => {
-                let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
-                Msg::Packed { files, bins, generation }
-            }
-            Effect::DryRun { batch, header } => {
-                let (tx, _rx) = std::sync::mpsc::channel();
-                let cancel = std::sync::atomic::AtomicBool::new(false);
-                Msg::DryRunDone(worker::dry_run(&batch, &header, &std::env::temp_dir(), &cancel, &tx))
-            }
-            Effect::Save { path, shipment } => {
-                Msg::Saved(worker::save(&path, &shipment, false).map(|_| path).map_err(|e| e.to_string()))
-            }
-            Effect::ReadManifest { car, batch } => Msg::ManifestRead(worker::read_manifest(&car, &batch)),
+        let (tx, rx) = std::sync::mpsc::channel();
+        match e {
             Effect::Build { batch, header, out } => {
-                let (tx, rx) = std::sync::mpsc::channel();
                 let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                 worker::build_blocking(batch, header, out, cancel, &tx);
-                drop(tx);
-                for m in rx {
-                    queue.extend(app.update(m));
-                }
-                continue;
             }
-            Effect::Export { path, text, overwrite } => {
-                if !overwrite && path.exists() {
-                    Msg::Exported(Err(None))
-                } else {
-                    std::fs::write(&path, text).unwrap();
-                    Msg::Exported(Ok(path))
-                }
-            }
-            Effect::Restat { id, files } => Msg::Restated { id, now: worker::restat(files) },
             Effect::Watch { out, header, batches, stale_after } => {
-                Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) }
+                let _ = tx.send(Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) });
             }
-            Effect::CancelDryRun
-            | Effect::Quit
-            | Effect::CancelBuild(_)
-            | Effect::Copy(_)
-            | Effect::Remember { .. } => continue,
-        };
-        queue.extend(app.update(msg));
+            e => {
+                let cancel = std::sync::atomic::AtomicBool::new(false);
+                worker::perform(e, &tx, &std::env::temp_dir(), &cancel);
+            }
+        }
+        drop(tx);
+        for m in rx {
+            queue.extend(app.update(m));
+        }
     }
 }
 
@@ -347,16 +326,30 @@ fn save_asks_for_a_path_then_quits_after_saving() {
         app.update(code(KeyCode::Backspace));
     }
     let path = d.path().join("out.jsonl");
+    // A file is there: the save effect finds it (the update function never looks at the disk)
+    // and the workstation asks before replacing it.
+    std::fs::write(&path, b"precious").unwrap();
     keys(&mut app, &path.display().to_string());
-    let e = app.update(code(KeyCode::Enter));
-    let mut quit = false;
-    for e in e {
-        if let Effect::Save { path, shipment } = e {
-            worker::save(&path, &shipment, false).unwrap();
-            quit = matches!(app.update(Msg::Saved(Ok(path)))[..], [Effect::Quit]);
+    let run = |app: &mut App, effects: Vec<Effect>| {
+        let mut out = Vec::new();
+        for e in effects {
+            let (tx, rx) = std::sync::mpsc::channel();
+            worker::perform(e, &tx, &std::env::temp_dir(), &std::sync::atomic::AtomicBool::new(false));
+            drop(tx);
+            for m in rx {
+                out.extend(app.update(m));
+            }
         }
-    }
-    assert!(quit, "s in the quit dialog saves, then quits");
+        out
+    };
+    let e = app.update(code(KeyCode::Enter));
+    assert!(matches!(e[..], [Effect::Save { overwrite: false, .. }]), "{e:?}");
+    assert!(run(&mut app, e).is_empty());
+    assert!(matches!(app.modal, Some(Modal::ConfirmOverwrite(_))), "{:?}", app.modal);
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious", "nothing written before asking");
+    let e = keys(&mut app, "y");
+    let quit = matches!(run(&mut app, e)[..], [Effect::Quit]);
+    assert!(quit, "s in the quit dialog saves (here after asking to replace), then quits");
     let s = carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
     assert_eq!(s.header.files, 7);
 }
@@ -1031,15 +1024,17 @@ fn a_shipment_of_carload_outputs_is_saved_only_when_asked_for() {
     keys(&mut app, "A");
     let e = keys(&mut app, "p");
     settle(&mut app, e);
-    let Some(Effect::Save { shipment, .. }) =
-        keys(&mut app, "s").into_iter().find(|e| matches!(e, Effect::Save { .. }))
-    else {
-        panic!("s saves")
-    };
-    let err = worker::save(&path, &shipment, false).unwrap_err().to_string();
-    assert!(err.contains("a carload output (with ") && err.contains("b00000.car.manifest"), "{err}");
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(app.dirty, "not saved");
+    let (level, text) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(text.contains("a carload output (with ") && text.contains("b00000.car.manifest"), "{text}");
     assert!(!path.exists());
-    worker::save(&path, &shipment, true).unwrap();
+    app.settings.include_carload_outputs = true;
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty, "saved when asked for");
     assert!(path.exists());
 }
 
@@ -1132,4 +1127,35 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
         "{:?}",
         third.batch_state(b0)
     );
+}
+
+/// Keys are data: Ctrl-x never acts as x, a binding changed in the config drives the update
+/// function, and the help lists the keys in force.
+#[test]
+fn keys_come_from_the_binding_table() {
+    let (_d, mut app) = app_on_disk(512 << 10);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let batched = |app: &App| app.batches.list.iter().map(|b| b.len()).sum::<usize>();
+    let before = batched(&app);
+    select(&mut app, "a.txt");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)));
+    assert_eq!(batched(&app), before, "Ctrl-x is not x");
+    app.update(key('x'));
+    assert_eq!(batched(&app), before - 1, "x takes the file out of its batch");
+    let changes = [("build".to_string(), vec!["F5".to_string()])].into_iter().collect();
+    app.settings.keys = super::keys::Keymap::with_changes(&changes).unwrap();
+    app.settings.out = Some(_d.path().join("out"));
+    let e = keys(&mut app, "b");
+    let built = e.iter().any(|e| matches!(e, Effect::Build { .. } | Effect::Save { .. }));
+    assert!(!built && app.modal.is_none(), "b is no longer build: {e:?} {:?}", app.modal);
+    // F5 builds: unsaved changes are saved first, which asks for a file name here.
+    app.update(code(KeyCode::F(5)));
+    assert!(matches!(app.modal, Some(Modal::SavePath(_))), "{:?}", app.modal);
+    app.modal = None;
+    app.update(key('?'));
+    let text = screen(&mut app, 120, 60);
+    assert!(text.contains("F5") && text.contains("build the selected batch"), "{text}");
+    assert!(text.contains("retry a failed batch") && text.contains("copy the selected value"), "{text}");
 }

@@ -45,9 +45,9 @@ impl Theme {
     }
 }
 
-/// Draws the whole screen.
-pub fn draw(f: &mut Frame, app: &mut App) {
-    app.refresh_rows();
+/// Draws the whole screen: a pure function of the state (the update function keeps the derived
+/// data the view shows — the browser's rows, the marked totals — up to date).
+pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     let th = Theme { color: app.settings.color };
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
@@ -558,7 +558,7 @@ fn details(app: &App) -> String {
     s
 }
 
-fn marked_line(app: &mut App) -> String {
+fn marked_line(app: &App) -> String {
     if app.marks.is_empty() {
         return "Marked: nothing (Space marks the entry, A every entry here)".into();
     }
@@ -613,60 +613,18 @@ fn status_line(app: &App) -> String {
 }
 
 fn footer_keys(app: &App) -> String {
+    use super::keys::{Context, FOOTER_BATCHES, FOOTER_BROWSER, FOOTER_ENTRIES, FOOTER_PROGRESS};
     if app.browser.editing_filter {
         return "type to filter · Enter keep · Esc clear".into();
     }
+    let k = &app.settings.keys;
     match app.focus {
-        Focus::Browser if app.left == Left::Progress => "w browser · b build · B build all · e export · Tab batches · ? help · q quit".into(),
-        Focus::Browser => "Space mark · A all · Enter/← open/up · / filter · S N C sort · a add · p pack · v preview · b build · s save · w progress · ? help · q quit".into(),
-        Focus::Batches if app.pane.open.is_some() => "↑↓ move · x remove file · Esc back · v preview · s save · Tab · ? help · q quit".into(),
-        Focus::Batches => "↑↓ select · Enter entries · i info · b build · B all · c cancel · r retry · x remove · v preview · e export · s save · ? help · q quit".into(),
+        Focus::Browser if app.left == Left::Progress => k.footer(FOOTER_PROGRESS, Context::Global),
+        Focus::Browser => k.footer(FOOTER_BROWSER, Context::Browser),
+        Focus::Batches if app.pane.open.is_some() => k.footer(FOOTER_ENTRIES, Context::Entries),
+        Focus::Batches => k.footer(FOOTER_BATCHES, Context::Batches),
     }
 }
-
-/// Every key, grouped (the help screen).
-pub const HELP: &[(&str, &[(&str, &str)])] = &[
-    (
-        "Everywhere",
-        &[
-            ("Tab", "switch between the browser and the batches"),
-            ("?  F1", "this help"),
-            ("q  Ctrl-C", "quit (asks when there are unsaved changes)"),
-            ("s", "save the shipment file (atomic)"),
-            ("n", "start a new empty batch"),
-            ("a", "add the marked files to the selected batch"),
-            ("p", "auto-pack the marked files into new batches (same planner as `carload plan`)"),
-            ("v", "preview the selected batch's manifest (d in it: dry run)"),
-            ("b / B", "build the selected batch / every batch not built (into --out; saves first)"),
-            ("w", "switch the left pane between the browser and build progress + log"),
-            ("i", "the selected batch's CIDs, sizes and deal commands (y copies one)"),
-            ("e", "export deal commands (Boost, Curio, Lotus, CSV) for the built batches"),
-        ],
-    ),
-    (
-        "Moving",
-        &[
-            ("↑ ↓  j k", "move"),
-            ("PgUp PgDn", "move a page"),
-            ("g G  Home End", "first / last"),
-            ("Enter l →", "open a folder / a batch's entries"),
-            ("h ← Backspace", "up to the parent folder / back"),
-        ],
-    ),
-    (
-        "Browser",
-        &[
-            ("Space", "mark or unmark the entry and move down"),
-            ("A", "mark every entry shown here (again: unmark)"),
-            ("/", "filter this folder by name (Enter keeps, Esc clears)"),
-            ("N S C", "sort by name, size, file count (again: reverse)"),
-            (".", "show or hide dot-entries (batches include them)"),
-            ("x Delete", "take the entry's files out of their batches"),
-        ],
-    ),
-    ("Batches", &[("x Delete", "remove the batch (asks) or the file from it"), ("Esc", "back to the batch list")]),
-    ("Preview", &[("d", "dry run: hash the batch without writing a CAR"), ("c Esc", "cancel a dry run / close")]),
-];
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -678,15 +636,16 @@ fn draw_modal(f: &mut Frame, app: &App, m: Modal, area: Rect, th: &Theme) {
     let (title, lines, rect): (String, Vec<Line>, Rect) = match m {
         Modal::Help(scroll) => {
             let mut lines = Vec::new();
-            for (group, keys) in HELP {
+            for (group, keys) in app.settings.keys.help() {
                 lines.push(Line::styled(group.to_string(), th.bold()));
-                for (k, what) in keys.iter() {
+                for (k, what) in keys {
                     lines.push(Line::raw(format!("  {k:<15} {what}")));
                 }
             }
             lines.push(Line::raw(""));
             lines.push(Line::raw("Mouse: start with --mouse (or \"mouse\": true in the config)."));
-            if let Some(p) = super::config::config_path() {
+            lines.push(Line::raw("Keys: change any in the config, e.g. \"keys\": {\"build\": [\"F5\"]}."));
+            if let Some(p) = &app.settings.config_path {
                 lines.push(Line::raw(format!("Config: {}", p.display())));
             }
             let lines = lines.into_iter().skip(scroll).collect();

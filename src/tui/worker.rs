@@ -38,8 +38,6 @@ pub struct Workers {
     pub scan_stop: Arc<AtomicBool>,
     /// Builds run at once.
     pub jobs: usize,
-    /// Save shipments that ship carload's own outputs (`--include-carload-outputs`).
-    pub include_carload_outputs: bool,
     queue: std::collections::VecDeque<Job>,
     running: Vec<(String, Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     watch: Watching,
@@ -55,7 +53,6 @@ impl Workers {
             dry_run: None,
             scan_stop: Arc::new(AtomicBool::new(false)),
             jobs: 1,
-            include_carload_outputs: false,
             queue: Default::default(),
             running: Vec::new(),
             watch: Default::default(),
@@ -84,13 +81,6 @@ impl Workers {
     pub fn run(&mut self, e: Effect) {
         let tx = self.tx.clone();
         match e {
-            Effect::Pack { files, sizes, folders, options, generation } => {
-                std::thread::spawn(move || {
-                    let bins =
-                        carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Packed { files, bins, generation });
-                });
-            }
             Effect::DryRun { batch, header } => {
                 if let Some(old) = self.dry_run.take() {
                     old.store(true, Ordering::SeqCst);
@@ -98,29 +88,20 @@ impl Workers {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.dry_run = Some(cancel.clone());
                 let tmpdir = self.tmpdir.clone();
-                std::thread::spawn(move || {
-                    let r = dry_run(&batch, &header, &tmpdir, &cancel, &tx);
-                    if !cancel.load(Ordering::SeqCst) {
-                        let _ = tx.send(Msg::DryRunDone(r));
-                    }
-                });
+                std::thread::spawn(move || perform(Effect::DryRun { batch, header }, &tx, &tmpdir, &cancel));
             }
             Effect::CancelDryRun => {
                 if let Some(c) = self.dry_run.take() {
                     c.store(true, Ordering::SeqCst);
                 }
             }
-            Effect::ReadManifest { car, batch } => {
-                std::thread::spawn(move || {
-                    let _ = tx.send(Msg::ManifestRead(read_manifest(&car, &batch)));
-                });
-            }
-            Effect::Save { path, shipment } => {
-                let include_outputs = self.include_carload_outputs;
-                std::thread::spawn(move || {
-                    let r = save(&path, &shipment, include_outputs).map(|_| path).map_err(|e| format!("{e:#}"));
-                    let _ = tx.send(Msg::Saved(r));
-                });
+            e @ (Effect::Pack { .. }
+            | Effect::ReadManifest { .. }
+            | Effect::Save { .. }
+            | Effect::Export { .. }
+            | Effect::Restat { .. }) => {
+                let tmpdir = self.tmpdir.clone();
+                std::thread::spawn(move || perform(e, &tx, &tmpdir, &AtomicBool::new(false)));
             }
             Effect::Build { batch, header, out } => {
                 let cancel = Arc::new(AtomicBool::new(false));
@@ -143,26 +124,55 @@ impl Workers {
                     std::thread::spawn(move || watch_loop(&watch, &tx));
                 }
             }
-            Effect::Export { path, text, overwrite } => {
-                std::thread::spawn(move || {
-                    let r = if !overwrite && path.exists() {
-                        Err(None)
-                    } else {
-                        write_text(&path, &text).map(|_| path).map_err(|e| Some(format!("{e:#}")))
-                    };
-                    let _ = tx.send(Msg::Exported(r));
-                });
-            }
             Effect::Remember { out, deal } => super::config::remember(out, deal),
-            Effect::Restat { id, files } => {
-                std::thread::spawn(move || {
-                    let _ = tx.send(Msg::Restated { id, now: restat(files) });
-                });
-            }
             Effect::Copy(_) | Effect::Quit => {}
         }
     }
+}
 
+/// Performs a one-shot effect on this thread and sends its result (and a dry run's progress) to
+/// `tx`: the runtime runs it on a worker thread, the tests call it directly — the same code.
+/// Effects the runtime manages itself (builds, the watch, cancellations, remembering, copying,
+/// quitting) are not one-shot and are ignored here.
+pub fn perform(e: Effect, tx: &Sender<Msg>, tmpdir: &Path, cancel: &AtomicBool) {
+    let msg = match e {
+        Effect::Pack { files, sizes, folders, options, generation } => {
+            let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
+            Msg::Packed { files, bins, generation }
+        }
+        Effect::DryRun { batch, header } => {
+            let r = dry_run(&batch, &header, tmpdir, cancel, tx);
+            if cancel.load(Ordering::SeqCst) {
+                return;
+            }
+            Msg::DryRunDone(r)
+        }
+        Effect::ReadManifest { car, batch } => Msg::ManifestRead(read_manifest(&car, &batch)),
+        Effect::Save { path, shipment, overwrite, include_carload_outputs } => {
+            if !overwrite && std::fs::symlink_metadata(&path).is_ok() {
+                Msg::SaveExists(path)
+            } else {
+                Msg::Saved(save(&path, &shipment, include_carload_outputs).map(|_| path).map_err(|e| format!("{e:#}")))
+            }
+        }
+        Effect::Export { path, text, overwrite } => Msg::Exported(if !overwrite && path.exists() {
+            Err(None)
+        } else {
+            write_text(&path, &text).map(|_| path).map_err(|e| Some(format!("{e:#}")))
+        }),
+        Effect::Restat { id, files } => Msg::Restated { id, now: restat(files) },
+        Effect::Build { .. }
+        | Effect::CancelBuild(_)
+        | Effect::CancelDryRun
+        | Effect::Watch { .. }
+        | Effect::Remember { .. }
+        | Effect::Copy(_)
+        | Effect::Quit => return,
+    };
+    let _ = tx.send(msg);
+}
+
+impl Workers {
     /// Frees the slot of build `id` (its last report arrived; its thread is ending) and starts
     /// queued builds.
     pub fn finished(&mut self, id: &str) {
