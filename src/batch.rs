@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Errors specific to batches.
 #[derive(Debug, thiserror::Error)]
@@ -79,17 +79,6 @@ pub struct BatchFile {
     pub name: String,
     /// What to import (a symlink's target, followed).
     pub entry: Entry,
-}
-
-/// Lexically cleans a path as Go's `filepath.Clean` does for the common cases (drops `.`
-/// components and trailing slashes).
-pub fn clean_path(p: &Path) -> PathBuf {
-    let cleaned: PathBuf = p.components().filter(|c| !matches!(c, Component::CurDir)).collect();
-    if cleaned.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        cleaned
-    }
 }
 
 /// Lists every non-directory under `root` in byte-sorted depth-first walk order (hidden entries
@@ -144,7 +133,7 @@ pub fn walk_folder(root: &Path, profile: &Profile) -> Result<FolderFiles, BatchE
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(root).map_err(|e| ImportError::io(root, e))?,
         _ => root.to_path_buf(),
     };
-    let walked = walk_tree(&[target], &[clean_path(root)], true).map_err(|e| match e {
+    let walked = walk_tree(&[target], &[crate::walk::clean_path(root)], true).map_err(|e| match e {
         PlanError::Import(e) => BatchError::Import(e),
         other => BatchError::Import(ImportError::io(root, io::Error::other(other.to_string()))),
     })?;

@@ -15,6 +15,7 @@ pub mod commp;
 pub mod dagpb;
 pub mod event;
 pub mod extract;
+pub mod human;
 pub mod importer;
 pub mod ipfs;
 pub mod multibuffer;

@@ -1,6 +1,7 @@
 //! The `carload` binary.
 
 mod cli;
+mod edge;
 mod tui;
 
 use clap::Parser;
@@ -13,12 +14,13 @@ fn main() -> ExitCode {
         // Only fails if a pool was already built, which cannot have happened yet.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global();
     }
-    cli::signals::install();
+    // Signals end the run after the workstation gives the terminal back.
+    edge::signals::install(tui::terminal::restore);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            crate::tui::terminal::restore();
-            let usage = e.downcast_ref::<tui::UsageError>().is_some();
+            tui::terminal::restore();
+            let usage = e.downcast_ref::<edge::UsageError>().is_some();
             let status = e.downcast_ref::<cli::Exit>().map(|x| x.0);
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let prefix = if colour { "\x1b[31merror:\x1b[0m" } else { "error:" };

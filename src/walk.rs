@@ -13,9 +13,20 @@ use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex};
+
+/// Lexically cleans a path as Go's `filepath.Clean` does for the common cases (drops `.`
+/// components and trailing slashes): how the walk names its roots.
+pub fn clean_path(p: &Path) -> PathBuf {
+    let cleaned: PathBuf = p.components().filter(|c| !matches!(c, Component::CurDir)).collect();
+    if cleaned.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        cleaned
+    }
+}
 
 /// The parent ID of the listing of the roots.
 pub const ROOTS: u32 = u32::MAX;
@@ -108,7 +119,7 @@ pub fn walk(roots: &[PathBuf], o: &WalkOptions<'_>, out: &(dyn Fn(Listing) + Syn
     let mut top = Listing { folder: ROOTS, first: 0, ..Listing::default() };
     let mut jobs = Vec::new();
     for (i, root) in roots.iter().enumerate() {
-        let name = crate::batch::clean_path(root);
+        let name = clean_path(root);
         top.names.extend_from_slice(name.as_os_str().as_bytes());
         let mut child = describe(fs::metadata(root), o.cost);
         child.name_end = top.names.len() as u32;

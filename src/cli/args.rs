@@ -1,7 +1,6 @@
 //! Command-line arguments.
 
-use carload::block::CidVersion;
-use carload::profile::{Profile, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use crate::edge::options::ProfileArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -79,56 +78,6 @@ pub struct ManifestArgs {
     /// Print the entries as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Options shared by commands that build a DAG.
-#[derive(Args, Debug, Clone)]
-pub struct ProfileArgs {
-    /// CID version of the DAG (0 = Powergate/go-ipfs 0.8 default).
-    #[arg(long, value_name = "0|1", default_value = "0", value_parser = parse_cid_version)]
-    pub cid_version: u8,
-    /// Store file chunks as raw blocks (default: on with --cid-version 1, off otherwise).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub raw_leaves: Option<bool>,
-    /// Chunker, as kubo names it: size-<bytes> (fixed-size chunks; rabin/buzhash are not supported).
-    #[arg(long, value_name = "size-N", default_value = "size-262144", value_parser = parse_chunker)]
-    pub chunker: usize,
-    /// Include dot-files and dot-folders inside folders (go-ipfs skips them).
-    #[arg(long)]
-    pub hidden: bool,
-}
-
-impl ProfileArgs {
-    /// The profile these options describe.
-    pub fn profile(&self) -> Profile {
-        let cid_version = if self.cid_version == 1 { CidVersion::V1 } else { CidVersion::V0 };
-        Profile {
-            cid_version,
-            raw_leaves: self.raw_leaves.unwrap_or(cid_version == CidVersion::V1),
-            chunk_size: self.chunker,
-            hidden: self.hidden,
-            ..Profile::default()
-        }
-    }
-}
-
-fn parse_cid_version(s: &str) -> Result<u8, String> {
-    match s {
-        "0" => Ok(0),
-        "1" => Ok(1),
-        _ => Err(format!("unsupported CID version {s:?} (use 0 or 1)")),
-    }
-}
-
-fn parse_chunker(s: &str) -> Result<usize, String> {
-    let n = s.strip_prefix("size-").ok_or_else(|| {
-        format!("unsupported chunker {s:?}: only size-N is supported (e.g. size-{DEFAULT_CHUNK_SIZE})")
-    })?;
-    let n: usize = n.parse().map_err(|_| format!("chunker {s:?}: {n:?} is not a number"))?;
-    if n == 0 || n > MAX_CHUNK_SIZE {
-        return Err(format!("chunker {s:?}: size must be between 1 and {MAX_CHUNK_SIZE} bytes"));
-    }
-    Ok(n)
 }
 
 /// Deal parameters for the printed or exported offline-deal commands; values not given are

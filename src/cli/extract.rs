@@ -3,7 +3,7 @@
 //! DAG or in `--out`), never leaving a file that looks finished but is not, never replacing a
 //! file without `--force`.
 
-use super::signals::PENDING;
+use crate::edge::signals::PENDING;
 use anyhow::{bail, Context, Result};
 use carload::extract::{extract, resolve, CarIndex, Options, OutDir, PendingFile, TempHook};
 use carload::shipment::build::{find_result, outputs, read_result_files, Found};

@@ -7,7 +7,6 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shipment;
-pub mod signals;
 pub mod status;
 pub mod verify;
 

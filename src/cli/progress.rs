@@ -65,7 +65,7 @@ impl Observer for Progress {
         match event {
             Event::BytesRead(n) => self.inc(n),
             Event::FileStarted { path, .. } => {
-                if let Ok(mut current) = super::signals::CURRENT_INPUT.lock() {
+                if let Ok(mut current) = crate::edge::signals::CURRENT_INPUT.lock() {
                     *current = Some(path);
                 }
             }

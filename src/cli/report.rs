@@ -2,26 +2,11 @@
 
 use super::args::DealArgs;
 use carload::commp::PieceInfo;
+use carload::human::ibytes;
 use carload::shipment::export::{self, DealPiece};
 use cid::Cid;
 use serde::Serialize;
 use std::time::Duration;
-
-/// Sizes in IEC units as go-humanize `IBytes` prints them (`256 B`, `2.0 KiB`, `16 KiB`).
-pub fn ibytes(n: u64) -> String {
-    if n < 10 {
-        return format!("{n} B");
-    }
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let e = ((n as f64).ln() / 1024f64.ln()).floor() as usize;
-    let e = e.min(UNITS.len() - 1);
-    let val = ((n as f64) / 1024f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
-    if val < 10.0 {
-        format!("{val:.1} {}", UNITS[e])
-    } else {
-        format!("{val:.0} {}", UNITS[e])
-    }
-}
 
 /// `prepare --json`: Powergate's keys first, then carload's additions.
 #[derive(Serialize)]
@@ -108,10 +93,9 @@ fn deal_piece<'a>(root: &'a str, piece_cid: &'a str, piece: &PieceInfo) -> DealP
     DealPiece { payload_cid: root, piece_cid, piece_size: piece.padded_size, piece_size_unpadded: piece.unpadded_size }
 }
 
-/// Throughput text such as `812 MB/s`.
+/// Throughput text such as `812 MB/s` ([`carload::human::rate`]).
 pub fn rate(bytes: u64, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    format!("{:.0} MB/s", bytes as f64 / secs / 1e6)
+    carload::human::rate(bytes as f64 / elapsed.as_secs_f64().max(1e-9))
 }
 
 /// The human summary of a prepare run.
@@ -151,21 +135,4 @@ pub fn prepare_human(
         export::curio_command(&p, &dp),
         export::lotus_command(&p, &dp),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ibytes;
-
-    #[test]
-    fn ibytes_matches_go_humanize() {
-        assert_eq!(ibytes(5), "5 B");
-        assert_eq!(ibytes(128), "128 B");
-        assert_eq!(ibytes(1024), "1.0 KiB");
-        assert_eq!(ibytes(2048), "2.0 KiB");
-        assert_eq!(ibytes(16384), "16 KiB");
-        assert_eq!(ibytes(34_359_738_368), "32 GiB");
-        assert_eq!(ibytes(34_091_302_912), "32 GiB");
-        assert_eq!(ibytes(1_065_353_216), "1016 MiB");
-    }
 }

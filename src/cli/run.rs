@@ -14,7 +14,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::signals::PENDING;
+use crate::edge::signals;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return crate::tui::run(a);
             }
         }
-        return Err(crate::tui::UsageError(
+        return Err(crate::edge::UsageError(
             "no command given (carload --help lists them; on a terminal, carload alone opens the workstation)".into(),
         )
         .into());
@@ -95,17 +95,13 @@ fn with_output<T>(
         check_not_input(target, input)?;
     }
     // Registered and created under one lock: a signal's cleanup sees it whenever it exists.
-    let file = AtomicFile::create_registered(target, force, &mut |p, create| {
-        let mut pending = PENDING.lock().unwrap();
-        pending.push(p.to_path_buf());
-        create().inspect_err(|_| _ = pending.pop())
-    })?;
+    let file = AtomicFile::create_registered(target, force, &mut signals::create_registered)?;
     let temp = file.temp_path().to_path_buf();
     let res = work(Dest::File(file.file())).and_then(|r| {
         file.commit()?;
         Ok(r)
     });
-    PENDING.lock().unwrap().retain(|p| p != &temp);
+    signals::forget(std::slice::from_ref(&temp));
     res.map_err(|e| if is_output_error(&e) { e.context(target.display().to_string()) } else { e })
 }
 
@@ -284,9 +280,9 @@ fn print_commp(piece: &commp::PieceInfo, json: bool) -> Result<()> {
         format!(
             "Piece size:    {} bytes padded ({}), {} bytes unpadded ({})\nPiece CID:     {}\nPiece CID v2:  {}\n",
             piece.padded_size,
-            report::ibytes(piece.padded_size),
+            carload::human::ibytes(piece.padded_size),
             piece.unpadded_size,
-            report::ibytes(piece.unpadded_size),
+            carload::human::ibytes(piece.unpadded_size),
             piece.cid_v1(),
             piece.cid_v2()
         )

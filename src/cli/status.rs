@@ -1,7 +1,7 @@
 //! `carload status SHIPMENT --out DIR`: how far along a (cluster) build is.
 
-use super::report::ibytes;
 use anyhow::{Context, Result};
+use carload::human::{ibytes, rate as human_rate, secs as human_secs};
 use carload::shipment::read_batch_at;
 use carload::shipment::status::{
     estimate, status_of, summary, Basis, BatchStatus, Estimate, Sample, State, Watched, WINDOW,
@@ -34,9 +34,9 @@ pub struct StatusArgs {
     pub stale_after: u64,
 }
 
-/// A duration for people, as the workstation writes it.
+/// A duration in whole seconds for people, as the workstation writes it.
 fn secs(s: u64) -> String {
-    crate::tui::builds::human_secs(s as f64)
+    human_secs(s as f64)
 }
 
 /// The status as text: totals, the rate, one labelled line per batch shown.
@@ -73,11 +73,7 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
             }
         };
         let eta = e.eta_secs.map_or(String::new(), |x| format!(" · ETA {}", secs(x)));
-        let rate = match e.bytes_per_sec {
-            r if r >= 1e7 => format!("{:.0} MB/s", r / 1e6),
-            r if r >= 1e6 => format!("{:.1} MB/s", r / 1e6),
-            r => format!("{:.0} kB/s", r / 1e3),
-        };
+        let rate = human_rate(e.bytes_per_sec);
         let _ = writeln!(
             s,
             "Rate: {rate} ({basis}) · done {} of {} ({:.1}%){eta}",
@@ -158,7 +154,7 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
         .with_context(name)?;
     let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
     // Lock holders judged as `build` judges them.
-    let me = crate::cli::shipment::owner();
+    let me = crate::edge::host::owner();
     let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(a.stale_after));
     // Earlier snapshots (with their `now`) for the observed rate.
     let mut samples: VecDeque<Sample> = VecDeque::new();

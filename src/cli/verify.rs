@@ -3,8 +3,8 @@
 //! an aggregate's manifest entry by entry against its buckets, and the piece commitment against
 //! what the deal names.
 
-use super::report::ibytes;
 use anyhow::{bail, Context, Result};
+use carload::human::ibytes;
 use carload::shipment::build::{find_result, Found};
 use carload::shipment::BatchResult;
 use clap::Args;
@@ -20,7 +20,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "CID")]
     pub piece_cid: Option<String>,
     /// The padded piece size of the deal (when larger than the CAR's own piece).
-    #[arg(long, value_name = "SIZE", value_parser = super::shipment::size_arg)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::edge::options::size_arg)]
     pub piece_size: Option<u64>,
     /// A batch result (`<id>.json`) whose payload CID, CAR size and piece CID the CAR must have.
     #[arg(long, value_name = "FILE")]

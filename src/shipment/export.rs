@@ -10,9 +10,14 @@
 //!   (`--verified` always explicit: Curio defaults to false, Boost to true);
 //! * CSV: `piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file`.
 //!
-//! Values not given become `<placeholder>`s.
+//! Values not given become `<placeholder>`s. Which batches count as built is the judge's word
+//! ([`super::judge`]): a result that does not belong to its batch is an error, never exported.
 
-use super::file::BatchResult;
+use super::file::{write_shipment, Batch, BatchResult, FormatError, Header, Shipment};
+use super::judge::{self, Found};
+use std::borrow::Borrow;
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// Deal parameters; `None` prints a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,8 +151,9 @@ pub fn curio_command(p: &DealParams, piece: &DealPiece<'_>) -> String {
     s
 }
 
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an export writes: deal commands for one tool, CSV, or the shipment itself (one list
+/// for `carload export --format` and the workstation's export form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Lotus legacy `client deal`.
     Lotus,
@@ -157,6 +163,40 @@ pub enum Format {
     Curio,
     /// CSV, one row per batch.
     Csv,
+    /// The shipment file with each built batch's result filled in.
+    Shipment,
+}
+
+impl Format {
+    /// Every format, in the order `--format` lists them.
+    pub const ALL: [Format; 5] = [Format::Lotus, Format::Boost, Format::Curio, Format::Csv, Format::Shipment];
+
+    /// Its name, as `--format` takes it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Lotus => "lotus",
+            Format::Boost => "boost",
+            Format::Curio => "curio",
+            Format::Csv => "csv",
+            Format::Shipment => "shipment",
+        }
+    }
+
+    /// What it writes, in one line (the command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            Format::Lotus => "Lotus legacy `client deal` (unpadded piece size)",
+            Format::Boost => "Boost `offline-deal` (padded) plus the SP's `boostd import-data` line",
+            Format::Curio => "Curio `sptool toolbox mk12-client offline-deal` (padded, explicit --verified)",
+            Format::Csv => "CSV: piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file",
+            Format::Shipment => "The shipment file itself with each built batch's `result` filled in",
+        }
+    }
+
+    /// The format named `name`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
 }
 
 /// CSV header.
@@ -170,14 +210,27 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes the export of built batches: `(result, CAR path as shown)` in batch order.
-pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]) -> String {
+/// The deal command of `format` for `piece` (`None` for CSV and the shipment).
+pub fn command(format: Format, p: &DealParams, piece: &DealPiece<'_>) -> Option<String> {
+    match format {
+        Format::Lotus => Some(lotus_command(p, piece)),
+        Format::Boost => Some(boost_command(p, piece)),
+        Format::Curio => Some(curio_command(p, piece)),
+        Format::Csv | Format::Shipment => None,
+    }
+}
+
+/// The text of the deal formats and CSV for built batches: `(result, CAR path as shown)` in
+/// batch order (the shipment format is written by [`render`]).
+fn deal_text(format: Format, p: &DealParams, batches: &[&ExportRow]) -> String {
     let mut out = String::new();
     match format {
+        // Written by `render` from the shipment itself.
+        Format::Shipment => {}
         Format::Csv => {
             out.push_str(CSV_HEADER);
             out.push('\n');
-            for (r, car) in batches {
+            for (r, car) in batches.iter().map(|row| (&row.0, &row.1)) {
                 out.push_str(&format!(
                     "{},{},{},{},{},{}\n",
                     r.piece_cid,
@@ -199,8 +252,8 @@ pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]
             };
             out.push_str(&format!("# carload shipment export: {title}\n"));
             out.push_str(&format!("# {} batches\n", batches.len()));
-            for (r, car) in batches {
-                let piece = DealPiece::from(*r);
+            for (r, car) in batches.iter().map(|row| (&row.0, &row.1)) {
+                let piece = DealPiece::from(r);
                 out.push_str(&format!(
                     "\n# {}: {} ({} bytes, piece {} padded / {} unpadded)\n",
                     r.batch,
@@ -234,9 +287,188 @@ pub fn export(format: Format, p: &DealParams, batches: &[(&BatchResult, String)]
     out
 }
 
+/// A built batch in an export: its result and how the export names its CAR.
+pub type ExportRow = (BatchResult, String);
+
+/// Why an export cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The result recorded in the shipment contradicts itself.
+    #[error("batch {batch}: the shipment's result is inconsistent: {reason}")]
+    Inconsistent {
+        /// The batch.
+        batch: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The result recorded in the shipment is another plan's.
+    #[error("batch {0}: the shipment's result was built from other contents; rebuild it")]
+    OtherContents(String),
+    /// The outputs in the folder are corrupt or another plan's.
+    #[error("batch {batch}: {reason}; rebuild it with `carload build`")]
+    Rebuild {
+        /// The batch.
+        batch: String,
+        /// The judge's reason.
+        reason: String,
+    },
+    /// The result in the folder cannot be read.
+    #[error("batch {batch}: {reason}")]
+    Unreadable {
+        /// The batch.
+        batch: String,
+        /// The judge's reason.
+        reason: String,
+    },
+    /// Neither the shipment nor an output folder holds any result.
+    #[error("no results in the shipment file: pass --out DIR, the folder `carload build` wrote")]
+    NoResults,
+    /// A result's file list cannot be read.
+    #[error("batch {batch}: {source}")]
+    ResultFiles {
+        /// The batch.
+        batch: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A batch record of the shipment file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The shipment file.
+        path: PathBuf,
+        /// The cause.
+        source: FormatError,
+    },
+    /// Writing the export failed.
+    #[error(transparent)]
+    Write(#[from] io::Error),
+}
+
+/// How an export names batch `id`'s CAR: in `out` when given, else `<id>.car`.
+pub fn car_path(out: Option<&Path>, id: &str) -> String {
+    match out {
+        Some(d) => super::build::outputs(d, id).car.display().to_string(),
+        None => format!("{id}.car"),
+    }
+}
+
+/// Batch `b`'s export row: its result from the shipment record or from `out`, if built. A result
+/// that does not belong to the batch is an error.
+pub fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<ExportRow>, ExportError> {
+    let r = match (&b.result, out) {
+        (Some(r), _) if judge::result_belongs(header, b, r) => {
+            if let Err(reason) = judge::check_fields(r, Some(header.min_piece_size)) {
+                return Err(ExportError::Inconsistent { batch: b.id.clone(), reason });
+            }
+            Some(r.clone())
+        }
+        (Some(_), _) => return Err(ExportError::OtherContents(b.id.clone())),
+        (None, None) => None,
+        (None, Some(d)) => match judge::find_result(d, header, b) {
+            Found::Built(r) => Some(r),
+            Found::Missing => None,
+            Found::Other(reason) | Found::Corrupt(reason) => {
+                return Err(ExportError::Rebuild { batch: b.id.clone(), reason })
+            }
+            Found::Unreadable(reason) => return Err(ExportError::Unreadable { batch: b.id.clone(), reason }),
+        },
+    };
+    Ok(r.map(|r| (r, car_path(out, &b.id))))
+}
+
+/// The export rows of `batches` (results from their records or from `out`) and the IDs of those
+/// not built; the rows keep their results' file lists only when `keep_files`. The batches may be
+/// read one at a time (a shipment of millions of files is never held whole).
+pub fn rows_of<B: Borrow<Batch>>(
+    header: &Header,
+    out: Option<&Path>,
+    batches: impl Iterator<Item = Result<B, ExportError>>,
+    keep_files: bool,
+) -> Result<(Vec<ExportRow>, Vec<String>), ExportError> {
+    let mut rows: Vec<ExportRow> = Vec::new();
+    let mut missing = Vec::new();
+    for b in batches {
+        let b = b?;
+        let b = b.borrow();
+        match export_row(header, b, out)? {
+            Some((mut r, car)) => {
+                if !keep_files {
+                    r.files = Vec::new();
+                }
+                rows.push((r, car));
+            }
+            None => missing.push(b.id.clone()),
+        }
+    }
+    if out.is_none() && rows.is_empty() {
+        return Err(ExportError::NoResults);
+    }
+    Ok((rows, missing))
+}
+
+/// The built batches of `s` as export rows (result, CAR path), and the IDs of batches not
+/// built. A result that does not belong to its batch (built from an earlier plan) is an error.
+pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, Vec<String>), ExportError> {
+    rows_of(&s.header, out, s.batches.iter().map(Ok), true)
+}
+
+/// The text of an export of `rows` (built batches in order; `missing`: the IDs of the others).
+/// The deal formats and CSV are written from the rows alone; [`Format::Shipment`] writes `s` with
+/// each built batch's result filled in.
+pub fn render(
+    s: &Shipment,
+    rows: &[ExportRow],
+    missing: &[String],
+    format: Format,
+    params: &DealParams,
+) -> Result<String, ExportError> {
+    if format != Format::Shipment {
+        return Ok(deal_text(format, params, &rows.iter().collect::<Vec<_>>()));
+    }
+    let mut s = s.clone();
+    for (b, r) in s.batches.iter_mut().filter(|b| !missing.contains(&b.id)).zip(rows) {
+        b.result = Some(r.0.clone());
+    }
+    let mut buf = Vec::new();
+    write_shipment(&mut buf, &s)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The text `carload export` writes for shipment `s` (results from the records or from `out`),
+/// and the IDs of the batches left out because they are not built.
+pub fn export_text(
+    s: &Shipment,
+    out: Option<&Path>,
+    format: Format,
+    params: &DealParams,
+) -> Result<(String, Vec<String>), ExportError> {
+    let (mut rows, missing) = export_rows(s, out)?;
+    if let (Format::Shipment, Some(dir)) = (format, out) {
+        // Results in the folder are read without their file lists; the shipment embeds them.
+        for (r, _) in rows.iter_mut().filter(|(r, _)| r.files.is_empty()) {
+            r.files = judge::read_result_files(dir, &r.batch)
+                .map_err(|source| ExportError::ResultFiles { batch: r.batch.clone(), source })?;
+        }
+    }
+    Ok((render(s, rows.as_slice(), &missing, format, params)?, missing))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_are_named_once() {
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+        assert_eq!(Format::from_name("pdf"), None);
+        let piece = DealPiece { payload_cid: "bafy", piece_cid: "baga", piece_size: 128, piece_size_unpadded: 127 };
+        let p = DealParams::default();
+        assert_eq!(command(Format::Boost, &p, &piece), Some(boost_command(&p, &piece)));
+        assert_eq!(command(Format::Csv, &p, &piece), None);
+        assert_eq!(command(Format::Shipment, &p, &piece), None);
+    }
 
     #[test]
     fn interpolated_values_are_quoted_for_the_shell() {

@@ -8,7 +8,10 @@
 //! * [`build`]: build a batch as a Filecoin aggregate with its manifest and result JSON,
 //!   checking the sources did not change since planning.
 //! * [`lock`]: exclusive per-batch lock files so several builders can share one output folder.
-//! * [`export`]: deal commands (Lotus legacy, Boost, Curio) and CSV for built batches.
+//! * [`runner`]: one batch built under its lock with a heartbeat, as every builder (the command
+//!   line, the workstation) runs it.
+//! * [`export`]: deal commands (Lotus legacy, Boost, Curio), CSV or the shipment with its
+//!   results, for built batches.
 
 pub mod build;
 pub mod check;
@@ -19,6 +22,7 @@ pub mod lock;
 pub mod overhead;
 pub mod pack;
 pub mod plan;
+pub mod runner;
 pub mod size;
 pub mod source;
 pub mod status;

@@ -3,10 +3,10 @@
 
 use super::file::{Batch, FileRef, Header, Ident, Shipment, FORMAT, VERSION};
 use super::pack::{pack, Bin, Item, PackError};
-use crate::batch::clean_path;
 use crate::commp::{padded_piece_size, unpadded_piece_size};
 use crate::importer::ImportError;
 use crate::profile::Profile;
+use crate::walk::clean_path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -123,6 +123,67 @@ pub enum PlanError {
     /// Writing the shipment failed.
     #[error("writing the shipment: {0}")]
     Write(String),
+    /// A sector size other than 32 GiB or 64 GiB.
+    #[error("unsupported sector size {0} bytes (use 32GiB or 64GiB)")]
+    Sector(u64),
+    /// The shipment file would be written inside an input folder.
+    #[error("{}: the shipment file would lie inside the input folder {} and be shipped by the next plan; write it elsewhere", output.display(), input.display())]
+    InsideInputs {
+        /// The shipment file.
+        output: PathBuf,
+        /// The input folder.
+        input: PathBuf,
+    },
+    /// A CAR carload wrote (`X.car` beside `X.car.manifest`) is among the files to ship.
+    #[error("{}: a carload output (with {}) lies inside the inputs and would be shipped; move the output folder out of the inputs, or pass --include-carload-outputs", car.display(), manifest.display())]
+    CarloadOutput {
+        /// The CAR.
+        car: PathBuf,
+        /// Its manifest.
+        manifest: PathBuf,
+    },
+}
+
+/// Checks a sector size: pieces are planned for 32 GiB or 64 GiB sectors.
+pub fn check_sector(size: u64) -> Result<u64, PlanError> {
+    match size {
+        SECTOR_32GIB | SECTOR_64GIB => Ok(size),
+        _ => Err(PlanError::Sector(size)),
+    }
+}
+
+/// Refuses a shipment file `output` inside one of the `inputs` folders: the next plan of the
+/// same inputs would ship it.
+pub fn not_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<(), PlanError> {
+    let Ok(out) = std::path::absolute(output) else { return Ok(()) };
+    let out = out.parent().and_then(|p| p.canonicalize().ok()).map(|p| p.join(out.file_name().unwrap_or_default()));
+    let Some(out) = out else { return Ok(()) };
+    for input in inputs {
+        if let Ok(dir) = input.canonicalize() {
+            if dir.is_dir() && out.starts_with(&dir) {
+                return Err(PlanError::InsideInputs { output: output.to_path_buf(), input: input.clone() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses carload's own outputs among the files to ship: `X.car` beside `X.car.manifest`
+/// (shipping them is asked for explicitly, `--include-carload-outputs`).
+pub fn refuse_carload_outputs(files: impl IntoIterator<Item = PathBuf>) -> Result<(), PlanError> {
+    let names: std::collections::HashSet<PathBuf> =
+        files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "car" || e == "manifest")).collect();
+    // `X.car.manifest` beside `X.car`.
+    let found = names.iter().find(|p| {
+        let car = p.with_extension("");
+        p.extension().is_some_and(|e| e == "manifest")
+            && car.extension().is_some_and(|e| e == "car")
+            && names.contains(&car)
+    });
+    match found {
+        Some(f) => Err(PlanError::CarloadOutput { car: f.with_extension(""), manifest: f.clone() }),
+        None => Ok(()),
+    }
 }
 
 /// Modification time of `meta` in nanoseconds since the Unix epoch.
@@ -407,9 +468,7 @@ fn other_error(path: PathBuf, reason: Option<&str>) -> PlanError {
 /// Checks the settings.
 pub fn check_options(o: &PlanOptions) -> Result<(), PlanError> {
     let bad = |m: String| Err(PlanError::Settings(m));
-    if o.sector_size != SECTOR_32GIB && o.sector_size != SECTOR_64GIB {
-        return bad(format!("sector size {} is not 32GiB or 64GiB", o.sector_size));
-    }
+    check_sector(o.sector_size)?;
     for (what, v) in [("piece size", o.piece_size), ("minimum piece size", o.min_piece_size)] {
         if !v.is_power_of_two() || v < 128 {
             return bad(format!("{what} {v} is not a power of two of at least 128 bytes (padded sizes are 128·2^k)"));

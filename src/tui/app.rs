@@ -4,12 +4,13 @@
 //! behaviour is testable by feeding messages.
 
 use super::batches::{record, Batches, Frozen};
-use super::builds::{foreign_progress, human_secs, Activity, Builds, Progress};
+use super::builds::{foreign_progress, Activity, Builds, Progress};
 use super::keys::{Action, Keymap};
 use super::marks::Marks;
 use super::tree::{Totals, Tree, NONE};
-use crate::cli::shipment::FormatArg;
 use carload::event::Phase;
+use carload::human::{ibytes, secs as human_secs};
+use carload::shipment::export::{self, Format};
 use carload::shipment::overhead::overhead_bound;
 use carload::shipment::pack::Bin;
 use carload::shipment::plan::{folder_keys, header, PlanOptions};
@@ -84,6 +85,8 @@ pub struct Settings {
     pub keys: Keymap,
     /// Where the config file is read from (shown in the help).
     pub config_path: Option<PathBuf>,
+    /// Save shipments that ship carload's own outputs (`--include-carload-outputs`).
+    pub include_carload_outputs: bool,
 }
 
 /// The export form: deal parameters, format and output file (remembered between runs).
@@ -111,8 +114,12 @@ pub struct DealForm {
 }
 
 /// Export formats offered, as `carload export --format` names them.
-pub const FORMATS: [(&str, FormatArg); 4] =
-    [("boost", FormatArg::Boost), ("curio", FormatArg::Curio), ("lotus", FormatArg::Lotus), ("csv", FormatArg::Csv)];
+pub const FORMATS: [(&str, Format); 4] = [
+    (Format::Boost.name(), Format::Boost),
+    (Format::Curio.name(), Format::Curio),
+    (Format::Lotus.name(), Format::Lotus),
+    (Format::Csv.name(), Format::Csv),
+];
 
 /// Labels of the export form's fields, in order.
 pub const FORM_FIELDS: [&str; 9] = [
@@ -314,6 +321,8 @@ pub enum Effect {
         shipment: Box<Shipment>,
         /// Whether a file at `path` may be replaced (else [`Msg::SaveExists`] asks first).
         overwrite: bool,
+        /// Whether carload's own outputs may be among its files (else it is refused).
+        include_carload_outputs: bool,
     },
     /// Build a batch with `build_one`, as `carload build` does.
     Build {
@@ -894,7 +903,7 @@ impl App {
                                 "auto-packed {} files into {n} new batch{} of {} pieces ({}–{})",
                                 digits(files.len() as u64),
                                 if n == 1 { "" } else { "es" },
-                                crate::cli::report::ibytes(pieces),
+                                ibytes(pieces),
                                 self.batches.list[range.start].id,
                                 self.batches.list[range.end - 1].id
                             ),
@@ -1634,7 +1643,13 @@ impl App {
         let header = self.header(&batches);
         self.saving = true;
         self.say(Level::Info, format!("saving {}…", path.display()));
-        vec![Effect::Save { path, shipment: Box::new(Shipment { header, batches }), overwrite }]
+        let include_carload_outputs = self.settings.include_carload_outputs;
+        vec![Effect::Save {
+            path,
+            shipment: Box::new(Shipment { header, batches }),
+            overwrite,
+            include_carload_outputs,
+        }]
     }
 
     /// Where to offer saving: `shipment.jsonl` here, or beside this folder when this folder is
@@ -1780,7 +1795,7 @@ impl App {
                 let text = format!(
                     "{id} started: {} files, {} ({} bytes)",
                     digits(p.files_total),
-                    crate::cli::report::ibytes(p.bytes_total),
+                    ibytes(p.bytes_total),
                     digits(p.bytes_total)
                 );
                 self.builds.log(at, false, text);
@@ -1814,7 +1829,7 @@ impl App {
                                 human_secs(secs),
                                 r.payload_cid,
                                 r.piece_cid,
-                                crate::cli::report::ibytes(r.piece_size),
+                                ibytes(r.piece_size),
                                 digits(r.car_size)
                             ),
                         );
@@ -1961,7 +1976,7 @@ impl App {
             .batches
             .list
             .iter()
-            .filter_map(|b| b.result.clone().map(|r| (r, crate::cli::shipment::car_path(Some(&out), &b.id))))
+            .filter_map(|b| b.result.clone().map(|r| (r, export::car_path(Some(&out), &b.id))))
             .collect();
         if rows.is_empty() {
             self.export_preview = Err("no batch is built yet: b builds the selected batch, B every batch".into());
@@ -1977,8 +1992,7 @@ impl App {
         // Results were checked against their batches when they were taken.
         let s = Shipment { header: self.header(&[]), batches: Vec::new() };
         let format = FORMATS[self.deal.format % FORMATS.len()].1;
-        self.export_preview =
-            crate::cli::shipment::render_export(&s, &rows, &[], format, &params).map_err(|e| format!("{e:#}"));
+        self.export_preview = export::render(&s, &rows, &[], format, &params).map_err(|e| e.to_string());
     }
 
     fn open_export(&mut self) {
@@ -2055,16 +2069,14 @@ impl App {
             v.push(("CAR size".into(), r.car_size.to_string()));
             if let Some(out) = &self.settings.out {
                 v.push(("CAR file".into(), carload::shipment::build::outputs(out, &b.id).car.display().to_string()));
-                let car = carload::shipment::build::outputs(out, &b.id).car.display().to_string();
                 if let Ok(params) = self.deal.params() {
                     for (name, f) in [
-                        ("Boost command", carload::shipment::export::Format::Boost),
-                        ("Curio command", carload::shipment::export::Format::Curio),
-                        ("Lotus command", carload::shipment::export::Format::Lotus),
+                        ("Boost command", Format::Boost),
+                        ("Curio command", Format::Curio),
+                        ("Lotus command", Format::Lotus),
                     ] {
-                        let text = carload::shipment::export::export(f, &params, &[(r, car.clone())]);
-                        let first = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap_or("");
-                        v.push((name.into(), first.to_string()));
+                        let command = export::command(f, &params, &r.into()).unwrap_or_default();
+                        v.push((name.into(), command.lines().next().unwrap_or("").to_string()));
                     }
                 }
             }

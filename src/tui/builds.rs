@@ -159,26 +159,14 @@ pub fn clock(at: f64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// A duration for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
-pub fn human_secs(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    if s < 60 {
-        format!("{s} s")
-    } else if s < 3600 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else {
-        format!("{} h {} min", s / 3600, s / 60 % 60)
-    }
-}
-
 /// Another builder's progress as its lock reports it, for the batch info and details:
 /// ` (hashing, 1.20 GiB of 3.00 GiB read, 40% done)`.
 pub fn foreign_progress(p: &carload::shipment::lock::Progress) -> String {
     format!(
         " ({}, {} of {} read, {:.0}% done)",
         p.phase.name(),
-        crate::cli::report::ibytes(p.bytes_done),
-        crate::cli::report::ibytes(p.bytes_total),
+        carload::human::ibytes(p.bytes_done),
+        carload::human::ibytes(p.bytes_total),
         p.fraction() * 100.0
     )
 }
@@ -209,6 +197,5 @@ mod tests {
         assert_eq!(b.tick(2.0, 6e6), 3e6);
         assert_eq!(b.history.iter().copied().collect::<Vec<_>>(), [2, 4]);
         assert_eq!(clock(3_600.0 * 25.0 + 61.0), "01:01:01");
-        assert_eq!(human_secs(3725.0), "1 h 2 min");
     }
 }

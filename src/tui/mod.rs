@@ -22,11 +22,11 @@ pub mod worker;
 #[cfg(test)]
 mod tests;
 
-use crate::cli::args::ProfileArgs;
-use crate::cli::shipment::{size_arg, PackArg};
-use anyhow::{bail, Context, Result};
+use crate::edge::options::{PlanOptionArgs, SizeDefaults};
+use crate::edge::UsageError;
+use anyhow::{Context, Result};
 use app::{App, Effect, Msg, Settings};
-use carload::shipment::plan::{check_options, Pack, PlanOptions, SECTOR_32GIB, SECTOR_64GIB};
+use carload::shipment::plan::{check_options, PlanOptions};
 use carload::shipment::size::parse_size;
 use carload::shipment::{read_shipment, Batch};
 use clap::Args;
@@ -39,6 +39,10 @@ use std::time::{Duration, Instant};
 
 /// `carload tui`.
 #[derive(Args, Debug, Clone)]
+#[command(
+    mut_arg("sector", |a| a.help("Sector size the pieces are for: 32GiB or 64GiB (default: the config's, else 32GiB)")),
+    mut_arg("min_piece_size", |a| a.help("Smallest padded piece size a batch gets (default: the config's, else 1MiB)"))
+)]
 pub struct TuiArgs {
     /// Files and folders to browse (default: the opened shipment's inputs, else the current folder).
     pub paths: Vec<PathBuf>,
@@ -48,24 +52,9 @@ pub struct TuiArgs {
     /// Output folder of `carload build`, where built batches' results are found.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Sector size the pieces are for: 32GiB or 64GiB (default: the config's, else 32GiB).
-    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
-    pub sector: Option<u64>,
-    /// Target padded piece size (power of two; default: the sector size).
-    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
-    pub piece_size: Option<u64>,
-    /// Smallest padded piece size a batch gets (default 1MiB).
-    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
-    pub min_piece_size: Option<u64>,
-    /// Bytes to keep free in every piece beyond the exact bound.
-    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = size_arg)]
-    pub margin: u64,
-    /// Packing of auto-pack: best-fit or keep-folders.
-    #[arg(long, value_enum, default_value = "best-fit")]
-    pub pack: PackArg,
-    /// DAG options.
+    /// Planning and DAG options (auto-pack packs with them).
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub options: PlanOptionArgs,
     /// Capture the mouse (click to select, wheel to scroll; the terminal's own text selection
     /// then needs Shift).
     #[arg(long)]
@@ -76,6 +65,9 @@ pub struct TuiArgs {
     /// Batches built at once by the workstation.
     #[arg(long, short, value_name = "N", default_value = "1")]
     pub jobs: usize,
+    /// Save shipments that ship CARs written by carload (`X.car` beside `X.car.manifest`).
+    #[arg(long)]
+    pub include_carload_outputs: bool,
     /// Measure the scan, key handling and auto-pack without a terminal; prints one JSON line.
     #[arg(long, hide = true)]
     pub bench: bool,
@@ -84,18 +76,6 @@ pub struct TuiArgs {
     #[arg(long, hide = true, requires_all = ["shipment", "out"])]
     pub bench_build: bool,
 }
-
-/// An error that exits with status 2 (usage), such as running the workstation off a terminal.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// What the workstation opens with.
 struct Setup {
@@ -110,20 +90,12 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     let cfg_size = |v: &Option<String>, what: &str| -> Result<Option<u64>> {
         v.as_deref().map(|s| parse_size(s).with_context(|| format!("config {what}"))).transpose()
     };
-    let sector = match a.sector.or(cfg_size(&cfg.sector, "sector")?) {
-        None => SECTOR_32GIB,
-        Some(s @ (SECTOR_32GIB | SECTOR_64GIB)) => s,
-        Some(s) => bail!("unsupported sector size {s} bytes (use 32GiB or 64GiB)"),
+    let defaults = SizeDefaults {
+        sector: cfg_size(&cfg.sector, "sector")?,
+        piece_size: cfg_size(&cfg.piece_size, "piece_size")?,
+        min_piece_size: cfg_size(&cfg.min_piece_size, "min_piece_size")?,
     };
-    let mut o = PlanOptions::for_sector(sector, a.profile.profile());
-    o.piece_size = a.piece_size.or(cfg_size(&cfg.piece_size, "piece_size")?).unwrap_or(sector);
-    o.min_piece_size =
-        a.min_piece_size.or(cfg_size(&cfg.min_piece_size, "min_piece_size")?).unwrap_or(o.min_piece_size);
-    o.margin = a.margin;
-    o.pack = match a.pack {
-        PackArg::BestFit => Pack::BestFit,
-        PackArg::KeepFolders => Pack::KeepFolders,
-    };
+    let mut o = a.options.options(&defaults)?;
     let keys = match &cfg.keys {
         Some(changes) => keys::Keymap::with_changes(changes).map_err(|e| {
             let at = config::config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
@@ -196,6 +168,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             deal,
             keys,
             config_path: config::config_path(),
+            include_carload_outputs: a.include_carload_outputs,
         },
         roots,
         loaded,

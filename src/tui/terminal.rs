@@ -1,6 +1,6 @@
 //! Terminal hygiene: raw mode and the alternate screen are entered by [`Guard::enter`] and
 //! always restored — when the guard drops (quit, error, failed start), from the panic hook, and
-//! from the SIGTERM/SIGHUP handler (see `cli::signals`).
+//! from the SIGINT/SIGTERM/SIGHUP handler (`main` hands [`restore`] to `edge::signals::install`).
 
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};

@@ -29,6 +29,7 @@ fn settings(piece: u64) -> Settings {
         deal: super::app::DealForm::default(),
         keys: super::keys::Keymap::default(),
         config_path: None,
+        include_carload_outputs: false,
     }
 }
 
@@ -802,7 +803,7 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
         panic!("{:?}", app.builds.activity)
     };
     assert_eq!(*got, p);
-    let ib = crate::cli::report::ibytes;
+    let ib = carload::human::ibytes;
     let lines = app.info_lines(1);
     let state = &lines.iter().find(|(l, _)| l == "State").unwrap().1;
     assert!(state.starts_with("building by host=node7 pid=42 (hashing, "), "{state}");
@@ -821,7 +822,7 @@ fn another_builders_progress_in_its_lock_shows_in_the_info_and_the_progress_pane
     // A builder of this host, boot and PID namespace whose process is gone: stale at once, as
     // `build` judges it (it takes such a lock over at once), not "building" for 300 s.
     let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = Owner { pid: child.id(), ..crate::cli::shipment::owner() };
+    let dead = Owner { pid: child.id(), ..crate::edge::host::owner() };
     child.wait().unwrap();
     let Claim::Claimed { lock, .. } = claim(&out, &b.id, &Rule { me: &dead, ..rule }, now).unwrap() else { panic!() };
     app.update(poll());
@@ -851,7 +852,7 @@ fn export_form_previews_the_cli_text_and_asks_before_replacing() {
     .unwrap();
     let params = carload::shipment::export::DealParams { provider: Some("f01234".into()), ..Default::default() };
     let out = app.settings.out.clone().unwrap();
-    let (cli, missing) = crate::cli::shipment::export_text(&s, Some(&out), FormatArg::Boost, &params).unwrap();
+    let (cli, missing) = export::export_text(&s, Some(&out), export::Format::Boost, &params).unwrap();
     assert!(missing.is_empty());
     assert_eq!(text, cli);
     // Format: → curio.
@@ -876,7 +877,7 @@ fn export_form_previews_the_cli_text_and_asks_before_replacing() {
     assert!(matches!(&keys(&mut app, "y")[..], [Effect::Copy(v)] if v == &lines[row].1));
 }
 
-use crate::cli::shipment::FormatArg;
+use carload::shipment::export;
 
 #[test]
 fn build_screens() {
@@ -1009,6 +1010,34 @@ fn control_characters_in_names_are_shown_escaped() {
     assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
 }
 
+/// As `carload plan` refuses to ship carload's own outputs (`X.car` beside `X.car.manifest`)
+/// unless asked to, so does the workstation's save (`--include-carload-outputs`).
+#[test]
+fn a_shipment_of_carload_outputs_is_saved_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/out/b00000.car", 300), ("data/out/b00000.car.manifest", 20), ("data/x", 5)]);
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    app.settings.inputs = vec![dir.path().join("data").display().to_string()];
+    scan(&mut app, &[dir.path().join("data")]);
+    let path = dir.path().join("ship.jsonl");
+    app.settings.shipment = Some(path.clone());
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(app.dirty, "not saved");
+    let (level, text) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(text.contains("a carload output (with ") && text.contains("b00000.car.manifest"), "{text}");
+    assert!(!path.exists());
+    app.settings.include_carload_outputs = true;
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty, "saved when asked for");
+    assert!(path.exists());
+}
+
 #[test]
 fn a_shipment_is_never_saved_inside_an_input_folder() {
     let (_d, mut app) = app_on_disk(SECTOR_32GIB);
@@ -1063,7 +1092,7 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
         &header,
         &records,
         std::time::SystemTime::now(),
-        &carload::shipment::lock::Rule::new(&crate::cli::shipment::owner(), std::time::Duration::from_secs(300)),
+        &carload::shipment::lock::Rule::new(&crate::edge::host::owner(), std::time::Duration::from_secs(300)),
     );
     assert!(status.iter().all(|b| matches!(b.state, State::Built { .. })), "{status:?}");
     let mut s = app.settings.clone();

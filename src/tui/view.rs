@@ -3,9 +3,9 @@
 
 use super::app::{digits, App, Focus, Left, Level, Modal, PreviewContent, Shown, Sort, FORM_FIELDS};
 use super::batches::{Frozen, WsBatch};
-use super::builds::{clock, human_secs, Activity};
+use super::builds::{clock, Activity};
 use super::tree::NONE;
-use crate::cli::report::ibytes;
+use carload::human::{ibytes, rate as human_rate, secs as human_secs};
 use carload::walk::Kind;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -279,9 +279,9 @@ fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         Line::raw(fit(
             &format!(
                 "Shipment: {} of {}{}{eta}",
-                crate::cli::report::ibytes(done as u64),
-                crate::cli::report::ibytes(bytes),
-                if rate > 0.0 { format!(" · {:.0} MB/s", rate / 1e6) } else { String::new() }
+                ibytes(done as u64),
+                ibytes(bytes),
+                if rate > 0.0 { format!(" · {}", human_rate(rate)) } else { String::new() }
             ),
             w,
         )),
@@ -309,10 +309,10 @@ fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         let eta = p.eta().map_or(String::new(), |e| format!(" · ETA {}", human_secs(e)));
         body.push(Line::raw(fit(
             &format!(
-                "{id} {phase} · {}/{} files · {:.0} MB/s{eta}",
+                "{id} {phase} · {}/{} files · {}{eta}",
                 digits(p.files),
                 digits(p.files_total),
-                p.rate() / 1e6
+                human_rate(p.rate())
             ),
             w,
         )));
@@ -339,8 +339,8 @@ fn draw_progress(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
             &format!(
                 "{id} on {host}: {} · {} of {} read · {}/{} files",
                 p.phase.name(),
-                crate::cli::report::ibytes(p.bytes_done),
-                crate::cli::report::ibytes(p.bytes_total),
+                ibytes(p.bytes_done),
+                ibytes(p.bytes_total),
                 digits(p.files_done),
                 digits(p.files_total)
             ),

@@ -1,12 +1,13 @@
 //! Background work: the scan, auto-pack, dry runs, manifest reads and saves run on their own
 //! threads and report back as [`Msg`]s, so the interface never waits on the disk or the CPU.
 //! Every job calls the same library functions as the CLI (`walk`, `shipment::plan::pack_files`,
-//! `shipment::build::check_sources`, `batch::build`, `aggregate::read_manifest_from_car`,
-//! `shipment::write_shipment`).
+//! `shipment::build::check_sources`, `batch::build`, `shipment::runner::build_one`,
+//! `aggregate::read_manifest_from_car`, `shipment::write_shipment`).
 
 use super::app::{Done, Effect, Hashed, Msg, Report};
 use carload::event::{Cancellable, Event};
 use carload::shipment::build::source_root;
+use carload::shipment::runner::{build_one, BuildOpts, Outcome};
 use carload::shipment::source::check_sources;
 use carload::shipment::status::{BatchStatus, Watched};
 use carload::shipment::{Batch, Header};
@@ -147,11 +148,11 @@ pub fn perform(e: Effect, tx: &Sender<Msg>, tmpdir: &Path, cancel: &AtomicBool) 
             Msg::DryRunDone(r)
         }
         Effect::ReadManifest { car, batch } => Msg::ManifestRead(read_manifest(&car, &batch)),
-        Effect::Save { path, shipment, overwrite } => {
+        Effect::Save { path, shipment, overwrite, include_carload_outputs } => {
             if !overwrite && std::fs::symlink_metadata(&path).is_ok() {
                 Msg::SaveExists(path)
             } else {
-                Msg::Saved(save(&path, &shipment).map(|_| path).map_err(|e| format!("{e:#}")))
+                Msg::Saved(save(&path, &shipment, include_carload_outputs).map(|_| path).map_err(|e| format!("{e:#}")))
             }
         }
         Effect::Export { path, text, overwrite } => Msg::Exported(if !overwrite && path.exists() {
@@ -245,7 +246,8 @@ pub fn build_blocking(batch: Batch, header: Header, out: PathBuf, cancel: Arc<At
     build(Job { batch, header, out, cancel }, tx)
 }
 
-/// Builds one batch with the CLI's `build_one`, reporting progress at most every 100 ms.
+/// Builds one batch with the library's `build_one` (as `carload build` does), reporting progress
+/// at most every 100 ms.
 fn build(job: Job, tx: &Sender<Msg>) {
     let id = job.batch.id.clone();
     let send = |report: Report| {
@@ -284,17 +286,9 @@ fn build(job: Job, tx: &Sender<Msg>) {
         },
         cancel: &job.cancel,
     };
-    let opts = crate::cli::shipment::BuildOpts {
-        out: job.out.clone(),
-        tmpdir: None,
-        source_root: None,
-        verify: false,
-        stale_after: carload::shipment::lock::DEFAULT_STALE_AFTER,
-        heartbeat: carload::shipment::lock::DEFAULT_HEARTBEAT,
-    };
-    let owner = crate::cli::shipment::owner();
-    let outcome = crate::cli::shipment::build_one(&job.header, &job.batch, &opts, &owner, &mut obs);
-    use crate::cli::shipment::Outcome;
+    let opts = BuildOpts::new(job.out.clone());
+    let owner = crate::edge::host::owner();
+    let outcome = build_one(&job.header, &job.batch, &opts, &crate::edge::host::hooks(&owner), &mut obs);
     let done = match outcome {
         Outcome::Built(r, t) => Done::Built(r, t.as_secs_f64()),
         Outcome::Skipped => Done::Already(carload::shipment::build::built_result(&job.out, &job.batch.id)),
@@ -322,7 +316,7 @@ fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
 pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) -> Vec<BatchStatus> {
     let now = std::time::SystemTime::now();
     // Lock holders judged as `build` judges them.
-    let me = crate::cli::shipment::owner();
+    let me = crate::edge::host::owner();
     let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(stale_after));
     // The workstation's batches are all planned with fingerprints: no file list is needed.
     carload::shipment::status::status_of(out, header, batches, &|_| None, now, &rule)
@@ -399,12 +393,18 @@ pub fn read_manifest(car: &Path, batch: &Batch) -> Result<Hashed, String> {
     })
 }
 
-/// Writes the shipment file atomically (the same writer as `carload plan`).
-pub fn save(path: &Path, s: &carload::shipment::Shipment) -> anyhow::Result<()> {
+/// Writes the shipment file atomically (the same writer and the same refusals as `carload
+/// plan`: not inside an input folder, no carload outputs unless `include_carload_outputs`).
+pub fn save(path: &Path, s: &carload::shipment::Shipment, include_carload_outputs: bool) -> anyhow::Result<()> {
     use anyhow::Context;
+    use carload::shipment::plan::{not_inside_inputs, refuse_carload_outputs};
     use std::io::Write;
     let inputs: Vec<PathBuf> = s.header.inputs.iter().map(PathBuf::from).collect();
-    crate::cli::shipment::not_inside_inputs(path, &inputs)?;
+    not_inside_inputs(path, &inputs)?;
+    if !include_carload_outputs {
+        let names = s.batches.iter().flat_map(|b| &b.files).map(|f| carload::shipment::file::name_to_path(&f.name));
+        refuse_carload_outputs(names)?;
+    }
     let file = carload::output::AtomicFile::create(path, true)?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file.file());

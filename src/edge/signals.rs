@@ -1,9 +1,13 @@
 //! Process-wide signal handling: SIGINT (Ctrl-C), SIGTERM, SIGHUP and SIGBUS remove temporary
 //! outputs and this process's locks, so an interrupted or failed run leaves nothing half-written;
-//! the exit status tells which signal ended the run (128 + its number: 130, 143, 129).
+//! the exit status tells which signal ended the run (128 + its number: 130, 143, 129). What
+//! else must happen first (the workstation gives the terminal back) is registered by `main`
+//! ([`install`]'s `before_exit`).
 
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// Temporary output files to remove if the process is interrupted.
 pub static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -18,7 +22,58 @@ pub static PENDING_LOCKS: Mutex<Vec<PendingLock>> = Mutex::new(Vec::new());
 pub type PendingLock = (PathBuf, Option<(u64, u64)>);
 
 /// This process's identity in lock files, set before its first claim.
-pub static OWNER: std::sync::OnceLock<carload::shipment::lock::Owner> = std::sync::OnceLock::new();
+static OWNER: OnceLock<carload::shipment::lock::Owner> = OnceLock::new();
+
+/// Creates temporary `path` with `create`, registered in [`PENDING`] under its lock, so a
+/// signal's cleanup (which keeps the list locked until the process exits) sees every temporary
+/// that exists. A name `create` could not take (someone else's) is not registered.
+pub fn create_registered(path: &Path, create: &mut dyn FnMut() -> io::Result<File>) -> io::Result<File> {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    pending.push(path.to_path_buf());
+    create().inspect_err(|_| _ = pending.pop())
+}
+
+/// Removes `paths` from [`PENDING`] (renamed into place or removed).
+pub fn forget(paths: &[PathBuf]) {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| !paths.contains(p));
+}
+
+/// The library's builds register their temporaries and locks here.
+pub struct Registry;
+
+/// The registry of this process.
+pub static CLEANUP: Registry = Registry;
+
+impl carload::shipment::runner::Cleanup for Registry {
+    fn create_temp(&self, path: &Path, create: &mut dyn FnMut() -> io::Result<File>) -> io::Result<File> {
+        create_registered(path, create)
+    }
+
+    fn forget_temps(&self, paths: &[PathBuf]) {
+        forget(paths)
+    }
+
+    fn lock_claiming(&self, path: &Path, owner: &carload::shipment::lock::Owner) {
+        let _ = OWNER.set(owner.clone());
+        PENDING_LOCKS.lock().unwrap_or_else(|e| e.into_inner()).push((path.to_path_buf(), None));
+    }
+
+    fn lock_claimed(&self, path: &Path, ident: Option<(u64, u64)>) {
+        let mut locks = PENDING_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        match ident {
+            Some(id) => {
+                if let Some(p) = locks.iter_mut().find(|p| p.0 == path && p.1.is_none()) {
+                    p.1 = Some(id);
+                }
+            }
+            None => locks.retain(|p| !(p.0 == path && p.1.is_none())),
+        }
+    }
+
+    fn lock_released(&self, ident: (u64, u64)) {
+        PENDING_LOCKS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p.1 != Some(ident));
+    }
+}
 
 /// The input file being read (for the SIGBUS message).
 pub static CURRENT_INPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -100,15 +155,16 @@ pub fn exit_status(sig: libc::c_int) -> i32 {
 }
 
 /// Installs the handlers. SIGINT, SIGTERM and SIGHUP are taken on a thread of their own
-/// (`signal-hook`'s iterator: the handler itself only wakes that thread), which gives the
-/// terminal back, removes the pending temporaries and locks and exits with [`exit_status`].
-pub fn install() {
+/// (`signal-hook`'s iterator: the handler itself only wakes that thread), which runs
+/// `before_exit` (the workstation's terminal restore), removes the pending temporaries and
+/// locks and exits with [`exit_status`].
+pub fn install(before_exit: fn()) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         std::thread::spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 // The workstation's raw mode and alternate screen first.
-                crate::tui::terminal::restore();
+                before_exit();
                 remove_pending(true);
                 std::process::exit(exit_status(sig));
             }

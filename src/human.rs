@@ -1,0 +1,68 @@
+//! Numbers for people, one way each, as the command line and the workstation print them: sizes
+//! ([`ibytes`]), durations ([`secs`]) and throughput ([`rate`]).
+
+/// Sizes in IEC units as go-humanize `IBytes` prints them (`256 B`, `2.0 KiB`, `16 KiB`).
+pub fn ibytes(n: u64) -> String {
+    if n < 10 {
+        return format!("{n} B");
+    }
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let e = ((n as f64).ln() / 1024f64.ln()).floor() as usize;
+    let e = e.min(UNITS.len() - 1);
+    let val = ((n as f64) / 1024f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
+    if val < 10.0 {
+        format!("{val:.1} {}", UNITS[e])
+    } else {
+        format!("{val:.0} {}", UNITS[e])
+    }
+}
+
+/// A duration in seconds for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
+pub fn secs(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else {
+        format!("{} h {} min", s / 3600, s / 60 % 60)
+    }
+}
+
+/// Throughput in bytes per second for people: `812 MB/s` from 10 MB/s up, `4.2 MB/s` from
+/// 1 MB/s, `350 kB/s` below (decimal units, as disks and networks are rated).
+pub fn rate(bytes_per_sec: f64) -> String {
+    match bytes_per_sec {
+        r if r >= 1e7 => format!("{:.0} MB/s", r / 1e6),
+        r if r >= 1e6 => format!("{:.1} MB/s", r / 1e6),
+        r => format!("{:.0} kB/s", r / 1e3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ibytes_matches_go_humanize() {
+        assert_eq!(ibytes(5), "5 B");
+        assert_eq!(ibytes(128), "128 B");
+        assert_eq!(ibytes(1024), "1.0 KiB");
+        assert_eq!(ibytes(2048), "2.0 KiB");
+        assert_eq!(ibytes(16384), "16 KiB");
+        assert_eq!(ibytes(34_359_738_368), "32 GiB");
+        assert_eq!(ibytes(34_091_302_912), "32 GiB");
+        assert_eq!(ibytes(1_065_353_216), "1016 MiB");
+    }
+
+    #[test]
+    fn durations_and_rates() {
+        assert_eq!(secs(45.4), "45 s");
+        assert_eq!(secs(725.0), "12 min 5 s");
+        assert_eq!(secs(3725.0), "1 h 2 min");
+        assert_eq!(secs(-3.0), "0 s");
+        assert_eq!(rate(812e6), "812 MB/s");
+        assert_eq!(rate(4.24e6), "4.2 MB/s");
+        assert_eq!(rate(350e3), "350 kB/s");
+    }
+}
