@@ -1,0 +1,266 @@
+//! Editing the shipment: marks, batches, packing, the preview and saving.
+
+use super::*;
+
+impl App {
+    pub(super) fn unshippable(&self, id: u32) -> Option<String> {
+        let n = self.tree.node(id);
+        if n.kind.is_file() || n.kind == carload::walk::Kind::Folder && self.tree.error(id).is_none() {
+            return None;
+        }
+        Some(format!(
+            "{}: cannot be shipped ({})",
+            self.tree.path(id),
+            self.tree.error(id).unwrap_or("not a regular file")
+        ))
+    }
+
+    pub(super) fn sort(&mut self, s: Sort) {
+        if self.browser.sort == s {
+            self.browser.reverse = !self.browser.reverse;
+        } else {
+            self.browser.sort = s;
+            self.browser.reverse = false;
+        }
+        self.browser.stale = true;
+    }
+
+    pub(super) fn mark_all(&mut self) {
+        self.refresh_rows();
+        let rows: Vec<u32> = self.browser.rows.iter().copied().filter(|&id| self.unshippable(id).is_none()).collect();
+        let all = rows.iter().all(|&id| self.marks.is_marked(&self.tree, id));
+        for id in rows {
+            if all {
+                self.marks.unmark(&self.tree, id);
+            } else {
+                self.marks.mark(&self.tree, id);
+            }
+        }
+        self.marks_changed();
+    }
+
+    /// Marked files not yet in a batch, in walk order, and how many were skipped.
+    pub(super) fn marked_free_files(&self) -> (Vec<u32>, usize) {
+        let all = self.marks.files(&self.tree);
+        let n = all.len();
+        let free: Vec<u32> = all.into_iter().filter(|&f| self.batches.batch_of(f).is_none()).collect();
+        let skipped = n - free.len();
+        (free, skipped)
+    }
+
+    pub(super) fn add_marked(&mut self) {
+        if self.marks.is_empty() {
+            self.say(Level::Error, "nothing marked: Space marks the selected entry, A every entry here");
+            return;
+        }
+        let all = self.marks.files(&self.tree);
+        if let Some(&f) = all.iter().find(|&&f| self.batches.batch_of(f).is_some()) {
+            let (b, _) = self.batches.batch_of(f).unwrap();
+            let others = all.iter().filter(|&&f| self.batches.batch_of(f).is_some()).count();
+            self.say(
+                Level::Error,
+                format!(
+                    "not added: {} of the marked files are already in batches ({} is in {}); unmark them or remove them there",
+                    digits(others as u64),
+                    self.tree.path(f),
+                    self.batches.list[b].id
+                ),
+            );
+            return;
+        }
+        if all.is_empty() {
+            self.say(Level::Error, "the marked entries hold no files that can be shipped");
+            return;
+        }
+        if self.batches.list.is_empty() {
+            self.pane.row = self.batches.new_batch();
+        }
+        let i = self.pane.row.min(self.batches.list.len() - 1);
+        match self.batches.add(&mut self.tree, i, &all, &self.settings.plan) {
+            Ok(()) => {
+                self.marks.clear();
+                self.marks_changed();
+                self.dirty = true;
+                let b = &self.batches.list[i];
+                self.say(
+                    Level::Info,
+                    format!(
+                        "added {} files to {} ({:.1}% full)",
+                        digits(all.len() as u64),
+                        b.id,
+                        b.bound() as f64 * 100.0 / self.capacity() as f64
+                    ),
+                );
+            }
+            Err(e) => self.say(Level::Error, e),
+        }
+    }
+
+    pub(super) fn auto_pack(&mut self) -> Vec<Effect> {
+        if self.packing {
+            self.say(Level::Error, "auto-pack is already running");
+            return Vec::new();
+        }
+        let (files, skipped) = self.marked_free_files();
+        if files.is_empty() {
+            self.say(
+                Level::Error,
+                if skipped > 0 { "every marked file is already in a batch" } else { "nothing marked to pack" },
+            );
+            return Vec::new();
+        }
+        let t = &self.tree;
+        let sizes: Vec<u64> = files.iter().map(|&f| t.node(f).size).collect();
+        let folders = folder_keys(files.iter().map(|&f| {
+            let p = t.node(f).parent;
+            if p != NONE {
+                (p, String::new())
+            } else {
+                let path = t.path(f);
+                let parent = carload::shipment::file::name_to_path(&path)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                (NONE, parent)
+            }
+        }));
+        self.packing = true;
+        self.say(
+            Level::Info,
+            format!(
+                "auto-packing {} files{}…",
+                digits(files.len() as u64),
+                if skipped > 0 {
+                    format!(" ({} already in batches, skipped)", digits(skipped as u64))
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        vec![Effect::Pack { files, sizes, folders, options: self.settings.plan, generation: self.marks_generation }]
+    }
+
+    pub(super) fn remove_from_batches(&mut self, id: u32) {
+        let mut files = Vec::new();
+        self.tree.for_each_file(id, &mut |f| files.push(f));
+        let mut changed: Vec<String> = Vec::new();
+        for f in files {
+            match self.batches.remove_file(&mut self.tree, f) {
+                Ok(c) => changed.extend(c),
+                Err(e) => return self.say(Level::Error, e),
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        if changed.is_empty() {
+            self.say(Level::Error, "not in any batch");
+        } else {
+            self.dirty = true;
+            self.say(Level::Info, format!("removed from {}", changed.join(", ")));
+        }
+    }
+
+    pub(super) fn remove_batch(&mut self, i: usize) {
+        let b = self.batches.remove_batch(&mut self.tree, i);
+        self.pane.row = self.pane.row.min(self.batches.list.len().saturating_sub(1));
+        self.pane.open = None;
+        self.dirty = true;
+        self.say(Level::Info, format!("removed batch {} ({} entries); its files are free again", b.id, b.len()));
+    }
+
+    pub(super) fn preview(&mut self) -> Vec<Effect> {
+        let Some(i) = self.target_batch() else {
+            self.say(Level::Error, "no batch to preview: pack some files first");
+            return Vec::new();
+        };
+        let b = &self.batches.list[i];
+        let rec = match &b.loaded {
+            Some(r) => r.clone(),
+            None => record(&self.tree, b, &self.settings.plan),
+        };
+        let planned = rec.files.iter().map(|f| (f.name.clone(), f.len())).collect();
+        let mut preview = Preview {
+            batch: b.id.clone(),
+            scroll: 0,
+            content: PreviewContent::Planned(planned),
+            layout: None,
+            layout_key: (0, 0, 0),
+        };
+        let mut effects = Vec::new();
+        if let (Some(_), Some(out)) = (&b.result, &self.settings.out) {
+            preview.content = PreviewContent::Reading;
+            let car = carload::shipment::build::outputs(out, &b.id).car;
+            effects.push(Effect::ReadManifest { car, batch: rec });
+        }
+        self.modal = Some(Modal::Preview(preview));
+        effects
+    }
+
+    pub(super) fn start_dry_run(&mut self, mut p: Preview) -> Vec<Effect> {
+        let Some(i) = self.batches.list.iter().position(|b| b.id == p.batch) else {
+            self.modal = None;
+            return Vec::new();
+        };
+        let b = &self.batches.list[i];
+        let rec = match &b.loaded {
+            Some(r) => r.clone(),
+            None => record(&self.tree, b, &self.settings.plan),
+        };
+        p.content = PreviewContent::Hashing { done: 0, total: rec.bytes() };
+        self.modal = Some(Modal::Preview(p));
+        self.dry_run_batch = Some(rec.id.clone());
+        let header = self.header(std::slice::from_ref(&rec));
+        vec![Effect::DryRun { batch: rec, header }]
+    }
+
+    /// Saves to the opened shipment, or asks where.
+    pub(super) fn save(&mut self, path: Option<PathBuf>) -> Vec<Effect> {
+        self.save_to(path, true)
+    }
+
+    /// Saves to `path` (replacing a file there only with `overwrite`), the opened shipment, or
+    /// asks where.
+    pub(super) fn save_to(&mut self, path: Option<PathBuf>, overwrite: bool) -> Vec<Effect> {
+        if self.saving {
+            return Vec::new();
+        }
+        if self.batches.list.iter().any(|b| b.frozen == Some(Frozen::Resolving)) {
+            self.say(Level::Error, "not saved: the shipment's batches are still being matched to the scan");
+            self.quit_after_save = false;
+            return Vec::new();
+        }
+        let Some(path) = path.or_else(|| self.settings.shipment.clone()) else {
+            self.modal = Some(Modal::SavePath(self.default_shipment_name()));
+            return Vec::new();
+        };
+        if self.batches.list.is_empty() {
+            self.say(Level::Error, "nothing to save: no batches yet");
+            self.quit_after_save = false;
+            return Vec::new();
+        }
+        let batches = self.batches.records(&self.tree, &self.settings.plan);
+        let header = self.header(&batches);
+        self.saving = true;
+        self.say(Level::Info, format!("saving {}…", path.display()));
+        let include_carload_outputs = self.settings.include_carload_outputs;
+        vec![Effect::Save {
+            path,
+            shipment: Box::new(Shipment { header, batches }),
+            overwrite,
+            include_carload_outputs,
+        }]
+    }
+
+    /// Where to offer saving: `shipment.jsonl` here, or beside this folder when this folder is
+    /// itself an input (a shipment file inside an input would be shipped by the next plan).
+    pub(super) fn default_shipment_name(&self) -> String {
+        let here_is_input = self.settings.inputs.iter().any(|i| {
+            let t = i.trim_end_matches('/');
+            t == "." || t.is_empty() || self.settings.base.as_deref() == Some(t)
+        });
+        match (here_is_input, self.settings.base.as_deref().and_then(|b| std::path::Path::new(b).file_name())) {
+            (true, Some(name)) => format!("../{}.shipment.jsonl", name.to_string_lossy()),
+            _ => "shipment.jsonl".into(),
+        }
+    }
+}
