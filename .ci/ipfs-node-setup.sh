@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the js-ipfs test node used by tests/ipfs_node.rs (idempotent; safe to re-run).
+# Installs the js-ipfs test node used by tests/it/ipfs_node.rs (idempotent; safe to re-run).
 # Needs Node.js >= 18 with npm (installed with apt-get if missing) and access to the npm
-# registry. CI then runs the tests with CARLOAD_REQUIRE_IPFS_NODE=1 so a missing node fails.
+# registry. CI then runs the ignored tests too (--include-ignored), so a missing node fails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs Slurm and MUNGE for tests/slurm.rs (idempotent; safe to re-run). The test starts its
-# own one-node cluster (private munged, slurmctld and slurmd with a generated slurm.conf in a
-# temporary folder); nothing is configured or started here. CI then runs the tests with
-# CARLOAD_REQUIRE_SLURM=1 so a missing Slurm fails instead of skipping.
+# Installs Slurm and MUNGE for tests/it/slurm.rs (idempotent; safe to re-run). The test starts
+# its own one-node cluster (private munged, slurmctld and slurmd with a generated slurm.conf in a
+# temporary folder); nothing is configured or started here. CI then runs the ignored tests too
+# (--include-ignored), so a missing Slurm fails instead of skipping.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 

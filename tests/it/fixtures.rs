@@ -4,7 +4,7 @@
 //! (sha2-512 and identity CIDs) and `gwc-hamt` (HAMT-sharded directory; go-ipfs 0.8, which
 //! Powergate uses, never shards).
 
-mod common;
+use crate::common;
 
 use carload::block::{verify, CidVersion, RAW};
 use carload::car::BlockReader;

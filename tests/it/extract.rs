@@ -1,7 +1,7 @@
 //! `carload extract`: round trips of `prepare` over random trees, a shipment's files restored
 //! (split parts joined), and hostile CARs that never write outside the target.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use carload::block::{Block, CidVersion, DAG_PB, RAW};

@@ -1,5 +1,4 @@
 //! Helpers shared by integration tests.
-#![allow(dead_code)]
 
 use carload::event::Ignore;
 use carload::importer::{scan, write_car, Built};

@@ -1,6 +1,6 @@
 //! The `carload` binary: outputs, streams, exit codes and error messages.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use common::{pseudo_random, write_tree};
@@ -50,6 +50,16 @@ fn spawn_until_partial(args: &[&std::ffi::OsStr], dir: &Path) -> std::process::C
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     child
+}
+
+/// Returns once process `pid` has `file` mapped (it is hashing it), failing after 20 s.
+fn wait_until_mapped(pid: u32, file: &Path) {
+    let start = std::time::Instant::now();
+    let name = file.to_string_lossy().into_owned();
+    while !std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|m| m.contains(&name)) {
+        assert!(start.elapsed().as_secs() < 20, "{name} was never mapped by pid {pid}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 #[test]
@@ -288,7 +298,7 @@ fn a_file_shrinking_while_mapped_is_a_clean_error() {
     let out = dir.path().join("s.car");
     let child =
         spawn_until_partial(&["car".as_ref(), "--quiet".as_ref(), input.as_os_str(), out.as_os_str()], dir.path());
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    wait_until_mapped(child.id(), &input);
     std::fs::OpenOptions::new().write(true).open(&input).unwrap().set_len(1 << 20).unwrap();
     let res = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
@@ -466,14 +476,14 @@ fn sigbus_is_explained_only_for_a_shrinking_mapped_input() {
     // Not ours: a SIGBUS sent from outside.
     let out_car = dir.path().join("a.car");
     let child = start(&out_car);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until_mapped(child.id(), &big);
     unsafe { libc::kill(child.id() as i32, libc::SIGBUS) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     // Ours: the mapped input shrinks while it is hashed.
     let out_car = dir.path().join("b.car");
     let child = start(&out_car);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until_mapped(child.id(), &big);
     std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(1 << 20).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -1,6 +1,6 @@
 //! The streaming importer against the in-memory reference importer and published vectors.
 
-mod common;
+use crate::common;
 
 use carload::block::CidVersion;
 use carload::importer::layout::predict_car_size;

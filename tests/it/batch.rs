@@ -1,7 +1,7 @@
 //! `--aggregate` batches: Powergate vectors, the manifest, and the streaming build against the
 //! in-memory reference.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use carload::aggregate::{aggregate, parse_manifest, write_car_in_memory, Entry};

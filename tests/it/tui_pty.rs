@@ -4,9 +4,7 @@
 //! tests hold on a slow, loaded machine. A lone Escape is always followed by a wait for its
 //! effect before the next key, or the terminal parser would read ESC+key as Alt+key.
 
-#![cfg(unix)]
-
-mod common;
+use crate::common;
 
 use common::{pseudo_random, write_tree};
 use portable_pty::{native_pty_system, Child, CommandBuilder, ExitStatus, MasterPty, PtySize};
