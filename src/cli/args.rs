@@ -8,6 +8,14 @@ use std::path::PathBuf;
 /// Byte-compatible with Powergate's `pow offline prepare | car | commp`.
 #[derive(Parser, Debug)]
 #[command(name = "carload", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    mut_subcommand("plan", |c| c.arg(threads("Worker threads for sizing files and writing batch records (default: all cores)"))),
+    mut_subcommand("build", |c| c.arg(threads("Worker threads for hashing, shared by the batches built at once (default: all cores)"))),
+    mut_subcommand("tui", |c| c.arg(threads("Worker threads for hashing in builds and dry runs (default: all cores)"))),
+    mut_subcommand("export", |c| c.arg(threads("Not used by export").hide(true))),
+    mut_subcommand("status", |c| c.arg(threads("Not used by status").hide(true))),
+    mut_subcommand("manifest", |c| c.arg(threads("Not used by manifest").hide(true))),
+)]
 pub struct Cli {
     /// Worker threads for hashing (default: all cores).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -15,6 +23,17 @@ pub struct Cli {
     /// The command to run (none on a terminal: the workstation on the current folder).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--threads` with the help of one command (the global one says "for hashing", which is what it
+/// does for `prepare`, `car`, `commp`, `verify` and `extract`); `clap` keeps a command's own
+/// argument over the global one and hands its value up.
+fn threads(help: &'static str) -> clap::Arg {
+    clap::Arg::new("threads")
+        .long("threads")
+        .value_name("N")
+        .value_parser(clap::value_parser!(u16).range(1..))
+        .help(help)
 }
 
 /// carload's commands.
@@ -184,4 +203,39 @@ pub struct CommpArgs {
     /// Print only results and errors (no progress).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help_of(command: &str) -> String {
+        let mut cli = Cli::command();
+        cli.build();
+        cli.find_subcommand_mut(command).unwrap().render_help().to_string()
+    }
+
+    #[test]
+    fn threads_says_what_it_does_for_each_command() {
+        let line = |command: &str| help_of(command).lines().find(|l| l.contains("--threads")).map(str::to_owned);
+        assert!(line("prepare").unwrap().contains("for hashing"));
+        assert!(line("plan").unwrap().contains("for sizing files"));
+        assert!(line("build").unwrap().contains("shared by the batches built at once"));
+        assert!(line("tui").unwrap().contains("builds and dry runs"));
+        // Commands it does nothing for do not describe it.
+        for command in ["export", "status", "manifest"] {
+            assert_eq!(line(command), None, "{command}");
+        }
+    }
+
+    #[test]
+    fn threads_is_taken_before_or_after_the_command() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().threads;
+        assert_eq!(parse(&["carload", "--threads", "3", "plan", "a", "-o", "s"]), Some(3));
+        assert_eq!(parse(&["carload", "plan", "a", "-o", "s", "--threads", "4"]), Some(4));
+        assert_eq!(parse(&["carload", "export", "s", "--format", "csv", "--threads", "2"]), Some(2));
+        assert_eq!(parse(&["carload", "verify", "x.car", "--threads", "5"]), Some(5));
+        assert!(Cli::try_parse_from(["carload", "plan", "a", "-o", "s", "--threads", "0"]).is_err());
+    }
 }

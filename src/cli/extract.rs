@@ -1,6 +1,6 @@
 //! `carload extract`: restore files from a CAR (or a shipment's built batches), every block
-//! verified and every node checked, never writing outside `--out` (no link followed, in the
-//! DAG or in `--out`), never leaving a file that looks finished but is not, never replacing a
+//! verified and every node checked, never writing outside `--to` (no link followed, in the
+//! DAG or in `--to`), never leaving a file that looks finished but is not, never replacing a
 //! file without `--force`.
 
 use crate::edge::signals::PENDING;
@@ -24,8 +24,11 @@ pub struct ExtractArgs {
     /// Only this entry: its path inside the DAG (names joined by `/`).
     pub path: Option<String>,
     /// Folder to restore into (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "out")]
+    pub to: Option<PathBuf>,
+    /// Deprecated spelling of --to (in every other shipment command --out is the CAR folder).
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with = "to")]
+    pub out: Option<PathBuf>,
     /// With a shipment: the output folder of `carload build`.
     #[arg(long, value_name = "DIR")]
     pub cars: Option<PathBuf>,
@@ -34,7 +37,7 @@ pub struct ExtractArgs {
     pub force: bool,
     /// Extract a DAG that expands beyond its CAR by reusing nodes (identical files or folders,
     /// zero-filled regions; also how a hostile CAR expands without limit), if it fits in the
-    /// free space of --out.
+    /// free space of --to.
     #[arg(long)]
     pub allow_reuse: bool,
 }
@@ -51,13 +54,28 @@ fn register_temps() -> TempHook {
     })
 }
 
-fn open_out(a: &ExtractArgs) -> Result<OutDir> {
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    Ok(OutDir::open(&a.out)?.with_temp_hook(register_temps()))
+impl ExtractArgs {
+    /// The folder to restore into: `--to`, else the deprecated `--out` (clap requires one).
+    fn target(&self) -> &Path {
+        self.to.as_deref().or(self.out.as_deref()).unwrap_or(Path::new("."))
+    }
 }
+
+fn open_out(a: &ExtractArgs) -> Result<OutDir> {
+    let to = a.target();
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    Ok(OutDir::open(to)?.with_temp_hook(register_temps()))
+}
+
+/// The warning `extract --out` prints (the alias goes away in the next release).
+pub const OUT_DEPRECATED: &str =
+    "warning: `extract --out DIR` is deprecated, use `--to DIR` (in the other shipment commands --out is the CAR folder)";
 
 /// Runs `carload extract`.
 pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
+    if a.out.is_some() {
+        eprintln!("{OUT_DEPRECATED}");
+    }
     if let Some(cars) = &a.cars {
         return extract_shipment(&a, cars);
     }
@@ -89,7 +107,7 @@ fn relative(name: &str) -> Result<PathBuf> {
         match c {
             Component::Normal(x) => rel.push(x),
             Component::RootDir | Component::CurDir => {}
-            _ => bail!("{name:?}: not a safe path to restore (it could write outside --out)"),
+            _ => bail!("{name:?}: not a safe path to restore (it could write outside --to)"),
         }
     }
     if rel.as_os_str().is_empty() {
@@ -120,7 +138,7 @@ impl Split {
     }
 }
 
-/// The shipment's folders, opened through `--out` without following links; the last one is
+/// The shipment's folders, opened through `--to` without following links; the last one is
 /// kept (a batch lists a folder's files together).
 struct Folders {
     out: OutDir,
@@ -215,7 +233,7 @@ fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
             }
         }
     }
-    println!("Restored {restored} files into {}", a.out.display());
+    println!("Restored {restored} files into {}", a.target().display());
     let incomplete = splits.len();
     drop(splits); // temporaries of split files still missing parts are removed
     if !missing.is_empty() {

@@ -67,7 +67,7 @@ proptest! {
             prep.args(["--cid-version", "1"]);
         }
         prep.assert().success();
-        carload().current_dir(dir.path()).args(["extract", "out.car", "--out", "back"]).assert().success();
+        carload().current_dir(dir.path()).args(["extract", "out.car", "--to", "back"]).assert().success();
         let mut want = listing(&src);
         if !hidden {
             want.retain(|(rel, _)| !rel.split('/').any(|c| c.starts_with('.')));
@@ -91,7 +91,7 @@ fn hostile_names_never_write_outside_the_target() {
             car.extend(&b.data);
         }
         std::fs::write(dir.path().join("evil.car"), car).unwrap();
-        let out = carload().current_dir(dir.path()).args(["extract", "evil.car", "--out", "in/x"]).output().unwrap();
+        let out = carload().current_dir(dir.path()).args(["extract", "evil.car", "--to", "in/x"]).output().unwrap();
         assert!(!out.status.success(), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("unsafe name"), "{name}: {err}");
@@ -120,25 +120,43 @@ fn shipment_files_are_restored_with_their_parts_joined() {
     .unwrap();
     assert!(s.batches.iter().flat_map(|b| &b.files).any(|f| f.part.is_some()), "big.bin is split");
     carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "cars", "-q"]).assert().success();
-    carload()
-        .current_dir(dir.path())
-        .args(["extract", "s.jsonl", "--cars", "cars", "--out", "back"])
-        .assert()
-        .success();
+    carload().current_dir(dir.path()).args(["extract", "s.jsonl", "--cars", "cars", "--to", "back"]).assert().success();
     assert_eq!(listing(&dir.path().join("back/data")), listing(&data));
     // Again: the files exist now.
     let again = carload()
         .current_dir(dir.path())
-        .args(["extract", "s.jsonl", "--cars", "cars", "--out", "back"])
+        .args(["extract", "s.jsonl", "--cars", "cars", "--to", "back"])
         .output()
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists (use --force"));
     carload()
         .current_dir(dir.path())
-        .args(["extract", "s.jsonl", "--cars", "cars", "--out", "back", "--force"])
+        .args(["extract", "s.jsonl", "--cars", "cars", "--to", "back", "--force"])
         .assert()
         .success();
+    // `--out` still restores for one release, with a warning naming its replacement.
+    let old = carload()
+        .current_dir(dir.path())
+        .args(["extract", "s.jsonl", "--cars", "cars", "--out", "old"])
+        .output()
+        .unwrap();
+    assert!(old.status.success(), "{}", String::from_utf8_lossy(&old.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&old.stderr),
+        "warning: `extract --out DIR` is deprecated, use `--to DIR` (in the other shipment commands --out is the CAR folder)\n"
+    );
+    assert_eq!(listing(&dir.path().join("old/data")), listing(&data));
+    // One target: both spellings together, or neither, is a usage error.
+    for args in [&["--to", "a", "--out", "b"][..], &[]] {
+        let out = carload()
+            .current_dir(dir.path())
+            .args(["extract", "s.jsonl", "--cars", "cars"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }
 
 /// Crafted UnixFS DAGs and CARs: a tiny writer for hostile inputs.
@@ -207,12 +225,12 @@ mod craft {
     }
 }
 
-/// Writes `car` as `evil.car` in `dir` and runs `carload extract evil.car --out out` with `args`.
+/// Writes `car` as `evil.car` in `dir` and runs `carload extract evil.car --to out` with `args`.
 fn extract_crafted(dir: &Path, car: &[u8], args: &[&str]) -> std::process::Output {
     std::fs::write(dir.join("evil.car"), car).unwrap();
     carload()
         .current_dir(dir)
-        .args(["extract", "evil.car", "--out", "out"])
+        .args(["extract", "evil.car", "--to", "out"])
         .args(args)
         .timeout(std::time::Duration::from_secs(60))
         .output()
@@ -266,7 +284,7 @@ fn a_symlink_and_a_folder_of_the_same_name_never_write_through() {
     }
 }
 
-/// A symlink already in `--out` where the DAG has a folder: `--force` never writes through it.
+/// A symlink already in `--to` where the DAG has a folder: `--force` never writes through it.
 #[test]
 fn a_symlink_already_in_out_is_never_written_through() {
     let dir = tempfile::tempdir().unwrap();
@@ -311,7 +329,7 @@ fn built_shipment(dir: &Path) {
     carload().current_dir(dir).args(["build", "s.jsonl", "--out", "cars", "-q"]).assert().success();
 }
 
-/// The shipment form with a symlink in `--out` (no `--force`): refused, nothing written through.
+/// The shipment form with a symlink in `--to` (no `--force`): refused, nothing written through.
 #[test]
 fn shipment_extract_never_writes_through_a_symlink_in_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -322,7 +340,7 @@ fn shipment_extract_never_writes_through_a_symlink_in_out() {
     std::os::unix::fs::symlink(&victim, dir.path().join("back/data")).unwrap();
     let out = carload()
         .current_dir(dir.path())
-        .args(["extract", "s.jsonl", "--cars", "cars", "--out", "back"])
+        .args(["extract", "s.jsonl", "--cars", "cars", "--to", "back"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -345,7 +363,7 @@ fn shipment_split_file_with_a_missing_part_is_not_left_truncated() {
     std::fs::remove_file(dir.path().join(format!("cars/{}.json", b.id))).unwrap();
     let out = carload()
         .current_dir(dir.path())
-        .args(["extract", "s.jsonl", "--cars", "cars", "--out", "back"])
+        .args(["extract", "s.jsonl", "--cars", "cars", "--to", "back"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -393,7 +411,7 @@ fn a_failed_file_leaves_no_truncated_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("evil.car"), craft::car(&root.cid, &[&root, &f, &a, &b])).unwrap();
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"));
-    cmd.current_dir(dir.path()).args(["extract", "evil.car", "--out", "out"]);
+    cmd.current_dir(dir.path()).args(["extract", "evil.car", "--to", "out"]);
     use std::os::unix::process::CommandExt;
     // SAFETY: setrlimit and signal are async-signal-safe; SIGXFSZ ignored makes writes fail
     // with EFBIG instead of killing the process (ignored signals stay ignored across exec).
