@@ -1,6 +1,7 @@
 //! `carload plan`, `carload build` and `carload export`: shipments of many batches.
 
-use crate::edge::options::{PlanOptionArgs, SizeDefaults};
+use crate::edge::config::{load_config, no_out};
+use crate::edge::options::PlanOptionArgs;
 use anyhow::{bail, Context, Result};
 use carload::event::Event;
 use carload::human::ibytes;
@@ -19,10 +20,6 @@ use std::time::{Duration, Instant};
 
 /// `carload plan`.
 #[derive(Args, Debug)]
-#[command(
-    mut_arg("sector", |a| a.default_value("32GiB")),
-    mut_arg("min_piece_size", |a| a.default_value("1MiB"))
-)]
 pub struct PlanArgs {
     /// Files and folders to ship.
     #[arg(required = true)]
@@ -52,9 +49,10 @@ pub struct PlanArgs {
 pub struct BuildArgs {
     /// Shipment file written by `carload plan`.
     pub shipment: PathBuf,
-    /// Output folder (shared by all builders): <batch>.car, <batch>.car.manifest, <batch>.json.
+    /// CAR folder (shared by all builders): <batch>.car, <batch>.car.manifest, <batch>.json
+    /// (default: the config's `out`).
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Build only these batches (IDs such as b00003).
     #[arg(long = "batch", value_name = "ID", num_args = 1..)]
     pub batches: Vec<String>,
@@ -102,7 +100,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 pub struct ExportArgs {
     /// Shipment file.
     pub shipment: PathBuf,
-    /// Output folder of `carload build` (where the <batch>.json results are).
+    /// CAR folder of `carload build`, where the <batch>.json results are (default: the config's
+    /// `out`; none: the results recorded in the shipment file).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to write.
@@ -144,7 +143,7 @@ pub fn open_index(path: &Path) -> Result<(std::fs::File, carload::shipment::Ship
 pub fn plan(a: PlanArgs) -> Result<()> {
     let start = Instant::now();
     carload::output::check_target(&a.output, a.force)?;
-    let o = a.options.options(&SizeDefaults::default())?;
+    let o = a.options.options(&load_config()?.size_defaults()?)?;
     splan::check_options(&o)?;
     splan::not_inside_inputs(&a.output, &a.paths)?;
     let cwd = std::env::current_dir().context("reading the working folder")?;
@@ -280,10 +279,10 @@ fn print_notices(e: Event) {
     }
 }
 
-/// The options of each batch build.
-fn build_opts(a: &BuildArgs) -> BuildOpts {
+/// The options of each batch build into `out`.
+fn build_opts(a: &BuildArgs, out: &Path) -> BuildOpts {
     BuildOpts {
-        out: a.out.clone(),
+        out: out.to_path_buf(),
         tmpdir: a.tmpdir.clone(),
         source_root: a.source_root.clone(),
         verify: a.verify,
@@ -297,17 +296,18 @@ pub fn build(a: BuildArgs) -> Result<()> {
     if a.stale_after < a.heartbeat.saturating_mul(2) {
         bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
     }
+    let out_dir = load_config()?.out_or(a.out.as_deref()).ok_or_else(|| no_out("build"))?;
     // Each batch is read when it is built.
     let (file, index) = open_index(&a.shipment)?;
-    if !a.out.is_dir() {
-        std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if !out_dir.is_dir() {
+        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     }
     let ids: Vec<&str> = index.batches.iter().map(|b| b.id.as_str()).collect();
     let chosen = select(&ids, &a)?;
-    remove_orphans(&a.out, &ids);
+    remove_orphans(&out_dir, &ids);
     let owner = crate::edge::host::owner();
     let hooks = crate::edge::host::hooks(&owner);
-    let opts = build_opts(&a);
+    let opts = build_opts(&a, &out_dir);
     let next = AtomicUsize::new(0);
     let counts = Mutex::new([0usize; 4]);
     let out = Mutex::new(io::stdout());
@@ -393,7 +393,12 @@ fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<E
 }
 
 /// Runs `carload export`.
-pub fn export_cmd(a: ExportArgs) -> Result<()> {
+pub fn export_cmd(mut a: ExportArgs) -> Result<()> {
+    let cfg = load_config()?;
+    a.out = cfg.out_or(a.out.as_deref());
+    if a.deal.provider.is_none() {
+        a.deal.provider = cfg.provider.clone();
+    }
     let (text, missing, total) = if a.format == Format::Shipment {
         let s = read_shipment_file(&a.shipment)?;
         let (text, missing) = export::export_text(&s, a.out.as_deref(), a.format, &a.deal.params())?;

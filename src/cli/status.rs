@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime};
 pub struct StatusArgs {
     /// Shipment file.
     pub shipment: PathBuf,
-    /// Output folder the builders share.
+    /// CAR folder the builders share (default: the config's `out`).
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// One JSON object: totals, rate and ETA, and every batch's state (with `--watch`, one per line).
     #[arg(long)]
     pub json: bool,
@@ -142,6 +142,9 @@ pub fn json(list: &[BatchStatus], estimate: Option<&Estimate>) -> serde_json::Va
 
 /// Runs `carload status`.
 pub fn status_cmd(a: StatusArgs) -> Result<()> {
+    let out = crate::edge::config::load_config()?
+        .out_or(a.out.as_deref())
+        .ok_or_else(|| crate::edge::config::no_out("status"))?;
     // The shipment is read once, a batch at a time: what each refresh needs of a batch is its
     // totals and fingerprint (`Watched`), never its file list.
     let name = || a.shipment.display().to_string();
@@ -163,7 +166,7 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let base = carload::shipment::build::source_root(&index.header, None).into_owned();
     loop {
         let now = SystemTime::now();
-        let mut list = status_of(&a.out, &index.header, &watched, &batch, now, &rule);
+        let mut list = status_of(&out, &index.header, &watched, &batch, now, &rule);
         for (i, b) in list.iter_mut().enumerate() {
             if let State::Built { sources_changed, .. } = &mut b.state {
                 let note = noted

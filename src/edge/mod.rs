@@ -1,9 +1,10 @@
 //! What the two edges of the binary — the command line (`cli`) and the workstation (`tui`) —
 //! share and the library must not hold: process-wide signal cleanup ([`signals`]), this
-//! machine's identity and the clocks handed to the library ([`host`]), and the command-line
-//! options both take ([`options`]). The edges import the library and this module, never each
+//! machine's identity and the clocks handed to the library ([`host`]), the command-line
+//! options both take ([`options`]) and the operator's defaults they both read ([`config`]). The edges import the library and this module, never each
 //! other (the command router aside: `cli::run` starts `tui::run`); this module imports neither.
 
+pub mod config;
 pub mod host;
 pub mod options;
 pub mod signals;

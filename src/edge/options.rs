@@ -90,18 +90,17 @@ fn parse_chunker(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// The planning options of `carload plan` and the workstation. A command states its own
-/// defaults for `--sector` and `--min-piece-size` (`plan`: 32GiB and 1MiB; the workstation: its
-/// config's) with `mut_arg`.
+/// The planning options of `carload plan` and the workstation. The sizes not given come from
+/// the config ([`crate::edge::config`]), else the planner's defaults, for both.
 #[derive(Args, Debug, Clone)]
 pub struct PlanOptionArgs {
-    /// Sector size the pieces are for: 32GiB or 64GiB.
+    /// Sector size the pieces are for: 32GiB or 64GiB (default: the config's, else 32GiB).
     #[arg(long, value_name = "SIZE", value_parser = sector_arg)]
     pub sector: Option<u64>,
-    /// Target padded piece size (power of two; default: the sector size).
+    /// Target padded piece size (power of two; default: the config's, else the sector size).
     #[arg(long, value_name = "SIZE", value_parser = size_arg)]
     pub piece_size: Option<u64>,
-    /// Smallest padded piece size a batch should get (Fil+ floor 1 MiB).
+    /// Smallest padded piece size a batch gets (default: the config's, else 1MiB, the Fil+ floor).
     #[arg(long, value_name = "SIZE", value_parser = size_arg)]
     pub min_piece_size: Option<u64>,
     /// Bytes to keep free in every piece beyond the exact bound.
@@ -138,6 +137,50 @@ impl PlanOptionArgs {
         o.pack = self.pack.into();
         Ok(o)
     }
+
+    /// The flags given here that `opened`'s options (an existing shipment's) override, each as
+    /// `--flag VALUE (the shipment's: VALUE)`. A size counts when given; the other options when
+    /// they differ from their defaults (clap cannot tell `--margin 0` from no `--margin`).
+    pub fn overridden_by(&self, opened: &PlanOptions) -> Vec<String> {
+        use carload::human::ibytes;
+        let mut out = Vec::new();
+        let mut size = |flag: &str, given: Option<u64>, theirs: u64| {
+            if let Some(v) = given.filter(|&v| v != theirs) {
+                out.push(format!("{flag} {} (the shipment's: {})", ibytes(v), ibytes(theirs)));
+            }
+        };
+        size("--sector", self.sector, opened.sector_size);
+        size("--piece-size", self.piece_size, opened.piece_size);
+        size("--min-piece-size", self.min_piece_size, opened.min_piece_size);
+        size("--margin", Some(self.margin).filter(|&m| m != 0), opened.margin);
+        let pack: Pack = self.pack.into();
+        if pack != Pack::BestFit && pack != opened.pack {
+            out.push(format!("--pack {} (the shipment's: {})", pack_name(pack), pack_name(opened.pack)));
+        }
+        let mine = self.profile.profile();
+        let theirs = &opened.profile;
+        if self.profile.cid_version != 0 && mine.cid_version != theirs.cid_version {
+            let theirs = if theirs.cid_version == CidVersion::V1 { 1 } else { 0 };
+            out.push(format!("--cid-version {} (the shipment's: {theirs})", self.profile.cid_version));
+        }
+        if self.profile.raw_leaves.is_some() && mine.raw_leaves != theirs.raw_leaves {
+            out.push(format!("--raw-leaves={} (the shipment's: {})", mine.raw_leaves, theirs.raw_leaves));
+        }
+        if mine.chunk_size != DEFAULT_CHUNK_SIZE && mine.chunk_size != theirs.chunk_size {
+            out.push(format!("--chunker size-{} (the shipment's: size-{})", mine.chunk_size, theirs.chunk_size));
+        }
+        if mine.hidden && !theirs.hidden {
+            out.push("--hidden (the shipment's: without)".into());
+        }
+        out
+    }
+}
+
+fn pack_name(p: Pack) -> &'static str {
+    match p {
+        Pack::BestFit => "best-fit",
+        Pack::KeepFolders => "keep-folders",
+    }
 }
 
 #[cfg(test)]
@@ -171,5 +214,33 @@ mod tests {
         assert!(options(&["--sector", "16GiB"], &none).unwrap_err().contains("unsupported sector size \"16GiB\""));
         let bad = SizeDefaults { sector: Some(16 << 30), ..none };
         assert_eq!(options(&[], &bad).unwrap_err(), "unsupported sector size 17179869184 bytes (use 32GiB or 64GiB)");
+    }
+
+    #[test]
+    fn flags_an_opened_shipment_overrides_are_named() {
+        let none = SizeDefaults::default();
+        let opened = options(&[], &none).unwrap();
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .unwrap()
+                .options
+                .overridden_by(&opened)
+        };
+        assert_eq!(cli(&["--sector", "64GiB"]), ["--sector 64 GiB (the shipment's: 32 GiB)"]);
+        // Given but equal, or not given: nothing to say.
+        assert!(cli(&["--sector", "32GiB", "--pack", "best-fit"]).is_empty());
+        assert!(cli(&[]).is_empty());
+        let all =
+            cli(&["--piece-size", "1MiB", "--pack", "keep-folders", "--cid-version", "1", "--chunker", "size-1024"]);
+        assert_eq!(
+            all,
+            [
+                "--piece-size 1.0 MiB (the shipment's: 32 GiB)",
+                "--pack keep-folders (the shipment's: best-fit)",
+                "--cid-version 1 (the shipment's: 0)",
+                "--chunker size-1024 (the shipment's: size-262144)",
+            ]
+            .map(String::from)
+        );
     }
 }

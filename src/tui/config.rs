@@ -1,30 +1,13 @@
 //! The workstation's defaults and remembered state, in the platform's standard folders
 //! (`directories`): on Linux `$XDG_CONFIG_HOME/carload/config.json` (default
 //! `~/.config/carload/config.json`) and `$XDG_DATA_HOME/carload/state.json` (default
-//! `~/.local/share/carload/state.json`). Command-line flags win over the config.
+//! `~/.local/share/carload/state.json`). The config is read by both edges
+//! ([`crate::edge::config`]); command-line flags win over it.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Defaults the operator edits.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Config {
-    /// Sector size (`32GiB` or `64GiB`).
-    pub sector: Option<String>,
-    /// Target padded piece size.
-    pub piece_size: Option<String>,
-    /// Smallest padded piece size.
-    pub min_piece_size: Option<String>,
-    /// Output folder of builds.
-    pub out: Option<PathBuf>,
-    /// Storage provider for exported deal commands.
-    pub provider: Option<String>,
-    /// Capture the mouse.
-    pub mouse: Option<bool>,
-    /// Key bindings to change: action name → keys (see `tui::keys`), e.g. `{"build": ["F5"]}`.
-    pub keys: Option<std::collections::BTreeMap<String, Vec<String>>>,
-}
+pub use crate::edge::config::{config_path, load_config};
 
 /// What the workstation remembers between runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,23 +25,8 @@ fn dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "carload")
 }
 
-/// Where the config file lives.
-pub fn config_path() -> Option<PathBuf> {
-    dirs().map(|d| d.config_dir().join("config.json"))
-}
-
 fn state_path() -> Option<PathBuf> {
     dirs().map(|d| d.data_dir().join("state.json"))
-}
-
-/// Reads the config; a missing file is the default, a broken one an error naming it.
-pub fn load_config() -> anyhow::Result<Config> {
-    let Some(path) = config_path() else { return Ok(Config::default()) };
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
-    }
 }
 
 /// Reads the remembered state (a missing or broken file is empty).

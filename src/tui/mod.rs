@@ -22,12 +22,11 @@ pub mod worker;
 #[cfg(test)]
 mod tests;
 
-use crate::edge::options::{PlanOptionArgs, SizeDefaults};
+use crate::edge::options::PlanOptionArgs;
 use crate::edge::UsageError;
 use anyhow::{Context, Result};
 use app::{App, Effect, Msg, Settings};
 use carload::shipment::plan::{check_options, PlanOptions};
-use carload::shipment::size::parse_size;
 use carload::shipment::{read_shipment, Batch};
 use clap::Args;
 use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
@@ -39,10 +38,6 @@ use std::time::{Duration, Instant};
 
 /// `carload tui`.
 #[derive(Args, Debug, Clone)]
-#[command(
-    mut_arg("sector", |a| a.help("Sector size the pieces are for: 32GiB or 64GiB (default: the config's, else 32GiB)")),
-    mut_arg("min_piece_size", |a| a.help("Smallest padded piece size a batch gets (default: the config's, else 1MiB)"))
-)]
 pub struct TuiArgs {
     /// Files and folders to browse (default: the opened shipment's inputs, else the current folder).
     pub paths: Vec<PathBuf>,
@@ -83,19 +78,13 @@ struct Setup {
     roots: Vec<PathBuf>,
     loaded: Vec<Batch>,
     mouse: bool,
+    /// Flags the opened shipment's options override, as `--flag VALUE (the shipment's: …)`.
+    overridden: Vec<String>,
 }
 
 fn setup(a: &TuiArgs) -> Result<Setup> {
     let cfg = config::load_config()?;
-    let cfg_size = |v: &Option<String>, what: &str| -> Result<Option<u64>> {
-        v.as_deref().map(|s| parse_size(s).with_context(|| format!("config {what}"))).transpose()
-    };
-    let defaults = SizeDefaults {
-        sector: cfg_size(&cfg.sector, "sector")?,
-        piece_size: cfg_size(&cfg.piece_size, "piece_size")?,
-        min_piece_size: cfg_size(&cfg.min_piece_size, "min_piece_size")?,
-    };
-    let mut o = a.options.options(&defaults)?;
+    let mut o = a.options.options(&cfg.size_defaults()?)?;
     let keys = match &cfg.keys {
         Some(changes) => keys::Keymap::with_changes(changes).map_err(|e| {
             let at = config::config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
@@ -114,12 +103,14 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     let mut inputs: Vec<String> = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let mut loaded = Vec::new();
+    let mut overridden = Vec::new();
     if let Some(path) = shipment.clone().filter(|p| p.exists()) {
         let f = std::fs::File::open(&path).with_context(|| path.display().to_string())?;
         let s =
             read_shipment(std::io::BufReader::with_capacity(1 << 20, f)).with_context(|| path.display().to_string())?;
         let h = &s.header;
         o = PlanOptions::of_header(h);
+        overridden = a.options.overridden_by(&o);
         if inputs.is_empty() {
             inputs = h.inputs.clone();
         }
@@ -173,6 +164,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         roots,
         loaded,
         mouse: a.mouse || cfg.mouse.unwrap_or(false),
+        overridden,
     })
 }
 
@@ -199,6 +191,7 @@ pub fn run(a: TuiArgs) -> Result<()> {
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);
     app.load_batches(s.loaded);
+    app.note_overridden(&s.overridden);
     let guard = terminal::Guard::enter(s.mouse).context("setting up the terminal")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     term.draw(|f| view::draw(f, &app))?;

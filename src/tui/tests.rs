@@ -1159,3 +1159,17 @@ fn keys_come_from_the_binding_table() {
     assert!(text.contains("F5") && text.contains("build the selected batch"), "{text}");
     assert!(text.contains("retry a failed batch") && text.contains("copy the selected value"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Coherence with the command line: overridden flags, exports, text that fits
+
+#[test]
+fn flags_the_opened_shipment_overrides_are_said_and_logged() {
+    let mut app = App::new(settings(1 << 20), (120, 40));
+    app.note_overridden(&[]);
+    assert_eq!(app.message, None);
+    app.note_overridden(&["--sector 64 GiB (the shipment's: 32 GiB)".into()]);
+    let said = "the shipment's options win over --sector 64 GiB (the shipment's: 32 GiB)";
+    assert_eq!(app.message, Some((Level::Error, said.into())));
+    assert_eq!(app.builds.log.back().map(|l| l.text.as_str()), Some(said));
+}

@@ -9,6 +9,8 @@ use std::path::Path;
 fn carload() -> Command {
     let mut c = Command::cargo_bin("carload").unwrap();
     c.env_remove("NO_COLOR");
+    // No config of the user's.
+    c.env("XDG_CONFIG_HOME", "/nonexistent/carload-tests");
     c
 }
 

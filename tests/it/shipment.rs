@@ -21,8 +21,11 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+/// `carload` with no config of the user's (`XDG_CONFIG_HOME` names a folder that does not exist).
 fn carload() -> Command {
-    Command::cargo_bin("carload").unwrap()
+    let mut c = Command::cargo_bin("carload").unwrap();
+    c.env("XDG_CONFIG_HOME", "/nonexistent/carload-tests");
+    c
 }
 
 fn profile(v1: bool, chunk: usize) -> Profile {
@@ -1605,4 +1608,65 @@ fn verify_of_a_shipment_checks_every_batch_and_every_claim() {
     assert!(err.contains("not built: ") && out.contains("5 not built"), "{out}{err}");
     let (code, _, _) = verify(&["--built-only"]);
     assert_eq!(code, Some(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One configuration
+
+/// `config.json` gives `plan`, `build`, `export` and `status` their defaults (flags win), as it
+/// gives the workstation.
+#[test]
+fn config_defaults_apply_to_plan_build_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    std::fs::write(d.join("data/a"), pseudo_random(300_000, 1)).unwrap();
+    std::fs::write(d.join("data/b"), pseudo_random(900_000, 2)).unwrap();
+    std::fs::create_dir_all(d.join("config/carload")).unwrap();
+    std::fs::write(
+        d.join("config/carload/config.json"),
+        r#"{"piece_size": "1MiB", "min_piece_size": "1MiB", "out": "cars", "provider": "f09999"}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = carload().env("XDG_CONFIG_HOME", d.join("config")).current_dir(d).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let header =
+        |name: &str| read_shipment(std::io::BufReader::new(std::fs::File::open(d.join(name)).unwrap())).unwrap().header;
+    run(&["plan", "data", "-o", "s.jsonl", "-q"]);
+    let h = header("s.jsonl");
+    assert_eq!((h.piece_size, h.min_piece_size, h.batches), (1 << 20, 1 << 20, 2));
+    // A flag wins over the config.
+    run(&["plan", "data", "-o", "t.jsonl", "-q", "--piece-size", "2MiB"]);
+    assert_eq!(header("t.jsonl").piece_size, 2 << 20);
+    // `build`, `status` and `export` find the CAR folder in the config; `export` the provider.
+    run(&["build", "s.jsonl", "-q"]);
+    assert!(d.join("cars/b00000.car").is_file() && d.join("cars/b00001.car").is_file());
+    assert!(run(&["status", "s.jsonl"]).0.starts_with("Built 2/2 batches"));
+    let (text, err) = run(&["export", "s.jsonl", "--format", "boost"]);
+    assert_eq!(err, "");
+    assert!(text.contains("--provider=f09999") && text.contains("# 2 batches"), "{text}");
+    // Without a config, `build` says where to give the folder.
+    let out = carload().current_dir(d).args(["build", "s.jsonl"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("pass --out DIR or set \"out\" in"), "{err}");
+}
+
+/// Planning flags given to `build` or `export` are refused (the shipment's options are what
+/// they build and export), never ignored silently.
+#[test]
+fn planning_flags_on_build_and_export_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.jsonl"), GOLDEN_SHIPMENT).unwrap();
+    for args in [
+        &["build", "s.jsonl", "--out", "o", "--sector", "64GiB"][..],
+        &["export", "s.jsonl", "--format", "csv", "--piece-size", "1MiB"],
+    ] {
+        let out = carload().current_dir(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[args.len() - 2]), "{err}");
+    }
 }

@@ -3,6 +3,17 @@
 use super::*;
 
 impl App {
+    /// Says which command-line flags the opened shipment's own options override (status line
+    /// and log), so they are not ignored silently.
+    pub fn note_overridden(&mut self, flags: &[String]) {
+        if flags.is_empty() {
+            return;
+        }
+        let text = format!("the shipment's options win over {}", flags.join(", "));
+        self.builds.log(self.now, true, text.clone());
+        self.say(Level::Error, text);
+    }
+
     /// Queues builds of batches `idx` (saving first when there are unsaved changes, and asking
     /// for the output folder once).
     pub(super) fn build(&mut self, idx: Vec<usize>) -> Vec<Effect> {
