@@ -107,6 +107,10 @@ pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_parser = format_arg())]
     pub format: Format,
+    /// How CAR paths are written: absolute (the commands work from any folder, as the
+    /// workstation writes them) or as-given (--out as typed).
+    #[arg(long, value_enum, value_name = "HOW", default_value = "absolute")]
+    pub car_paths: CarPaths,
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -116,6 +120,15 @@ pub struct ExportArgs {
     /// Deal parameters.
     #[command(flatten)]
     pub deal: super::args::DealArgs,
+}
+
+/// How `carload export` writes CAR paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CarPaths {
+    /// Made absolute against the working folder (not resolving links).
+    Absolute,
+    /// `--out` as typed.
+    AsGiven,
 }
 
 /// `--format`: the library's formats by name, each with its help line.
@@ -396,6 +409,9 @@ fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<E
 pub fn export_cmd(mut a: ExportArgs) -> Result<()> {
     let cfg = load_config()?;
     a.out = cfg.out_or(a.out.as_deref());
+    if a.car_paths == CarPaths::Absolute {
+        a.out = a.out.map(|p| std::path::absolute(&p).unwrap_or(p));
+    }
     if a.deal.provider.is_none() {
         a.deal.provider = cfg.provider.clone();
     }

@@ -188,7 +188,7 @@ impl Format {
             Format::Lotus => "Lotus legacy `client deal` (unpadded piece size)",
             Format::Boost => "Boost `offline-deal` (padded) plus the SP's `boostd import-data` line",
             Format::Curio => "Curio `sptool toolbox mk12-client offline-deal` (padded, explicit --verified)",
-            Format::Csv => "CSV: piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file",
+            Format::Csv => "CSV: piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file,batch",
             Format::Shipment => "The shipment file itself with each built batch's `result` filled in",
         }
     }
@@ -199,8 +199,9 @@ impl Format {
     }
 }
 
-/// CSV header.
-pub const CSV_HEADER: &str = "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file";
+/// CSV header. The batch ID is the last column (added after the others, so readers that take
+/// the columns by position keep working).
+pub const CSV_HEADER: &str = "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file,batch";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -208,6 +209,22 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// The file an export of `format` is written to by default: beside the shipment file, named
+/// after it (`s.jsonl` → `s.boost.sh`, `s.csv`, `s.export.jsonl`), else `deals.<format>.sh` (or
+/// `deals.csv`) in the working folder.
+pub fn default_output(shipment: Option<&Path>, format: Format) -> PathBuf {
+    let (dir, stem) = match shipment.and_then(|p| Some((p.parent()?, p.file_name()?.to_str()?))) {
+        Some((dir, name)) => (dir, name.strip_suffix(".jsonl").unwrap_or(name).to_string()),
+        None => (Path::new(""), "deals".to_string()),
+    };
+    let name = match format {
+        Format::Csv => format!("{stem}.csv"),
+        Format::Shipment => format!("{stem}.export.jsonl"),
+        f => format!("{stem}.{}.sh", f.name()),
+    };
+    dir.join(name)
 }
 
 /// The deal command of `format` for `piece` (`None` for CSV and the shipment).
@@ -232,13 +249,14 @@ fn deal_text(format: Format, p: &DealParams, batches: &[&ExportRow]) -> String {
             out.push('\n');
             for (r, car) in batches.iter().map(|row| (&row.0, &row.1)) {
                 out.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{}\n",
                     r.piece_cid,
                     r.piece_size,
                     r.piece_size_unpadded,
                     r.car_size,
                     r.payload_cid,
-                    csv_field(car)
+                    csv_field(car),
+                    csv_field(&r.batch)
                 ));
             }
         }
@@ -468,6 +486,17 @@ mod tests {
         assert_eq!(command(Format::Boost, &p, &piece), Some(boost_command(&p, &piece)));
         assert_eq!(command(Format::Csv, &p, &piece), None);
         assert_eq!(command(Format::Shipment, &p, &piece), None);
+    }
+
+    #[test]
+    fn exports_are_named_after_their_shipment() {
+        let s = Path::new("/ship/archive.jsonl");
+        assert_eq!(default_output(Some(s), Format::Boost), Path::new("/ship/archive.boost.sh"));
+        assert_eq!(default_output(Some(s), Format::Lotus), Path::new("/ship/archive.lotus.sh"));
+        assert_eq!(default_output(Some(s), Format::Csv), Path::new("/ship/archive.csv"));
+        assert_eq!(default_output(Some(s), Format::Shipment), Path::new("/ship/archive.export.jsonl"));
+        assert_eq!(default_output(Some(Path::new("plan.txt")), Format::Curio), Path::new("plan.txt.curio.sh"));
+        assert_eq!(default_output(None, Format::Curio), Path::new("deals.curio.sh"));
     }
 
     #[test]

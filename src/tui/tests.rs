@@ -1173,3 +1173,57 @@ fn flags_the_opened_shipment_overrides_are_said_and_logged() {
     assert_eq!(app.message, Some((Level::Error, said.into())));
     assert_eq!(app.builds.log.back().map(|l| l.text.as_str()), Some(said));
 }
+
+/// The export form names the batches it leaves out (being built, not built) as `carload
+/// export` does, writes CAR paths absolute as `carload export` does by default, and defaults
+/// its file to one named after the shipment.
+#[test]
+fn export_names_what_it_leaves_out_and_the_file_after_the_shipment() {
+    let (d, mut app) = packed(512 << 10);
+    assert_eq!(app.batches.list.len(), 2);
+    app.update(code(KeyCode::Tab));
+    let e = keys(&mut app, "b");
+    settle(&mut app, e);
+    assert!(app.batches.list[0].result.is_some());
+    // The second batch is queued here (its build not run yet).
+    app.pane.row = 1;
+    let queued = keys(&mut app, "b");
+    assert!(matches!(queued[..], [Effect::Build { .. }]), "{queued:?}");
+    app.deal.output = "deals.sh".into();
+    keys(&mut app, "e");
+    assert_eq!(app.deal.output, d.path().join("ship.boost.sh").display().to_string());
+    let ids: Vec<String> = app.batches.list.iter().map(|b| b.id.clone()).collect();
+    let left = app.export_left_out().unwrap();
+    assert_eq!(left, format!("1 of 2 batches left out: 1 being built ({})", ids[1]));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("warning: {left}")), "{text}");
+    // Its build failed: not built.
+    app.builds.activity.insert(ids[1].clone(), super::builds::Activity::Failed("cancelled".into()));
+    assert_eq!(app.export_left_out().unwrap(), format!("1 of 2 batches left out: 1 not built ({})", ids[1]));
+    let car = d.path().join("out").join(format!("{}.car", ids[0]));
+    assert!(app.export_preview.as_ref().unwrap().contains(&format!("import-data <deal-uuid> {}", car.display())));
+    // CSV: named after the shipment too, the batch ID in its last column.
+    for _ in 0..3 {
+        app.update(code(KeyCode::BackTab));
+    }
+    app.modal = Some(Modal::Export { field: 0 });
+    while !app.deal.output.ends_with(".csv") {
+        app.update(code(KeyCode::Right));
+    }
+    assert_eq!(app.deal.output, d.path().join("ship.csv").display().to_string());
+    let csv = app.export_preview.clone().unwrap();
+    assert!(csv.starts_with("piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file,batch\n"), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().ends_with(&format!("{},{}", car.display(), ids[0])), "{csv}");
+    let e = app.update(code(KeyCode::Enter));
+    settle(&mut app, e);
+    let (level, said) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert_eq!(
+        said,
+        format!(
+            "export written to {}; 1 of 2 batches left out: 1 not built ({})",
+            d.path().join("ship.csv").display(),
+            ids[1]
+        )
+    );
+}

@@ -749,6 +749,9 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
             lines.push(Line::raw(
                 "↑↓/Tab field · type to edit · Enter write the file (asks before replacing) · Esc close",
             ));
+            if let Some(left) = app.export_left_out() {
+                lines.push(Line::styled(format!("warning: {left}"), th.fg(Color::Red)));
+            }
             lines.push(Line::styled("Preview (the bytes `carload export` writes):", th.bold()));
             match &app.export_preview {
                 Ok(text) => lines.extend(text.lines().map(|l| Line::raw(clean(l).into_owned()))),

@@ -506,7 +506,13 @@ fn export(args: &[&str]) -> (String, String) {
     let out =
         carload().current_dir(dir.path()).args(["export", "s.jsonl", "--out", "out"]).args(args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    // CAR paths are absolute: the temporary folder reads as /DIR.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let real = dir.path().canonicalize().unwrap();
+    let stdout = stdout
+        .replace(&format!("{}/", real.display()), "/DIR/")
+        .replace(&format!("{}/", dir.path().display()), "/DIR/");
+    (stdout, String::from_utf8(out.stderr).unwrap())
 }
 
 #[test]
@@ -514,9 +520,9 @@ fn export_csv_golden() {
     let (out, err) = export(&["--format", "csv"]);
     assert_eq!(
         out,
-        "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file\n\
-         baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga,34359738368,34091302912,33999999000,bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui,out/b00000.car\n\
-         baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa,1048576,1040384,900000,bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq,out/b00002.car\n"
+        "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file,batch\n\
+         baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga,34359738368,34091302912,33999999000,bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui,/DIR/out/b00000.car,b00000\n\
+         baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa,1048576,1040384,900000,bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq,/DIR/out/b00002.car,b00002\n"
     );
     assert!(err.contains("1 of 3 batches not built yet, left out: b00001"), "{err}");
 }
@@ -540,10 +546,10 @@ fn export_lotus_golden() {
         "# carload shipment export: Lotus legacy `client deal` (removed in Lotus v1.27.1; --manual-piece-size is UNPADDED)\n\
          # 2 batches\n\
          \n\
-         # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
+         # b00000: /DIR/out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
          lotus client deal --from=f1wallet --manual-piece-cid=baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --manual-piece-size=34091302912 --verified-deal=true bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui f01234 0 1051200\n\
          \n\
-         # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
+         # b00002: /DIR/out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
          lotus client deal --from=f1wallet --manual-piece-cid=baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --manual-piece-size=1040384 --verified-deal=true bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq f01234 0 1051200\n"
     );
 }
@@ -556,13 +562,13 @@ fn export_boost_golden() {
         "# carload shipment export: Boost `offline-deal` (--piece-size is PADDED); the SP imports each CAR with boostd\n\
          # 2 batches\n\
          \n\
-         # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
+         # b00000: /DIR/out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
          boost offline-deal --provider=<miner> --commp=baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --piece-size=34359738368 --payload-cid=bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui --duration=518400 --storage-price=<storage-price> --verified=false\n\
-         # SP: boostd import-data <deal-uuid> out/b00000.car\n\
+         # SP: boostd import-data <deal-uuid> /DIR/out/b00000.car\n\
          \n\
-         # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
+         # b00002: /DIR/out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
          boost offline-deal --provider=<miner> --commp=baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --piece-size=1048576 --payload-cid=bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq --duration=518400 --storage-price=<storage-price> --verified=false\n\
-         # SP: boostd import-data <deal-uuid> out/b00002.car\n"
+         # SP: boostd import-data <deal-uuid> /DIR/out/b00002.car\n"
     );
 }
 
@@ -574,11 +580,11 @@ fn export_curio_golden() {
         "# carload shipment export: Curio `sptool toolbox mk12-client offline-deal` (--piece-size is PADDED)\n\
          # 2 batches\n\
          \n\
-         # b00000: out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
+         # b00000: /DIR/out/b00000.car (33999999000 bytes, piece 34359738368 padded / 34091302912 unpadded)\n\
          sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaqnauemxcweffxl76nk7oics6hq54lhw3advizsx3ydlnjbvk7guga --piece-size 34359738368 --payload-cid bafkreihv32zduwzcvt6nmdswc2petczpajdlhf7mq36xikbaggvd462aui --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00000> <deal-uuid> 33999999000\n\
          \n\
-         # b00002: out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
+         # b00002: /DIR/out/b00002.car (900000 bytes, piece 1048576 padded / 1040384 unpadded)\n\
          sptool --actor f01234 toolbox mk12-client offline-deal --provider f01234 --commp baga6ea4seaql6wowurle7h2jszhpg57ttdrvy7ncie7j26jms7p5xpewq7hiupa --piece-size 1048576 --payload-cid bafkreifznmvosn5a2wd3tcinxljop2mnl2mjr3mub3aqu5iyufgu7nfwbq --duration 518400 --storage-price 0 --verified=true\n\
          # SP: curio market add-url --url <url-of-b00002> <deal-uuid> 900000\n"
     );
@@ -1669,4 +1675,32 @@ fn planning_flags_on_build_and_export_are_refused_not_ignored() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(args[args.len() - 2]), "{err}");
     }
+}
+
+/// CAR paths are absolute by default (as the workstation writes them), as typed with
+/// `--car-paths as-given`; the same with `--out` from the command line or from the config.
+#[test]
+fn export_car_paths_are_absolute_unless_asked_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.jsonl"), GOLDEN_SHIPMENT).unwrap();
+    let csv = |args: &[&str]| {
+        let out = carload()
+            .current_dir(dir.path())
+            .args(["export", "s.jsonl", "--format", "csv"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().nth(1).unwrap().split(',').nth(5).unwrap().to_string()
+    };
+    let real = dir.path().canonicalize().unwrap();
+    let abs = csv(&["--out", "out"]);
+    assert!(
+        abs == format!("{}/out/b00000.car", real.display())
+            || abs == format!("{}/out/b00000.car", dir.path().display()),
+        "{abs}"
+    );
+    assert_eq!(csv(&["--out", "out", "--car-paths", "as-given"]), "out/b00000.car");
+    assert_eq!(csv(&["--out", "./out/", "--car-paths", "as-given"]), "./out/b00000.car");
 }

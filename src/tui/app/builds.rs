@@ -282,6 +282,8 @@ impl App {
             self.export_preview = Err("no output folder: builds go to --out (b asks for it)".into());
             return;
         };
+        // CAR paths absolute, as `carload export` writes them by default.
+        let out = std::path::absolute(&out).unwrap_or(out);
         let rows: Vec<(BatchResult, String)> = self
             .batches
             .list
@@ -306,12 +308,52 @@ impl App {
     }
 
     pub(super) fn open_export(&mut self) {
-        if self.deal.output.is_empty() {
-            let ext = if FORMATS[self.deal.format % FORMATS.len()].0 == "csv" { "csv" } else { "sh" };
-            self.deal.output = format!("deals.{ext}");
+        let format = FORMATS[self.deal.format % FORMATS.len()].1;
+        if self.deal.output.is_empty() || self.is_default_output(&self.deal.output) {
+            self.deal.output = self.default_output(format);
         }
         self.refresh_export();
         self.modal = Some(Modal::Export { field: 1 });
+    }
+
+    /// The export file's default for `format`: named after the shipment, beside it.
+    pub(super) fn default_output(&self, format: Format) -> String {
+        export::default_output(self.settings.shipment.as_deref(), format).display().to_string()
+    }
+
+    /// Whether `output` is a default name (this shipment's for any format, or the `deals.sh`
+    /// of earlier versions): it follows the shipment and the format.
+    pub(super) fn is_default_output(&self, output: &str) -> bool {
+        matches!(output, "deals.sh" | "deals.csv") || FORMATS.iter().any(|(_, f)| self.default_output(*f) == output)
+    }
+
+    /// The batches an export leaves out, named: being built (here or by another builder) and
+    /// not built; `None` when every batch with files is in it.
+    pub fn export_left_out(&self) -> Option<String> {
+        let (mut building, mut missing) = (Vec::new(), Vec::new());
+        for b in self.batches.list.iter().filter(|b| b.result.is_none() && !b.is_empty()) {
+            match self.batch_state(b) {
+                Shown::Queued | Shown::Running(_) | Shown::Foreign { stale: false, .. } => building.push(b.id.as_str()),
+                _ => missing.push(b.id.as_str()),
+            }
+        }
+        let total = building.len() + missing.len();
+        if total == 0 {
+            return None;
+        }
+        let names = |ids: &[&str]| {
+            let more = if ids.len() > 5 { ", …" } else { "" };
+            format!("{}{more}", ids.iter().take(5).copied().collect::<Vec<_>>().join(", "))
+        };
+        let mut parts = Vec::new();
+        if !building.is_empty() {
+            parts.push(format!("{} being built ({})", building.len(), names(&building)));
+        }
+        if !missing.is_empty() {
+            parts.push(format!("{} not built ({})", missing.len(), names(&missing)));
+        }
+        let of = self.batches.list.iter().filter(|b| !b.is_empty()).count();
+        Some(format!("{total} of {of} {} left out: {}", plural(of, "batch", "batches"), parts.join(", ")))
     }
 
     /// What the workstation says of batch `b`: one judgement in one order for the list, the
@@ -378,7 +420,8 @@ impl App {
             v.push(("Piece size (unpadded)".into(), r.piece_size_unpadded.to_string()));
             v.push(("CAR size".into(), r.car_size.to_string()));
             if let Some(out) = &self.settings.out {
-                v.push(("CAR file".into(), carload::shipment::build::outputs(out, &b.id).car.display().to_string()));
+                let out = std::path::absolute(out).unwrap_or_else(|_| out.clone());
+                v.push(("CAR file".into(), export::car_path(Some(&out), &b.id)));
                 if let Ok(params) = self.deal.params() {
                     for (name, f) in [
                         ("Boost command", Format::Boost),
@@ -392,5 +435,14 @@ impl App {
             }
         }
         v
+    }
+}
+
+/// `n` with the word that goes with it: `1 file`, `2 files`.
+pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }

@@ -414,7 +414,9 @@ impl App {
                             (self.deal.format + f - 1) % f
                         };
                         let ext = if FORMATS[self.deal.format].0 == "csv" { "csv" } else { "sh" };
-                        if let Some(stem) =
+                        if self.is_default_output(&self.deal.output) {
+                            self.deal.output = self.default_output(FORMATS[self.deal.format].1);
+                        } else if let Some(stem) =
                             self.deal.output.strip_suffix(".sh").or_else(|| self.deal.output.strip_suffix(".csv"))
                         {
                             self.deal.output = format!("{stem}.{ext}");

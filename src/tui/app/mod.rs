@@ -967,7 +967,10 @@ impl App {
                 match r {
                     Ok(p) => {
                         self.modal = None;
-                        self.say(Level::Info, format!("export written to {}", p.display()));
+                        match self.export_left_out() {
+                            None => self.say(Level::Info, format!("export written to {}", p.display())),
+                            Some(left) => self.say(Level::Error, format!("export written to {}; {left}", p.display())),
+                        }
                         return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
                     }
                     Err(None) => {
