@@ -1,5 +1,5 @@
 //! Numbers for people, one way each, as the command line and the workstation print them: sizes
-//! ([`ibytes`]), durations ([`secs`]) and throughput ([`rate`]).
+//! ([`ibytes`]), durations ([`secs`]), throughput ([`rate`]) and file times ([`utc_ns`]).
 
 /// Sizes in IEC units as go-humanize `IBytes` prints them (`256 B`, `2.0 KiB`, `16 KiB`).
 pub fn ibytes(n: u64) -> String {
@@ -39,9 +39,36 @@ pub fn rate(bytes_per_sec: f64) -> String {
     }
 }
 
+/// A file time in nanoseconds since the Unix epoch as a UTC date and time, the nanoseconds kept
+/// (two times that differ by 1 ns read differently): `2026-12-05 06:40:01.123456789 UTC`. A pure
+/// function of its argument (no clock, no time zone).
+pub fn utc_ns(ns: i64) -> String {
+    let (secs, nanos) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{nanos:09} UTC", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_times_read_as_utc_dates() {
+        assert_eq!(utc_ns(0), "1970-01-01 00:00:00.000000000 UTC");
+        assert_eq!(utc_ns(1_764_650_000_123_456_789), "2025-12-02 04:33:20.123456789 UTC");
+        assert_eq!(utc_ns(951_782_400_000_000_001), "2000-02-29 00:00:00.000000001 UTC");
+        assert_eq!(utc_ns(-1), "1969-12-31 23:59:59.999999999 UTC");
+    }
 
     #[test]
     fn ibytes_matches_go_humanize() {

@@ -160,7 +160,11 @@ pub fn check_sources<'a>(batch: &'a Batch, base: &Path) -> Result<SourceFiles<'a
         }
         let mtime = super::plan::mtime_ns(&meta);
         if mtime != f.mtime_ns {
-            return Err(changed(format!("modification time {mtime} ns, planned {}", f.mtime_ns)));
+            return Err(changed(format!(
+                "modification time {}, planned {}",
+                crate::human::utc_ns(mtime),
+                crate::human::utc_ns(f.mtime_ns)
+            )));
         }
         if let Some(planned) = f.ident {
             let now = Ident::of(&meta);
@@ -169,8 +173,9 @@ pub fn check_sources<'a>(batch: &'a Batch, base: &Path) -> Result<SourceFiles<'a
             }
             if now.ctime_ns != planned.ctime_ns {
                 return Err(changed(format!(
-                    "status-change time {} ns, planned {} (written, or its mtime set back)",
-                    now.ctime_ns, planned.ctime_ns
+                    "status-change time {}, planned {} (written, or its mtime set back)",
+                    crate::human::utc_ns(now.ctime_ns),
+                    crate::human::utc_ns(planned.ctime_ns)
                 )));
             }
         }

@@ -1227,3 +1227,152 @@ fn export_names_what_it_leaves_out_and_the_file_after_the_shipment() {
         )
     );
 }
+
+/// Names are measured by display width: a CJK or emoji name fills its column exactly (cut with
+/// `…` when too wide), so the SIZE and BATCH columns stay where the header puts them.
+#[test]
+fn cjk_and_emoji_names_keep_their_columns() {
+    use carload::walk::{Kind, ROOTS};
+    let profile = Profile::default();
+    let cost = |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+    let mut app = App::new(settings(SECTOR_32GIB), (80, 24));
+    app.update(Msg::Listing(super::tree::tests::listing_with(
+        ROOTS,
+        0,
+        &[
+            ("写真とビデオのアーカイブ二〇二四年十二月分すべて.tar", Kind::File, 1_048_576),
+            ("😀 party.mov", Kind::File, 2_048),
+            ("plain.txt", Kind::File, 12),
+        ],
+        &cost,
+    )));
+    app.update(Msg::ScanDone(0.1));
+    let text = screen(&mut app, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    let col = |l: &str, what: &str| super::view::width(&l[..l.find(what).unwrap()]);
+    let head = rows.iter().find(|l| l.contains("SIZE")).unwrap();
+    let size_end = col(head, "SIZE") + 4;
+    for (row, size) in [("写真", "1.0 MiB"), ("😀", "2.0 KiB"), ("plain.txt", "12 B")] {
+        let line = rows.iter().find(|l| l.contains(row)).unwrap_or_else(|| panic!("{row}: {text}"));
+        assert_eq!(col(line, size) + size.len(), size_end, "{row}: {line}");
+    }
+    let cut = rows.iter().find(|l| l.contains("写真")).unwrap();
+    assert!(cut.contains('…'), "{cut}");
+    // Cutting never splits a wide character's columns: the fitted name is exactly its column.
+    assert_eq!(super::view::width(&super::view::fit("写真とビデオ", 7)), 7);
+    assert_eq!(super::view::fit("写真とビデオ", 7), "写真と…");
+    assert_eq!(super::view::fit("写真とビデオ", 8), "写真と… ");
+    assert_eq!(super::view::fit("😀 party", 10), "😀 party  ");
+}
+
+/// At 80 columns the header gives up the CAR bound, the profile and the sector before the
+/// shipment's file name (its path shortened from the left); the footer keeps help and quit.
+#[test]
+fn header_and_footer_fit_80_columns() {
+    let mut app = synthetic();
+    app.update(Msg::ScanDone(1.25));
+    app.settings.shipment =
+        Some(PathBuf::from("/srv/filecoin/shipments/2026/december/archive-of-the-photo-department.jsonl"));
+    app.dirty = true;
+    insta::assert_snapshot!("header_footer_80x24", screen(&mut app, 80, 24));
+    let text = screen(&mut app, 80, 24);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains("…") && first.contains("archive-of-the-photo-department.jsonl [modified] · piece 32 GiB"),
+        "{first}"
+    );
+    let footer = text.lines().nth(23).unwrap();
+    assert!(footer.contains("? help · q quit"), "{footer}");
+    // At 120 columns everything but the CAR bound fits.
+    app.settings.shipment = Some(PathBuf::from("/srv/s.jsonl"));
+    let wide = screen(&mut app, 120, 40);
+    let first = wide.lines().next().unwrap();
+    assert!(first.contains("/srv/s.jsonl [modified] · sector 32 GiB · piece 32 GiB · cidv0"), "{first}");
+}
+
+/// Status messages expire: after 10 s (errors after 30 s), at the next key, and "building N
+/// batches…" as soon as nothing is queued or building here.
+#[test]
+fn status_lines_expire() {
+    let mut app = synthetic();
+    app.update(Msg::ScanDone(1.25));
+    app.settings.out = Some(PathBuf::from("/cars"));
+    app.browser.selected = 2;
+    keys(&mut app, "  ");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let t0 = 1_764_650_000.0;
+    app.update(Msg::Tick(t0));
+    app.dirty = false;
+    let a = app.batches.list[0].id.clone();
+    app.pane.row = 0;
+    app.focus = Focus::Batches;
+    let e = keys(&mut app, "b");
+    assert_eq!(e.len(), 1);
+    assert!(app.message.as_ref().unwrap().1.starts_with("building 1 batch into /cars"), "{:?}", app.message);
+    app.update(build_msg(&a, t0 + 1.0, Report::Started));
+    app.update(Msg::Tick(t0 + 2.0));
+    assert!(app.message.is_some());
+    app.update(build_msg(&a, t0 + 3.0, Report::Finished(Done::Cancelled)));
+    assert_eq!(app.message, None, "the build is over");
+    // An info message lasts 10 s.
+    keys(&mut app, "b");
+    app.update(Msg::Tick(t0 + 12.0));
+    assert!(app.message.is_some());
+    app.update(Msg::Tick(t0 + 13.5));
+    assert_eq!(app.message, None);
+    // An error 30 s.
+    app.note_overridden(&["--pack keep-folders (the shipment's: best-fit)".into()]);
+    app.update(Msg::Tick(t0 + 40.0));
+    assert!(app.message.is_some());
+    app.update(Msg::Tick(t0 + 44.0));
+    assert_eq!(app.message, None);
+}
+
+/// The quit dialog tells running builds from queued ones; plurals agree with their numbers;
+/// a failure advises the workstation's own fix and its full reason is in the info screen.
+#[test]
+fn quit_dialog_plurals_and_failure_advice() {
+    let mut app = synthetic();
+    app.update(Msg::ScanDone(1.25));
+    app.settings.out = Some(PathBuf::from("/cars"));
+    app.browser.selected = 2;
+    keys(&mut app, "  ");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.dirty = false;
+    let (a, b) = (app.batches.list[0].id.clone(), app.batches.list[1].id.clone());
+    app.focus = Focus::Batches;
+    let e = keys(&mut app, "B");
+    assert_eq!(e.len(), 2);
+    keys(&mut app, "q");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("2 builds are queued here; quitting cancels them."), "{text}");
+    app.update(code(KeyCode::Esc));
+    let t0 = 1_764_650_000.0;
+    app.update(build_msg(&a, t0, Report::Started));
+    assert!(app.builds.log.back().unwrap().text.contains(" started: 3 files, "), "{:?}", app.builds.log);
+    keys(&mut app, "q");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("1 build runs here and 1 is queued; quitting cancels them."), "{text}");
+    app.update(code(KeyCode::Esc));
+    app.update(build_msg(&b, t0 + 1.0, Report::Started));
+    assert!(app.builds.log.back().unwrap().text.contains(" started: 1 file, "), "{:?}", app.builds.log);
+    let reason = "archive/2020/c.mov: changed since planning (modification time 2025-12-02 04:33:20.123456789 UTC, planned 2025-12-01 04:33:20.000000000 UTC); re-run `carload plan`";
+    app.update(build_msg(&b, t0 + 2.0, Report::Finished(Done::Failed(reason.into()))));
+    let want = reason.replace("re-run `carload plan`", "R re-plans the batch");
+    assert_eq!(app.message.as_ref().unwrap().1, format!("{b} failed: {want}"));
+    app.pane.row = 1;
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains(&format!("{b} FAILED (i full reason, r retries, R re-plans): archive/")), "{text}");
+    // The info screen shows the whole reason, wrapped.
+    keys(&mut app, "i");
+    let text = screen(&mut app, 80, 24);
+    let joined: String =
+        text.lines().map(|l| l.trim_matches(|c| c == '"' || c == '│' || c == ' ')).collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("planned 2025-12-01") && joined.contains("R re-plans the batch"), "{text}");
+    app.update(code(KeyCode::Esc));
+    keys(&mut app, "q");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("1 build runs here; quitting cancels them."), "{text}");
+}

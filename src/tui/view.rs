@@ -1,7 +1,7 @@
 //! Drawing: a pure function of the state. Only the visible rows are formatted, so a folder of
 //! any size draws in the same time.
 
-use super::app::{digits, App, Focus, Left, Level, Modal, PreviewContent, Shown, Sort, FORM_FIELDS};
+use super::app::{digits, plural, App, Focus, Left, Level, Modal, PreviewContent, Shown, Sort, FORM_FIELDS};
 use super::batches::{Frozen, WsBatch};
 use super::builds::{clock, Activity};
 use super::tree::NONE;
@@ -68,8 +68,9 @@ pub fn draw(f: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .split(area);
-    f.render_widget(Paragraph::new(clean(&title(app)).into_owned()).style(th.bold()), rows[0]);
-    f.render_widget(Paragraph::new(clean(&location(app)).into_owned()), rows[1]);
+    let w = area.width as usize;
+    f.render_widget(Paragraph::new(title(app, w)).style(th.bold()), rows[0]);
+    f.render_widget(Paragraph::new(fit(&location(app), w)), rows[1]);
     let bw = browser_width(area.width);
     let panes = Layout::horizontal([Constraint::Length(bw), Constraint::Min(10)]).split(rows[2]);
     match app.left {
@@ -77,13 +78,22 @@ pub fn draw(f: &mut Frame, app: &App) {
         Left::Progress => draw_progress(f, app, panes[0], &th),
     }
     draw_batches(f, app, panes[1], &th);
-    f.render_widget(Paragraph::new(clean(&details(app)).into_owned()), rows[3]);
-    f.render_widget(Paragraph::new(marked_line(app)), rows[4]);
-    f.render_widget(Paragraph::new(status_line(app)), rows[5]);
+    let line = |text: String| {
+        let text = if width(&text) > w { without_byte_counts(&text) } else { text };
+        fit(&text, w)
+    };
+    f.render_widget(Paragraph::new(line(clean(&details(app)).into_owned())), rows[3]);
+    f.render_widget(Paragraph::new(line(marked_line(app))), rows[4]);
+    f.render_widget(Paragraph::new(line(status_line(app))), rows[5]);
     let footer = match &app.message {
-        Some((Level::Error, m)) => Line::styled(clean(m).into_owned(), th.fg(Color::Red).add_modifier(Modifier::BOLD)),
-        Some((Level::Info, m)) => Line::styled(clean(m).into_owned(), th.fg(Color::Green)),
-        None => Line::styled(footer_keys(app), th.fg(Color::DarkGray)),
+        Some((Level::Error, m)) => Line::styled(fit(m, w), th.fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Some((Level::Info, m)) => Line::styled(fit(m, w), th.fg(Color::Green)),
+        None => {
+            let items: Vec<String> = footer_keys(app).split(" · ").map(str::to_owned).collect();
+            // The help and quit keys stay; the others from the first while they fit.
+            let keep = if items.len() > 2 { 2 } else { 0 };
+            Line::styled(fit_parts(&items, keep, w), th.fg(Color::DarkGray))
+        }
     };
     f.render_widget(Paragraph::new(footer), rows[6]);
     if let Some(m) = &app.modal {
@@ -91,18 +101,48 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
-fn title(app: &App) -> String {
+/// The title in `w` columns: the whole when it fits, else without the CAR bound, the profile and
+/// the sector (in that order), the shipment's path shortened from the left (its file name kept).
+fn title(app: &App, w: usize) -> String {
     let s = &app.settings;
     let file = s.shipment.as_ref().map_or("no shipment file yet".into(), |p| p.display().to_string());
-    format!(
-        "carload · {}{} · sector {} · piece {} (CAR ≤ {} bytes) · {}",
-        file,
-        if app.dirty { " [modified]" } else { "" },
-        ibytes(s.plan.sector_size),
-        ibytes(s.plan.piece_size),
-        digits(app.capacity()),
-        s.plan.profile.describe()
-    )
+    let file = clean(&file).into_owned();
+    let modified = if app.dirty { " [modified]" } else { "" };
+    let piece = ibytes(s.plan.piece_size);
+    let variants = [
+        format!(
+            " · sector {} · piece {piece} (CAR ≤ {} bytes) · {}",
+            ibytes(s.plan.sector_size),
+            digits(app.capacity()),
+            s.plan.profile.describe()
+        ),
+        format!(" · sector {} · piece {piece} · {}", ibytes(s.plan.sector_size), s.plan.profile.describe()),
+        format!(" · sector {} · piece {piece}", ibytes(s.plan.sector_size)),
+        format!(" · piece {piece}"),
+    ];
+    let head = "carload · ";
+    for rest in &variants {
+        let line = format!("{head}{file}{modified}{rest}");
+        if width(&line) <= w {
+            return line;
+        }
+    }
+    // The path from the left, keeping its end (the file name) and what follows.
+    let rest = format!("{modified}{}", variants[3]);
+    let room = w.saturating_sub(width(head) + width(&rest) + 1);
+    let chars: Vec<char> = file.chars().collect();
+    let mut start = chars.len();
+    let mut used = 0;
+    while start > 0 {
+        let cw = unicode_width::UnicodeWidthChar::width(chars[start - 1]).unwrap_or(0);
+        if used + cw > room {
+            break;
+        }
+        used += cw;
+        start -= 1;
+    }
+    let tail: String = chars[start..].iter().collect();
+    fit(&format!("{head}…{tail}{rest}"), w).trim_end().to_string()
 }
 
 fn location(app: &App) -> String {
@@ -145,18 +185,83 @@ pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
     carload::text::escape_controls(s)
 }
 
-fn fit(s: &str, w: usize) -> String {
+/// Columns `s` takes on a terminal (CJK and most emoji take two).
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` (control characters escaped) in exactly `w` columns: padded, or cut with `…` at a
+/// character boundary, measured by display width so wide characters never overflow.
+pub fn fit(s: &str, w: usize) -> String {
     let s = clean(s);
-    let n = s.chars().count();
+    let n = width(&s);
     if n <= w {
-        format!("{s:<w$}")
-    } else if w == 0 {
-        String::new()
-    } else {
-        let mut out: String = s.chars().take(w - 1).collect();
-        out.push('…');
-        out
+        return format!("{s}{}", " ".repeat(w - n));
     }
+    if w == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > w - 1 {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push('…');
+    // A wide character that did not fit leaves a column: pad it.
+    out.push_str(&" ".repeat(w - 1 - used));
+    out
+}
+
+/// `s` without its exact byte counts in parentheses (`42 GiB (44,757,420,841 bytes)` → `42 GiB`),
+/// the first thing a line too wide gives up.
+fn without_byte_counts(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(" (") {
+        let Some(j) = rest[i..].find(')').map(|j| i + j) else { break };
+        let inner = &rest[i + 2..j];
+        out.push_str(&rest[..i]);
+        if !(inner.ends_with(" bytes") && inner[..inner.len() - 6].chars().all(|c| c.is_ascii_digit() || c == ',')) {
+            out.push_str(&rest[i..=j]);
+        }
+        rest = &rest[j + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parts joined by ` · ` in at most `w` columns: the parts from `keep_last` on are kept (the
+/// help and quit keys), those before them kept from the first while they fit, the rest
+/// replaced by `…`; a first part alone too wide is cut. Never cuts a part in the middle
+/// otherwise.
+pub fn fit_parts(parts: &[String], keep_last: usize, w: usize) -> String {
+    let all = parts.join(" · ");
+    if width(&all) <= w {
+        return all;
+    }
+    let split = parts.len().saturating_sub(keep_last);
+    let (head, tail) = parts.split_at(split);
+    let tail = tail.join(" · ");
+    let mut kept: Vec<&str> = Vec::new();
+    for p in head {
+        let mut trial = kept.clone();
+        trial.push(p);
+        let line =
+            format!("{} · …{}", trial.join(" · "), if tail.is_empty() { String::new() } else { format!(" · {tail}") });
+        if width(&line) > w {
+            break;
+        }
+        kept.push(p);
+    }
+    if kept.is_empty() {
+        return fit(&all, w).trim_end().to_string();
+    }
+    format!("{} · …{}", kept.join(" · "), if tail.is_empty() { String::new() } else { format!(" · {tail}") })
 }
 
 fn pane_block(title: String, focused: bool, th: &Theme) -> Block<'static> {
@@ -490,9 +595,10 @@ fn details(app: &App) -> String {
     if app.focus == Focus::Batches {
         let Some(b) = app.batches.list.get(app.pane.row) else { return String::new() };
         let mut s = format!(
-            "{}: {} files, {} bytes · CAR ≤ {} bytes · piece {} · {:.3}% of {} usable",
+            "{}: {} {}, {} bytes · CAR ≤ {} bytes · piece {} · {:.3}% of {} usable",
             b.id,
             digits(b.len() as u64),
+            plural(b.len(), "file", "files"),
             digits(b.bytes(&app.tree)),
             digits(b.bound()),
             ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size)),
@@ -503,7 +609,7 @@ fn details(app: &App) -> String {
             s = format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id);
         }
         match app.builds.activity.get(&b.id) {
-            Some(Activity::Failed(e)) => s = format!("{} FAILED: {e} · r retries, R re-plans", b.id),
+            Some(Activity::Failed(e)) => s = format!("{} FAILED (i full reason, r retries, R re-plans): {e}", b.id),
             Some(Activity::Foreign { holder, age, stale, progress }) => {
                 s = format!(
                     "{}: {} by {holder}{}, lock refreshed {age} s ago{}",
@@ -540,7 +646,7 @@ fn details(app: &App) -> String {
     let mut s = format!("{what}: {} bytes", digits(tot.bytes));
     if n.kind == Kind::Folder {
         let f = t.folder_of(id).unwrap();
-        s.push_str(&format!(" in {} files", digits(tot.files)));
+        s.push_str(&format!(" in {} {}", digits(tot.files), plural(tot.files as usize, "file", "files")));
         if f.batched > 0 {
             s.push_str(&format!(" ({} in batches)", digits(f.batched)));
         }
@@ -565,8 +671,9 @@ fn marked_line(app: &App) -> String {
     let t = app.marked_totals();
     let pieces = app.pieces_needed();
     format!(
-        "Marked: {} files · {} ({} bytes) · CAR {} · ≈ {} piece{} of {}",
+        "Marked: {} {} · {} ({} bytes) · CAR {} · ≈ {} piece{} of {}",
         digits(t.files),
+        plural(t.files as usize, "file", "files"),
         ibytes(t.bytes),
         digits(t.bytes),
         ibytes(t.cost),
@@ -579,19 +686,20 @@ fn marked_line(app: &App) -> String {
 fn status_line(app: &App) -> String {
     let g = app.tree.grand_totals();
     let folders = app.tree.folders.len().saturating_sub(1) as u64;
+    let files = plural(g.files as usize, "file", "files");
+    let folders_word = plural(folders as usize, "folder", "folders");
     let mut s = match app.scan_secs {
         Some(secs) => format!(
-            "Scanned {} files · {} folders · {} ({} bytes) in {secs:.1} s",
+            "Scanned {} {files} · {} {folders_word} · {} ({} bytes) in {secs:.1} s",
             digits(g.files),
             digits(folders),
             ibytes(g.bytes),
             digits(g.bytes)
         ),
-        None => format!("Scanning… {} files · {} folders · {}", digits(g.files), digits(folders), ibytes(g.bytes)),
+        None => {
+            format!("Scanning… {} {files} · {} {folders_word} · {}", digits(g.files), digits(folders), ibytes(g.bytes))
+        }
     };
-    if g.unshippable > 0 {
-        s.push_str(&format!(" · {} not shippable (!)", digits(g.unshippable)));
-    }
     if app.settings.out.is_some() && !app.batches.list.is_empty() {
         let built = app.batches.list.iter().filter(|b| b.result.is_some()).count();
         s.push_str(&format!(" · Built {}/{}", digits(built as u64), digits(app.batches.list.len() as u64)));
@@ -602,6 +710,10 @@ fn status_line(app: &App) -> String {
             (r, 0) => s.push_str(&format!(" ({r} building here)")),
             (r, q) => s.push_str(&format!(" ({r} building, {q} queued here)")),
         }
+    }
+    // After the builds: the line is cut from its end at 80 columns.
+    if g.unshippable > 0 {
+        s.push_str(&format!(" · {} not shippable (!)", digits(g.unshippable)));
     }
     if app.packing {
         s.push_str(" · packing…");
@@ -623,6 +735,21 @@ fn footer_keys(app: &App) -> String {
         Focus::Browser => k.footer(FOOTER_BROWSER, Context::Browser),
         Focus::Batches if app.pane.open.is_some() => k.footer(FOOTER_ENTRIES, Context::Entries),
         Focus::Batches => k.footer(FOOTER_BATCHES, Context::Batches),
+    }
+}
+
+/// What builds here the quit dialog names: `1 build runs here`, `2 builds run here and 3 are
+/// queued`, `3 builds are queued here` (queued ones do not run yet); `None` when there are none.
+fn builds_here(app: &App) -> Option<String> {
+    let queued = app.builds.activity.values().filter(|a| matches!(a, Activity::Queued)).count();
+    let running = app.builds.busy_here() - queued;
+    let runs = |n: usize| format!("{n} {}", if n == 1 { "build runs here" } else { "builds run here" });
+    let waits = |n: usize| if n == 1 { "1 is queued".to_string() } else { format!("{n} are queued") };
+    match (running, queued) {
+        (0, 0) => None,
+        (r, 0) => Some(runs(r)),
+        (0, q) => Some(format!("{q} {} queued here", if q == 1 { "build is" } else { "builds are" })),
+        (r, q) => Some(format!("{} and {}", runs(r), waits(q))),
     }
 }
 
@@ -675,24 +802,29 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
         Modal::ConfirmQuit => (
             if app.dirty { " Unsaved changes ".into() } else { " Builds running ".into() },
             vec![
-                Line::raw(match (app.builds.busy_here(), app.dirty) {
-                    (0, _) => "The batches changed since the last save.".to_string(),
-                    (n, false) => format!("{n} builds run here; quitting cancels them."),
-                    (n, true) => format!("{n} builds run here; quitting cancels them. Unsaved changes."),
+                Line::raw(match (builds_here(app), app.dirty) {
+                    (None, _) => "The batches changed since the last save.".to_string(),
+                    (Some(b), false) => format!("{b}; quitting cancels them."),
+                    (Some(b), true) => format!("{b}; quitting cancels them. Unsaved changes."),
                 }),
                 Line::raw(""),
                 Line::raw("s  save, then quit"),
                 Line::raw("q  quit without saving"),
                 Line::raw("Esc  stay"),
             ],
-            centered(area, 50, 7),
+            centered(area, 64, 7),
         ),
         &Modal::ConfirmRemove(i) => {
             let b = &app.batches.list[i.min(app.batches.list.len().saturating_sub(1))];
             (
                 " Remove batch ".into(),
                 vec![
-                    Line::raw(format!("Remove {} ({} files)?", b.id, digits(b.len() as u64))),
+                    Line::raw(format!(
+                        "Remove {} ({} {})?",
+                        b.id,
+                        digits(b.len() as u64),
+                        plural(b.len(), "file", "files")
+                    )),
                     Line::raw("Its files become free to pack again."),
                     Line::raw(""),
                     Line::raw("y  remove      any other key  keep"),
@@ -725,8 +857,10 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
                 })
                 .chain([Line::raw(""), Line::raw("↑↓ select · y/Enter copy the value (OSC 52) · any other key closes")])
                 .collect();
-            let h = lines.len() as u16 + 2;
-            (" Batch ".into(), lines, centered(area, area.width - 4, h))
+            // Long values (a failure's full reason) wrap: the box is as high as their rows.
+            let inner = area.width.saturating_sub(6).max(1) as usize;
+            let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+            (" Batch ".into(), lines, centered(area, area.width - 4, rows as u16 + 2))
         }
         &Modal::Export { field } => {
             let mut lines: Vec<Line> = FORM_FIELDS

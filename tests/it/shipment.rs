@@ -471,7 +471,10 @@ fn changed_source_fails_only_its_batch() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("b00001 FAILED") && err.contains("changed since planning") && err.contains("size"), "{err}");
-    assert!(err.contains("b00002 FAILED") && err.contains("modification time"), "{err}");
+    assert!(
+        err.contains("b00002 FAILED") && err.contains("modification time 20") && err.contains(" UTC, planned "),
+        "{err}"
+    );
     let ids = built_ids(&out.stdout);
     assert_eq!(ids.len(), s.batches.len() - 2, "{ids:?}");
     assert!(!dir.path().join("out/b00001.json").exists());

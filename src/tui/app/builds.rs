@@ -3,6 +3,21 @@
 use super::*;
 
 impl App {
+    /// Clears the status message once it has been shown long enough (dating it at the first
+    /// tick when it was said before any).
+    pub(super) fn expire_message(&mut self, at: f64) {
+        let Some((level, _)) = &self.message else { return };
+        let keep = if *level == Level::Error { 3.0 * MESSAGE_SECS } else { MESSAGE_SECS };
+        match self.message_at {
+            None => self.message_at = Some(at),
+            Some(t) if at - t >= keep => {
+                self.message = None;
+                self.message_at = None;
+            }
+            Some(_) => {}
+        }
+    }
+
     /// Says which command-line flags the opened shipment's own options override (status line
     /// and log), so they are not ignored silently.
     pub fn note_overridden(&mut self, flags: &[String]) {
@@ -64,9 +79,9 @@ impl App {
             self.say(
                 Level::Info,
                 format!(
-                    "building {} batch{} into {}",
+                    "building {} {} into {}…",
                     effects.len(),
-                    if effects.len() == 1 { "" } else { "es" },
+                    plural(effects.len(), "batch", "batches"),
                     out.display()
                 ),
             );
@@ -103,8 +118,9 @@ impl App {
                     at,
                 };
                 let text = format!(
-                    "{id} started: {} files, {} ({} bytes)",
+                    "{id} started: {} {}, {} ({} bytes)",
                     digits(p.files_total),
+                    plural(p.files_total as usize, "file", "files"),
                     ibytes(p.bytes_total),
                     digits(p.bytes_total)
                 );
@@ -128,6 +144,12 @@ impl App {
             }
             Report::Finished(done) => {
                 self.builds.activity.remove(&id);
+                // "building N batches…" is over once nothing is queued or building here.
+                if self.builds.busy_here() == 0
+                    && self.message.as_ref().is_some_and(|(_, m)| m.starts_with("building "))
+                {
+                    self.message = None;
+                }
                 match done {
                     Done::Built(r, secs) => {
                         self.builds.built_here += 1;
@@ -163,6 +185,7 @@ impl App {
                             .insert(id, Activity::Foreign { holder, age: 0, stale: false, progress: None });
                     }
                     Done::Failed(e) => {
+                        let e = workstation_advice(&e);
                         self.builds.log(at, true, format!("{id} FAILED: {e}"));
                         self.say(Level::Error, format!("{id} failed: {e}"));
                         self.builds.activity.insert(id, Activity::Failed(e));
@@ -237,7 +260,10 @@ impl App {
             match &s.state {
                 State::Failed { host, reason } => {
                     if !self.builds.activity.contains_key(&s.id) {
-                        self.builds.activity.insert(s.id.clone(), Activity::Failed(format!("on {host}: {reason}")));
+                        self.builds.activity.insert(
+                            s.id.clone(),
+                            Activity::Failed(format!("on {host}: {}", workstation_advice(reason))),
+                        );
                     }
                     continue;
                 }
@@ -445,4 +471,10 @@ pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     } else {
         many
     }
+}
+
+/// A library reason with the command line's advice replaced by the workstation's own fix: a
+/// batch whose sources changed is re-planned with `R`, not with `carload plan`.
+pub fn workstation_advice(reason: &str) -> String {
+    reason.replace("re-run `carload plan`", "R re-plans the batch")
 }

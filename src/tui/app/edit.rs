@@ -85,8 +85,9 @@ impl App {
                 self.say(
                     Level::Info,
                     format!(
-                        "added {} files to {} ({:.1}% full)",
+                        "added {} {} to {} ({:.1}% full)",
                         digits(all.len() as u64),
+                        plural(all.len(), "file", "files"),
                         b.id,
                         b.bound() as f64 * 100.0 / self.capacity() as f64
                     ),
@@ -128,8 +129,9 @@ impl App {
         self.say(
             Level::Info,
             format!(
-                "auto-packing {} files{}…",
+                "auto-packing {} {}{}…",
                 digits(files.len() as u64),
+                plural(files.len(), "file", "files"),
                 if skipped > 0 {
                     format!(" ({} already in batches, skipped)", digits(skipped as u64))
                 } else {

@@ -7,6 +7,8 @@ mod builds;
 mod edit;
 mod input;
 
+pub use builds::plural;
+
 use super::batches::{record, Batches, Frozen};
 use super::builds::{foreign_progress, Activity, Builds, Progress};
 use super::keys::{Action, Keymap};
@@ -568,6 +570,9 @@ pub struct App {
     pub modal: Option<Modal>,
     /// The last status message.
     pub message: Option<(Level, String)>,
+    /// When it was said (the clock of the messages; `None` until a tick dates it): it expires
+    /// after [`MESSAGE_SECS`] (errors after three times that), or at the next key.
+    message_at: Option<f64>,
     /// Unsaved changes.
     pub dirty: bool,
     /// Terminal size.
@@ -597,6 +602,9 @@ pub struct App {
 }
 
 /// Rows of the browser list for a terminal of height `h` (the view's layout).
+/// Seconds a status message stays (an error three times as long).
+pub const MESSAGE_SECS: f64 = 10.0;
+
 pub fn list_rows(h: u16) -> usize {
     (h as usize).saturating_sub(2 + 2 + 1 + 4)
 }
@@ -630,6 +638,7 @@ impl App {
             pane: BatchPane::default(),
             modal: None,
             message: None,
+            message_at: None,
             dirty: false,
             size,
             scan_secs: None,
@@ -802,6 +811,7 @@ impl App {
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
         self.message = Some((level, text.into()));
+        self.message_at = (self.now > 0.0).then_some(self.now);
     }
 
     fn marks_changed(&mut self) {
@@ -904,8 +914,9 @@ impl App {
                         self.say(
                             Level::Info,
                             format!(
-                                "auto-packed {} files into {n} new batch{} of {} pieces ({}–{})",
+                                "auto-packed {} {} into {n} new batch{} of {} pieces ({}–{})",
                                 digits(files.len() as u64),
+                                plural(files.len(), "file", "files"),
                                 if n == 1 { "" } else { "es" },
                                 ibytes(pieces),
                                 self.batches.list[range.start].id,
@@ -954,6 +965,7 @@ impl App {
             }
             Msg::Tick(at) => {
                 self.now = self.now.max(at);
+                self.expire_message(at);
                 let done = self.shipment_done();
                 self.builds.tick(at, done);
                 Vec::new()
