@@ -327,7 +327,7 @@ fn tui_quit_with_unsaved_changes_asks() {
     let mut t = sb.tui(30, 100, &["tui", "data", "--shipment", "ship.jsonl"]);
     t.wait_for("Scanned");
     t.send(b" ");
-    t.wait_for("Marked: 1 files");
+    t.wait_for("Marked: 1 file ·");
     t.send(b"n");
     t.wait_for("[modified]");
     t.send(b"q");
@@ -561,7 +561,8 @@ fn tui_builds_all_like_the_cli() {
     t.send(b"f01234");
     t.wait_for("--provider=f01234");
     t.send(b"\r");
-    t.wait_for("export written to deals.sh");
+    // Named after the shipment, beside it.
+    t.wait_for("ship.boost.sh");
     let s = t.wait_gone("Export deal commands");
     assert!(!s.contains("[modified]"), "nothing left unsaved:\n{}", frame(&s));
     t.send(b"q");
@@ -590,10 +591,10 @@ fn tui_builds_all_like_the_cli() {
         assert_eq!(commp["piece_cid"], here["piece_cid"], "{id}: commp of the CAR = its result's piece CID");
     }
     let out = sb.carload(&["export", "ship.jsonl", "--out", "cars", "--format", "boost", "--provider", "f01234"]);
-    let written = std::fs::read(sb.path().join("deals.sh")).unwrap();
+    let written = std::fs::read(sb.path().join("ship.boost.sh")).unwrap();
     assert!(
         out.stdout == written,
-        "deals.sh differs from `carload export`:\n--- deals.sh\n{}\n--- export\n{}",
+        "ship.boost.sh differs from `carload export`:\n--- ship.boost.sh\n{}\n--- export\n{}",
         String::from_utf8_lossy(&written),
         String::from_utf8_lossy(&out.stdout)
     );
@@ -605,7 +606,7 @@ fn start_huge_build(sb: &Sandbox) -> Tui {
     let mut t = sb.tui(36, 120, &["tui", "data", "--shipment", "ship.jsonl", "--out", "cars", "--piece-size", "32GiB"]);
     t.wait_for("Scanned");
     t.send(b"A");
-    t.wait_for("Marked: 1 files");
+    t.wait_for("Marked: 1 file ·");
     t.send(b"p");
     let s = t.wait_for("auto-packed");
     assert_eq!(packed_batches(&s), 1, "one batch:\n{}", frame(&s));
@@ -685,7 +686,7 @@ fn tui_quit_while_building_cancels_cleanly() {
     let sb = Sandbox::new();
     let mut t = start_huge_build(&sb);
     t.send(b"q");
-    let asked = t.wait_until_or_exit("the quit confirmation", |s| s.contains("builds run here; quitting cancels them"));
+    let asked = t.wait_until_or_exit("the quit confirmation", |s| s.contains(" here; quitting cancels them"));
     if asked {
         t.send(b"q");
     }
@@ -694,4 +695,20 @@ fn tui_quit_while_building_cancels_cleanly() {
     t.assert_restored();
     assert_no_leftovers(&sb.path().join("cars"), true);
     assert!(asked, "q while a build runs quit at once, without asking (the build was cancelled)");
+}
+
+/// Flags an opened shipment's own options override are named on the status line (not
+/// ignored silently), and `config.json` plans as the workstation does.
+#[test]
+fn tui_names_the_flags_an_opened_shipment_overrides() {
+    let sb = Sandbox::new();
+    make_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "s.jsonl", "-q"]);
+    let mut t = sb.tui(30, 120, &["tui", "--shipment", "s.jsonl", "--sector", "64GiB"]);
+    let s = t.wait_for("the shipment's options win over --sector 64 GiB (the shipment's: 32 GiB)");
+    assert!(s.contains("sector 32 GiB"), "the shipment's sector is used:\n{}", frame(&s));
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
 }
