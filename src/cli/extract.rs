@@ -29,7 +29,7 @@ pub struct ExtractArgs {
     /// Deprecated spelling of --to (in every other shipment command --out is the CAR folder).
     #[arg(long, value_name = "DIR", hide = true, conflicts_with = "to")]
     pub out: Option<PathBuf>,
-    /// With a shipment: the output folder of `carload build`.
+    /// With a shipment: the CAR folder of `carload build` (its `--out`).
     #[arg(long, value_name = "DIR")]
     pub cars: Option<PathBuf>,
     /// Replace files that exist.

@@ -25,7 +25,7 @@ pub struct VerifyArgs {
     /// A batch result (`<id>.json`) whose payload CID, CAR size and piece CID the CAR must have.
     #[arg(long, value_name = "FILE")]
     pub result: Option<PathBuf>,
-    /// Output folder of `carload build` (with a shipment file).
+    /// CAR folder of `carload build` (with a shipment file), as `build --out`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print only problems.

@@ -44,7 +44,8 @@ pub struct TuiArgs {
     /// Shipment file: opened if it exists (its batches, its options); `s` saves to it.
     #[arg(long, value_name = "FILE")]
     pub shipment: Option<PathBuf>,
-    /// Output folder of `carload build`, where built batches' results are found.
+    /// CAR folder: where builds write and built batches' results are found (as `build --out`;
+    /// default: the config's `out`, else the last one used).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Planning and DAG options (auto-pack packs with them).

@@ -1376,3 +1376,16 @@ fn quit_dialog_plurals_and_failure_advice() {
     let text = screen(&mut app, 80, 24);
     assert!(text.contains("1 build runs here; quitting cancels them."), "{text}");
 }
+
+/// The export file remembered from another session (another shipment's) is not offered again:
+/// the form starts from this shipment's name.
+#[test]
+fn export_file_is_this_shipments_not_the_last_sessions() {
+    let mut s = settings(SECTOR_32GIB);
+    s.deal.output = "/elsewhere/other.boost.sh".into();
+    s.shipment = Some(PathBuf::from("/ship/today.jsonl"));
+    let mut app = App::new(s, (120, 40));
+    assert_eq!(app.deal.output, "");
+    keys(&mut app, "e");
+    assert_eq!(app.deal.output, "/ship/today.boost.sh");
+}

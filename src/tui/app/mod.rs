@@ -660,6 +660,8 @@ impl App {
 
     fn with_deal(mut self) -> Self {
         self.deal = self.settings.deal.clone();
+        // The export file is named after this session's shipment, not the last one's.
+        self.deal.output.clear();
         self
     }
 
