@@ -39,6 +39,15 @@ pub fn rate(bytes_per_sec: f64) -> String {
     }
 }
 
+/// The word for `n` things: `plural(1, "file", "files")` is `file`, any other count `files`.
+pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// A file time in nanoseconds since the Unix epoch as a UTC date and time, the nanoseconds kept
 /// (two times that differ by 1 ns read differently): `2026-12-05 06:40:01.123456789 UTC`. A pure
 /// function of its argument (no clock, no time zone).
@@ -61,6 +70,13 @@ pub fn utc_ns(ns: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plurals_agree_with_their_numbers() {
+        assert_eq!(plural(1, "file", "files"), "file");
+        assert_eq!(plural(0, "file", "files"), "files");
+        assert_eq!(plural(2, "batch", "batches"), "batches");
+    }
 
     #[test]
     fn file_times_read_as_utc_dates() {

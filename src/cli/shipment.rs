@@ -4,7 +4,7 @@ use crate::edge::config::{load_config, no_out};
 use crate::edge::options::PlanOptionArgs;
 use anyhow::{bail, Context, Result};
 use carload::event::Event;
-use carload::human::ibytes;
+use carload::human::{ibytes, plural};
 use carload::shipment::export::{self, ExportError, ExportRow, Format};
 use carload::shipment::lock;
 use carload::shipment::plan::{self as splan};
@@ -194,11 +194,13 @@ fn plan_summary(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Planned {} files ({} bytes, {}) into {} batches for {} pieces ({}) in {:.2} s (walk {:.2} s)",
+        "Planned {} {} ({} bytes, {}) into {} {} for {} pieces ({}) in {:.2} s (walk {:.2} s)",
         h.files,
+        plural(h.files, "file", "files"),
         h.bytes,
         ibytes(h.bytes),
         h.batches,
+        plural(h.batches, "batch", "batches"),
         ibytes(h.piece_size),
         h.profile.describe(),
         total.as_secs_f64(),
@@ -232,8 +234,9 @@ fn plan_summary(
     }
     let _ = writeln!(
         out,
-        "Total: {} batches, {} piece bytes ({}), {} CAR bytes at most, {} padding ({:.3}%); mean fill of all but the last {:.3}% (lowest {:.3}%)",
+        "Total: {} {}, {} piece bytes ({}), {} CAR bytes at most, {} padding ({:.3}%); mean fill of all but the last {:.3}% (lowest {:.3}%)",
         st.batches,
+        plural(st.batches as u64, "batch", "batches"),
         st.piece_bytes,
         ibytes(st.piece_bytes),
         st.car_bytes,
@@ -368,8 +371,9 @@ pub fn build(a: BuildArgs) -> Result<()> {
     let [built, skipped, busy, failed] = *counts.lock().unwrap();
     if !a.quiet {
         eprintln!(
-            "{} batches selected: {built} built, {skipped} already built, {busy} busy (other builders), {failed} failed",
-            chosen.len()
+            "{} {} selected: {built} built, {skipped} already built, {busy} busy (other builders), {failed} failed",
+            chosen.len(),
+            plural(chosen.len() as u64, "batch", "batches")
         );
     }
     if failed > 0 {

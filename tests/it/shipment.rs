@@ -1707,3 +1707,18 @@ fn export_car_paths_are_absolute_unless_asked_as_given() {
     assert_eq!(csv(&["--out", "out", "--car-paths", "as-given"]), "out/b00000.car");
     assert_eq!(csv(&["--out", "./out/", "--car-paths", "as-given"]), "./out/b00000.car");
 }
+
+/// `plan` and `build` say `1 file`, `1 batch`.
+#[test]
+fn plan_and_build_summaries_agree_in_number() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/one"), b"just one").unwrap();
+    let out = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Planned 1 file (8 bytes, 8 B) into 1 batch for 32 GiB pieces"), "{text}");
+    assert!(text.contains("Total: 1 batch, "), "{text}");
+    let out = carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "cars"]).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1 batch selected: 1 built,"), "{err}");
+}

@@ -464,13 +464,9 @@ impl App {
     }
 }
 
-/// `n` with the word that goes with it: `1 file`, `2 files`.
+/// The word for `n` things (`1 file`, `2 files`), as the command line says it.
 pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 {
-        one
-    } else {
-        many
-    }
+    carload::human::plural(n as u64, one, many)
 }
 
 /// A library reason with the command line's advice replaced by the workstation's own fix: a
