@@ -308,8 +308,20 @@ fn quitting_with_unsaved_changes_asks() {
     assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
     app.update(code(KeyCode::Esc));
     assert!(app.modal.is_none());
+    // The key that opened the dialog never discards: q q stays, and so does Ctrl-C twice.
     keys(&mut app, "q");
-    assert!(matches!(keys(&mut app, "q")[..], [Effect::Quit]));
+    assert!(keys(&mut app, "q").is_empty(), "q q must not quit without saving");
+    assert!(app.modal.is_none() && app.dirty);
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
+    assert!(app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))).is_empty());
+    keys(&mut app, "q");
+    assert!(keys(&mut app, "n").is_empty(), "n stays");
+    assert!(app.modal.is_none());
+    keys(&mut app, "q");
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("d  quit and discard the changes") && text.contains("s  save, then quit"), "{text}");
+    assert!(matches!(keys(&mut app, "d")[..], [Effect::Quit]), "d discards");
 }
 
 #[test]

@@ -337,7 +337,13 @@ fn tui_quit_with_unsaved_changes_asks() {
     assert!(s.contains("Browser") && s.contains("[modified]"), "back in the browser:\n{}", frame(&s));
     t.send(b"q");
     t.wait_for("Unsaved changes");
+    // The key that opened the dialog does not discard: q q stays.
     t.send(b"q");
+    let s = t.wait_gone("Unsaved changes");
+    assert!(s.contains("[modified]"), "q q stayed:\n{}", frame(&s));
+    t.send(b"q");
+    t.wait_for("Unsaved changes");
+    t.send(b"d");
     let st = t.wait_exit();
     assert!(st.success(), "exit status {st}");
     t.assert_restored();
@@ -687,7 +693,7 @@ fn tui_quit_while_building_cancels_cleanly() {
     t.send(b"q");
     let asked = t.wait_until_or_exit("the quit confirmation", |s| s.contains("builds run here; quitting cancels them"));
     if asked {
-        t.send(b"q");
+        t.send(b"y");
     }
     let st = t.wait_exit();
     assert!(st.success(), "exit status {st}");

@@ -304,14 +304,17 @@ impl App {
                 }
                 self.modal = Some(Modal::Preview(p));
             }
+            // Never the key that opened the dialog: `q` `q` (or Ctrl-C twice) must not throw
+            // away unsaved batches. With unsaved changes: `s` saves then quits, `d` discards;
+            // with builds only: `y` quits (cancelling them). Any other key stays.
             Modal::ConfirmQuit => match k.code {
-                KeyCode::Char('s') => {
+                KeyCode::Char('s') if self.dirty && !ctrl => {
                     self.modal = None;
                     self.quit_after_save = true;
                     return self.save(None);
                 }
-                KeyCode::Char('q') | KeyCode::Char('y') => return vec![Effect::Quit],
-                KeyCode::Char('c') if ctrl => return vec![Effect::Quit],
+                KeyCode::Char('d') if self.dirty && !ctrl => return vec![Effect::Quit],
+                KeyCode::Char('y') if !self.dirty && !ctrl => return vec![Effect::Quit],
                 _ => self.modal = None,
             },
             Modal::ConfirmRemove(i) => {
