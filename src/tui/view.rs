@@ -765,6 +765,12 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
             ],
             centered(area, 70, 5),
         ),
+        Modal::ConfirmEdit { title, lines, .. } => {
+            let w = 84.min(area.width);
+            let inner = w.saturating_sub(2).max(1) as usize;
+            let rows: usize = lines.iter().map(|l| l.chars().count().div_ceil(inner).max(1)).sum();
+            (title.clone(), lines.iter().map(|l| Line::raw(l.clone())).collect(), centered(area, w, rows as u16 + 2))
+        }
         Modal::ConfirmOverwrite(p) => (
             " File exists ".into(),
             vec![
