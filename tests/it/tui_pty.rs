@@ -701,3 +701,58 @@ fn tui_quit_while_building_cancels_cleanly() {
     assert_no_leftovers(&sb.path().join("cars"), true);
     assert!(asked, "q while a build runs quit at once, without asking (the build was cancelled)");
 }
+
+/// The operator's safety net, end to end: `x` on the root folder of built batches asks with
+/// numbers, `y` takes every file out, the save keeps the previous shipment file beside it, and
+/// `u` brings the built batches back (a second save puts them in the shipment again).
+#[test]
+fn tui_unbuilding_asks_and_undo_brings_the_built_batches_back() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    let args = ["tui", "data", "--shipment", "ship.jsonl", "--out", "cars", "--piece-size", "2MiB"];
+    let mut t = sb.tui(36, 120, &[&args[..], &["--min-piece-size", "1MiB"]].concat());
+    t.wait_for("Scanned");
+    t.send(b"A");
+    t.wait_for("Marked: 40 files");
+    t.send(b"p");
+    let n = packed_batches(&t.wait_for("auto-packed"));
+    t.send(b"B");
+    t.wait_all_built(n);
+    let ship = sb.path().join("ship.jsonl");
+    let built = std::fs::read(&ship).unwrap();
+    let ids = shipment_ids(&ship);
+    assert_eq!(ids.len(), n);
+
+    // Back to the browser, up to the roots, the first row (the root folder), x: it asks.
+    t.send(b"w");
+    t.wait_for("Marked:");
+    t.send(b"h");
+    t.wait_for("(roots)");
+    t.send(b"gx");
+    let s = t.wait_for("Take files out of built batches?");
+    let text = format!("takes 40 files out of {n} built batches; their CARs stay on disk but leave");
+    assert!(s.contains(&text), "the dialog says what it does:\n{}", frame(&s));
+    t.send(b"y");
+    t.wait_for("removed from");
+    t.send(b"s");
+    t.wait_for(&format!("saved {n} batches"));
+    assert!(std::fs::read(sb.path().join("ship.jsonl.1")).unwrap() == built, "the save kept the built shipment");
+    assert!(std::fs::read(&ship).unwrap() != built);
+
+    t.send(b"u");
+    t.wait_for(&format!("undid: take 40 files out of {n} batches"));
+    let s = t.wait_for(&format!("Built {n}/{n}"));
+    assert!(s.contains("[modified]"), "the file holds the emptied batches:\n{}", frame(&s));
+    t.send(b"s");
+    let s = t.wait_for(&format!("saved {n} batches"));
+    assert!(!s.contains("[modified]"), "{}", frame(&s));
+    assert!(std::fs::read(&ship).unwrap() == built, "the built batches are in the shipment again, as they were");
+    assert!(std::fs::read(sb.path().join("ship.jsonl.2")).unwrap() == built);
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    let out = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains(&format!("{n}/{n}")), "carload status sees every batch built:\n{status}");
+}
