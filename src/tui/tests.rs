@@ -1207,8 +1207,9 @@ fn unbuilding_asks_with_numbers_and_undo_brings_the_built_batches_back() {
     let batched = batched_total(&app);
     let ship = d.path().join("ship.jsonl");
     let saved = std::fs::read(&ship).unwrap();
-    keys(&mut app, "w"); // back from the build progress to the browser
-                         // h up to the roots, g the first row: the root folder; x takes everything out — asks first.
+    // Back from the build progress to the browser; h up to the roots, g the first row: the root
+    // folder; x takes everything out — asks first.
+    keys(&mut app, "w");
     keys(&mut app, "hg");
     assert_eq!(app.tree.display_name(app.browser.selected), app.settings.inputs[0]);
     assert!(keys(&mut app, "x").is_empty());
@@ -1271,8 +1272,19 @@ fn every_edit_of_a_built_batch_asks_and_a_replan_is_undone_with_its_sizes() {
     let e = keys(&mut app, "B");
     settle(&mut app, e);
     let built = shape(&app);
-    keys(&mut app, "w"); // back from the build progress to the browser
-                         // a: adding to a built batch (the new batch n makes is not built: it does not ask).
+    // Back from the build progress to the browser. x on one split file: every batch holding a
+    // part of it is counted.
+    keys(&mut app, "w");
+    select(&mut app, "photos");
+    app.update(code(KeyCode::Enter));
+    select(&mut app, "p2.jpg");
+    keys(&mut app, "x");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert_eq!(lines[0], "This takes 1 file out of 2 built batches; their CARs stay on disk but leave the shipment.");
+    keys(&mut app, "n");
+    assert_eq!(shape(&app), built);
+    app.update(code(KeyCode::Backspace));
+    // a: adding to a built batch (the new batch n makes is not built: it does not ask).
     keys(&mut app, "n");
     assert!(app.modal.is_none());
     keys(&mut app, "u");
