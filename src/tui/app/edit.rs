@@ -220,7 +220,8 @@ impl App {
                 ));
             }
             lines.push(format!(
-                "The batches get new IDs and must be built again ({undo} undoes this; the shipment file keeps its last 5 versions)."
+                "The batches get new IDs and must be built again ({undo} undoes this; saving keeps the shipment file's last {} versions).",
+                crate::tui::worker::SHIPMENT_BACKUPS
             ));
             lines.push(String::new());
             lines.push("y  take them out      n/Esc  keep everything as it is".into());
