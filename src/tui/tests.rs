@@ -1216,8 +1216,10 @@ fn unbuilding_asks_with_numbers_and_undo_brings_the_built_batches_back() {
     let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("asks: {:?}", app.modal) };
     let want = format!("This takes 7 files out of {n} built batches; their CARs stay on disk but leave the shipment.");
     assert_eq!(lines[0], want);
-    let text = screen(&mut app, 120, 40);
-    assert!(text.contains("y  take them out") && text.contains("u undoes this"), "{text}");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let text = screen(&mut app, w, h);
+        assert!(text.contains("y  take them out") && text.contains("u undoes this"), "{text}");
+    }
     // n (any key but y) keeps everything.
     keys(&mut app, "n");
     assert!(app.modal.is_none());
