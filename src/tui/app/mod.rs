@@ -918,7 +918,8 @@ impl App {
                     ),
                     Ok(bins) => {
                         let n = bins.len();
-                        let before = self.before_edit(Some(&[]));
+                        // Any batch may change (packing may top up open ones): all are kept.
+                        let before = self.before_edit(None);
                         let range = self.batches.append_packed(&mut self.tree, bins, &files);
                         if generation == self.marks_generation {
                             self.marks.clear();
