@@ -89,6 +89,12 @@ fn make_tree(root: &Path, files: &[(&str, usize)]) {
 /// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`. The
 /// shipment's base is resolved as `carload tui` resolves it, from the first root's folder.
 fn scan(app: &mut App, roots: &[PathBuf]) {
+    scan_with(app, roots, false)
+}
+
+/// [`scan`], the walk run without the permission bypass root has (see [`unprivileged`]) when
+/// `unprivileged`.
+fn scan_with(app: &mut App, roots: &[PathBuf], unprivileged: bool) {
     use std::os::unix::ffi::OsStrExt;
     let cwd = roots[0].parent().unwrap();
     let r = carload::shipment::plan::resolve_inputs(cwd, roots).unwrap();
@@ -96,16 +102,55 @@ fn scan(app: &mut App, roots: &[PathBuf]) {
     app.settings.root_names = r.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect();
     app.tree.set_root_names(app.settings.root_names.clone());
     let profile = app.settings.plan.profile;
-    let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let got = std::sync::Mutex::new(Vec::new());
-    let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop };
-    carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
-    for l in got.into_inner().unwrap() {
+    let outputs = !app.settings.include_carload_outputs;
+    let walk = move || {
+        let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let got = std::sync::Mutex::new(Vec::new());
+        let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop, outputs, readable: true };
+        carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
+        got.into_inner().unwrap()
+    };
+    let listings = if unprivileged { self::unprivileged(walk) } else { walk() };
+    for l in listings {
         app.update(Msg::Listing(l));
     }
     let e = app.update(Msg::ScanDone(0.5));
     settle(app, e);
+}
+
+/// Runs `f` on a thread that may not bypass file permissions (threads it starts inherit that):
+/// as root (tests run as root here) it drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from
+/// its effective set — capabilities are per thread in Linux — so a mode-000 file is as
+/// unreadable to it as to any user. Panics if the drop fails.
+fn unprivileged<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: i32,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy, Default)]
+            struct Data {
+                effective: u32,
+                permitted: u32,
+                inheritable: u32,
+            }
+            let mut h = Header { version: 0x2008_0522, pid: 0 };
+            let mut d = [Data::default(); 2];
+            // SAFETY: a header and two data records, as capget/capset (version 3) take them.
+            let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+            assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
+            d[0].effective &= !((1 << 1) | (1 << 2)); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
+            assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 const FILES: &[(&str, usize)] = &[
@@ -1010,32 +1055,97 @@ fn control_characters_in_names_are_shown_escaped() {
     assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
 }
 
-/// As `carload plan` refuses to ship carload's own outputs (`X.car` beside `X.car.manifest`)
-/// unless asked to, so does the workstation's save (`--include-carload-outputs`).
+/// carload's own outputs in the inputs (a build's output folder) are listed but marked `!` with
+/// the reason and never packed; with `--include-carload-outputs` they are files like any other,
+/// and the save takes them.
 #[test]
-fn a_shipment_of_carload_outputs_is_saved_only_when_asked_for() {
+fn carload_outputs_are_listed_marked_and_never_packed() {
     let dir = tempfile::tempdir().unwrap();
-    make_tree(dir.path(), &[("data/out/b00000.car", 300), ("data/out/b00000.car.manifest", 20), ("data/x", 5)]);
+    let tree = [
+        ("data/out/b00000.car", 300),
+        ("data/out/b00000.car.manifest", 20),
+        ("data/out/b00000.json", 20),
+        ("data/out/.b00001.car.Ab12Cd.partial", 9),
+        ("data/x", 5),
+    ];
+    make_tree(dir.path(), &tree);
     let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
     app.settings.inputs = vec![dir.path().join("data").display().to_string()];
     scan(&mut app, &[dir.path().join("data")]);
+    assert_eq!(app.tree.grand_totals().files, 1);
+    assert_eq!(app.tree.grand_totals().unshippable, 4);
+    select(&mut app, "out");
+    keys(&mut app, "l");
+    assert_eq!(row_names(&mut app).len(), 4, "shown");
+    select(&mut app, "b00000.car");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    let text = &app.message.as_ref().unwrap().1;
+    assert!(text.contains("the CAR of batch b00000: carload's own output, never shipped"), "{text}");
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("! b00000.car.manifest"), "{s}");
+    assert!(s.contains("! .b00001.car.Ab12Cd.partial"), "{s}");
+    keys(&mut app, "hA");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 1);
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    let names: Vec<&str> = rec[0].files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["data/x"]);
     let path = dir.path().join("ship.jsonl");
     app.settings.shipment = Some(path.clone());
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty && path.exists(), "{:?}", app.message);
+
+    // Asked for: packed and saved.
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    app.settings.include_carload_outputs = true;
+    app.settings.inputs = vec![dir.path().join("data").display().to_string()];
+    scan(&mut app, &[dir.path().join("data")]);
+    assert_eq!(app.tree.grand_totals().files, 5);
     keys(&mut app, "A");
     let e = keys(&mut app, "p");
     settle(&mut app, e);
+    let path = dir.path().join("ship2.jsonl");
+    app.settings.shipment = Some(path.clone());
     let e = keys(&mut app, "s");
     settle(&mut app, e);
-    assert!(app.dirty, "not saved");
-    let (level, text) = app.message.clone().unwrap();
-    assert_eq!(level, Level::Error);
-    assert!(text.contains("a carload output (with ") && text.contains("b00000.car.manifest"), "{text}");
-    assert!(!path.exists());
-    app.settings.include_carload_outputs = true;
-    let e = keys(&mut app, "s");
+    assert!(!app.dirty && path.exists(), "{:?}", app.message);
+}
+
+/// A file without read permission and an unreadable folder are flagged during the scan (`!` and
+/// the reason), never packed, and the folder does not open as `(empty)`. The walk runs without
+/// root's permission bypass, so this is what any user meets.
+#[test]
+fn unreadable_files_and_folders_are_flagged_at_scan_and_never_packed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/secret", 50), ("data/ok", 5), ("data/locked/inside", 7)]);
+    let mode = |p: &str, m: u32| std::fs::set_permissions(dir.path().join(p), std::fs::Permissions::from_mode(m));
+    mode("data/secret", 0o000).unwrap();
+    mode("data/locked", 0o000).unwrap();
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    scan_with(&mut app, &[dir.path().join("data")], true);
+    mode("data/locked", 0o755).unwrap();
+    assert_eq!(app.tree.grand_totals().files, 1);
+    select(&mut app, "secret");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    assert!(app.message.as_ref().unwrap().1.contains("unreadable: no read permission"), "{:?}", app.message);
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("! secret"), "{s}");
+    assert!(s.contains("! locked/"), "{s}");
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
     settle(&mut app, e);
-    assert!(!app.dirty, "saved when asked for");
-    assert!(path.exists());
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    assert_eq!(rec.iter().flat_map(|b| &b.files).map(|f| f.name.as_str()).collect::<Vec<_>>(), ["data/ok"]);
+    select(&mut app, "locked");
+    keys(&mut app, "l");
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("(not read: Permission denied"), "{s}");
+    assert!(!s.contains("(empty)"), "{s}");
 }
 
 #[test]

@@ -192,7 +192,11 @@ fn draw_browser(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     let t = &app.tree;
     let rows = inner.height.saturating_sub(1) as usize;
     if b.rows.is_empty() {
-        let empty = if t.complete() {
+        let node = t.folders.get(b.folder as usize).map_or(NONE, |f| f.node);
+        let unreadable = (node != NONE).then(|| t.error(node)).flatten().map(|e| format!("(not read: {e})"));
+        let empty = if let Some(e) = &unreadable {
+            e.as_str()
+        } else if t.complete() {
             if b.filter.is_empty() {
                 "(empty)"
             } else {

@@ -1606,3 +1606,40 @@ fn verify_of_a_shipment_checks_every_batch_and_every_claim() {
     let (code, _, _) = verify(&["--built-only"]);
     assert_eq!(code, Some(0));
 }
+
+/// `plan` refuses every kind of carload output by the library's one rule (a build in progress:
+/// its lock and temporary; a shipment backup), not only a CAR beside its manifest, and takes
+/// names that merely look like outputs.
+#[test]
+fn plan_refuses_outputs_of_a_build_in_progress_and_shipment_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |p: &str| {
+        let path = dir.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    };
+    write("data/config.json");
+    write("data/video.car");
+    carload().current_dir(dir.path()).args(["plan", "data", "-o", "ok.jsonl", "-q"]).assert().success();
+    write("data/out/b00003.lock");
+    write("data/out/.b00003.car.Xy12Ab.partial");
+    let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).assert().failure();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(
+        err.contains(
+            "data/out/.b00003.car.Xy12Ab.partial: a carload output (a temporary of carload writing b00003.car)"
+        ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir.path().join("data/out")).unwrap();
+    write("data/keep/s.jsonl");
+    write("data/keep/s.jsonl.1");
+    let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).assert().failure();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(err.contains("data/keep/s.jsonl.1: a carload output (a backup of the shipment s.jsonl)"), "{err}");
+    carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s.jsonl", "--include-carload-outputs", "-q"])
+        .assert()
+        .success();
+}
