@@ -518,6 +518,23 @@ pub fn pack_files(sizes: &[u64], folders: &[u32], o: &PlanOptions) -> Result<Vec
     Ok(pack(sizes, folders, &o.profile, o.capacity(), o.pack)?)
 }
 
+/// [`pack_files`], first into the `open` batches (the workstation's top-up, see
+/// [`super::pack::top_up`]): their free space is taken before new batches are opened. With no
+/// open batch the new batches are exactly [`pack_files`]'s.
+pub fn top_up_files(
+    open: &[Bin],
+    sizes: &[u64],
+    folders: &[u32],
+    o: &PlanOptions,
+) -> Result<super::pack::TopUp, PlanError> {
+    check_options(o)?;
+    if sizes.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    let folders = if o.pack == Pack::KeepFolders { folders } else { &[] };
+    Ok(super::pack::top_up(open, sizes, folders, &o.profile, o.capacity(), o.pack)?)
+}
+
 /// The ID `plan` gives batch `i` of `n`: `b00000`, … (wider when `n` needs more digits).
 pub fn batch_id(i: usize, n: usize) -> String {
     let width = (n.max(1) - 1).to_string().len().max(5);

@@ -224,6 +224,19 @@ impl Batches {
         start..self.list.len()
     }
 
+    /// Adds `items` (entries a top-up planned into batch `i`: they fit) to batch `i`, which
+    /// gets a new ID if it was saved.
+    pub fn extend(&mut self, tree: &mut Tree, i: usize, items: Vec<Item>) {
+        self.edited(i);
+        let mut all = std::mem::take(&mut self.list[i].bin.items);
+        all.extend(items.iter().copied());
+        all.sort_by_key(|it| (it.file, it.part));
+        self.list[i].bin = Bin::from_items(all);
+        for it in &items {
+            self.set_member(tree, it.file as u32, i as u32);
+        }
+    }
+
     /// Removes batch `i`.
     pub fn remove_batch(&mut self, tree: &mut Tree, i: usize) -> WsBatch {
         let b = self.list.remove(i);

@@ -170,6 +170,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             keys,
             config_path: config::config_path(),
             include_carload_outputs: a.include_carload_outputs,
+            pack_top_up: cfg.pack_top_up.unwrap_or(true),
         },
         roots,
         loaded,

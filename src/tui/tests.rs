@@ -30,6 +30,7 @@ fn settings(piece: u64) -> Settings {
         keys: super::keys::Keymap::default(),
         config_path: None,
         include_carload_outputs: false,
+        pack_top_up: true,
     }
 }
 
@@ -271,6 +272,50 @@ fn auto_pack_gives_the_batches_plan_gives() {
     keys(&mut app, "A");
     assert!(keys(&mut app, "p").is_empty());
     assert_eq!(app.message.as_ref().unwrap().0, Level::Error);
+}
+
+/// `p` tops up open batches (not built, not being built) before opening new ones, unless the
+/// config turns it off; a batch queued for a build is never topped up, and a batch edited while
+/// packing runs makes the result be discarded.
+#[test]
+fn auto_pack_tops_up_open_batches_first() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    let pack = |app: &mut App, name: &str| {
+        select(app, name);
+        keys(app, " ");
+        let e = keys(app, "p");
+        settle(app, e);
+        app.message.clone().unwrap().1
+    };
+    let said = pack(&mut app, "a.txt");
+    assert!(said.contains("auto-packed 1 files into 1 new batch"), "{said}");
+    let said = pack(&mut app, "b.bin");
+    assert_eq!(said, "auto-packed 1 files: topped up b00000 with 1 entry");
+    assert_eq!(app.batches.list.len(), 1);
+    assert_eq!(app.batches.list[0].len(), 2);
+    // Queued for a build: not open.
+    app.builds.activity.insert("b00000".into(), super::builds::Activity::Queued);
+    let said = pack(&mut app, "empty");
+    assert!(said.contains("into 1 new batch") && said.contains("b00001"), "{said}");
+    assert_eq!(app.batches.list[0].len(), 2);
+    app.builds.activity.clear();
+    // Off in the config: new batches only.
+    app.settings.pack_top_up = false;
+    let said = pack(&mut app, ".hidden");
+    assert!(said.contains("into 1 new batch"), "{said}");
+    assert_eq!(app.batches.list.len(), 3);
+    // A batch changed while packing: the result is discarded.
+    app.settings.pack_top_up = true;
+    select(&mut app, "zzz");
+    select(&mut app, "photos");
+    keys(&mut app, " ");
+    let e = keys(&mut app, "p");
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    settle(&mut app, e);
+    let said = app.message.clone().unwrap().1;
+    assert!(said.contains("auto-pack discarded") && said.contains("changed meanwhile"), "{said}");
+    assert_eq!(app.batches.list.len(), 3);
 }
 
 #[test]

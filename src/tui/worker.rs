@@ -141,9 +141,12 @@ impl Workers {
 /// quitting) are not one-shot and are ignored here.
 pub fn perform(e: Effect, tx: &Sender<Msg>, tmpdir: &Path, cancel: &AtomicBool) {
     let msg = match e {
-        Effect::Pack { files, sizes, folders, options, generation } => {
-            let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
-            Msg::Packed { files, bins, generation }
+        Effect::Pack { files, sizes, folders, options, generation, open } => {
+            let bins: Vec<carload::shipment::pack::Bin> = open.iter().map(|(_, b)| b.clone()).collect();
+            let packed =
+                carload::shipment::plan::top_up_files(&bins, &sizes, &folders, &options).map_err(|e| e.to_string());
+            let open = open.into_iter().map(|(id, b)| (id, b.items.len())).collect();
+            Msg::Packed { files, bins: packed, generation, open }
         }
         Effect::DryRun { batch, header } => {
             let r = dry_run(&batch, &header, tmpdir, cancel, tx);
