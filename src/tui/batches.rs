@@ -69,6 +69,25 @@ impl WsBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Its planned padded piece size (as its shipment record says: [`batch_record`]).
+    pub fn piece_size(&self, o: &PlanOptions) -> u64 {
+        self.loaded
+            .as_ref()
+            .map_or_else(|| carload::commp::padded_piece_size(self.bound()).max(o.min_piece_size), |b| b.piece_size)
+    }
+
+    /// Its fill, the one figure `plan` and `status` print: CAR bound ÷ the usable bytes of its
+    /// planned piece ([`carload::shipment::file::fill`]).
+    pub fn fill(&self, o: &PlanOptions) -> f64 {
+        carload::shipment::file::fill(self.bound(), self.piece_size(o))
+    }
+
+    /// The padded piece its build made, when smaller than planned (repeated blocks are written
+    /// once, so a batch of repetitive data builds a smaller CAR than its bound).
+    pub fn smaller_piece(&self, o: &PlanOptions) -> Option<u64> {
+        self.result.as_ref().map(|r| r.piece_size).filter(|&p| p < self.piece_size(o))
+    }
 }
 
 /// Every batch, and which batch each entry is in.

@@ -688,6 +688,63 @@ fn packed(d_piece: u64) -> (tempfile::TempDir, App) {
     (d, app)
 }
 
+/// One fill figure (plan's: CAR bound ÷ the batch's own piece's usable bytes) in the gauge and
+/// the details; after a build, a batch whose real piece is smaller than planned shows it; built
+/// batches sharing a piece CID are flagged with the others' IDs.
+#[test]
+fn fill_real_piece_and_shared_pieces_are_shown_as_status_shows_them() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    // A file of zeros split over 1 MiB pieces: its parts build identical CARs.
+    std::fs::write(d.path().join("data/z"), vec![0u8; 3 << 20]).unwrap();
+    let mut s = settings(1 << 20);
+    s.inputs = vec![d.path().join("data").display().to_string()];
+    s.shipment = Some(d.path().join("ship.jsonl"));
+    s.out = Some(d.path().join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[d.path().join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 4);
+    let fill = carload::shipment::file::fill(app.batches.list[0].bound(), 1 << 20) * 100.0;
+    app.update(code(KeyCode::Tab));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("{fill:.3}% full")), "gauge: plan's {fill:.3}%\n{text}");
+    assert!(text.contains(&format!("fill {fill:.3}% of its 1,040,384 usable bytes")), "details\n{text}");
+    assert!(!text.contains("share a piece"), "{text}");
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("Batches 4 · 4 built · 4 share a piece!"), "{text}");
+    assert!(text.contains("b00000 · 1 file · 1.0 MiB           same piece"), "{text}");
+    assert!(text.contains("b00000: SAME PIECE as b00001, b00002, b00003 (baga"), "{text}");
+
+    // Repetitive data: planned as an 8 MiB piece, built as a 1 MiB one.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    for i in 0..4 {
+        std::fs::write(d.path().join(format!("data/z{i}")), vec![0u8; 1 << 20]).unwrap();
+    }
+    let mut s = settings(8 << 20);
+    s.inputs = vec![d.path().join("data").display().to_string()];
+    s.shipment = Some(d.path().join("ship.jsonl"));
+    s.out = Some(d.path().join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[d.path().join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.update(code(KeyCode::Tab));
+    assert!(screen(&mut app, 120, 40).contains("b00000 · 4 files · 8.0 MiB"));
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("b00000 · 1.0 MiB (planned 8.0 MiB)"), "{text}");
+    assert!(text.contains("piece 1.0 MiB (planned 8.0 MiB)"), "details\n{text}");
+}
+
 #[test]
 fn build_all_saves_first_then_builds_every_batch_like_the_cli() {
     let (d, mut app) = packed(512 << 10);

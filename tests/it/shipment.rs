@@ -1643,3 +1643,69 @@ fn plan_refuses_outputs_of_a_build_in_progress_and_shipment_backups() {
         .assert()
         .success();
 }
+
+/// `status` gives each batch the fill `plan` prints (CAR bound ÷ the planned piece's usable
+/// bytes), shows a built batch's real piece when its repetitive data built a smaller one than
+/// planned, and flags built batches that share a piece CID (a wasted deal) with their IDs.
+#[test]
+fn status_shows_plans_fill_the_real_piece_and_shared_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Four identical MiB of zeros: planned as 4 MiB of CAR, built as one deduplicated chunk.
+    for i in 0..4 {
+        std::fs::write(data.join(format!("z{i}")), vec![0u8; 1 << 20]).unwrap();
+    }
+    let plan = carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s.jsonl", "--piece-size", "8MiB"])
+        .output()
+        .unwrap();
+    assert!(plan.status.success());
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    let row = plan.lines().find(|l| l.starts_with("b00000")).unwrap().to_string();
+    let plan_fill = row.split_whitespace().find(|w| w.ends_with('%')).unwrap().to_string();
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let st = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--all"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout).to_string();
+    assert!(text.contains(&format!("fill {plan_fill}")), "plan says {plan_fill}:\n{text}");
+    assert!(text.contains("(1.0 MiB padded, planned 8.0 MiB)"), "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
+    let j: serde_json::Value = serde_json::from_slice(
+        &carload()
+            .current_dir(dir.path())
+            .args(["status", "s.jsonl", "--out", "out", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(format!("{:.3}%", j["status"][0]["fill"].as_f64().unwrap()), plan_fill, "{j}");
+    assert_eq!(j["status"][0]["planned_piece_size"], 8 << 20);
+    assert_eq!(j["status"][0]["piece_size"], 1 << 20);
+    assert_eq!(j["same_pieces"], serde_json::json!([]));
+
+    // A file of zeros split over 1 MiB pieces: its parts build identical CARs, one piece.
+    std::fs::create_dir_all(dir.path().join("zeros")).unwrap();
+    std::fs::write(dir.path().join("zeros/z"), vec![0u8; 3 << 20]).unwrap();
+    carload()
+        .current_dir(dir.path())
+        .args(["plan", "zeros", "-o", "two.jsonl", "--piece-size", "1MiB", "-q"])
+        .assert()
+        .success();
+    carload().current_dir(dir.path()).args(["build", "two.jsonl", "--out", "out2", "-q"]).assert().success();
+    let st = carload().current_dir(dir.path()).args(["status", "two.jsonl", "--out", "out2"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout).to_string();
+    assert!(text.contains("WARNING: b00000, b00001, b00002, b00003 are built with the same piece baga"), "{text}");
+    assert!(text.contains("a wasted deal"), "{text}");
+    let j: serde_json::Value = serde_json::from_slice(
+        &carload()
+            .current_dir(dir.path())
+            .args(["status", "two.jsonl", "--out", "out2", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j["same_pieces"][0]["batches"], serde_json::json!(["b00000", "b00001", "b00002", "b00003"]), "{j}");
+}

@@ -85,10 +85,10 @@ impl App {
                 self.say(
                     Level::Info,
                     format!(
-                        "added {} files to {} ({:.1}% full)",
+                        "added {} files to {} (fill {:.3}%)",
                         digits(all.len() as u64),
                         b.id,
-                        b.bound() as f64 * 100.0 / self.capacity() as f64
+                        b.fill(&self.settings.plan) * 100.0
                     ),
                 );
             }
@@ -146,6 +146,20 @@ impl App {
             generation: self.marks_generation,
             open,
         }]
+    }
+
+    /// Built batches that share a piece CID with others: batch ID → the other IDs (a wasted
+    /// deal; [`carload::shipment::status::same_pieces`], as `carload status` flags them).
+    pub fn same_pieces(&self) -> std::collections::HashMap<String, Vec<String>> {
+        let built =
+            self.batches.list.iter().filter_map(|b| Some((b.id.as_str(), b.result.as_ref()?.piece_cid.as_str())));
+        let mut out = std::collections::HashMap::new();
+        for (_, ids) in carload::shipment::status::same_pieces(built) {
+            for id in &ids {
+                out.insert(id.clone(), ids.iter().filter(|o| *o != id).cloned().collect());
+            }
+        }
+        out
     }
 
     /// Batches auto-pack may top up: not built, not being built or queued, not failed or locked
