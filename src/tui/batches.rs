@@ -337,10 +337,12 @@ impl Batches {
                             cost: EntryCost::of_file(f.len(), &o.profile),
                         });
                     }
-                    _ => {
+                    found => {
                         missing += 1;
                         if example.is_empty() {
-                            example = format!("{} not found", f.name);
+                            // Found but not shippable (unreadable, a carload output…): say why.
+                            let why = found.and_then(|id| tree.error(id)).unwrap_or("not found");
+                            example = format!("{} {why}", f.name);
                         }
                     }
                 }

@@ -1250,6 +1250,27 @@ fn unreadable_files_and_folders_are_flagged_at_scan_and_never_packed() {
     assert!(!s.contains("(empty)"), "{s}");
 }
 
+/// A loaded batch naming a file that has become unreadable is frozen at scan time with the
+/// reason (before, it showed `not built` and failed at build).
+#[test]
+fn a_loaded_batch_with_an_unreadable_file_is_flagged_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let secret = d.path().join("data/a.txt");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut again = App::new(app.settings.clone(), (120, 40));
+    again.load_batches(records);
+    scan_with(&mut again, &[PathBuf::from(&app.settings.inputs[0])], true);
+    let Some(Frozen::Changed { missing: 1, example, .. }) = &again.batches.list[0].frozen else {
+        panic!("{:?}", again.batches.list[0].frozen)
+    };
+    assert_eq!(example, "data/a.txt unreadable: no read permission");
+}
+
 #[test]
 fn a_shipment_is_never_saved_inside_an_input_folder() {
     let (_d, mut app) = app_on_disk(SECTOR_32GIB);
