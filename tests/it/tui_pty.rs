@@ -727,3 +727,25 @@ fn tui_never_packs_carload_outputs() {
     let batches = |s: &str| s.lines().skip(1).map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(batches(&ship), batches(&plan), "the batch `plan work/data` makes, and only that");
 }
+
+/// `p` tops up the open batch before opening a new one (config default), and says so.
+#[test]
+fn tui_auto_pack_tops_up_the_open_batch() {
+    let sb = Sandbox::new();
+    make_tree(sb.path());
+    let mut t = sb.tui(30, 110, &["tui", "data"]);
+    t.wait_for("Scanned");
+    t.send(b" ");
+    t.wait_for("Marked: 1 file");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    assert!(s.contains("auto-packed 1 files into 1 new batch"), "{}", frame(&s));
+    t.send(b" ");
+    t.wait_for("Marked: 1 file");
+    t.send(b"p");
+    let s = t.wait_for("topped up");
+    assert!(s.contains("auto-packed 1 files: topped up b00000 with 1 entry"), "{}", frame(&s));
+    assert!(s.contains("Batches 1 ·"), "still one batch:\n{}", frame(&s));
+    assert!(s.contains("b00000 · 2 files"), "{}", frame(&s));
+    // Unsaved: dropping `t` ends the program (the quit dialog is another test's subject).
+}
