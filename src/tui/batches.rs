@@ -69,6 +69,25 @@ impl WsBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Its planned padded piece size (as its shipment record says: [`batch_record`]).
+    pub fn piece_size(&self, o: &PlanOptions) -> u64 {
+        self.loaded
+            .as_ref()
+            .map_or_else(|| carload::commp::padded_piece_size(self.bound()).max(o.min_piece_size), |b| b.piece_size)
+    }
+
+    /// Its fill, the one figure `plan` and `status` print: CAR bound ÷ the usable bytes of its
+    /// planned piece ([`carload::shipment::file::fill`]).
+    pub fn fill(&self, o: &PlanOptions) -> f64 {
+        carload::shipment::file::fill(self.bound(), self.piece_size(o))
+    }
+
+    /// The padded piece its build made, when smaller than planned (repeated blocks are written
+    /// once, so a batch of repetitive data builds a smaller CAR than its bound).
+    pub fn smaller_piece(&self, o: &PlanOptions) -> Option<u64> {
+        self.result.as_ref().map(|r| r.piece_size).filter(|&p| p < self.piece_size(o))
+    }
 }
 
 /// Every batch, and which batch each entry is in.
@@ -233,6 +252,19 @@ impl Batches {
         start..self.list.len()
     }
 
+    /// Adds `items` (entries a top-up planned into batch `i`: they fit) to batch `i`, which
+    /// gets a new ID if it was saved.
+    pub fn extend(&mut self, tree: &mut Tree, i: usize, items: Vec<Item>) {
+        self.edited(i);
+        let mut all = std::mem::take(&mut self.list[i].bin.items);
+        all.extend(items.iter().copied());
+        all.sort_by_key(|it| (it.file, it.part));
+        self.list[i].bin = Bin::from_items(all);
+        for it in &items {
+            self.set_member(tree, it.file as u32, i as u32);
+        }
+    }
+
     /// Removes batch `i`.
     pub fn remove_batch(&mut self, tree: &mut Tree, i: usize) -> WsBatch {
         let b = self.list.remove(i);
@@ -314,10 +346,12 @@ impl Batches {
                             cost: EntryCost::of_file(f.len(), &o.profile),
                         });
                     }
-                    _ => {
+                    found => {
                         missing += 1;
                         if example.is_empty() {
-                            example = format!("{} not found", f.name);
+                            // Found but not shippable (unreadable, a carload output…): say why.
+                            let why = found.and_then(|id| tree.error(id)).unwrap_or("not found");
+                            example = format!("{} {why}", f.name);
                         }
                     }
                 }

@@ -22,6 +22,9 @@ pub struct Config {
     pub provider: Option<String>,
     /// Capture the mouse.
     pub mouse: Option<bool>,
+    /// Auto-pack (`p`) tops up open batches (not built, not being built) before opening new
+    /// ones (default: on).
+    pub pack_top_up: Option<bool>,
     /// Key bindings to change: action name → keys (see `tui::keys`), e.g. `{"build": ["F5"]}`.
     pub keys: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }

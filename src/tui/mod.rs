@@ -66,7 +66,8 @@ pub struct TuiArgs {
     /// Batches built at once by the workstation.
     #[arg(long, short, value_name = "N", default_value = "1")]
     pub jobs: usize,
-    /// Save shipments that ship CARs written by carload (`X.car` beside `X.car.manifest`).
+    /// List carload's own outputs in the inputs as files to ship (else marked `!`), and save
+    /// shipments that ship them.
     #[arg(long)]
     pub include_carload_outputs: bool,
     /// Measure the scan, key handling and auto-pack without a terminal; prints one JSON line.
@@ -170,6 +171,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             keys,
             config_path: config::config_path(),
             include_carload_outputs: a.include_carload_outputs,
+            pack_top_up: cfg.pack_top_up.unwrap_or(true),
         },
         roots,
         loaded,
@@ -196,6 +198,7 @@ pub fn run(a: TuiArgs) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
+    workers.ship_outputs = a.include_carload_outputs;
     let size = crossterm::terminal::size().context("reading the terminal size")?;
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);

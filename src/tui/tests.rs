@@ -30,6 +30,7 @@ fn settings(piece: u64) -> Settings {
         keys: super::keys::Keymap::default(),
         config_path: None,
         include_carload_outputs: false,
+        pack_top_up: true,
     }
 }
 
@@ -89,6 +90,12 @@ fn make_tree(root: &Path, files: &[(&str, usize)]) {
 /// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`. The
 /// shipment's base is resolved as `carload tui` resolves it, from the first root's folder.
 fn scan(app: &mut App, roots: &[PathBuf]) {
+    scan_with(app, roots, false)
+}
+
+/// [`scan`], the walk run without the permission bypass root has (see [`unprivileged`]) when
+/// `unprivileged`.
+fn scan_with(app: &mut App, roots: &[PathBuf], unprivileged: bool) {
     use std::os::unix::ffi::OsStrExt;
     let cwd = roots[0].parent().unwrap();
     let r = carload::shipment::plan::resolve_inputs(cwd, roots).unwrap();
@@ -96,16 +103,55 @@ fn scan(app: &mut App, roots: &[PathBuf]) {
     app.settings.root_names = r.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect();
     app.tree.set_root_names(app.settings.root_names.clone());
     let profile = app.settings.plan.profile;
-    let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let got = std::sync::Mutex::new(Vec::new());
-    let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop };
-    carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
-    for l in got.into_inner().unwrap() {
+    let outputs = !app.settings.include_carload_outputs;
+    let walk = move || {
+        let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let got = std::sync::Mutex::new(Vec::new());
+        let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop, outputs, readable: true };
+        carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
+        got.into_inner().unwrap()
+    };
+    let listings = if unprivileged { self::unprivileged(walk) } else { walk() };
+    for l in listings {
         app.update(Msg::Listing(l));
     }
     let e = app.update(Msg::ScanDone(0.5));
     settle(app, e);
+}
+
+/// Runs `f` on a thread that may not bypass file permissions (threads it starts inherit that):
+/// as root (tests run as root here) it drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from
+/// its effective set — capabilities are per thread in Linux — so a mode-000 file is as
+/// unreadable to it as to any user. Panics if the drop fails.
+fn unprivileged<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: i32,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy, Default)]
+            struct Data {
+                effective: u32,
+                permitted: u32,
+                inheritable: u32,
+            }
+            let mut h = Header { version: 0x2008_0522, pid: 0 };
+            let mut d = [Data::default(); 2];
+            // SAFETY: a header and two data records, as capget/capset (version 3) take them.
+            let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+            assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
+            d[0].effective &= !((1 << 1) | (1 << 2)); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
+            assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 const FILES: &[(&str, usize)] = &[
@@ -226,6 +272,50 @@ fn auto_pack_gives_the_batches_plan_gives() {
     keys(&mut app, "A");
     assert!(keys(&mut app, "p").is_empty());
     assert_eq!(app.message.as_ref().unwrap().0, Level::Error);
+}
+
+/// `p` tops up open batches (not built, not being built) before opening new ones, unless the
+/// config turns it off; a batch queued for a build is never topped up, and a batch edited while
+/// packing runs makes the result be discarded.
+#[test]
+fn auto_pack_tops_up_open_batches_first() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    let pack = |app: &mut App, name: &str| {
+        select(app, name);
+        keys(app, " ");
+        let e = keys(app, "p");
+        settle(app, e);
+        app.message.clone().unwrap().1
+    };
+    let said = pack(&mut app, "a.txt");
+    assert!(said.contains("auto-packed 1 files into 1 new batch"), "{said}");
+    let said = pack(&mut app, "b.bin");
+    assert_eq!(said, "auto-packed 1 files: topped up b00000 with 1 entry");
+    assert_eq!(app.batches.list.len(), 1);
+    assert_eq!(app.batches.list[0].len(), 2);
+    // Queued for a build: not open.
+    app.builds.activity.insert("b00000".into(), super::builds::Activity::Queued);
+    let said = pack(&mut app, "empty");
+    assert!(said.contains("into 1 new batch") && said.contains("b00001"), "{said}");
+    assert_eq!(app.batches.list[0].len(), 2);
+    app.builds.activity.clear();
+    // Off in the config: new batches only.
+    app.settings.pack_top_up = false;
+    let said = pack(&mut app, ".hidden");
+    assert!(said.contains("into 1 new batch"), "{said}");
+    assert_eq!(app.batches.list.len(), 3);
+    // A batch changed while packing: the result is discarded.
+    app.settings.pack_top_up = true;
+    select(&mut app, "zzz");
+    select(&mut app, "photos");
+    keys(&mut app, " ");
+    let e = keys(&mut app, "p");
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    settle(&mut app, e);
+    let said = app.message.clone().unwrap().1;
+    assert!(said.contains("auto-pack discarded") && said.contains("changed meanwhile"), "{said}");
+    assert_eq!(app.batches.list.len(), 3);
 }
 
 #[test]
@@ -608,6 +698,63 @@ fn packed(d_piece: u64) -> (tempfile::TempDir, App) {
     let e = keys(&mut app, "p");
     settle(&mut app, e);
     (d, app)
+}
+
+/// One fill figure (plan's: CAR bound ÷ the batch's own piece's usable bytes) in the gauge and
+/// the details; after a build, a batch whose real piece is smaller than planned shows it; built
+/// batches sharing a piece CID are flagged with the others' IDs.
+#[test]
+fn fill_real_piece_and_shared_pieces_are_shown_as_status_shows_them() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    // A file of zeros split over 1 MiB pieces: its parts build identical CARs.
+    std::fs::write(d.path().join("data/z"), vec![0u8; 3 << 20]).unwrap();
+    let mut s = settings(1 << 20);
+    s.inputs = vec![d.path().join("data").display().to_string()];
+    s.shipment = Some(d.path().join("ship.jsonl"));
+    s.out = Some(d.path().join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[d.path().join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 4);
+    let fill = carload::shipment::file::fill(app.batches.list[0].bound(), 1 << 20) * 100.0;
+    app.update(code(KeyCode::Tab));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("{fill:.3}% full")), "gauge: plan's {fill:.3}%\n{text}");
+    assert!(text.contains(&format!("fill {fill:.3}% of its 1,040,384 usable bytes")), "details\n{text}");
+    assert!(!text.contains("share a piece"), "{text}");
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("Batches 4 · 4 built · 4 share a piece!"), "{text}");
+    assert!(text.contains("b00000 · 1 file · 1.0 MiB           same piece"), "{text}");
+    assert!(text.contains("b00000: SAME PIECE as b00001, b00002, b00003 (baga"), "{text}");
+
+    // Repetitive data: planned as an 8 MiB piece, built as a 1 MiB one.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    for i in 0..4 {
+        std::fs::write(d.path().join(format!("data/z{i}")), vec![0u8; 1 << 20]).unwrap();
+    }
+    let mut s = settings(8 << 20);
+    s.inputs = vec![d.path().join("data").display().to_string()];
+    s.shipment = Some(d.path().join("ship.jsonl"));
+    s.out = Some(d.path().join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[d.path().join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.update(code(KeyCode::Tab));
+    assert!(screen(&mut app, 120, 40).contains("b00000 · 4 files · 8.0 MiB"));
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("b00000 · 1.0 MiB (planned 8.0 MiB)"), "{text}");
+    assert!(text.contains("piece 1.0 MiB (planned 8.0 MiB)"), "details\n{text}");
 }
 
 #[test]
@@ -1022,32 +1169,118 @@ fn control_characters_in_names_are_shown_escaped() {
     assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
 }
 
-/// As `carload plan` refuses to ship carload's own outputs (`X.car` beside `X.car.manifest`)
-/// unless asked to, so does the workstation's save (`--include-carload-outputs`).
+/// carload's own outputs in the inputs (a build's output folder) are listed but marked `!` with
+/// the reason and never packed; with `--include-carload-outputs` they are files like any other,
+/// and the save takes them.
 #[test]
-fn a_shipment_of_carload_outputs_is_saved_only_when_asked_for() {
+fn carload_outputs_are_listed_marked_and_never_packed() {
     let dir = tempfile::tempdir().unwrap();
-    make_tree(dir.path(), &[("data/out/b00000.car", 300), ("data/out/b00000.car.manifest", 20), ("data/x", 5)]);
+    let tree = [
+        ("data/out/b00000.car", 300),
+        ("data/out/b00000.car.manifest", 20),
+        ("data/out/b00000.json", 20),
+        ("data/out/.b00001.car.Ab12Cd.partial", 9),
+        ("data/x", 5),
+    ];
+    make_tree(dir.path(), &tree);
     let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
     app.settings.inputs = vec![dir.path().join("data").display().to_string()];
     scan(&mut app, &[dir.path().join("data")]);
+    assert_eq!(app.tree.grand_totals().files, 1);
+    assert_eq!(app.tree.grand_totals().unshippable, 4);
+    select(&mut app, "out");
+    keys(&mut app, "l");
+    assert_eq!(row_names(&mut app).len(), 4, "shown");
+    select(&mut app, "b00000.car");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    let text = &app.message.as_ref().unwrap().1;
+    assert!(text.contains("the CAR of batch b00000: carload's own output, never shipped"), "{text}");
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("! b00000.car.manifest"), "{s}");
+    assert!(s.contains("! .b00001.car.Ab12Cd.partial"), "{s}");
+    keys(&mut app, "hA");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 1);
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    let names: Vec<&str> = rec[0].files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["data/x"]);
     let path = dir.path().join("ship.jsonl");
     app.settings.shipment = Some(path.clone());
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty && path.exists(), "{:?}", app.message);
+
+    // Asked for: packed and saved.
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    app.settings.include_carload_outputs = true;
+    app.settings.inputs = vec![dir.path().join("data").display().to_string()];
+    scan(&mut app, &[dir.path().join("data")]);
+    assert_eq!(app.tree.grand_totals().files, 5);
     keys(&mut app, "A");
     let e = keys(&mut app, "p");
     settle(&mut app, e);
+    let path = dir.path().join("ship2.jsonl");
+    app.settings.shipment = Some(path.clone());
     let e = keys(&mut app, "s");
     settle(&mut app, e);
-    assert!(app.dirty, "not saved");
-    let (level, text) = app.message.clone().unwrap();
-    assert_eq!(level, Level::Error);
-    assert!(text.contains("a carload output (with ") && text.contains("b00000.car.manifest"), "{text}");
-    assert!(!path.exists());
-    app.settings.include_carload_outputs = true;
-    let e = keys(&mut app, "s");
+    assert!(!app.dirty && path.exists(), "{:?}", app.message);
+}
+
+/// A file without read permission and an unreadable folder are flagged during the scan (`!` and
+/// the reason), never packed, and the folder does not open as `(empty)`. The walk runs without
+/// root's permission bypass, so this is what any user meets.
+#[test]
+fn unreadable_files_and_folders_are_flagged_at_scan_and_never_packed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/secret", 50), ("data/ok", 5), ("data/locked/inside", 7)]);
+    let mode = |p: &str, m: u32| std::fs::set_permissions(dir.path().join(p), std::fs::Permissions::from_mode(m));
+    mode("data/secret", 0o000).unwrap();
+    mode("data/locked", 0o000).unwrap();
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    scan_with(&mut app, &[dir.path().join("data")], true);
+    mode("data/locked", 0o755).unwrap();
+    assert_eq!(app.tree.grand_totals().files, 1);
+    select(&mut app, "secret");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    assert!(app.message.as_ref().unwrap().1.contains("unreadable: no read permission"), "{:?}", app.message);
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("! secret"), "{s}");
+    assert!(s.contains("! locked/"), "{s}");
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
     settle(&mut app, e);
-    assert!(!app.dirty, "saved when asked for");
-    assert!(path.exists());
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    assert_eq!(rec.iter().flat_map(|b| &b.files).map(|f| f.name.as_str()).collect::<Vec<_>>(), ["data/ok"]);
+    select(&mut app, "locked");
+    keys(&mut app, "l");
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("(not read: Permission denied"), "{s}");
+    assert!(!s.contains("(empty)"), "{s}");
+}
+
+/// A loaded batch naming a file that has become unreadable is frozen at scan time with the
+/// reason (before, it showed `not built` and failed at build).
+#[test]
+fn a_loaded_batch_with_an_unreadable_file_is_flagged_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let secret = d.path().join("data/a.txt");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut again = App::new(app.settings.clone(), (120, 40));
+    again.load_batches(records);
+    scan_with(&mut again, &[PathBuf::from(&app.settings.inputs[0])], true);
+    let Some(Frozen::Changed { missing: 1, example, .. }) = &again.batches.list[0].frozen else {
+        panic!("{:?}", again.batches.list[0].frozen)
+    };
+    assert_eq!(example, "data/a.txt unreadable: no read permission");
 }
 
 #[test]

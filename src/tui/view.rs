@@ -192,7 +192,11 @@ fn draw_browser(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     let t = &app.tree;
     let rows = inner.height.saturating_sub(1) as usize;
     if b.rows.is_empty() {
-        let empty = if t.complete() {
+        let node = t.folders.get(b.folder as usize).map_or(NONE, |f| f.node);
+        let unreadable = (node != NONE).then(|| t.error(node)).flatten().map(|e| format!("(not read: {e})"));
+        let empty = if let Some(e) = &unreadable {
+            e.as_str()
+        } else if t.complete() {
             if b.filter.is_empty() {
                 "(empty)"
             } else {
@@ -446,7 +450,13 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         return;
     }
     let built = list.iter().filter(|b| b.result.is_some()).count();
-    let title = format!(" Batches {} · {} built ", digits(list.len() as u64), digits(built as u64));
+    let same = app.same_pieces();
+    let title = format!(
+        " Batches {} · {} built{} ",
+        digits(list.len() as u64),
+        digits(built as u64),
+        if same.is_empty() { String::new() } else { format!(" · {} share a piece!", same.len()) }
+    );
     let block = pane_block(title, focused, th);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -460,44 +470,54 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     }
     let per = (inner.height as usize / 2).max(1);
     let offset = batch_offset(app.pane.row, per);
-    let cap = app.capacity().max(1) as f64;
+    let o = &app.settings.plan;
     for (i, b) in list.iter().enumerate().skip(offset).take(per) {
         let (state, color) = state_of(app, b);
         let sel = i == app.pane.row;
         let style = if sel { th.selected(focused) } else { Style::default() };
-        let head = format!(
-            "{} · {} file{} · {}",
-            b.id,
-            digits(b.len() as u64),
-            if b.len() == 1 { "" } else { "s" },
-            ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size))
-        );
-        let pct = b.bound() as f64 / cap;
-        let bar_w = w.saturating_sub(8 + 11);
+        let files = format!("{} file{}", digits(b.len() as u64), if b.len() == 1 { "" } else { "s" });
+        let head = match b.smaller_piece(o) {
+            // The real piece first: the file count is what a narrow pane cuts.
+            Some(_) => format!("{} · {} · {files}", b.id, piece_label(b, o)),
+            None => format!("{} · {files} · {}", b.id, piece_label(b, o)),
+        };
+        let pct = b.fill(o);
+        let (state, color) =
+            if same.contains_key(&b.id) { ("same piece".to_string(), Color::Red) } else { (state, color) };
+        let bar_w = w.saturating_sub(8 + 12);
         lines.push(Line::from(vec![
             Span::styled(fit(&head, w.saturating_sub(10)), style),
             Span::styled(format!("{:>10}", fit(&state, 10).trim_end()), th.fg(color).patch(style)),
         ]));
         lines.push(Line::from(vec![
             Span::styled(gauge(pct, bar_w), th.fg(if pct > 0.9 { Color::Green } else { Color::Yellow })),
-            Span::raw(format!(" {:>6.2}% full", pct * 100.0)),
+            Span::raw(format!(" {:>7.3}% full", pct * 100.0)),
         ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// A batch's piece: its planned size, or the real one its build made when smaller.
+fn piece_label(b: &WsBatch, o: &carload::shipment::PlanOptions) -> String {
+    match b.smaller_piece(o) {
+        Some(real) => format!("{} (planned {})", ibytes(real), ibytes(b.piece_size(o))),
+        None => ibytes(b.piece_size(o)),
+    }
+}
+
 fn details(app: &App) -> String {
     if app.focus == Focus::Batches {
         let Some(b) = app.batches.list.get(app.pane.row) else { return String::new() };
+        let o = &app.settings.plan;
         let mut s = format!(
-            "{}: {} files, {} bytes · CAR ≤ {} bytes · piece {} · {:.3}% of {} usable",
+            "{}: {} files, {} bytes · CAR ≤ {} bytes · piece {} · fill {:.3}% of its {} usable bytes",
             b.id,
             digits(b.len() as u64),
             digits(b.bytes(&app.tree)),
             digits(b.bound()),
-            ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size)),
-            b.bound() as f64 * 100.0 / app.capacity().max(1) as f64,
-            digits(app.capacity())
+            piece_label(b, o),
+            b.fill(o) * 100.0,
+            digits(carload::commp::unpadded_piece_size(b.piece_size(o)))
         );
         if let Some(Frozen::Changed { missing, changed, example }) = &b.frozen {
             s = format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id);
@@ -517,6 +537,14 @@ fn details(app: &App) -> String {
         }
         if let Some(r) = &b.result {
             s.push_str(&format!(" · built: payload {} · piece {} · i shows all", r.payload_cid, r.piece_cid));
+        }
+        if let Some(others) = app.same_pieces().get(&b.id) {
+            s = format!(
+                "{}: SAME PIECE as {} ({}): a deal for each would store the same data twice; ship one",
+                b.id,
+                others.join(", "),
+                b.result.as_ref().map_or("", |r| r.piece_cid.as_str())
+            );
         }
         return s;
     }

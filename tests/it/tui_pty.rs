@@ -756,3 +756,57 @@ fn tui_unbuilding_asks_and_undo_brings_the_built_batches_back() {
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(status.contains(&format!("{n}/{n}")), "carload status sees every batch built:\n{status}");
 }
+
+/// Opened on a folder that holds a build's output folder beside the data, the workstation lists
+/// the CARs, manifests and results marked `!` with the reason and packs only the data (before,
+/// it packed them too, and the saved shipment shipped carload's own outputs).
+#[test]
+fn tui_never_packs_carload_outputs() {
+    let sb = Sandbox::new();
+    make_tree(&sb.path().join("work"));
+    sb.carload(&["plan", "work/data", "-o", "plan.jsonl", "-q"]);
+    sb.carload(&["build", "plan.jsonl", "--out", "work/cars", "-q"]);
+    let mut t = sb.tui(30, 110, &["tui", "work", "--shipment", "ship.jsonl"]);
+    let s = t.wait_for("Scanned");
+    assert!(s.contains("Scanned 30 files"), "the 3 outputs are not counted as files:\n{}", frame(&s));
+    t.send(b"A");
+    t.wait_for("Marked: 30 files");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    assert!(s.contains("auto-packed 30 files into 1 new batch"), "{}", frame(&s));
+    // cars/ is the first row: open it.
+    t.send(b"l");
+    let s = t.wait_for("! b00000.car.manifest");
+    assert!(s.contains("! b00000.car ") && s.contains("! b00000.json"), "{}", frame(&s));
+    t.send(b"s");
+    t.wait_for("saved");
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    let ship = std::fs::read_to_string(sb.path().join("ship.jsonl")).unwrap();
+    assert!(!ship.contains("cars/"), "no output shipped:\n{ship}");
+    let plan = std::fs::read_to_string(sb.path().join("plan.jsonl")).unwrap();
+    let batches = |s: &str| s.lines().skip(1).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(batches(&ship), batches(&plan), "the batch `plan work/data` makes, and only that");
+}
+
+/// `p` tops up the open batch before opening a new one (config default), and says so.
+#[test]
+fn tui_auto_pack_tops_up_the_open_batch() {
+    let sb = Sandbox::new();
+    make_tree(sb.path());
+    let mut t = sb.tui(30, 110, &["tui", "data"]);
+    t.wait_for("Scanned");
+    t.send(b" ");
+    t.wait_for("Marked: 1 file");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    assert!(s.contains("auto-packed 1 files into 1 new batch"), "{}", frame(&s));
+    t.send(b" ");
+    t.wait_for("Marked: 1 file");
+    t.send(b"p");
+    let s = t.wait_for("topped up");
+    assert!(s.contains("auto-packed 1 files: topped up b00000 with 1 entry"), "{}", frame(&s));
+    assert!(s.contains("Batches 1 ·"), "still one batch:\n{}", frame(&s));
+    assert!(s.contains("b00000 · 2 files"), "{}", frame(&s));
+    // Unsaved: dropping `t` ends the program (the quit dialog is another test's subject).
+}

@@ -115,10 +115,10 @@ impl App {
                 self.say(
                     Level::Info,
                     format!(
-                        "added {} files to {} ({:.1}% full)",
+                        "added {} files to {} (fill {:.3}%)",
                         digits(all.len() as u64),
                         b.id,
-                        b.bound() as f64 * 100.0 / self.capacity() as f64
+                        b.fill(&self.settings.plan) * 100.0
                     ),
                 );
             }
@@ -170,7 +170,125 @@ impl App {
                 }
             ),
         );
-        vec![Effect::Pack { files, sizes, folders, options: self.settings.plan, generation: self.marks_generation }]
+        let open = if self.settings.pack_top_up { self.open_batches() } else { Vec::new() };
+        vec![Effect::Pack {
+            files,
+            sizes,
+            folders,
+            options: self.settings.plan,
+            generation: self.marks_generation,
+            open,
+        }]
+    }
+
+    /// Built batches that share a piece CID with others: batch ID → the other IDs (a wasted
+    /// deal; [`carload::shipment::status::same_pieces`], as `carload status` flags them).
+    pub fn same_pieces(&self) -> std::collections::HashMap<String, Vec<String>> {
+        let built =
+            self.batches.list.iter().filter_map(|b| Some((b.id.as_str(), b.result.as_ref()?.piece_cid.as_str())));
+        let mut out = std::collections::HashMap::new();
+        for (_, ids) in carload::shipment::status::same_pieces(built) {
+            for id in &ids {
+                out.insert(id.clone(), ids.iter().filter(|o| *o != id).cloned().collect());
+            }
+        }
+        out
+    }
+
+    /// Batches auto-pack may top up: not built, not being built or queued, not failed or locked
+    /// elsewhere, not frozen (what [`App::batch_state`] calls not built or empty).
+    fn open_batches(&self) -> Vec<(String, Bin)> {
+        self.batches
+            .list
+            .iter()
+            .filter(|b| b.frozen.is_none() && matches!(self.batch_state(b), Shown::NotBuilt | Shown::Empty))
+            .map(|b| (b.id.clone(), b.bin.clone()))
+            .collect()
+    }
+
+    /// Takes auto-pack's result: the open batches topped up (if none of them changed meanwhile),
+    /// then the new batches.
+    pub(super) fn packed(
+        &mut self,
+        files: Vec<u32>,
+        bins: Result<carload::shipment::pack::TopUp, String>,
+        generation: u64,
+        open: Vec<(String, usize)>,
+    ) {
+        let bins = match bins {
+            Err(e) => return self.say(Level::Error, format!("auto-pack failed: {e}")),
+            Ok(b) => b,
+        };
+        let discard = |why: &str| format!("auto-pack discarded: {why} meanwhile; press p again");
+        if files.iter().any(|&f| self.batches.batch_of(f).is_some()) {
+            return self.say(Level::Error, discard("some of its files were added to batches"));
+        }
+        // The open batches as they were when packing started, still open.
+        let mut targets = Vec::with_capacity(open.len());
+        for ((id, len), added) in open.iter().zip(&bins.added) {
+            let i = self.batches.list.iter().position(|b| &b.id == id);
+            let still = i.filter(|&i| {
+                let b = &self.batches.list[i];
+                b.len() == *len && b.frozen.is_none() && matches!(self.batch_state(b), Shown::NotBuilt | Shown::Empty)
+            });
+            match still {
+                Some(i) => targets.push((i, added)),
+                None if added.is_empty() => {}
+                None => return self.say(Level::Error, discard(&format!("batch {id} changed"))),
+            }
+        }
+        // Any batch may change (packing tops up open ones): the undo step keeps them all.
+        let before = self.before_edit(None);
+        let mut topped = Vec::new();
+        let mut topped_files = 0;
+        for (i, added) in targets {
+            if added.is_empty() {
+                continue;
+            }
+            let items: Vec<carload::shipment::pack::Item> =
+                added.iter().map(|it| carload::shipment::pack::Item { file: files[it.file] as usize, ..*it }).collect();
+            topped_files += items.len();
+            self.batches.extend(&mut self.tree, i, items);
+            topped.push(self.batches.list[i].id.clone());
+        }
+        let n = bins.fresh.len();
+        let range = self.batches.append_packed(&mut self.tree, bins.fresh, &files);
+        if generation == self.marks_generation {
+            self.marks.clear();
+            self.marks_changed();
+        }
+        let label = match topped.len() {
+            0 => format!("pack {}", plural(n as u64, "batch", "batches")),
+            t => format!(
+                "pack {} and top up {}",
+                plural(n as u64, "batch", "batches"),
+                plural(t as u64, "batch", "batches")
+            ),
+        };
+        self.record_edit(before, label);
+        self.dirty = true;
+        let mut parts = Vec::new();
+        if !topped.is_empty() {
+            parts.push(format!(
+                "topped up {} with {} entr{}",
+                topped.join(", "),
+                digits(topped_files as u64),
+                if topped_files == 1 { "y" } else { "ies" }
+            ));
+        }
+        if n > 0 {
+            self.pane.row = range.start;
+            parts.push(format!(
+                "{n} new batch{} of {} pieces ({}–{})",
+                if n == 1 { "" } else { "es" },
+                ibytes(self.settings.plan.piece_size),
+                self.batches.list[range.start].id,
+                self.batches.list[range.end - 1].id
+            ));
+        }
+        let how =
+            if topped.is_empty() { format!(" into {}", parts.join("")) } else { format!(": {}", parts.join(" and ")) };
+        self.say(Level::Info, format!("auto-packed {} files{how}", digits(files.len() as u64)));
     }
 
     /// The files under entry `id` that are in batches, and how many of them each batch holds

@@ -91,6 +91,9 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     /// Save shipments that ship carload's own outputs (`--include-carload-outputs`).
     pub include_carload_outputs: bool,
+    /// Auto-pack tops up open batches before opening new ones (`config.json`
+    /// `"pack_top_up"`, default on).
+    pub pack_top_up: bool,
 }
 
 /// The export form: deal parameters, format and output file (remembered between runs).
@@ -240,10 +243,12 @@ pub enum Msg {
     Packed {
         /// The files packed, in walk order (`Item::file` indexes this).
         files: Vec<u32>,
-        /// The bins, or why packing failed.
-        bins: Result<Vec<Bin>, String>,
+        /// What was added to the open batches and the new bins, or why packing failed.
+        bins: Result<carload::shipment::pack::TopUp, String>,
         /// The marks generation when packing started.
         generation: u64,
+        /// The open batches topped up: ID and entry count when packing started.
+        open: Vec<(String, usize)>,
     },
     /// Progress of a dry run: bytes hashed so far.
     DryRunProgress(u64),
@@ -300,6 +305,8 @@ pub enum Effect {
         options: PlanOptions,
         /// Marks generation.
         generation: u64,
+        /// Open batches to top up first: ID and bin (items name tree entries).
+        open: Vec<(String, Bin)>,
     },
     /// Hash a batch without writing its CAR.
     DryRun {
@@ -908,40 +915,9 @@ impl App {
                 }
                 Vec::new()
             }
-            Msg::Packed { files, bins, generation } => {
+            Msg::Packed { files, bins, generation, open } => {
                 self.packing = false;
-                match bins {
-                    Err(e) => self.say(Level::Error, format!("auto-pack failed: {e}")),
-                    Ok(_) if files.iter().any(|&f| self.batches.batch_of(f).is_some()) => self.say(
-                        Level::Error,
-                        "auto-pack discarded: some of its files were added to batches meanwhile; press p again",
-                    ),
-                    Ok(bins) => {
-                        let n = bins.len();
-                        // Any batch may change (packing may top up open ones): all are kept.
-                        let before = self.before_edit(None);
-                        let range = self.batches.append_packed(&mut self.tree, bins, &files);
-                        if generation == self.marks_generation {
-                            self.marks.clear();
-                            self.marks_changed();
-                        }
-                        self.record_edit(before, format!("pack {}", plural(n as u64, "batch", "batches")));
-                        self.dirty = true;
-                        self.pane.row = range.start;
-                        let pieces = self.settings.plan.piece_size;
-                        self.say(
-                            Level::Info,
-                            format!(
-                                "auto-packed {} files into {n} new batch{} of {} pieces ({}–{})",
-                                digits(files.len() as u64),
-                                if n == 1 { "" } else { "es" },
-                                ibytes(pieces),
-                                self.batches.list[range.start].id,
-                                self.batches.list[range.end - 1].id
-                            ),
-                        );
-                    }
-                }
+                self.packed(files, bins, generation, open);
                 Vec::new()
             }
             Msg::DryRunProgress(done) => {
