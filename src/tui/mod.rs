@@ -83,6 +83,8 @@ struct Setup {
     roots: Vec<PathBuf>,
     loaded: Vec<Batch>,
     mouse: bool,
+    /// What the opening found worth saying (inputs gone since the shipment was planned).
+    notes: Vec<String>,
 }
 
 fn setup(a: &TuiArgs) -> Result<Setup> {
@@ -104,6 +106,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         None => keys::Keymap::default(),
     };
     let state = config::load_state();
+    let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
     // only if the workstation moves to a shipment's base folder below.
     let mut out = a.out.clone().or(cfg.out.clone()).or(state.out.clone());
@@ -111,9 +114,12 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     if deal.provider.is_empty() {
         deal.provider = cfg.provider.clone().unwrap_or_default();
     }
-    let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     let mut inputs: Vec<String> = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let mut loaded = Vec::new();
+    // The opened shipment's base and inputs, kept as recorded when its inputs are browsed: its
+    // batches' fingerprints cover the base, and its sources may have moved away since.
+    let mut recorded: Option<(Option<String>, Vec<String>)> = None;
+    let mut notes = Vec::new();
     if let Some(path) = shipment.clone().filter(|p| p.exists()) {
         let f = std::fs::File::open(&path).with_context(|| path.display().to_string())?;
         let s =
@@ -122,24 +128,46 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         o = PlanOptions::of_header(h);
         if inputs.is_empty() {
             inputs = h.inputs.clone();
+            recorded = Some((h.base.clone(), h.inputs.clone()));
         }
         // Relative names in the shipment resolve against its base: browse from there.
-        if let Some(base) = h.base.as_deref().filter(|b| Path::new(b).is_dir()) {
-            let here = std::env::current_dir().ok();
-            if here.as_deref() != Some(Path::new(base)) {
-                out = out.map(|p| std::path::absolute(&p).unwrap_or(p));
-                std::env::set_current_dir(base)
-                    .with_context(|| format!("entering the shipment's base folder {base}"))?;
+        match h.base.as_deref() {
+            Some(base) if Path::new(base).is_dir() => {
+                let here = std::env::current_dir().ok();
+                if here.as_deref() != Some(Path::new(base)) {
+                    out = out.map(|p| std::path::absolute(&p).unwrap_or(p));
+                    std::env::set_current_dir(base)
+                        .with_context(|| format!("entering the shipment's base folder {base}"))?;
+                }
             }
+            Some(base) if recorded.is_some() => {
+                // Its sources moved or vanished: nothing to browse, its built batches still ship.
+                notes.push(format!("the shipment's base folder {base} is gone: built batches stay usable"));
+                inputs.clear();
+            }
+            _ => {}
         }
         loaded = s.batches;
         shipment = Some(path);
     }
     check_options(&o)?;
-    if inputs.is_empty() {
+    if inputs.is_empty() && recorded.is_none() {
         inputs.push(".".into());
     }
-    let roots: Vec<PathBuf> = inputs.iter().map(|i| carload::shipment::file::name_to_path(i)).collect();
+    let mut roots: Vec<PathBuf> = inputs.iter().map(|i| carload::shipment::file::name_to_path(i)).collect();
+    if recorded.is_some() {
+        // A shipment outlives its sources: inputs that vanished are left out of the browser.
+        let (here, gone): (Vec<PathBuf>, Vec<PathBuf>) = roots.into_iter().partition(|r| r.exists());
+        if let Some(g) = gone.first() {
+            notes.push(format!(
+                "{} of the shipment's inputs not found ({}{})",
+                gone.len(),
+                g.display(),
+                if gone.len() > 1 { ", …" } else { "" }
+            ));
+        }
+        roots = here;
+    }
     for r in &roots {
         std::fs::metadata(r).with_context(|| r.display().to_string())?;
     }
@@ -147,7 +175,10 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     // names as given on screen and are named below the base in the shipment.
     let cwd = std::env::current_dir().context("reading the working folder")?;
     let resolved = carload::shipment::plan::resolve_inputs(&cwd, &roots)?;
-    let base = Some(carload::shipment::file::path_to_name(&resolved.base));
+    let (base, inputs) = match recorded {
+        Some(r) => r,
+        None => (Some(carload::shipment::file::path_to_name(&resolved.base)), resolved.input_names()),
+    };
     let root_names = {
         use std::os::unix::ffi::OsStrExt;
         resolved.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect()
@@ -157,7 +188,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     Ok(Setup {
         settings: Settings {
             plan: o,
-            inputs: resolved.input_names(),
+            inputs,
             base,
             root_names,
             shipment,
@@ -173,6 +204,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         roots,
         loaded,
         mouse: a.mouse || cfg.mouse.unwrap_or(false),
+        notes,
     })
 }
 
@@ -199,6 +231,9 @@ pub fn run(a: TuiArgs) -> Result<()> {
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);
     app.load_batches(s.loaded);
+    if !s.notes.is_empty() {
+        app.message = Some((app::Level::Info, s.notes.join("; ")));
+    }
     let guard = terminal::Guard::enter(s.mouse).context("setting up the terminal")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     term.draw(|f| view::draw(f, &app))?;

@@ -695,3 +695,97 @@ fn tui_quit_while_building_cancels_cleanly() {
     assert_no_leftovers(&sb.path().join("cars"), true);
     assert!(asked, "q while a build runs quit at once, without asking (the build was cancelled)");
 }
+
+/// The number of batches the batches pane's title says are built (`Batches N · K built`).
+fn built_in_title(screen: &str) -> Option<(usize, usize)> {
+    let l = screen.lines().find(|l| l.contains("Batches ") && l.contains(" built"))?;
+    let rest = &l[l.find("Batches ")? + 8..];
+    let mut w = rest.split_whitespace();
+    let n = w.next()?.replace(',', "").parse().ok()?;
+    w.next()?;
+    let k = w.next()?.replace(',', "").parse().ok()?;
+    Some((n, k))
+}
+
+/// Waits for the batches pane to say `Batches n · k built`.
+fn wait_built(t: &Tui, n: usize, k: usize) -> String {
+    t.wait_until(&format!("Batches {n} · {k} built"), |s| built_in_title(s) == Some((n, k)))
+}
+
+/// Writes the export through the form (`e`, provider f01234, Enter) and checks that the file
+/// equals `carload export`'s text for the same shipment and folder.
+fn export_like_the_cli(sb: &Sandbox, t: &mut Tui, out: &str) {
+    t.send(b"e");
+    t.wait_for("Export deal commands");
+    t.send(b"f01234");
+    t.wait_for("--provider=f01234");
+    t.send(b"\r");
+    t.wait_for("export written to");
+    t.wait_gone("Export deal commands");
+    let cli = Command::new(BIN)
+        .args(["export", "ship.jsonl", "--out", out, "--format", "boost", "--provider", "f01234"])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    let written = std::fs::read(sb.path().join("deals.sh")).unwrap();
+    assert!(
+        cli.stdout == written,
+        "deals.sh differs from `carload export`:\n--- deals.sh\n{}\n--- export\n{}",
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&cli.stdout)
+    );
+}
+
+/// Item 2 of issue 20: a shipment outlives its sources. Planned from `proj/data` (base `proj`),
+/// one batch built, then `proj` moved away: the workstation opens, the built batch is built
+/// (info, export, verify), the others are flagged with their missing files.
+#[test]
+fn tui_opens_a_shipment_whose_sources_moved_away() {
+    let sb = Sandbox::new();
+    let proj = sb.path().join("proj");
+    make_build_tree(&proj);
+    // Planned in proj: the shipment's base folder is proj.
+    let ship = sb.path().join("ship.jsonl");
+    let mut plan = Command::new(BIN);
+    plan.args(["plan", "data", "-o", ship.to_str().unwrap(), "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    for (k, v) in sb.env() {
+        plan.env(k, v);
+    }
+    let planned = plan.current_dir(&proj).stdin(Stdio::null()).output().unwrap();
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let ids = shipment_ids(&ship);
+    let n = ids.len();
+    assert!(n >= 3, "several batches: {ids:?}");
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "--batch", "b00000", "-q"]);
+    std::fs::rename(sb.path().join("proj"), sb.path().join("moved")).unwrap();
+    let status = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with(&format!("Built 1/{n} batches")));
+
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    let s = wait_built(&t, n, 1);
+    assert!(s.contains("missing!"), "unbuilt batches with missing files are flagged:\n{}", frame(&s));
+    t.send(b"\t");
+    t.send(b"j");
+    let s = t.wait_for("b00001: ");
+    assert!(
+        s.contains("missing, 0 changed files (not found: data/") && s.contains(" and "),
+        "the details name the missing files:\n{}",
+        frame(&s)
+    );
+    t.send(b"k");
+    t.wait_for("b00000: ");
+    t.send(b"i");
+    let s = t.wait_for("Payload CID");
+    let json = read_json(&sb.path().join("cars/b00000.json"));
+    assert_eq!(value_after(&s, "Payload CID"), json["payload_cid"].as_str().unwrap(), "{}", frame(&s));
+    t.send(ESC);
+    t.wait_gone("Payload CID");
+    export_like_the_cli(&sb, &mut t, "cars");
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    sb.carload(&["verify", "ship.jsonl", "--out", "cars", "--built-only", "-q"]);
+    assert_eq!(shipment_ids(&sb.path().join("ship.jsonl")), ids, "the shipment is unchanged");
+}
