@@ -1108,6 +1108,18 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     assert!(shown.iter().any(|s| matches!(s, Shown::Built { sources_changed: Some(_) })), "{shown:?}");
     let preview = again.export_preview.clone().unwrap();
     assert!(preview.contains(&format!("# {} batches", records.len())), "{preview}");
+    // Found built on opening: an earlier build's, not another builder's.
+    let log: Vec<&str> = again.builds.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(log.iter().all(|l| !l.contains("another builder")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("already built in")), "{log:?}");
+    // Re-planning a built batch is refused: its valid CAR would leave the shipment.
+    let changed = again.batches.list.iter().position(|b| b.frozen.is_some()).unwrap();
+    let id = again.batches.list[changed].id.clone();
+    again.focus = Focus::Batches;
+    again.pane.row = changed;
+    assert!(keys(&mut again, "R").is_empty());
+    assert_eq!(again.batches.list[changed].id, id);
+    assert!(again.message.as_ref().is_some_and(|(_, m)| m.contains("is built")), "{:?}", again.message);
     // A result that lies about its piece size: corrupt in the workstation as in `status`.
     let id = &records[0].id;
     let json = out.join(format!("{id}.json"));

@@ -789,3 +789,106 @@ fn tui_opens_a_shipment_whose_sources_moved_away() {
     sb.carload(&["verify", "ship.jsonl", "--out", "cars", "--built-only", "-q"]);
     assert_eq!(shipment_ids(&sb.path().join("ship.jsonl")), ids, "the shipment is unchanged");
 }
+
+/// Item 3 of issue 20: after one source is touched and another deleted, the workstation says
+/// what `status` says (every batch built, a note on the changed ones) and exports what
+/// `export` writes; re-planning a built batch is refused. A batch not built whose source
+/// changed is `changed!`, and its fix is `R`.
+#[test]
+fn tui_agrees_with_status_and_export_after_sources_change() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    let ship = std::fs::read_to_string(sb.path().join("ship.jsonl")).unwrap();
+    let batches: Vec<serde_json::Value> = ship
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["id"].is_string())
+        .collect();
+    let n = batches.len();
+    assert!(n >= 3, "several batches");
+    // A file of the batch that is in no other (not the split 3 MiB one).
+    let first_file = |b: &serde_json::Value| {
+        let files = b["files"].as_array().unwrap();
+        files.iter().map(|f| f[0].as_str().unwrap()).find(|n| !n.ends_with("3m.bin")).unwrap().to_string()
+    };
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "-q"]);
+    // Touched (same bytes, a new time) and deleted: in the first two batches.
+    let touched = sb.path().join(first_file(&batches[0]));
+    let f = std::fs::File::options().write(true).open(&touched).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5)).unwrap();
+    drop(f);
+    std::fs::remove_file(sb.path().join(first_file(&batches[1]))).unwrap();
+    let status = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.starts_with(&format!("Built {n}/{n} batches")), "{status}");
+    assert_eq!(status.matches("sources changed since").count(), 2, "{status}");
+
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    let s = wait_built(&t, n, n);
+    assert!(!s.contains("changed!") && !s.contains("missing!"), "built batches are built:\n{}", frame(&s));
+    assert!(!s.contains("remove and re-pack"), "no advice that throws CARs away:\n{}", frame(&s));
+    assert_eq!(s.matches("built*").count(), 2, "a note on the two changed batches:\n{}", frame(&s));
+    t.send(b"\t");
+    t.wait_until("the first batch's details", |s| s.contains("b00000: sources changed since built"));
+    t.send(b"R");
+    t.wait_for("b00000 is built: its CAR is what ships");
+    t.send(b"w");
+    t.wait_for(&format!("Builds · Built {n}/{n}"));
+    t.send(b"w");
+    export_like_the_cli(&sb, &mut t, "cars");
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    t.assert_restored();
+
+    // The last batch not built, one of its sources touched: `changed!`, and R re-plans it.
+    let last = batches[n - 1]["id"].as_str().unwrap().to_string();
+    for ext in ["car", "car.manifest", "json"] {
+        std::fs::remove_file(sb.path().join(format!("cars/{last}.{ext}"))).unwrap();
+    }
+    let touched = sb.path().join(first_file(&batches[n - 1]));
+    let f = std::fs::File::options().write(true).open(&touched).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5)).unwrap();
+    drop(f);
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    let s = wait_built(&t, n, n - 1);
+    assert_eq!(s.matches("changed!").count(), 1, "the batch not built is changed!:\n{}", frame(&s));
+    t.send(b"\t");
+    t.send(b"G");
+    t.wait_for(&format!("{last}: 0 missing, 1 changed files"));
+    t.send(b"R");
+    t.wait_for(&format!("{last} re-planned as"));
+}
+
+/// A CLI builder on this host killed with SIGKILL leaves its lock: the workstation judges it
+/// as `build` and `status` do (its process is gone), `stale lock` at once, not for 300 s
+/// `@host`.
+#[test]
+fn tui_shows_a_killed_cli_builders_lock_as_stale_at_once() {
+    let sb = Sandbox::new();
+    make_sparse_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "32GiB"]);
+    let mut build = Command::new(BIN);
+    build.args(["build", "ship.jsonl", "--out", "cars", "-q"]).current_dir(sb.path()).stdin(Stdio::null());
+    for (k, v) in sb.env() {
+        build.env(k, v);
+    }
+    let mut child = build.spawn().unwrap();
+    let lock = sb.path().join("cars/b00000.lock");
+    let start = Instant::now();
+    while !lock.exists() {
+        assert!(start.elapsed() < TIMEOUT, "the CLI builder took no lock");
+        std::thread::sleep(POLL);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lock.exists(), "SIGKILL leaves the lock");
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    let s = t.wait_for("stale lock");
+    assert!(!s.contains("@"), "not shown as building elsewhere:\n{}", frame(&s));
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    t.assert_restored();
+}

@@ -239,6 +239,14 @@ impl App {
                     self.say(Level::Error, "this batch is building: cancel it first (c)");
                     return Vec::new();
                 }
+                if self.batches.list[self.pane.row].result.is_some() {
+                    // Re-planning gives it a new ID: its valid CAR would leave the shipment.
+                    self.say(
+                        Level::Error,
+                        format!("{id} is built: its CAR is what ships, whatever its sources became"),
+                    );
+                    return Vec::new();
+                }
                 if !self.tree.complete() {
                     self.say(Level::Error, "wait for the scan to finish before re-planning");
                     return Vec::new();

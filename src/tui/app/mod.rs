@@ -594,6 +594,9 @@ pub struct App {
     watched_ids: Vec<String>,
     /// The latest time a message carried.
     pub now: f64,
+    /// Batches the output folder's watcher saw not built: a result appearing for one later was
+    /// built by another builder (one there from the start is an earlier build's).
+    pub seen_unbuilt: std::collections::HashSet<String>,
 }
 
 /// Rows of the browser list for a terminal of height `h` (the view's layout).
@@ -645,6 +648,7 @@ impl App {
             pending_build: Vec::new(),
             watched_ids: Vec::new(),
             now: 0.0,
+            seen_unbuilt: Default::default(),
         }
         .with_deal()
     }
@@ -879,7 +883,15 @@ impl App {
                 let frozen =
                     self.batches.list.iter().filter(|b| matches!(b.frozen, Some(Frozen::Changed { .. }))).count();
                 if frozen > 0 {
-                    self.say(Level::Error, format!("{frozen} loaded batches have files missing or changed since planning (marked !); remove and re-pack them"));
+                    // Which of them are built is the watcher's to say: a built one keeps its CAR.
+                    let replan = self.settings.keys.key(Action::Replan, super::keys::Context::Batches);
+                    self.say(
+                        Level::Error,
+                        format!(
+                            "{frozen} loaded batch{} sources missing or changed since planning: a built one keeps its CAR (a note on it); {replan} re-plans one not built",
+                            if frozen == 1 { " has" } else { "es have" }
+                        ),
+                    );
                 }
                 Vec::new()
             }
