@@ -6,7 +6,8 @@
 //! * [`app`]: state and the update function (messages in, effects out);
 //! * [`view`]: drawing, a function of the state;
 //! * [`worker`]: background jobs (scan, pack, dry run, save) reporting over a channel;
-//! * [`terminal`]: raw mode and the alternate screen, always restored; [`config`]: defaults.
+//! * [`terminal`]: raw mode and the alternate screen, always restored; [`config`]: defaults and
+//!   remembered state; [`start`]: the start screen of `carload` alone.
 
 pub mod app;
 pub mod batches;
@@ -14,6 +15,7 @@ pub mod builds;
 pub mod config;
 pub mod keys;
 pub mod marks;
+pub mod start;
 pub mod terminal;
 pub mod tree;
 pub mod view;
@@ -108,8 +110,10 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     let state = config::load_state();
     let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
-    // only if the workstation moves to a shipment's base folder below.
-    let mut out = a.out.clone().or(cfg.out.clone()).or(state.out.clone());
+    // only if the workstation moves to a shipment's base folder below. Without `--out`, the
+    // folder this shipment was last built into, then the config's, then the last one used.
+    let remembered = shipment.as_deref().and_then(|s| state.out_of(s)).cloned();
+    let mut out = a.out.clone().or(remembered).or(cfg.out.clone()).or(state.out.clone());
     let mut deal = state.deal.clone().unwrap_or_default();
     if deal.provider.is_empty() {
         deal.provider = cfg.provider.clone().unwrap_or_default();
@@ -224,6 +228,10 @@ pub fn run(a: TuiArgs) -> Result<()> {
         .into());
     }
     let s = setup(&a)?;
+    if let Some(ship) = s.settings.shipment.as_deref().filter(|p| p.exists()) {
+        // Offered by `carload` alone next time, with the folder given for it.
+        config::remember_shipment(ship, a.out.as_ref().and(s.settings.out.as_deref()));
+    }
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
@@ -255,6 +263,20 @@ pub fn run(a: TuiArgs) -> Result<()> {
     drop(term);
     drop(guard);
     r
+}
+
+/// `carload` alone on a terminal: the start screen offers the recent shipments and browsing the
+/// current folder (straight to browsing when no recent shipment exists); a shipment chosen
+/// opens as `--shipment` opens it.
+pub fn start(mut a: TuiArgs) -> Result<()> {
+    match start::choose(&config::load_state())? {
+        start::Choice::Quit => Ok(()),
+        start::Choice::Browse => run(a),
+        start::Choice::Shipment(p) => {
+            a.shipment = Some(p);
+            run(a)
+        }
+    }
 }
 
 /// Redraws at most this often while only background messages arrive.
@@ -289,10 +311,16 @@ where
         while let Some(msg) = next {
             urgent |= matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize(..));
             if let Msg::Saved(Ok(p)) = &msg {
-                config::remember_shipment(p);
+                config::remember_shipment(p, app.settings.out.as_deref());
             }
             let finished = match &msg {
-                Msg::Build { id, report: app::Report::Finished(_), .. } => Some(id.clone()),
+                Msg::Build { id, report: app::Report::Finished(done), .. } => {
+                    if let (app::Done::Built(..), Some(ship)) = (done, &app.settings.shipment) {
+                        // Reopening this shipment finds what it built.
+                        config::remember_shipment(ship, app.settings.out.as_deref());
+                    }
+                    Some(id.clone())
+                }
                 _ => None,
             };
             for e in app.update(msg) {

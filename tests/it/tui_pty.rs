@@ -862,6 +862,39 @@ fn tui_agrees_with_status_and_export_after_sources_change() {
     t.wait_for(&format!("{last} re-planned as"));
 }
 
+/// Item 4 of issue 20: the output folder is remembered per shipment, and `carload` alone offers
+/// the recent shipments with their built counts.
+#[test]
+fn tui_remembers_where_it_built_and_offers_recent_shipments() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    let n = shipment_ids(&sb.path().join("ship.jsonl")).len();
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "-q"]);
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    wait_built(&t, n, n);
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+
+    // Elsewhere (the shipment named by its absolute path), without --out.
+    let ship = sb.path().join("ship.jsonl");
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", ship.to_str().unwrap()]);
+    wait_built(&t, n, n);
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+
+    let mut t = sb.tui(36, 120, &[]);
+    t.wait_for("Recent shipments");
+    let s = t.wait_for(&format!("Built {n}/{n}"));
+    assert!(s.contains("ship.jsonl"), "{}", frame(&s));
+    assert!(s.contains("Browse"), "browsing the current folder is offered:\n{}", frame(&s));
+    t.send(b"\r");
+    wait_built(&t, n, n);
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    t.assert_restored();
+}
+
 /// A CLI builder on this host killed with SIGKILL leaves its lock: the workstation judges it
 /// as `build` and `status` do (its process is gone), `stale lock` at once, not for 300 s
 /// `@host`.

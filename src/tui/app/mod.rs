@@ -372,6 +372,8 @@ pub enum Effect {
     Remember {
         /// Output folder.
         out: Option<PathBuf>,
+        /// The shipment the output folder is remembered for.
+        shipment: Option<PathBuf>,
         /// Export form.
         deal: Option<DealForm>,
     },
@@ -980,7 +982,7 @@ impl App {
                     Ok(p) => {
                         self.modal = None;
                         self.say(Level::Info, format!("export written to {}", p.display()));
-                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
                     }
                     Err(None) => {
                         self.modal = Some(Modal::ConfirmExportOverwrite(PathBuf::from(self.deal.output.trim())));
