@@ -23,7 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             use clap::Parser;
             if let Some(Command::Tui(a)) = Cli::parse_from(["carload", "tui"]).command {
-                return crate::tui::start(a);
+                return crate::tui::run(a);
             }
         }
         return Err(crate::edge::UsageError(

@@ -212,7 +212,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     })
 }
 
-/// Runs `carload tui`.
+/// Runs `carload tui` (and `carload` alone: the start screen first).
 pub fn run(a: TuiArgs) -> Result<()> {
     if a.bench {
         return bench(&a);
@@ -227,6 +227,14 @@ pub fn run(a: TuiArgs) -> Result<()> {
         )
         .into());
     }
+    if std::env::args_os().len() <= 1 {
+        return start(a);
+    }
+    run_on(a)
+}
+
+/// Runs the workstation on a terminal with `a`.
+fn run_on(a: TuiArgs) -> Result<()> {
     let s = setup(&a)?;
     if let Some(ship) = s.settings.shipment.as_deref().filter(|p| p.exists()) {
         // Offered by `carload` alone next time, with the folder given for it.
@@ -265,16 +273,17 @@ pub fn run(a: TuiArgs) -> Result<()> {
     r
 }
 
-/// `carload` alone on a terminal: the start screen offers the recent shipments and browsing the
+/// `carload` alone on a terminal (the command router runs the workstation with its defaults
+/// when no command is given): the start screen offers the recent shipments and browsing the
 /// current folder (straight to browsing when no recent shipment exists); a shipment chosen
 /// opens as `--shipment` opens it.
-pub fn start(mut a: TuiArgs) -> Result<()> {
+fn start(mut a: TuiArgs) -> Result<()> {
     match start::choose(&config::load_state())? {
         start::Choice::Quit => Ok(()),
-        start::Choice::Browse => run(a),
+        start::Choice::Browse => run_on(a),
         start::Choice::Shipment(p) => {
             a.shipment = Some(p);
-            run(a)
+            run_on(a)
         }
     }
 }

@@ -887,8 +887,9 @@ impl App {
                 if frozen > 0 {
                     // Which of them are built is the watcher's to say: a built one keeps its CAR.
                     let replan = self.settings.keys.key(Action::Replan, super::keys::Context::Batches);
+                    // Info: sources moving away after building is the normal lifecycle.
                     self.say(
-                        Level::Error,
+                        Level::Info,
                         format!(
                             "{frozen} loaded batch{} sources missing or changed since planning: a built one keeps its CAR (a note on it); {replan} re-plans one not built",
                             if frozen == 1 { " has" } else { "es have" }
