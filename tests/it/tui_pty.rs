@@ -763,22 +763,22 @@ fn tui_opens_a_shipment_whose_sources_moved_away() {
 
     let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
     t.wait_for("Scanned");
-    let s = wait_built(&t, n, 1);
-    assert!(s.contains("missing!"), "unbuilt batches with missing files are flagged:\n{}", frame(&s));
+    wait_built(&t, n, 1);
+    // Unbuilt batches with missing files are flagged, their details name the files.
+    t.wait_until("missing! on the unbuilt batches", |s| s.matches("missing!").count() == n - 1);
     t.send(b"\t");
     t.send(b"j");
-    let s = t.wait_for("b00001: ");
-    assert!(
-        s.contains("missing, 0 changed files (not found: data/") && s.contains(" and "),
-        "the details name the missing files:\n{}",
-        frame(&s)
-    );
+    t.wait_until("b00001's missing files named", |s| {
+        s.contains("b00001: 4 missing, 0 changed files (not found: data/") && s.contains(" and 1 more")
+    });
     t.send(b"k");
     t.wait_for("b00000: ");
     t.send(b"i");
-    let s = t.wait_for("Payload CID");
+    // Waited for whole (a screen may be caught half drawn).
     let json = read_json(&sb.path().join("cars/b00000.json"));
-    assert_eq!(value_after(&s, "Payload CID"), json["payload_cid"].as_str().unwrap(), "{}", frame(&s));
+    let payload = json["payload_cid"].as_str().unwrap();
+    let s = t.wait_until("the payload CID", |s| s.lines().any(|l| l.contains("Payload CID") && l.contains(payload)));
+    assert_eq!(value_after(&s, "Payload CID"), payload, "{}", frame(&s));
     t.send(ESC);
     t.wait_gone("Payload CID");
     export_like_the_cli(&sb, &mut t, "cars");
@@ -826,10 +826,12 @@ fn tui_agrees_with_status_and_export_after_sources_change() {
 
     let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
     t.wait_for("Scanned");
-    let s = wait_built(&t, n, n);
+    wait_built(&t, n, n);
+    // A note on the two changed batches, no `changed!`, no advice that throws CARs away.
+    let s = t.wait_until("built* on the two changed batches", |s| s.matches("built*").count() == 2);
     assert!(!s.contains("changed!") && !s.contains("missing!"), "built batches are built:\n{}", frame(&s));
+    assert!(s.contains("a built one keeps its CAR"), "the scan's note:\n{}", frame(&s));
     assert!(!s.contains("remove and re-pack"), "no advice that throws CARs away:\n{}", frame(&s));
-    assert_eq!(s.matches("built*").count(), 2, "a note on the two changed batches:\n{}", frame(&s));
     t.send(b"\t");
     t.wait_until("the first batch's details", |s| s.contains("b00000: sources changed since built"));
     t.send(b"R");
@@ -853,8 +855,9 @@ fn tui_agrees_with_status_and_export_after_sources_change() {
     drop(f);
     let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
     t.wait_for("Scanned");
-    let s = wait_built(&t, n, n - 1);
-    assert_eq!(s.matches("changed!").count(), 1, "the batch not built is changed!:\n{}", frame(&s));
+    wait_built(&t, n, n - 1);
+    let s = t.wait_until("changed! on the batch not built", |s| s.matches("changed!").count() == 1);
+    assert_eq!(s.matches("built*").count(), 2, "the built ones keep their note:\n{}", frame(&s));
     t.send(b"\t");
     t.send(b"G");
     t.wait_for(&format!("{last}: 0 missing, 1 changed files"));
