@@ -30,7 +30,7 @@ pub enum Frozen {
 }
 
 /// One batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WsBatch {
     /// Its ID (`b00000`, …): output files are named after it.
     pub id: String,
@@ -107,6 +107,15 @@ impl Batches {
     pub fn batch_of(&self, id: u32) -> Option<(usize, usize)> {
         let b = *self.member.get(id as usize)?;
         (b != NONE).then(|| (b as usize, self.split.get(&id).map_or(1, Vec::len)))
+    }
+
+    /// Indices of every batch holding entry `id` (several for a split file).
+    pub fn holders(&self, id: u32) -> Vec<usize> {
+        match self.batch_of(id) {
+            None => Vec::new(),
+            Some((b, 1)) => vec![b],
+            Some(_) => self.split[&id].iter().map(|&b| b as usize).collect(),
+        }
     }
 
     fn set_member(&mut self, tree: &mut Tree, id: u32, batch: u32) {
@@ -416,6 +425,16 @@ impl Batches {
         changed
     }
 
+    /// Takes a list put back by undo or redo: membership follows it, and its IDs are noted so
+    /// fresh IDs never repeat them.
+    pub fn restored(&mut self, tree: &mut Tree) {
+        for i in 0..self.list.len() {
+            let id = self.list[i].id.clone();
+            self.note_id(&id);
+        }
+        self.rebuild_members(tree);
+    }
+
     /// Marks every batch saved (after a save).
     pub fn mark_saved(&mut self) {
         for b in &mut self.list {
@@ -453,7 +472,8 @@ fn first_names(names: &[&String]) -> String {
     format!("{}{}", shown.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
 }
 
-fn frozen_reason(id: &str, f: &Frozen) -> String {
+/// Why frozen batch `id` cannot be edited.
+pub fn frozen_reason(id: &str, f: &Frozen) -> String {
     match f {
         Frozen::Resolving => format!("{id} is still being matched to the scanned files; wait for the scan to finish"),
         Frozen::Changed { example, .. } => {

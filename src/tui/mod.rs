@@ -13,6 +13,7 @@ pub mod app;
 pub mod batches;
 pub mod builds;
 pub mod config;
+pub mod history;
 pub mod keys;
 pub mod marks;
 pub mod start;

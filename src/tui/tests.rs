@@ -308,8 +308,20 @@ fn quitting_with_unsaved_changes_asks() {
     assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
     app.update(code(KeyCode::Esc));
     assert!(app.modal.is_none());
+    // The key that opened the dialog never discards: q q stays, and so does Ctrl-C twice.
     keys(&mut app, "q");
-    assert!(matches!(keys(&mut app, "q")[..], [Effect::Quit]));
+    assert!(keys(&mut app, "q").is_empty(), "q q must not quit without saving");
+    assert!(app.modal.is_none() && app.dirty);
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
+    assert!(app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))).is_empty());
+    keys(&mut app, "q");
+    assert!(keys(&mut app, "n").is_empty(), "n stays");
+    assert!(app.modal.is_none());
+    keys(&mut app, "q");
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("d  quit and discard the changes") && text.contains("s  save, then quit"), "{text}");
+    assert!(matches!(keys(&mut app, "d")[..], [Effect::Quit]), "d discards");
 }
 
 #[test]
@@ -1112,14 +1124,16 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     let log: Vec<&str> = again.builds.log.iter().map(|l| l.text.as_str()).collect();
     assert!(log.iter().all(|l| !l.contains("another builder")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("already built in")), "{log:?}");
-    // Re-planning a built batch is refused: its valid CAR would leave the shipment.
+    // Re-planning a built batch asks first; anything but y keeps it (and its CAR) as it is.
     let changed = again.batches.list.iter().position(|b| b.frozen.is_some()).unwrap();
     let id = again.batches.list[changed].id.clone();
     again.focus = Focus::Batches;
     again.pane.row = changed;
     assert!(keys(&mut again, "R").is_empty());
+    assert!(matches!(again.modal, Some(Modal::ConfirmEdit { .. })), "{:?}", again.modal);
+    assert!(keys(&mut again, "n").is_empty());
     assert_eq!(again.batches.list[changed].id, id);
-    assert!(again.message.as_ref().is_some_and(|(_, m)| m.contains("is built")), "{:?}", again.message);
+    assert!(matches!(again.batch_state(&again.batches.list[changed]), Shown::Built { sources_changed: Some(_) }));
     // A result that lies about its piece size: corrupt in the workstation as in `status`.
     let id = &records[0].id;
     let json = out.join(format!("{id}.json"));
@@ -1170,6 +1184,271 @@ fn keys_come_from_the_binding_table() {
     let text = screen(&mut app, 120, 60);
     assert!(text.contains("F5") && text.contains("build the selected batch"), "{text}");
     assert!(text.contains("retry a failed batch") && text.contains("copy the selected value"), "{text}");
+}
+
+/// What undo must give back exactly: each batch's ID, entries, loaded record, state and result.
+type Shape = Vec<(String, Vec<carload::shipment::pack::Item>, Option<carload::shipment::BatchResult>, Option<Frozen>)>;
+
+fn shape(app: &App) -> Shape {
+    app.batches.list.iter().map(|b| (b.id.clone(), b.bin.items.clone(), b.result.clone(), b.frozen.clone())).collect()
+}
+
+/// Batch membership as the browser shows it: files batched under the top level.
+fn batched_total(app: &App) -> u64 {
+    app.tree.folders[0].batched
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn message(app: &App) -> String {
+    app.message.as_ref().map(|m| m.1.clone()).unwrap_or_default()
+}
+
+/// `x` on the root folder of built batches asks, with numbers; `n` keeps everything; `y` takes
+/// the files out; `u` brings the built batches back exactly (IDs and results), `U`/Ctrl-R redo.
+/// Saving keeps the previous shipment file beside it.
+#[test]
+fn unbuilding_asks_with_numbers_and_undo_brings_the_built_batches_back() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let n = app.batches.list.len();
+    assert!(n >= 2 && app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    assert!(!app.dirty);
+    let built = shape(&app);
+    let batched = batched_total(&app);
+    let ship = d.path().join("ship.jsonl");
+    let saved = std::fs::read(&ship).unwrap();
+    // Back from the build progress to the browser; h up to the roots, g the first row: the root
+    // folder; x takes everything out — asks first.
+    keys(&mut app, "w");
+    keys(&mut app, "hg");
+    assert_eq!(app.tree.display_name(app.browser.selected), app.settings.inputs[0]);
+    assert!(keys(&mut app, "x").is_empty());
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("asks: {:?}", app.modal) };
+    let want = format!("This takes 7 files out of {n} built batches; their CARs stay on disk but leave the shipment.");
+    assert_eq!(lines[0], want);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let text = screen(&mut app, w, h);
+        assert!(text.contains("y  take them out") && text.contains("u undoes this"), "{text}");
+    }
+    // n (any key but y) keeps everything.
+    keys(&mut app, "n");
+    assert!(app.modal.is_none());
+    assert_eq!(shape(&app), built);
+    assert!(!app.dirty);
+    assert_eq!(app.history.depth(), (1, 0), "nothing done: only the pack to undo");
+    // y does it: every batch empty, with new IDs.
+    keys(&mut app, "xy");
+    assert!(app.batches.list.iter().all(|b| b.is_empty() && b.result.is_none()));
+    assert!(app.batches.list.iter().zip(&built).all(|(b, s)| b.id != s.0), "new IDs");
+    assert_eq!(batched_total(&app), 0);
+    assert!(app.dirty);
+    let emptied = shape(&app);
+    // u: the built batches are back, exactly, and so is the saved state.
+    keys(&mut app, "u");
+    assert_eq!(message(&app), format!("undid: take 7 files out of {n} batches"));
+    assert_eq!(shape(&app), built);
+    assert_eq!(batched_total(&app), batched);
+    assert!(!app.dirty, "back at what the shipment file holds");
+    assert!(app.batches.list.iter().all(|b| matches!(app.batch_state(b), Shown::Built { .. })));
+    // U and Ctrl-R redo; more redo has nothing to do.
+    keys(&mut app, "U");
+    assert_eq!(message(&app), format!("redid: take 7 files out of {n} batches"));
+    assert_eq!(shape(&app), emptied);
+    assert!(app.dirty);
+    app.update(ctrl('r'));
+    assert_eq!(message(&app), "nothing to redo");
+    keys(&mut app, "u");
+    app.update(ctrl('r'));
+    assert_eq!(shape(&app), emptied, "Ctrl-R redoes");
+    // Saving the emptied shipment keeps the previous one beside it.
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty);
+    assert_eq!(std::fs::read(d.path().join("ship.jsonl.1")).unwrap(), saved, "the previous version is kept");
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built);
+    assert!(app.dirty, "the file now holds the emptied batches");
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    let s = carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(&ship).unwrap())).unwrap();
+    let ids: Vec<&String> = s.batches.iter().map(|b| &b.id).collect();
+    assert_eq!(ids, built.iter().map(|b| &b.0).collect::<Vec<_>>(), "the built batches are in the shipment again");
+    assert!(std::fs::read(d.path().join("ship.jsonl.2")).unwrap() == saved);
+}
+
+/// Edits of built batches other than `x` ask too (adding to one, removing one, re-planning one);
+/// undoing a re-plan restores the batch and the file sizes it read again.
+#[test]
+fn every_edit_of_a_built_batch_asks_and_a_replan_is_undone_with_its_sizes() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let built = shape(&app);
+    // Back from the build progress to the browser. x on one split file: every batch holding a
+    // part of it is counted.
+    keys(&mut app, "w");
+    select(&mut app, "photos");
+    app.update(code(KeyCode::Enter));
+    select(&mut app, "p2.jpg");
+    keys(&mut app, "x");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert_eq!(lines[0], "This takes 1 file out of 2 built batches; their CARs stay on disk but leave the shipment.");
+    keys(&mut app, "n");
+    assert_eq!(shape(&app), built);
+    app.update(code(KeyCode::Backspace));
+    // a: adding to a built batch (the new batch n makes is not built: it does not ask).
+    keys(&mut app, "n");
+    assert!(app.modal.is_none());
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built, "{}", message(&app));
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    assert!(matches!(app.modal, Some(Modal::ConfirmEdit { .. })), "a.txt is in a built batch");
+    keys(&mut app, "y");
+    let freed = shape(&app);
+    select(&mut app, "a.txt");
+    keys(&mut app, " ");
+    let t = app.batches.list.iter().position(|b| b.result.is_some()).expect("a batch still built");
+    app.pane.row = t;
+    keys(&mut app, "a");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert!(lines[0].starts_with(&format!("Adding 1 file to {} un-builds it", built[t].0)), "{lines:?}");
+    app.update(code(KeyCode::Esc));
+    assert_eq!(shape(&app), freed);
+    keys(&mut app, "a");
+    keys(&mut app, "y");
+    assert!(app.batches.list[t].result.is_none() && app.batches.list[t].id != built[t].0);
+    assert!(message(&app).starts_with("added 1 "), "{}", message(&app));
+    keys(&mut app, "uu");
+    assert_eq!(shape(&app), built);
+    // Removing a built batch says so.
+    app.update(code(KeyCode::Tab));
+    app.pane.row = 1;
+    keys(&mut app, "x");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert!(lines[0].starts_with(&format!("Removing {} takes ", built[1].0)), "{lines:?}");
+    assert!(lines[0].ends_with("out of 1 built batch; its CAR stays on disk but leaves the shipment."), "{lines:?}");
+    keys(&mut app, "y");
+    assert_eq!(app.batches.list.len(), built.len() - 1);
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built);
+    assert_eq!(message(&app), format!("undid: remove batch {}", built[1].0));
+    // R on a built batch whose file changed: asks, re-plans with the new size; u restores both.
+    let a = app.tree.find("data/a.txt").unwrap();
+    let size = app.tree.node(a).size;
+    std::fs::write(d.path().join("data/a.txt"), b"rewritten, longer than before").unwrap();
+    let i = app.batches.holders(a)[0];
+    app.pane.row = i;
+    assert!(keys(&mut app, "R").is_empty());
+    assert!(matches!(app.modal, Some(Modal::ConfirmEdit { edit: super::app::Pending::Replan(_), .. })));
+    let e = keys(&mut app, "y");
+    assert!(matches!(e[..], [Effect::Restat { .. }]));
+    settle(&mut app, e);
+    assert_ne!(app.batches.list[i].id, built[i].0);
+    assert_ne!(app.tree.node(a).size, size);
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built, "{}", message(&app));
+    assert_eq!(app.tree.node(a).size, size, "the tree is as the restored batch records it");
+    assert_eq!(
+        app.batches.records(&app.tree, &app.settings.plan),
+        carload::shipment::read_shipment(std::io::BufReader::new(
+            std::fs::File::open(d.path().join("ship.jsonl")).unwrap()
+        ))
+        .unwrap()
+        .batches
+        .into_iter()
+        .map(|mut b| {
+            b.result = None;
+            b
+        })
+        .collect::<Vec<_>>(),
+        "undo gives back the records the shipment file holds"
+    );
+    keys(&mut app, "U");
+    assert_ne!(app.tree.node(a).size, size, "redo reads the new size again");
+}
+
+/// Undo and redo walk every edit of the batches back and forth exactly, marks included; edits
+/// that touch no built batch do not ask.
+#[test]
+fn undo_and_redo_walk_every_edit_exactly() {
+    let (_d, mut app) = app_on_disk(512 << 10);
+    let snap = |app: &App| (shape(app), batched_total(app));
+    let mut states = vec![snap(&app)];
+    keys(&mut app, "A");
+    let marked = app.marks.clone();
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    states.push(snap(&app));
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    assert!(app.modal.is_none(), "no built batch: no question");
+    states.push(snap(&app));
+    keys(&mut app, "n");
+    states.push(snap(&app));
+    select(&mut app, "a.txt");
+    keys(&mut app, " a");
+    assert!(app.modal.is_none());
+    states.push(snap(&app));
+    app.update(code(KeyCode::Tab));
+    app.pane.row = 0;
+    keys(&mut app, "xy");
+    states.push(snap(&app));
+    let labels: Vec<String> = (0..5)
+        .map(|_| {
+            keys(&mut app, "u");
+            message(&app)
+        })
+        .collect();
+    assert!(labels[4].starts_with("undid: pack "), "{labels:?}");
+    assert!(labels[0].starts_with("undid: remove batch"), "{labels:?}");
+    assert_eq!(message(&app), labels[4]);
+    assert_eq!(snap(&app), states[0], "back to nothing");
+    assert_eq!(app.marks, marked, "with the marks the pack used");
+    keys(&mut app, "u");
+    assert_eq!(message(&app), "nothing to undo");
+    for (k, want) in states.iter().enumerate().skip(1) {
+        keys(&mut app, "U");
+        assert_eq!(&snap(&app), want, "redo {k}: {}", message(&app));
+        if k == 1 {
+            assert!(app.marks.is_empty(), "redoing the pack uses the marks again");
+        }
+    }
+    for want in states.iter().rev().skip(1).take(2) {
+        keys(&mut app, "u");
+        assert_eq!(&snap(&app), want);
+    }
+    let a = app.tree.find("data/a.txt").unwrap();
+    assert!(app.marks.is_marked(&app.tree, a) && app.marked_totals().files == 1, "undoing the add marks a.txt again");
+    // A new edit drops what could be redone.
+    keys(&mut app, "n");
+    keys(&mut app, "U");
+    assert_eq!(message(&app), "nothing to redo");
+}
+
+/// The history is 100 levels deep: the oldest edit falls off.
+#[test]
+fn undo_goes_back_100_edits() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    for _ in 0..101 {
+        keys(&mut app, "n");
+    }
+    assert_eq!(app.batches.list.len(), 101);
+    assert_eq!(app.history.depth(), (super::history::LEVELS, 0));
+    for _ in 0..super::history::LEVELS {
+        keys(&mut app, "u");
+    }
+    assert_eq!(app.batches.list.len(), 1, "the first new batch is beyond the history");
+    assert_eq!(app.batches.list[0].id, "b00000");
+    keys(&mut app, "u");
+    assert_eq!(message(&app), "nothing to undo");
+    assert!(app.dirty, "the first edit is not undone: still unsaved");
+    keys(&mut app, "U");
+    assert_eq!(message(&app), "redid: new batch b00001");
 }
 
 /// The state file remembers each shipment's output folder (absolute), forgets the folders of

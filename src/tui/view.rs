@@ -688,9 +688,9 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
                     (n, true) => format!("{n} builds run here; quitting cancels them. Unsaved changes."),
                 }),
                 Line::raw(""),
-                Line::raw("s  save, then quit"),
-                Line::raw("q  quit without saving"),
-                Line::raw("Esc  stay"),
+                Line::raw(if app.dirty { "s  save, then quit" } else { "y  quit" }),
+                Line::raw(if app.dirty { "d  quit and discard the changes" } else { "" }),
+                Line::raw("Esc/n  stay"),
             ],
             centered(area, 50, 7),
         ),
@@ -772,6 +772,12 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
             ],
             centered(area, 70, 5),
         ),
+        Modal::ConfirmEdit { title, lines, .. } => {
+            let w = 84.min(area.width);
+            let inner = w.saturating_sub(2).max(1) as usize;
+            let rows: usize = lines.iter().map(|l| wrapped_rows(l, inner)).sum();
+            (title.clone(), lines.iter().map(|l| Line::raw(l.clone())).collect(), centered(area, w, rows as u16 + 2))
+        }
         Modal::ConfirmOverwrite(p) => (
             " File exists ".into(),
             vec![
@@ -785,6 +791,30 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
     f.render_widget(Clear, rect);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(title, th.bold()));
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
+}
+
+/// Rows `line` takes when wrapped at word boundaries to `width` columns (as the dialog's
+/// paragraph wraps it), so a dialog is made tall enough for its last line.
+fn wrapped_rows(line: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let (mut rows, mut used) = (1, 0usize);
+    for word in line.split(' ') {
+        let w = word.chars().count();
+        if used > 0 && used + 1 + w <= width {
+            used += 1 + w;
+        } else if used == 0 && w <= width {
+            used = w;
+        } else {
+            // On a new row (long words broken over several).
+            if used > 0 {
+                rows += 1;
+            }
+            let full = w.saturating_sub(1) / width;
+            rows += full;
+            used = w - full * width;
+        }
+    }
+    rows
 }
 
 /// The preview's rectangle on a screen of `area` (the view draws it there; the update function

@@ -394,7 +394,8 @@ pub fn read_manifest(car: &Path, batch: &Batch) -> Result<Hashed, String> {
 }
 
 /// Writes the shipment file atomically (the same writer and the same refusals as `carload
-/// plan`: not inside an input folder, no carload outputs unless `include_carload_outputs`).
+/// plan`: not inside an input folder, no carload outputs unless `include_carload_outputs`),
+/// keeping the version it replaces as `FILE.1` (older ones as `FILE.2` … `FILE.5`).
 pub fn save(path: &Path, s: &carload::shipment::Shipment, include_carload_outputs: bool) -> anyhow::Result<()> {
     use anyhow::Context;
     use carload::shipment::plan::{not_inside_inputs, refuse_carload_outputs};
@@ -411,6 +412,10 @@ pub fn save(path: &Path, s: &carload::shipment::Shipment, include_carload_output
         carload::shipment::write_shipment(&mut w, s).with_context(|| path.display().to_string())?;
         w.flush().with_context(|| path.display().to_string())?;
     }
-    file.commit()?;
+    file.commit_keeping(SHIPMENT_BACKUPS)?;
     Ok(())
 }
+
+/// How many previous versions of the shipment file a save keeps beside it
+/// (`ship.jsonl.1` the newest … `ship.jsonl.5`; `output::rotate_backups`).
+pub const SHIPMENT_BACKUPS: usize = 5;

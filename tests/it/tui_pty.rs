@@ -337,7 +337,13 @@ fn tui_quit_with_unsaved_changes_asks() {
     assert!(s.contains("Browser") && s.contains("[modified]"), "back in the browser:\n{}", frame(&s));
     t.send(b"q");
     t.wait_for("Unsaved changes");
+    // The key that opened the dialog does not discard: q q stays.
     t.send(b"q");
+    let s = t.wait_gone("Unsaved changes");
+    assert!(s.contains("[modified]"), "q q stayed:\n{}", frame(&s));
+    t.send(b"q");
+    t.wait_for("Unsaved changes");
+    t.send(b"d");
     let st = t.wait_exit();
     assert!(st.success(), "exit status {st}");
     t.assert_restored();
@@ -687,13 +693,68 @@ fn tui_quit_while_building_cancels_cleanly() {
     t.send(b"q");
     let asked = t.wait_until_or_exit("the quit confirmation", |s| s.contains("builds run here; quitting cancels them"));
     if asked {
-        t.send(b"q");
+        t.send(b"y");
     }
     let st = t.wait_exit();
     assert!(st.success(), "exit status {st}");
     t.assert_restored();
     assert_no_leftovers(&sb.path().join("cars"), true);
     assert!(asked, "q while a build runs quit at once, without asking (the build was cancelled)");
+}
+
+/// The operator's safety net, end to end: `x` on the root folder of built batches asks with
+/// numbers, `y` takes every file out, the save keeps the previous shipment file beside it, and
+/// `u` brings the built batches back (a second save puts them in the shipment again).
+#[test]
+fn tui_unbuilding_asks_and_undo_brings_the_built_batches_back() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    let args = ["tui", "data", "--shipment", "ship.jsonl", "--out", "cars", "--piece-size", "2MiB"];
+    let mut t = sb.tui(36, 120, &[&args[..], &["--min-piece-size", "1MiB"]].concat());
+    t.wait_for("Scanned");
+    t.send(b"A");
+    t.wait_for("Marked: 40 files");
+    t.send(b"p");
+    let n = packed_batches(&t.wait_for("auto-packed"));
+    t.send(b"B");
+    t.wait_all_built(n);
+    let ship = sb.path().join("ship.jsonl");
+    let built = std::fs::read(&ship).unwrap();
+    let ids = shipment_ids(&ship);
+    assert_eq!(ids.len(), n);
+
+    // Back to the browser, up to the roots, the first row (the root folder), x: it asks.
+    t.send(b"w");
+    t.wait_for("Marked:");
+    t.send(b"h");
+    t.wait_for("(roots)");
+    t.send(b"gx");
+    let s = t.wait_for("Take files out of built batches?");
+    let text = format!("takes 40 files out of {n} built batches; their CARs stay on disk but leave");
+    assert!(s.contains(&text), "the dialog says what it does:\n{}", frame(&s));
+    t.send(b"y");
+    t.wait_for("removed from");
+    t.send(b"s");
+    t.wait_for(&format!("saved {n} batches"));
+    assert!(std::fs::read(sb.path().join("ship.jsonl.1")).unwrap() == built, "the save kept the built shipment");
+    assert!(std::fs::read(&ship).unwrap() != built);
+
+    t.send(b"u");
+    t.wait_for(&format!("undid: take 40 files out of {n} batches"));
+    let s = t.wait_for(&format!("Built {n}/{n}"));
+    assert!(s.contains("[modified]"), "the file holds the emptied batches:\n{}", frame(&s));
+    t.send(b"s");
+    let s = t.wait_for(&format!("saved {n} batches"));
+    assert!(!s.contains("[modified]"), "{}", frame(&s));
+    assert!(std::fs::read(&ship).unwrap() == built, "the built batches are in the shipment again, as they were");
+    assert!(std::fs::read(sb.path().join("ship.jsonl.2")).unwrap() == built);
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    let out = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains(&format!("{n}/{n}")), "carload status sees every batch built:\n{status}");
 }
 
 /// The number of batches the batches pane's title says are built (`Batches N · K built`).
@@ -792,7 +853,7 @@ fn tui_opens_a_shipment_whose_sources_moved_away() {
 
 /// Item 3 of issue 20: after one source is touched and another deleted, the workstation says
 /// what `status` says (every batch built, a note on the changed ones) and exports what
-/// `export` writes; re-planning a built batch is refused. A batch not built whose source
+/// `export` writes; re-planning a built batch asks first. A batch not built whose source
 /// changed is `changed!`, and its fix is `R`.
 #[test]
 fn tui_agrees_with_status_and_export_after_sources_change() {
@@ -834,8 +895,11 @@ fn tui_agrees_with_status_and_export_after_sources_change() {
     assert!(!s.contains("remove and re-pack"), "no advice that throws CARs away:\n{}", frame(&s));
     t.send(b"\t");
     t.wait_until("the first batch's details", |s| s.contains("b00000: sources changed since built"));
+    // R on a built batch asks first; n keeps it, built.
     t.send(b"R");
-    t.wait_for("b00000 is built: its CAR is what ships");
+    t.wait_for("Re-plan a built batch?");
+    t.send(b"n");
+    t.wait_gone("Re-plan a built batch?");
     t.send(b"w");
     t.wait_for(&format!("Builds · Built {n}/{n}"));
     t.send(b"w");

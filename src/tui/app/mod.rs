@@ -529,6 +529,28 @@ pub enum Modal {
     },
     /// Overwrite an existing export file?
     ConfirmExportOverwrite(PathBuf),
+    /// An edit that un-builds built batches: what it does, with numbers; `y` does it.
+    ConfirmEdit {
+        /// The edit.
+        edit: Pending,
+        /// The dialog's title.
+        title: String,
+        /// What it does.
+        lines: Vec<String>,
+    },
+}
+
+/// An edit waiting for the operator's yes (it changes or removes built batches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Take the files under this entry out of their batches.
+    TakeOut(u32),
+    /// Add the marked files to the batch with this ID.
+    Add(String),
+    /// Remove the batch with this ID.
+    RemoveBatch(String),
+    /// Re-plan the batch with this ID.
+    Replan(String),
 }
 
 /// What the left pane shows.
@@ -599,6 +621,8 @@ pub struct App {
     /// Batches the output folder's watcher saw not built: a result appearing for one later was
     /// built by another builder (one there from the start is an earlier build's).
     pub seen_unbuilt: std::collections::HashSet<String>,
+    /// Edits of the batches, for undo and redo.
+    pub history: super::history::History,
 }
 
 /// Rows of the browser list for a terminal of height `h` (the view's layout).
@@ -651,6 +675,7 @@ impl App {
             watched_ids: Vec::new(),
             now: 0.0,
             seen_unbuilt: Default::default(),
+            history: Default::default(),
         }
         .with_deal()
     }
@@ -908,11 +933,14 @@ impl App {
                     ),
                     Ok(bins) => {
                         let n = bins.len();
+                        // Any batch may change (packing may top up open ones): all are kept.
+                        let before = self.before_edit(None);
                         let range = self.batches.append_packed(&mut self.tree, bins, &files);
                         if generation == self.marks_generation {
                             self.marks.clear();
                             self.marks_changed();
                         }
+                        self.record_edit(before, format!("pack {}", plural(n as u64, "batch", "batches")));
                         self.dirty = true;
                         self.pane.row = range.start;
                         let pieces = self.settings.plan.piece_size;
@@ -1004,6 +1032,8 @@ impl App {
                         st.is_none_or(|(s, m, i)| s != n.size || m != n.mtime_ns || i != n.ident)
                     })
                     .count();
+                let files = now.iter().map(|(e, _)| (*e, self.tree.file_record(*e))).collect();
+                let before = self.before_edit(None).with_files(files);
                 let (freed, vanished) = self.batches.replan(&mut self.tree, i, &now, &self.settings.plan);
                 self.builds.activity.remove(&id);
                 self.dirty = true;
@@ -1022,6 +1052,7 @@ impl App {
                     self.marks.mark(&self.tree, *f);
                 }
                 self.marks_changed();
+                self.record_edit(before, format!("re-plan {id} as {new_id}"));
                 self.builds.log(self.now, false, text.clone());
                 self.say(Level::Info, text);
                 Vec::new()
@@ -1036,7 +1067,8 @@ impl App {
                 self.saving = false;
                 match r {
                     Ok(path) => {
-                        self.dirty = false;
+                        self.history.save_done();
+                        self.dirty = !self.history.at_saved();
                         self.batches.mark_saved();
                         self.say(
                             Level::Info,
@@ -1076,6 +1108,11 @@ impl App {
     fn header(&self, batches: &[Batch]) -> carload::shipment::Header {
         header(&self.settings.plan, self.settings.inputs.clone(), self.settings.base.clone(), batches)
     }
+}
+
+/// `n` and the noun for that many, with thousands separators ("1 file", "1,204 files").
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", digits(n), if n == 1 { one } else { many })
 }
 
 /// `n` with thousands separators.
