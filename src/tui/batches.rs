@@ -24,7 +24,7 @@ pub enum Frozen {
         missing: usize,
         /// Files found with another size or modification time.
         changed: usize,
-        /// The first such file.
+        /// What: the first names not found and changed (three of each at most).
         example: String,
     },
 }
@@ -328,17 +328,15 @@ impl Batches {
                 continue;
             }
             let rec = self.list[i].loaded.clone().expect("resolving batches keep their record");
-            let (mut missing, mut changed, mut example) = (0, 0, String::new());
+            let (mut missing, mut changed) = (Vec::new(), Vec::new());
+            let mut unshippable: Vec<String> = Vec::new();
             let mut items = Vec::with_capacity(rec.files.len());
             for f in &rec.files {
                 match tree.find(&f.name) {
                     Some(id) if tree.node(id).kind.is_file() => {
                         let n = tree.node(id);
                         if n.size != f.size || n.mtime_ns != f.mtime_ns || f.ident.is_some_and(|i| i != n.ident) {
-                            changed += 1;
-                            if example.is_empty() {
-                                example = format!("{} changed since planning", f.name);
-                            }
+                            changed.push(&f.name);
                         }
                         items.push(Item {
                             file: id as usize,
@@ -346,16 +344,22 @@ impl Batches {
                             cost: EntryCost::of_file(f.len(), &o.profile),
                         });
                     }
-                    found => {
-                        missing += 1;
-                        if example.is_empty() {
-                            // Found but not shippable (unreadable, a carload output…): say why.
-                            let why = found.and_then(|id| tree.error(id)).unwrap_or("not found");
-                            example = format!("{} {why}", f.name);
-                        }
+                    Some(id) if tree.error(id).is_some() => {
+                        // Found but not shippable (unreadable, a carload output…): say why.
+                        unshippable.push(format!("{} ({})", f.name, tree.error(id).unwrap_or_default()));
                     }
+                    _ => missing.push(&f.name),
                 }
             }
+            let unshippable_refs: Vec<&String> = unshippable.iter().collect();
+            let example =
+                [(&missing, "not found"), (&unshippable_refs, "not shippable"), (&changed, "changed since planning")]
+                    .iter()
+                    .filter(|(names, _)| !names.is_empty())
+                    .map(|(names, what)| format!("{what}: {}", first_names(names)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            let (missing, changed) = (missing.len() + unshippable.len(), changed.len());
             if missing + changed > 0 {
                 self.list[i].frozen = Some(Frozen::Changed { missing, changed, example });
                 continue;
@@ -492,12 +496,27 @@ pub fn record(tree: &Tree, b: &WsBatch, o: &PlanOptions) -> Batch {
     })
 }
 
+/// The first three of `names` (split files once), and how many more.
+fn first_names(names: &[&String]) -> String {
+    let mut shown: Vec<&str> = Vec::new();
+    for n in names {
+        if shown.len() == 3 {
+            break;
+        }
+        if !shown.contains(&n.as_str()) {
+            shown.push(n);
+        }
+    }
+    let more = names.iter().filter(|n| !shown.contains(&n.as_str())).count();
+    format!("{}{}", shown.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
+}
+
 /// Why frozen batch `id` cannot be edited.
 pub fn frozen_reason(id: &str, f: &Frozen) -> String {
     match f {
         Frozen::Resolving => format!("{id} is still being matched to the scanned files; wait for the scan to finish"),
         Frozen::Changed { example, .. } => {
-            format!("{id} cannot be edited: {example}; remove it (x) and pack its files again")
+            format!("{id} cannot be edited: {example}; R re-plans it (if it is not built)")
         }
     }
 }

@@ -1280,7 +1280,7 @@ fn a_loaded_batch_with_an_unreadable_file_is_flagged_with_the_reason() {
     let Some(Frozen::Changed { missing: 1, example, .. }) = &again.batches.list[0].frozen else {
         panic!("{:?}", again.batches.list[0].frozen)
     };
-    assert_eq!(example, "data/a.txt unreadable: no read permission");
+    assert_eq!(example, "not shippable: data/a.txt (unreadable: no read permission)");
 }
 
 #[test]
@@ -1353,6 +1353,20 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     assert!(shown.iter().any(|s| matches!(s, Shown::Built { sources_changed: Some(_) })), "{shown:?}");
     let preview = again.export_preview.clone().unwrap();
     assert!(preview.contains(&format!("# {} batches", records.len())), "{preview}");
+    // Found built on opening: an earlier build's, not another builder's.
+    let log: Vec<&str> = again.builds.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(log.iter().all(|l| !l.contains("another builder")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("already built in")), "{log:?}");
+    // Re-planning a built batch asks first; anything but y keeps it (and its CAR) as it is.
+    let changed = again.batches.list.iter().position(|b| b.frozen.is_some()).unwrap();
+    let id = again.batches.list[changed].id.clone();
+    again.focus = Focus::Batches;
+    again.pane.row = changed;
+    assert!(keys(&mut again, "R").is_empty());
+    assert!(matches!(again.modal, Some(Modal::ConfirmEdit { .. })), "{:?}", again.modal);
+    assert!(keys(&mut again, "n").is_empty());
+    assert_eq!(again.batches.list[changed].id, id);
+    assert!(matches!(again.batch_state(&again.batches.list[changed]), Shown::Built { sources_changed: Some(_) }));
     // A result that lies about its piece size: corrupt in the workstation as in `status`.
     let id = &records[0].id;
     let json = out.join(format!("{id}.json"));
@@ -1668,4 +1682,52 @@ fn undo_goes_back_100_edits() {
     assert!(app.dirty, "the first edit is not undone: still unsaved");
     keys(&mut app, "U");
     assert_eq!(message(&app), "redid: new batch b00001");
+}
+
+/// The state file remembers each shipment's output folder (absolute), forgets the folders of
+/// shipments that fell off the recent list, and the start screen lists the recent shipments
+/// with their built counts, then browsing; Enter opens the selection.
+#[test]
+fn recent_shipments_keep_their_output_folders_and_the_start_screen_offers_them() {
+    use super::config::{State, RECENT};
+    use super::start::{Choice, Start};
+    let mut s = State::default();
+    s.note_shipment(Path::new("/ships/one.jsonl"), Some(Path::new("/cars/one")));
+    s.note_shipment(Path::new("/ships/two.jsonl"), None);
+    assert_eq!(s.recent_shipments, [PathBuf::from("/ships/two.jsonl"), PathBuf::from("/ships/one.jsonl")]);
+    assert_eq!(s.out_of(Path::new("/ships/one.jsonl")), Some(&PathBuf::from("/cars/one")));
+    assert_eq!(s.out_of(Path::new("/ships/two.jsonl")), None);
+    for i in 0..RECENT {
+        s.note_shipment(&PathBuf::from(format!("/ships/n{i}.jsonl")), Some(Path::new("/cars/n")));
+    }
+    assert_eq!(s.recent_shipments.len(), RECENT);
+    assert_eq!(s.out_of(Path::new("/ships/one.jsonl")), None, "forgotten with its shipment");
+
+    // The start screen over two recent shipments (read: one built 2 of 3, one unreadable).
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    std::fs::write(&a, "").unwrap();
+    std::fs::write(&b, "").unwrap();
+    let mut state = State::default();
+    state.note_shipment(&b, None);
+    state.note_shipment(&a, Some(Path::new("/cars/a")));
+    state.note_shipment(&dir.path().join("gone.jsonl"), Some(Path::new("/cars/g")));
+    std::fs::write(dir.path().join("gone.jsonl"), "").unwrap();
+    std::fs::remove_file(dir.path().join("gone.jsonl")).unwrap();
+    let mut start = Start::new(&state, PathBuf::from("/here"));
+    assert_eq!(start.recent.len(), 2, "a shipment that no longer exists is not offered");
+    start.recent[0].built = Some(Ok((2, 3)));
+    let mut term = Terminal::new(TestBackend::new(100, 12)).unwrap();
+    term.draw(|f| super::start::draw(f, &start)).unwrap();
+    let text: String = term.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("a.jsonl  ·  Built 2/3 in /cars/a"), "{text}");
+    assert!(text.contains("b.jsonl  ·  no output folder remembered"), "{text}");
+    assert!(text.contains("Browse the current folder (/here)"), "{text}");
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(start.key(&enter), Some(Choice::Shipment(a.clone())));
+    start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    assert_eq!(start.key(&enter), Some(Choice::Browse), "the last row browses");
+    assert_eq!(start.key(&KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Choice::Quit));
 }

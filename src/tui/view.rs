@@ -413,6 +413,9 @@ fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
             }
         }
         Shown::Outputs(_) => ("corrupt!".into(), Color::Red),
+        Shown::Changed(_) if matches!(b.frozen, Some(Frozen::Changed { missing: 1.., .. })) => {
+            ("missing!".into(), Color::Red)
+        }
         Shown::Changed(_) => ("changed!".into(), Color::Red),
         Shown::Empty => ("empty".into(), Color::DarkGray),
         Shown::NotBuilt => ("not built".into(), Color::Reset),
@@ -520,7 +523,11 @@ fn details(app: &App) -> String {
             digits(carload::commp::unpadded_piece_size(b.piece_size(o)))
         );
         if let Some(Frozen::Changed { missing, changed, example }) = &b.frozen {
-            s = format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id);
+            s = if b.result.is_some() {
+                format!("{}: sources changed since built ({example}); its CAR is what ships", b.id)
+            } else {
+                format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id)
+            };
         }
         match app.builds.activity.get(&b.id) {
             Some(Activity::Failed(e)) => s = format!("{} FAILED: {e} · r retries, R re-plans", b.id),

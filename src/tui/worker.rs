@@ -129,7 +129,7 @@ impl Workers {
                     std::thread::spawn(move || watch_loop(&watch, &tx));
                 }
             }
-            Effect::Remember { out, deal } => super::config::remember(out, deal),
+            Effect::Remember { out, shipment, deal } => super::config::remember(out, shipment, deal),
             Effect::Copy(_) | Effect::Quit => {}
         }
     }

@@ -358,7 +358,8 @@ impl App {
                     self.settings.out = Some(dir.clone());
                     self.refresh_export();
                     let pending = std::mem::take(&mut self.pending_build);
-                    let mut e = vec![Effect::Remember { out: Some(dir), deal: None }];
+                    let shipment = self.settings.shipment.clone();
+                    let mut e = vec![Effect::Remember { out: Some(dir), shipment, deal: None }];
                     e.extend(self.build(pending));
                     return e;
                 }
@@ -397,7 +398,7 @@ impl App {
                 match k.code {
                     KeyCode::Esc => {
                         self.modal = None;
-                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
                     }
                     KeyCode::Down | KeyCode::Tab => self.modal = Some(Modal::Export { field: (field + 1) % n }),
                     KeyCode::Up | KeyCode::BackTab => self.modal = Some(Modal::Export { field: (field + n - 1) % n }),

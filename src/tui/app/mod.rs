@@ -379,6 +379,8 @@ pub enum Effect {
     Remember {
         /// Output folder.
         out: Option<PathBuf>,
+        /// The shipment the output folder is remembered for.
+        shipment: Option<PathBuf>,
         /// Export form.
         deal: Option<DealForm>,
     },
@@ -623,6 +625,9 @@ pub struct App {
     watched_ids: Vec<String>,
     /// The latest time a message carried.
     pub now: f64,
+    /// Batches the output folder's watcher saw not built: a result appearing for one later was
+    /// built by another builder (one there from the start is an earlier build's).
+    pub seen_unbuilt: std::collections::HashSet<String>,
     /// Edits of the batches, for undo and redo.
     pub history: super::history::History,
 }
@@ -676,6 +681,7 @@ impl App {
             pending_build: Vec::new(),
             watched_ids: Vec::new(),
             now: 0.0,
+            seen_unbuilt: Default::default(),
             history: Default::default(),
         }
         .with_deal()
@@ -911,7 +917,16 @@ impl App {
                 let frozen =
                     self.batches.list.iter().filter(|b| matches!(b.frozen, Some(Frozen::Changed { .. }))).count();
                 if frozen > 0 {
-                    self.say(Level::Error, format!("{frozen} loaded batches have files missing or changed since planning (marked !); remove and re-pack them"));
+                    // Which of them are built is the watcher's to say: a built one keeps its CAR.
+                    let replan = self.settings.keys.key(Action::Replan, super::keys::Context::Batches);
+                    // Info: sources moving away after building is the normal lifecycle.
+                    self.say(
+                        Level::Info,
+                        format!(
+                            "{frozen} loaded batch{} sources missing or changed since planning: a built one keeps its CAR (a note on it); {replan} re-plans one not built",
+                            if frozen == 1 { " has" } else { "es have" }
+                        ),
+                    );
                 }
                 Vec::new()
             }
@@ -972,7 +987,7 @@ impl App {
                     Ok(p) => {
                         self.modal = None;
                         self.say(Level::Info, format!("export written to {}", p.display()));
-                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
                     }
                     Err(None) => {
                         self.modal = Some(Modal::ConfirmExportOverwrite(PathBuf::from(self.deal.output.trim())));
