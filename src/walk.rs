@@ -104,6 +104,12 @@ pub struct WalkOptions<'a> {
     pub cost: &'a (dyn Fn(u64) -> u64 + Sync),
     /// Set to stop early (folders not yet read are skipped).
     pub stop: &'a AtomicBool,
+    /// Mark carload's own outputs ([`crate::shipment::outputs`]) as [`Kind::Other`] with the
+    /// reason (the workstation's scan; `plan` refuses them itself).
+    pub outputs: bool,
+    /// Mark files this process may not read (`faccessat` `R_OK`, effective IDs) as
+    /// [`Kind::Other`] with the reason (one more system call per file).
+    pub readable: bool,
 }
 
 struct Queue {
@@ -122,6 +128,9 @@ pub fn walk(roots: &[PathBuf], o: &WalkOptions<'_>, out: &(dyn Fn(Listing) + Syn
         let name = clean_path(root);
         top.names.extend_from_slice(name.as_os_str().as_bytes());
         let mut child = describe(fs::metadata(root), o.cost);
+        if o.readable && child.kind.is_file() {
+            unreadable(root, &mut child);
+        }
         child.name_end = top.names.len() as u32;
         if child.kind == Kind::Folder {
             jobs.push((root.clone(), i as u32));
@@ -158,7 +167,7 @@ fn worker(queue: &Mutex<Queue>, wake: &Condvar, next: &AtomicU32, o: &WalkOption
                 q = wake.wait(q).unwrap();
             }
         };
-        let (listing, subfolders) = read_folder(&path, id, next, o.cost);
+        let (listing, subfolders) = read_folder(&path, id, next, o);
         out(listing);
         let mut q = queue.lock().unwrap();
         q.active -= 1;
@@ -171,12 +180,8 @@ fn worker(queue: &Mutex<Queue>, wake: &Condvar, next: &AtomicU32, o: &WalkOption
 }
 
 /// Reads one folder: its listing and the sub-folders to read next.
-fn read_folder(
-    path: &Path,
-    id: u32,
-    next: &AtomicU32,
-    cost: &(dyn Fn(u64) -> u64 + Sync),
-) -> (Listing, Vec<(PathBuf, u32)>) {
+fn read_folder(path: &Path, id: u32, next: &AtomicU32, o: &WalkOptions<'_>) -> (Listing, Vec<(PathBuf, u32)>) {
+    let cost = o.cost;
     let mut listing = Listing { folder: id, ..Listing::default() };
     let rd = match fs::read_dir(path) {
         Ok(rd) => rd,
@@ -205,6 +210,25 @@ fn read_folder(
         found.push((name, child));
     }
     found.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if o.readable {
+        for (name, child) in &mut found {
+            if child.kind.is_file() {
+                unreadable(&path.join(&*name), child);
+            }
+        }
+    }
+    if o.outputs {
+        let files: Vec<usize> = (0..found.len()).filter(|&i| found[i].1.kind.is_file()).collect();
+        let names: Vec<&[u8]> = files.iter().map(|&i| found[i].0.as_bytes()).collect();
+        let reasons = crate::shipment::outputs::carload_outputs(&names);
+        for (i, reason) in files.into_iter().zip(reasons) {
+            if let Some(r) = reason {
+                let c = &mut found[i].1;
+                c.kind = Kind::Other;
+                c.error = Some(format!("{r}: carload's own output, never shipped").into());
+            }
+        }
+    }
     let first = next.fetch_add(found.len() as u32, Ordering::Relaxed);
     listing.first = first;
     let mut subfolders = Vec::new();
@@ -267,6 +291,34 @@ fn describe(meta: io::Result<fs::Metadata>, cost: &(dyn Fn(u64) -> u64 + Sync)) 
     }
 }
 
+/// Marks `child` (a file at `path`) as not shippable when this process may not read it.
+fn unreadable(path: &Path, child: &mut Child) {
+    if let Err(e) = may_read(path) {
+        child.kind = Kind::Other;
+        child.error = Some(unreadable_reason(&e).into());
+    }
+}
+
+/// Whether this process (its effective IDs and capabilities) may read `path`.
+fn may_read(path: &Path) -> io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: `c` is a valid NUL-terminated path; faccessat only reads it.
+    let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::R_OK, libc::AT_EACCESS) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Why a file may not be read, in words.
+pub fn unreadable_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => "unreadable: no read permission".into(),
+        _ => format!("unreadable: {e}"),
+    }
+}
+
 fn describe_link(path: &Path, cost: &(dyn Fn(u64) -> u64 + Sync)) -> Child {
     let target = fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
     match fs::metadata(path) {
@@ -304,7 +356,7 @@ mod tests {
         std::os::unix::fs::symlink("nowhere", root.join("n")).unwrap();
         let got = Mutex::new(Vec::new());
         let stop = AtomicBool::new(false);
-        let o = WalkOptions { threads: 3, cost: &|s| s * 2, stop: &stop };
+        let o = WalkOptions { threads: 3, cost: &|s| s * 2, stop: &stop, outputs: false, readable: false };
         walk(std::slice::from_ref(&root), &o, &|l| got.lock().unwrap().push(l));
         let got = got.into_inner().unwrap();
         assert_eq!(got[0].folder, ROOTS);
@@ -362,25 +414,108 @@ mod tests {
         }
     }
 
-    #[cfg(unix)]
+    /// Runs `f` on a thread that may not bypass file permissions: as root (tests run as root
+    /// here), the thread drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from its effective
+    /// set (capabilities are per thread in Linux; `capset` on the calling thread), so a file
+    /// with mode 000 is as unreadable to it as to any user. Panics if the drop fails.
+    pub fn without_permission_bypass<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                #[repr(C)]
+                struct Header {
+                    version: u32,
+                    pid: i32,
+                }
+                #[repr(C)]
+                #[derive(Clone, Copy, Default)]
+                struct Data {
+                    effective: u32,
+                    permitted: u32,
+                    inheritable: u32,
+                }
+                let mut h = Header { version: 0x2008_0522, pid: 0 };
+                let mut d = [Data::default(); 2];
+                // SAFETY: header and two data records, as capget/capset (version 3) take them.
+                let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+                assert_eq!(r, 0, "capget: {}", io::Error::last_os_error());
+                d[0].effective &= !((1 << 1) | (1 << 2)); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+                let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
+                assert_eq!(r, 0, "capset: {}", io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    /// Files and folders this process may not read are reported with the reason; others are
+    /// not. Run on a thread without the permission bypass (see [`without_permission_bypass`]),
+    /// so this proves the check as any user meets it, root included.
     #[test]
-    fn unreadable_folder_is_reported() {
-        if unsafe { libc::geteuid() } == 0 {
-            // root reads everything; use a vanished folder instead.
-            let stop = AtomicBool::new(false);
-            let o = WalkOptions { threads: 1, cost: &|s| s, stop: &stop };
-            let (l, sub) = read_folder(Path::new("/nonexistent-carload"), 0, &AtomicU32::new(1), o.cost);
-            assert!(l.error.unwrap().contains("No such file"));
-            assert!(sub.is_empty());
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let locked = dir.path().join("locked");
-        fs::create_dir(&locked).unwrap();
+    fn unreadable_files_and_folders_are_reported() {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
-        let (l, _) = read_folder(&locked, 0, &AtomicU32::new(1), &|s| s);
-        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(l.error.unwrap().contains("denied"));
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("r");
+        fs::create_dir_all(root.join("locked")).unwrap();
+        fs::write(root.join("secret"), b"x").unwrap();
+        fs::write(root.join("open"), b"y").unwrap();
+        fs::set_permissions(root.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+        let stop = AtomicBool::new(false);
+        let run = |readable: bool| {
+            let got = Mutex::new(Vec::new());
+            let o = WalkOptions { threads: 1, cost: &|s| s, stop: &stop, outputs: false, readable };
+            without_permission_bypass(|| walk(std::slice::from_ref(&root), &o, &|l| got.lock().unwrap().push(l)));
+            got.into_inner().unwrap()
+        };
+        let got = run(true);
+        let top = got.iter().find(|l| l.folder == 0).unwrap();
+        let kid = |name: &str| (0..top.children.len()).find(|&i| top.name(i) == name.as_bytes()).unwrap();
+        let secret = &top.children[kid("secret")];
+        assert_eq!(secret.kind, Kind::Other);
+        assert_eq!(secret.error.as_deref(), Some("unreadable: no read permission"));
+        assert_eq!(top.children[kid("open")].kind, Kind::File);
+        let locked = got.iter().find(|l| l.folder == top.first + kid("locked") as u32).unwrap();
+        assert!(locked.error.as_deref().unwrap().contains("denied"), "{:?}", locked.error);
+        // Without the check (plan's walk), the file is listed as a file.
+        let got = run(false);
+        let top = got.iter().find(|l| l.folder == 0).unwrap();
+        assert_eq!(top.children[kid("secret")].kind, Kind::File);
+        fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn reasons_name_the_cause() {
+        assert_eq!(unreadable_reason(&io::Error::from_raw_os_error(libc::EACCES)), "unreadable: no read permission");
+        assert!(unreadable_reason(&io::Error::from_raw_os_error(libc::EIO)).contains("Input/output error"));
+    }
+
+    /// With `outputs`, carload's own outputs are listed as not shippable, with the reason.
+    #[test]
+    fn carload_outputs_are_marked_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("r");
+        fs::create_dir_all(&root).unwrap();
+        for f in ["b00000.car", "b00000.car.manifest", "b00000.json", "data.bin"] {
+            fs::write(root.join(f), b"x").unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        for outputs in [false, true] {
+            let got = Mutex::new(Vec::new());
+            let o = WalkOptions { threads: 1, cost: &|s| s, stop: &stop, outputs, readable: false };
+            walk(std::slice::from_ref(&root), &o, &|l| got.lock().unwrap().push(l));
+            let got = got.into_inner().unwrap();
+            let l = got.iter().find(|l| l.folder == 0).unwrap();
+            let kinds: Vec<Kind> = l.children.iter().map(|c| c.kind).collect();
+            if outputs {
+                assert_eq!(kinds, [Kind::Other, Kind::Other, Kind::Other, Kind::File]);
+                assert_eq!(
+                    l.children[0].error.as_deref(),
+                    Some("the CAR of batch b00000: carload's own output, never shipped")
+                );
+            } else {
+                assert!(kinds.iter().all(|&k| k == Kind::File));
+            }
+        }
     }
 }

@@ -39,7 +39,8 @@ pub struct PlanArgs {
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Ship CARs written by carload (`X.car` beside `X.car.manifest`) found in the inputs.
+    /// Ship carload's own outputs found in the inputs (a build's CARs, manifests, results,
+    /// failure records, locks and temporaries; shipment backups).
     #[arg(long)]
     pub include_carload_outputs: bool,
 }

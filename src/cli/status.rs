@@ -39,8 +39,26 @@ fn secs(s: u64) -> String {
     human_secs(s as f64)
 }
 
-/// The status as text: totals, the rate, one labelled line per batch shown.
-pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> String {
+/// What `status` shows of each batch's plan, in the list's order: its CAR bound and planned
+/// (padded) piece size.
+pub type Planned = [(u64, u64)];
+
+/// Each batch's fill as `plan` prints it: CAR bound ÷ the planned piece's usable bytes, in %.
+fn fill_pct(planned: &Planned, i: usize) -> Option<f64> {
+    planned.get(i).map(|&(bound, piece)| carload::shipment::file::fill(bound, piece) * 100.0)
+}
+
+/// Built batches sharing a piece CID (one piece stored by two deals).
+fn same_pieces(list: &[BatchStatus]) -> Vec<(String, Vec<String>)> {
+    carload::shipment::status::same_pieces(list.iter().filter_map(|b| match &b.state {
+        State::Built { piece_cid, .. } => Some((b.id.as_str(), piece_cid.as_str())),
+        _ => None,
+    }))
+}
+
+/// The status as text: totals, the rate, built batches sharing a piece, one labelled line per
+/// batch shown (with its fill, and its real piece when smaller than planned).
+pub fn render(list: &[BatchStatus], planned: &Planned, all: bool, estimate: Option<&Estimate>) -> String {
     use std::fmt::Write as _;
     let t = summary(list);
     let pct = |done: u64, of: u64| if of == 0 { 100.0 } else { done as f64 * 100.0 / of as f64 };
@@ -82,8 +100,16 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
             pct(t.done_bytes, t.bytes)
         );
     }
+    for (piece, ids) in same_pieces(list) {
+        let _ = writeln!(
+            s,
+            "WARNING: {} are built with the same piece {piece}: a deal for each would store the same data again (a wasted deal); ship one of them",
+            ids.join(", ")
+        );
+    }
     let mut not_built_shown = 0;
-    for b in list {
+    for (i, b) in list.iter().enumerate() {
+        let fill = fill_pct(planned, i).map_or(String::new(), |f| format!(" fill {f:.3}%"));
         let line = match &b.state {
             State::Building { host, pid, heartbeat_age, progress } => {
                 let done = match progress {
@@ -113,14 +139,21 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
             State::Built { sources_changed: Some(why), .. } => {
                 format!("{} built; note: its sources changed since ({why}); the CAR is what ships", b.id)
             }
-            State::Built { payload_cid, piece_cid, piece_size, car_size, .. } if all => format!(
-                "{} built: payload {payload_cid} · piece {piece_cid} ({} padded) · CAR {car_size} bytes",
-                b.id,
-                ibytes(*piece_size)
-            ),
+            State::Built { payload_cid, piece_cid, piece_size, car_size, .. } if all => {
+                let planned_piece = planned.get(i).map_or(*piece_size, |p| p.1);
+                let real = if *piece_size < planned_piece {
+                    format!("{} padded, planned {}", ibytes(*piece_size), ibytes(planned_piece))
+                } else {
+                    format!("{} padded", ibytes(*piece_size))
+                };
+                format!(
+                    "{} built: payload {payload_cid} · piece {piece_cid} ({real}) · CAR {car_size} bytes ·{fill}",
+                    b.id
+                )
+            }
             State::NotBuilt if all || not_built_shown < 5 => {
                 not_built_shown += 1;
-                format!("{} not built ({})", b.id, ibytes(b.bytes))
+                format!("{} not built ({},{fill})", b.id, ibytes(b.bytes))
             }
             _ => continue,
         };
@@ -132,11 +165,23 @@ pub fn render(list: &[BatchStatus], all: bool, estimate: Option<&Estimate>) -> S
     s
 }
 
-/// The `--json` object: the totals, the rate (or `null`) and every batch's state.
-pub fn json(list: &[BatchStatus], estimate: Option<&Estimate>) -> serde_json::Value {
+/// The `--json` object: the totals, the rate (or `null`), built batches sharing a piece
+/// (`same_pieces`: piece CID and batch IDs) and every batch's state with its `fill` (%, as
+/// `plan` prints it) and `planned_piece_size`.
+pub fn json(list: &[BatchStatus], planned: &Planned, estimate: Option<&Estimate>) -> serde_json::Value {
     let mut v = serde_json::to_value(summary(list)).expect("plain data");
     v["rate"] = serde_json::to_value(estimate).expect("plain data");
+    v["same_pieces"] = same_pieces(list)
+        .into_iter()
+        .map(|(piece, ids)| serde_json::json!({"piece_cid": piece, "batches": ids}))
+        .collect();
     v["status"] = serde_json::to_value(list).expect("plain data");
+    for (i, b) in v["status"].as_array_mut().into_iter().flatten().enumerate() {
+        if let (Some(f), Some(&(_, piece))) = (fill_pct(planned, i), planned.get(i)) {
+            b["fill"] = serde_json::json!(f);
+            b["planned_piece_size"] = serde_json::json!(piece);
+        }
+    }
     v
 }
 
@@ -152,9 +197,11 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let watched = index
         .batches
         .iter()
-        .map(|at| read_batch_at(&f, &index.header, at).map(|b| Watched::of(&index.header, &b)))
+        .map(|at| read_batch_at(&f, &index.header, at).map(|b| (Watched::of(&index.header, &b), b.piece_size)))
         .collect::<Result<Vec<_>, _>>()
         .with_context(name)?;
+    let planned: Vec<(u64, u64)> = watched.iter().map(|(w, piece)| (w.car_size_bound, *piece)).collect();
+    let watched: Vec<Watched> = watched.into_iter().map(|(w, _)| w).collect();
     let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
     // Lock holders judged as `build` judges them.
     let me = crate::edge::host::owner();
@@ -182,15 +229,15 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
         }
         let mut o = std::io::stdout().lock();
         if a.json {
-            let _ = writeln!(o, "{}", json(&list, est.as_ref()));
+            let _ = writeln!(o, "{}", json(&list, &planned, est.as_ref()));
         } else {
             if a.watch {
                 // Home, then each line cleared as it is rewritten, then the rest of the screen:
                 // refreshed in place without a blank flash.
-                let text = render(&list, a.all, est.as_ref()).replace('\n', "\x1b[K\n");
+                let text = render(&list, &planned, a.all, est.as_ref()).replace('\n', "\x1b[K\n");
                 let _ = write!(o, "\x1b[H{text}\x1b[J");
             } else {
-                let _ = o.write_all(render(&list, a.all, est.as_ref()).as_bytes());
+                let _ = o.write_all(render(&list, &planned, a.all, est.as_ref()).as_bytes());
             }
         }
         let _ = o.flush();

@@ -27,6 +27,9 @@ pub struct Config {
     pub provider: Option<String>,
     /// Capture the mouse (the workstation).
     pub mouse: Option<bool>,
+    /// Auto-pack (`p`) in the workstation tops up open batches (not built, not being built)
+    /// before opening new ones (default: on).
+    pub pack_top_up: Option<bool>,
     /// Key bindings to change (the workstation): action name → keys, e.g. `{"build": ["F5"]}`.
     pub keys: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }

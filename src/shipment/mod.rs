@@ -19,6 +19,7 @@ pub mod export;
 pub mod file;
 pub mod judge;
 pub mod lock;
+pub mod outputs;
 pub mod overhead;
 pub mod pack;
 pub mod plan;

@@ -122,6 +122,30 @@ pub fn pack(
     capacity: u64,
     mode: Pack,
 ) -> Result<Vec<Bin>, PackError> {
+    Ok(top_up(&[], sizes, folders, profile, capacity, mode)?.fresh)
+}
+
+/// What [`top_up`] did: the entries added to each open batch, and the new batches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopUp {
+    /// Per open batch (in the order given), the entries added to it (`Item::file` indexes the
+    /// sizes), in input order.
+    pub added: Vec<Vec<Item>>,
+    /// New batches, as [`pack`] orders them.
+    pub fresh: Vec<Bin>,
+}
+
+/// Packs files as [`pack`] does, but first into the `open` batches (their free space is taken
+/// before any new batch is opened; their entries are never moved). With no open batch this is
+/// exactly [`pack`].
+pub fn top_up(
+    open: &[Bin],
+    sizes: &[u64],
+    folders: &[u32],
+    profile: &Profile,
+    capacity: u64,
+    mode: Pack,
+) -> Result<TopUp, PackError> {
     use rayon::prelude::*;
     let costs: Vec<EntryCost> = sizes.par_iter().map(|&s| EntryCost::of_file(s, profile)).collect();
     let one = overhead_bound(1, 1);
@@ -142,26 +166,37 @@ pub fn pack(
         }
     }
     drop(costs);
+    let seeds: Vec<Bin> = open.to_vec();
     let mut bins = match mode {
-        Pack::BestFit => best_fit(items, capacity),
-        Pack::KeepFolders => keep_folders(items, folders, capacity),
+        Pack::BestFit => best_fit(seeds, items, capacity),
+        Pack::KeepFolders => keep_folders(seeds, items, folders, capacity),
     };
-    for b in &mut bins {
+    let mut fresh = bins.split_off(open.len());
+    let added = bins
+        .into_iter()
+        .zip(open)
+        .map(|(b, o)| {
+            let mut more = b.items[o.items.len()..].to_vec();
+            more.sort_by_key(|i| (i.file, i.part));
+            more
+        })
+        .collect();
+    for b in &mut fresh {
         b.items.sort_by_key(|i| (i.file, i.part));
         b.items.shrink_to_fit();
     }
     if mode == Pack::BestFit {
         // Fullest first, so only the last batch is (usually) the underfilled one.
-        bins.sort_by_cached_key(|b| std::cmp::Reverse(b.bound()));
+        fresh.sort_by_cached_key(|b| std::cmp::Reverse(b.bound()));
     }
-    Ok(bins)
+    Ok(TopUp { added, fresh })
 }
 
-fn best_fit(mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
+/// Best fit of `items` into `bins` (open batches first, then new ones appended).
+fn best_fit(mut bins: Vec<Bin>, mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
     // Sorted smallest first and taken from the end, so the list shrinks as the bins fill.
     items.sort_by(|a, b| a.cost.car_bytes.cmp(&b.cost.car_bytes).then(b.file.cmp(&a.file)));
-    let mut bins: Vec<Bin> = Vec::new();
-    let mut free: BTreeSet<(u64, usize)> = BTreeSet::new();
+    let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (bins[i].free_for_one(capacity), i)).collect();
     while let Some(item) = items.pop() {
         if items.capacity() > 4096 && items.len() < items.capacity() / 4 {
             items.shrink_to(items.len() * 2);
@@ -183,7 +218,8 @@ fn best_fit(mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
     bins
 }
 
-fn keep_folders(items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
+/// Keep-folders packing of `items` into `bins` (open batches first, then new ones appended).
+fn keep_folders(mut bins: Vec<Bin>, items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
     let mut groups: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
     for it in items {
         groups.entry(folders[it.file]).or_default().push(it);
@@ -191,8 +227,7 @@ fn keep_folders(items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
     let mut groups: Vec<Vec<Item>> = groups.into_values().collect();
     let total = |g: &[Item]| g.iter().map(|i| i.cost.car_bytes).sum::<u64>();
     groups.sort_by_cached_key(|g| std::cmp::Reverse(total(g)));
-    let mut bins: Vec<Bin> = Vec::new();
-    let mut free: BTreeSet<(u64, usize)> = BTreeSet::new();
+    let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (bins[i].free_for_one(capacity), i)).collect();
     for group in groups {
         let mut rest = &group[..];
         while !rest.is_empty() {
@@ -238,4 +273,56 @@ fn keep_folders(items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
         }
     }
     bins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(n: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 33) % 300_000
+            })
+            .collect()
+    }
+
+    /// Without open batches, the top-up is exactly `pack` (what `plan` uses), in both modes.
+    #[test]
+    fn top_up_without_open_batches_is_pack() {
+        let p = Profile::default();
+        for seed in 0..8 {
+            let s = sizes(200, seed);
+            let folders: Vec<u32> = (0..s.len() as u32).map(|i| i / 7).collect();
+            for mode in [Pack::BestFit, Pack::KeepFolders] {
+                let packed = pack(&s, &folders, &p, 1 << 20, mode).unwrap();
+                let t = top_up(&[], &s, &folders, &p, 1 << 20, mode).unwrap();
+                assert!(t.added.is_empty());
+                assert_eq!(t.fresh, packed);
+            }
+        }
+    }
+
+    /// Open batches are filled before any new batch is opened, within the capacity.
+    #[test]
+    fn top_up_fills_open_batches_first() {
+        let p = Profile::default();
+        let cap = 1 << 20;
+        let s = sizes(40, 3);
+        for mode in [Pack::BestFit, Pack::KeepFolders] {
+            let first = pack(&s[..1], &[0], &p, cap, mode).unwrap();
+            let folders = vec![0; s.len() - 1];
+            let t = top_up(&first, &s[1..], &folders, &p, cap, mode).unwrap();
+            let mut topped = first[0].clone();
+            for it in &t.added[0] {
+                topped.push(*it);
+            }
+            assert!(topped.bound() <= cap);
+            assert!(!t.added[0].is_empty(), "{mode:?}");
+            let all = t.added[0].len() + t.fresh.iter().map(|b| b.items.len()).sum::<usize>();
+            assert_eq!(all, s.len() - 1);
+        }
+    }
 }

@@ -134,13 +134,13 @@ pub enum PlanError {
         /// The input folder.
         input: PathBuf,
     },
-    /// A CAR carload wrote (`X.car` beside `X.car.manifest`) is among the files to ship.
-    #[error("{}: a carload output (with {}) lies inside the inputs and would be shipped; move the output folder out of the inputs, or pass --include-carload-outputs", car.display(), manifest.display())]
+    /// One of carload's own outputs ([`super::outputs`]) is among the files to ship.
+    #[error("{}: a carload output ({reason}) lies inside the inputs and would be shipped; move the output folder out of the inputs, or pass --include-carload-outputs", path.display())]
     CarloadOutput {
-        /// The CAR.
-        car: PathBuf,
-        /// Its manifest.
-        manifest: PathBuf,
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        reason: String,
     },
 }
 
@@ -168,20 +168,29 @@ pub fn not_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<(), PlanEr
     Ok(())
 }
 
-/// Refuses carload's own outputs among the files to ship: `X.car` beside `X.car.manifest`
-/// (shipping them is asked for explicitly, `--include-carload-outputs`).
+/// Refuses carload's own outputs among the files to ship, by the one rule of
+/// [`super::outputs::carload_outputs`] applied to the files of each folder (shipping them is asked
+/// for explicitly, `--include-carload-outputs`). Names the first in the order given.
 pub fn refuse_carload_outputs(files: impl IntoIterator<Item = PathBuf>) -> Result<(), PlanError> {
-    let names: std::collections::HashSet<PathBuf> =
-        files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "car" || e == "manifest")).collect();
-    // `X.car.manifest` beside `X.car`.
-    let found = names.iter().find(|p| {
-        let car = p.with_extension("");
-        p.extension().is_some_and(|e| e == "manifest")
-            && car.extension().is_some_and(|e| e == "car")
-            && names.contains(&car)
-    });
-    match found {
-        Some(f) => Err(PlanError::CarloadOutput { car: f.with_extension(""), manifest: f.clone() }),
+    use std::os::unix::ffi::OsStrExt;
+    let files: Vec<PathBuf> = files.into_iter().collect();
+    let mut folders: HashMap<&Path, Vec<usize>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        folders.entry(f.parent().unwrap_or(Path::new(""))).or_default().push(i);
+    }
+    let mut first: Option<(usize, String)> = None;
+    for members in folders.values() {
+        let names: Vec<&[u8]> =
+            members.iter().map(|&i| files[i].file_name().map_or(&[][..], |n| n.as_bytes())).collect();
+        let found = members.iter().zip(super::outputs::carload_outputs(&names)).find_map(|(&i, r)| Some((i, r?)));
+        if let Some((i, reason)) = found {
+            if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                first = Some((i, reason));
+            }
+        }
+    }
+    match first {
+        Some((i, reason)) => Err(PlanError::CarloadOutput { path: files[i].clone(), reason }),
         None => Ok(()),
     }
 }
@@ -379,7 +388,9 @@ pub fn walk_tree(inputs: &[PathBuf], names: &[PathBuf], specials: bool) -> Resul
     let listings = std::sync::Mutex::new(Vec::new());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-    walk(inputs, &WalkOptions { threads, cost: &|_| 0, stop: &stop }, &|l| listings.lock().unwrap().push(l));
+    walk(inputs, &WalkOptions { threads, cost: &|_| 0, stop: &stop, outputs: false, readable: false }, &|l| {
+        listings.lock().unwrap().push(l)
+    });
     let listings: Vec<Listing> = listings.into_inner().unwrap();
     let by_folder: HashMap<u32, u32> = listings.iter().enumerate().map(|(k, l)| (l.folder, k as u32)).collect();
     let roots_listing = by_folder[&ROOTS];
@@ -505,6 +516,23 @@ pub fn pack_files(sizes: &[u64], folders: &[u32], o: &PlanOptions) -> Result<Vec
     }
     let folders = if o.pack == Pack::KeepFolders { folders } else { &[] };
     Ok(pack(sizes, folders, &o.profile, o.capacity(), o.pack)?)
+}
+
+/// [`pack_files`], first into the `open` batches (the workstation's top-up, see
+/// [`super::pack::top_up`]): their free space is taken before new batches are opened. With no
+/// open batch the new batches are exactly [`pack_files`]'s.
+pub fn top_up_files(
+    open: &[Bin],
+    sizes: &[u64],
+    folders: &[u32],
+    o: &PlanOptions,
+) -> Result<super::pack::TopUp, PlanError> {
+    check_options(o)?;
+    if sizes.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    let folders = if o.pack == Pack::KeepFolders { folders } else { &[] };
+    Ok(super::pack::top_up(open, sizes, folders, &o.profile, o.capacity(), o.pack)?)
 }
 
 /// The ID `plan` gives batch `i` of `n`: `b00000`, … (wider when `n` needs more digits).

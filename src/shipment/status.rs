@@ -307,6 +307,23 @@ pub fn estimate(list: &[BatchStatus], now: SystemTime, earlier: &[Sample]) -> Op
     Some(Estimate { bytes_per_sec: rate, basis, eta_secs })
 }
 
+/// Built batches that share a piece CID: the same data would be stored by two deals (a wasted
+/// deal). From `(batch ID, piece CID)` of the built batches; each group is the piece CID and the
+/// IDs holding it (two or more), in the order given, groups ordered by their first ID's place.
+pub fn same_pieces<'a>(built: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (id, piece) in built {
+        let g = *at.entry(piece).or_insert_with(|| {
+            groups.push((piece.to_string(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(id.to_string());
+    }
+    groups.retain(|(_, ids)| ids.len() > 1);
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,5 +559,18 @@ mod tests {
             let State::Problem { reason } = &list[i].state else { panic!("{:?}", list[i]) };
             assert!(reason.contains(&l.display().to_string()) && reason.contains(kind), "{reason}");
         }
+    }
+
+    #[test]
+    fn same_pieces_groups_two_or_more() {
+        let g = same_pieces([("b0", "p1"), ("b1", "p2"), ("b2", "p1"), ("b3", "p3"), ("b4", "p1"), ("b5", "p3")]);
+        assert_eq!(
+            g,
+            vec![
+                ("p1".to_string(), vec!["b0".into(), "b2".into(), "b4".into()]),
+                ("p3".into(), vec!["b3".into(), "b5".into()])
+            ]
+        );
+        assert!(same_pieces([("b0", "p1"), ("b1", "p2")]).is_empty());
     }
 }

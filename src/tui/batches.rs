@@ -24,13 +24,13 @@ pub enum Frozen {
         missing: usize,
         /// Files found with another size or modification time.
         changed: usize,
-        /// The first such file.
+        /// What: the first names not found and changed (three of each at most).
         example: String,
     },
 }
 
 /// One batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WsBatch {
     /// Its ID (`b00000`, …): output files are named after it.
     pub id: String,
@@ -68,6 +68,25 @@ impl WsBatch {
     /// Whether it has no entries.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Its planned padded piece size (as its shipment record says: [`batch_record`]).
+    pub fn piece_size(&self, o: &PlanOptions) -> u64 {
+        self.loaded
+            .as_ref()
+            .map_or_else(|| carload::commp::padded_piece_size(self.bound()).max(o.min_piece_size), |b| b.piece_size)
+    }
+
+    /// Its fill, the one figure `plan` and `status` print: CAR bound ÷ the usable bytes of its
+    /// planned piece ([`carload::shipment::file::fill`]).
+    pub fn fill(&self, o: &PlanOptions) -> f64 {
+        carload::shipment::file::fill(self.bound(), self.piece_size(o))
+    }
+
+    /// The padded piece its build made, when smaller than planned (repeated blocks are written
+    /// once, so a batch of repetitive data builds a smaller CAR than its bound).
+    pub fn smaller_piece(&self, o: &PlanOptions) -> Option<u64> {
+        self.result.as_ref().map(|r| r.piece_size).filter(|&p| p < self.piece_size(o))
     }
 }
 
@@ -107,6 +126,15 @@ impl Batches {
     pub fn batch_of(&self, id: u32) -> Option<(usize, usize)> {
         let b = *self.member.get(id as usize)?;
         (b != NONE).then(|| (b as usize, self.split.get(&id).map_or(1, Vec::len)))
+    }
+
+    /// Indices of every batch holding entry `id` (several for a split file).
+    pub fn holders(&self, id: u32) -> Vec<usize> {
+        match self.batch_of(id) {
+            None => Vec::new(),
+            Some((b, 1)) => vec![b],
+            Some(_) => self.split[&id].iter().map(|&b| b as usize).collect(),
+        }
     }
 
     fn set_member(&mut self, tree: &mut Tree, id: u32, batch: u32) {
@@ -224,6 +252,19 @@ impl Batches {
         start..self.list.len()
     }
 
+    /// Adds `items` (entries a top-up planned into batch `i`: they fit) to batch `i`, which
+    /// gets a new ID if it was saved.
+    pub fn extend(&mut self, tree: &mut Tree, i: usize, items: Vec<Item>) {
+        self.edited(i);
+        let mut all = std::mem::take(&mut self.list[i].bin.items);
+        all.extend(items.iter().copied());
+        all.sort_by_key(|it| (it.file, it.part));
+        self.list[i].bin = Bin::from_items(all);
+        for it in &items {
+            self.set_member(tree, it.file as u32, i as u32);
+        }
+    }
+
     /// Removes batch `i`.
     pub fn remove_batch(&mut self, tree: &mut Tree, i: usize) -> WsBatch {
         let b = self.list.remove(i);
@@ -287,17 +328,15 @@ impl Batches {
                 continue;
             }
             let rec = self.list[i].loaded.clone().expect("resolving batches keep their record");
-            let (mut missing, mut changed, mut example) = (0, 0, String::new());
+            let (mut missing, mut changed) = (Vec::new(), Vec::new());
+            let mut unshippable: Vec<String> = Vec::new();
             let mut items = Vec::with_capacity(rec.files.len());
             for f in &rec.files {
                 match tree.find(&f.name) {
                     Some(id) if tree.node(id).kind.is_file() => {
                         let n = tree.node(id);
                         if n.size != f.size || n.mtime_ns != f.mtime_ns || f.ident.is_some_and(|i| i != n.ident) {
-                            changed += 1;
-                            if example.is_empty() {
-                                example = format!("{} changed since planning", f.name);
-                            }
+                            changed.push(&f.name);
                         }
                         items.push(Item {
                             file: id as usize,
@@ -305,14 +344,22 @@ impl Batches {
                             cost: EntryCost::of_file(f.len(), &o.profile),
                         });
                     }
-                    _ => {
-                        missing += 1;
-                        if example.is_empty() {
-                            example = format!("{} not found", f.name);
-                        }
+                    Some(id) if tree.error(id).is_some() => {
+                        // Found but not shippable (unreadable, a carload output…): say why.
+                        unshippable.push(format!("{} ({})", f.name, tree.error(id).unwrap_or_default()));
                     }
+                    _ => missing.push(&f.name),
                 }
             }
+            let unshippable_refs: Vec<&String> = unshippable.iter().collect();
+            let example =
+                [(&missing, "not found"), (&unshippable_refs, "not shippable"), (&changed, "changed since planning")]
+                    .iter()
+                    .filter(|(names, _)| !names.is_empty())
+                    .map(|(names, what)| format!("{what}: {}", first_names(names)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            let (missing, changed) = (missing.len() + unshippable.len(), changed.len());
             if missing + changed > 0 {
                 self.list[i].frozen = Some(Frozen::Changed { missing, changed, example });
                 continue;
@@ -417,6 +464,16 @@ impl Batches {
         changed
     }
 
+    /// Takes a list put back by undo or redo: membership follows it, and its IDs are noted so
+    /// fresh IDs never repeat them.
+    pub fn restored(&mut self, tree: &mut Tree) {
+        for i in 0..self.list.len() {
+            let id = self.list[i].id.clone();
+            self.note_id(&id);
+        }
+        self.rebuild_members(tree);
+    }
+
     /// Marks every batch saved (after a save).
     pub fn mark_saved(&mut self) {
         for b in &mut self.list {
@@ -439,11 +496,27 @@ pub fn record(tree: &Tree, b: &WsBatch, o: &PlanOptions) -> Batch {
     })
 }
 
-fn frozen_reason(id: &str, f: &Frozen) -> String {
+/// The first three of `names` (split files once), and how many more.
+fn first_names(names: &[&String]) -> String {
+    let mut shown: Vec<&str> = Vec::new();
+    for n in names {
+        if shown.len() == 3 {
+            break;
+        }
+        if !shown.contains(&n.as_str()) {
+            shown.push(n);
+        }
+    }
+    let more = names.iter().filter(|n| !shown.contains(&n.as_str())).count();
+    format!("{}{}", shown.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
+}
+
+/// Why frozen batch `id` cannot be edited.
+pub fn frozen_reason(id: &str, f: &Frozen) -> String {
     match f {
         Frozen::Resolving => format!("{id} is still being matched to the scanned files; wait for the scan to finish"),
         Frozen::Changed { example, .. } => {
-            format!("{id} cannot be edited: {example}; remove it (x) and pack its files again")
+            format!("{id} cannot be edited: {example}; R re-plans it (if it is not built)")
         }
     }
 }

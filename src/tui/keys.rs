@@ -71,6 +71,10 @@ pub enum Action {
     Info,
     /// Export deal commands.
     Export,
+    /// Undo the last edit of the batches.
+    Undo,
+    /// Redo the last edit undone.
+    Redo,
     /// Move down.
     Down,
     /// Move up.
@@ -158,6 +162,14 @@ const DEFAULTS: &[(Action, &str, Context, &[&str], &str)] = &[
         &["e"],
         "export deal commands (Boost, Curio, Lotus, CSV) for the built batches",
     ),
+    (
+        Action::Undo,
+        "undo",
+        Context::Global,
+        &["u"],
+        "undo the last edit of the batches (pack, add, remove, re-plan…; 100 levels)",
+    ),
+    (Action::Redo, "redo", Context::Global, &["U", "Ctrl-r"], "redo the last edit undone"),
     (Action::Down, "down", Context::Lists, &["Down", "j"], "move down"),
     (Action::Up, "up", Context::Lists, &["Up", "k"], "move up"),
     (Action::PageDown, "page_down", Context::Lists, &["PageDown"], "move a page down"),
@@ -501,7 +513,7 @@ mod tests {
         let help = m.help();
         let listed: usize = help.iter().map(|(_, v)| v.len()).sum();
         assert_eq!(listed, DEFAULTS.len(), "the help lists every binding");
-        for key in ["c", "r", "R", "y", "d"] {
+        for key in ["c", "r", "R", "y", "d", "u", "U", "Ctrl-R"] {
             assert!(help.iter().flat_map(|(_, v)| v).any(|(k, _)| k.split(' ').any(|x| x == key)), "{key} in the help");
         }
     }

@@ -5,7 +5,7 @@
 use super::tree::{Totals, Tree};
 
 /// The marked entries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Marks {
     bits: Vec<u64>,
     count: usize,

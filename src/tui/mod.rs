@@ -6,14 +6,17 @@
 //! * [`app`]: state and the update function (messages in, effects out);
 //! * [`view`]: drawing, a function of the state;
 //! * [`worker`]: background jobs (scan, pack, dry run, save) reporting over a channel;
-//! * [`terminal`]: raw mode and the alternate screen, always restored; [`config`]: defaults.
+//! * [`terminal`]: raw mode and the alternate screen, always restored; [`config`]: defaults and
+//!   remembered state; [`start`]: the start screen of `carload` alone.
 
 pub mod app;
 pub mod batches;
 pub mod builds;
 pub mod config;
+pub mod history;
 pub mod keys;
 pub mod marks;
+pub mod start;
 pub mod terminal;
 pub mod tree;
 pub mod view;
@@ -61,7 +64,8 @@ pub struct TuiArgs {
     /// Batches built at once by the workstation.
     #[arg(long, short, value_name = "N", default_value = "1")]
     pub jobs: usize,
-    /// Save shipments that ship CARs written by carload (`X.car` beside `X.car.manifest`).
+    /// List carload's own outputs in the inputs as files to ship (else marked `!`), and save
+    /// shipments that ship them.
     #[arg(long)]
     pub include_carload_outputs: bool,
     /// Measure the scan, key handling and auto-pack without a terminal; prints one JSON line.
@@ -81,6 +85,8 @@ struct Setup {
     mouse: bool,
     /// Flags the opened shipment's options override, as `--flag VALUE (the shipment's: …)`.
     overridden: Vec<String>,
+    /// What the opening found worth saying (inputs gone since the shipment was planned).
+    notes: Vec<String>,
 }
 
 fn setup(a: &TuiArgs) -> Result<Setup> {
@@ -94,17 +100,23 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         None => keys::Keymap::default(),
     };
     let state = config::load_state();
+    let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
-    // only if the workstation moves to a shipment's base folder below.
-    let mut out = a.out.clone().or(cfg.out.clone()).or(state.out.clone());
+    // only if the workstation moves to a shipment's base folder below. Without `--out`, the
+    // folder this shipment was last built into, then the config's, then the last one used.
+    let remembered = shipment.as_deref().and_then(|s| state.out_of(s)).cloned();
+    let mut out = a.out.clone().or(remembered).or(cfg.out.clone()).or(state.out.clone());
     let mut deal = state.deal.clone().unwrap_or_default();
     if deal.provider.is_empty() {
         deal.provider = cfg.provider.clone().unwrap_or_default();
     }
-    let mut shipment = a.shipment.clone().map(|p| std::path::absolute(&p).unwrap_or(p));
     let mut inputs: Vec<String> = a.paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let mut loaded = Vec::new();
     let mut overridden = Vec::new();
+    // The opened shipment's base and inputs, kept as recorded when its inputs are browsed: its
+    // batches' fingerprints cover the base, and its sources may have moved away since.
+    let mut recorded: Option<(Option<String>, Vec<String>)> = None;
+    let mut notes = Vec::new();
     if let Some(path) = shipment.clone().filter(|p| p.exists()) {
         let f = std::fs::File::open(&path).with_context(|| path.display().to_string())?;
         let s =
@@ -114,24 +126,46 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         overridden = a.options.overridden_by(&o);
         if inputs.is_empty() {
             inputs = h.inputs.clone();
+            recorded = Some((h.base.clone(), h.inputs.clone()));
         }
         // Relative names in the shipment resolve against its base: browse from there.
-        if let Some(base) = h.base.as_deref().filter(|b| Path::new(b).is_dir()) {
-            let here = std::env::current_dir().ok();
-            if here.as_deref() != Some(Path::new(base)) {
-                out = out.map(|p| std::path::absolute(&p).unwrap_or(p));
-                std::env::set_current_dir(base)
-                    .with_context(|| format!("entering the shipment's base folder {base}"))?;
+        match h.base.as_deref() {
+            Some(base) if Path::new(base).is_dir() => {
+                let here = std::env::current_dir().ok();
+                if here.as_deref() != Some(Path::new(base)) {
+                    out = out.map(|p| std::path::absolute(&p).unwrap_or(p));
+                    std::env::set_current_dir(base)
+                        .with_context(|| format!("entering the shipment's base folder {base}"))?;
+                }
             }
+            Some(base) if recorded.is_some() => {
+                // Its sources moved or vanished: nothing to browse, its built batches still ship.
+                notes.push(format!("the shipment's base folder {base} is gone: built batches stay usable"));
+                inputs.clear();
+            }
+            _ => {}
         }
         loaded = s.batches;
         shipment = Some(path);
     }
     check_options(&o)?;
-    if inputs.is_empty() {
+    if inputs.is_empty() && recorded.is_none() {
         inputs.push(".".into());
     }
-    let roots: Vec<PathBuf> = inputs.iter().map(|i| carload::shipment::file::name_to_path(i)).collect();
+    let mut roots: Vec<PathBuf> = inputs.iter().map(|i| carload::shipment::file::name_to_path(i)).collect();
+    if recorded.is_some() {
+        // A shipment outlives its sources: inputs that vanished are left out of the browser.
+        let (here, gone): (Vec<PathBuf>, Vec<PathBuf>) = roots.into_iter().partition(|r| r.exists());
+        if let Some(g) = gone.first() {
+            notes.push(format!(
+                "{} of the shipment's inputs not found ({}{})",
+                gone.len(),
+                g.display(),
+                if gone.len() > 1 { ", …" } else { "" }
+            ));
+        }
+        roots = here;
+    }
     for r in &roots {
         std::fs::metadata(r).with_context(|| r.display().to_string())?;
     }
@@ -139,7 +173,10 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     // names as given on screen and are named below the base in the shipment.
     let cwd = std::env::current_dir().context("reading the working folder")?;
     let resolved = carload::shipment::plan::resolve_inputs(&cwd, &roots)?;
-    let base = Some(carload::shipment::file::path_to_name(&resolved.base));
+    let (base, inputs) = match recorded {
+        Some(r) => r,
+        None => (Some(carload::shipment::file::path_to_name(&resolved.base)), resolved.input_names()),
+    };
     let root_names = {
         use std::os::unix::ffi::OsStrExt;
         resolved.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect()
@@ -149,7 +186,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     Ok(Setup {
         settings: Settings {
             plan: o,
-            inputs: resolved.input_names(),
+            inputs,
             base,
             root_names,
             shipment,
@@ -161,15 +198,17 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             keys,
             config_path: config::config_path(),
             include_carload_outputs: a.include_carload_outputs,
+            pack_top_up: cfg.pack_top_up.unwrap_or(true),
         },
         roots,
         loaded,
         mouse: a.mouse || cfg.mouse.unwrap_or(false),
         overridden,
+        notes,
     })
 }
 
-/// Runs `carload tui`.
+/// Runs `carload tui` (and `carload` alone: the start screen first).
 pub fn run(a: TuiArgs) -> Result<()> {
     if a.bench {
         return bench(&a);
@@ -184,15 +223,35 @@ pub fn run(a: TuiArgs) -> Result<()> {
         )
         .into());
     }
+    if std::env::args_os().len() <= 1 {
+        return start(a);
+    }
+    run_on(a)
+}
+
+/// Runs the workstation on a terminal with `a`.
+fn run_on(a: TuiArgs) -> Result<()> {
     let s = setup(&a)?;
+    if let Some(ship) = s.settings.shipment.as_deref().filter(|p| p.exists()) {
+        // Offered by `carload` alone next time, with the folder given for it.
+        config::remember_shipment(ship, a.out.as_ref().and(s.settings.out.as_deref()));
+    }
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
+    workers.ship_outputs = a.include_carload_outputs;
     let size = crossterm::terminal::size().context("reading the terminal size")?;
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);
     app.load_batches(s.loaded);
     app.note_overridden(&s.overridden);
+    if !s.notes.is_empty() {
+        let notes = s.notes.join("; ");
+        app.message = Some(match app.message.take() {
+            Some((level, said)) => (level, format!("{said}; {notes}")),
+            None => (app::Level::Info, notes),
+        });
+    }
     let guard = terminal::Guard::enter(s.mouse).context("setting up the terminal")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     term.draw(|f| view::draw(f, &app))?;
@@ -214,6 +273,21 @@ pub fn run(a: TuiArgs) -> Result<()> {
     drop(term);
     drop(guard);
     r
+}
+
+/// `carload` alone on a terminal (the command router runs the workstation with its defaults
+/// when no command is given): the start screen offers the recent shipments and browsing the
+/// current folder (straight to browsing when no recent shipment exists); a shipment chosen
+/// opens as `--shipment` opens it.
+fn start(mut a: TuiArgs) -> Result<()> {
+    match start::choose(&config::load_state())? {
+        start::Choice::Quit => Ok(()),
+        start::Choice::Browse => run_on(a),
+        start::Choice::Shipment(p) => {
+            a.shipment = Some(p);
+            run_on(a)
+        }
+    }
 }
 
 /// Redraws at most this often while only background messages arrive.
@@ -248,10 +322,16 @@ where
         while let Some(msg) = next {
             urgent |= matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize(..));
             if let Msg::Saved(Ok(p)) = &msg {
-                config::remember_shipment(p);
+                config::remember_shipment(p, app.settings.out.as_deref());
             }
             let finished = match &msg {
-                Msg::Build { id, report: app::Report::Finished(_), .. } => Some(id.clone()),
+                Msg::Build { id, report: app::Report::Finished(done), .. } => {
+                    if let (app::Done::Built(..), Some(ship)) = (done, &app.settings.shipment) {
+                        // Reopening this shipment finds what it built.
+                        config::remember_shipment(ship, app.settings.out.as_deref());
+                    }
+                    Some(id.clone())
+                }
                 _ => None,
             };
             for e in app.update(msg) {

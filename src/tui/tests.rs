@@ -30,6 +30,7 @@ fn settings(piece: u64) -> Settings {
         keys: super::keys::Keymap::default(),
         config_path: None,
         include_carload_outputs: false,
+        pack_top_up: true,
     }
 }
 
@@ -89,6 +90,12 @@ fn make_tree(root: &Path, files: &[(&str, usize)]) {
 /// Walks `roots` with the library walker and feeds the listings in order, then `ScanDone`. The
 /// shipment's base is resolved as `carload tui` resolves it, from the first root's folder.
 fn scan(app: &mut App, roots: &[PathBuf]) {
+    scan_with(app, roots, false)
+}
+
+/// [`scan`], the walk run without the permission bypass root has (see [`unprivileged`]) when
+/// `unprivileged`.
+fn scan_with(app: &mut App, roots: &[PathBuf], unprivileged: bool) {
     use std::os::unix::ffi::OsStrExt;
     let cwd = roots[0].parent().unwrap();
     let r = carload::shipment::plan::resolve_inputs(cwd, roots).unwrap();
@@ -96,16 +103,55 @@ fn scan(app: &mut App, roots: &[PathBuf]) {
     app.settings.root_names = r.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect();
     app.tree.set_root_names(app.settings.root_names.clone());
     let profile = app.settings.plan.profile;
-    let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let got = std::sync::Mutex::new(Vec::new());
-    let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop };
-    carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
-    for l in got.into_inner().unwrap() {
+    let outputs = !app.settings.include_carload_outputs;
+    let walk = move || {
+        let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let got = std::sync::Mutex::new(Vec::new());
+        let o = carload::walk::WalkOptions { threads: 2, cost: &cost, stop: &stop, outputs, readable: true };
+        carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
+        got.into_inner().unwrap()
+    };
+    let listings = if unprivileged { self::unprivileged(walk) } else { walk() };
+    for l in listings {
         app.update(Msg::Listing(l));
     }
     let e = app.update(Msg::ScanDone(0.5));
     settle(app, e);
+}
+
+/// Runs `f` on a thread that may not bypass file permissions (threads it starts inherit that):
+/// as root (tests run as root here) it drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from
+/// its effective set — capabilities are per thread in Linux — so a mode-000 file is as
+/// unreadable to it as to any user. Panics if the drop fails.
+fn unprivileged<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: i32,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy, Default)]
+            struct Data {
+                effective: u32,
+                permitted: u32,
+                inheritable: u32,
+            }
+            let mut h = Header { version: 0x2008_0522, pid: 0 };
+            let mut d = [Data::default(); 2];
+            // SAFETY: a header and two data records, as capget/capset (version 3) take them.
+            let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+            assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
+            d[0].effective &= !((1 << 1) | (1 << 2)); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
+            assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 const FILES: &[(&str, usize)] = &[
@@ -228,6 +274,50 @@ fn auto_pack_gives_the_batches_plan_gives() {
     assert_eq!(app.message.as_ref().unwrap().0, Level::Error);
 }
 
+/// `p` tops up open batches (not built, not being built) before opening new ones, unless the
+/// config turns it off; a batch queued for a build is never topped up, and a batch edited while
+/// packing runs makes the result be discarded.
+#[test]
+fn auto_pack_tops_up_open_batches_first() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    let pack = |app: &mut App, name: &str| {
+        select(app, name);
+        keys(app, " ");
+        let e = keys(app, "p");
+        settle(app, e);
+        app.message.clone().unwrap().1
+    };
+    let said = pack(&mut app, "a.txt");
+    assert!(said.contains("auto-packed 1 file into 1 new batch"), "{said}");
+    let said = pack(&mut app, "b.bin");
+    assert_eq!(said, "auto-packed 1 file: topped up b00000 with 1 entry");
+    assert_eq!(app.batches.list.len(), 1);
+    assert_eq!(app.batches.list[0].len(), 2);
+    // Queued for a build: not open.
+    app.builds.activity.insert("b00000".into(), super::builds::Activity::Queued);
+    let said = pack(&mut app, "empty");
+    assert!(said.contains("into 1 new batch") && said.contains("b00001"), "{said}");
+    assert_eq!(app.batches.list[0].len(), 2);
+    app.builds.activity.clear();
+    // Off in the config: new batches only.
+    app.settings.pack_top_up = false;
+    let said = pack(&mut app, ".hidden");
+    assert!(said.contains("into 1 new batch"), "{said}");
+    assert_eq!(app.batches.list.len(), 3);
+    // A batch changed while packing: the result is discarded.
+    app.settings.pack_top_up = true;
+    select(&mut app, "zzz");
+    select(&mut app, "photos");
+    keys(&mut app, " ");
+    let e = keys(&mut app, "p");
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    settle(&mut app, e);
+    let said = app.message.clone().unwrap().1;
+    assert!(said.contains("auto-pack discarded") && said.contains("changed meanwhile"), "{said}");
+    assert_eq!(app.batches.list.len(), 3);
+}
+
 #[test]
 fn add_refuses_what_does_not_fit_and_says_by_how_much() {
     let (_d, mut app) = app_on_disk(512 << 10);
@@ -308,8 +398,20 @@ fn quitting_with_unsaved_changes_asks() {
     assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
     app.update(code(KeyCode::Esc));
     assert!(app.modal.is_none());
+    // The key that opened the dialog never discards: q q stays, and so does Ctrl-C twice.
     keys(&mut app, "q");
-    assert!(matches!(keys(&mut app, "q")[..], [Effect::Quit]));
+    assert!(keys(&mut app, "q").is_empty(), "q q must not quit without saving");
+    assert!(app.modal.is_none() && app.dirty);
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(matches!(app.modal, Some(Modal::ConfirmQuit)));
+    assert!(app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))).is_empty());
+    keys(&mut app, "q");
+    assert!(keys(&mut app, "n").is_empty(), "n stays");
+    assert!(app.modal.is_none());
+    keys(&mut app, "q");
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("d  quit and discard the changes") && text.contains("s  save, then quit"), "{text}");
+    assert!(matches!(keys(&mut app, "d")[..], [Effect::Quit]), "d discards");
 }
 
 #[test]
@@ -596,6 +698,63 @@ fn packed(d_piece: u64) -> (tempfile::TempDir, App) {
     let e = keys(&mut app, "p");
     settle(&mut app, e);
     (d, app)
+}
+
+/// One fill figure (plan's: CAR bound ÷ the batch's own piece's usable bytes) in the gauge and
+/// the details; after a build, a batch whose real piece is smaller than planned shows it; built
+/// batches sharing a piece CID are flagged with the others' IDs.
+#[test]
+fn fill_real_piece_and_shared_pieces_are_shown_as_status_shows_them() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    // A file of zeros split over 1 MiB pieces: its parts build identical CARs.
+    std::fs::write(d.path().join("data/z"), vec![0u8; 3 << 20]).unwrap();
+    let mut s = settings(1 << 20);
+    s.inputs = vec![d.path().join("data").display().to_string()];
+    s.shipment = Some(d.path().join("ship.jsonl"));
+    s.out = Some(d.path().join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[d.path().join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 4);
+    let fill = carload::shipment::file::fill(app.batches.list[0].bound(), 1 << 20) * 100.0;
+    app.update(code(KeyCode::Tab));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("{fill:.3}% full")), "gauge: plan's {fill:.3}%\n{text}");
+    assert!(text.contains(&format!("fill {fill:.3}% of its 1,040,384 usable bytes")), "details\n{text}");
+    assert!(!text.contains("share a piece"), "{text}");
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("Batches 4 · 4 built · 4 share a piece!"), "{text}");
+    assert!(text.contains("b00000 · 1 file · 1.0 MiB           same piece"), "{text}");
+    assert!(text.contains("b00000: SAME PIECE as b00001, b00002, b00003 (baga"), "{text}");
+
+    // Repetitive data: planned as an 8 MiB piece, built as a 1 MiB one.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    for i in 0..4 {
+        std::fs::write(d.path().join(format!("data/z{i}")), vec![0u8; 1 << 20]).unwrap();
+    }
+    let mut s = settings(8 << 20);
+    s.inputs = vec![d.path().join("data").display().to_string()];
+    s.shipment = Some(d.path().join("ship.jsonl"));
+    s.out = Some(d.path().join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[d.path().join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.update(code(KeyCode::Tab));
+    assert!(screen(&mut app, 120, 40).contains("b00000 · 4 files · 8.0 MiB"));
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("b00000 · 1.0 MiB (planned 8.0 MiB)"), "{text}");
+    assert!(text.contains("piece 1.0 MiB (planned 8.0 MiB)"), "details\n{text}");
 }
 
 #[test]
@@ -1010,32 +1169,118 @@ fn control_characters_in_names_are_shown_escaped() {
     assert!(rec[0].files.iter().any(|f| f.name.ends_with("/evil\u{1b}[2Jname")));
 }
 
-/// As `carload plan` refuses to ship carload's own outputs (`X.car` beside `X.car.manifest`)
-/// unless asked to, so does the workstation's save (`--include-carload-outputs`).
+/// carload's own outputs in the inputs (a build's output folder) are listed but marked `!` with
+/// the reason and never packed; with `--include-carload-outputs` they are files like any other,
+/// and the save takes them.
 #[test]
-fn a_shipment_of_carload_outputs_is_saved_only_when_asked_for() {
+fn carload_outputs_are_listed_marked_and_never_packed() {
     let dir = tempfile::tempdir().unwrap();
-    make_tree(dir.path(), &[("data/out/b00000.car", 300), ("data/out/b00000.car.manifest", 20), ("data/x", 5)]);
+    let tree = [
+        ("data/out/b00000.car", 300),
+        ("data/out/b00000.car.manifest", 20),
+        ("data/out/b00000.json", 20),
+        ("data/out/.b00001.car.Ab12Cd.partial", 9),
+        ("data/x", 5),
+    ];
+    make_tree(dir.path(), &tree);
     let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
     app.settings.inputs = vec![dir.path().join("data").display().to_string()];
     scan(&mut app, &[dir.path().join("data")]);
+    assert_eq!(app.tree.grand_totals().files, 1);
+    assert_eq!(app.tree.grand_totals().unshippable, 4);
+    select(&mut app, "out");
+    keys(&mut app, "l");
+    assert_eq!(row_names(&mut app).len(), 4, "shown");
+    select(&mut app, "b00000.car");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    let text = &app.message.as_ref().unwrap().1;
+    assert!(text.contains("the CAR of batch b00000: carload's own output, never shipped"), "{text}");
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("! b00000.car.manifest"), "{s}");
+    assert!(s.contains("! .b00001.car.Ab12Cd.partial"), "{s}");
+    keys(&mut app, "hA");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    assert_eq!(app.batches.list.len(), 1);
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    let names: Vec<&str> = rec[0].files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["data/x"]);
     let path = dir.path().join("ship.jsonl");
     app.settings.shipment = Some(path.clone());
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty && path.exists(), "{:?}", app.message);
+
+    // Asked for: packed and saved.
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    app.settings.include_carload_outputs = true;
+    app.settings.inputs = vec![dir.path().join("data").display().to_string()];
+    scan(&mut app, &[dir.path().join("data")]);
+    assert_eq!(app.tree.grand_totals().files, 5);
     keys(&mut app, "A");
     let e = keys(&mut app, "p");
     settle(&mut app, e);
+    let path = dir.path().join("ship2.jsonl");
+    app.settings.shipment = Some(path.clone());
     let e = keys(&mut app, "s");
     settle(&mut app, e);
-    assert!(app.dirty, "not saved");
-    let (level, text) = app.message.clone().unwrap();
-    assert_eq!(level, Level::Error);
-    assert!(text.contains("a carload output (with ") && text.contains("b00000.car.manifest"), "{text}");
-    assert!(!path.exists());
-    app.settings.include_carload_outputs = true;
-    let e = keys(&mut app, "s");
+    assert!(!app.dirty && path.exists(), "{:?}", app.message);
+}
+
+/// A file without read permission and an unreadable folder are flagged during the scan (`!` and
+/// the reason), never packed, and the folder does not open as `(empty)`. The walk runs without
+/// root's permission bypass, so this is what any user meets.
+#[test]
+fn unreadable_files_and_folders_are_flagged_at_scan_and_never_packed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path(), &[("data/secret", 50), ("data/ok", 5), ("data/locked/inside", 7)]);
+    let mode = |p: &str, m: u32| std::fs::set_permissions(dir.path().join(p), std::fs::Permissions::from_mode(m));
+    mode("data/secret", 0o000).unwrap();
+    mode("data/locked", 0o000).unwrap();
+    let mut app = App::new(settings(SECTOR_32GIB), (120, 40));
+    scan_with(&mut app, &[dir.path().join("data")], true);
+    mode("data/locked", 0o755).unwrap();
+    assert_eq!(app.tree.grand_totals().files, 1);
+    select(&mut app, "secret");
+    keys(&mut app, " ");
+    assert!(app.marks.is_empty());
+    assert!(app.message.as_ref().unwrap().1.contains("unreadable: no read permission"), "{:?}", app.message);
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("! secret"), "{s}");
+    assert!(s.contains("! locked/"), "{s}");
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
     settle(&mut app, e);
-    assert!(!app.dirty, "saved when asked for");
-    assert!(path.exists());
+    let rec = app.batches.records(&app.tree, &app.settings.plan);
+    assert_eq!(rec.iter().flat_map(|b| &b.files).map(|f| f.name.as_str()).collect::<Vec<_>>(), ["data/ok"]);
+    select(&mut app, "locked");
+    keys(&mut app, "l");
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("(not read: Permission denied"), "{s}");
+    assert!(!s.contains("(empty)"), "{s}");
+}
+
+/// A loaded batch naming a file that has become unreadable is frozen at scan time with the
+/// reason (before, it showed `not built` and failed at build).
+#[test]
+fn a_loaded_batch_with_an_unreadable_file_is_flagged_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, mut app) = app_on_disk(SECTOR_32GIB);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let records = app.batches.records(&app.tree, &app.settings.plan);
+    let secret = d.path().join("data/a.txt");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut again = App::new(app.settings.clone(), (120, 40));
+    again.load_batches(records);
+    scan_with(&mut again, &[PathBuf::from(&app.settings.inputs[0])], true);
+    let Some(Frozen::Changed { missing: 1, example, .. }) = &again.batches.list[0].frozen else {
+        panic!("{:?}", again.batches.list[0].frozen)
+    };
+    assert_eq!(example, "not shippable: data/a.txt (unreadable: no read permission)");
 }
 
 #[test]
@@ -1108,6 +1353,20 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     assert!(shown.iter().any(|s| matches!(s, Shown::Built { sources_changed: Some(_) })), "{shown:?}");
     let preview = again.export_preview.clone().unwrap();
     assert!(preview.contains(&format!("# {} batches", records.len())), "{preview}");
+    // Found built on opening: an earlier build's, not another builder's.
+    let log: Vec<&str> = again.builds.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(log.iter().all(|l| !l.contains("another builder")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("already built in")), "{log:?}");
+    // Re-planning a built batch asks first; anything but y keeps it (and its CAR) as it is.
+    let changed = again.batches.list.iter().position(|b| b.frozen.is_some()).unwrap();
+    let id = again.batches.list[changed].id.clone();
+    again.focus = Focus::Batches;
+    again.pane.row = changed;
+    assert!(keys(&mut again, "R").is_empty());
+    assert!(matches!(again.modal, Some(Modal::ConfirmEdit { .. })), "{:?}", again.modal);
+    assert!(keys(&mut again, "n").is_empty());
+    assert_eq!(again.batches.list[changed].id, id);
+    assert!(matches!(again.batch_state(&again.batches.list[changed]), Shown::Built { sources_changed: Some(_) }));
     // A result that lies about its piece size: corrupt in the workstation as in `status`.
     let id = &records[0].id;
     let json = out.join(format!("{id}.json"));
@@ -1388,4 +1647,317 @@ fn export_file_is_this_shipments_not_the_last_sessions() {
     assert_eq!(app.deal.output, "");
     keys(&mut app, "e");
     assert_eq!(app.deal.output, "/ship/today.boost.sh");
+}
+
+/// What undo must give back exactly: each batch's ID, entries, loaded record, state and result.
+type Shape = Vec<(String, Vec<carload::shipment::pack::Item>, Option<carload::shipment::BatchResult>, Option<Frozen>)>;
+
+fn shape(app: &App) -> Shape {
+    app.batches.list.iter().map(|b| (b.id.clone(), b.bin.items.clone(), b.result.clone(), b.frozen.clone())).collect()
+}
+
+/// Batch membership as the browser shows it: files batched under the top level.
+fn batched_total(app: &App) -> u64 {
+    app.tree.folders[0].batched
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn message(app: &App) -> String {
+    app.message.as_ref().map(|m| m.1.clone()).unwrap_or_default()
+}
+
+/// `x` on the root folder of built batches asks, with numbers; `n` keeps everything; `y` takes
+/// the files out; `u` brings the built batches back exactly (IDs and results), `U`/Ctrl-R redo.
+/// Saving keeps the previous shipment file beside it.
+#[test]
+fn unbuilding_asks_with_numbers_and_undo_brings_the_built_batches_back() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let n = app.batches.list.len();
+    assert!(n >= 2 && app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    assert!(!app.dirty);
+    let built = shape(&app);
+    let batched = batched_total(&app);
+    let ship = d.path().join("ship.jsonl");
+    let saved = std::fs::read(&ship).unwrap();
+    // Back from the build progress to the browser; h up to the roots, g the first row: the root
+    // folder; x takes everything out — asks first.
+    keys(&mut app, "w");
+    keys(&mut app, "hg");
+    assert_eq!(app.tree.display_name(app.browser.selected), app.settings.inputs[0]);
+    assert!(keys(&mut app, "x").is_empty());
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("asks: {:?}", app.modal) };
+    let want = format!("This takes 7 files out of {n} built batches; their CARs stay on disk but leave the shipment.");
+    assert_eq!(lines[0], want);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let text = screen(&mut app, w, h);
+        assert!(text.contains("y  take them out") && text.contains("u undoes this"), "{text}");
+    }
+    // n (any key but y) keeps everything.
+    keys(&mut app, "n");
+    assert!(app.modal.is_none());
+    assert_eq!(shape(&app), built);
+    assert!(!app.dirty);
+    assert_eq!(app.history.depth(), (1, 0), "nothing done: only the pack to undo");
+    // y does it: every batch empty, with new IDs.
+    keys(&mut app, "xy");
+    assert!(app.batches.list.iter().all(|b| b.is_empty() && b.result.is_none()));
+    assert!(app.batches.list.iter().zip(&built).all(|(b, s)| b.id != s.0), "new IDs");
+    assert_eq!(batched_total(&app), 0);
+    assert!(app.dirty);
+    let emptied = shape(&app);
+    // u: the built batches are back, exactly, and so is the saved state.
+    keys(&mut app, "u");
+    assert_eq!(message(&app), format!("undid: take 7 files out of {n} batches"));
+    assert_eq!(shape(&app), built);
+    assert_eq!(batched_total(&app), batched);
+    assert!(!app.dirty, "back at what the shipment file holds");
+    assert!(app.batches.list.iter().all(|b| matches!(app.batch_state(b), Shown::Built { .. })));
+    // U and Ctrl-R redo; more redo has nothing to do.
+    keys(&mut app, "U");
+    assert_eq!(message(&app), format!("redid: take 7 files out of {n} batches"));
+    assert_eq!(shape(&app), emptied);
+    assert!(app.dirty);
+    app.update(ctrl('r'));
+    assert_eq!(message(&app), "nothing to redo");
+    keys(&mut app, "u");
+    app.update(ctrl('r'));
+    assert_eq!(shape(&app), emptied, "Ctrl-R redoes");
+    // Saving the emptied shipment keeps the previous one beside it.
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    assert!(!app.dirty);
+    assert_eq!(std::fs::read(d.path().join("ship.jsonl.1")).unwrap(), saved, "the previous version is kept");
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built);
+    assert!(app.dirty, "the file now holds the emptied batches");
+    let e = keys(&mut app, "s");
+    settle(&mut app, e);
+    let s = carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(&ship).unwrap())).unwrap();
+    let ids: Vec<&String> = s.batches.iter().map(|b| &b.id).collect();
+    assert_eq!(ids, built.iter().map(|b| &b.0).collect::<Vec<_>>(), "the built batches are in the shipment again");
+    assert!(std::fs::read(d.path().join("ship.jsonl.2")).unwrap() == saved);
+}
+
+/// Edits of built batches other than `x` ask too (adding to one, removing one, re-planning one);
+/// undoing a re-plan restores the batch and the file sizes it read again.
+#[test]
+fn every_edit_of_a_built_batch_asks_and_a_replan_is_undone_with_its_sizes() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let built = shape(&app);
+    // Back from the build progress to the browser. x on one split file: every batch holding a
+    // part of it is counted.
+    keys(&mut app, "w");
+    select(&mut app, "photos");
+    app.update(code(KeyCode::Enter));
+    select(&mut app, "p2.jpg");
+    keys(&mut app, "x");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert_eq!(lines[0], "This takes 1 file out of 2 built batches; their CARs stay on disk but leave the shipment.");
+    keys(&mut app, "n");
+    assert_eq!(shape(&app), built);
+    app.update(code(KeyCode::Backspace));
+    // a: adding to a built batch (the new batch n makes is not built: it does not ask).
+    keys(&mut app, "n");
+    assert!(app.modal.is_none());
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built, "{}", message(&app));
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    assert!(matches!(app.modal, Some(Modal::ConfirmEdit { .. })), "a.txt is in a built batch");
+    keys(&mut app, "y");
+    let freed = shape(&app);
+    select(&mut app, "a.txt");
+    keys(&mut app, " ");
+    let t = app.batches.list.iter().position(|b| b.result.is_some()).expect("a batch still built");
+    app.pane.row = t;
+    keys(&mut app, "a");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert!(lines[0].starts_with(&format!("Adding 1 file to {} un-builds it", built[t].0)), "{lines:?}");
+    app.update(code(KeyCode::Esc));
+    assert_eq!(shape(&app), freed);
+    keys(&mut app, "a");
+    keys(&mut app, "y");
+    assert!(app.batches.list[t].result.is_none() && app.batches.list[t].id != built[t].0);
+    assert!(message(&app).starts_with("added 1 "), "{}", message(&app));
+    keys(&mut app, "uu");
+    assert_eq!(shape(&app), built);
+    // Removing a built batch says so.
+    app.update(code(KeyCode::Tab));
+    app.pane.row = 1;
+    keys(&mut app, "x");
+    let Some(Modal::ConfirmEdit { lines, .. }) = app.modal.clone() else { panic!("{:?}", app.modal) };
+    assert!(lines[0].starts_with(&format!("Removing {} takes ", built[1].0)), "{lines:?}");
+    assert!(lines[0].ends_with("out of 1 built batch; its CAR stays on disk but leaves the shipment."), "{lines:?}");
+    keys(&mut app, "y");
+    assert_eq!(app.batches.list.len(), built.len() - 1);
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built);
+    assert_eq!(message(&app), format!("undid: remove batch {}", built[1].0));
+    // R on a built batch whose file changed: asks, re-plans with the new size; u restores both.
+    let a = app.tree.find("data/a.txt").unwrap();
+    let size = app.tree.node(a).size;
+    std::fs::write(d.path().join("data/a.txt"), b"rewritten, longer than before").unwrap();
+    let i = app.batches.holders(a)[0];
+    app.pane.row = i;
+    assert!(keys(&mut app, "R").is_empty());
+    assert!(matches!(app.modal, Some(Modal::ConfirmEdit { edit: super::app::Pending::Replan(_), .. })));
+    let e = keys(&mut app, "y");
+    assert!(matches!(e[..], [Effect::Restat { .. }]));
+    settle(&mut app, e);
+    assert_ne!(app.batches.list[i].id, built[i].0);
+    assert_ne!(app.tree.node(a).size, size);
+    keys(&mut app, "u");
+    assert_eq!(shape(&app), built, "{}", message(&app));
+    assert_eq!(app.tree.node(a).size, size, "the tree is as the restored batch records it");
+    assert_eq!(
+        app.batches.records(&app.tree, &app.settings.plan),
+        carload::shipment::read_shipment(std::io::BufReader::new(
+            std::fs::File::open(d.path().join("ship.jsonl")).unwrap()
+        ))
+        .unwrap()
+        .batches
+        .into_iter()
+        .map(|mut b| {
+            b.result = None;
+            b
+        })
+        .collect::<Vec<_>>(),
+        "undo gives back the records the shipment file holds"
+    );
+    keys(&mut app, "U");
+    assert_ne!(app.tree.node(a).size, size, "redo reads the new size again");
+}
+
+/// Undo and redo walk every edit of the batches back and forth exactly, marks included; edits
+/// that touch no built batch do not ask.
+#[test]
+fn undo_and_redo_walk_every_edit_exactly() {
+    let (_d, mut app) = app_on_disk(512 << 10);
+    let snap = |app: &App| (shape(app), batched_total(app));
+    let mut states = vec![snap(&app)];
+    keys(&mut app, "A");
+    let marked = app.marks.clone();
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    states.push(snap(&app));
+    select(&mut app, "a.txt");
+    keys(&mut app, "x");
+    assert!(app.modal.is_none(), "no built batch: no question");
+    states.push(snap(&app));
+    keys(&mut app, "n");
+    states.push(snap(&app));
+    select(&mut app, "a.txt");
+    keys(&mut app, " a");
+    assert!(app.modal.is_none());
+    states.push(snap(&app));
+    app.update(code(KeyCode::Tab));
+    app.pane.row = 0;
+    keys(&mut app, "xy");
+    states.push(snap(&app));
+    let labels: Vec<String> = (0..5)
+        .map(|_| {
+            keys(&mut app, "u");
+            message(&app)
+        })
+        .collect();
+    assert!(labels[4].starts_with("undid: pack "), "{labels:?}");
+    assert!(labels[0].starts_with("undid: remove batch"), "{labels:?}");
+    assert_eq!(message(&app), labels[4]);
+    assert_eq!(snap(&app), states[0], "back to nothing");
+    assert_eq!(app.marks, marked, "with the marks the pack used");
+    keys(&mut app, "u");
+    assert_eq!(message(&app), "nothing to undo");
+    for (k, want) in states.iter().enumerate().skip(1) {
+        keys(&mut app, "U");
+        assert_eq!(&snap(&app), want, "redo {k}: {}", message(&app));
+        if k == 1 {
+            assert!(app.marks.is_empty(), "redoing the pack uses the marks again");
+        }
+    }
+    for want in states.iter().rev().skip(1).take(2) {
+        keys(&mut app, "u");
+        assert_eq!(&snap(&app), want);
+    }
+    let a = app.tree.find("data/a.txt").unwrap();
+    assert!(app.marks.is_marked(&app.tree, a) && app.marked_totals().files == 1, "undoing the add marks a.txt again");
+    // A new edit drops what could be redone.
+    keys(&mut app, "n");
+    keys(&mut app, "U");
+    assert_eq!(message(&app), "nothing to redo");
+}
+
+/// The history is 100 levels deep: the oldest edit falls off.
+#[test]
+fn undo_goes_back_100_edits() {
+    let (_d, mut app) = app_on_disk(SECTOR_32GIB);
+    for _ in 0..101 {
+        keys(&mut app, "n");
+    }
+    assert_eq!(app.batches.list.len(), 101);
+    assert_eq!(app.history.depth(), (super::history::LEVELS, 0));
+    for _ in 0..super::history::LEVELS {
+        keys(&mut app, "u");
+    }
+    assert_eq!(app.batches.list.len(), 1, "the first new batch is beyond the history");
+    assert_eq!(app.batches.list[0].id, "b00000");
+    keys(&mut app, "u");
+    assert_eq!(message(&app), "nothing to undo");
+    assert!(app.dirty, "the first edit is not undone: still unsaved");
+    keys(&mut app, "U");
+    assert_eq!(message(&app), "redid: new batch b00001");
+}
+
+/// The state file remembers each shipment's output folder (absolute), forgets the folders of
+/// shipments that fell off the recent list, and the start screen lists the recent shipments
+/// with their built counts, then browsing; Enter opens the selection.
+#[test]
+fn recent_shipments_keep_their_output_folders_and_the_start_screen_offers_them() {
+    use super::config::{State, RECENT};
+    use super::start::{Choice, Start};
+    let mut s = State::default();
+    s.note_shipment(Path::new("/ships/one.jsonl"), Some(Path::new("/cars/one")));
+    s.note_shipment(Path::new("/ships/two.jsonl"), None);
+    assert_eq!(s.recent_shipments, [PathBuf::from("/ships/two.jsonl"), PathBuf::from("/ships/one.jsonl")]);
+    assert_eq!(s.out_of(Path::new("/ships/one.jsonl")), Some(&PathBuf::from("/cars/one")));
+    assert_eq!(s.out_of(Path::new("/ships/two.jsonl")), None);
+    for i in 0..RECENT {
+        s.note_shipment(&PathBuf::from(format!("/ships/n{i}.jsonl")), Some(Path::new("/cars/n")));
+    }
+    assert_eq!(s.recent_shipments.len(), RECENT);
+    assert_eq!(s.out_of(Path::new("/ships/one.jsonl")), None, "forgotten with its shipment");
+
+    // The start screen over two recent shipments (read: one built 2 of 3, one unreadable).
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    std::fs::write(&a, "").unwrap();
+    std::fs::write(&b, "").unwrap();
+    let mut state = State::default();
+    state.note_shipment(&b, None);
+    state.note_shipment(&a, Some(Path::new("/cars/a")));
+    state.note_shipment(&dir.path().join("gone.jsonl"), Some(Path::new("/cars/g")));
+    std::fs::write(dir.path().join("gone.jsonl"), "").unwrap();
+    std::fs::remove_file(dir.path().join("gone.jsonl")).unwrap();
+    let mut start = Start::new(&state, PathBuf::from("/here"));
+    assert_eq!(start.recent.len(), 2, "a shipment that no longer exists is not offered");
+    start.recent[0].built = Some(Ok((2, 3)));
+    let mut term = Terminal::new(TestBackend::new(100, 12)).unwrap();
+    term.draw(|f| super::start::draw(f, &start)).unwrap();
+    let text: String = term.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("a.jsonl  ·  Built 2/3 in /cars/a"), "{text}");
+    assert!(text.contains("b.jsonl  ·  no output folder remembered"), "{text}");
+    assert!(text.contains("Browse the current folder (/here)"), "{text}");
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(start.key(&enter), Some(Choice::Shipment(a.clone())));
+    start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
+    assert_eq!(start.key(&enter), Some(Choice::Browse), "the last row browses");
+    assert_eq!(start.key(&KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Choice::Quit));
 }

@@ -37,6 +37,15 @@ pub struct Node {
 /// What a file is now: size, modification time (ns), status-change time and inode.
 pub type FileStat = (u64, i64, Ident);
 
+/// A file entry as the tree holds it (what [`Tree::update_file`] changes), to be put back with
+/// [`Tree::restore_file`]: its kind, its stat, and its error if it is not shippable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    kind: Kind,
+    stat: FileStat,
+    error: Option<Box<str>>,
+}
+
 const PLACEHOLDER: Node = Node {
     name_off: 0,
     name_len: 0,
@@ -414,6 +423,47 @@ impl Tree {
                 self.errors.insert(id, "vanished since the scan".into());
             }
         }
+        let mut at = n.parent;
+        loop {
+            let fi = if at == NONE { 0 } else { self.nodes[at as usize].folder };
+            let t = &mut self.folders[fi as usize].totals;
+            t.files = t.files + new.files - old.files;
+            t.bytes = t.bytes + new.bytes - old.bytes;
+            t.cost = t.cost + new.cost - old.cost;
+            t.unshippable = t.unshippable + new.unshippable - old.unshippable;
+            if at == NONE {
+                break;
+            }
+            at = self.nodes[at as usize].parent;
+        }
+    }
+
+    /// Entry `id`'s file record now (for undoing [`Tree::update_file`]).
+    pub fn file_record(&self, id: u32) -> FileRecord {
+        let n = &self.nodes[id as usize];
+        FileRecord { kind: n.kind, stat: (n.size, n.mtime_ns, n.ident), error: self.errors.get(&id).cloned() }
+    }
+
+    /// Puts back a record taken by [`Tree::file_record`], keeping folder totals right.
+    pub fn restore_file(&mut self, id: u32, rec: FileRecord) {
+        let totals = |kind: Kind, size: u64| {
+            if kind.is_file() {
+                Totals { files: 1, bytes: size, cost: self.cost_of(size), unshippable: 0 }
+            } else if kind != Kind::Folder {
+                Totals { unshippable: 1, ..Totals::default() }
+            } else {
+                Totals::default()
+            }
+        };
+        let n = self.nodes[id as usize];
+        let (old, new) = (totals(n.kind, n.size), totals(rec.kind, rec.stat.0));
+        let node = &mut self.nodes[id as usize];
+        node.kind = rec.kind;
+        (node.size, node.mtime_ns, node.ident) = rec.stat;
+        match rec.error {
+            Some(e) => self.errors.insert(id, e),
+            None => self.errors.remove(&id),
+        };
         let mut at = n.parent;
         loop {
             let fi = if at == NONE { 0 } else { self.nodes[at as usize].folder };

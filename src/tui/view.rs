@@ -1,7 +1,7 @@
 //! Drawing: a pure function of the state. Only the visible rows are formatted, so a folder of
 //! any size draws in the same time.
 
-use super::app::{digits, plural, App, Focus, Left, Level, Modal, PreviewContent, Shown, Sort, FORM_FIELDS};
+use super::app::{digits, noun, App, Focus, Left, Level, Modal, PreviewContent, Shown, Sort, FORM_FIELDS};
 use super::batches::{Frozen, WsBatch};
 use super::builds::{clock, Activity};
 use super::tree::NONE;
@@ -297,7 +297,11 @@ fn draw_browser(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     let t = &app.tree;
     let rows = inner.height.saturating_sub(1) as usize;
     if b.rows.is_empty() {
-        let empty = if t.complete() {
+        let node = t.folders.get(b.folder as usize).map_or(NONE, |f| f.node);
+        let unreadable = (node != NONE).then(|| t.error(node)).flatten().map(|e| format!("(not read: {e})"));
+        let empty = if let Some(e) = &unreadable {
+            e.as_str()
+        } else if t.complete() {
             if b.filter.is_empty() {
                 "(empty)"
             } else {
@@ -514,6 +518,9 @@ fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
             }
         }
         Shown::Outputs(_) => ("corrupt!".into(), Color::Red),
+        Shown::Changed(_) if matches!(b.frozen, Some(Frozen::Changed { missing: 1.., .. })) => {
+            ("missing!".into(), Color::Red)
+        }
         Shown::Changed(_) => ("changed!".into(), Color::Red),
         Shown::Empty => ("empty".into(), Color::DarkGray),
         Shown::NotBuilt => ("not built".into(), Color::Reset),
@@ -551,7 +558,13 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         return;
     }
     let built = list.iter().filter(|b| b.result.is_some()).count();
-    let title = format!(" Batches {} · {} built ", digits(list.len() as u64), digits(built as u64));
+    let same = app.same_pieces();
+    let title = format!(
+        " Batches {} · {} built{} ",
+        digits(list.len() as u64),
+        digits(built as u64),
+        if same.is_empty() { String::new() } else { format!(" · {} share a piece!", same.len()) }
+    );
     let block = pane_block(title, focused, th);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -565,48 +578,62 @@ fn draw_batches(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     }
     let per = (inner.height as usize / 2).max(1);
     let offset = batch_offset(app.pane.row, per);
-    let cap = app.capacity().max(1) as f64;
+    let o = &app.settings.plan;
     for (i, b) in list.iter().enumerate().skip(offset).take(per) {
         let (state, color) = state_of(app, b);
         let sel = i == app.pane.row;
         let style = if sel { th.selected(focused) } else { Style::default() };
-        let head = format!(
-            "{} · {} file{} · {}",
-            b.id,
-            digits(b.len() as u64),
-            if b.len() == 1 { "" } else { "s" },
-            ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size))
-        );
-        let pct = b.bound() as f64 / cap;
-        let bar_w = w.saturating_sub(8 + 11);
+        let files = format!("{} file{}", digits(b.len() as u64), if b.len() == 1 { "" } else { "s" });
+        let head = match b.smaller_piece(o) {
+            // The real piece first: the file count is what a narrow pane cuts.
+            Some(_) => format!("{} · {} · {files}", b.id, piece_label(b, o)),
+            None => format!("{} · {files} · {}", b.id, piece_label(b, o)),
+        };
+        let pct = b.fill(o);
+        let (state, color) =
+            if same.contains_key(&b.id) { ("same piece".to_string(), Color::Red) } else { (state, color) };
+        let bar_w = w.saturating_sub(8 + 12);
         lines.push(Line::from(vec![
             Span::styled(fit(&head, w.saturating_sub(10)), style),
             Span::styled(format!("{:>10}", fit(&state, 10).trim_end()), th.fg(color).patch(style)),
         ]));
         lines.push(Line::from(vec![
             Span::styled(gauge(pct, bar_w), th.fg(if pct > 0.9 { Color::Green } else { Color::Yellow })),
-            Span::raw(format!(" {:>6.2}% full", pct * 100.0)),
+            Span::raw(format!(" {:>7.3}% full", pct * 100.0)),
         ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// A batch's piece: its planned size, or the real one its build made when smaller.
+fn piece_label(b: &WsBatch, o: &carload::shipment::PlanOptions) -> String {
+    match b.smaller_piece(o) {
+        Some(real) => format!("{} (planned {})", ibytes(real), ibytes(b.piece_size(o))),
+        None => ibytes(b.piece_size(o)),
+    }
+}
+
 fn details(app: &App) -> String {
     if app.focus == Focus::Batches {
         let Some(b) = app.batches.list.get(app.pane.row) else { return String::new() };
+        let o = &app.settings.plan;
         let mut s = format!(
-            "{}: {} {}, {} bytes · CAR ≤ {} bytes · piece {} · {:.3}% of {} usable",
+            "{}: {} {}, {} bytes · CAR ≤ {} bytes · piece {} · fill {:.3}% of its {} usable bytes",
             b.id,
             digits(b.len() as u64),
-            plural(b.len(), "file", "files"),
+            noun(b.len(), "file", "files"),
             digits(b.bytes(&app.tree)),
             digits(b.bound()),
-            ibytes(carload::commp::padded_piece_size(b.bound()).max(app.settings.plan.min_piece_size)),
-            b.bound() as f64 * 100.0 / app.capacity().max(1) as f64,
-            digits(app.capacity())
+            piece_label(b, o),
+            b.fill(o) * 100.0,
+            digits(carload::commp::unpadded_piece_size(b.piece_size(o)))
         );
         if let Some(Frozen::Changed { missing, changed, example }) = &b.frozen {
-            s = format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id);
+            s = if b.result.is_some() {
+                format!("{}: sources changed since built ({example}); its CAR is what ships", b.id)
+            } else {
+                format!("{}: {missing} missing, {changed} changed files ({example}) · R re-plans it", b.id)
+            };
         }
         match app.builds.activity.get(&b.id) {
             Some(Activity::Failed(e)) => s = format!("{} FAILED (i full reason, r retries, R re-plans): {e}", b.id),
@@ -623,6 +650,14 @@ fn details(app: &App) -> String {
         }
         if let Some(r) = &b.result {
             s.push_str(&format!(" · built: payload {} · piece {} · i shows all", r.payload_cid, r.piece_cid));
+        }
+        if let Some(others) = app.same_pieces().get(&b.id) {
+            s = format!(
+                "{}: SAME PIECE as {} ({}): a deal for each would store the same data twice; ship one",
+                b.id,
+                others.join(", "),
+                b.result.as_ref().map_or("", |r| r.piece_cid.as_str())
+            );
         }
         return s;
     }
@@ -646,7 +681,7 @@ fn details(app: &App) -> String {
     let mut s = format!("{what}: {} bytes", digits(tot.bytes));
     if n.kind == Kind::Folder {
         let f = t.folder_of(id).unwrap();
-        s.push_str(&format!(" in {} {}", digits(tot.files), plural(tot.files as usize, "file", "files")));
+        s.push_str(&format!(" in {} {}", digits(tot.files), noun(tot.files as usize, "file", "files")));
         if f.batched > 0 {
             s.push_str(&format!(" ({} in batches)", digits(f.batched)));
         }
@@ -673,7 +708,7 @@ fn marked_line(app: &App) -> String {
     format!(
         "Marked: {} {} · {} ({} bytes) · CAR {} · ≈ {} piece{} of {}",
         digits(t.files),
-        plural(t.files as usize, "file", "files"),
+        noun(t.files as usize, "file", "files"),
         ibytes(t.bytes),
         digits(t.bytes),
         ibytes(t.cost),
@@ -686,8 +721,8 @@ fn marked_line(app: &App) -> String {
 fn status_line(app: &App) -> String {
     let g = app.tree.grand_totals();
     let folders = app.tree.folders.len().saturating_sub(1) as u64;
-    let files = plural(g.files as usize, "file", "files");
-    let folders_word = plural(folders as usize, "folder", "folders");
+    let files = noun(g.files as usize, "file", "files");
+    let folders_word = noun(folders as usize, "folder", "folders");
     let mut s = match app.scan_secs {
         Some(secs) => format!(
             "Scanned {} {files} · {} {folders_word} · {} ({} bytes) in {secs:.1} s",
@@ -808,9 +843,9 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
                     (Some(b), true) => format!("{b}; quitting cancels them. Unsaved changes."),
                 }),
                 Line::raw(""),
-                Line::raw("s  save, then quit"),
-                Line::raw("q  quit without saving"),
-                Line::raw("Esc  stay"),
+                Line::raw(if app.dirty { "s  save, then quit" } else { "y  quit" }),
+                Line::raw(if app.dirty { "d  quit and discard the changes" } else { "" }),
+                Line::raw("Esc/n  stay"),
             ],
             centered(area, 64, 7),
         ),
@@ -823,7 +858,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
                         "Remove {} ({} {})?",
                         b.id,
                         digits(b.len() as u64),
-                        plural(b.len(), "file", "files")
+                        noun(b.len(), "file", "files")
                     )),
                     Line::raw("Its files become free to pack again."),
                     Line::raw(""),
@@ -902,6 +937,12 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
             ],
             centered(area, 70, 5),
         ),
+        Modal::ConfirmEdit { title, lines, .. } => {
+            let w = 84.min(area.width);
+            let inner = w.saturating_sub(2).max(1) as usize;
+            let rows: usize = lines.iter().map(|l| wrapped_rows(l, inner)).sum();
+            (title.clone(), lines.iter().map(|l| Line::raw(l.clone())).collect(), centered(area, w, rows as u16 + 2))
+        }
         Modal::ConfirmOverwrite(p) => (
             " File exists ".into(),
             vec![
@@ -915,6 +956,30 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
     f.render_widget(Clear, rect);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(title, th.bold()));
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
+}
+
+/// Rows `line` takes when wrapped at word boundaries to `width` columns (as the dialog's
+/// paragraph wraps it), so a dialog is made tall enough for its last line.
+fn wrapped_rows(line: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let (mut rows, mut used) = (1, 0usize);
+    for word in line.split(' ') {
+        let w = word.chars().count();
+        if used > 0 && used + 1 + w <= width {
+            used += 1 + w;
+        } else if used == 0 && w <= width {
+            used = w;
+        } else {
+            // On a new row (long words broken over several).
+            if used > 0 {
+                rows += 1;
+            }
+            let full = w.saturating_sub(1) / width;
+            rows += full;
+            used = w - full * width;
+        }
+    }
+    rows
 }
 
 /// The preview's rectangle on a screen of `area` (the view draws it there; the update function

@@ -38,6 +38,9 @@ pub struct Workers {
     pub scan_stop: Arc<AtomicBool>,
     /// Builds run at once.
     pub jobs: usize,
+    /// Lets the scan list carload's own outputs as files (`--include-carload-outputs`); else
+    /// they are marked not shippable with the reason.
+    pub ship_outputs: bool,
     queue: std::collections::VecDeque<Job>,
     running: Vec<(String, Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     watch: Watching,
@@ -53,6 +56,7 @@ impl Workers {
             dry_run: None,
             scan_stop: Arc::new(AtomicBool::new(false)),
             jobs: 1,
+            ship_outputs: false,
             queue: Default::default(),
             running: Vec::new(),
             watch: Default::default(),
@@ -64,11 +68,12 @@ impl Workers {
     pub fn scan(&self, roots: Vec<PathBuf>, profile: carload::profile::Profile) {
         let tx = self.tx.clone();
         let stop = self.scan_stop.clone();
+        let outputs = !self.ship_outputs;
         std::thread::spawn(move || {
             let start = Instant::now();
             let cost = move |s: u64| carload::shipment::overhead::EntryCost::of_file(s, &profile).car_bytes;
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-            let o = carload::walk::WalkOptions { threads, cost: &cost, stop: &stop };
+            let o = carload::walk::WalkOptions { threads, cost: &cost, stop: &stop, outputs, readable: true };
             let out = std::sync::Mutex::new(tx.clone());
             carload::walk::walk(&roots, &o, &|l| {
                 let _ = out.lock().unwrap().send(Msg::Listing(l));
@@ -124,7 +129,7 @@ impl Workers {
                     std::thread::spawn(move || watch_loop(&watch, &tx));
                 }
             }
-            Effect::Remember { out, deal } => super::config::remember(out, deal),
+            Effect::Remember { out, shipment, deal } => super::config::remember(out, shipment, deal),
             Effect::Copy(_) | Effect::Quit => {}
         }
     }
@@ -136,9 +141,12 @@ impl Workers {
 /// quitting) are not one-shot and are ignored here.
 pub fn perform(e: Effect, tx: &Sender<Msg>, tmpdir: &Path, cancel: &AtomicBool) {
     let msg = match e {
-        Effect::Pack { files, sizes, folders, options, generation } => {
-            let bins = carload::shipment::plan::pack_files(&sizes, &folders, &options).map_err(|e| e.to_string());
-            Msg::Packed { files, bins, generation }
+        Effect::Pack { files, sizes, folders, options, generation, open } => {
+            let bins: Vec<carload::shipment::pack::Bin> = open.iter().map(|(_, b)| b.clone()).collect();
+            let packed =
+                carload::shipment::plan::top_up_files(&bins, &sizes, &folders, &options).map_err(|e| e.to_string());
+            let open = open.into_iter().map(|(id, b)| (id, b.items.len())).collect();
+            Msg::Packed { files, bins: packed, generation, open }
         }
         Effect::DryRun { batch, header } => {
             let r = dry_run(&batch, &header, tmpdir, cancel, tx);
@@ -394,7 +402,8 @@ pub fn read_manifest(car: &Path, batch: &Batch) -> Result<Hashed, String> {
 }
 
 /// Writes the shipment file atomically (the same writer and the same refusals as `carload
-/// plan`: not inside an input folder, no carload outputs unless `include_carload_outputs`).
+/// plan`: not inside an input folder, no carload outputs unless `include_carload_outputs`),
+/// keeping the version it replaces as `FILE.1` (older ones as `FILE.2` … `FILE.5`).
 pub fn save(path: &Path, s: &carload::shipment::Shipment, include_carload_outputs: bool) -> anyhow::Result<()> {
     use anyhow::Context;
     use carload::shipment::plan::{not_inside_inputs, refuse_carload_outputs};
@@ -411,6 +420,10 @@ pub fn save(path: &Path, s: &carload::shipment::Shipment, include_carload_output
         carload::shipment::write_shipment(&mut w, s).with_context(|| path.display().to_string())?;
         w.flush().with_context(|| path.display().to_string())?;
     }
-    file.commit()?;
+    file.commit_keeping(SHIPMENT_BACKUPS)?;
     Ok(())
 }
+
+/// How many previous versions of the shipment file a save keeps beside it
+/// (`ship.jsonl.1` the newest … `ship.jsonl.5`; `output::rotate_backups`).
+pub const SHIPMENT_BACKUPS: usize = 5;

@@ -1722,3 +1722,106 @@ fn plan_and_build_summaries_agree_in_number() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("1 batch selected: 1 built,"), "{err}");
 }
+
+/// `plan` refuses every kind of carload output by the library's one rule (a build in progress:
+/// its lock and temporary; a shipment backup), not only a CAR beside its manifest, and takes
+/// names that merely look like outputs.
+#[test]
+fn plan_refuses_outputs_of_a_build_in_progress_and_shipment_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |p: &str| {
+        let path = dir.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    };
+    write("data/config.json");
+    write("data/video.car");
+    carload().current_dir(dir.path()).args(["plan", "data", "-o", "ok.jsonl", "-q"]).assert().success();
+    write("data/out/b00003.lock");
+    write("data/out/.b00003.car.Xy12Ab.partial");
+    let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).assert().failure();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(
+        err.contains(
+            "data/out/.b00003.car.Xy12Ab.partial: a carload output (a temporary of carload writing b00003.car)"
+        ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir.path().join("data/out")).unwrap();
+    write("data/keep/s.jsonl");
+    write("data/keep/s.jsonl.1");
+    let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s.jsonl"]).assert().failure();
+    let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+    assert!(err.contains("data/keep/s.jsonl.1: a carload output (a backup of the shipment s.jsonl)"), "{err}");
+    carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s.jsonl", "--include-carload-outputs", "-q"])
+        .assert()
+        .success();
+}
+
+/// `status` gives each batch the fill `plan` prints (CAR bound ÷ the planned piece's usable
+/// bytes), shows a built batch's real piece when its repetitive data built a smaller one than
+/// planned, and flags built batches that share a piece CID (a wasted deal) with their IDs.
+#[test]
+fn status_shows_plans_fill_the_real_piece_and_shared_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Four identical MiB of zeros: planned as 4 MiB of CAR, built as one deduplicated chunk.
+    for i in 0..4 {
+        std::fs::write(data.join(format!("z{i}")), vec![0u8; 1 << 20]).unwrap();
+    }
+    let plan = carload()
+        .current_dir(dir.path())
+        .args(["plan", "data", "-o", "s.jsonl", "--piece-size", "8MiB"])
+        .output()
+        .unwrap();
+    assert!(plan.status.success());
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    let row = plan.lines().find(|l| l.starts_with("b00000")).unwrap().to_string();
+    let plan_fill = row.split_whitespace().find(|w| w.ends_with('%')).unwrap().to_string();
+    carload().current_dir(dir.path()).args(["build", "s.jsonl", "--out", "out", "-q"]).assert().success();
+    let st = carload().current_dir(dir.path()).args(["status", "s.jsonl", "--out", "out", "--all"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout).to_string();
+    assert!(text.contains(&format!("fill {plan_fill}")), "plan says {plan_fill}:\n{text}");
+    assert!(text.contains("(1.0 MiB padded, planned 8.0 MiB)"), "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
+    let j: serde_json::Value = serde_json::from_slice(
+        &carload()
+            .current_dir(dir.path())
+            .args(["status", "s.jsonl", "--out", "out", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(format!("{:.3}%", j["status"][0]["fill"].as_f64().unwrap()), plan_fill, "{j}");
+    assert_eq!(j["status"][0]["planned_piece_size"], 8 << 20);
+    assert_eq!(j["status"][0]["piece_size"], 1 << 20);
+    assert_eq!(j["same_pieces"], serde_json::json!([]));
+
+    // A file of zeros split over 1 MiB pieces: its parts build identical CARs, one piece.
+    std::fs::create_dir_all(dir.path().join("zeros")).unwrap();
+    std::fs::write(dir.path().join("zeros/z"), vec![0u8; 3 << 20]).unwrap();
+    carload()
+        .current_dir(dir.path())
+        .args(["plan", "zeros", "-o", "two.jsonl", "--piece-size", "1MiB", "-q"])
+        .assert()
+        .success();
+    carload().current_dir(dir.path()).args(["build", "two.jsonl", "--out", "out2", "-q"]).assert().success();
+    let st = carload().current_dir(dir.path()).args(["status", "two.jsonl", "--out", "out2"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout).to_string();
+    assert!(text.contains("WARNING: b00000, b00001, b00002, b00003 are built with the same piece baga"), "{text}");
+    assert!(text.contains("a wasted deal"), "{text}");
+    let j: serde_json::Value = serde_json::from_slice(
+        &carload()
+            .current_dir(dir.path())
+            .args(["status", "two.jsonl", "--out", "out2", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j["same_pieces"][0]["batches"], serde_json::json!(["b00000", "b00001", "b00002", "b00003"]), "{j}");
+}

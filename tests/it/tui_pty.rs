@@ -337,7 +337,13 @@ fn tui_quit_with_unsaved_changes_asks() {
     assert!(s.contains("Browser") && s.contains("[modified]"), "back in the browser:\n{}", frame(&s));
     t.send(b"q");
     t.wait_for("Unsaved changes");
+    // The key that opened the dialog does not discard: q q stays.
     t.send(b"q");
+    let s = t.wait_gone("Unsaved changes");
+    assert!(s.contains("[modified]"), "q q stayed:\n{}", frame(&s));
+    t.send(b"q");
+    t.wait_for("Unsaved changes");
+    t.send(b"d");
     let st = t.wait_exit();
     assert!(st.success(), "exit status {st}");
     t.assert_restored();
@@ -688,7 +694,7 @@ fn tui_quit_while_building_cancels_cleanly() {
     t.send(b"q");
     let asked = t.wait_until_or_exit("the quit confirmation", |s| s.contains(" here; quitting cancels them"));
     if asked {
-        t.send(b"q");
+        t.send(b"y");
     }
     let st = t.wait_exit();
     assert!(st.success(), "exit status {st}");
@@ -697,8 +703,353 @@ fn tui_quit_while_building_cancels_cleanly() {
     assert!(asked, "q while a build runs quit at once, without asking (the build was cancelled)");
 }
 
+/// The operator's safety net, end to end: `x` on the root folder of built batches asks with
+/// numbers, `y` takes every file out, the save keeps the previous shipment file beside it, and
+/// `u` brings the built batches back (a second save puts them in the shipment again).
+#[test]
+fn tui_unbuilding_asks_and_undo_brings_the_built_batches_back() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    let args = ["tui", "data", "--shipment", "ship.jsonl", "--out", "cars", "--piece-size", "2MiB"];
+    let mut t = sb.tui(36, 120, &[&args[..], &["--min-piece-size", "1MiB"]].concat());
+    t.wait_for("Scanned");
+    t.send(b"A");
+    t.wait_for("Marked: 40 files");
+    t.send(b"p");
+    let n = packed_batches(&t.wait_for("auto-packed"));
+    t.send(b"B");
+    t.wait_all_built(n);
+    let ship = sb.path().join("ship.jsonl");
+    let built = std::fs::read(&ship).unwrap();
+    let ids = shipment_ids(&ship);
+    assert_eq!(ids.len(), n);
+
+    // Back to the browser, up to the roots, the first row (the root folder), x: it asks.
+    t.send(b"w");
+    t.wait_for("Marked:");
+    t.send(b"h");
+    t.wait_for("(roots)");
+    t.send(b"gx");
+    let s = t.wait_for("Take files out of built batches?");
+    let text = format!("takes 40 files out of {n} built batches; their CARs stay on disk but leave");
+    assert!(s.contains(&text), "the dialog says what it does:\n{}", frame(&s));
+    t.send(b"y");
+    t.wait_for("removed from");
+    t.send(b"s");
+    t.wait_for(&format!("saved {n} batches"));
+    assert!(std::fs::read(sb.path().join("ship.jsonl.1")).unwrap() == built, "the save kept the built shipment");
+    assert!(std::fs::read(&ship).unwrap() != built);
+
+    t.send(b"u");
+    t.wait_for(&format!("undid: take 40 files out of {n} batches"));
+    let s = t.wait_for(&format!("Built {n}/{n}"));
+    assert!(s.contains("[modified]"), "the file holds the emptied batches:\n{}", frame(&s));
+    t.send(b"s");
+    let s = t.wait_for(&format!("saved {n} batches"));
+    assert!(!s.contains("[modified]"), "{}", frame(&s));
+    assert!(std::fs::read(&ship).unwrap() == built, "the built batches are in the shipment again, as they were");
+    assert!(std::fs::read(sb.path().join("ship.jsonl.2")).unwrap() == built);
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    let out = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains(&format!("{n}/{n}")), "carload status sees every batch built:\n{status}");
+}
+
+/// Opened on a folder that holds a build's output folder beside the data, the workstation lists
+/// the CARs, manifests and results marked `!` with the reason and packs only the data (before,
+/// it packed them too, and the saved shipment shipped carload's own outputs).
+#[test]
+fn tui_never_packs_carload_outputs() {
+    let sb = Sandbox::new();
+    make_tree(&sb.path().join("work"));
+    sb.carload(&["plan", "work/data", "-o", "plan.jsonl", "-q"]);
+    sb.carload(&["build", "plan.jsonl", "--out", "work/cars", "-q"]);
+    let mut t = sb.tui(30, 110, &["tui", "work", "--shipment", "ship.jsonl"]);
+    let s = t.wait_for("Scanned");
+    assert!(s.contains("Scanned 30 files"), "the 3 outputs are not counted as files:\n{}", frame(&s));
+    t.send(b"A");
+    t.wait_for("Marked: 30 files");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    assert!(s.contains("auto-packed 30 files into 1 new batch"), "{}", frame(&s));
+    // cars/ is the first row: open it.
+    t.send(b"l");
+    let s = t.wait_for("! b00000.car.manifest");
+    assert!(s.contains("! b00000.car ") && s.contains("! b00000.json"), "{}", frame(&s));
+    t.send(b"s");
+    t.wait_for("saved");
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    let ship = std::fs::read_to_string(sb.path().join("ship.jsonl")).unwrap();
+    assert!(!ship.contains("cars/"), "no output shipped:\n{ship}");
+    let plan = std::fs::read_to_string(sb.path().join("plan.jsonl")).unwrap();
+    let batches = |s: &str| s.lines().skip(1).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(batches(&ship), batches(&plan), "the batch `plan work/data` makes, and only that");
+}
+
+/// `p` tops up the open batch before opening a new one (config default), and says so.
+#[test]
+fn tui_auto_pack_tops_up_the_open_batch() {
+    let sb = Sandbox::new();
+    make_tree(sb.path());
+    let mut t = sb.tui(30, 110, &["tui", "data"]);
+    t.wait_for("Scanned");
+    t.send(b" ");
+    t.wait_for("Marked: 1 file");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    assert!(s.contains("auto-packed 1 file into 1 new batch"), "{}", frame(&s));
+    t.send(b" ");
+    t.wait_for("Marked: 1 file");
+    t.send(b"p");
+    let s = t.wait_for("topped up");
+    assert!(s.contains("auto-packed 1 file: topped up b00000 with 1 entry"), "{}", frame(&s));
+    assert!(s.contains("Batches 1 ·"), "still one batch:\n{}", frame(&s));
+    assert!(s.contains("b00000 · 2 files"), "{}", frame(&s));
+    // Unsaved: dropping `t` ends the program (the quit dialog is another test's subject).
+}
+
+/// The number of batches the batches pane's title says are built (`Batches N · K built`).
+fn built_in_title(screen: &str) -> Option<(usize, usize)> {
+    let l = screen.lines().find(|l| l.contains("Batches ") && l.contains(" built"))?;
+    let rest = &l[l.find("Batches ")? + 8..];
+    let mut w = rest.split_whitespace();
+    let n = w.next()?.replace(',', "").parse().ok()?;
+    w.next()?;
+    let k = w.next()?.replace(',', "").parse().ok()?;
+    Some((n, k))
+}
+
+/// Waits for the batches pane to say `Batches n · k built`.
+fn wait_built(t: &Tui, n: usize, k: usize) -> String {
+    t.wait_until(&format!("Batches {n} · {k} built"), |s| built_in_title(s) == Some((n, k)))
+}
+
+/// Writes the export through the form (`e`, provider f01234, Enter) and checks that the file
+/// equals `carload export`'s text for the same shipment and folder.
+fn export_like_the_cli(sb: &Sandbox, t: &mut Tui, out: &str) {
+    t.send(b"e");
+    t.wait_for("Export deal commands");
+    t.send(b"f01234");
+    t.wait_for("--provider=f01234");
+    t.send(b"\r");
+    t.wait_for("export written to");
+    t.wait_gone("Export deal commands");
+    let cli = Command::new(BIN)
+        .args(["export", "ship.jsonl", "--out", out, "--format", "boost", "--provider", "f01234"])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    let written = std::fs::read(sb.path().join("ship.boost.sh")).unwrap();
+    assert!(
+        cli.stdout == written,
+        "ship.boost.sh differs from `carload export`:\n--- ship.boost.sh\n{}\n--- export\n{}",
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&cli.stdout)
+    );
+}
+
+/// Item 2 of issue 20: a shipment outlives its sources. Planned from `proj/data` (base `proj`),
+/// one batch built, then `proj` moved away: the workstation opens, the built batch is built
+/// (info, export, verify), the others are flagged with their missing files.
+#[test]
+fn tui_opens_a_shipment_whose_sources_moved_away() {
+    let sb = Sandbox::new();
+    let proj = sb.path().join("proj");
+    make_build_tree(&proj);
+    // Planned in proj: the shipment's base folder is proj.
+    let ship = sb.path().join("ship.jsonl");
+    let mut plan = Command::new(BIN);
+    plan.args(["plan", "data", "-o", ship.to_str().unwrap(), "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    for (k, v) in sb.env() {
+        plan.env(k, v);
+    }
+    let planned = plan.current_dir(&proj).stdin(Stdio::null()).output().unwrap();
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let ids = shipment_ids(&ship);
+    let n = ids.len();
+    assert!(n >= 3, "several batches: {ids:?}");
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "--batch", "b00000", "-q"]);
+    std::fs::rename(sb.path().join("proj"), sb.path().join("moved")).unwrap();
+    let status = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with(&format!("Built 1/{n} batches")));
+
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    wait_built(&t, n, 1);
+    // Unbuilt batches with missing files are flagged, their details name the files.
+    t.wait_until("missing! on the unbuilt batches", |s| s.matches("missing!").count() == n - 1);
+    t.send(b"\t");
+    t.send(b"j");
+    t.wait_until("b00001's missing files named", |s| {
+        s.contains("b00001: 4 missing, 0 changed files (not found: data/") && s.contains(" and 1 more")
+    });
+    t.send(b"k");
+    t.wait_for("b00000: ");
+    t.send(b"i");
+    // Waited for whole (a screen may be caught half drawn).
+    let json = read_json(&sb.path().join("cars/b00000.json"));
+    let payload = json["payload_cid"].as_str().unwrap();
+    let s = t.wait_until("the payload CID", |s| s.lines().any(|l| l.contains("Payload CID") && l.contains(payload)));
+    assert_eq!(value_after(&s, "Payload CID"), payload, "{}", frame(&s));
+    t.send(ESC);
+    t.wait_gone("Payload CID");
+    export_like_the_cli(&sb, &mut t, "cars");
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+    sb.carload(&["verify", "ship.jsonl", "--out", "cars", "--built-only", "-q"]);
+    assert_eq!(shipment_ids(&sb.path().join("ship.jsonl")), ids, "the shipment is unchanged");
+}
+
+/// Item 3 of issue 20: after one source is touched and another deleted, the workstation says
+/// what `status` says (every batch built, a note on the changed ones) and exports what
+/// `export` writes; re-planning a built batch asks first. A batch not built whose source
+/// changed is `changed!`, and its fix is `R`.
+#[test]
+fn tui_agrees_with_status_and_export_after_sources_change() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    let ship = std::fs::read_to_string(sb.path().join("ship.jsonl")).unwrap();
+    let batches: Vec<serde_json::Value> = ship
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["id"].is_string())
+        .collect();
+    let n = batches.len();
+    assert!(n >= 3, "several batches");
+    // A file of the batch that is in no other (not the split 3 MiB one).
+    let first_file = |b: &serde_json::Value| {
+        let files = b["files"].as_array().unwrap();
+        files.iter().map(|f| f[0].as_str().unwrap()).find(|n| !n.ends_with("3m.bin")).unwrap().to_string()
+    };
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "-q"]);
+    // Touched (same bytes, a new time) and deleted: in the first two batches.
+    let touched = sb.path().join(first_file(&batches[0]));
+    let f = std::fs::File::options().write(true).open(&touched).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5)).unwrap();
+    drop(f);
+    std::fs::remove_file(sb.path().join(first_file(&batches[1]))).unwrap();
+    let status = sb.carload(&["status", "ship.jsonl", "--out", "cars"]);
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.starts_with(&format!("Built {n}/{n} batches")), "{status}");
+    assert_eq!(status.matches("sources changed since").count(), 2, "{status}");
+
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    wait_built(&t, n, n);
+    // A note on the two changed batches, no `changed!`, no advice that throws CARs away.
+    let s = t.wait_until("built* on the two changed batches", |s| s.matches("built*").count() == 2);
+    assert!(!s.contains("changed!") && !s.contains("missing!"), "built batches are built:\n{}", frame(&s));
+    assert!(s.contains("a built one keeps its CAR"), "the scan's note:\n{}", frame(&s));
+    assert!(!s.contains("remove and re-pack"), "no advice that throws CARs away:\n{}", frame(&s));
+    t.send(b"\t");
+    t.wait_until("the first batch's details", |s| s.contains("b00000: sources changed since built"));
+    // R on a built batch asks first; n keeps it, built.
+    t.send(b"R");
+    t.wait_for("Re-plan a built batch?");
+    t.send(b"n");
+    t.wait_gone("Re-plan a built batch?");
+    t.send(b"w");
+    t.wait_for(&format!("Builds · Built {n}/{n}"));
+    t.send(b"w");
+    export_like_the_cli(&sb, &mut t, "cars");
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    t.assert_restored();
+
+    // The last batch not built, one of its sources touched: `changed!`, and R re-plans it.
+    let last = batches[n - 1]["id"].as_str().unwrap().to_string();
+    for ext in ["car", "car.manifest", "json"] {
+        std::fs::remove_file(sb.path().join(format!("cars/{last}.{ext}"))).unwrap();
+    }
+    let touched = sb.path().join(first_file(&batches[n - 1]));
+    let f = std::fs::File::options().write(true).open(&touched).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5)).unwrap();
+    drop(f);
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    wait_built(&t, n, n - 1);
+    let s = t.wait_until("changed! on the batch not built", |s| s.matches("changed!").count() == 1);
+    assert_eq!(s.matches("built*").count(), 2, "the built ones keep their note:\n{}", frame(&s));
+    t.send(b"\t");
+    t.send(b"G");
+    t.wait_for(&format!("{last}: 0 missing, 1 changed files"));
+    t.send(b"R");
+    t.wait_for(&format!("{last} re-planned as"));
+}
+
+/// Item 4 of issue 20: the output folder is remembered per shipment, and `carload` alone offers
+/// the recent shipments with their built counts.
+#[test]
+fn tui_remembers_where_it_built_and_offers_recent_shipments() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    let n = shipment_ids(&sb.path().join("ship.jsonl")).len();
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "-q"]);
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    wait_built(&t, n, n);
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+
+    // Elsewhere (the shipment named by its absolute path), without --out.
+    let ship = sb.path().join("ship.jsonl");
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", ship.to_str().unwrap()]);
+    wait_built(&t, n, n);
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+
+    let mut t = sb.tui(36, 120, &[]);
+    t.wait_for("Recent shipments");
+    let s = t.wait_for(&format!("Built {n}/{n}"));
+    assert!(s.contains("ship.jsonl"), "{}", frame(&s));
+    assert!(s.contains("Browse"), "browsing the current folder is offered:\n{}", frame(&s));
+    t.send(b"\r");
+    wait_built(&t, n, n);
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    t.assert_restored();
+}
+
+/// A CLI builder on this host killed with SIGKILL leaves its lock: the workstation judges it
+/// as `build` and `status` do (its process is gone), `stale lock` at once, not for 300 s
+/// `@host`.
+#[test]
+fn tui_shows_a_killed_cli_builders_lock_as_stale_at_once() {
+    let sb = Sandbox::new();
+    make_sparse_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "32GiB"]);
+    let mut build = Command::new(BIN);
+    build.args(["build", "ship.jsonl", "--out", "cars", "-q"]).current_dir(sb.path()).stdin(Stdio::null());
+    for (k, v) in sb.env() {
+        build.env(k, v);
+    }
+    let mut child = build.spawn().unwrap();
+    let lock = sb.path().join("cars/b00000.lock");
+    let start = Instant::now();
+    while !lock.exists() {
+        assert!(start.elapsed() < TIMEOUT, "the CLI builder took no lock");
+        std::thread::sleep(POLL);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lock.exists(), "SIGKILL leaves the lock");
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    let s = t.wait_for("stale lock");
+    assert!(!s.contains("@"), "not shown as building elsewhere:\n{}", frame(&s));
+    t.send(b"q");
+    assert!(t.wait_exit().success());
+    t.assert_restored();
+}
+
 /// Flags an opened shipment's own options override are named on the status line (not
-/// ignored silently), and `config.json` plans as the workstation does.
+/// ignored silently).
 #[test]
 fn tui_names_the_flags_an_opened_shipment_overrides() {
     let sb = Sandbox::new();

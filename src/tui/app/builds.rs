@@ -52,12 +52,12 @@ impl App {
         for i in idx {
             let Some(b) = self.batches.list.get(i) else { continue };
             let id = b.id.clone();
-            let why = if b.frozen.is_some() {
-                Some("its files changed since planning")
+            let why = if b.result.is_some() {
+                Some("it is built")
+            } else if b.frozen.is_some() {
+                Some("its files changed since planning; R re-plans it")
             } else if b.is_empty() {
                 Some("it is empty")
-            } else if b.result.is_some() {
-                Some("it is built")
             } else if self.builds.is_busy(&id) {
                 Some("it is already queued here")
             } else if matches!(self.builds.activity.get(&id), Some(Activity::Foreign { stale: false, .. })) {
@@ -81,7 +81,7 @@ impl App {
                 format!(
                     "building {} {} into {}…",
                     effects.len(),
-                    plural(effects.len(), "batch", "batches"),
+                    noun(effects.len(), "batch", "batches"),
                     out.display()
                 ),
             );
@@ -120,7 +120,7 @@ impl App {
                 let text = format!(
                     "{id} started: {} {}, {} ({} bytes)",
                     digits(p.files_total),
-                    plural(p.files_total as usize, "file", "files"),
+                    noun(p.files_total as usize, "file", "files"),
                     ibytes(p.bytes_total),
                     digits(p.bytes_total)
                 );
@@ -221,10 +221,14 @@ impl App {
     }
 
     pub(super) fn watched(&mut self, at: f64, seen: Vec<BatchStatus>) {
+        let mut found = Vec::new();
         for s in seen {
             let Some(i) = self.batch_index(&s.id) else { continue };
             if self.builds.is_busy(&s.id) {
                 continue; // our own lock and result
+            }
+            if !matches!(s.state, State::Built { .. }) {
+                self.seen_unbuilt.insert(s.id.clone());
             }
             let has = self.batches.list[i].result.is_some();
             match (&s.state, s.result) {
@@ -236,7 +240,15 @@ impl App {
                     let rec = b.loaded.clone().unwrap_or_else(|| record(&self.tree, b, &self.settings.plan));
                     let header = self.header(std::slice::from_ref(&rec));
                     if carload::shipment::build::result_belongs(&header, &rec, &r) {
-                        self.builds.log(at, false, format!("{} built by another builder: piece {}", s.id, r.piece_cid));
+                        if self.seen_unbuilt.contains(&s.id) {
+                            self.builds.log(
+                                at,
+                                false,
+                                format!("{} built by another builder: piece {}", s.id, r.piece_cid),
+                            );
+                        } else {
+                            found.push(s.id.clone());
+                        }
                         self.batches.list[i].result = Some(r);
                         self.builds.activity.remove(&s.id);
                         self.refresh_export();
@@ -299,6 +311,15 @@ impl App {
                 self.builds.log(at, false, format!("{} claimed by {holder}", s.id));
             }
             self.builds.activity.insert(s.id, Activity::Foreign { holder, age, stale, progress });
+        }
+        if let Some(first) = found.first() {
+            // Built before this session looked (by it earlier, or by anyone): one line.
+            let out = self.settings.out.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            let which = match found.len() {
+                1 => first.clone(),
+                n => format!("{first}…{} ({n} batches)", found[n - 1]),
+            };
+            self.builds.log(at, false, format!("{which} already built in {out}"));
         }
     }
 
@@ -379,7 +400,7 @@ impl App {
             parts.push(format!("{} not built ({})", missing.len(), names(&missing)));
         }
         let of = self.batches.list.iter().filter(|b| !b.is_empty()).count();
-        Some(format!("{total} of {of} {} left out: {}", plural(of, "batch", "batches"), parts.join(", ")))
+        Some(format!("{total} of {of} {} left out: {}", noun(of, "batch", "batches"), parts.join(", ")))
     }
 
     /// What the workstation says of batch `b`: one judgement in one order for the list, the
@@ -465,7 +486,7 @@ impl App {
 }
 
 /// The word for `n` things (`1 file`, `2 files`), as the command line says it.
-pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+pub fn noun(n: usize, one: &'static str, many: &'static str) -> &'static str {
     carload::human::plural(n as u64, one, many)
 }
 

@@ -49,14 +49,18 @@ impl App {
             }
             Action::Save => return self.save(None),
             Action::NewBatch => {
+                let before = self.before_edit(Some(&[]));
                 self.pane.row = self.batches.new_batch();
                 self.pane.open = None;
                 self.dirty = true;
                 let id = self.batches.list[self.pane.row].id.clone();
+                self.record_edit(before, format!("new batch {id}"));
                 let add = self.settings.keys.key(Action::AddMarked, crate::tui::keys::Context::Global);
                 self.say(Level::Info, format!("new batch {id}: {add} adds the marked entries to it"));
             }
-            Action::AddMarked => self.add_marked(),
+            Action::AddMarked => self.add_marked(false),
+            Action::Undo => self.undo(false),
+            Action::Redo => self.undo(true),
             Action::AutoPack => return self.auto_pack(),
             Action::Preview => return self.preview(),
             Action::Build => {
@@ -166,7 +170,7 @@ impl App {
                 self.select_row(row + 1);
             }
             Action::MarkAll => self.mark_all(),
-            Action::Remove if sel != NONE => self.remove_from_batches(sel),
+            Action::Remove if sel != NONE => self.remove_from_batches(sel, false),
             _ => {}
         }
         self.refresh_rows();
@@ -191,9 +195,7 @@ impl App {
                 Action::Remove => {
                     if let Some(it) = self.batches.list[open].bin.items.get(self.pane.entry_row) {
                         let f = it.file as u32;
-                        self.remove_from_batches(f);
-                        let len = self.batches.list[open].bin.items.len();
-                        self.pane.entry_row = self.pane.entry_row.min(len.saturating_sub(1));
+                        self.remove_from_batches(f, false);
                     }
                 }
                 _ => {}
@@ -233,25 +235,7 @@ impl App {
                 let build = self.settings.keys.key(Action::Build, crate::tui::keys::Context::Global);
                 self.say(Level::Error, format!("{id} has not failed: {build} builds it"));
             }
-            Action::Replan if self.pane.row < n => {
-                let id = self.batches.list[self.pane.row].id.clone();
-                if self.builds.is_busy(&id) {
-                    self.say(Level::Error, "this batch is building: cancel it first (c)");
-                    return Vec::new();
-                }
-                if !self.tree.complete() {
-                    self.say(Level::Error, "wait for the scan to finish before re-planning");
-                    return Vec::new();
-                }
-                let files = self
-                    .batches
-                    .entries_of(&self.tree, self.pane.row)
-                    .into_iter()
-                    .map(|e| (e, self.tree.walk_path(e)))
-                    .collect();
-                self.say(Level::Info, format!("checking {id}'s files again…"));
-                return vec![Effect::Restat { id, files }];
-            }
+            Action::Replan if self.pane.row < n => return self.replan(false),
             Action::Remove if self.pane.row < n && self.builds.is_busy(&self.batches.list[self.pane.row].id) => {
                 let cancel = self.settings.keys.key(Action::CancelBuild, crate::tui::keys::Context::Batches);
                 self.say(Level::Error, format!("this batch is building: cancel it first ({cancel})"));
@@ -260,7 +244,7 @@ impl App {
                 if self.batches.list[self.pane.row].is_empty() {
                     self.remove_batch(self.pane.row);
                 } else {
-                    self.modal = Some(Modal::ConfirmRemove(self.pane.row));
+                    self.ask_remove_batch(self.pane.row);
                 }
             }
             _ => {}
@@ -304,16 +288,27 @@ impl App {
                 }
                 self.modal = Some(Modal::Preview(p));
             }
+            // Never the key that opened the dialog: `q` `q` (or Ctrl-C twice) must not throw
+            // away unsaved batches. With unsaved changes: `s` saves then quits, `d` discards;
+            // with builds only: `y` quits (cancelling them). Any other key stays.
             Modal::ConfirmQuit => match k.code {
-                KeyCode::Char('s') => {
+                KeyCode::Char('s') if self.dirty && !ctrl => {
                     self.modal = None;
                     self.quit_after_save = true;
                     return self.save(None);
                 }
-                KeyCode::Char('q') | KeyCode::Char('y') => return vec![Effect::Quit],
-                KeyCode::Char('c') if ctrl => return vec![Effect::Quit],
+                KeyCode::Char('d') if self.dirty && !ctrl => return vec![Effect::Quit],
+                KeyCode::Char('y') if !self.dirty && !ctrl => return vec![Effect::Quit],
                 _ => self.modal = None,
             },
+            // Only y does an edit that un-builds batches (Enter is pressed too easily).
+            Modal::ConfirmEdit { edit, .. } => {
+                self.modal = None;
+                if k.code == KeyCode::Char('y') && !ctrl {
+                    return self.confirmed(edit);
+                }
+                self.say(Level::Info, "nothing changed");
+            }
             Modal::ConfirmRemove(i) => {
                 self.modal = None;
                 if matches!(k.code, KeyCode::Char('y') | KeyCode::Enter) && i < self.batches.list.len() {
@@ -363,7 +358,8 @@ impl App {
                     self.settings.out = Some(dir.clone());
                     self.refresh_export();
                     let pending = std::mem::take(&mut self.pending_build);
-                    let mut e = vec![Effect::Remember { out: Some(dir), deal: None }];
+                    let shipment = self.settings.shipment.clone();
+                    let mut e = vec![Effect::Remember { out: Some(dir), shipment, deal: None }];
                     e.extend(self.build(pending));
                     return e;
                 }
@@ -402,7 +398,7 @@ impl App {
                 match k.code {
                     KeyCode::Esc => {
                         self.modal = None;
-                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
                     }
                     KeyCode::Down | KeyCode::Tab => self.modal = Some(Modal::Export { field: (field + 1) % n }),
                     KeyCode::Up | KeyCode::BackTab => self.modal = Some(Modal::Export { field: (field + n - 1) % n }),

@@ -7,7 +7,7 @@ mod builds;
 mod edit;
 mod input;
 
-pub use builds::plural;
+pub use builds::noun;
 
 use super::batches::{record, Batches, Frozen};
 use super::builds::{foreign_progress, Activity, Builds, Progress};
@@ -93,6 +93,9 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     /// Save shipments that ship carload's own outputs (`--include-carload-outputs`).
     pub include_carload_outputs: bool,
+    /// Auto-pack tops up open batches before opening new ones (`config.json`
+    /// `"pack_top_up"`, default on).
+    pub pack_top_up: bool,
 }
 
 /// The export form: deal parameters, format and output file (remembered between runs).
@@ -242,10 +245,12 @@ pub enum Msg {
     Packed {
         /// The files packed, in walk order (`Item::file` indexes this).
         files: Vec<u32>,
-        /// The bins, or why packing failed.
-        bins: Result<Vec<Bin>, String>,
+        /// What was added to the open batches and the new bins, or why packing failed.
+        bins: Result<carload::shipment::pack::TopUp, String>,
         /// The marks generation when packing started.
         generation: u64,
+        /// The open batches topped up: ID and entry count when packing started.
+        open: Vec<(String, usize)>,
     },
     /// Progress of a dry run: bytes hashed so far.
     DryRunProgress(u64),
@@ -302,6 +307,8 @@ pub enum Effect {
         options: PlanOptions,
         /// Marks generation.
         generation: u64,
+        /// Open batches to top up first: ID and bin (items name tree entries).
+        open: Vec<(String, Bin)>,
     },
     /// Hash a batch without writing its CAR.
     DryRun {
@@ -374,6 +381,8 @@ pub enum Effect {
     Remember {
         /// Output folder.
         out: Option<PathBuf>,
+        /// The shipment the output folder is remembered for.
+        shipment: Option<PathBuf>,
         /// Export form.
         deal: Option<DealForm>,
     },
@@ -529,6 +538,28 @@ pub enum Modal {
     },
     /// Overwrite an existing export file?
     ConfirmExportOverwrite(PathBuf),
+    /// An edit that un-builds built batches: what it does, with numbers; `y` does it.
+    ConfirmEdit {
+        /// The edit.
+        edit: Pending,
+        /// The dialog's title.
+        title: String,
+        /// What it does.
+        lines: Vec<String>,
+    },
+}
+
+/// An edit waiting for the operator's yes (it changes or removes built batches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Take the files under this entry out of their batches.
+    TakeOut(u32),
+    /// Add the marked files to the batch with this ID.
+    Add(String),
+    /// Remove the batch with this ID.
+    RemoveBatch(String),
+    /// Re-plan the batch with this ID.
+    Replan(String),
 }
 
 /// What the left pane shows.
@@ -599,6 +630,11 @@ pub struct App {
     watched_ids: Vec<String>,
     /// The latest time a message carried.
     pub now: f64,
+    /// Batches the output folder's watcher saw not built: a result appearing for one later was
+    /// built by another builder (one there from the start is an earlier build's).
+    pub seen_unbuilt: std::collections::HashSet<String>,
+    /// Edits of the batches, for undo and redo.
+    pub history: super::history::History,
 }
 
 /// Rows of the browser list for a terminal of height `h` (the view's layout).
@@ -654,6 +690,8 @@ impl App {
             pending_build: Vec::new(),
             watched_ids: Vec::new(),
             now: 0.0,
+            seen_unbuilt: Default::default(),
+            history: Default::default(),
         }
         .with_deal()
     }
@@ -891,42 +929,22 @@ impl App {
                 let frozen =
                     self.batches.list.iter().filter(|b| matches!(b.frozen, Some(Frozen::Changed { .. }))).count();
                 if frozen > 0 {
-                    self.say(Level::Error, format!("{frozen} loaded batches have files missing or changed since planning (marked !); remove and re-pack them"));
+                    // Which of them are built is the watcher's to say: a built one keeps its CAR.
+                    let replan = self.settings.keys.key(Action::Replan, super::keys::Context::Batches);
+                    // Info: sources moving away after building is the normal lifecycle.
+                    self.say(
+                        Level::Info,
+                        format!(
+                            "{frozen} loaded batch{} sources missing or changed since planning: a built one keeps its CAR (a note on it); {replan} re-plans one not built",
+                            if frozen == 1 { " has" } else { "es have" }
+                        ),
+                    );
                 }
                 Vec::new()
             }
-            Msg::Packed { files, bins, generation } => {
+            Msg::Packed { files, bins, generation, open } => {
                 self.packing = false;
-                match bins {
-                    Err(e) => self.say(Level::Error, format!("auto-pack failed: {e}")),
-                    Ok(_) if files.iter().any(|&f| self.batches.batch_of(f).is_some()) => self.say(
-                        Level::Error,
-                        "auto-pack discarded: some of its files were added to batches meanwhile; press p again",
-                    ),
-                    Ok(bins) => {
-                        let n = bins.len();
-                        let range = self.batches.append_packed(&mut self.tree, bins, &files);
-                        if generation == self.marks_generation {
-                            self.marks.clear();
-                            self.marks_changed();
-                        }
-                        self.dirty = true;
-                        self.pane.row = range.start;
-                        let pieces = self.settings.plan.piece_size;
-                        self.say(
-                            Level::Info,
-                            format!(
-                                "auto-packed {} {} into {n} new batch{} of {} pieces ({}–{})",
-                                digits(files.len() as u64),
-                                plural(files.len(), "file", "files"),
-                                if n == 1 { "" } else { "es" },
-                                ibytes(pieces),
-                                self.batches.list[range.start].id,
-                                self.batches.list[range.end - 1].id
-                            ),
-                        );
-                    }
-                }
+                self.packed(files, bins, generation, open);
                 Vec::new()
             }
             Msg::DryRunProgress(done) => {
@@ -985,7 +1003,7 @@ impl App {
                             None => self.say(Level::Info, format!("export written to {}", p.display())),
                             Some(left) => self.say(Level::Error, format!("export written to {}; {left}", p.display())),
                         }
-                        return vec![Effect::Remember { out: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
                     }
                     Err(None) => {
                         self.modal = Some(Modal::ConfirmExportOverwrite(PathBuf::from(self.deal.output.trim())));
@@ -1006,6 +1024,8 @@ impl App {
                         st.is_none_or(|(s, m, i)| s != n.size || m != n.mtime_ns || i != n.ident)
                     })
                     .count();
+                let files = now.iter().map(|(e, _)| (*e, self.tree.file_record(*e))).collect();
+                let before = self.before_edit(None).with_files(files);
                 let (freed, vanished) = self.batches.replan(&mut self.tree, i, &now, &self.settings.plan);
                 self.builds.activity.remove(&id);
                 self.dirty = true;
@@ -1024,6 +1044,7 @@ impl App {
                     self.marks.mark(&self.tree, *f);
                 }
                 self.marks_changed();
+                self.record_edit(before, format!("re-plan {id} as {new_id}"));
                 self.builds.log(self.now, false, text.clone());
                 self.say(Level::Info, text);
                 Vec::new()
@@ -1038,7 +1059,8 @@ impl App {
                 self.saving = false;
                 match r {
                     Ok(path) => {
-                        self.dirty = false;
+                        self.history.save_done();
+                        self.dirty = !self.history.at_saved();
                         self.batches.mark_saved();
                         self.say(
                             Level::Info,
@@ -1078,6 +1100,11 @@ impl App {
     fn header(&self, batches: &[Batch]) -> carload::shipment::Header {
         header(&self.settings.plan, self.settings.inputs.clone(), self.settings.base.clone(), batches)
     }
+}
+
+/// `n` and the noun for that many, with thousands separators ("1 file", "1,204 files").
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", digits(n), if n == 1 { one } else { many })
 }
 
 /// `n` with thousands separators.

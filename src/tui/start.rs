@@ -1,0 +1,190 @@
+//! The start screen of `carload` alone on a terminal: the recent shipments (remembered in the
+//! state file) with how many of their batches are built in the output folder remembered for
+//! each, and browsing the current folder. Choosing a shipment opens it as `--shipment` does.
+//!
+//! Built counts are the library's judgement ([`carload::shipment::status::status_of`], as
+//! `carload status` reads them: a batch at a time, no file list held), read on a background
+//! thread so the screen shows at once.
+
+use super::config::State;
+use anyhow::{Context, Result};
+use carload::shipment::file::{index_shipment, read_batch_at};
+use carload::shipment::status::{status_of, summary, Watched};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One recent shipment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recent {
+    /// The shipment file (absolute).
+    pub path: PathBuf,
+    /// The output folder remembered for it.
+    pub out: Option<PathBuf>,
+    /// Where its build stands, once read: `Built K/N`, or why it cannot be read.
+    pub built: Option<Result<(usize, usize), String>>,
+}
+
+/// What the operator chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// Open this shipment (as `--shipment` would, with its remembered folder).
+    Shipment(PathBuf),
+    /// Browse the current folder.
+    Browse,
+    /// Leave.
+    Quit,
+}
+
+/// The start screen's state: the recent shipments, then "browse the current folder".
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// Recent shipments that still exist, most recent first.
+    pub recent: Vec<Recent>,
+    /// The current folder (browsed by the last row).
+    pub here: PathBuf,
+    /// The selected row (`recent.len()` is the browse row).
+    pub selected: usize,
+}
+
+impl Start {
+    /// The screen for the shipments `state` remembers that still exist.
+    pub fn new(state: &State, here: PathBuf) -> Start {
+        let recent = state
+            .recent_shipments
+            .iter()
+            .filter(|p| p.is_file())
+            .map(|p| Recent { path: p.clone(), out: state.out_of(p).cloned(), built: None })
+            .collect();
+        Start { recent, here, selected: 0 }
+    }
+
+    /// Handles a key: moves the selection, or returns the choice.
+    pub fn key(&mut self, k: &KeyEvent) -> Option<Choice> {
+        if k.kind == KeyEventKind::Release {
+            return None;
+        }
+        let last = self.recent.len();
+        match k.code {
+            KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => self.selected = (self.selected + 1).min(last),
+            KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => self.selected = last,
+            KeyCode::Char('b') | KeyCode::Char('.') => return Some(Choice::Browse),
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
+                return Some(match self.recent.get(self.selected) {
+                    Some(r) => Choice::Shipment(r.path.clone()),
+                    None => Choice::Browse,
+                })
+            }
+            KeyCode::Char('q') | KeyCode::Esc => return Some(Choice::Quit),
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => return Some(Choice::Quit),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// `Built K/N` of `shipment` in `out`, judged as `carload status` judges it (locks by `rule`).
+pub fn built_count(
+    shipment: &Path,
+    out: &Path,
+    rule: &carload::shipment::lock::Rule,
+) -> Result<(usize, usize), String> {
+    let name = |e: &dyn std::fmt::Display| format!("{}: {e}", shipment.display());
+    let f = std::fs::File::open(shipment).map_err(|e| name(&e))?;
+    let index = index_shipment(std::io::BufReader::with_capacity(1 << 20, &f)).map_err(|e| name(&e))?;
+    let watched = index
+        .batches
+        .iter()
+        .map(|at| read_batch_at(&f, &index.header, at).map(|b| Watched::of(&index.header, &b)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| name(&e))?;
+    let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
+    let list = status_of(out, &index.header, &watched, &batch, std::time::SystemTime::now(), rule);
+    let t = summary(&list);
+    Ok((t.built, t.batches))
+}
+
+/// Draws the start screen.
+pub fn draw(f: &mut Frame, s: &Start) {
+    let area = f.area();
+    let block = Block::default().borders(Borders::ALL).title(" carload · Recent shipments ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let mut lines = Vec::new();
+    let selected = Style::default().add_modifier(Modifier::REVERSED);
+    for (i, r) in s.recent.iter().enumerate() {
+        let built = match (&r.built, &r.out) {
+            (_, None) => "no output folder remembered".to_string(),
+            (None, Some(_)) => "reading…".to_string(),
+            (Some(Ok((k, n))), Some(out)) => format!("Built {k}/{n} in {}", out.display()),
+            (Some(Err(e)), Some(_)) => e.clone(),
+        };
+        let text = fit(&format!(" {}  ·  {built}", r.path.display()), w);
+        lines.push(Line::styled(text, if i == s.selected { selected } else { Style::default() }));
+    }
+    lines.push(Line::raw(""));
+    let browse = fit(&format!(" Browse the current folder ({})", s.here.display()), w);
+    lines.push(Line::styled(browse, if s.selected == s.recent.len() { selected } else { Style::default() }));
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(fit(" ↑/↓ choose · Enter opens · b browses the current folder · q quits", w)));
+    f.render_widget(Paragraph::new(lines), Rect { height: inner.height, ..inner });
+}
+
+/// `s` cut to `w` characters.
+fn fit(s: &str, w: usize) -> String {
+    let s = carload::text::escape_controls(s);
+    if s.chars().count() <= w {
+        s.into_owned()
+    } else {
+        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Shows the start screen over `state` and returns the choice; the built counts are read on a
+/// background thread while it shows.
+pub fn choose(state: &State) -> Result<Choice> {
+    let here = std::env::current_dir().context("reading the working folder")?;
+    let mut s = Start::new(state, here);
+    if s.recent.is_empty() {
+        return Ok(Choice::Browse);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let jobs: Vec<(usize, PathBuf, PathBuf)> =
+        s.recent.iter().enumerate().filter_map(|(i, r)| r.out.clone().map(|o| (i, r.path.clone(), o))).collect();
+    std::thread::spawn(move || {
+        let me = crate::edge::host::owner();
+        let rule =
+            carload::shipment::lock::Rule::new(&me, Duration::from_secs(carload::shipment::lock::DEFAULT_STALE_AFTER));
+        for (i, path, out) in jobs {
+            if tx.send((i, built_count(&path, &out, &rule))).is_err() {
+                return;
+            }
+        }
+    });
+    let _guard = super::terminal::Guard::enter(false).context("setting up the terminal")?;
+    let mut term = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+    loop {
+        while let Ok((i, built)) = rx.try_recv() {
+            s.recent[i].built = Some(built);
+        }
+        term.draw(|f| draw(f, &s))?;
+        if !crossterm::event::poll(Duration::from_millis(100)).context("reading the terminal")? {
+            continue;
+        }
+        if let Event::Key(k) = crossterm::event::read().context("reading the terminal")? {
+            if let Some(c) = s.key(&k) {
+                return Ok(c);
+            }
+        }
+    }
+}
