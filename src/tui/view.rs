@@ -894,7 +894,7 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
                 .collect();
             // Long values (a failure's full reason) wrap: the box is as high as their rows.
             let inner = area.width.saturating_sub(6).max(1) as usize;
-            let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+            let rows: usize = lines.iter().map(|l| wrapped_rows(&text_of(l), inner)).sum();
             (" Batch ".into(), lines, centered(area, area.width - 4, rows as u16 + 2))
         }
         &Modal::Export { field } => {
