@@ -416,7 +416,8 @@ pub type FooterItem = (&'static [Action], &'static str, &'static str);
 pub const FOOTER_BROWSER: &[FooterItem] = &[
     (&[Action::Mark], "", "mark"),
     (&[Action::MarkAll], "", "all"),
-    (&[Action::Open, Action::Back], "/", "open/up"),
+    (&[Action::Open], "", "open"),
+    (&[Action::Back], "", "up"),
     (&[Action::Filter], "", "filter"),
     (&[Action::SortSize, Action::SortName, Action::SortCount], " ", "sort"),
     (&[Action::AddMarked], "", "add"),
