@@ -188,7 +188,11 @@ pub fn check_sources<'a>(batch: &'a Batch, base: &Path) -> Result<SourceFiles<'a
 /// the file planned ([`check_sources`]), else the first difference. For a built batch this is
 /// a note, not a verdict: its CAR is what ships.
 pub fn changed_since(batch: &Batch, base: &Path) -> Option<String> {
-    check_sources(batch, base).err().map(|e| e.to_string())
+    // A note on a built batch: the cause only, no advice to re-plan (its CAR is what ships).
+    check_sources(batch, base).err().map(|e| match e {
+        BuildError::Changed { path, detail } => format!("{}: changed since planning ({detail})", path.display()),
+        e => e.to_string(),
+    })
 }
 
 #[cfg(test)]

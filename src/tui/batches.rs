@@ -162,12 +162,19 @@ impl Batches {
         }
         self.member.clear();
         self.split.clear();
-        let items: Vec<(u32, u32)> = self
+        let mut items: Vec<(u32, u32)> = self
             .list
             .iter()
             .enumerate()
             .flat_map(|(bi, b)| b.bin.items.iter().map(move |i| (i.file as u32, bi as u32)))
             .collect();
+        // A loaded batch kept as recorded (its sources changed) still holds the files it names:
+        // they are in its CAR or its plan, never free to be packed again.
+        for bi in 0..self.list.len() {
+            if self.list[bi].loaded.is_some() && self.list[bi].frozen != Some(Frozen::Resolving) {
+                items.extend(self.recorded_files(tree, bi).into_iter().map(|id| (id, bi as u32)));
+            }
+        }
         for (id, bi) in items {
             self.set_member(tree, id, bi);
         }
@@ -362,6 +369,9 @@ impl Batches {
             let (missing, changed) = (missing.len() + unshippable.len(), changed.len());
             if missing + changed > 0 {
                 self.list[i].frozen = Some(Frozen::Changed { missing, changed, example });
+                for id in self.recorded_files(tree, i) {
+                    self.set_member(tree, id, i as u32);
+                }
                 continue;
             }
             let b = &mut self.list[i];
@@ -372,6 +382,15 @@ impl Batches {
                 self.set_member(tree, it.file as u32, i as u32);
             }
         }
+    }
+
+    /// The files a loaded batch's records name that are in the tree as files.
+    fn recorded_files(&self, tree: &Tree, i: usize) -> Vec<u32> {
+        let Some(rec) = &self.list[i].loaded else { return Vec::new() };
+        let mut ids: Vec<u32> =
+            rec.files.iter().filter_map(|f| tree.find(&f.name)).filter(|&id| tree.node(id).kind.is_file()).collect();
+        ids.dedup();
+        ids
     }
 
     /// The files of batch `i` as tree entries: its items, or for a frozen loaded batch the

@@ -1353,6 +1353,19 @@ fn built_batches_whose_sources_changed_stay_built_as_status_says() {
     assert!(shown.iter().any(|s| matches!(s, Shown::Built { sources_changed: Some(_) })), "{shown:?}");
     let preview = again.export_preview.clone().unwrap();
     assert!(preview.contains(&format!("# {} batches", records.len())), "{preview}");
+    // Every file those built batches name (a.txt changed, the rest unchanged) is still in its
+    // batch: none is free to be packed into a second batch.
+    let mut unbatched = Vec::new();
+    again.tree.for_each_file(0, &mut |f| {
+        if again.batches.batch_of(f).is_none() {
+            unbatched.push(f)
+        }
+    });
+    assert!(unbatched.is_empty(), "files of built batches shown as free: {unbatched:?}");
+    keys(&mut again, "A");
+    let e = keys(&mut again, "p");
+    settle(&mut again, e);
+    assert_eq!(again.batches.list.len(), records.len(), "p packed files of built batches again");
     // Found built on opening: an earlier build's, not another builder's.
     let log: Vec<&str> = again.builds.log.iter().map(|l| l.text.as_str()).collect();
     assert!(log.iter().all(|l| !l.contains("another builder")), "{log:?}");
