@@ -279,21 +279,25 @@ impl Batches {
         b
     }
 
-    /// Removes file `id` (every part of it, from every batch, so no batch is left with part of a
-    /// file). Returns the IDs of the batches changed.
-    pub fn remove_file(&mut self, tree: &mut Tree, id: u32) -> Result<Vec<String>, String> {
-        let holders: Vec<usize> = match self.batch_of(id) {
-            None => return Ok(Vec::new()),
-            Some((b, 1)) => vec![b],
-            Some(_) => self.split[&id].iter().map(|&b| b as usize).collect(),
-        };
-        if let Some(&b) = holders.iter().find(|&&b| self.list[b].frozen.is_some()) {
-            return Err(frozen_reason(&self.list[b].id, self.list[b].frozen.as_ref().unwrap()));
+    /// Removes `files` (every part of each, from every batch) in one edit: the batches changed
+    /// get their new IDs in list order, and membership is rebuilt once. Nothing changes when a
+    /// batch holding one of them is frozen. Returns the IDs of the batches changed, in order.
+    pub fn remove_files(&mut self, tree: &mut Tree, files: &[u32]) -> Result<Vec<String>, String> {
+        let mut touched = std::collections::BTreeSet::new();
+        for &f in files {
+            for b in self.holders(f) {
+                if let Some(why) = &self.list[b].frozen {
+                    return Err(frozen_reason(&self.list[b].id, why));
+                }
+                touched.insert(b);
+            }
         }
-        let mut changed = Vec::new();
-        for b in holders {
+        let gone: std::collections::HashSet<usize> = files.iter().map(|&f| f as usize).collect();
+        let mut changed = Vec::with_capacity(touched.len());
+        for b in touched {
             self.edited(b);
-            let items: Vec<Item> = self.list[b].bin.items.iter().filter(|it| it.file != id as usize).copied().collect();
+            let items: Vec<Item> =
+                self.list[b].bin.items.iter().filter(|it| !gone.contains(&it.file)).copied().collect();
             self.list[b].bin = Bin::from_items(items);
             changed.push(self.list[b].id.clone());
         }

@@ -1720,6 +1720,8 @@ fn unbuilding_asks_with_numbers_and_undo_brings_the_built_batches_back() {
     keys(&mut app, "xy");
     assert!(app.batches.list.iter().all(|b| b.is_empty() && b.result.is_none()));
     assert!(app.batches.list.iter().zip(&built).all(|(b, s)| b.id != s.0), "new IDs");
+    let ids: Vec<&str> = app.batches.list.iter().map(|b| b.id.as_str()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "new IDs follow the list's order: {ids:?}");
     assert_eq!(batched_total(&app), 0);
     assert!(app.dirty);
     let emptied = shape(&app);

@@ -357,18 +357,10 @@ impl App {
         }
         let touched: Vec<usize> = per.keys().copied().collect();
         let before = self.before_edit(Some(&touched));
-        let mut changed: Vec<String> = Vec::new();
-        for &f in &files {
-            match self.batches.remove_file(&mut self.tree, f) {
-                Ok(c) => changed.extend(c),
-                Err(e) => {
-                    self.record_edit(before, "take files out of batches".into());
-                    return self.say(Level::Error, e);
-                }
-            }
-        }
-        changed.sort();
-        changed.dedup();
+        let changed = match self.batches.remove_files(&mut self.tree, &files) {
+            Ok(c) => c,
+            Err(e) => return self.say(Level::Error, e),
+        };
         let label = format!(
             "take {} out of {}",
             plural(files.len() as u64, "file", "files"),
