@@ -61,6 +61,8 @@ pub enum Command {
     Extract(super::extract::ExtractArgs),
     /// Verify a CAR (blocks, DAG, UnixFS, manifest, piece CID) or every built batch of a shipment.
     Verify(super::verify::VerifyArgs),
+    /// A drive (a CAR folder) and its manifest carload-drive.json: check it, re-label it.
+    Drive(super::drive::DriveArgs),
     /// The terminal workstation: browse folders, mark files, pack batches, preview manifests,
     /// save the shipment.
     Tui(crate::tui::TuiArgs),

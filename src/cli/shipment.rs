@@ -5,10 +5,12 @@ use crate::edge::options::PlanOptionArgs;
 use anyhow::{bail, Context, Result};
 use carload::event::Event;
 use carload::human::{ibytes, plural};
+use carload::shipment::drive::{self, DriveBook};
 use carload::shipment::export::{self, ExportError, ExportRow, Format};
 use carload::shipment::lock;
 use carload::shipment::plan::{self as splan};
 use carload::shipment::runner::{build_one, remove_orphans, BuildOpts, Outcome};
+use carload::shipment::status::Watched;
 use carload::shipment::{read_shipment, Header, Shipment};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
@@ -296,9 +298,10 @@ fn print_notices(e: Event) {
     }
 }
 
-/// The options of each batch build into `out`.
-fn build_opts(a: &BuildArgs, out: &Path) -> BuildOpts {
+/// The options of each batch build into `out`, the drive manifest regenerated from `book`.
+fn build_opts(a: &BuildArgs, out: &Path, book: std::sync::Arc<DriveBook>) -> BuildOpts {
     BuildOpts {
+        drive: Some(book),
         out: out.to_path_buf(),
         tmpdir: a.tmpdir.clone(),
         source_root: a.source_root.clone(),
@@ -324,7 +327,16 @@ pub fn build(a: BuildArgs) -> Result<()> {
     remove_orphans(&out_dir, &ids);
     let owner = crate::edge::host::owner();
     let hooks = crate::edge::host::hooks(&owner);
-    let opts = build_opts(&a, &out_dir);
+    // The drive manifest lists every batch judged built: the judgement needs each batch's
+    // fingerprint (read once, a batch at a time; no file list is kept).
+    let watched = index
+        .batches
+        .iter()
+        .map(|at| carload::shipment::read_batch_at(&file, &index.header, at).map(|b| Watched::of(&index.header, &b)))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| a.shipment.display().to_string())?;
+    let book = std::sync::Arc::new(DriveBook::new(&drive::shipment_name(&a.shipment), &index.header, watched));
+    let opts = build_opts(&a, &out_dir, book.clone());
     let next = AtomicUsize::new(0);
     let counts = Mutex::new([0usize; 4]);
     let out = Mutex::new(io::stdout());
@@ -370,6 +382,10 @@ pub fn build(a: BuildArgs) -> Result<()> {
         }
     });
     let [built, skipped, busy, failed] = *counts.lock().unwrap();
+    // Once more at the end: batches built before (or by builders without a manifest) are listed.
+    if let Err(e) = drive::regenerate(&out_dir, &index.header, &book) {
+        eprintln!("warning: drive manifest not updated: {e}");
+    }
     if !a.quiet {
         eprintln!(
             "{} {} selected: {built} built, {skipped} already built, {busy} busy (other builders), {failed} failed",

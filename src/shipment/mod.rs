@@ -8,6 +8,8 @@
 //! * [`build`]: build a batch as a Filecoin aggregate with its manifest and result JSON,
 //!   checking the sources did not change since planning.
 //! * [`lock`]: exclusive per-batch lock files so several builders can share one output folder.
+//! * [`drive`]: the manifest on a drive (`carload-drive.json`, `README.txt`), regenerated as
+//!   CARs land, and the check of a drive against it.
 //! * [`runner`]: one batch built under its lock with a heartbeat, as every builder (the command
 //!   line, the workstation) runs it.
 //! * [`export`]: deal commands (Lotus legacy, Boost, Curio), CSV or the shipment with its
@@ -15,6 +17,7 @@
 
 pub mod build;
 pub mod check;
+pub mod drive;
 pub mod export;
 pub mod file;
 pub mod judge;

@@ -10,7 +10,10 @@
 //!   `X.failed` and `X.lock`. A folder is a build's output folder when, for some `X`, two of
 //!   these (or one of them and a temporary of `X`) lie in it; every such name of any batch ID in
 //!   that folder is then an output (a lone `notes.json` elsewhere is not);
-//! * a **shipment backup** `Y.jsonl.N` (`N` digits) beside `Y.jsonl` is an output.
+//! * a **shipment backup** `Y.jsonl.N` (`N` digits) beside `Y.jsonl` is an output;
+//! * a **drive manifest** `carload-drive.json` and its lock `carload-drive.lock` are outputs
+//!   wherever they lie, and `README.txt` is one beside `carload-drive.json`
+//!   ([`super::drive`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -66,6 +69,15 @@ pub fn carload_outputs(names: &[&[u8]]) -> Vec<Option<String>> {
         .map(|&n| {
             if let Some(target) = temporary_of(n) {
                 return Some(format!("a temporary of carload writing {}", text(target)));
+            }
+            if n == super::drive::MANIFEST.as_bytes() {
+                return Some("the manifest of a carload drive".into());
+            }
+            if n == super::drive::LOCK.as_bytes() {
+                return Some("the lock of a carload drive's manifest".into());
+            }
+            if n == super::drive::README.as_bytes() && present.contains(super::drive::MANIFEST.as_bytes()) {
+                return Some("the description of a carload drive".into());
             }
             if output_folder {
                 if let Some((id, what)) = batch_output(n) {
@@ -135,5 +147,17 @@ mod tests {
         assert_eq!(r[5].as_deref(), Some("a temporary of carload writing s.jsonl"));
         // Hidden files that are not temporaries.
         assert_eq!(reasons(&[".partial", "..partial", ".x.partial"]), vec![None, None, None]);
+    }
+
+    #[test]
+    fn drive_manifests_and_their_readme() {
+        let r =
+            reasons(&["carload-drive.json", "README.txt", "carload-drive.lock", ".carload-drive.json.Ab12Cd.partial"]);
+        assert_eq!(r[0].as_deref(), Some("the manifest of a carload drive"));
+        assert_eq!(r[1].as_deref(), Some("the description of a carload drive"));
+        assert_eq!(r[2].as_deref(), Some("the lock of a carload drive's manifest"));
+        assert!(r[3].is_some());
+        // A README elsewhere is somebody's data.
+        assert_eq!(reasons(&["README.txt", "notes.json"]), vec![None, None]);
     }
 }

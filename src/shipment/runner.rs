@@ -49,6 +49,9 @@ pub struct BuildOpts {
     pub stale_after: u64,
     /// Seconds between lock refreshes.
     pub heartbeat: u64,
+    /// The shipment as the drive manifest lists it: when given, the output folder's
+    /// `carload-drive.json` is regenerated after each batch built ([`super::drive::regenerate`]).
+    pub drive: Option<std::sync::Arc<super::drive::DriveBook>>,
 }
 
 impl BuildOpts {
@@ -62,6 +65,7 @@ impl BuildOpts {
             verify: false,
             stale_after: lock::DEFAULT_STALE_AFTER,
             heartbeat: lock::DEFAULT_HEARTBEAT,
+            drive: None,
         }
     }
 }
@@ -192,8 +196,8 @@ impl Observer for Counting<'_> {
 /// (after a commP check with `o.verify`), claim the lock (or report the holder), keep the lock
 /// fresh while building with the build's progress in it (a heartbeat thread), register
 /// temporaries and the lock through `hooks.cleanup`, record a failure for other builders,
-/// release the lock. Results over which it rebuilds are reported as `Event::Notice`s; the
-/// observer can cancel.
+/// release the lock, and with `o.drive` regenerate the folder's drive manifest. Results over
+/// which it rebuilds are reported as `Event::Notice`s; the observer can cancel.
 pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, hooks: &Hooks<'_>, observer: &mut dyn Observer) -> Outcome {
     let (owner, clock, cleanup) = (hooks.owner, hooks.clock, hooks.cleanup);
     // A lock whose builder is provably dead (this host, boot and PID namespace, process gone;
@@ -298,6 +302,11 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, hooks: &Hooks<'_>, o
     let id = lk.ident();
     let _ = lk.release();
     cleanup.lock_released(id);
+    if let (Outcome::Built(..), Some(book)) = (&outcome, &o.drive) {
+        if let Err(e) = super::drive::regenerate(&o.out, header, book) {
+            observer.event(Event::Notice(format!("{}: drive manifest not updated: {e}", b.id)));
+        }
+    }
     outcome
 }
 
