@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod commp_vectors;
 mod decoders;
+mod drive;
 mod extract;
 mod fixtures;
 mod importer;
