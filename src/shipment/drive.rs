@@ -217,12 +217,9 @@ pub fn check_label(label: &str) -> Result<(), DriveError> {
 }
 
 /// The label a drive gets when it has none yet: its folder's name (`/mnt/drive07` → `drive07`),
-/// else `drive`.
+/// else `drive` (a folder named `.` or `/`).
 fn default_label(dir: &Path) -> String {
-    let name = std::path::absolute(dir)
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_LABEL / 4).collect();
     if check_label(&name).is_ok() {
         name
@@ -507,6 +504,7 @@ mod tests {
             assert!(matches!(check_label(bad), Err(DriveError::BadLabel(_))), "{bad:?}");
         }
         assert_eq!(default_label(Path::new("/mnt/drive07")), "drive07");
+        assert_eq!(default_label(Path::new(".")), "drive");
         assert_eq!(shipment_name(Path::new("/x/photos.jsonl")), "photos");
     }
 
