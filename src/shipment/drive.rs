@@ -18,7 +18,7 @@
 //!   accepts as built in the folder, in shipment order, with their results' fields.
 //!
 //! [`regenerate`] rewrites both files after a batch is built, under an exclusive `flock` on
-//! `carload-drive.lock` (so concurrent builders, on one host or cluster nodes sharing the folder
+//! `.carload-drive.lck` (so concurrent builders, on one host or cluster nodes sharing the folder
 //! over NFS, never lose an entry), each atomically (a temporary renamed into place): a drive
 //! pulled at any moment holds a manifest listing only complete CARs (it may lag by the CAR being
 //! written). [`check`] compares a drive with its manifest: missing, extra and damaged CARs, by
@@ -36,8 +36,9 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = "carload-drive.json";
 /// File name of a drive's human-readable description.
 pub const README: &str = "README.txt";
-/// File name of the lock serialising writers of a drive's manifest (never removed).
-pub const LOCK: &str = "carload-drive.lock";
+/// File name of the lock serialising writers of a drive's manifest (hidden, never removed; not
+/// named `*.lock`, which is a batch's lock).
+pub const LOCK: &str = ".carload-drive.lck";
 /// `format` of a drive manifest.
 pub const FORMAT: &str = "carload-drive";
 /// Current drive manifest version.

@@ -11,7 +11,7 @@
 //!   these (or one of them and a temporary of `X`) lie in it; every such name of any batch ID in
 //!   that folder is then an output (a lone `notes.json` elsewhere is not);
 //! * a **shipment backup** `Y.jsonl.N` (`N` digits) beside `Y.jsonl` is an output;
-//! * a **drive manifest** `carload-drive.json` and its lock `carload-drive.lock` are outputs
+//! * a **drive manifest** `carload-drive.json` and its lock `.carload-drive.lck` are outputs
 //!   wherever they lie, and `README.txt` is one beside `carload-drive.json`
 //!   ([`super::drive`]).
 
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn drive_manifests_and_their_readme() {
         let r =
-            reasons(&["carload-drive.json", "README.txt", "carload-drive.lock", ".carload-drive.json.Ab12Cd.partial"]);
+            reasons(&["carload-drive.json", "README.txt", ".carload-drive.lck", ".carload-drive.json.Ab12Cd.partial"]);
         assert_eq!(r[0].as_deref(), Some("the manifest of a carload drive"));
         assert_eq!(r[1].as_deref(), Some("the description of a carload drive"));
         assert_eq!(r[2].as_deref(), Some("the lock of a carload drive's manifest"));

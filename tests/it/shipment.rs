@@ -1093,7 +1093,8 @@ fn plan_refuses_its_own_outputs_and_export_does_not_overwrite() {
     std::fs::rename(&out, &moved).unwrap();
     let r = carload().current_dir(dir.path()).args(["plan", "data", "-o", "s2.jsonl"]).assert().failure();
     let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
-    assert!(err.contains("data/out/b00000.car") && err.contains("carload output"), "{err}");
+    // Named: the first output in name order (the drive manifest's hidden lock).
+    assert!(err.contains("data/out/.carload-drive.lck") && err.contains("carload output"), "{err}");
     carload()
         .current_dir(dir.path())
         .args(["plan", "data", "-o", "s2.jsonl", "--include-carload-outputs", "-q"])
