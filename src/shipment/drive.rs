@@ -354,10 +354,22 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), DriveError> {
     Ok(())
 }
 
-/// Writes `m` and its README into `dir` (the folder lock held).
+/// How every README carload writes begins: a `README.txt` that does not is somebody else's and
+/// is never replaced.
+const README_START: &[u8] = b"carload drive \"";
+
+/// Writes `m` and its README into `dir` (the folder lock held; a README not carload's is kept).
 fn write_locked(dir: &Path, m: &DriveManifest) -> Result<(), DriveError> {
     write_if_changed(&dir.join(MANIFEST), &manifest_bytes(m))?;
-    write_if_changed(&dir.join(README), readme(m).as_bytes())
+    let path = dir.join(README);
+    let mut start = Vec::new();
+    if let Ok(f) = std::fs::File::open(&path) {
+        let _ = f.take(README_START.len() as u64).read_to_end(&mut start);
+        if start != README_START {
+            return Ok(());
+        }
+    }
+    write_if_changed(&path, readme(m).as_bytes())
 }
 
 /// Regenerates `dir`'s manifest and README from the batches of `book` judged built there, under
@@ -545,5 +557,11 @@ mod tests {
         assert_eq!(label(dir.path()), "new");
         let readme = std::fs::read_to_string(dir.path().join(README)).unwrap();
         assert!(readme.starts_with("carload drive \"new\": drive 1 of 1 of shipment \"s\"\n"), "{readme}");
+
+        // Somebody's own README.txt in the folder is never replaced.
+        std::fs::write(dir.path().join(README), "my notes\n").unwrap();
+        relabel(dir.path(), "newer").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(README)).unwrap(), "my notes\n");
+        assert_eq!(label(dir.path()), "newer");
     }
 }

@@ -226,6 +226,19 @@ fn drive_check_flags_missing_extra_truncated_and_corrupted_cars() {
     assert!(strict.lines().any(|l| l.starts_with(&format!("damaged {}.car: ", ids[3]))), "{strict}");
     assert!(strict.contains("1 missing, 1 extra, 2 damaged"), "{strict}");
 
+    // The next regeneration (a run that builds nothing: batch 1 is built) lists only what the
+    // judgement accepts: the missing and the truncated CARs are gone; the same-size corruption,
+    // which only reading the CAR finds, stays.
+    let o = carload()
+        .current_dir(dir.path())
+        .args(["build", "s.jsonl", "--out", "out", "--batch", &ids[1]])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want: Vec<String> =
+        ids.iter().enumerate().filter(|(i, _)| ![0, 2].contains(i)).map(|(_, b)| b.clone()).collect();
+    assert_eq!(listed(&out), want);
+
     // A folder without a manifest: a one-line error naming it.
     let o = carload().current_dir(dir.path()).args(["drive", "check", "data"]).output().unwrap();
     assert!(!o.status.success());
