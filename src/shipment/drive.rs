@@ -173,20 +173,53 @@ impl DriveManifest {
 }
 
 /// What a builder needs to regenerate a drive's manifest: the shipment's name and ID and every
-/// batch as the judgement knows it (no file lists).
-#[derive(Debug, Clone)]
+/// batch as the judgement knows it (no file lists), and the judgements made so far.
+#[derive(Debug)]
 pub struct DriveBook {
     /// The shipment.
     pub shipment: ShipmentRef,
     /// Its batches, in order.
     pub batches: Vec<Watched>,
+    /// Each batch's last judgement with the identity of the files it read (see [`Stamp`]).
+    judged: std::sync::Mutex<std::collections::HashMap<String, (Stamp, Option<CarEntry>)>>,
 }
 
 impl DriveBook {
     /// The book of shipment `name` planned with `header` and `batches`.
     pub fn new(name: &str, header: &Header, batches: Vec<Watched>) -> Self {
         let id = shipment_id(header, &batches);
-        DriveBook { shipment: ShipmentRef { name: name.to_string(), id }, batches }
+        DriveBook { shipment: ShipmentRef { name: name.to_string(), id }, batches, judged: Default::default() }
+    }
+}
+
+/// The identity of one file: device, inode, size, modification and status-change times (any
+/// write, rename into place or removal changes it).
+type FileStamp = Option<(u64, u64, u64, i64, i64)>;
+
+/// The identities of what the judgement of a batch reads: its result, CAR and sidecar manifest.
+/// While they are unchanged, so is the judgement (a regeneration after each batch then reads
+/// only the results that changed, not every result of a large shipment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp([FileStamp; 3]);
+
+impl Stamp {
+    /// The stamp of batch `id`'s outputs in `dir`, or `None` when one cannot be read (then the
+    /// batch is judged afresh).
+    fn of(dir: &Path, id: &str) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let o = outputs(dir, id);
+        let one = |p: &Path| match std::fs::symlink_metadata(p) {
+            Ok(m) => Ok(Some((
+                m.dev(),
+                m.ino(),
+                m.len(),
+                m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+                m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+        Some(Stamp([one(&o.json).ok()?, one(&o.car).ok()?, one(&o.manifest).ok()?]))
     }
 }
 
@@ -289,18 +322,33 @@ impl FolderLock {
 }
 
 /// The manifest of `dir` for `book` as it stands: every batch [`find_result_by`] judges built,
-/// on the drive `place`.
+/// on the drive `place` (a batch whose outputs are unchanged since `book` last judged it keeps
+/// that judgement).
 pub fn manifest_of(dir: &Path, header: &Header, book: &DriveBook, place: Place) -> DriveManifest {
+    let mut judged = book.judged.lock().unwrap_or_else(|e| e.into_inner());
     let cars = book
         .batches
         .iter()
         .filter_map(|w| {
+            let stamp = Stamp::of(dir, &w.id);
+            if let (Some(s), Some((old, entry))) = (stamp, judged.get(&w.id)) {
+                if s == *old {
+                    return entry.clone();
+                }
+            }
             let e =
                 Expect { id: &w.id, car_size_bound: w.car_size_bound, fingerprints: &w.fingerprints, batch: &|| None };
-            match find_result_by(dir, header, &e) {
+            let entry = match find_result_by(dir, header, &e) {
                 Found::Built(r) => Some(CarEntry::of(&r)),
                 _ => None,
+            };
+            // Taken before the judgement: a file replaced meanwhile changes it, and the next
+            // regeneration judges again.
+            match stamp {
+                Some(s) => _ = judged.insert(w.id.clone(), (s, entry.clone())),
+                None => _ = judged.remove(&w.id),
             }
+            entry
         })
         .collect();
     DriveManifest { format: FORMAT.into(), version: VERSION, shipment: book.shipment.clone(), drive: place, cars }
@@ -563,5 +611,67 @@ mod tests {
         relabel(dir.path(), "newer").unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join(README)).unwrap(), "my notes\n");
         assert_eq!(label(dir.path()), "newer");
+    }
+
+    /// A shipment of several batches of small files in `dir/data`.
+    fn shipment(dir: &Path) -> crate::shipment::Shipment {
+        use crate::shipment::plan::{plan, resolve_inputs, walk_tree, PlanOptions, SECTOR_32GIB};
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        for i in 0..14u8 {
+            std::fs::write(dir.join(format!("data/f{i}")), vec![i; 50_000 + i as usize]).unwrap();
+        }
+        let resolved = resolve_inputs(dir, &[PathBuf::from("data")]).unwrap();
+        let files = walk_tree(&resolved.paths, &resolved.names, false).unwrap();
+        let mut o = PlanOptions::for_sector(SECTOR_32GIB, crate::profile::Profile::default());
+        o.piece_size = 1 << 18;
+        o.min_piece_size = 1 << 17;
+        let sources = (0..files.len()).map(|i| files.source_file(i)).collect();
+        let base = Some(crate::shipment::file::path_to_name(&resolved.base));
+        plan(sources, &o, resolved.input_names(), base).unwrap()
+    }
+
+    #[test]
+    fn each_build_regenerates_the_manifest_and_a_changed_output_is_judged_again() {
+        use crate::shipment::lock::Owner;
+        use crate::shipment::runner::{build_one, BuildOpts, Clock, Hooks, NoCleanup, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let s = shipment(dir.path());
+        assert!(s.batches.len() >= 3, "{}", s.batches.len());
+        let out = dir.path().join("drive07");
+        std::fs::create_dir_all(&out).unwrap();
+        let watched = s.batches.iter().map(|b| Watched::of(&s.header, b)).collect();
+        let book = std::sync::Arc::new(DriveBook::new("ship", &s.header, watched));
+        let mut o = BuildOpts::new(out.clone());
+        o.drive = Some(book.clone());
+        let owner = Owner::this_process("builder1");
+        let clock = Clock { wall: std::time::SystemTime::now, monotonic: std::time::Instant::now };
+        let hooks = Hooks { owner: &owner, clock, cleanup: &NoCleanup };
+        let ids: Vec<&str> = s.batches.iter().map(|b| b.id.as_str()).collect();
+        let listed = || read_manifest(&out).unwrap().unwrap().cars.iter().map(|c| c.batch.clone()).collect::<Vec<_>>();
+        for (k, b) in s.batches.iter().enumerate() {
+            let outcome = build_one(&s.header, b, &o, &hooks, &mut crate::event::Ignore);
+            let Outcome::Built(r, _) = outcome else { panic!("{outcome:?}") };
+            assert_eq!(listed(), ids[..=k], "listed as soon as it is built");
+            assert_eq!(read_manifest(&out).unwrap().unwrap().cars[k], CarEntry::of(&r));
+        }
+        let m = read_manifest(&out).unwrap().unwrap();
+        assert_eq!(m.drive, Place { label: "drive07".into(), position: 1, of: 1 });
+        assert_eq!(m.shipment, book.shipment);
+
+        // Outputs changed after they were judged: the same book judges them again.
+        let first = outputs(&out, ids[0]);
+        std::fs::remove_file(&first.json).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(outputs(&out, ids[1]).car).unwrap();
+        f.set_len(f.metadata().unwrap().len() - 1).unwrap();
+        let m = regenerate(&out, &s.header, &book).unwrap();
+        assert_eq!(m.cars.iter().map(|c| c.batch.as_str()).collect::<Vec<_>>(), ids[2..]);
+        // A build without a book leaves the manifest alone.
+        let bare = BuildOpts::new(out.clone());
+        assert!(matches!(
+            build_one(&s.header, &s.batches[0], &bare, &hooks, &mut crate::event::Ignore),
+            Outcome::Built(..)
+        ));
+        assert_eq!(listed(), ids[2..]);
+        assert_eq!(regenerate(&out, &s.header, &book).unwrap().cars.len(), ids.len() - 1);
     }
 }
