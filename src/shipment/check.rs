@@ -84,7 +84,7 @@ pub fn compare_result(
 }
 
 /// SHA-256 and length of everything `r` yields.
-fn digest_of(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
+pub(super) fn digest_of(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     let n = io::copy(&mut r, &mut h)?;
