@@ -559,6 +559,8 @@ pub fn receive(cars: &[PathBuf], deals: Option<Vec<Deal>>) -> Received {
             result_of.insert(r.piece_cid.clone(), r.batch.clone());
         }
     }
+    let batches: std::collections::HashSet<String> =
+        deals.iter().filter_map(|d| d.batch.clone()).chain(result_of.values().cloned()).collect();
     for (car, c) in out.iter_mut().zip(&checked) {
         let Some(natural) = &c.natural else { continue };
         let lookup = |p: &PieceInfo| {
@@ -584,8 +586,11 @@ pub fn receive(cars: &[PathBuf], deals: Option<Vec<Deal>>) -> Received {
         let dealt_batch = hits.iter().find_map(|&i| deals[i].batch.clone());
         let result_batch = find_padded(natural, |p| result_of.get(&p.cid_v1().to_string()).cloned());
         let holds = dealt_batch.clone().or(result_batch);
+        // Only a CAR whose name claims a batch (it has a result, or the list or a result names
+        // a batch so) can be swapped; bare CARs may be named anyhow.
+        let named_as_batch = c.has_result || batches.contains(stem.as_str());
         match &holds {
-            Some(b) if *b != stem && (c.has_result || dealt_batch.is_some()) => {
+            Some(b) if *b != stem && named_as_batch => {
                 car.problems.insert(0, Problem::Swapped { holds: b.clone() });
             }
             _ => {}
