@@ -562,6 +562,7 @@ pub fn receive(cars: &[PathBuf], deals: Option<Vec<Deal>>) -> Received {
     let batches: std::collections::HashSet<String> =
         deals.iter().filter_map(|d| d.batch.clone()).chain(result_of.values().cloned()).collect();
     for (car, c) in out.iter_mut().zip(&checked) {
+        car.batch = c.result.as_ref().map(|r| r.batch.clone());
         let Some(natural) = &c.natural else { continue };
         let lookup = |p: &PieceInfo| {
             let (v1, v2) = (p.cid_v1().to_string(), p.cid_v2().to_string());
@@ -721,6 +722,28 @@ mod tests {
         let e = parse_deals(p, "piece_cid,batch\nbafyx,b1\n").unwrap_err().to_string();
         assert_eq!(e, "deals.txt:2: \"bafyx\" is not a piece CID");
         assert!(parse_deals(p, "{nope\n").unwrap_err().to_string().starts_with("deals.txt:1: not JSON"));
+    }
+
+    #[test]
+    fn lists_are_joined_by_piece_cid() {
+        let deal = |uuid: Option<&str>, batch: Option<&str>, from: &str| Deal {
+            uuid: uuid.map(Into::into),
+            piece_cid: piece(),
+            piece_size: None,
+            batch: batch.map(Into::into),
+            car_file: None,
+            from: from.into(),
+        };
+        let merged = merge_deals(vec![
+            deal(None, Some("b1"), "a.csv:2"),
+            deal(Some("u-1"), None, "u.txt:1"),
+            deal(Some("u-2"), None, "u.txt:2"),
+        ]);
+        // The CSV's row and the first UUID are one deal; a second UUID is a second deal.
+        assert_eq!(merged.len(), 2);
+        assert_eq!((merged[0].uuid.as_deref(), merged[0].batch.as_deref()), (Some("u-1"), Some("b1")));
+        assert_eq!(merged[0].from, "a.csv:2, u.txt:1");
+        assert_eq!((merged[1].uuid.as_deref(), merged[1].batch.as_deref()), (Some("u-2"), None));
     }
 
     #[test]

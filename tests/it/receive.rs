@@ -173,7 +173,7 @@ fn a_truncated_car_is_flagged_and_its_deal_has_no_car() {
     let (ok, stdout, err) = run(d, &["receive", "out", "--deals", "deals.csv", "--deals", "uuids.txt"]);
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("b00002.car")).unwrap();
-    assert!(line.starts_with("PROBLEM ") && line.contains("truncated"), "{line}");
+    assert!(line.starts_with("PROBLEM ") && line.contains("[b00002]") && line.contains("truncated"), "{line}");
     assert!(stdout.contains(&format!("MISSING  uuid-b00002 batch b00002 · piece {}", built[2].piece_cid)), "{stdout}");
     assert!(stdout.contains("b00002.car does not hold its piece"), "{stdout}");
     assert!(err.contains("1 of 3 CARs with problems, 1 deal without their CAR"), "{err}");
