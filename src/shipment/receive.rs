@@ -459,26 +459,19 @@ fn check_car(car: &Path, problems: &mut Vec<Problem>) -> Checked {
     c
 }
 
-/// A sidecar `<id>.car.manifest` that is there but is not the manifest in the CAR.
+/// A sidecar `<id>.car.manifest` that is there but is not the manifest in the CAR (compared as
+/// `verify SHIPMENT` compares it, [`super::check::sidecar_mismatch`]); none is no problem.
 fn sidecar_problem(path: &Path, r: &crate::verify::Report) -> Option<String> {
     let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(format!("{name}: {e}")),
+    if !path.exists() {
+        return None;
+    }
+    let Some(content) = r.manifest.as_ref().and_then(|m| m.content) else {
+        return Some(format!("{name} is there but the CAR holds no readable manifest"));
     };
-    let want = r.manifest.as_ref().and_then(|m| m.content);
-    let got = super::check::digest_of(io::BufReader::new(f));
-    match (got, want) {
-        (Err(e), _) => Some(format!("{name}: {e}")),
-        (Ok(_), None) => Some(format!("{name} is there but the CAR holds no readable manifest")),
-        (Ok((digest, len)), Some(content)) if (len, digest) == content => None,
-        (Ok((_, len)), Some((want_len, _))) if len == want_len => {
-            Some(format!("{name} differs from the manifest in the CAR (both {len} bytes)"))
-        }
-        (Ok((_, len)), Some((want_len, _))) => {
-            Some(format!("{name} ({len} bytes) is not the manifest in the CAR ({want_len} bytes)"))
-        }
+    match super::check::sidecar_mismatch(path, content) {
+        Ok(line) => line,
+        Err(e) => Some(format!("{name}: {e}")),
     }
 }
 

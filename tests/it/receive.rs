@@ -151,6 +151,8 @@ fn a_swapped_car_is_flagged() {
     assert!(stdout.contains("b00000.car [b00000] · swapped: it holds batch b00001's CAR"), "{stdout}");
     assert!(stdout.contains("b00001.car [b00001] · swapped: it holds batch b00000's CAR"), "{stdout}");
     assert!(stdout.contains(&format!("piece CID {} is not the result's {}", built[1].piece_cid, built[0].piece_cid)));
+    // The sidecars stayed: each is compared with the manifest in the CAR it now lies beside.
+    assert!(stdout.contains("b00000.car.manifest (") && stdout.contains("is not the manifest in the CAR"), "{stdout}");
     assert!(err.contains("error: 2 of 3 CARs with problems, 0 deals without their CAR"), "{err}");
     assert_eq!(import_lines(&stdout).len(), 1, "only the good CAR is imported: {stdout}");
     // Without the results beside them, the deal list's batch names tell the swap.
