@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use carload::shipment::receive::{self, DealState, Received, ReceivedCar, Software};
 use clap::Args;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// `carload receive`.
@@ -50,7 +51,17 @@ pub fn receive_cmd(a: ReceiveArgs) -> Result<()> {
         }
         Some(all)
     };
-    let r = receive::receive(&cars, deals);
+    // Which CAR is being read, on a terminal only (a drive's CARs take minutes in all).
+    let live = std::io::stderr().is_terminal();
+    let n = cars.len();
+    let r = receive::receive_observed(&cars, deals, &mut |k, car| {
+        if live {
+            eprint!("\r\x1b[2K[{}/{n}] verifying {}", k + 1, show(car));
+        }
+    });
+    if live && n > 0 {
+        eprint!("\r\x1b[2K");
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&json(&r, a.format))?);
     } else {

@@ -529,6 +529,12 @@ pub fn merge_deals(deals: Vec<Deal>) -> Vec<Deal> {
 /// given): each verified, compared with its result, joined by piece CID (see the module
 /// documentation). Deals naming the same piece stay separate (each is imported).
 pub fn receive(cars: &[PathBuf], deals: Option<Vec<Deal>>) -> Received {
+    receive_observed(cars, deals, &mut |_, _| {})
+}
+
+/// [`receive`], calling `before(k, car)` before the `k`th CAR (0-based) is verified (a CAR of
+/// 32 GiB takes tens of seconds: the edge shows which one is being read).
+pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut dyn FnMut(usize, &Path)) -> Received {
     let with_deals = deals.is_some();
     let deals = merge_deals(deals.unwrap_or_default());
     // Deals by piece CID (v1 or v2 as given).
@@ -538,7 +544,8 @@ pub fn receive(cars: &[PathBuf], deals: Option<Vec<Deal>>) -> Received {
     }
     let mut checked = Vec::with_capacity(cars.len());
     let mut out = Vec::with_capacity(cars.len());
-    for car in cars {
+    for (k, car) in cars.iter().enumerate() {
+        before(k, car);
         let mut problems = Vec::new();
         let c = check_car(car, &mut problems);
         let size = std::fs::metadata(car).map(|m| m.len()).unwrap_or(0);
@@ -737,6 +744,24 @@ mod tests {
         assert_eq!((merged[0].uuid.as_deref(), merged[0].batch.as_deref()), (Some("u-1"), Some("b1")));
         assert_eq!(merged[0].from, "a.csv:2, u.txt:1");
         assert_eq!((merged[1].uuid.as_deref(), merged[1].batch.as_deref()), (Some("u-2"), None));
+    }
+
+    #[test]
+    fn cars_are_read_in_name_order_and_each_is_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.car", "a.car", ".a.car.123.partial", ".hidden.car", "a.car.manifest", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"not a CAR").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.car")).unwrap();
+        let cars = car_files(dir.path()).unwrap();
+        assert_eq!(cars, [dir.path().join("a.car"), dir.path().join("b.car")]);
+        let mut seen = Vec::new();
+        let r = receive_observed(&cars, None, &mut |k, p| seen.push((k, p.to_path_buf())));
+        assert_eq!(seen, [(0, cars[0].clone()), (1, cars[1].clone())]);
+        assert!(r.cars.iter().all(|c| matches!(c.problems.as_slice(), [Problem::Unreadable(_)])));
+        assert!(!r.ok());
+        let e = car_files(&dir.path().join("none")).unwrap_err().to_string();
+        assert!(e.ends_with("none: No such file or directory (os error 2)"), "{e}");
     }
 
     #[test]
