@@ -12,7 +12,8 @@
 //! minimum piece size). Flagged: a CAR that does not verify (truncated, damaged), a result that
 //! lies, a CAR holding another batch's piece (swapped: its piece is another result's or a deal
 //! for another batch), a CAR in no deal and with no result (foreign, when a deal list is given),
-//! and a deal whose CAR is missing or does not hold its piece.
+//! a second copy of a dealt piece (each deal is imported once: from the CAR named for it, else
+//! the first holding its piece), and a deal whose CAR is missing or does not hold its piece.
 //!
 //! Deal lists ([`parse_deals`]): the CSV `carload export --format csv` writes (columns by name;
 //! an added `deal_uuid`, `uuid`, `deal` or `proposal_cid` column gives the deal), the JSON Lines
@@ -250,6 +251,11 @@ pub enum Problem {
     },
     /// In no deal of the list and with no result beside it.
     Foreign,
+    /// A second copy of a CAR whose deals go to the first copy (`of`).
+    Duplicate {
+        /// The copy the deals are imported from.
+        of: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -262,12 +268,16 @@ impl std::fmt::Display for Problem {
             Problem::Result(lines) => write!(f, "its result does not match: {}", lines.join("; ")),
             Problem::Swapped { holds } => write!(f, "swapped: it holds batch {holds}'s CAR"),
             Problem::Foreign => f.write_str("foreign: in no deal and no result beside it"),
+            Problem::Duplicate { of } => {
+                write!(f, "duplicate: the same piece as {}, which its deals go to", of.display())
+            }
         }
     }
 }
 
 impl Problem {
-    /// A short name of its kind (`unreadable`, `invalid`, `result`, `swapped`, `foreign`).
+    /// A short name of its kind (`unreadable`, `invalid`, `result`, `swapped`, `foreign`,
+    /// `duplicate`).
     pub fn kind(&self) -> &'static str {
         match self {
             Problem::Unreadable(_) => "unreadable",
@@ -275,6 +285,7 @@ impl Problem {
             Problem::Result(_) => "result",
             Problem::Swapped { .. } => "swapped",
             Problem::Foreign => "foreign",
+            Problem::Duplicate { .. } => "duplicate",
         }
     }
 }
@@ -552,16 +563,19 @@ pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut
         out.push(ReceivedCar { path: car.clone(), size, batch: None, piece: None, deals: Vec::new(), problems });
         checked.push(c);
     }
-    // Results by piece CID v1, to tell which batch a swapped CAR holds.
-    let mut result_of: HashMap<String, String> = HashMap::new();
+    // Results by piece CID v1 (identical batches share a piece), to tell which batch a
+    // swapped CAR holds.
+    let mut result_of: HashMap<String, Vec<String>> = HashMap::new();
     for c in &checked {
         if let Some(r) = &c.result {
-            result_of.insert(r.piece_cid.clone(), r.batch.clone());
+            result_of.entry(r.piece_cid.clone()).or_default().push(r.batch.clone());
         }
     }
     let batches: std::collections::HashSet<String> =
-        deals.iter().filter_map(|d| d.batch.clone()).chain(result_of.values().cloned()).collect();
-    for (car, c) in out.iter_mut().zip(&checked) {
+        deals.iter().filter_map(|d| d.batch.clone()).chain(result_of.values().flatten().cloned()).collect();
+    // The deals holding each CAR's piece.
+    let mut hits_of: Vec<Vec<usize>> = vec![Vec::new(); out.len()];
+    for ((car, c), hits_out) in out.iter_mut().zip(&checked).zip(hits_of.iter_mut()) {
         car.batch = c.result.as_ref().map(|r| r.batch.clone());
         let Some(natural) = &c.natural else { continue };
         let lookup = |p: &PieceInfo| {
@@ -582,41 +596,60 @@ pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut
             None => find_padded(natural, |p| lookup(p).map(|h| (*p, h))).unwrap_or((*natural, Vec::new())),
         };
         let stem = stem_of(&car.path);
-        let piece_info = Piece::of(c.payload.clone(), &piece);
-        // Which batch the CAR holds: a deal's word, else another result's of the same piece.
-        let dealt_batch = hits.iter().find_map(|&i| deals[i].batch.clone());
-        let result_batch = find_padded(natural, |p| result_of.get(&p.cid_v1().to_string()).cloned());
-        let holds = dealt_batch.clone().or(result_batch);
+        // The batches that claim this piece: the deals' and the results'.
+        let mut claims: Vec<String> = hits.iter().filter_map(|&i| deals[i].batch.clone()).collect();
+        claims.extend(find_padded(natural, |p| result_of.get(&p.cid_v1().to_string()).cloned()).unwrap_or_default());
         // Only a CAR whose name claims a batch (it has a result, or the list or a result names
         // a batch so) can be swapped; bare CARs may be named anyhow.
         let named_as_batch = c.has_result || batches.contains(stem.as_str());
-        match &holds {
-            Some(b) if *b != stem && named_as_batch => {
-                car.problems.insert(0, Problem::Swapped { holds: b.clone() });
-            }
-            _ => {}
+        if named_as_batch && !claims.is_empty() && !claims.contains(&stem) {
+            car.problems.insert(0, Problem::Swapped { holds: claims[0].clone() });
         }
         if with_deals && hits.is_empty() && !c.has_result {
             car.problems.push(Problem::Foreign);
         }
-        car.batch = c.result.as_ref().map(|r| r.batch.clone()).or(holds);
-        car.piece = Some(piece_info);
-        car.deals = hits;
+        let holds = if claims.contains(&stem) { Some(stem) } else { claims.first().cloned() };
+        car.batch = car.batch.take().or(holds);
+        car.piece = Some(Piece::of(c.payload.clone(), &piece));
+        *hits_out = hits;
+    }
+    // Each deal is imported once: into the CAR named for it when that CAR holds its piece, else
+    // into the first CAR holding it.
+    let names = |d: &Deal, car: &Path| {
+        let name = car.file_name().map(|n| n.to_string_lossy().into_owned());
+        d.car_file.is_some() && d.car_file == name || d.batch.as_ref().is_some_and(|b| *b == stem_of(car))
+    };
+    let mut assigned: Vec<Option<usize>> = vec![None; deals.len()];
+    for named_only in [true, false] {
+        for (k, hits) in hits_of.iter().enumerate() {
+            for &i in hits {
+                if assigned[i].is_none() && (!named_only || names(&deals[i], &out[k].path)) {
+                    assigned[i] = Some(k);
+                }
+            }
+        }
+    }
+    for (k, hits) in hits_of.iter().enumerate() {
+        out[k].deals = (0..deals.len()).filter(|&i| assigned[i] == Some(k)).collect();
+        // A second copy of a dealt piece, with no result of its own: its deal is imported from
+        // the first copy.
+        if out[k].deals.is_empty() && !checked[k].has_result {
+            if let Some(first) = hits.first().and_then(|&i| assigned[i]) {
+                let of = out[first].path.clone();
+                out[k].problems.push(Problem::Duplicate { of });
+            }
+        }
     }
     let states = deals
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
-            let state = match out.iter().position(|c| c.deals.contains(&i)) {
+            let state = match assigned[i] {
                 Some(k) => DealState::Found(k),
-                None => {
-                    let named = out.iter().position(|c| {
-                        let name = c.path.file_name().map(|n| n.to_string_lossy().into_owned());
-                        d.car_file.is_some() && d.car_file == name
-                            || d.batch.as_ref().is_some_and(|b| *b == stem_of(&c.path))
-                    });
-                    named.map(DealState::WrongCar).unwrap_or(DealState::Missing)
-                }
+                None => match out.iter().position(|c| names(&d, &c.path)) {
+                    Some(k) => DealState::WrongCar(k),
+                    None => DealState::Missing,
+                },
             };
             (d, state)
         })

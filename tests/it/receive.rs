@@ -199,6 +199,26 @@ fn a_foreign_car_is_flagged() {
 }
 
 #[test]
+fn a_second_copy_of_a_car_is_flagged_and_each_deal_imported_once() {
+    let (dir, canon, built) = shipment();
+    let d = dir.path();
+    uuid_list(d, &built);
+    std::fs::copy(d.join("out/b00000.car"), d.join("out/copy.car")).unwrap();
+    let (ok, stdout, _) = run(d, &["receive", "out", "--deals", "deals.csv", "--deals", "uuids.txt"]);
+    assert!(!ok);
+    let first = canon.join("out/b00000.car");
+    assert!(
+        stdout.contains(&format!(
+            "copy.car [b00000] · duplicate: the same piece as {}, which its deals go to",
+            first.display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(import_lines(&stdout).len(), 3, "{stdout}");
+    assert!(stdout.contains(&format!("boostd import-data uuid-b00000 {}\n", first.display())));
+}
+
+#[test]
 fn a_deal_whose_car_is_missing_is_flagged() {
     let (dir, _, built) = shipment();
     let d = dir.path();
