@@ -219,6 +219,32 @@ fn a_second_copy_of_a_car_is_flagged_and_each_deal_imported_once() {
 }
 
 #[test]
+fn identical_batches_are_not_swaps() {
+    let (dir, canon, built) = shipment();
+    let d = dir.path();
+    let out = d.join("out");
+    // Batch b00009 holds the same files as b00000: the same CAR, the same piece, its own deal.
+    for ext in ["car", "car.manifest"] {
+        std::fs::copy(out.join(format!("b00000.{ext}")), out.join(format!("b00009.{ext}"))).unwrap();
+    }
+    let result = std::fs::read_to_string(out.join("b00000.json")).unwrap();
+    std::fs::write(out.join("b00009.json"), result.replace("\"b00000\"", "\"b00009\"")).unwrap();
+    let csv = std::fs::read_to_string(d.join("deals.csv")).unwrap();
+    let row = csv.lines().find(|l| l.ends_with(",b00000")).unwrap().replace("b00000", "b00009");
+    std::fs::write(d.join("deals.csv"), format!("{csv}{row}\n")).unwrap();
+    uuid_list(d, &built);
+    let uuids = std::fs::read_to_string(d.join("uuids.txt")).unwrap();
+    std::fs::write(d.join("uuids.txt"), format!("{uuids}uuid-b00009 {}\n", built[0].piece_cid)).unwrap();
+    let (ok, stdout, err) = run(d, &["receive", "out", "--deals", "deals.csv", "--deals", "uuids.txt"]);
+    assert!(ok, "{stdout}{err}");
+    for id in ["b00000", "b00009"] {
+        let car = canon.join(format!("out/{id}.car"));
+        assert!(stdout.contains(&format!("boostd import-data uuid-{id} {}\n", car.display())), "{stdout}");
+    }
+    assert!(stdout.contains("4 of 4 deals found their CAR"), "{stdout}");
+}
+
+#[test]
 fn a_deal_whose_car_is_missing_is_flagged() {
     let (dir, _, built) = shipment();
     let d = dir.path();
