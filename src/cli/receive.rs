@@ -20,7 +20,7 @@ pub struct ReceiveArgs {
     /// offline-deal` output, or `<deal-uuid> <piece-cid>` lines (repeat to join several).
     #[arg(long, value_name = "FILE")]
     pub deals: Vec<PathBuf>,
-    /// The provider's software the import commands are for.
+    /// The provider's software the import commands are for: boost, curio or lotus (legacy).
     #[arg(long, value_name = "SOFTWARE", default_value = "boost", value_parser = software_arg)]
     pub format: Software,
     /// One JSON document on standard output instead of text.
@@ -38,9 +38,15 @@ fn software_arg(s: &str) -> Result<Software, String> {
 /// Runs `carload receive`.
 pub fn receive_cmd(a: ReceiveArgs) -> Result<()> {
     let mut cars = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for d in &a.dirs {
         let abs = std::path::absolute(d).with_context(|| d.display().to_string())?;
-        cars.extend(receive::car_files(&abs)?);
+        // A folder given twice is read once.
+        for car in receive::car_files(&abs)? {
+            if seen.insert(car.clone()) {
+                cars.push(car);
+            }
+        }
     }
     let deals = if a.deals.is_empty() {
         None

@@ -80,7 +80,8 @@ fn receive_prints_one_import_line_per_car() {
     let (dir, canon, built) = shipment();
     let d = dir.path();
     uuid_list(d, &built);
-    let (ok, out, err) = run(d, &["receive", "out", "--deals", "deals.csv", "--deals", "uuids.txt"]);
+    // A folder given twice is read once.
+    let (ok, out, err) = run(d, &["receive", "out", "out/", "--deals", "deals.csv", "--deals", "uuids.txt"]);
     assert!(ok, "{out}\n{err}");
     let want: Vec<String> = built
         .iter()
