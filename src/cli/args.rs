@@ -61,6 +61,9 @@ pub enum Command {
     Extract(super::extract::ExtractArgs),
     /// Verify a CAR (blocks, DAG, UnixFS, manifest, piece CID) or every built batch of a shipment.
     Verify(super::verify::VerifyArgs),
+    /// The provider's side: verify received CARs, join the client's deal list by piece CID and
+    /// print the import commands (Boost, Curio, Lotus). Nothing is imported or moved.
+    Receive(super::receive::ReceiveArgs),
     /// The terminal workstation: browse folders, mark files, pack batches, preview manifests,
     /// save the shipment.
     Tui(crate::tui::TuiArgs),

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod extract;
 pub mod progress;
+pub mod receive;
 pub mod report;
 pub mod run;
 pub mod shipment;
