@@ -63,6 +63,9 @@ pub enum Command {
     Verify(super::verify::VerifyArgs),
     /// A drive (a CAR folder) and its manifest carload-drive.json: check it, re-label it.
     Drive(super::drive::DriveArgs),
+    /// The provider's side: verify received CARs, join the client's deal list by piece CID and
+    /// print the import commands (Boost, Curio, Lotus). Nothing is imported or moved.
+    Receive(super::receive::ReceiveArgs),
     /// The terminal workstation: browse folders, mark files, pack batches, preview manifests,
     /// save the shipment.
     Tui(crate::tui::TuiArgs),

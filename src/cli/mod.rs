@@ -5,6 +5,7 @@ pub mod args;
 pub mod drive;
 pub mod extract;
 pub mod progress;
+pub mod receive;
 pub mod report;
 pub mod run;
 pub mod shipment;

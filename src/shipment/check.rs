@@ -83,6 +83,22 @@ pub fn compare_result(
     p
 }
 
+/// Compares the sidecar manifest at `path` (`<id>.car.manifest`) byte for byte with the
+/// manifest in the CAR (`content`: its length and SHA-256, from the CAR's verification): `None`
+/// when they are the same, else the line saying how they differ. An error reading the sidecar
+/// (not found included) is the `Err`.
+pub fn sidecar_mismatch(path: &Path, content: (u64, [u8; 32])) -> io::Result<Option<String>> {
+    let (digest, len) = std::fs::File::open(path).and_then(|f| digest_of(io::BufReader::new(f)))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    Ok(if (len, digest) == content {
+        None
+    } else if len == content.0 {
+        Some(format!("{name} ({len} bytes) is not the manifest in the CAR (the same length, other bytes)"))
+    } else {
+        Some(format!("{name} ({len} bytes) is not the manifest in the CAR ({} bytes)", content.0))
+    })
+}
+
 /// SHA-256 and length of everything `r` yields.
 fn digest_of(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
     use sha2::Digest;
@@ -126,13 +142,9 @@ pub fn check_batch(dir: &Path, header: &super::file::Header, batch: &Batch, resu
             return c;
         }
     };
-    match std::fs::File::open(&out.manifest).and_then(|f| digest_of(io::BufReader::new(f))) {
-        Ok((digest, len)) if (len, digest) == content => {}
-        Ok((_, len)) => c.problem(format!(
-            "{} ({len} bytes) is not the manifest in the CAR ({} bytes)",
-            out.manifest.file_name().unwrap_or_default().to_string_lossy(),
-            content.0
-        )),
+    match sidecar_mismatch(&out.manifest, content) {
+        Ok(None) => {}
+        Ok(Some(line)) => c.problem(line),
         Err(e) => c.problem(format!("{}: {e} (the sidecar manifest is part of a built batch)", out.manifest.display())),
     }
     // The result's files against the record and the manifest's entries (streamed from the CAR).

@@ -14,6 +14,8 @@
 //!   line, the workstation) runs it.
 //! * [`export`]: deal commands (Lotus legacy, Boost, Curio), CSV or the shipment with its
 //!   results, for built batches.
+//! * [`receive`]: the provider's side: received CARs verified, joined with the deal list by
+//!   piece CID, import commands.
 
 pub mod build;
 pub mod check;
@@ -26,6 +28,7 @@ pub mod outputs;
 pub mod overhead;
 pub mod pack;
 pub mod plan;
+pub mod receive;
 pub mod runner;
 pub mod size;
 pub mod source;

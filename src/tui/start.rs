@@ -77,10 +77,12 @@ impl Start {
             KeyCode::End | KeyCode::Char('G') => self.selected = last,
             KeyCode::Char('b') | KeyCode::Char('.') => return Some(Choice::Browse),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
-                return Some(match self.recent.get(self.selected) {
-                    Some(r) => Choice::Shipment(r.path.clone()),
-                    None => Choice::Browse,
-                })
+                return match self.recent.get(self.selected) {
+                    // Its row says why it does not read: opening it would only end the program.
+                    Some(r) if matches!(r.built, Some(Err(_))) => None,
+                    Some(r) => Some(Choice::Shipment(r.path.clone())),
+                    None => Some(Choice::Browse),
+                };
             }
             KeyCode::Char('q') | KeyCode::Esc => return Some(Choice::Quit),
             KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => return Some(Choice::Quit),
@@ -90,15 +92,17 @@ impl Start {
     }
 }
 
-/// `Built K/N` of `shipment` in `out`, judged as `carload status` judges it (locks by `rule`).
+/// `Built K/N` of `shipment` in `out`, judged as `carload status` judges it (locks by `rule`);
+/// without `out`, `0/N` once the shipment reads (a shipment that does not read says why).
 pub fn built_count(
     shipment: &Path,
-    out: &Path,
+    out: Option<&Path>,
     rule: &carload::shipment::lock::Rule,
 ) -> Result<(usize, usize), String> {
     let name = |e: &dyn std::fmt::Display| format!("{}: {e}", shipment.display());
     let f = std::fs::File::open(shipment).map_err(|e| name(&e))?;
     let index = index_shipment(std::io::BufReader::with_capacity(1 << 20, &f)).map_err(|e| name(&e))?;
+    let Some(out) = out else { return Ok((0, index.batches.len())) };
     let watched = index
         .batches
         .iter()
@@ -122,10 +126,10 @@ pub fn draw(f: &mut Frame, s: &Start) {
     let selected = Style::default().add_modifier(Modifier::REVERSED);
     for (i, r) in s.recent.iter().enumerate() {
         let built = match (&r.built, &r.out) {
-            (_, None) => "no output folder remembered".to_string(),
-            (None, Some(_)) => "reading…".to_string(),
+            (None, _) => "reading…".to_string(),
+            (Some(Ok((_, n))), None) => format!("{} · no output folder remembered", batches(*n)),
             (Some(Ok((k, n))), Some(out)) => format!("Built {k}/{n} in {}", out.display()),
-            (Some(Err(e)), Some(_)) => e.clone(),
+            (Some(Err(e)), _) => format!("unreadable: {e}"),
         };
         let text = fit(&format!(" {}  ·  {built}", r.path.display()), w);
         lines.push(Line::styled(text, if i == s.selected { selected } else { Style::default() }));
@@ -138,16 +142,30 @@ pub fn draw(f: &mut Frame, s: &Start) {
     f.render_widget(Paragraph::new(lines), Rect { height: inner.height, ..inner });
 }
 
-/// `s` cut to `w` characters.
+/// `n batches`, plural right.
+fn batches(n: usize) -> String {
+    crate::tui::app::plural(n as u64, "batch", "batches")
+}
+
+/// `s` cut to `w` columns of display width (wide characters count two).
 fn fit(s: &str, w: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
     let s = carload::text::escape_controls(s);
-    if s.chars().count() <= w {
-        s.into_owned()
-    } else {
-        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
-        t.push('…');
-        t
+    if unicode_width::UnicodeWidthStr::width(&*s) <= w {
+        return s.into_owned();
     }
+    let mut t = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw + 1 > w {
+            break;
+        }
+        used += cw;
+        t.push(c);
+    }
+    t.push('…');
+    t
 }
 
 /// Shows the start screen over `state` and returns the choice; the built counts are read on a
@@ -159,14 +177,14 @@ pub fn choose(state: &State) -> Result<Choice> {
         return Ok(Choice::Browse);
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let jobs: Vec<(usize, PathBuf, PathBuf)> =
-        s.recent.iter().enumerate().filter_map(|(i, r)| r.out.clone().map(|o| (i, r.path.clone(), o))).collect();
+    let jobs: Vec<(usize, PathBuf, Option<PathBuf>)> =
+        s.recent.iter().enumerate().map(|(i, r)| (i, r.path.clone(), r.out.clone())).collect();
     std::thread::spawn(move || {
         let me = crate::edge::host::owner();
         let rule =
             carload::shipment::lock::Rule::new(&me, Duration::from_secs(carload::shipment::lock::DEFAULT_STALE_AFTER));
         for (i, path, out) in jobs {
-            if tx.send((i, built_count(&path, &out, &rule))).is_err() {
+            if tx.send((i, built_count(&path, out.as_deref(), &rule))).is_err() {
                 return;
             }
         }

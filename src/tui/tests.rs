@@ -1966,8 +1966,32 @@ fn recent_shipments_keep_their_output_folders_and_the_start_screen_offers_them()
     term.draw(|f| super::start::draw(f, &start)).unwrap();
     let text: String = term.backend().buffer().content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("a.jsonl  ·  Built 2/3 in /cars/a"), "{text}");
-    assert!(text.contains("b.jsonl  ·  no output folder remembered"), "{text}");
+    assert!(text.contains("b.jsonl  ·  reading…"), "{text}");
     assert!(text.contains("Browse the current folder (/here)"), "{text}");
+    // Read: a shipment without a remembered folder gives its batch count; one that does not
+    // read says why (before, it showed "no output folder remembered" and failed when opened).
+    let me = crate::edge::host::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, std::time::Duration::from_secs(300));
+    let unreadable = super::start::built_count(&b, None, &rule).unwrap_err();
+    assert!(unreadable.contains("b.jsonl"), "{unreadable}");
+    start.recent[1].built = Some(Err(unreadable));
+    term.draw(|f| super::start::draw(f, &start)).unwrap();
+    let text: String = term.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("b.jsonl  ·  unreadable: "), "{text}");
+    start.selected = 1;
+    assert_eq!(start.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)), None, "an unreadable one is not opened");
+    start.selected = 0;
+    start.recent[1].built = Some(Ok((0, 1)));
+    term.draw(|f| super::start::draw(f, &start)).unwrap();
+    let text: String = term.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("b.jsonl  ·  1 batch · no output folder remembered"), "{text}");
+    // A wide (CJK) path is cut by display width: the row never overflows the frame.
+    start.recent[1].path = PathBuf::from(format!("/{}.jsonl", "東京".repeat(40)));
+    let mut narrow = Terminal::new(TestBackend::new(60, 12)).unwrap();
+    narrow.draw(|f| super::start::draw(f, &start)).unwrap();
+    let buf = narrow.backend().buffer().clone();
+    let row: String = (0..60).map(|x| buf[(x, 2)].symbol().to_string()).collect();
+    assert!(row.ends_with('│') && row.contains('…'), "{row:?}");
     let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
     assert_eq!(start.key(&enter), Some(Choice::Shipment(a.clone())));
     start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
