@@ -113,6 +113,10 @@ fn the_manifest_lists_every_car_with_its_result() {
     let o = run_ok(dir.path(), &["export", "s.jsonl", "--out", "out", "--format", "csv"]);
     assert_eq!(o.lines().count(), ids.len() + 1, "{o}");
     run_ok(dir.path(), &["verify", "s.jsonl", "--out", "out", "-q"]);
+    // The provider's `receive` takes the drive's CARs only.
+    let o = run_ok(dir.path(), &["receive", "out"]);
+    assert!(!o.contains("carload-drive") && !o.contains("README"), "{o}");
+    assert_eq!(o.lines().filter(|l| l.starts_with("OK ")).count(), ids.len(), "{o}");
 }
 
 #[test]
