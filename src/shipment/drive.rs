@@ -406,8 +406,24 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), DriveError> {
 /// is never replaced.
 const README_START: &[u8] = b"carload drive \"";
 
-/// Writes `m` and its README into `dir` (the folder lock held; a README not carload's is kept).
+/// Removes the temporaries of the manifest and README that a writer killed while writing left
+/// in `dir` (every writer holds the folder lock, so with it held none is being written).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let prefixes = [format!(".{MANIFEST}."), format!(".{README}.")];
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".partial") && prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Writes `m` and its README into `dir` (the folder lock held; a README not carload's is kept),
+/// first removing temporaries a killed writer left.
 fn write_locked(dir: &Path, m: &DriveManifest) -> Result<(), DriveError> {
+    remove_stale_temps(dir);
     write_if_changed(&dir.join(MANIFEST), &manifest_bytes(m))?;
     let path = dir.join(README);
     let mut start = Vec::new();
@@ -605,6 +621,12 @@ mod tests {
         assert_eq!(label(dir.path()), "new");
         let readme = std::fs::read_to_string(dir.path().join(README)).unwrap();
         assert!(readme.starts_with("carload drive \"new\": drive 1 of 1 of shipment \"s\"\n"), "{readme}");
+
+        // A killed writer's temporary is removed by the next writer.
+        let orphan = dir.path().join(".carload-drive.json.Xy12Ab.partial");
+        std::fs::write(&orphan, b"{").unwrap();
+        relabel(dir.path(), "new").unwrap();
+        assert!(!orphan.exists());
 
         // Somebody's own README.txt in the folder is never replaced.
         std::fs::write(dir.path().join(README), "my notes\n").unwrap();

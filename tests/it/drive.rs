@@ -174,9 +174,15 @@ fn a_builder_killed_mid_build_leaves_a_manifest_of_complete_cars() {
     let status = run_ok(dir.path(), &["status", "s.jsonl", "--out", "out", "--stale-after", "2"]);
     let built: usize = status.split("Built ").nth(1).and_then(|t| t.split('/').next()).unwrap().parse().unwrap();
     assert!(built >= first.len(), "{status}");
-    // Resumed: the manifest ends complete.
+    // Resumed: the manifest ends complete, no temporary left.
     run_ok(dir.path(), &["build", "s.jsonl", "--out", "out", "-q"]);
     assert_eq!(listed(&out), ids);
+    let partials: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(partials.is_empty(), "{partials:?}");
     run_ok(dir.path(), &["drive", "check", "out"]);
 }
 
