@@ -213,8 +213,8 @@ impl Stamp {
                 m.dev(),
                 m.ino(),
                 m.len(),
-                m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-                m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+                m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+                m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
             ))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -338,13 +338,15 @@ pub fn manifest_of(dir: &Path, header: &Header, book: &DriveBook, place: Place) 
             }
             let e =
                 Expect { id: &w.id, car_size_bound: w.car_size_bound, fingerprints: &w.fingerprints, batch: &|| None };
-            let entry = match find_result_by(dir, header, &e) {
-                Found::Built(r) => Some(CarEntry::of(&r)),
-                _ => None,
+            let (entry, lasting) = match find_result_by(dir, header, &e) {
+                Found::Built(r) => (Some(CarEntry::of(&r)), true),
+                // A read that failed may succeed next time: not remembered.
+                Found::Unreadable(_) => (None, false),
+                _ => (None, true),
             };
             // Taken before the judgement: a file replaced meanwhile changes it, and the next
             // regeneration judges again.
-            match stamp {
+            match stamp.filter(|_| lasting) {
                 Some(s) => _ = judged.insert(w.id.clone(), (s, entry.clone())),
                 None => _ = judged.remove(&w.id),
             }
