@@ -52,8 +52,8 @@ pub struct PlanArgs {
 pub struct BuildArgs {
     /// Shipment file written by `carload plan`.
     pub shipment: PathBuf,
-    /// CAR folder (shared by all builders): <batch>.car, <batch>.car.manifest, <batch>.json
-    /// (default: the config's `out`).
+    /// CAR folder (shared by all builders): <batch>.car, <batch>.car.manifest, <batch>.json, and
+    /// the drive manifest carload-drive.json with README.txt (default: the config's `out`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Build only these batches (IDs such as b00003).
