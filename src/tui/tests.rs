@@ -54,9 +54,9 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
     while let Some(e) = queue.pop() {
         let (tx, rx) = std::sync::mpsc::channel();
         match e {
-            Effect::Build { batch, header, out } => {
+            Effect::Build { batch, header, out, drive } => {
                 let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                worker::build_blocking(batch, header, out, cancel, &tx);
+                worker::build_blocking(batch, header, out, drive, cancel, &tx);
             }
             Effect::Watch { out, header, batches, stale_after } => {
                 let _ = tx.send(Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) });
@@ -1999,4 +1999,39 @@ fn recent_shipments_keep_their_output_folders_and_the_start_screen_offers_them()
     start.key(&KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE));
     assert_eq!(start.key(&enter), Some(Choice::Browse), "the last row browses");
     assert_eq!(start.key(&KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Choice::Quit));
+}
+
+/// The workstation's builds keep the drive manifest as `carload build` does: after `B`, the
+/// CAR folder's `carload-drive.json` lists every batch, under the shipment's name and the same
+/// shipment ID the CLI computes from the saved file (regenerating it from the file changes
+/// nothing).
+#[test]
+fn workstation_builds_keep_the_drive_manifest_as_the_cli_does() {
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    let n = app.batches.list.len();
+    assert!(n >= 2 && app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    let out = d.path().join("out");
+    let m = carload::shipment::drive::read_manifest(&out).unwrap().expect("a drive manifest");
+    assert_eq!(m.shipment.name, "ship");
+    let ids: Vec<&str> = m.cars.iter().map(|c| c.batch.as_str()).collect();
+    let want: Vec<&str> = app.batches.list.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, want);
+    let written = std::fs::read(out.join("carload-drive.json")).unwrap();
+    // The CLI's book, from the file the workstation saved.
+    let ship = d.path().join("ship.jsonl");
+    let f = std::fs::File::open(&ship).unwrap();
+    let index = carload::shipment::file::index_shipment(std::io::BufReader::new(&f)).unwrap();
+    let watched = index
+        .batches
+        .iter()
+        .map(|at| {
+            let b = carload::shipment::file::read_batch_at(&f, &index.header, at).unwrap();
+            carload::shipment::status::Watched::of(&index.header, &b)
+        })
+        .collect();
+    let book = carload::shipment::drive::DriveBook::new("ship", &index.header, watched);
+    carload::shipment::drive::regenerate(&out, &index.header, &book).unwrap();
+    assert_eq!(std::fs::read(out.join("carload-drive.json")).unwrap(), written, "the same manifest, the same ID");
 }

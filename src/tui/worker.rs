@@ -26,6 +26,7 @@ struct Job {
     batch: Batch,
     header: Header,
     out: PathBuf,
+    drive: Option<Arc<carload::shipment::drive::DriveBook>>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -108,9 +109,9 @@ impl Workers {
                 let tmpdir = self.tmpdir.clone();
                 std::thread::spawn(move || perform(e, &tx, &tmpdir, &AtomicBool::new(false)));
             }
-            Effect::Build { batch, header, out } => {
+            Effect::Build { batch, header, out, drive } => {
                 let cancel = Arc::new(AtomicBool::new(false));
-                self.queue.push_back(Job { batch, header, out, cancel });
+                self.queue.push_back(Job { batch, header, out, drive, cancel });
                 self.pump();
             }
             Effect::CancelBuild(id) => {
@@ -250,8 +251,15 @@ pub fn now() -> f64 {
 
 /// Builds `batch` into `out` on this thread, reporting to `tx` (as a build slot does).
 #[cfg(test)]
-pub fn build_blocking(batch: Batch, header: Header, out: PathBuf, cancel: Arc<AtomicBool>, tx: &Sender<Msg>) {
-    build(Job { batch, header, out, cancel }, tx)
+pub fn build_blocking(
+    batch: Batch,
+    header: Header,
+    out: PathBuf,
+    drive: Option<Arc<carload::shipment::drive::DriveBook>>,
+    cancel: Arc<AtomicBool>,
+    tx: &Sender<Msg>,
+) {
+    build(Job { batch, header, out, drive, cancel }, tx)
 }
 
 /// Builds one batch with the library's `build_one` (as `carload build` does), reporting progress
@@ -294,7 +302,8 @@ fn build(job: Job, tx: &Sender<Msg>) {
         },
         cancel: &job.cancel,
     };
-    let opts = BuildOpts::new(job.out.clone());
+    let mut opts = BuildOpts::new(job.out.clone());
+    opts.drive = job.drive.clone();
     let owner = crate::edge::host::owner();
     let outcome = build_one(&job.header, &job.batch, &opts, &crate::edge::host::hooks(&owner), &mut obs);
     let done = match outcome {

@@ -49,6 +49,15 @@ impl App {
         }
         let mut effects = Vec::new();
         let mut skipped = Vec::new();
+        // The drive manifest names the shipment and lists every batch judged built: the book
+        // of the whole shipment as saved (its header and each batch's fingerprint).
+        let drive = self.settings.shipment.as_ref().map(|path| {
+            let all = self.batches.records(&self.tree, &self.settings.plan);
+            let full = self.header(&all);
+            let watched = all.iter().map(|b| carload::shipment::status::Watched::of(&full, b)).collect();
+            let name = carload::shipment::drive::shipment_name(path);
+            std::sync::Arc::new(carload::shipment::drive::DriveBook::new(&name, &full, watched))
+        });
         for i in idx {
             let Some(b) = self.batches.list.get(i) else { continue };
             let id = b.id.clone();
@@ -72,7 +81,7 @@ impl App {
             let rec = record(&self.tree, b, &self.settings.plan);
             let header = self.header(std::slice::from_ref(&rec));
             self.builds.activity.insert(id, Activity::Queued);
-            effects.push(Effect::Build { batch: rec, header, out: out.clone() });
+            effects.push(Effect::Build { batch: rec, header, out: out.clone(), drive: drive.clone() });
         }
         if !effects.is_empty() {
             self.left = Left::Progress;

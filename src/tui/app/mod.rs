@@ -345,6 +345,9 @@ pub enum Effect {
         header: carload::shipment::Header,
         /// Output folder.
         out: PathBuf,
+        /// The whole shipment, for the drive manifest (`carload-drive.json`) regenerated in
+        /// `out` after the batch is built, as `carload build` does.
+        drive: Option<std::sync::Arc<carload::shipment::drive::DriveBook>>,
     },
     /// Cancel a queued or running build.
     CancelBuild(String),
