@@ -507,13 +507,18 @@ fn a_job_array_builds_every_batch_once_with_a_task_cancelled_and_resubmitted() {
     assert_eq!(built[&target_id], vec![format!("resubmit-{resub}.out")], "{all_logs}");
     assert!(!all_logs.contains(" busy:") && !all_logs.contains("FAILED"), "{all_logs}");
 
-    // The output folder: exactly the batches' outputs (no lock, temporary or aside file), the
-    // same bytes as a local build, and `carload status` agrees.
+    // The output folder: exactly the batches' outputs and the drive manifest (no lock,
+    // temporary or aside file), the same bytes as a local build, and `carload status` agrees.
     let names: BTreeSet<String> =
         std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     let want: BTreeSet<String> =
         ids.iter().flat_map(|id| ["car", "car.manifest", "json"].map(|ext| format!("{id}.{ext}"))).collect();
-    assert_eq!(names, want);
+    let drive: BTreeSet<String> =
+        ["carload-drive.json", "README.txt", ".carload-drive.lck"].map(String::from).into_iter().collect();
+    assert_eq!(names, want.union(&drive).cloned().collect::<BTreeSet<_>>());
+    // The tasks, each on its own, kept the drive manifest: it lists every batch.
+    let m = carload::shipment::drive::read_manifest(&out).unwrap().expect("a drive manifest");
+    assert_eq!(m.cars.iter().map(|c| c.batch.clone()).collect::<Vec<_>>(), ids, "{all_logs}");
     let o = carload().current_dir(&work).args(["build", "s.jsonl", "--out", "ref", "-q"]).output().unwrap();
     assert!(o.status.success(), "local build: {}", text(&o));
     for f in &want {
