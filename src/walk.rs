@@ -425,39 +425,7 @@ mod tests {
         }
     }
 
-    /// Runs `f` on a thread that may not bypass file permissions: as root (tests run as root
-    /// here), the thread drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from its effective
-    /// set (capabilities are per thread in Linux; `capset` on the calling thread), so a file
-    /// with mode 000 is as unreadable to it as to any user. Panics if the drop fails.
-    pub fn without_permission_bypass<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                #[repr(C)]
-                struct Header {
-                    version: u32,
-                    pid: i32,
-                }
-                #[repr(C)]
-                #[derive(Clone, Copy, Default)]
-                struct Data {
-                    effective: u32,
-                    permitted: u32,
-                    inheritable: u32,
-                }
-                let mut h = Header { version: 0x2008_0522, pid: 0 };
-                let mut d = [Data::default(); 2];
-                // SAFETY: header and two data records, as capget/capset (version 3) take them.
-                let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
-                assert_eq!(r, 0, "capget: {}", io::Error::last_os_error());
-                d[0].effective &= !((1 << 1) | (1 << 2)); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-                let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
-                assert_eq!(r, 0, "capset: {}", io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
+    include!("testing/caps.rs");
 
     /// Files and folders this process may not read are reported with the reason; others are
     /// not. Run on a thread without the permission bypass (see [`without_permission_bypass`]),

@@ -93,7 +93,7 @@ fn scan(app: &mut App, roots: &[PathBuf]) {
     scan_with(app, roots, false)
 }
 
-/// [`scan`], the walk run without the permission bypass root has (see [`unprivileged`]) when
+/// [`scan`], the walk run without the permission bypass root has (see [`without_permission_bypass`]) when
 /// `unprivileged`.
 fn scan_with(app: &mut App, roots: &[PathBuf], unprivileged: bool) {
     use std::os::unix::ffi::OsStrExt;
@@ -112,7 +112,7 @@ fn scan_with(app: &mut App, roots: &[PathBuf], unprivileged: bool) {
         carload::walk::walk(roots, &o, &|l| got.lock().unwrap().push(l));
         got.into_inner().unwrap()
     };
-    let listings = if unprivileged { self::unprivileged(walk) } else { walk() };
+    let listings = if unprivileged { self::without_permission_bypass(walk) } else { walk() };
     for l in listings {
         app.update(Msg::Listing(l));
     }
@@ -120,39 +120,7 @@ fn scan_with(app: &mut App, roots: &[PathBuf], unprivileged: bool) {
     settle(app, e);
 }
 
-/// Runs `f` on a thread that may not bypass file permissions (threads it starts inherit that):
-/// as root (tests run as root here) it drops `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from
-/// its effective set — capabilities are per thread in Linux — so a mode-000 file is as
-/// unreadable to it as to any user. Panics if the drop fails.
-fn unprivileged<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            #[repr(C)]
-            struct Header {
-                version: u32,
-                pid: i32,
-            }
-            #[repr(C)]
-            #[derive(Clone, Copy, Default)]
-            struct Data {
-                effective: u32,
-                permitted: u32,
-                inheritable: u32,
-            }
-            let mut h = Header { version: 0x2008_0522, pid: 0 };
-            let mut d = [Data::default(); 2];
-            // SAFETY: a header and two data records, as capget/capset (version 3) take them.
-            let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
-            assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
-            d[0].effective &= !((1 << 1) | (1 << 2)); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-            let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
-            assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap()
-    })
-}
+include!("../testing/caps.rs");
 
 const FILES: &[(&str, usize)] = &[
     ("data/.hidden", 7),
