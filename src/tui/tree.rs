@@ -423,7 +423,13 @@ impl Tree {
                 self.errors.insert(id, "vanished since the scan".into());
             }
         }
-        let mut at = n.parent;
+        self.retotal(n.parent, old, new);
+    }
+
+    /// Replaces an entry's contribution `old` by `new` in the totals of every folder above it
+    /// (`parent` and its ancestors, up to the roots).
+    fn retotal(&mut self, parent: u32, old: Totals, new: Totals) {
+        let mut at = parent;
         loop {
             let fi = if at == NONE { 0 } else { self.nodes[at as usize].folder };
             let t = &mut self.folders[fi as usize].totals;
@@ -464,19 +470,7 @@ impl Tree {
             Some(e) => self.errors.insert(id, e),
             None => self.errors.remove(&id),
         };
-        let mut at = n.parent;
-        loop {
-            let fi = if at == NONE { 0 } else { self.nodes[at as usize].folder };
-            let t = &mut self.folders[fi as usize].totals;
-            t.files = t.files + new.files - old.files;
-            t.bytes = t.bytes + new.bytes - old.bytes;
-            t.cost = t.cost + new.cost - old.cost;
-            t.unshippable = t.unshippable + new.unshippable - old.unshippable;
-            if at == NONE {
-                break;
-            }
-            at = self.nodes[at as usize].parent;
-        }
+        self.retotal(n.parent, old, new);
     }
 
     /// Adds `delta` to the batched-file count of every folder above file `id`.
