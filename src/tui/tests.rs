@@ -668,6 +668,21 @@ fn packed(d_piece: u64) -> (tempfile::TempDir, App) {
     (d, app)
 }
 
+/// An app over `dir/data` (shipment `dir/ship.jsonl`, CARs in `dir/out`), every file marked and
+/// auto-packed into pieces of `piece` bytes.
+fn packed_over(dir: &Path, piece: u64) -> App {
+    let mut s = settings(piece);
+    s.inputs = vec![dir.join("data").display().to_string()];
+    s.shipment = Some(dir.join("ship.jsonl"));
+    s.out = Some(dir.join("out"));
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[dir.join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app
+}
+
 /// One fill figure (plan's: CAR bound ÷ the batch's own piece's usable bytes) in the gauge and
 /// the details; after a build, a batch whose real piece is smaller than planned shows it; built
 /// batches sharing a piece CID are flagged with the others' IDs.
@@ -677,15 +692,7 @@ fn fill_real_piece_and_shared_pieces_are_shown_as_status_shows_them() {
     std::fs::create_dir_all(d.path().join("data")).unwrap();
     // A file of zeros split over 1 MiB pieces: its parts build identical CARs.
     std::fs::write(d.path().join("data/z"), vec![0u8; 3 << 20]).unwrap();
-    let mut s = settings(1 << 20);
-    s.inputs = vec![d.path().join("data").display().to_string()];
-    s.shipment = Some(d.path().join("ship.jsonl"));
-    s.out = Some(d.path().join("out"));
-    let mut app = App::new(s, (120, 40));
-    scan(&mut app, &[d.path().join("data")]);
-    keys(&mut app, "A");
-    let e = keys(&mut app, "p");
-    settle(&mut app, e);
+    let mut app = packed_over(d.path(), 1 << 20);
     assert_eq!(app.batches.list.len(), 4);
     let fill = carload::shipment::file::fill(app.batches.list[0].bound(), 1 << 20) * 100.0;
     app.update(code(KeyCode::Tab));
@@ -707,15 +714,7 @@ fn fill_real_piece_and_shared_pieces_are_shown_as_status_shows_them() {
     for i in 0..4 {
         std::fs::write(d.path().join(format!("data/z{i}")), vec![0u8; 1 << 20]).unwrap();
     }
-    let mut s = settings(8 << 20);
-    s.inputs = vec![d.path().join("data").display().to_string()];
-    s.shipment = Some(d.path().join("ship.jsonl"));
-    s.out = Some(d.path().join("out"));
-    let mut app = App::new(s, (120, 40));
-    scan(&mut app, &[d.path().join("data")]);
-    keys(&mut app, "A");
-    let e = keys(&mut app, "p");
-    settle(&mut app, e);
+    let mut app = packed_over(d.path(), 8 << 20);
     app.update(code(KeyCode::Tab));
     assert!(screen(&mut app, 120, 40).contains("b00000 · 4 files · 8.0 MiB"));
     let e = keys(&mut app, "B");

@@ -724,16 +724,21 @@ fn this_host() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// A planned shipment of one batch in `dir`, with its output folder.
-fn one_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+/// `dir/ship.jsonl` planned from `dir/data` (filled by `fill`), with an empty output folder.
+fn planned(dir: &Path, fill: impl FnOnce(&Path)) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("a"), pseudo_random(10_000, 1)).unwrap();
+    fill(&data);
     let ship = dir.join("ship.jsonl");
     carload().current_dir(dir).args(["plan", "data", "-o"]).arg(&ship).arg("-q").assert().success();
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     (ship, out)
+}
+
+/// A planned shipment of one batch in `dir`, with its output folder.
+fn one_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    planned(dir, |data| std::fs::write(data.join("a"), pseudo_random(10_000, 1)).unwrap())
 }
 
 /// A job-array task whose batch is held by a live builder did not build it: exit 75, not 0.
@@ -872,14 +877,7 @@ fn a_selection_from_a_shipment_without_batches_is_a_clear_error() {
 /// A shipment of one batch of a 1 GiB sparse file (seconds to build, no disk used), planned in
 /// `dir`, with its output folder.
 fn slow_batch(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::File::create(data.join("zeros")).unwrap().set_len(1 << 30).unwrap();
-    let ship = dir.join("ship.jsonl");
-    carload().current_dir(dir).args(["plan", "data", "-o"]).arg(&ship).arg("-q").assert().success();
-    let out = dir.join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    (ship, out)
+    planned(dir, |data| std::fs::File::create(data.join("zeros")).unwrap().set_len(1 << 30).unwrap())
 }
 
 /// A build ended by SIGTERM or SIGHUP exits with that signal's status (143, 129; both were 130)
