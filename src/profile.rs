@@ -1,6 +1,7 @@
 //! The DAG-building profile: the `ipfs add` options that decide CIDs.
 
 use crate::block::{CidVersion, DAG_PB, RAW};
+use crate::unixfs::hamt::{self, Estimation};
 
 /// Default chunk size (go-ipfs `size-262144`).
 pub const DEFAULT_CHUNK_SIZE: usize = 262_144;
@@ -22,6 +23,16 @@ pub struct Profile {
     pub max_links: usize,
     /// Include dot-entries inside folders.
     pub hidden: bool,
+    /// How a folder's size is estimated for the switch to a HAMT (kubo
+    /// `Import.UnixFSHAMTDirectorySizeEstimation`); `disabled` (go-ipfs 0.8) never shards.
+    #[serde(default, skip_serializing_if = "Estimation::is_disabled")]
+    pub hamt_estimation: Estimation,
+    /// A folder whose estimate is above this many bytes becomes a HAMT (0: never).
+    #[serde(default = "hamt::default_threshold", skip_serializing_if = "hamt::is_default_threshold")]
+    pub hamt_threshold: u64,
+    /// Slots per HAMT shard, a power of two from 8 to 1024.
+    #[serde(default = "hamt::default_fanout", skip_serializing_if = "hamt::is_default_fanout")]
+    pub hamt_fanout: u32,
 }
 
 impl Default for Profile {
@@ -32,6 +43,9 @@ impl Default for Profile {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_links: DEFAULT_MAX_LINKS,
             hidden: false,
+            hamt_estimation: Estimation::Disabled,
+            hamt_threshold: hamt::DEFAULT_THRESHOLD,
+            hamt_fanout: hamt::DEFAULT_FANOUT,
         }
     }
 }
@@ -56,10 +70,16 @@ impl Profile {
         crate::block::cid_len(self.cid_version, DAG_PB)
     }
 
-    /// A short description, e.g. `cidv0, dag-pb leaves, size-262144, 174 links`.
+    /// A short description, e.g. `cidv0, dag-pb leaves, size-262144, 174 links` (and, when
+    /// folders shard, `, HAMT > 262144 by links, fanout 256`).
     pub fn describe(&self) -> String {
+        let hamt = if self.hamt_estimation.is_disabled() {
+            String::new()
+        } else {
+            format!(", HAMT > {} by {}, fanout {}", self.hamt_threshold, self.hamt_estimation.name(), self.hamt_fanout)
+        };
         format!(
-            "cidv{}, {} leaves, size-{}, {} links{}",
+            "cidv{}, {} leaves, size-{}, {} links{}{hamt}",
             if self.cid_version == CidVersion::V0 { 0 } else { 1 },
             if self.raw_leaves { "raw" } else { "dag-pb" },
             self.chunk_size,

@@ -1,6 +1,8 @@
 //! The UnixFS `Data` protobuf (proto2, fields in number order, `blocksizes` unpacked),
 //! as go-unixfs v0.2.2 writes it.
 
+pub mod hamt;
+
 use crate::varint;
 
 /// A decoded UnixFS `Data` message (the fields carload reads).

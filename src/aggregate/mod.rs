@@ -39,6 +39,9 @@ pub const MANIFEST_PROFILE: Profile = Profile {
     chunk_size: DEFAULT_CHUNK_SIZE,
     max_links: DEFAULT_MAX_LINKS,
     hidden: false,
+    hamt_estimation: crate::unixfs::hamt::Estimation::Disabled,
+    hamt_threshold: crate::unixfs::hamt::DEFAULT_THRESHOLD,
+    hamt_fanout: crate::unixfs::hamt::DEFAULT_FANOUT,
 };
 
 /// One DAG to aggregate.

@@ -7,6 +7,7 @@ use crate::dagpb;
 use crate::importer::scan::Entry;
 use crate::profile::Profile;
 use crate::unixfs;
+use crate::unixfs::hamt::{self, HamtError};
 
 /// Sizes of one DAG node (or subtree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,24 +179,91 @@ pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
             (n, profile.node_cid_len())
         }
         Entry::Dir { children, .. } => {
-            let kids: Vec<(usize, NodeSize, usize)> = children
-                .iter()
-                .map(|(name, e)| {
-                    let (n, cid_len) = predict(e, profile);
-                    (name.len(), n, cid_len)
-                })
-                .collect();
-            let block_len = dagpb::encoded_len(kids.iter().map(|(name, n, c)| (*c, *name, n.tsize)), Some(2)) as u64;
-            let n = NodeSize {
-                block_len,
-                tsize: block_len + kids.iter().map(|k| k.1.tsize).sum::<u64>(),
-                file_bytes: kids.iter().map(|k| k.1.file_bytes).sum(),
-                car_bytes: car::section_len(profile.node_cid_len(), block_len)
-                    + kids.iter().map(|k| k.1.car_bytes).sum::<u64>(),
+            let kids = kids(children, profile);
+            // A folder that cannot be sharded fails to import (`dir_shape`'s error); its size
+            // is then only an estimate: that of a basic folder.
+            let n = match dir_shape(children, &kids, profile) {
+                Ok(DirShape::Hamt(shard)) => shard_size(&shard, &kids, profile),
+                Ok(DirShape::Basic) | Err(_) => basic_dir_size(&kids, profile),
             };
             (n, profile.node_cid_len())
         }
     }
+}
+
+/// A folder entry as its parent's link sees it, predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kid {
+    /// Length of the entry's name.
+    pub name_len: usize,
+    /// Sizes of the entry's DAG.
+    pub size: NodeSize,
+    /// Length of the entry's root CID.
+    pub cid_len: usize,
+}
+
+/// The predicted links of a folder's entries, in name order.
+pub fn kids(children: &[(Vec<u8>, Entry)], profile: &Profile) -> Vec<Kid> {
+    children
+        .iter()
+        .map(|(name, e)| {
+            let (size, cid_len) = predict(e, profile);
+            Kid { name_len: name.len(), size, cid_len }
+        })
+        .collect()
+}
+
+/// How a folder is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirShape {
+    /// One dag-pb block with a link per entry, sorted by name.
+    Basic,
+    /// A HAMT: this root shard and its sub-shards.
+    Hamt(hamt::Shard),
+}
+
+/// Whether a folder with these entries (and their predicted `kids`) is basic or a HAMT under
+/// `profile` (boxo's switch rule), and the HAMT's shards.
+pub fn dir_shape(children: &[(Vec<u8>, Entry)], kids: &[Kid], profile: &Profile) -> Result<DirShape, HamtError> {
+    let links = kids.iter().map(|k| (k.name_len, k.cid_len, k.size.tsize));
+    if !hamt::exceeds(profile.hamt_estimation, profile.hamt_threshold, links) {
+        return Ok(DirShape::Basic);
+    }
+    Ok(DirShape::Hamt(hamt::Shard::build(children.iter().map(|(n, _)| n.as_slice()), profile.hamt_fanout)?))
+}
+
+fn sum_children(block_len: u64, children: impl Iterator<Item = NodeSize>, cid_len: usize) -> NodeSize {
+    let mut n = NodeSize { block_len, tsize: block_len, file_bytes: 0, car_bytes: car::section_len(cid_len, block_len) };
+    for c in children {
+        n.tsize += c.tsize;
+        n.file_bytes += c.file_bytes;
+        n.car_bytes += c.car_bytes;
+    }
+    n
+}
+
+/// Sizes of a basic folder over its entries.
+pub fn basic_dir_size(kids: &[Kid], profile: &Profile) -> NodeSize {
+    let links = kids.iter().map(|k| (k.cid_len, k.name_len, k.size.tsize));
+    let block_len = dagpb::encoded_len(links, Some(unixfs::directory().len())) as u64;
+    sum_children(block_len, kids.iter().map(|k| k.size), profile.node_cid_len())
+}
+
+/// Sizes of a HAMT shard (its block, and the subtree of its sub-shards and entries).
+pub fn shard_size(shard: &hamt::Shard, kids: &[Kid], profile: &Profile) -> NodeSize {
+    let fanout = profile.hamt_fanout;
+    let prefix = hamt::prefix_len(fanout);
+    let children: Vec<(usize, usize, NodeSize)> = shard
+        .slots
+        .iter()
+        .map(|s| match &s.child {
+            hamt::Child::Value(i) => (kids[*i].cid_len, prefix + kids[*i].name_len, kids[*i].size),
+            hamt::Child::Shard(sub) => (profile.node_cid_len(), prefix, shard_size(sub, kids, profile)),
+        })
+        .collect();
+    let data_len = hamt::shard_data_len(shard.bitfield_len(), fanout);
+    let block_len = dagpb::encoded_len(children.iter().map(|(c, n, s)| (*c, *n, s.tsize)), Some(data_len)) as u64;
+    sum_children(block_len, children.into_iter().map(|c| c.2), profile.node_cid_len())
 }
 
 /// Predicted CAR size of an input tree (exact when no block repeats; repeats only make it smaller).

@@ -1,11 +1,13 @@
 //! A simple in-memory balanced file importer. It is the executable specification that the
 //! streaming importer is tested against, and it builds small DAGs held in memory (such as the
-//! aggregate manifest).
+//! aggregate manifest), and whole input trees ([`tree_dag`]), HAMT folders included.
 
 use crate::block::{Block, CidVersion, DAG_PB};
 use crate::dagpb::{self, Link};
 use crate::profile::Profile;
+use crate::importer::scan::{Entry, ImportError};
 use crate::unixfs;
+use crate::unixfs::hamt;
 use cid::Cid;
 use std::collections::HashSet;
 
@@ -105,6 +107,107 @@ pub fn file_dag(data: &[u8], profile: &Profile) -> Dag {
         .map(|i| nodes[i].block.clone().unwrap_or_else(|| leaves[i].0.clone()))
         .collect();
     Dag { root: nodes[root].cid, tsize: nodes[root].tsize, blocks }
+}
+
+/// Builds the DAG of an input tree (files read whole into memory): files as [`file_dag`],
+/// symlinks, folders basic or HAMT-sharded by boxo's rule on their actual links. Blocks in
+/// `ipfs dag export` order. The reference the streaming importer is tested against.
+pub fn tree_dag(entry: &Entry, profile: &Profile) -> Result<Dag, ImportError> {
+    let mut blocks = Vec::new();
+    let (root, tsize) = tree_blocks(entry, profile, &mut blocks)?;
+    // The pre-order listing with repeats dropped is the walk that visits each CID once: a
+    // repeated node's subtree was listed, whole, at its first occurrence.
+    let mut seen = HashSet::new();
+    blocks.retain(|b| seen.insert(b.cid));
+    Ok(Dag { root, tsize, blocks })
+}
+
+/// Appends the blocks of `entry`'s DAG in depth-first pre-order (repeats kept); returns its
+/// root CID and Tsize.
+fn tree_blocks(entry: &Entry, profile: &Profile, out: &mut Vec<Block>) -> Result<(Cid, u64), ImportError> {
+    let read = |path: &std::path::Path, offset: u64, len: u64| -> Result<Vec<u8>, ImportError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path).map_err(|e| ImportError::io(path, e))?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| ImportError::io(path, e))?;
+        let mut data = Vec::new();
+        f.take(len).read_to_end(&mut data).map_err(|e| ImportError::io(path, e))?;
+        Ok(data)
+    };
+    let (data, path) = match entry {
+        Entry::File { path, size, .. } => (read(path, 0, *size)?, path),
+        Entry::FileRange { path, offset, len, .. } => (read(path, *offset, *len)?, path),
+        Entry::Symlink { target, .. } => {
+            let block = Block::new(profile.cid_version, DAG_PB, dagpb::encode(&[], Some(&unixfs::symlink(target))));
+            let r = (block.cid, block.data.len() as u64);
+            out.push(block);
+            return Ok(r);
+        }
+        Entry::Dir { path, children } => {
+            let mut links = Vec::with_capacity(children.len());
+            let mut below = Vec::with_capacity(children.len());
+            for (name, child) in children {
+                let mut blocks = Vec::new();
+                let (cid, tsize) = tree_blocks(child, profile, &mut blocks)?;
+                links.push(Link { cid, name: name.clone(), tsize });
+                below.push(blocks);
+            }
+            dagpb::sort_links(&mut links);
+            let sizes = links.iter().map(|l| (l.name.len(), l.cid.encoded_len(), l.tsize));
+            if hamt::exceeds(profile.hamt_estimation, profile.hamt_threshold, sizes) {
+                let shard = hamt::Shard::build(links.iter().map(|l| l.name.as_slice()), profile.hamt_fanout)
+                    .map_err(|source| ImportError::Hamt { path: path.clone(), source })?;
+                return Ok(shard_blocks(&shard, &links, &below, profile, out));
+            }
+            let block = Block::new(profile.cid_version, DAG_PB, dagpb::encode(&links, Some(&unixfs::directory())));
+            let r = (block.cid, block.data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>());
+            out.push(block);
+            out.extend(below.into_iter().flatten());
+            return Ok(r);
+        }
+    };
+    if data.len() as u64 != entry.totals().1 {
+        return Err(ImportError::Changed {
+            path: path.clone(),
+            expected: entry.totals().1,
+            found: format!("{} bytes", data.len()),
+        });
+    }
+    let dag = file_dag(&data, profile);
+    out.extend(dag.blocks);
+    Ok((dag.root, dag.tsize))
+}
+
+/// Appends a HAMT shard's block and then, slot by slot, its entries' blocks (`below`, by entry)
+/// and its sub-shards; returns its CID and Tsize.
+fn shard_blocks(
+    shard: &hamt::Shard,
+    entries: &[Link],
+    below: &[Vec<Block>],
+    profile: &Profile,
+    out: &mut Vec<Block>,
+) -> (Cid, u64) {
+    let fanout = profile.hamt_fanout;
+    let mut links = Vec::with_capacity(shard.slots.len());
+    let mut inner = Vec::new();
+    for s in &shard.slots {
+        match &s.child {
+            hamt::Child::Value(i) => {
+                let e = &entries[*i];
+                links.push(Link { cid: e.cid, name: hamt::link_name(s.index, fanout, &e.name), tsize: e.tsize });
+                inner.extend(below[*i].iter().cloned());
+            }
+            hamt::Child::Shard(sub) => {
+                let (cid, tsize) = shard_blocks(sub, entries, below, profile, &mut inner);
+                links.push(Link { cid, name: hamt::link_name(s.index, fanout, b""), tsize });
+            }
+        }
+    }
+    let data = hamt::shard_data(&shard.bitfield(fanout), fanout);
+    let block = Block::new(profile.cid_version, DAG_PB, dagpb::encode(&links, Some(&data)));
+    let r = (block.cid, block.data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>());
+    out.push(block);
+    out.append(&mut inner);
+    r
 }
 
 /// Serialises a DAG as a CARv1 byte vector (header, then its blocks in order).

@@ -63,6 +63,14 @@ pub enum ImportError {
     /// The caller cancelled the work ([`crate::event::Observer::cancelled`]).
     #[error("cancelled")]
     Cancelled,
+    /// A folder cannot be written as a HAMT (bad fanout, or two names with one hash).
+    #[error("{path}: {source}")]
+    Hamt {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: crate::unixfs::hamt::HamtError,
+    },
     /// A block size differed from its prediction (a bug; please report).
     #[error("internal error: predicted {predicted} bytes for a block of {actual}")]
     Prediction {

@@ -4,7 +4,7 @@
 //! in parallel batches.
 
 use super::input::Input;
-use super::layout::{predict, root_cid_len, FileShape};
+use super::layout::{self, root_cid_len, DirShape, FileShape, Kid};
 use super::scan::{Entry, ImportError};
 use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
@@ -14,6 +14,7 @@ use crate::multibuffer;
 use crate::profile::Profile;
 use crate::sink::Sink;
 use crate::unixfs;
+use crate::unixfs::hamt::{self, Child, Shard};
 use cid::Cid;
 use rayon::prelude::*;
 use std::collections::HashSet;
@@ -136,21 +137,61 @@ impl<'a> Builder<'a> {
                 self.append_block(&cid, &data)?;
                 Ok((cid, data.len() as u64))
             }
-            Entry::Dir { children, .. } => {
-                let (predicted, _) = predict(entry, &self.profile);
-                let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
-                let mut links = Vec::with_capacity(children.len());
-                for (name, child) in children {
-                    let (cid, tsize) = self.entry(child)?;
-                    links.push(Link { cid, name: name.clone(), tsize });
+            Entry::Dir { path, children } => {
+                let kids = layout::kids(children, &self.profile);
+                let shape = layout::dir_shape(children, &kids, &self.profile)
+                    .map_err(|source| ImportError::Hamt { path: path.clone(), source })?;
+                match shape {
+                    DirShape::Basic => self.basic_dir(children, &kids),
+                    DirShape::Hamt(shard) => self.shard(&shard, children, &kids),
                 }
-                let data = dagpb::encode(&links, Some(&unixfs::directory()));
-                let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
-                let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
-                self.fill(slot, &cid, &data)?;
-                Ok((cid, tsize))
             }
         }
+    }
+
+    fn basic_dir(&mut self, children: &[(Vec<u8>, Entry)], kids: &[Kid]) -> Result<(Cid, u64), ImportError> {
+        let predicted = layout::basic_dir_size(kids, &self.profile);
+        let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
+        let mut links = Vec::with_capacity(children.len());
+        for (name, child) in children {
+            let (cid, tsize) = self.entry(child)?;
+            links.push(Link { cid, name: name.clone(), tsize });
+        }
+        let data = dagpb::encode(&links, Some(&unixfs::directory()));
+        self.node(slot, &links, &data)
+    }
+
+    /// Writes a HAMT shard: its block reserved, then each slot in order (an entry's DAG or a
+    /// sub-shard), then the block filled — `ipfs dag export`'s depth-first pre-order.
+    fn shard(&mut self, shard: &Shard, children: &[(Vec<u8>, Entry)], kids: &[Kid]) -> Result<(Cid, u64), ImportError> {
+        let fanout = self.profile.hamt_fanout;
+        let predicted = layout::shard_size(shard, kids, &self.profile);
+        let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
+        let mut links = Vec::with_capacity(shard.slots.len());
+        for s in &shard.slots {
+            let link = match &s.child {
+                Child::Value(i) => {
+                    let (name, child) = &children[*i];
+                    let (cid, tsize) = self.entry(child)?;
+                    Link { cid, name: hamt::link_name(s.index, fanout, name), tsize }
+                }
+                Child::Shard(sub) => {
+                    let (cid, tsize) = self.shard(sub, children, kids)?;
+                    Link { cid, name: hamt::link_name(s.index, fanout, b""), tsize }
+                }
+            };
+            links.push(link);
+        }
+        let data = dagpb::encode(&links, Some(&hamt::shard_data(&shard.bitfield(fanout), fanout)));
+        self.node(slot, &links, &data)
+    }
+
+    /// Fills a folder or shard's reservation with its block; returns its CID and Tsize.
+    fn node(&mut self, slot: (u64, u64), links: &[Link], data: &[u8]) -> Result<(Cid, u64), ImportError> {
+        let cid = cid_of(self.profile.cid_version, DAG_PB, data);
+        let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
+        self.fill(slot, &cid, data)?;
+        Ok((cid, tsize))
     }
 
     /// Imports one file read from `path`, which must hold exactly `size` bytes.
