@@ -68,8 +68,14 @@ fn main() {
         _ => Pack::BestFit,
     };
     let sector = if args.get(3).map(String::as_str) == Some("64") { SECTOR_64GIB } else { SECTOR_32GIB };
-    let profile =
-        Profile { cid_version: CidVersion::V1, raw_leaves: true, chunk_size: 1 << 20, max_links: 1024, hidden: false, ..Profile::default() };
+    let profile = Profile {
+        cid_version: CidVersion::V1,
+        raw_leaves: true,
+        chunk_size: 1 << 20,
+        max_links: 1024,
+        hidden: false,
+        ..Profile::default()
+    };
     let list = files(n, mix);
     let bytes: u64 = list.iter().map(|f| f.size).sum();
     let rss_list = peak_rss_mib();

@@ -233,7 +233,8 @@ pub fn dir_shape(children: &[(Vec<u8>, Entry)], kids: &[Kid], profile: &Profile)
 }
 
 fn sum_children(block_len: u64, children: impl Iterator<Item = NodeSize>, cid_len: usize) -> NodeSize {
-    let mut n = NodeSize { block_len, tsize: block_len, file_bytes: 0, car_bytes: car::section_len(cid_len, block_len) };
+    let mut n =
+        NodeSize { block_len, tsize: block_len, file_bytes: 0, car_bytes: car::section_len(cid_len, block_len) };
     for c in children {
         n.tsize += c.tsize;
         n.file_bytes += c.file_bytes;

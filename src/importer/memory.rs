@@ -4,8 +4,8 @@
 
 use crate::block::{Block, CidVersion, DAG_PB};
 use crate::dagpb::{self, Link};
-use crate::profile::Profile;
 use crate::importer::scan::{Entry, ImportError};
+use crate::profile::Profile;
 use crate::unixfs;
 use crate::unixfs::hamt;
 use cid::Cid;

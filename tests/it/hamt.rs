@@ -1,0 +1,277 @@
+//! HAMT-sharded folders: kubo's published threshold vectors, the JS importer's boundary case, a
+//! fixture CAR made by the reference JS importer, and random trees against the in-memory
+//! reference importer with exact size prediction.
+
+use crate::common::{import, pseudo_random};
+
+use carload::block::CidVersion;
+use carload::importer::layout::predict_car_size;
+use carload::importer::memory::{car_bytes, tree_dag};
+use carload::importer::scan;
+use carload::profile::Profile;
+use carload::unixfs::hamt::Estimation;
+use proptest::prelude::*;
+use std::path::Path;
+
+/// kubo's `unixfs-v0-2015` (its default): CIDv0, dag-pb leaves, HAMT above 256 KiB by links.
+fn unixfs_v0_2015() -> Profile {
+    Profile { hamt_estimation: Estimation::Links, ..Profile::default() }
+}
+
+/// kubo's `unixfs-v1-2025`: CIDv1, raw leaves, 1 MiB chunks, 1024 links, HAMT above 256 KiB by
+/// block size.
+fn unixfs_v1_2025() -> Profile {
+    Profile {
+        cid_version: CidVersion::V1,
+        raw_leaves: true,
+        chunk_size: 1 << 20,
+        max_links: 1024,
+        hamt_estimation: Estimation::Block,
+        ..Profile::default()
+    }
+}
+
+/// kubo's deterministic stream (`test/cli/testutils/random_deterministic.go`): the ChaCha20
+/// keystream under key sha256(seed), zero nonce, counter 0.
+fn deterministic_bytes(n: usize, seed: &str) -> Vec<u8> {
+    use chacha20::rand_core::{Rng, SeedableRng};
+    use sha2::Digest;
+    let key: [u8; 32] = sha2::Sha256::digest(seed.as_bytes()).into();
+    let mut rng = chacha20::ChaCha20Rng::from_seed(key);
+    let mut out = vec![0u8; n];
+    rng.fill_bytes(&mut out);
+    out
+}
+
+/// kubo's `createDeterministicFiles` names: `count` names of `len` characters (the last one
+/// `last_len`) from one 1 MiB stream, a byte per character through the 39-character alphabet.
+fn deterministic_names(count: usize, len: usize, last_len: usize, seed: &str) -> Vec<String> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz01234567890-_";
+    let stream = deterministic_bytes(1 << 20, seed);
+    let mut at = 0;
+    (0..count)
+        .map(|i| {
+            let n = if i == count - 1 { last_len } else { len };
+            let name = stream[at..at + n].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+            at += n;
+            name
+        })
+        .collect()
+}
+
+/// A folder of files named `names`, each holding `content(name)`.
+fn folder(root: &Path, names: &[String], content: impl Fn(&str) -> Vec<u8>) -> std::path::PathBuf {
+    let dir = root.join("rootDir");
+    std::fs::create_dir(&dir).unwrap();
+    for n in names {
+        std::fs::write(dir.join(n), content(n)).unwrap();
+    }
+    dir
+}
+
+/// Imports `path` with the streaming importer; checks it against the in-memory reference
+/// importer byte for byte and the predicted CAR size (exact when `exact`, else an upper bound:
+/// repeated blocks are written once). Returns the root CID.
+fn check_tree(path: &Path, profile: &Profile, exact: bool) -> (String, Vec<u8>) {
+    let (built, bytes) = import(path, profile);
+    let entry = scan(path, profile).unwrap();
+    let reference = tree_dag(&entry, profile).unwrap();
+    assert_eq!(built.root, reference.root, "root CID");
+    assert_eq!(built.tsize, reference.tsize, "Tsize");
+    assert!(bytes == car_bytes(&reference), "CAR bytes equal the reference importer's");
+    let predicted = predict_car_size(&entry, profile);
+    if exact {
+        assert_eq!(predicted, bytes.len() as u64, "predicted CAR size");
+    } else {
+        assert!(predicted >= bytes.len() as u64, "predicted CAR size bounds the written size");
+    }
+    (built.root.to_string(), bytes)
+}
+
+/// The UnixFS type of the CAR's root block.
+fn root_type(car: &[u8]) -> u64 {
+    let (header, mut r) = carload::car::BlockReader::new(car).unwrap();
+    while let Some((cid, data)) = r.next_block().unwrap() {
+        if cid == header.roots[0] {
+            let node = carload::dagpb::decode(&data).unwrap();
+            return carload::unixfs::decode(node.data.as_deref().unwrap()).unwrap().kind;
+        }
+    }
+    panic!("root block missing")
+}
+
+#[test]
+fn deterministic_stream_is_kubos() {
+    // IPIP-499: 262144 bytes of ChaCha20(sha256("chunk-v0-seed")) add to QmWmRj3d….
+    let data = deterministic_bytes(262_144, "chunk-v0-seed");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    std::fs::write(&f, data).unwrap();
+    assert_eq!(import(&f, &unixfs_v0_2015()).0.root.to_string(), "QmWmRj3dFDZdb6ABvbmKhEL6TmPbAfBZ1t5BxsEyJrcZhE");
+}
+
+#[test]
+fn kubo_v0_2015_threshold_vectors() {
+    let p = unixfs_v0_2015();
+    // 4096 × (30 + 34) = 262144: exactly at the threshold, stays basic (`>`, kubo ≥ 0.40).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = folder(tmp.path(), &deterministic_names(4096, 30, 30, "hamt-unixfs-v0-2015"), |_| b"x".to_vec());
+    let (cid, car) = check_tree(&dir, &p, false);
+    assert_eq!(cid, "QmX5GtRk3TSSEHtdrykgqm4eqMEn3n2XhfkFAis5fjyZmN");
+    assert_eq!(root_type(&car), 1);
+    // 4033 × (31 + 34) = 262145: one byte over, a HAMT.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = folder(tmp.path(), &deterministic_names(4033, 31, 31, "hamt-unixfs-v0-2015"), |_| b"x".to_vec());
+    let (cid, car) = check_tree(&dir, &p, false);
+    assert_eq!(cid, "QmeMiJzmhpJAUgynAcxTQYek5PPKgdv3qEvFsdV3XpVnvP");
+    assert_eq!(root_type(&car), 5);
+    // Powergate's profile never shards.
+    assert_eq!(root_type(&import(&dir, &Profile::default()).1), 1);
+}
+
+#[test]
+fn kubo_v1_2025_threshold_vectors() {
+    let p = unixfs_v1_2025();
+    let cases = [
+        (21, "bafybeic3h7rwruealwxkacabdy45jivq2crwz6bufb5ljwupn36gicplx4", 1),
+        (22, "bafybeiegvuterwurhdtkikfhbxcldohmxp566vpjdofhzmnhv6o4freidu", 5),
+    ];
+    for (last_len, want, kind) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let names = deterministic_names(4766, 11, last_len, "hamt-unixfs-v1-2025");
+        let dir = folder(tmp.path(), &names, |_| b"x".to_vec());
+        let (cid, car) = check_tree(&dir, &p, false);
+        assert_eq!(cid, want, "last name of {last_len} characters");
+        assert_eq!(root_type(&car), kind);
+    }
+}
+
+#[test]
+fn js_importer_1343_1344_boundary() {
+    // ipfs-unixfs-importer's go-unixfsnode parity test: CIDv1, raw leaves, links estimation.
+    let p = Profile { cid_version: CidVersion::V1, raw_leaves: true, ..unixfs_v0_2015() };
+    let name = |i: usize| {
+        format!("long name to fill out bytes to make the sharded directory test flip over the sharded directory limit because link names are included in the directory entry {i}")
+    };
+    let cases = [
+        (1343, "bafybeihecq4rpl4nw3cgfb2uiwltgsmw5sutouvuldv5fxn4gfbihvnalq", 490_665),
+        (1344, "bafybeigyvxs6og5jbmpaa43qbhhd5swklqcfzqdrtjgfh53qjon6hpjaye", 515_735),
+    ];
+    for (n, want, tsize) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..n).map(name).collect();
+        let dir = folder(tmp.path(), &names, |n| n.as_bytes().to_vec());
+        let (cid, _) = check_tree(&dir, &p, true);
+        assert_eq!(cid, want, "{n} entries");
+        assert_eq!(import(&dir, &p).0.tsize, tsize);
+    }
+}
+
+#[test]
+fn bad_fanout_is_a_one_line_error_naming_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = folder(tmp.path(), &["a".into(), "b".into()], |n| n.as_bytes().to_vec());
+    let p = Profile { hamt_threshold: 1, hamt_fanout: 100, ..unixfs_v0_2015() };
+    let entry = scan(&dir, &p).unwrap();
+    let mut sink = carload::sink::VecSink::default();
+    let err = carload::importer::write_car(&entry, &p, &mut sink, &mut carload::event::Ignore).unwrap_err();
+    assert_eq!(err.to_string(), format!("{}: HAMT fanout 100 is not a power of two from 8 to 1024", dir.display()));
+    assert!(tree_dag(&entry, &p).is_err());
+}
+
+/// A random tree under `dir`: folders of up to `width` entries (files of distinct contents,
+/// whose `chunk`-byte chunks all differ, symlinks to distinct targets, sub-folders that are never empty), so no block repeats.
+fn random_tree(dir: &Path, seed: u64, width: usize, depth: u32, chunk: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let r = pseudo_random(64, seed);
+    let n = 1 + r[0] as usize % width;
+    for i in 0..n {
+        let len = 1 + r[(i + 1) % 64] as usize % 9;
+        let name: String = pseudo_random(len, seed * 131 + i as u64)
+            .iter()
+            .map(|b| (b'a' + b % 26) as char)
+            .chain(format!("{i}").chars())
+            .collect();
+        let p = dir.join(&name);
+        match r[(i * 7 + 3) % 64] % 10 {
+            0 if depth > 0 => random_tree(&p, seed * 31 + i as u64, width, depth - 1, chunk),
+            1 => std::os::unix::fs::symlink(p.to_string_lossy().as_ref(), &p).unwrap(),
+            _ => {
+                // Each chunk (the last one too) starts with 8 bytes of its own: no leaf repeats.
+                let key = p
+                    .to_string_lossy()
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                let (full, last) = (r[(i * 5) % 64] as u64 % 4, 8 + r[(i * 3) % 64] as usize % (chunk - 7));
+                let mut content = Vec::new();
+                for j in 0..=full {
+                    let n = if j < full { chunk } else { last };
+                    content.extend((key.wrapping_add(j)).to_le_bytes());
+                    content.extend(pseudo_random(n - 8, key ^ j));
+                }
+                std::fs::write(&p, content).unwrap();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+    #[test]
+    fn random_trees_with_small_thresholds(
+        seed in 1u64..1_000_000,
+        width in 1usize..160,
+        block in any::<bool>(),
+        threshold in 1u64..1500,
+        fanout_bits in prop::sample::select(vec![3u32, 4, 5, 8]),
+        v1 in any::<bool>(),
+        raw in any::<bool>(),
+        chunk in 16usize..300,
+        links in 2usize..6,
+    ) {
+        let p = Profile {
+            cid_version: if v1 { CidVersion::V1 } else { CidVersion::V0 },
+            raw_leaves: raw,
+            chunk_size: chunk,
+            max_links: links,
+            hamt_estimation: if block { Estimation::Block } else { Estimation::Links },
+            hamt_threshold: threshold,
+            hamt_fanout: 1 << fanout_bits,
+            ..Profile::default()
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("t");
+        random_tree(&root, seed, width, 2, chunk);
+        check_tree(&root, &p, true);
+    }
+}
+
+#[test]
+fn js_importer_fixture() {
+    // tests/vectors/unixfs/js-hamt.car: made by tests/vectors/unixfs/js-hamt.mjs with
+    // ipfs-unixfs-importer 12.0.1 (CIDv0, dag-pb leaves, HAMT above 1000 bytes by links).
+    let fixture = std::fs::read("tests/vectors/unixfs/js-hamt.car").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("hamt");
+    js_hamt_tree(&root);
+    let p = Profile { hamt_threshold: 1000, ..unixfs_v0_2015() };
+    let (_, car) = check_tree(&root, &p, false);
+    assert_eq!(root_type(&car), 5);
+    assert!(car == fixture, "CAR equals the JS importer's byte for byte");
+}
+
+/// The tree `js-hamt.mjs` imports: 2000 files `f0000`…`f1999` holding "x", a folder `many` of 40
+/// files `m00`… holding their names, a folder `few` of 3 such files.
+fn js_hamt_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("many")).unwrap();
+    std::fs::create_dir_all(root.join("few")).unwrap();
+    for i in 0..2000 {
+        std::fs::write(root.join(format!("f{i:04}")), b"x").unwrap();
+    }
+    for i in 0..40 {
+        std::fs::write(root.join("many").join(format!("m{i:02}")), format!("m{i:02}")).unwrap();
+    }
+    for i in 0..3 {
+        std::fs::write(root.join("few").join(format!("w{i}")), format!("w{i}")).unwrap();
+    }
+}
