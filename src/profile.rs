@@ -88,3 +88,22 @@ impl Profile {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pow_serde_form_is_unchanged_and_hamt_fields_round_trip() {
+        let pow = r#"{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false}"#;
+        assert_eq!(serde_json::to_string(&Profile::default()).unwrap(), pow);
+        assert_eq!(serde_json::from_str::<Profile>(pow).unwrap(), Profile::default());
+        let sharded =
+            Profile { hamt_estimation: Estimation::Block, hamt_threshold: 1000, hamt_fanout: 16, ..Profile::default() };
+        let json = serde_json::to_string(&sharded).unwrap();
+        assert!(json.ends_with(r#""hamt_estimation":"block","hamt_threshold":1000,"hamt_fanout":16}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), sharded);
+        assert_eq!(sharded.describe(), "cidv0, dag-pb leaves, size-262144, 174 links, HAMT > 1000 by block, fanout 16");
+        assert_eq!(Profile::default().describe(), "cidv0, dag-pb leaves, size-262144, 174 links");
+    }
+}

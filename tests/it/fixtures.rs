@@ -1,8 +1,7 @@
 //! Published kubo / gateway-conformance fixture CARs, rebuilt byte for byte from their content.
 //!
-//! Not rebuilt, because their profile is outside what carload builds: `t0114-gateway-subdomains`
-//! (sha2-512 and identity CIDs) and `gwc-hamt` (HAMT-sharded directory; go-ipfs 0.8, which
-//! Powergate uses, never shards).
+//! Not rebuilt, because its profile is outside what carload builds: `t0114-gateway-subdomains`
+//! (sha2-512 and identity CIDs). `gwc-hamt` (HAMT-sharded folders) is rebuilt in `hamt.rs`.
 
 use crate::common;
 

@@ -11,6 +11,7 @@ use carload::importer::scan;
 use carload::profile::Profile;
 use carload::unixfs::hamt::Estimation;
 use proptest::prelude::*;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// kubo's `unixfs-v0-2015` (its default): CIDv0, dag-pb leaves, HAMT above 256 KiB by links.
@@ -274,4 +275,104 @@ fn js_hamt_tree(root: &Path) {
     for i in 0..3 {
         std::fs::write(root.join("few").join(format!("w{i}")), format!("w{i}")).unwrap();
     }
+}
+
+/// Writes the UnixFS tree under `cid` to `path` (folders basic or HAMT, files, symlinks); returns
+/// the fanout of the HAMTs met and the largest leaf (the chunk size).
+fn extract(cid: &cid::Cid, blocks: &HashMap<cid::Cid, Vec<u8>>, path: &Path, seen: &mut (u32, usize)) {
+    use carload::block::RAW;
+    fn file(cid: &cid::Cid, blocks: &HashMap<cid::Cid, Vec<u8>>, seen: &mut (u32, usize)) -> Vec<u8> {
+        if cid.codec() == RAW {
+            seen.1 = seen.1.max(blocks[cid].len());
+            return blocks[cid].clone();
+        }
+        let node = carload::dagpb::decode(&blocks[cid]).unwrap();
+        let fs = carload::unixfs::decode(node.data.as_deref().unwrap()).unwrap();
+        let mut out = fs.data.unwrap_or_default();
+        seen.1 = seen.1.max(out.len());
+        for l in &node.links {
+            out.extend(file(&l.cid, blocks, seen));
+        }
+        out
+    }
+    fn shard(cid: &cid::Cid, blocks: &HashMap<cid::Cid, Vec<u8>>, dir: &Path, seen: &mut (u32, usize)) {
+        let node = carload::dagpb::decode(&blocks[cid]).unwrap();
+        let prefix = carload::unixfs::hamt::prefix_len(seen.0);
+        for l in &node.links {
+            if l.name.len() == prefix {
+                shard(&l.cid, blocks, dir, seen);
+            } else {
+                extract(&l.cid, blocks, &dir.join(std::str::from_utf8(&l.name[prefix..]).unwrap()), seen);
+            }
+        }
+    }
+    if cid.codec() == RAW {
+        std::fs::write(path, file(cid, blocks, seen)).unwrap();
+        return;
+    }
+    let node = carload::dagpb::decode(&blocks[cid]).unwrap();
+    let data = node.data.as_deref().unwrap();
+    match carload::unixfs::decode(data).unwrap().kind {
+        1 => {
+            std::fs::create_dir(path).unwrap();
+            for l in &node.links {
+                extract(&l.cid, blocks, &path.join(std::str::from_utf8(&l.name).unwrap()), seen);
+            }
+        }
+        2 => std::fs::write(path, file(cid, blocks, seen)).unwrap(),
+        5 => {
+            // `… 30 <fanout varint>` ends the shard's Data (no power of two's varint holds 0x30).
+            let at = data.iter().rposition(|&b| b == 0x30).unwrap();
+            seen.0 = carload::varint::read(&data[at + 1..]).unwrap().0 as u32;
+            std::fs::create_dir(path).unwrap();
+            shard(cid, blocks, path, seen);
+        }
+        k => panic!("unsupported UnixFS type {k}"),
+    }
+}
+
+#[test]
+fn gateway_conformance_hamt_fixture_rebuilt() {
+    // gateway-conformance `single-layer-hamt-with-multi-block-files.car`, exported by kubo:
+    // every folder sharded (kubo's old global sharding; here: above 1 byte by links).
+    let bytes = std::fs::read("tests/vectors/unixfs/gwc-hamt.car").unwrap();
+    let (header, mut r) = carload::car::BlockReader::new(&bytes[..]).unwrap();
+    let mut blocks = HashMap::new();
+    while let Some((cid, data)) = r.next_block().unwrap() {
+        blocks.insert(cid, data);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("content");
+    let mut seen = (0, 0);
+    extract(&header.roots[0], &blocks, &root, &mut seen);
+    let p = Profile {
+        cid_version: CidVersion::V1,
+        raw_leaves: true,
+        chunk_size: seen.1,
+        hamt_estimation: Estimation::Links,
+        hamt_threshold: 1,
+        hamt_fanout: seen.0,
+        ..Profile::default()
+    };
+    let (cid, car) = check_tree(&root, &p, false);
+    assert_eq!(cid, header.roots[0].to_string());
+    assert!(car == bytes, "CAR equals kubo's byte for byte");
+}
+
+#[test]
+fn prepare_writes_a_hamt_car_of_the_predicted_size() {
+    // The engine behind `carload car` / `carload prepare`, with a profile that shards.
+    let tmp = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("file-{i}")).collect();
+    let dir = folder(tmp.path(), &names, |n| n.as_bytes().to_vec());
+    let p = Profile { hamt_threshold: 500, hamt_fanout: 16, ..unixfs_v0_2015() };
+    let entry = scan(&dir, &p).unwrap();
+    let out = tmp.path().join("out.car");
+    let file = std::fs::File::create(&out).unwrap();
+    let prepared = carload::prepare::prepare_to_file(&entry, &p, &file, true, &mut carload::event::Ignore).unwrap();
+    let written = std::fs::read(&out).unwrap();
+    assert_eq!(written, car_bytes(&tree_dag(&entry, &p).unwrap()));
+    assert_eq!(written.len() as u64, predict_car_size(&entry, &p));
+    assert_eq!(root_type(&written), 5);
+    assert!(prepared.piece.is_some());
 }
