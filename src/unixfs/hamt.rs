@@ -97,7 +97,10 @@ pub fn exceeds(
     let estimate = match estimation {
         Estimation::Disabled => return false,
         Estimation::Links => links.into_iter().map(|(name, cid, _)| (name + cid) as u64).sum::<u64>(),
-        Estimation::Block => crate::dagpb::encoded_len(links, Some(crate::unixfs::directory().len())) as u64,
+        Estimation::Block => {
+            let links = links.into_iter().map(|(name, cid, tsize)| (cid, name, tsize));
+            crate::dagpb::encoded_len(links, Some(crate::unixfs::directory().len())) as u64
+        }
     };
     estimate > threshold
 }

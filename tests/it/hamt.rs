@@ -376,3 +376,26 @@ fn prepare_writes_a_hamt_car_of_the_predicted_size() {
     assert_eq!(root_type(&written), 5);
     assert!(prepared.piece.is_some());
 }
+
+#[test]
+fn repeated_hamt_folders_are_written_once() {
+    // Two identical sharded sub-folders have one CID: the second's blocks are not written again.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("r");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+        for i in 0..60 {
+            std::fs::write(root.join(sub).join(format!("n{i}")), format!("n{i}")).unwrap();
+        }
+    }
+    let p = Profile { hamt_threshold: 100, hamt_fanout: 8, ..unixfs_v0_2015() };
+    let (_, car) = check_tree(&root, &p, false);
+    let (_, one) = import(&root.join("a"), &p);
+    let blocks = |car: &[u8]| {
+        let (_, mut r) = carload::car::BlockReader::new(car).unwrap();
+        std::iter::from_fn(|| r.next_block().unwrap()).count()
+    };
+    // The root (basic), then one copy of the HAMT `a` is; `b` repeats it.
+    assert_eq!(root_type(&one), 5);
+    assert_eq!(blocks(&car), 1 + blocks(&one));
+}

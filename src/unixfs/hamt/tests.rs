@@ -146,7 +146,7 @@ fn switch_is_strictly_greater_and_skips_empty_folders() {
     assert!(!exceeds(Estimation::Links, 74, links));
     assert!(exceeds(Estimation::Links, 73, links));
     // Block: the basic folder block's length (4 + each link's serialized size).
-    let block = crate::dagpb::encoded_len(links, Some(2)) as u64;
+    let block = crate::dagpb::encoded_len(links.map(|(name, cid, tsize)| (cid, name, tsize)), Some(2)) as u64;
     assert!(!exceeds(Estimation::Block, block, links));
     assert!(exceeds(Estimation::Block, block - 1, links));
     assert!(!exceeds(Estimation::Disabled, 1, links));
