@@ -12,6 +12,7 @@ mod common;
 mod commp_vectors;
 mod decoders;
 mod drive;
+mod drives;
 mod extract;
 mod fixtures;
 mod importer;
