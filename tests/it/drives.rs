@@ -152,6 +152,13 @@ fn a_shipment_spreads_over_drives_with_every_car_on_exactly_one() {
     let (code, out, err) = run(d, &["receive", "d1", "d2", "d3", "--deals", "deals.csv"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("{n} CARs: {n} OK", n = ids.len())), "{out}");
+    // The files come back from the three drives.
+    run_ok(d, &["extract", "s.jsonl", "--cars", "d1", "--cars", "d2", "--cars", "d3", "--to", "restored"]);
+    for e in std::fs::read_dir(d.join("data")).unwrap() {
+        let e = e.unwrap();
+        let back = std::fs::read(d.join("restored/data").join(e.file_name())).unwrap();
+        assert_eq!(back, std::fs::read(e.path()).unwrap(), "{:?}", e.file_name());
+    }
     // A second run finds every batch built where it is.
     let again = run_ok(d, &[&build[..], &["--drive-capacity", "2MiB"]].concat());
     assert_eq!(again.matches("skipped: already built").count(), ids.len(), "{again}");
