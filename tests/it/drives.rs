@@ -152,6 +152,16 @@ fn a_shipment_spreads_over_drives_with_every_car_on_exactly_one() {
     let (code, out, err) = run(d, &["receive", "d1", "d2", "d3", "--deals", "deals.csv"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("{n} CARs: {n} OK", n = ids.len())), "{out}");
+    assert!(out.contains("DRIVE    ") && out.contains("drive 2 of 3 \"d2\" of shipment \"s\""), "{out}");
+    // A CAR lost in transit: the drive's own manifest says so, even without a deal list.
+    let lost = cars(&d.join("d2")).into_iter().next().unwrap();
+    let lost_car = d.join("d2").join(format!("{lost}.car"));
+    std::fs::rename(&lost_car, d.join("lost.car")).unwrap();
+    let (code, out, err) = run(d, &["receive", "d1", "d2", "d3"]);
+    assert_ne!(code, 0);
+    assert!(out.contains(&format!("PROBLEM  missing {lost}.car: carload-drive.json lists it")), "{out}");
+    assert!(err.contains("1 drive manifest problems"), "{err}");
+    std::fs::rename(d.join("lost.car"), &lost_car).unwrap();
     // The files come back from the three drives.
     run_ok(d, &["extract", "s.jsonl", "--cars", "d1", "--cars", "d2", "--cars", "d3", "--to", "restored"]);
     for e in std::fs::read_dir(d.join("data")).unwrap() {
