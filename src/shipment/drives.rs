@@ -202,33 +202,52 @@ enum Record {
     },
 }
 
-/// A drive log as read: its set and position, the other records, and where its complete lines
-/// end.
+/// What was read of a drive log: its set and position, where its complete lines end, the
+/// file's identity (appended records are read from where the last read ended).
 #[derive(Debug, Clone, Default)]
 struct Log {
     this: Option<(String, u32)>,
-    records: Vec<Record>,
     complete_len: u64,
     len: u64,
+    /// Complete lines read.
+    lines: usize,
+    /// The file read (device, inode).
+    ident: (u64, u64),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DrivesError + '_ {
     move |source| DrivesError::Io { path: path.to_path_buf(), source }
 }
 
-/// Reads `dir`'s log (`Ok(None)` when there is none).
-fn read_log(dir: &Path) -> Result<Option<Log>, DrivesError> {
+/// Reads `dir`'s log (`Ok(None)` when there is none). With `known`, the same file read
+/// before, only what was appended since is read, its records added to `known` (returns `true`
+/// when it read the whole file again: another file, or one cut shorter).
+fn read_log(dir: &Path, known: Option<&mut Log>) -> Result<Option<(Log, Vec<Record>, bool)>, DrivesError> {
+    use std::io::Seek;
+    use std::os::unix::fs::MetadataExt;
     let path = dir.join(LOG);
-    let file = match std::fs::File::open(&path) {
+    let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path)(e)),
     };
+    let meta = file.metadata().map_err(io_err(&path))?;
+    let ident = (meta.dev(), meta.ino());
+    let mut log = match known {
+        Some(k) if k.ident == ident && meta.len() >= k.complete_len => std::mem::take(k),
+        _ => Log { ident, ..Log::default() },
+    };
+    let whole = log.complete_len == 0;
+    file.seek(io::SeekFrom::Start(log.complete_len)).map_err(io_err(&path))?;
     let mut text = Vec::new();
-    file.take(MAX_LOG).read_to_end(&mut text).map_err(io_err(&path))?;
-    let complete_len = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let mut log = Log { complete_len: complete_len as u64, len: text.len() as u64, ..Log::default() };
-    for (n, line) in text[..complete_len].split(|&b| b == b'\n').enumerate() {
+    file.take(MAX_LOG.saturating_sub(log.complete_len)).read_to_end(&mut text).map_err(io_err(&path))?;
+    let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    log.len = log.complete_len + text.len() as u64;
+    let body = &text[..complete];
+    let mut records = Vec::new();
+    for line in body.split(|&b| b == b'\n').take(body.iter().filter(|&&b| b == b'\n').count()) {
+        let n = log.lines;
+        log.lines += 1;
         if line.is_empty() {
             continue;
         }
@@ -259,9 +278,10 @@ fn read_log(dir: &Path) -> Result<Option<Log>, DrivesError> {
         if n == 0 {
             return Err(garbled("the first line does not name the drive's set".into()));
         }
-        log.records.push(r);
+        records.push(r);
     }
-    Ok(Some(log))
+    log.complete_len += complete as u64;
+    Ok(Some((log, records, whole)))
 }
 
 fn valid_set_id(s: &str) -> bool {
@@ -269,23 +289,27 @@ fn valid_set_id(s: &str) -> bool {
 }
 
 /// Appends `records` to `dir`'s log (created with its set line when `this` is given and there
-/// is none), first cutting a torn last line; flushed to the disk.
-fn append(dir: &Path, log: &Log, this: Option<(&str, u32)>, records: &[Record]) -> Result<(), DrivesError> {
+/// is none), first cutting a torn last line; flushed to the disk. `log` is updated to what the
+/// file then holds.
+fn append(dir: &Path, log: &mut Log, this: Option<(&str, u32)>, records: &[Record]) -> Result<(), DrivesError> {
     let path = dir.join(LOG);
     let mut text = Vec::new();
+    let mut lines = 0;
     if log.this.is_none() {
         let (set, this) = this.expect("a new log gets its set line");
         serde_json::to_writer(&mut text, &Record::This { set: set.to_string(), this }).expect("records serialize");
         text.push(b'\n');
+        lines += 1;
     }
     for r in records {
         serde_json::to_writer(&mut text, r).expect("records serialize");
         text.push(b'\n');
+        lines += 1;
     }
     if text.is_empty() && log.len == log.complete_len {
         return Ok(());
     }
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -294,8 +318,13 @@ fn append(dir: &Path, log: &Log, this: Option<(&str, u32)>, records: &[Record]) 
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(io_err(&path))?;
-    let len = file.metadata().map_err(io_err(&path))?.len();
-    if len != log.complete_len {
+    let meta = file.metadata().map_err(io_err(&path))?;
+    if log.this.is_none() {
+        // A new (or empty, or torn first line) log: written from the start.
+        log.complete_len = 0;
+        log.lines = 0;
+    }
+    if meta.len() != log.complete_len {
         // A torn line (or one written since: impossible, the folder lock is held).
         file.set_len(log.complete_len).map_err(io_err(&path))?;
     }
@@ -304,6 +333,13 @@ fn append(dir: &Path, log: &Log, this: Option<(&str, u32)>, records: &[Record]) 
     f.seek(io::SeekFrom::Start(log.complete_len)).map_err(io_err(&path))?;
     f.write_all(&text).map_err(io_err(&path))?;
     file.sync_data().map_err(io_err(&path))?;
+    log.ident = (meta.dev(), meta.ino());
+    log.complete_len += text.len() as u64;
+    log.len = log.complete_len;
+    log.lines += lines;
+    if let Some((set, this)) = this.filter(|_| log.this.is_none()) {
+        log.this = Some((set.to_string(), this));
+    }
     Ok(())
 }
 
@@ -318,36 +354,74 @@ pub struct Drive {
     pub dir: Option<PathBuf>,
 }
 
-/// The set's records merged: labels by position, batches by drive (conflicts apart).
+/// The set's records merged: labels by position, batches by drive (conflicts apart), and every
+/// record once, numbered.
 #[derive(Debug, Clone, Default)]
 struct Table {
     labels: BTreeMap<u32, String>,
-    batches: HashMap<String, u32>,
+    batches: HashMap<String, (u32, usize)>,
     conflicts: HashMap<String, (u32, u32)>,
-    /// Every drive and batch record, once, in a stable order.
+    drive_records: HashMap<(u32, String), usize>,
+    /// Every drive and batch record, once, in the order first read.
     records: Vec<Record>,
 }
 
 impl Table {
-    fn add(&mut self, r: &Record) {
+    /// Adds `r`; returns its number (`None` for a set line and a conflicting batch record).
+    fn add(&mut self, r: &Record) -> Option<usize> {
         match r {
-            Record::This { .. } => return,
+            Record::This { .. } => None,
             Record::Drive { drive, label } => {
-                if self.labels.get(drive) == Some(label) {
-                    return;
+                if let Some(&k) = self.drive_records.get(&(*drive, label.clone())) {
+                    return Some(k);
                 }
                 self.labels.insert(*drive, label.clone());
+                self.drive_records.insert((*drive, label.clone()), self.records.len());
+                self.records.push(r.clone());
+                Some(self.records.len() - 1)
             }
             Record::Batch { batch, drive } => match self.batches.get(batch) {
-                Some(d) if d == drive => return,
-                Some(d) => {
-                    self.conflicts.insert(batch.clone(), (*d.min(drive), *d.max(drive)));
-                    return;
+                Some(&(d, k)) if d == *drive => Some(k),
+                Some(&(d, _)) => {
+                    self.conflicts.insert(batch.clone(), (d.min(*drive), d.max(*drive)));
+                    None
                 }
-                None => _ = self.batches.insert(batch.clone(), *drive),
+                None => {
+                    self.batches.insert(batch.clone(), (*drive, self.records.len()));
+                    self.records.push(r.clone());
+                    Some(self.records.len() - 1)
+                }
             },
         }
-        self.records.push(r.clone());
+    }
+
+    /// Whether record `k` is one every drive should hold (a drive's label only as last seen).
+    fn current(&self, k: usize) -> bool {
+        match &self.records[k] {
+            Record::Drive { drive, label } => self.labels.get(drive) == Some(label),
+            _ => true,
+        }
+    }
+}
+
+/// What a builder knows of one present drive's log: what it read, and which of the table's
+/// records the log holds (a bit each).
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    log: Log,
+    has: Vec<u64>,
+}
+
+impl Seen {
+    fn has(&self, k: usize) -> bool {
+        self.has.get(k / 64).is_some_and(|w| w & (1 << (k % 64)) != 0)
+    }
+
+    fn mark(&mut self, k: usize) {
+        if self.has.len() <= k / 64 {
+            self.has.resize(k / 64 + 1, 0);
+        }
+        self.has[k / 64] |= 1 << (k % 64);
     }
 }
 
@@ -358,6 +432,8 @@ pub struct DriveSet {
     set: String,
     drives: Vec<Drive>,
     table: Table,
+    /// Each present drive's log as last read (by index into `drives`).
+    seen: Vec<Seen>,
     opts: SetOptions,
     /// What opening the set noticed (a batch's outputs on two drives).
     pub warnings: Vec<String>,
@@ -491,7 +567,7 @@ impl DriveSet {
                 set.refuse_mount_point(dir, &label, &present)?;
             }
             let _locks = lock_all(&set.drives)?;
-            let logs = set.read_logs()?;
+            set.read_logs()?;
             // New drives get positions after the known ones. A drive's label is its manifest's
             // (`carload drive label` changes it there), else the one recorded, else its folder's
             // name; a changed one is recorded.
@@ -548,7 +624,7 @@ impl DriveSet {
                             set.table.add(&r);
                             adopted.push(r);
                         }
-                        Some(&p) if p != d.position => set.warnings.push(format!(
+                        Some(&(p, _)) if p != d.position => set.warnings.push(format!(
                             "{id}: outputs on drive {} ({}) but the batch belongs on drive {p}; they are not its",
                             d.position, d.label
                         )),
@@ -556,7 +632,7 @@ impl DriveSet {
                     }
                 }
             }
-            set.sync(&logs)?;
+            set.sync()?;
         }
         let of = set.of();
         for d in &set.drives {
@@ -616,8 +692,8 @@ impl DriveSet {
                 return Err(DrivesError::Twice(dir.clone()));
             }
             canon.push(c);
-            let position = match read_log(dir)? {
-                Some(Log { this: Some((s, p)), .. }) => {
+            let position = match read_log(dir, None)? {
+                Some((Log { this: Some((s, p)), .. }, _, _)) => {
                     match &set {
                         Some((id, first)) if *id != s => return Err(DrivesError::OtherSet(first.clone(), dir.clone())),
                         Some(_) => {}
@@ -635,50 +711,58 @@ impl DriveSet {
         // Known drives first, by position; new ones after them, in the order given.
         drives.sort_by_key(|d| if d.position == 0 { u32::MAX } else { d.position });
         let set_id = set.map(|(s, _)| s).unwrap_or_else(|| opts.new_set_id.clone());
-        Ok(DriveSet { set: set_id, drives, table: Table::default(), opts, warnings: Vec::new() })
+        let seen = vec![Seen::default(); drives.len()];
+        Ok(DriveSet { set: set_id, drives, table: Table::default(), seen, opts, warnings: Vec::new() })
     }
 
-    /// Reads every present drive's log into the table (labels of present drives filled in).
-    fn read_logs(&mut self) -> Result<Vec<(usize, Log)>, DrivesError> {
-        let mut logs = Vec::new();
-        let mut table = Table::default();
-        for (i, d) in self.drives.iter().enumerate() {
-            let dir = d.dir.as_deref().expect("given");
-            let log = read_log(dir)?.unwrap_or_default();
-            for r in &log.records {
-                table.add(r);
+    /// Reads what was appended to every present drive's log since the last read into the table
+    /// (labels of present drives filled in). A log that is another file, or shorter, than last
+    /// read (edited by hand, say to remove a wrong record) makes every log read again whole.
+    fn read_logs(&mut self) -> Result<(), DrivesError> {
+        for pass in 0..2 {
+            let mut again = false;
+            for (i, d) in self.drives.iter().enumerate() {
+                let dir = d.dir.as_deref().expect("given");
+                let seen = &mut self.seen[i];
+                let had = seen.log.ident != (0, 0);
+                let Some((log, records, whole)) = read_log(dir, Some(&mut seen.log))? else {
+                    *seen = Seen::default();
+                    continue;
+                };
+                if whole && had && pass == 0 {
+                    again = true;
+                    break;
+                }
+                seen.log = log;
+                for r in &records {
+                    if let Some(k) = self.table.add(r) {
+                        seen.mark(k);
+                    }
+                }
             }
-            logs.push((i, log));
+            if !again {
+                break;
+            }
+            self.table = Table::default();
+            self.seen = vec![Seen::default(); self.drives.len()];
         }
         for d in self.drives.iter_mut().filter(|d| d.position > 0) {
-            d.label = table.labels.get(&d.position).cloned().unwrap_or_default();
+            d.label = self.table.labels.get(&d.position).cloned().unwrap_or_default();
         }
-        self.table = table;
-        Ok(logs)
+        Ok(())
     }
 
     /// Appends to each present drive's log the records it lacks (a new log gets its set line).
-    fn sync(&self, logs: &[(usize, Log)]) -> Result<(), DrivesError> {
-        for (i, log) in logs {
-            let d = &self.drives[*i];
-            let mut has = Table::default();
-            for r in &log.records {
-                has.add(r);
+    fn sync(&mut self) -> Result<(), DrivesError> {
+        for (i, d) in self.drives.iter().enumerate() {
+            let seen = &mut self.seen[i];
+            let missing: Vec<usize> =
+                (0..self.table.records.len()).filter(|&k| !seen.has(k) && self.table.current(k)).collect();
+            let records: Vec<Record> = missing.iter().map(|&k| self.table.records[k].clone()).collect();
+            append(d.dir.as_deref().expect("given"), &mut seen.log, Some((&self.set, d.position)), &records)?;
+            for k in missing {
+                seen.mark(k);
             }
-            let missing: Vec<Record> = self
-                .table
-                .records
-                .iter()
-                .filter(|r| match r {
-                    Record::Drive { drive, label } => {
-                        self.table.labels.get(drive) == Some(label) && has.labels.get(drive) != Some(label)
-                    }
-                    Record::Batch { batch, .. } => !has.batches.contains_key(batch),
-                    Record::This { .. } => false,
-                })
-                .cloned()
-                .collect();
-            append(d.dir.as_deref().expect("given"), log, Some((&self.set, d.position)), &missing)?;
         }
         Ok(())
     }
@@ -714,7 +798,7 @@ impl DriveSet {
         }
         match self.table.batches.get(id) {
             None => Placement::Unassigned,
-            Some(&p) => match self.dir(p) {
+            Some(&(p, _)) => match self.dir(p) {
                 Some(d) => Placement::Dir(d),
                 None => Placement::Refused(PlaceError::Absent { position: p, label: self.label(p) }),
             },
@@ -723,7 +807,7 @@ impl DriveSet {
 
     /// The drive (position) of batch `id`, when assigned.
     pub fn drive_of(&self, id: &str) -> Option<u32> {
-        self.table.batches.get(id).copied()
+        self.table.batches.get(id).map(|&(p, _)| p)
     }
 
     /// Assigns batch `w` (of the shipment's batches `all`) to a drive, or finds the drive it was
@@ -732,7 +816,7 @@ impl DriveSet {
     pub fn assign(&mut self, w: &Watched, all: &[Watched]) -> Result<PathBuf, PlaceError> {
         let log_err = |e: DrivesError| PlaceError::Log(e.to_string());
         let _locks = lock_all(&self.drives).map_err(log_err)?;
-        let logs = self.read_logs().map_err(log_err)?;
+        self.read_logs().map_err(log_err)?;
         match self.placement(&w.id) {
             Placement::Dir(d) => return Ok(d.to_path_buf()),
             Placement::Refused(e) => return Err(e),
@@ -753,7 +837,7 @@ impl DriveSet {
         let position = u.position;
         let r = Record::Batch { batch: w.id.clone(), drive: position };
         self.table.add(&r);
-        self.sync(&logs).map_err(log_err)?;
+        self.sync().map_err(log_err)?;
         Ok(self.dir(position).expect("present").to_path_buf())
     }
 
@@ -764,8 +848,7 @@ impl DriveSet {
         self.drives()
             .into_iter()
             .map(|d| {
-                let mine: Vec<&Watched> =
-                    all.iter().filter(|w| self.table.batches.get(&w.id) == Some(&d.position)).collect();
+                let mine: Vec<&Watched> = all.iter().filter(|w| self.drive_of(&w.id) == Some(d.position)).collect();
                 let mut u = DriveUsage {
                     position: d.position,
                     of,
@@ -813,6 +896,60 @@ mod tests {
         assert!(Reserve::parse("60%").is_err());
         assert!(Reserve::parse("lots").unwrap_err().contains("\"lots\""));
         assert_eq!(Reserve::Basis(100).of(18_000_000_000_000), 180_000_000_000);
+    }
+
+    /// Two builders' views of two drives: appends are read from where the last read ended, and a
+    /// log edited by hand (a wrong record removed) is read again whole.
+    #[test]
+    fn logs_are_read_from_where_the_last_read_ended_and_again_whole_when_edited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = ["a", "b"].iter().map(|n| tmp.path().join(n)).collect();
+        for d in &dirs {
+            std::fs::create_dir(d).unwrap();
+        }
+        let opts = SetOptions { new_set_id: "0123456789abcdef0123456789abcdef".into(), ..SetOptions::default() };
+        let start = |positioned: bool| {
+            let mut s = DriveSet::match_folders(&dirs, opts.clone()).unwrap();
+            if !positioned {
+                for (k, d) in s.drives.iter_mut().enumerate() {
+                    d.position = k as u32 + 1;
+                }
+            }
+            s.read_logs().unwrap();
+            s
+        };
+        let mut one = start(false);
+        for p in [1, 2] {
+            one.table.add(&Record::Drive { drive: p, label: format!("d{p}") });
+        }
+        one.sync().unwrap();
+        let mut two = start(true);
+        assert_eq!(two.of(), 2);
+        two.table.add(&Record::Batch { batch: "x".into(), drive: 2 });
+        two.sync().unwrap();
+        let before = one.seen[0].log.clone();
+        one.read_logs().unwrap();
+        assert_eq!(one.drive_of("x"), Some(2), "the appended record is read");
+        assert_eq!(one.seen[0].log.lines, before.lines + 1, "only the appended line was read");
+        assert_eq!(one.placement("x"), Placement::Dir(&dirs[1]));
+        // A wrong record appended by hand to both logs: the batch is refused.
+        let good: Vec<String> = dirs.iter().map(|d| std::fs::read_to_string(d.join(LOG)).unwrap()).collect();
+        for (d, g) in dirs.iter().zip(&good) {
+            std::fs::write(d.join(LOG), format!("{g}{{\"batch\":\"x\",\"drive\":1}}\n")).unwrap();
+        }
+        one.read_logs().unwrap();
+        assert_eq!(one.placement("x"), Placement::Refused(PlaceError::Conflict(1, 2)));
+        // Removed again: the shorter logs are read whole, and the batch is placed.
+        for (d, g) in dirs.iter().zip(&good) {
+            std::fs::write(d.join(LOG), g).unwrap();
+        }
+        one.read_logs().unwrap();
+        assert_eq!(one.placement("x"), Placement::Dir(&dirs[1]));
+        // Syncing adds nothing: both logs hold every record.
+        one.sync().unwrap();
+        for (d, g) in dirs.iter().zip(&good) {
+            assert_eq!(&std::fs::read_to_string(d.join(LOG)).unwrap(), g);
+        }
     }
 
     /// What [`need`] promises holds for a real build: CAR, sidecars and spool together, with
