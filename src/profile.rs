@@ -6,6 +6,8 @@ use crate::block::{CidVersion, DAG_PB, RAW};
 pub const DEFAULT_CHUNK_SIZE: usize = 262_144;
 /// Default links per file node (go-unixfs `DefaultLinksPerBlock` = 8192/47).
 pub const DEFAULT_MAX_LINKS: usize = 174;
+/// Most links per file node a profile may ask for (`--max-links`, shipment files).
+pub const MAX_LINKS: usize = 1 << 20;
 /// Largest chunk size kubo accepts (`chunker.ChunkSizeLimit`, 2 MiB − 256).
 pub const MAX_CHUNK_SIZE: usize = 2_096_896;
 

@@ -676,8 +676,8 @@ fn check_header(h: &Header) -> Result<(), FormatError> {
             format!("{} is not between 1 and {}", p.chunk_size, crate::profile::MAX_CHUNK_SIZE),
         );
     }
-    if p.max_links < 2 || p.max_links > 1 << 20 {
-        return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, 1 << 20));
+    if p.max_links < 2 || p.max_links > crate::profile::MAX_LINKS {
+        return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, crate::profile::MAX_LINKS));
     }
     if let Err(e) = super::plan::check_options(&super::plan::PlanOptions::of_header(h)) {
         return bad("sizes", e.to_string());
