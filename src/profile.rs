@@ -137,8 +137,10 @@ impl Preset {
                 ..Profile::default()
             },
         };
-        // HAMT folders (issue #21 part 2) are set here per preset: unixfs-v0-2015 = links
-        // estimation above 256 KiB; unixfs-v1-2025 = block estimation above 256 KiB; pow = none.
+        // HAMT-PRESETS (issue #21 part 2, merged from `hamt-write`): set the HAMT fields here,
+        // per preset: pow = none (go-ipfs 0.8 never shards); unixfs-v0-2015 = `links`
+        // estimation, threshold 256 KiB, fanout 256; unixfs-v1-2025 = `block` estimation,
+        // threshold 256 KiB, fanout 256. Then apply `--hamt-*` knobs below like the others.
         p.cid_version = k.cid_version.unwrap_or(p.cid_version);
         let preset_raw = if self == Preset::Pow { p.cid_version == CidVersion::V1 } else { p.raw_leaves };
         p.raw_leaves = k.raw_leaves.unwrap_or(preset_raw);

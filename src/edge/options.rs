@@ -105,6 +105,8 @@ pub struct ProfileArgs {
     /// File layout: balanced or trickle (kubo --trickle; default: balanced).
     #[arg(long, value_enum, value_name = "LAYOUT")]
     pub layout: Option<LayoutArg>,
+    // HAMT-KNOBS (issue #21 part 2): --hamt-threshold, --hamt-estimation, --hamt-fanout go here,
+    // as Options passed through `Knobs` in `profile()` and named in `overridden_by`.
     /// Include dot-files and dot-folders inside folders (go-ipfs skips them).
     #[arg(long)]
     pub hidden: bool,
@@ -335,8 +337,8 @@ mod tests {
             ]
             .map(String::from)
         );
-        // Given but what the shipment has: nothing to say (pow, unixfs-v0-2015 build files alike).
-        assert!(cli(&["--profile", "unixfs-v0-2015", "--cid-version", "0", "--layout", "balanced"]).is_empty());
+        // Given but what the shipment has: nothing to say.
+        assert!(cli(&["--profile", "pow", "--cid-version", "0", "--layout", "balanced"]).is_empty());
         let o = options(&["--profile", "unixfs-v1-2025", "--raw-leaves=false"], &none).unwrap();
         assert_eq!((o.profile.cid_version, o.profile.raw_leaves, o.profile.max_links), (CidVersion::V1, false, 1024));
     }

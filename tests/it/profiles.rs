@@ -295,6 +295,20 @@ fn a_shipment_records_its_profile_and_builds_verifies_and_extracts_with_it() {
     assert!(std::fs::read(d.join("back/data/b")).unwrap() == b);
 }
 
+#[test]
+fn pow_fingerprints_are_unchanged_and_a_layout_changes_them() {
+    use carload::shipment::judge::fingerprint;
+    let header = r#"{"format":"carload-shipment","version":2,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"pack":"best-fit","base":"/data","inputs":["d"],"batches":1,"files":1,"bytes":5,"car_bytes_bound":100}"#;
+    let batch = r#"{"id":"b00000","car_size_bound":100,"piece_size":1048576,"files":[["d/a",5,1,[2,3]]]}"#;
+    let s = carload::shipment::read_shipment(format!("{header}\n{batch}\n").as_bytes()).unwrap();
+    // sha256 of the canonical JSON, computed apart from carload (the value before profiles existed).
+    let pinned = "v2-16d85d47521b9798fbd117a45735e6be85ba258ab58c73621e8a79887711f030";
+    assert_eq!(fingerprint(&s.header, &s.batches[0]), pinned);
+    let mut h = s.header.clone();
+    h.profile.layout = Layout::Trickle;
+    assert_ne!(fingerprint(&h, &s.batches[0]), pinned);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The reference JS importer: committed CARs, and random files in CI.
 
