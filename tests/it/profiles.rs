@@ -271,7 +271,8 @@ fn a_shipment_records_its_profile_and_builds_verifies_and_extracts_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("data")).unwrap();
-    let a = pseudo_random(300_000, 1);
+    // A large file (over 4 MiB: hashed, then read again to write) and a small one (spooled).
+    let a = pseudo_random((5 << 20) + 7, 1);
     let b = pseudo_random(5_000, 2);
     std::fs::write(d.join("data/a"), &a).unwrap();
     std::fs::write(d.join("data/b"), &b).unwrap();
