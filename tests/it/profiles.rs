@@ -296,6 +296,53 @@ fn a_shipment_records_its_profile_and_builds_verifies_and_extracts_with_it() {
     assert!(std::fs::read(d.join("back/data/b")).unwrap() == b);
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Under every profile and layout, a batch's bound (from `EntryCost::of_file`, what `plan`
+    /// packs with) covers the CAR written, within the documented slack, and a chunk-aligned file
+    /// part builds the DAG of its bytes as a file of their own.
+    #[test]
+    fn batch_bounds_and_file_parts_hold_under_every_profile(sizes in prop::collection::vec(0usize..30_000, 1..12), preset in 0usize..3, trickled in any::<bool>(), chunk in 64usize..2000, links in 2usize..12, part in 0usize..6) {
+        use carload::aggregate::parse_manifest;
+        use carload::batch::{build, BatchFile};
+        use carload::importer::Entry;
+        use carload::shipment::overhead::{batch_bound, overhead_slack, EntryCost};
+        use std::collections::HashSet;
+        let mut p = Profile { chunk_size: chunk, max_links: links, ..Preset::ALL[preset].profile() };
+        if trickled {
+            p.layout = Layout::Trickle;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (mut files, mut costs) = (Vec::new(), Vec::new());
+        for (i, &size) in sizes.iter().enumerate() {
+            let path = dir.path().join(format!("f{i}"));
+            std::fs::write(&path, pseudo_random(size, 77 + i as u64)).unwrap();
+            files.push(BatchFile { name: format!("f{i}"), entry: Entry::File { path, size: size as u64, expect: None } });
+            costs.push(EntryCost::of_file(size as u64, &p));
+        }
+        let built = build(files.as_slice(), &p, dir.path(), &mut std::io::sink(), false, &mut carload::event::Ignore).unwrap();
+        let bound = batch_bound(&costs);
+        prop_assert!(built.car_size <= bound, "written {} > bound {}", built.car_size, bound);
+        let entries = parse_manifest(&built.manifest.to_vec().unwrap()).unwrap();
+        let inner: HashSet<_> = entries.iter().map(|e| e.path_prefixes[1].clone()).collect();
+        let outer: HashSet<_> = entries.iter().map(|e| e.path_prefixes[0].clone()).collect();
+        let slack = overhead_slack(entries.len() as u64, inner.len() as u64, outer.len() as u64);
+        prop_assert!(bound - built.car_size <= slack, "gap {} > slack {}", bound - built.car_size, slack);
+
+        let size = sizes[0];
+        let data = pseudo_random(size, 77);
+        let offset = part.min(size.div_ceil(chunk).saturating_sub(1)) * chunk;
+        let len = (size - offset.min(size)).min(3 * chunk);
+        let path = dir.path().join("f0");
+        let range = Entry::FileRange { path, offset: offset as u64, len: len as u64, expect: None };
+        let mut sink = carload::sink::VecSink::default();
+        let b = carload::importer::write_car(&range, &p, &mut sink, &mut carload::event::Ignore).unwrap();
+        prop_assert_eq!(b.root, file_dag(&data[offset.min(size)..offset.min(size) + len], &p).root);
+        prop_assert_eq!(predict_car_size(&range, &p), sink.bytes.len() as u64);
+    }
+}
+
 #[test]
 fn pow_fingerprints_are_unchanged_and_a_layout_changes_them() {
     use carload::shipment::judge::fingerprint;
