@@ -188,6 +188,7 @@ impl<'a> Builder<'a> {
         Ok(l)
     }
 
+    /// A balanced file: its single leaf, or the root subtree over all leaves.
     fn balanced(&mut self, input: &mut Input, size: u64) -> Result<LinkInfo, ImportError> {
         let mut shape = FileShape::new(size, &self.profile);
         if shape.depth == 0 {

@@ -253,6 +253,10 @@ fn prepare_and_car_take_a_profile_and_knobs_over_it() {
         .success();
     let trickled = Profile { layout: Layout::Trickle, ..Preset::UnixfsV1_2025.profile() };
     assert!(std::fs::read(&car).unwrap() == car_bytes(&file_dag(&data, &trickled)));
+    // To a pipe (two passes: the internal nodes recorded, then written in order): the same bytes.
+    let piped =
+        carload().args(["car", "-q", "--profile", "unixfs-v1-2025", "--layout", "trickle"]).arg(&f).output().unwrap();
+    assert!(piped.status.success() && piped.stdout == std::fs::read(&car).unwrap());
     // Usage errors name the value.
     for (args, named) in [
         (&["--profile", "kubo"][..], "kubo"),
