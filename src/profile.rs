@@ -38,8 +38,8 @@ impl Layout {
 
 /// Options with kubo's meaning. [`Profile::default`] is Powergate's (= go-ipfs 0.8 `ipfs add`).
 /// Fields added after the first shipment format are skipped when they hold their default, so a
-/// `pow` profile serializes (and fingerprints) as it always did; unknown fields are refused, so an
-/// older carload never builds a profile it does not understand.
+/// `pow` profile serializes (and fingerprints) as it always did; unknown fields are refused, so
+/// this carload never builds a profile with an option it does not know (older ones ignored them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
