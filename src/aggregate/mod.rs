@@ -39,6 +39,7 @@ pub const MANIFEST_PROFILE: Profile = Profile {
     chunk_size: DEFAULT_CHUNK_SIZE,
     max_links: DEFAULT_MAX_LINKS,
     hidden: false,
+    layout: crate::profile::Layout::Balanced,
 };
 
 /// One DAG to aggregate.

@@ -19,6 +19,7 @@ mod importer;
 mod ipfs_node;
 mod ipfs_stub;
 mod library_purity;
+mod profiles;
 mod receive;
 mod shipment;
 mod slurm;
