@@ -14,8 +14,6 @@
 //!   64 MiB – 64 GiB (some large ones, split when larger than a piece);
 //! * `media`: log-uniform 1 MiB – 4 GiB (photos to video).
 
-use carload::block::CidVersion;
-use carload::profile::Profile;
 use carload::shipment::plan::{plan, stats, PlanOptions, SourceFile, SECTOR_32GIB, SECTOR_64GIB};
 use carload::shipment::{write_shipment, Pack};
 use std::time::Instant;
@@ -68,14 +66,7 @@ fn main() {
         _ => Pack::BestFit,
     };
     let sector = if args.get(3).map(String::as_str) == Some("64") { SECTOR_64GIB } else { SECTOR_32GIB };
-    let profile = Profile {
-        cid_version: CidVersion::V1,
-        raw_leaves: true,
-        chunk_size: 1 << 20,
-        max_links: 1024,
-        hidden: false,
-        ..Profile::default()
-    };
+    let profile = carload::profile::Preset::UnixfsV1_2025.profile();
     let list = files(n, mix);
     let bytes: u64 = list.iter().map(|f| f.size).sum();
     let rss_list = peak_rss_mib();

@@ -423,6 +423,13 @@ impl Written<'_> {
 
 /// Files up to this size are built in parallel in memory, in groups.
 const SMALL_FILE: u64 = 4 << 20;
+
+/// An upper bound of the spool a batch of files of sizes `sizes` writes (chunks of `chunk`
+/// bytes): every small file's bytes and, per chunk, far more than a section's framing, CID and
+/// link cost.
+pub fn spool_bound(sizes: impl Iterator<Item = u64>, chunk: u64) -> u64 {
+    sizes.filter(|&s| s <= SMALL_FILE).map(|s| s + (s / chunk.max(1) + 2) * 128).sum()
+}
 /// Upper bound of file bytes in one parallel group.
 const GROUP_BYTES: u64 = 8 << 20;
 

@@ -42,6 +42,7 @@ pub const MANIFEST_PROFILE: Profile = Profile {
     hamt_estimation: crate::unixfs::hamt::Estimation::Disabled,
     hamt_threshold: crate::unixfs::hamt::DEFAULT_THRESHOLD,
     hamt_fanout: crate::unixfs::hamt::DEFAULT_FANOUT,
+    layout: crate::profile::Layout::Balanced,
 };
 
 /// One DAG to aggregate.

@@ -7,6 +7,7 @@ use crate::edge::signals::PENDING;
 use anyhow::{bail, Context, Result};
 use carload::extract::{extract, resolve, CarIndex, Options, OutDir, PendingFile, TempHook};
 use carload::shipment::build::{find_result, outputs, read_result_files, Found};
+use carload::shipment::drives::Placement;
 use carload::shipment::file::{index_shipment, name_to_path, read_batch_at, Part};
 use clap::Args;
 use std::collections::HashMap;
@@ -29,9 +30,10 @@ pub struct ExtractArgs {
     /// Deprecated spelling of --to (in every other shipment command --out is the CAR folder).
     #[arg(long, value_name = "DIR", hide = true, conflicts_with = "to")]
     pub out: Option<PathBuf>,
-    /// With a shipment: the CAR folder of `carload build` (its `--out`).
+    /// With a shipment: the CAR folder of `carload build` (its `--out`); repeat it for the drives
+    /// of a build spread over drives.
     #[arg(long, value_name = "DIR")]
-    pub cars: Option<PathBuf>,
+    pub cars: Vec<PathBuf>,
     /// Replace files that exist.
     #[arg(long, short)]
     pub force: bool,
@@ -76,8 +78,9 @@ pub fn extract_cmd(a: ExtractArgs) -> Result<()> {
     if a.out.is_some() {
         eprintln!("{OUT_DEPRECATED}");
     }
-    if let Some(cars) = &a.cars {
-        return extract_shipment(&a, cars);
+    if !a.cars.is_empty() {
+        let folders = crate::cli::shipment::OutFolders::read(&a.cars)?.expect("--cars given");
+        return extract_shipment(&a, &folders);
     }
     let car = CarIndex::open(&a.source).with_context(|| a.source.display().to_string())?;
     let [root] = car.roots[..] else {
@@ -159,7 +162,8 @@ impl Folders {
     }
 }
 
-fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
+fn extract_shipment(a: &ExtractArgs, cars: &crate::cli::shipment::OutFolders) -> Result<()> {
+    let outs = cars.outs();
     let source = || a.source.display().to_string();
     let file = std::fs::File::open(&a.source).with_context(source)?;
     let index = index_shipment(BufReader::with_capacity(1 << 20, &file)).with_context(source)?;
@@ -169,6 +173,14 @@ fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
     let mut missing = Vec::new();
     for at in &index.batches {
         let b = read_batch_at(&file, &index.header, at).with_context(source)?;
+        let cars = match outs.placement(&b.id) {
+            Placement::Dir(d) => d,
+            Placement::Unassigned => {
+                missing.push(b.id.clone());
+                continue;
+            }
+            Placement::Refused(e) => bail!("batch {}: {e}", b.id),
+        };
         match find_result(cars, &index.header, &b) {
             Found::Built(_) => {}
             Found::Missing => {
@@ -238,7 +250,8 @@ fn extract_shipment(a: &ExtractArgs, cars: &Path) -> Result<()> {
     drop(splits); // temporaries of split files still missing parts are removed
     if !missing.is_empty() {
         let split = if incomplete > 0 { format!(" ({incomplete} split files not restored)") } else { String::new() };
-        bail!("{} batches are not built in {}{split}: {}", missing.len(), cars.display(), missing.join(", "));
+        let wher = cars.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        bail!("{} batches are not built in {wher}{split}: {}", missing.len(), missing.join(", "));
     }
     if incomplete > 0 {
         bail!("{incomplete} split files miss parts in the shipment and were not restored");

@@ -68,9 +68,44 @@ pub fn receive_cmd(a: ReceiveArgs) -> Result<()> {
     if live && n > 0 {
         eprint!("\r\x1b[2K");
     }
+    // Each drive's own manifest is a second set of claims: a CAR it lists must be there and
+    // hold what it says.
+    let mut drive_lines = Vec::new();
+    let mut drive_bad = 0usize;
+    for d in &a.dirs {
+        let abs = std::path::absolute(d).with_context(|| d.display().to_string())?;
+        match carload::shipment::drive::read_manifest(&abs) {
+            Ok(None) => {}
+            Ok(Some(m)) => {
+                drive_lines.push(format!(
+                    "DRIVE    {}: drive {} of {} \"{}\" of shipment \"{}\", {} CARs listed",
+                    show(&abs),
+                    m.drive.position,
+                    m.drive.of,
+                    m.drive.label,
+                    m.shipment.name,
+                    m.cars.len()
+                ));
+                for p in receive::drive_problems(&r, &abs, &m) {
+                    drive_bad += 1;
+                    drive_lines.push(format!("PROBLEM  {}", carload::text::escape_controls(&p)));
+                }
+            }
+            Err(e) => {
+                drive_bad += 1;
+                drive_lines.push(format!("PROBLEM  {}", carload::text::escape_controls(&e.to_string())));
+            }
+        }
+    }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&json(&r, a.format))?);
+        let mut v = json(&r, a.format);
+        v["drive_problems"] =
+            serde_json::json!(drive_lines.iter().filter_map(|l| l.strip_prefix("PROBLEM  ")).collect::<Vec<_>>());
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        for l in &drive_lines {
+            println!("{l}");
+        }
         print_text(&r, a.format);
     }
     let bad = r.cars.iter().filter(|c| !c.ok()).count();
@@ -81,11 +116,12 @@ pub fn receive_cmd(a: ReceiveArgs) -> Result<()> {
             a.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    if bad > 0 || lost > 0 {
+    if bad > 0 || lost > 0 || drive_bad > 0 {
         anyhow::bail!(
-            "{bad} of {} CARs with problems, {lost} {} without their CAR",
+            "{bad} of {} CARs with problems, {lost} {} without their CAR{}",
             r.cars.len(),
-            carload::human::plural(lost as u64, "deal", "deals")
+            carload::human::plural(lost as u64, "deal", "deals"),
+            if drive_bad > 0 { format!(", {drive_bad} drive manifest problems") } else { String::new() }
         );
     }
     Ok(())

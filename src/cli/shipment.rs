@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use carload::event::Event;
 use carload::human::{ibytes, plural};
 use carload::shipment::drive::{self, DriveBook};
+use carload::shipment::drives::{DriveSet, Outs, PlaceError, Placement, Reserve, SetOptions};
 use carload::shipment::export::{self, ExportError, ExportRow, Format};
 use carload::shipment::lock;
 use carload::shipment::plan::{self as splan};
@@ -54,8 +55,18 @@ pub struct BuildArgs {
     pub shipment: PathBuf,
     /// CAR folder (shared by all builders): <batch>.car, <batch>.car.manifest, <batch>.json, and
     /// the drive manifest carload-drive.json with README.txt (default: the config's `out`).
+    /// Repeat it, one per mounted drive in order, to spread the CARs over drives: each batch goes
+    /// to the first drive with room, recorded on every drive (carload-drives.jsonl).
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
+    /// With several --out drives: keep this much of each drive free, a percentage of its size or
+    /// a size (e.g. 1%, 50GiB).
+    #[arg(long, value_name = "PCT|SIZE", default_value = "1%", value_parser = Reserve::parse)]
+    pub reserve: Reserve,
+    /// With several --out drives: use at most SIZE bytes of each (what its folder holds counts),
+    /// e.g. for drives shared with other data.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub drive_capacity: Option<u64>,
     /// Build only these batches (IDs such as b00003).
     #[arg(long = "batch", value_name = "ID", num_args = 1..)]
     pub batches: Vec<String>,
@@ -88,6 +99,58 @@ pub struct BuildArgs {
     pub quiet: bool,
 }
 
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    carload::shipment::size::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// The output folders of `--out` (or the config's `out`) and, when they form a drive set
+/// (several folders, or one holding a drive log), the set as it stands (folders that do not
+/// exist are left out with a warning).
+pub struct OutFolders {
+    /// The folders.
+    pub dirs: Vec<PathBuf>,
+    /// The drive set.
+    pub set: Option<DriveSet>,
+}
+
+impl OutFolders {
+    /// Reads `flag`'s folders (else the config's) for `cmd`; `None` when there are none.
+    pub fn read(flag: &[PathBuf]) -> Result<Option<Self>> {
+        let dirs: Vec<PathBuf> =
+            if flag.is_empty() { load_config()?.out_or(None).into_iter().collect() } else { flag.to_vec() };
+        if dirs.is_empty() {
+            return Ok(None);
+        }
+        if !DriveSet::is_set(&dirs) {
+            return Ok(Some(OutFolders { dirs, set: None }));
+        }
+        let present: Vec<PathBuf> = dirs
+            .iter()
+            .filter(|d| {
+                let ok = d.is_dir();
+                if !ok {
+                    eprintln!(
+                        "warning: {}: no such folder (drive not mounted?); its batches are not looked at",
+                        d.display()
+                    );
+                }
+                ok
+            })
+            .cloned()
+            .collect();
+        let set = DriveSet::read(&present)?;
+        Ok(Some(OutFolders { dirs: present, set: Some(set) }))
+    }
+
+    /// Where each batch's outputs are.
+    pub fn outs(&self) -> Outs<'_> {
+        match &self.set {
+            Some(s) => Outs::Drives(s),
+            None => Outs::Folder(&self.dirs[0]),
+        }
+    }
+}
+
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let err = || format!("invalid shard {s:?}: use K/N with 0 <= K < N, e.g. 0/4");
     let (k, n) = s.split_once('/').ok_or_else(err)?;
@@ -104,9 +167,10 @@ pub struct ExportArgs {
     /// Shipment file.
     pub shipment: PathBuf,
     /// CAR folder of `carload build`, where the <batch>.json results are (default: the config's
-    /// `out`; none: the results recorded in the shipment file).
+    /// `out`; none: the results recorded in the shipment file). Repeat it for the drives of a
+    /// build spread over drives: each batch's CAR is on its drive.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
     /// What to write.
     #[arg(long, value_parser = format_arg())]
     pub format: Format,
@@ -298,6 +362,14 @@ fn print_notices(e: Event) {
     }
 }
 
+/// A fresh drive set's ID: 32 hex digits of SHA-256 over this host, process and the time.
+fn new_set_id() -> String {
+    use sha2::Digest;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seed = format!("{} {} {}", crate::edge::host::host_name(), std::process::id(), now.as_nanos());
+    sha2::Sha256::digest(seed.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
 /// The options of each batch build into `out`, the drive manifest regenerated from `book`.
 fn build_opts(a: &BuildArgs, out: &Path, book: std::sync::Arc<DriveBook>) -> BuildOpts {
     BuildOpts {
@@ -316,15 +388,42 @@ pub fn build(a: BuildArgs) -> Result<()> {
     if a.stale_after < a.heartbeat.saturating_mul(2) {
         bail!("--stale-after ({} s) must be at least twice --heartbeat ({} s)", a.stale_after, a.heartbeat);
     }
-    let out_dir = load_config()?.out_or(a.out.as_deref()).ok_or_else(|| no_out("build"))?;
+    let dirs: Vec<PathBuf> =
+        if a.out.is_empty() { load_config()?.out_or(None).into_iter().collect() } else { a.out.clone() };
+    if dirs.is_empty() {
+        return Err(no_out("build"));
+    }
+    let spread = DriveSet::is_set(&dirs);
     // Each batch is read when it is built.
     let (file, index) = open_index(&a.shipment)?;
-    if !out_dir.is_dir() {
-        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let dirs: Vec<PathBuf> = if spread {
+        // A drive folder is never created: a missing one is a drive not mounted.
+        dirs.into_iter()
+            .filter(|d| {
+                let ok = d.is_dir();
+                if !ok {
+                    eprintln!(
+                        "warning: {}: no such folder (drive not mounted?); batches assigned to it wait",
+                        d.display()
+                    );
+                }
+                ok
+            })
+            .collect()
+    } else {
+        if !dirs[0].is_dir() {
+            std::fs::create_dir_all(&dirs[0]).with_context(|| format!("creating {}", dirs[0].display()))?;
+        }
+        dirs
+    };
+    if dirs.is_empty() {
+        bail!("none of the --out drives is there: nothing to build on");
     }
     let ids: Vec<&str> = index.batches.iter().map(|b| b.id.as_str()).collect();
     let chosen = select(&ids, &a)?;
-    remove_orphans(&out_dir, &ids);
+    for d in &dirs {
+        remove_orphans(d, &ids);
+    }
     let owner = crate::edge::host::owner();
     let hooks = crate::edge::host::hooks(&owner);
     // The drive manifest lists every batch judged built: the judgement needs each batch's
@@ -335,10 +434,25 @@ pub fn build(a: BuildArgs) -> Result<()> {
         .map(|at| carload::shipment::read_batch_at(&file, &index.header, at).map(|b| Watched::of(&index.header, &b)))
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| a.shipment.display().to_string())?;
-    let book = std::sync::Arc::new(DriveBook::new(&drive::shipment_name(&a.shipment), &index.header, watched));
-    let opts = build_opts(&a, &out_dir, book.clone());
+    let book = std::sync::Arc::new(DriveBook::new(&drive::shipment_name(&a.shipment), &index.header, watched.clone()));
+    let set = if spread {
+        let o = SetOptions {
+            reserve: a.reserve,
+            capacity: a.drive_capacity,
+            spool_on_drive: a.tmpdir.is_none(),
+            new_set_id: new_set_id(),
+        };
+        let set = DriveSet::open(&dirs, &index.header, &book, o)?;
+        for w in &set.warnings {
+            eprintln!("warning: {w}");
+        }
+        Some(Mutex::new(set))
+    } else {
+        None
+    };
+    let opts = build_opts(&a, &dirs[0], book.clone());
     let next = AtomicUsize::new(0);
-    let counts = Mutex::new([0usize; 4]);
+    let counts = Mutex::new([0usize; 5]);
     let out = Mutex::new(io::stdout());
     std::thread::scope(|sc| {
         for _ in 0..a.jobs.max(1).min(chosen.len().max(1)) {
@@ -346,9 +460,24 @@ pub fn build(a: BuildArgs) -> Result<()> {
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = chosen.get(k) else { break };
                 let at = &index.batches[i];
-                let outcome = match carload::shipment::read_batch_at(&file, &index.header, at) {
-                    Ok(b) => build_one(&index.header, &b, &opts, &hooks, &mut print_notices),
-                    Err(e) => Outcome::Failed(format!("{}: {e}", a.shipment.display())),
+                // On a drive set, the batch's drive (assigned now if it has none).
+                let placed = match &set {
+                    None => Ok(opts.clone()),
+                    Some(set) => {
+                        let mut set = set.lock().unwrap_or_else(|e| e.into_inner());
+                        set.assign(&watched[i], &watched).map(|dir| BuildOpts { out: dir, ..opts.clone() })
+                    }
+                };
+                let outcome = match (placed, carload::shipment::read_batch_at(&file, &index.header, at)) {
+                    (Ok(o), Ok(b)) => build_one(&index.header, &b, &o, &hooks, &mut print_notices),
+                    (Err(e @ PlaceError::Absent { .. }), _) => {
+                        let line = format!("{} waits: {e}", at.id);
+                        counts.lock().unwrap()[4] += 1;
+                        eprintln!("{line}");
+                        continue;
+                    }
+                    (Err(e), _) => Outcome::Failed(e.to_string()),
+                    (_, Err(e)) => Outcome::Failed(format!("{}: {e}", a.shipment.display())),
                 };
                 let b = at;
                 let (slot, line) = match &outcome {
@@ -381,20 +510,50 @@ pub fn build(a: BuildArgs) -> Result<()> {
             });
         }
     });
-    let [built, skipped, busy, failed] = *counts.lock().unwrap();
+    let [built, skipped, busy, failed, waiting] = *counts.lock().unwrap();
     // Once more at the end: batches built before (or by builders without a manifest) are listed.
-    if let Err(e) = drive::regenerate(&out_dir, &index.header, &book) {
-        eprintln!("warning: drive manifest not updated: {e}");
+    match set.map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner())) {
+        None => {
+            if let Err(e) = drive::regenerate(&dirs[0], &index.header, &book) {
+                eprintln!("warning: drive manifest not updated: {e}");
+            }
+        }
+        Some(set) => {
+            let of = set.of();
+            for d in set.drives().into_iter() {
+                let Some(dir) = &d.dir else { continue };
+                let place = drive::Place { label: d.label.clone(), position: d.position, of };
+                if let Err(e) = drive::regenerate_at(dir, &index.header, &book, Some(place)) {
+                    eprintln!("warning: drive manifest not updated: {e}");
+                }
+            }
+            if !a.quiet {
+                for u in set.usage(&watched) {
+                    eprintln!("{}", drive_line(&u));
+                }
+            }
+        }
     }
     if !a.quiet {
         eprintln!(
-            "{} {} selected: {built} built, {skipped} already built, {busy} busy (other builders), {failed} failed",
+            "{} {} selected: {built} built, {skipped} already built, {busy} busy (other builders), {failed} failed{}",
             chosen.len(),
-            plural(chosen.len() as u64, "batch", "batches")
+            plural(chosen.len() as u64, "batch", "batches"),
+            if waiting > 0 { format!(", {waiting} waiting for drives not given") } else { String::new() }
         );
     }
     if failed > 0 {
         bail!("{failed} of {} batches failed", chosen.len());
+    }
+    if waiting > 0 {
+        return Err(crate::cli::Exit(
+            BUSY_EXIT,
+            format!(
+                "{waiting} of {} selected batches belong on drives not given; mount them and run again",
+                chosen.len()
+            ),
+        )
+        .into());
     }
     let explicit = !a.batches.is_empty() || a.batch_index.is_some() || a.shard.is_some();
     if busy > 0 && explicit {
@@ -411,12 +570,30 @@ pub fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// One drive's line: position, label, folder, CARs assigned, free bytes and room.
+pub fn drive_line(u: &carload::shipment::drives::DriveUsage) -> String {
+    let place = format!("drive {} of {} \"{}\"", u.position, u.of, u.label);
+    match (&u.dir, u.free, u.room) {
+        (Some(dir), Some(free), Some(room)) => format!(
+            "{place} {}: {} {} assigned ({} of CAR at most), {} free, room for {} more",
+            dir.display(),
+            u.assigned,
+            plural(u.assigned as u64, "batch", "batches"),
+            ibytes(u.assigned_bound),
+            ibytes(free),
+            ibytes(room)
+        ),
+        (Some(dir), ..) => format!("{place} {}: space unreadable, {} assigned", dir.display(), u.assigned),
+        (None, ..) => format!("{place}: not given, {} assigned", u.assigned),
+    }
+}
+
 /// Exit status of `carload build` when selected batches were held by other builders (EX_TEMPFAIL).
 pub const BUSY_EXIT: u8 = 75;
 
 /// The export rows for the deal formats, reading the shipment one batch at a time through its
 /// index (a shipment of millions of files is never held whole; rows keep no file lists).
-fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<ExportRow>, Vec<String>)> {
+fn export_rows_indexed(path: &Path, out: Option<Outs<'_>>) -> Result<(Header, Vec<ExportRow>, Vec<String>)> {
     let (file, index) = open_index(path)?;
     let batches = index.batches.iter().map(|at| {
         carload::shipment::read_batch_at(&file, &index.header, at)
@@ -429,24 +606,43 @@ fn export_rows_indexed(path: &Path, out: Option<&Path>) -> Result<(Header, Vec<E
 /// Runs `carload export`.
 pub fn export_cmd(mut a: ExportArgs) -> Result<()> {
     let cfg = load_config()?;
-    a.out = cfg.out_or(a.out.as_deref());
     if a.car_paths == CarPaths::Absolute {
-        a.out = a.out.map(|p| std::path::absolute(&p).unwrap_or(p));
+        a.out = a.out.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect();
     }
+    let folders = OutFolders::read(&a.out)?;
+    let folders = folders.map(|mut f| {
+        if a.car_paths == CarPaths::Absolute {
+            f.dirs = f.dirs.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect();
+        }
+        f
+    });
+    let outs = folders.as_ref().map(OutFolders::outs);
     if a.deal.provider.is_none() {
         a.deal.provider = cfg.provider.clone();
     }
     let (text, missing, total) = if a.format == Format::Shipment {
         let s = read_shipment_file(&a.shipment)?;
-        let (text, missing) = export::export_text(&s, a.out.as_deref(), a.format, &a.deal.params())?;
+        let (text, missing) = export::export_text(&s, outs, a.format, &a.deal.params())?;
         (text, missing, s.batches.len())
     } else {
-        let (header, rows, missing) = export_rows_indexed(&a.shipment, a.out.as_deref())?;
+        let (header, rows, missing) = export_rows_indexed(&a.shipment, outs)?;
         // The deal formats render from the rows alone.
         let total = rows.len() + missing.len();
         let empty = Shipment { header, batches: Vec::new() };
         (export::render(&empty, &rows, &missing, a.format, &a.deal.params())?, missing, total)
     };
+    if let Some(set) = folders.as_ref().and_then(|f| f.set.as_ref()) {
+        let away: Vec<String> = missing
+            .iter()
+            .filter_map(|id| match set.placement(id) {
+                Placement::Refused(e) => Some(format!("{id} ({e})")),
+                _ => None,
+            })
+            .collect();
+        if !away.is_empty() {
+            eprintln!("warning: {} batches are on drives not given, left out: {}", away.len(), away.join(", "));
+        }
+    }
     match &a.output {
         Some(p) => {
             let f = carload::output::AtomicFile::create(p, a.force)?;

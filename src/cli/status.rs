@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use carload::human::{ibytes, rate as human_rate, secs as human_secs};
 use carload::shipment::read_batch_at;
 use carload::shipment::status::{
-    estimate, status_of, summary, Basis, BatchStatus, Estimate, Sample, State, Watched, WINDOW,
+    estimate, status_at, summary, Basis, BatchStatus, Estimate, Sample, State, Watched, WINDOW,
 };
 use clap::Args;
 use std::collections::VecDeque;
@@ -17,9 +17,10 @@ use std::time::{Duration, SystemTime};
 pub struct StatusArgs {
     /// Shipment file.
     pub shipment: PathBuf,
-    /// CAR folder the builders share (default: the config's `out`).
+    /// CAR folder the builders share (default: the config's `out`); repeat it for the drives of
+    /// a build spread over drives (then each drive's fill and built count are shown).
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
     /// One JSON object: totals, rate and ETA, and every batch's state (with `--watch`, one per line).
     #[arg(long)]
     pub json: bool,
@@ -32,6 +33,28 @@ pub struct StatusArgs {
     /// Seconds after which a lock not refreshed counts as stale (as `build --stale-after`).
     #[arg(long, value_name = "SECS", default_value_t = carload::shipment::lock::DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(u64).range(2..=864_000))]
     pub stale_after: u64,
+}
+
+/// Each drive's figures with its built count, and their lines.
+fn drive_lines(
+    set: &carload::shipment::drives::DriveSet,
+    watched: &[Watched],
+    list: &[BatchStatus],
+) -> (Vec<serde_json::Value>, String) {
+    let usage = set.usage(watched);
+    let mut lines = String::new();
+    let mut values = Vec::new();
+    for u in usage {
+        let built = list
+            .iter()
+            .filter(|b| matches!(b.state, State::Built { .. }) && set.drive_of(&b.id) == Some(u.position))
+            .count();
+        lines.push_str(&format!("{} · built {built}/{}\n", crate::cli::shipment::drive_line(&u), u.assigned));
+        let mut v = serde_json::to_value(&u).expect("plain data");
+        v["built"] = serde_json::json!(built);
+        values.push(v);
+    }
+    (values, lines)
 }
 
 /// A duration in whole seconds for people, as the workstation writes it.
@@ -187,9 +210,8 @@ pub fn json(list: &[BatchStatus], planned: &Planned, estimate: Option<&Estimate>
 
 /// Runs `carload status`.
 pub fn status_cmd(a: StatusArgs) -> Result<()> {
-    let out = crate::edge::config::load_config()?
-        .out_or(a.out.as_deref())
-        .ok_or_else(|| crate::edge::config::no_out("status"))?;
+    let folders =
+        crate::cli::shipment::OutFolders::read(&a.out)?.ok_or_else(|| crate::edge::config::no_out("status"))?;
     // The shipment is read once, a batch at a time: what each refresh needs of a batch is its
     // totals and fingerprint (`Watched`), never its file list.
     let name = || a.shipment.display().to_string();
@@ -213,7 +235,7 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
     let base = carload::shipment::build::source_root(&index.header, None).into_owned();
     loop {
         let now = SystemTime::now();
-        let mut list = status_of(&out, &index.header, &watched, &batch, now, &rule);
+        let mut list = status_at(folders.outs(), &index.header, &watched, &batch, now, &rule);
         for (i, b) in list.iter_mut().enumerate() {
             if let State::Built { sources_changed, .. } = &mut b.state {
                 let note = noted
@@ -227,10 +249,22 @@ pub fn status_cmd(a: StatusArgs) -> Result<()> {
         while samples.front().is_some_and(|x| now.duration_since(x.at).unwrap_or_default() > WINDOW) {
             samples.pop_front();
         }
+        let drives = folders.set.as_ref().map(|set| drive_lines(set, &watched, &list));
         let mut o = std::io::stdout().lock();
         if a.json {
-            let _ = writeln!(o, "{}", json(&list, &planned, est.as_ref()));
+            let mut v = json(&list, &planned, est.as_ref());
+            if let Some((usage, _)) = &drives {
+                v["drives"] = serde_json::to_value(usage).expect("plain data");
+            }
+            let _ = writeln!(o, "{v}");
         } else {
+            let render = |list: &[BatchStatus], planned: &Planned, all: bool, est: Option<&Estimate>| {
+                let mut text = render(list, planned, all, est);
+                if let Some((_, lines)) = &drives {
+                    text.insert_str(text.find('\n').map_or(0, |i| i + 1), lines);
+                }
+                text
+            };
             if a.watch {
                 // Home, then each line cleared as it is rewritten, then the rest of the screen:
                 // refreshed in place without a blank flash.

@@ -6,6 +6,7 @@
 use anyhow::{bail, Context, Result};
 use carload::human::ibytes;
 use carload::shipment::build::{find_result, Found};
+use carload::shipment::drives::{PlaceError, Placement};
 use carload::shipment::BatchResult;
 use clap::Args;
 use std::io::BufReader;
@@ -25,9 +26,10 @@ pub struct VerifyArgs {
     /// A batch result (`<id>.json`) whose payload CID, CAR size and piece CID the CAR must have.
     #[arg(long, value_name = "FILE")]
     pub result: Option<PathBuf>,
-    /// CAR folder of `carload build` (with a shipment file), as `build --out`.
+    /// CAR folder of `carload build` (with a shipment file), as `build --out`; repeat it for the
+    /// drives of a build spread over drives.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
     /// Print only problems.
     #[arg(long, short)]
     pub quiet: bool,
@@ -147,9 +149,12 @@ fn verify_one(car: &Path, e: &Expect, prefix: &str, quiet: bool) -> Result<u64> 
 }
 
 fn verify_shipment(a: &VerifyArgs) -> Result<()> {
-    let Some(out) = &a.out else {
+    if a.out.is_empty() {
         bail!("{}: a shipment: pass --out DIR, the folder `carload build` wrote", a.path.display())
-    };
+    }
+    let folders = crate::cli::shipment::OutFolders::read(&a.out)?.expect("--out given");
+    let outs = folders.outs();
+    let mut away = Vec::new();
     // One batch record at a time: a shipment of millions of files is never held whole.
     let (file, index) = crate::cli::shipment::open_index(&a.path)?;
     let (mut ok, mut bad, mut problems) = (0usize, 0usize, 0u64);
@@ -158,34 +163,43 @@ fn verify_shipment(a: &VerifyArgs) -> Result<()> {
         let prefix = format!("{}: ", at.id);
         let mut lines: Vec<String> = Vec::new();
         let mut count = 0u64;
+        let elsewhere = (missing.len(), away.len());
         match carload::shipment::read_batch_at(&file, &index.header, at) {
             Err(e) => {
                 lines.push(format!("{}: {e}", a.path.display()));
                 count += 1;
             }
-            Ok(b) => match find_result(out, &index.header, &b) {
-                Found::Built(r) => {
-                    let c = carload::shipment::check::check_batch(out, &index.header, &b, &r);
-                    count += c.problem_count;
-                    lines.extend(c.problems);
-                    if !a.quiet {
-                        if let Some(rep) = &c.report {
-                            println!(
-                                "{prefix}{} · CAR {} bytes, {} blocks · piece {} · {}",
-                                r.payload_cid,
-                                rep.car_size,
-                                rep.blocks,
-                                r.piece_cid,
-                                if count == 0 { "OK".to_string() } else { format!("{count} problems") }
-                            );
-                        }
-                    }
-                }
-                Found::Missing => missing.push(at.id.clone()),
-                Found::Other(reason) | Found::Corrupt(reason) | Found::Unreadable(reason) => {
-                    lines.push(reason);
+            Ok(b) => match outs.placement(&b.id) {
+                Placement::Unassigned => missing.push(at.id.clone()),
+                Placement::Refused(e @ PlaceError::Absent { .. }) => away.push(format!("{} ({e})", at.id)),
+                Placement::Refused(e) => {
+                    lines.push(e.to_string());
                     count += 1;
                 }
+                Placement::Dir(out) => match find_result(out, &index.header, &b) {
+                    Found::Built(r) => {
+                        let c = carload::shipment::check::check_batch(out, &index.header, &b, &r);
+                        count += c.problem_count;
+                        lines.extend(c.problems);
+                        if !a.quiet {
+                            if let Some(rep) = &c.report {
+                                println!(
+                                    "{prefix}{} · CAR {} bytes, {} blocks · piece {} · {}",
+                                    r.payload_cid,
+                                    rep.car_size,
+                                    rep.blocks,
+                                    r.piece_cid,
+                                    if count == 0 { "OK".to_string() } else { format!("{count} problems") }
+                                );
+                            }
+                        }
+                    }
+                    Found::Missing => missing.push(at.id.clone()),
+                    Found::Other(reason) | Found::Corrupt(reason) | Found::Unreadable(reason) => {
+                        lines.push(reason);
+                        count += 1;
+                    }
+                },
             },
         }
         for l in &lines {
@@ -196,7 +210,7 @@ fn verify_shipment(a: &VerifyArgs) -> Result<()> {
         }
         problems += count;
         match count {
-            0 if missing.last().is_none_or(|m| *m != at.id) => ok += 1,
+            0 if (missing.len(), away.len()) == elsewhere => ok += 1,
             0 => {}
             _ => bad += 1,
         }
@@ -210,20 +224,31 @@ fn verify_shipment(a: &VerifyArgs) -> Result<()> {
         };
         eprintln!("not built: {}{more}", shown.join(", "));
     }
+    for w in &away {
+        eprintln!("not here: {w}");
+    }
     println!(
-        "Verified {} batches: {ok} OK, {bad} with problems ({problems} problems), {} not built",
+        "Verified {} batches: {ok} OK, {bad} with problems ({problems} problems), {} not built{}",
         index.batches.len(),
-        missing.len()
+        missing.len(),
+        if away.is_empty() { String::new() } else { format!(", {} on drives not given", away.len()) }
     );
     if problems > 0 {
         bail!("{}: {problems} problems in {bad} batches", a.path.display());
     }
     if !missing.is_empty() && !a.built_only {
+        let wher = folders.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
         bail!(
-            "{}: {} batches are not built in {} (--built-only checks only the built ones)",
+            "{}: {} batches are not built in {wher} (--built-only checks only the built ones)",
             a.path.display(),
             missing.len(),
-            out.display()
+        );
+    }
+    if !away.is_empty() && !a.built_only {
+        bail!(
+            "{}: {} batches are on drives not given (--built-only checks only the ones here)",
+            a.path.display(),
+            away.len()
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use carload::shipment::runner::{Clock, Hooks};
 use std::time::{Instant, SystemTime};
 
 /// This machine's host name (the kernel's, else `/etc/hostname`, else `$HOSTNAME`).
-fn host_name() -> String {
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())

@@ -4,7 +4,7 @@
 //! function; the size parsers behind them.
 
 use carload::block::CidVersion;
-use carload::profile::{Profile, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use carload::profile::{Knobs, Layout, Preset, Profile, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_LINKS};
 use carload::shipment::plan::{check_sector, Pack, PlanError, PlanOptions, SECTOR_32GIB};
 use carload::shipment::size::parse_size;
 use clap::{Args, ValueEnum};
@@ -40,18 +40,73 @@ impl From<PackArg> for Pack {
     }
 }
 
-/// Options shared by commands that build a DAG.
+/// The named profiles `--profile` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PresetArg {
+    /// Powergate / go-ipfs 0.8 (the default): CIDv0, dag-pb leaves, size-262144, 174 links.
+    Pow,
+    /// kubo's CIDv0 default (IPIP-499): CIDv0, dag-pb leaves, size-262144, 174 links.
+    #[value(name = "unixfs-v0-2015")]
+    UnixfsV0_2015,
+    /// kubo's modern profile (IPIP-499): CIDv1, raw leaves, size-1048576, 1024 links.
+    #[value(name = "unixfs-v1-2025")]
+    UnixfsV1_2025,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(p: PresetArg) -> Preset {
+        match p {
+            PresetArg::Pow => Preset::Pow,
+            PresetArg::UnixfsV0_2015 => Preset::UnixfsV0_2015,
+            PresetArg::UnixfsV1_2025 => Preset::UnixfsV1_2025,
+        }
+    }
+}
+
+/// File layouts `--layout` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// All leaves at one depth under full `--max-links`-wide nodes (kubo's default).
+    Balanced,
+    /// kubo's `--trickle` DAG.
+    Trickle,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(l: LayoutArg) -> Layout {
+        match l {
+            LayoutArg::Balanced => Layout::Balanced,
+            LayoutArg::Trickle => Layout::Trickle,
+        }
+    }
+}
+
+/// Options shared by commands that build a DAG: a named profile and the individual options,
+/// each of which, when given, replaces the profile's value (as `ipfs add` flags replace kubo's
+/// config profile).
 #[derive(Args, Debug, Clone)]
 pub struct ProfileArgs {
-    /// CID version of the DAG (0 = Powergate/go-ipfs 0.8 default).
-    #[arg(long, value_name = "0|1", default_value = "0", value_parser = parse_cid_version)]
-    pub cid_version: u8,
-    /// Store file chunks as raw blocks (default: on with --cid-version 1, off otherwise).
+    /// DAG profile: pow (Powergate, go-ipfs 0.8; the default), or kubo's unixfs-v0-2015 or
+    /// unixfs-v1-2025.
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub profile: Option<PresetArg>,
+    /// CID version of the DAG (default: the profile's; 0 for pow).
+    #[arg(long, value_name = "0|1", value_parser = parse_cid_version)]
+    pub cid_version: Option<u8>,
+    /// Store file chunks as raw blocks (default: the profile's; for pow on with --cid-version 1).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub raw_leaves: Option<bool>,
-    /// Chunker, as kubo names it: size-<bytes> (fixed-size chunks; rabin/buzhash are not supported).
-    #[arg(long, value_name = "size-N", default_value = "size-262144", value_parser = parse_chunker)]
-    pub chunker: usize,
+    /// Chunker, as kubo names it: size-<bytes> (default: the profile's; rabin/buzhash are not supported).
+    #[arg(long, value_name = "size-N", value_parser = parse_chunker)]
+    pub chunker: Option<usize>,
+    /// Most links per file node (kubo --max-file-links; default: the profile's, 174 or 1024).
+    #[arg(long, visible_alias = "max-file-links", value_name = "N", value_parser = parse_max_links)]
+    pub max_links: Option<usize>,
+    /// File layout: balanced or trickle (kubo --trickle; default: balanced).
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    pub layout: Option<LayoutArg>,
+    // HAMT-KNOBS (issue #21 part 2): --hamt-threshold, --hamt-estimation, --hamt-fanout go here,
+    // as Options passed through `Knobs` in `profile()` and named in `overridden_by`.
     /// Include dot-files and dot-folders inside folders (go-ipfs skips them).
     #[arg(long)]
     pub hidden: bool,
@@ -60,14 +115,15 @@ pub struct ProfileArgs {
 impl ProfileArgs {
     /// The profile these options describe.
     pub fn profile(&self) -> Profile {
-        let cid_version = if self.cid_version == 1 { CidVersion::V1 } else { CidVersion::V0 };
-        Profile {
-            cid_version,
-            raw_leaves: self.raw_leaves.unwrap_or(cid_version == CidVersion::V1),
+        let knobs = Knobs {
+            cid_version: self.cid_version.map(|v| if v == 1 { CidVersion::V1 } else { CidVersion::V0 }),
+            raw_leaves: self.raw_leaves,
             chunk_size: self.chunker,
+            max_links: self.max_links,
+            layout: self.layout.map(Layout::from),
             hidden: self.hidden,
-            ..Profile::default()
-        }
+        };
+        self.profile.map_or(Preset::Pow, Preset::from).with(&knobs)
     }
 }
 
@@ -88,6 +144,13 @@ fn parse_chunker(s: &str) -> Result<usize, String> {
         return Err(format!("chunker {s:?}: size must be between 1 and {MAX_CHUNK_SIZE} bytes"));
     }
     Ok(n)
+}
+
+fn parse_max_links(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (2..=MAX_LINKS).contains(&n) => Ok(n),
+        _ => Err(format!("max links {s:?}: must be a number between 2 and {MAX_LINKS}")),
+    }
 }
 
 /// The planning options of `carload plan` and the workstation. The sizes not given come from
@@ -159,15 +222,26 @@ impl PlanOptionArgs {
         }
         let mine = self.profile.profile();
         let theirs = &opened.profile;
-        if self.profile.cid_version != 0 && mine.cid_version != theirs.cid_version {
-            let theirs = if theirs.cid_version == CidVersion::V1 { 1 } else { 0 };
-            out.push(format!("--cid-version {} (the shipment's: {theirs})", self.profile.cid_version));
+        let given = &self.profile;
+        if let Some(preset) = given.profile.filter(|_| mine != *theirs) {
+            let name = Preset::from(preset).name();
+            out.push(format!("--profile {name} (the shipment's: {})", theirs.describe()));
         }
-        if self.profile.raw_leaves.is_some() && mine.raw_leaves != theirs.raw_leaves {
+        if given.cid_version.is_some() && mine.cid_version != theirs.cid_version {
+            let v = |c| if c == CidVersion::V1 { 1 } else { 0 };
+            out.push(format!("--cid-version {} (the shipment's: {})", v(mine.cid_version), v(theirs.cid_version)));
+        }
+        if given.raw_leaves.is_some() && mine.raw_leaves != theirs.raw_leaves {
             out.push(format!("--raw-leaves={} (the shipment's: {})", mine.raw_leaves, theirs.raw_leaves));
         }
-        if mine.chunk_size != DEFAULT_CHUNK_SIZE && mine.chunk_size != theirs.chunk_size {
+        if given.chunker.is_some() && mine.chunk_size != theirs.chunk_size {
             out.push(format!("--chunker size-{} (the shipment's: size-{})", mine.chunk_size, theirs.chunk_size));
+        }
+        if given.max_links.is_some() && mine.max_links != theirs.max_links {
+            out.push(format!("--max-links {} (the shipment's: {})", mine.max_links, theirs.max_links));
+        }
+        if given.layout.is_some() && mine.layout != theirs.layout {
+            out.push(format!("--layout {} (the shipment's: {})", mine.layout.name(), theirs.layout.name()));
         }
         if mine.hidden && !theirs.hidden {
             out.push("--hidden (the shipment's: without)".into());
@@ -242,5 +316,30 @@ mod tests {
             ]
             .map(String::from)
         );
+    }
+
+    #[test]
+    fn a_profile_and_its_knobs_given_against_an_opened_shipment_are_named() {
+        let none = SizeDefaults::default();
+        let opened = options(&[], &none).unwrap();
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .unwrap()
+                .options
+                .overridden_by(&opened)
+        };
+        assert_eq!(
+            cli(&["--profile", "unixfs-v1-2025", "--max-links", "7", "--layout", "trickle"]),
+            [
+                "--profile unixfs-v1-2025 (the shipment's: cidv0, dag-pb leaves, size-262144, 174 links)",
+                "--max-links 7 (the shipment's: 174)",
+                "--layout trickle (the shipment's: balanced)",
+            ]
+            .map(String::from)
+        );
+        // Given but what the shipment has: nothing to say.
+        assert!(cli(&["--profile", "pow", "--cid-version", "0", "--layout", "balanced"]).is_empty());
+        let o = options(&["--profile", "unixfs-v1-2025", "--raw-leaves=false"], &none).unwrap();
+        assert_eq!((o.profile.cid_version, o.profile.raw_leaves, o.profile.max_links), (CidVersion::V1, false, 1024));
     }
 }

@@ -5,7 +5,8 @@
 use crate::car;
 use crate::dagpb;
 use crate::importer::scan::Entry;
-use crate::profile::Profile;
+use crate::importer::trickle::TrickleShape;
+use crate::profile::{Layout, Profile};
 use crate::unixfs;
 use crate::unixfs::hamt::{self, HamtError};
 
@@ -22,7 +23,8 @@ pub struct NodeSize {
     pub car_bytes: u64,
 }
 
-/// The shape of a balanced file DAG for a file of a given size.
+/// The shape of a balanced file DAG for a file of a given size (the trickle layout's is
+/// [`TrickleShape`]; [`file_root`] sizes either).
 #[derive(Debug, Clone)]
 pub struct FileShape {
     size: u64,
@@ -153,10 +155,45 @@ impl FileShape {
     }
 }
 
+/// A file DAG's root as a parent or a CAR header sees it, under the profile's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRoot {
+    /// Sizes of the whole file DAG.
+    pub size: NodeSize,
+    /// Byte length of the root CID.
+    pub cid_len: usize,
+    /// Whether the root is a dag-pb node (not a lone raw leaf).
+    pub dag_pb: bool,
+}
+
+/// Sizes of the DAG of a `size`-byte file under `profile` (balanced or trickle).
+pub fn file_root(size: u64, profile: &Profile) -> FileRoot {
+    match profile.layout {
+        Layout::Balanced => {
+            let mut shape = FileShape::new(size, profile);
+            let dag_pb = !(profile.raw_leaves && shape.depth == 0);
+            FileRoot { size: shape.root(), cid_len: shape.root_cid_len(), dag_pb }
+        }
+        Layout::Trickle => {
+            let mut shape = TrickleShape::new(size, profile);
+            let root = shape.root();
+            FileRoot { size: shape.node(root), cid_len: shape.root_cid_len(), dag_pb: true }
+        }
+    }
+}
+
+/// Byte length of the root CID of a `size`-byte file's DAG.
+fn file_root_cid_len(size: u64, profile: &Profile) -> usize {
+    match profile.layout {
+        Layout::Balanced => FileShape::new(size, profile).root_cid_len(),
+        Layout::Trickle => profile.node_cid_len(),
+    }
+}
+
 /// Byte length of the root CID of an input tree's DAG (without predicting the whole tree).
 pub fn root_cid_len(entry: &Entry, profile: &Profile) -> usize {
     match entry {
-        Entry::File { size, .. } | Entry::FileRange { len: size, .. } => FileShape::new(*size, profile).root_cid_len(),
+        Entry::File { size, .. } | Entry::FileRange { len: size, .. } => file_root_cid_len(*size, profile),
         Entry::Symlink { .. } | Entry::Dir { .. } => profile.node_cid_len(),
     }
 }
@@ -165,8 +202,8 @@ pub fn root_cid_len(entry: &Entry, profile: &Profile) -> usize {
 pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
     match entry {
         Entry::File { size, .. } | Entry::FileRange { len: size, .. } => {
-            let mut shape = FileShape::new(*size, profile);
-            (shape.root(), shape.root_cid_len())
+            let root = file_root(*size, profile);
+            (root.size, root.cid_len)
         }
         Entry::Symlink { target, .. } => {
             let block_len = dagpb::encoded_len([], Some(unixfs::symlink(target).len())) as u64;

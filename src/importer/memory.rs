@@ -1,11 +1,11 @@
-//! A simple in-memory balanced file importer. It is the executable specification that the
+//! A simple in-memory file importer (balanced and trickle layouts). It is the executable specification that the
 //! streaming importer is tested against, and it builds small DAGs held in memory (such as the
 //! aggregate manifest), and whole input trees ([`tree_dag`]), HAMT folders included.
 
 use crate::block::{Block, CidVersion, DAG_PB};
 use crate::dagpb::{self, Link};
 use crate::importer::scan::{Entry, ImportError};
-use crate::profile::Profile;
+use crate::profile::{Layout, Profile};
 use crate::unixfs;
 use crate::unixfs::hamt;
 use cid::Cid;
@@ -70,6 +70,55 @@ pub fn balanced_tree(leaves: impl IntoIterator<Item = (Cid, u64, u64)>, profile:
     (nodes, level[0])
 }
 
+/// boxo's trickle layout (`trickledag.go`, depth repeat 4) over `leaves` given as `(cid, tsize,
+/// file bytes)` in file order, written as boxo's recursion: returns every node (the leaves first,
+/// in order, then the internal nodes) and the root's index. The root is always a File node.
+pub fn trickle_tree(leaves: impl IntoIterator<Item = (Cid, u64, u64)>, profile: &Profile) -> (Vec<TreeNode>, usize) {
+    let mut nodes: Vec<TreeNode> = leaves
+        .into_iter()
+        .map(|(cid, tsize, file_bytes)| TreeNode { cid, tsize, file_bytes, block: None, children: Vec::new() })
+        .collect();
+    let total = nodes.len();
+    let mut next = 0;
+    let root = fill_trickle(&mut nodes, &mut next, total, None, profile);
+    (nodes, root)
+}
+
+/// `fillTrickleRec`: a File node with up to `max_links` leaves, then while leaves remain, up to
+/// 4 subtrees of each depth `1..max_depth` (without bound for the root); returns its index.
+fn fill_trickle(
+    nodes: &mut Vec<TreeNode>,
+    next: &mut usize,
+    total: usize,
+    max_depth: Option<u32>,
+    profile: &Profile,
+) -> usize {
+    let mut children = Vec::new();
+    while children.len() < profile.max_links && *next < total {
+        children.push(*next);
+        *next += 1;
+    }
+    let mut depth = 1;
+    while max_depth.is_none_or(|m| depth < m) && *next < total {
+        for _ in 0..crate::importer::trickle::LAYER_REPEAT {
+            if *next >= total {
+                break;
+            }
+            children.push(fill_trickle(nodes, next, total, Some(depth), profile));
+        }
+        depth += 1;
+    }
+    let links: Vec<Link> =
+        children.iter().map(|&i| Link { cid: nodes[i].cid, name: Vec::new(), tsize: nodes[i].tsize }).collect();
+    let sizes: Vec<u64> = children.iter().map(|&i| nodes[i].file_bytes).collect();
+    let total_bytes: u64 = sizes.iter().sum();
+    let bytes = dagpb::encode(&links, Some(&unixfs::file_node_data(total_bytes, &sizes)));
+    let tsize = bytes.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
+    let block = Block::new(profile.cid_version, DAG_PB, bytes);
+    nodes.push(TreeNode { cid: block.cid, tsize, file_bytes: total_bytes, block: Some(block), children });
+    nodes.len() - 1
+}
+
 /// The nodes of a tree in CAR order: depth-first pre-order from `root`, each CID once.
 pub fn car_order(nodes: &[TreeNode], root: usize) -> Vec<usize> {
     let mut seen = HashSet::new();
@@ -85,23 +134,31 @@ pub fn car_order(nodes: &[TreeNode], root: usize) -> Vec<usize> {
     order
 }
 
-/// The leaf block of `chunk` under `profile`.
+/// The leaf block of `chunk` under `profile`: a raw block, or a UnixFS File (balanced) or Raw
+/// (trickle) node.
 fn leaf_block(chunk: &[u8], profile: &Profile) -> Block {
     if profile.raw_leaves {
         Block::new(CidVersion::V1, crate::block::RAW, chunk.to_vec())
+    } else if profile.layout == Layout::Trickle {
+        Block::new(profile.cid_version, DAG_PB, crate::importer::trickle::leaf(chunk))
     } else {
         Block::new(profile.cid_version, DAG_PB, unixfs::file_leaf(chunk))
     }
 }
 
-/// Builds the balanced UnixFS file DAG of `data` under `profile`.
+/// Builds the UnixFS file DAG of `data` under `profile` (its layout: balanced or trickle).
 pub fn file_dag(data: &[u8], profile: &Profile) -> Dag {
     let mut leaves: Vec<(Block, u64)> =
         data.chunks(profile.chunk_size).map(|c| (leaf_block(c, profile), c.len() as u64)).collect();
-    if leaves.is_empty() {
+    let tree = match profile.layout {
+        Layout::Balanced => balanced_tree,
+        Layout::Trickle => trickle_tree,
+    };
+    if leaves.is_empty() && profile.layout == Layout::Balanced {
+        // A balanced empty file is one empty leaf; a trickle one, a File node without links.
         leaves.push((leaf_block(&[], profile), 0));
     }
-    let (nodes, root) = balanced_tree(leaves.iter().map(|(b, n)| (b.cid, b.data.len() as u64, *n)), profile);
+    let (nodes, root) = tree(leaves.iter().map(|(b, n)| (b.cid, b.data.len() as u64, *n)), profile);
     let blocks = car_order(&nodes, root)
         .into_iter()
         .map(|i| nodes[i].block.clone().unwrap_or_else(|| leaves[i].0.clone()))

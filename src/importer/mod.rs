@@ -5,6 +5,7 @@ pub mod layout;
 pub mod memory;
 pub mod scan;
 pub mod stream;
+pub mod trickle;
 
 pub use scan::{scan, Entry, ImportError};
 pub use stream::{write_car, Built};

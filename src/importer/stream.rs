@@ -6,12 +6,13 @@
 use super::input::Input;
 use super::layout::{self, root_cid_len, DirShape, FileShape, Kid};
 use super::scan::{Entry, ImportError};
+use super::trickle::{self, TrickleShape};
 use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
 use crate::dagpb::{self, Link};
 use crate::event::{Event, Observer};
 use crate::multibuffer;
-use crate::profile::Profile;
+use crate::profile::{Layout, Profile};
 use crate::sink::Sink;
 use crate::unixfs;
 use crate::unixfs::hamt::{self, Child, Shard};
@@ -278,19 +279,30 @@ impl<'a> Builder<'a> {
     ) -> Result<LinkInfo, ImportError> {
         let mut input = Input::open(path, offset, size, whole, expect)?;
         self.observer.event(Event::FileStarted { path: path.to_path_buf(), size });
-        let mut shape = FileShape::new(size, &self.profile);
-        let l = if shape.depth == 0 {
-            let leaves = self.leaves(&mut input, &shape, 0, 1)?;
-            leaves.into_iter().next().expect("one leaf")
+        let l = if self.profile.layout == Layout::Trickle {
+            let mut shape = TrickleShape::new(size, &self.profile);
+            let root = shape.root();
+            self.trickle_node(&mut input, &mut shape, root)?
         } else {
-            let (depth, leaves) = (shape.depth, shape.leaves);
-            self.subtree(&mut input, &mut shape, depth, 0, leaves)?
+            self.balanced(&mut input, size)?
         };
         if whole {
             input.check_end(size)?;
         }
         input.check_unchanged()?;
         Ok(l)
+    }
+
+    /// A balanced file: its single leaf, or the root subtree over all leaves.
+    fn balanced(&mut self, input: &mut Input, size: u64) -> Result<LinkInfo, ImportError> {
+        let mut shape = FileShape::new(size, &self.profile);
+        if shape.depth == 0 {
+            let leaves = self.leaves(input, size, 0, 1)?;
+            Ok(leaves.into_iter().next().expect("one leaf"))
+        } else {
+            let (depth, leaves) = (shape.depth, shape.leaves);
+            self.subtree(input, &mut shape, depth, 0, leaves)
+        }
     }
 
     fn subtree(
@@ -308,7 +320,7 @@ impl<'a> Builder<'a> {
             let mut s = start;
             while s < start + count {
                 let n = BATCH_LEAVES.min(start + count - s);
-                children.extend(self.leaves(input, shape, s, n)?);
+                children.extend(self.leaves(input, shape.size(), s, n)?);
                 s += n;
             }
         } else {
@@ -320,6 +332,34 @@ impl<'a> Builder<'a> {
                 s += c;
             }
         }
+        self.fill_file_node(slot, &children)
+    }
+
+    /// A trickle node: reserved, then its own leaves and its subtrees in file order, then filled.
+    fn trickle_node(
+        &mut self,
+        input: &mut Input,
+        shape: &mut TrickleShape,
+        node: trickle::Node,
+    ) -> Result<LinkInfo, ImportError> {
+        let predicted = shape.node(node);
+        let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
+        let mut children = Vec::new();
+        let own = shape.own_leaves(node);
+        let mut s = own.start;
+        while s < own.end {
+            let n = BATCH_LEAVES.min(own.end - s);
+            children.extend(self.leaves(input, shape.size(), s, n)?);
+            s += n;
+        }
+        for sub in shape.subtrees(node) {
+            children.push(self.trickle_node(input, shape, sub)?);
+        }
+        self.fill_file_node(slot, &children)
+    }
+
+    /// Builds the File node linking `children` and fills its reservation.
+    fn fill_file_node(&mut self, slot: (u64, u64), children: &[LinkInfo]) -> Result<LinkInfo, ImportError> {
         let links: Vec<Link> = children.iter().map(|c| Link { cid: c.cid, name: Vec::new(), tsize: c.tsize }).collect();
         let sizes: Vec<u64> = children.iter().map(|c| c.file_bytes).collect();
         let file_bytes = sizes.iter().sum();
@@ -330,21 +370,17 @@ impl<'a> Builder<'a> {
         Ok(LinkInfo { cid, tsize, file_bytes })
     }
 
-    /// Reads leaves `start..start+count`, hashes them in parallel and appends them in order.
-    fn leaves(
-        &mut self,
-        input: &mut Input,
-        shape: &FileShape,
-        start: u64,
-        count: u64,
-    ) -> Result<Vec<LinkInfo>, ImportError> {
-        let bytes: u64 = (start..start + count).map(|i| shape.leaf_bytes(i)).sum();
+    /// Reads leaves `start..start+count` of a `size`-byte file, hashes them in parallel and
+    /// appends them in order.
+    fn leaves(&mut self, input: &mut Input, size: u64, start: u64, count: u64) -> Result<Vec<LinkInfo>, ImportError> {
+        let chunk = self.profile.chunk_size;
+        let leaf_bytes = |i: u64| (size - (i * chunk as u64).min(size)).min(chunk as u64);
+        let bytes: u64 = (start..start + count).map(leaf_bytes).sum();
         let buf = input.next(bytes as usize)?;
         self.observer.event(Event::BytesRead(bytes));
         if self.observer.cancelled() {
             return Err(ImportError::Cancelled);
         }
-        let chunk = self.profile.chunk_size;
         let profile = self.profile;
         // Hash in parallel; the chunks are then written from the read buffer without copies.
         let cids: Vec<Cid> = if buf.is_empty() {
@@ -356,10 +392,9 @@ impl<'a> Builder<'a> {
         };
         let mut out = Vec::with_capacity(cids.len());
         for (i, cid) in cids.into_iter().enumerate() {
-            let file_bytes = shape.leaf_bytes(start + i as u64);
+            let file_bytes = leaf_bytes(start + i as u64);
             let data = &buf[i * chunk..i * chunk + file_bytes as usize];
-            let (mut head, tail) =
-                if profile.raw_leaves { (Vec::new(), Vec::new()) } else { unixfs::file_leaf_parts(data.len()) };
+            let (mut head, tail) = leaf_wrapper(&profile, data.len());
             let block_len = (head.len() + data.len() + tail.len()) as u64;
             if self.visited.insert(cid) {
                 let mut section = car::section_prefix(&cid, block_len as usize);
@@ -379,13 +414,23 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The bytes around a chunk of `n` bytes in its leaf block under `profile`: none for raw leaves,
+/// a UnixFS File node's (balanced) or Raw node's (trickle) otherwise.
+fn leaf_wrapper(profile: &Profile, n: usize) -> (Vec<u8>, Vec<u8>) {
+    match (profile.raw_leaves, profile.layout) {
+        (true, _) => (Vec::new(), Vec::new()),
+        (false, Layout::Balanced) => unixfs::file_leaf_parts(n),
+        (false, Layout::Trickle) => trickle::leaf_parts(n),
+    }
+}
+
 /// The CIDs of the leaves in `group` (consecutive chunks of `chunk` bytes, the last may be
 /// shorter; an empty group is one empty leaf), hashed together in multi-buffer lanes without
 /// building the blocks.
 fn leaf_cids(profile: &Profile, group: &[u8], chunk: usize) -> Vec<Cid> {
     let chunks: Vec<&[u8]> = if group.is_empty() { vec![group] } else { group.chunks(chunk).collect() };
     let wrappers: Vec<(Vec<u8>, Vec<u8>)> =
-        if profile.raw_leaves { Vec::new() } else { chunks.iter().map(|c| unixfs::file_leaf_parts(c.len())).collect() };
+        if profile.raw_leaves { Vec::new() } else { chunks.iter().map(|c| leaf_wrapper(profile, c.len())).collect() };
     let messages: Vec<[&[u8]; 3]> = chunks
         .iter()
         .enumerate()

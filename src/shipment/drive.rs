@@ -252,7 +252,7 @@ pub fn check_label(label: &str) -> Result<(), DriveError> {
 
 /// The label a drive gets when it has none yet: its folder's name (`/mnt/drive07` → `drive07`),
 /// else `drive` (a folder named `.` or `/`).
-fn default_label(dir: &Path) -> String {
+pub(crate) fn default_label(dir: &Path) -> String {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_LABEL / 4).collect();
     if check_label(&name).is_ok() {
@@ -293,12 +293,12 @@ pub fn read_manifest(dir: &Path) -> Result<Option<DriveManifest>, DriveError> {
 }
 
 /// An exclusive `flock` on `dir`'s [`LOCK`], held until dropped.
-struct FolderLock(#[allow(dead_code)] std::fs::File);
+pub(crate) struct FolderLock(#[allow(dead_code)] std::fs::File);
 
 impl FolderLock {
     /// Waits for the lock (the lock file is created if needed, opened for writing so the lock
     /// also holds over NFS, where `flock` is a whole-file `fcntl` lock).
-    fn take(dir: &Path) -> Result<Self, DriveError> {
+    pub(crate) fn take(dir: &Path) -> Result<Self, DriveError> {
         let path = dir.join(LOCK);
         let io_err = |source| DriveError::Io { path: path.clone(), source };
         use std::os::unix::fs::OpenOptionsExt;
@@ -380,7 +380,16 @@ pub fn readme(m: &DriveManifest) -> String {
          Check it strictly (every CAR read, its payload CID and piece CID recomputed):\n\
          \x20   carload drive check --verify /path/to/this/drive\n\
          Storage provider: verify every CAR and print the import commands for your deals:\n\
-         \x20   carload receive /path/to/this/drive\n",
+         \x20   carload receive /path/to/this/drive\n{set}",
+        set = if m.drive.of > 1 {
+            format!(
+                "\nThe shipment spans {} drives: {} records which drive holds each of its CARs.\n",
+                m.drive.of,
+                super::drives::LOG
+            )
+        } else {
+            String::new()
+        },
         label = m.drive.label,
         pos = m.drive.position,
         of = m.drive.of,
@@ -442,13 +451,25 @@ fn write_locked(dir: &Path, m: &DriveManifest) -> Result<(), DriveError> {
 /// the folder's lock; the drive keeps its label and position (a new drive is drive 1 of 1,
 /// labelled after its folder). Returns the manifest written.
 pub fn regenerate(dir: &Path, header: &Header, book: &DriveBook) -> Result<DriveManifest, DriveError> {
+    regenerate_at(dir, header, book, None)
+}
+
+/// [`regenerate`], the drive placed at `place` when given (a drive set's member: see
+/// [`super::drives`]).
+pub fn regenerate_at(
+    dir: &Path,
+    header: &Header,
+    book: &DriveBook,
+    place: Option<Place>,
+) -> Result<DriveManifest, DriveError> {
     let _lock = FolderLock::take(dir)?;
     // A garbled manifest is replaced (what it said about the drive is lost with it).
-    let place = match read_manifest(dir) {
+    let kept = match read_manifest(dir) {
         Ok(Some(m)) => m.drive,
         Ok(None) | Err(DriveError::Garbled { .. }) => Place { label: default_label(dir), position: 1, of: 1 },
         Err(e) => return Err(e),
     };
+    let place = place.unwrap_or(kept);
     let m = manifest_of(dir, header, book, place);
     write_locked(dir, &m)?;
     Ok(m)

@@ -13,6 +13,7 @@
 //! Values not given become `<placeholder>`s. Which batches count as built is the judge's word
 //! ([`super::judge`]): a result that does not belong to its batch is an error, never exported.
 
+use super::drives::Outs;
 use super::file::{write_shipment, Batch, BatchResult, FormatError, Header, Shipment};
 use super::judge::{self, Found};
 use std::borrow::Borrow;
@@ -372,7 +373,8 @@ pub fn car_path(out: Option<&Path>, id: &str) -> String {
 
 /// Batch `b`'s export row: its result from the shipment record or from `out`, if built. A result
 /// that does not belong to the batch is an error.
-pub fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Option<ExportRow>, ExportError> {
+pub fn export_row(header: &Header, b: &Batch, out: Option<Outs<'_>>) -> Result<Option<ExportRow>, ExportError> {
+    let dir = out.and_then(|o| o.dir_of(&b.id));
     let r = match (&b.result, out) {
         (Some(r), _) if judge::result_belongs(header, b, r) => {
             if let Err(reason) = judge::check_fields(r, Some(header.min_piece_size)) {
@@ -382,7 +384,9 @@ pub fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Opti
         }
         (Some(_), _) => return Err(ExportError::OtherContents(b.id.clone())),
         (None, None) => None,
-        (None, Some(d)) => match judge::find_result(d, header, b) {
+        // Not assigned to a drive, or on a drive not given: not built here.
+        (None, Some(_)) if dir.is_none() => None,
+        (None, Some(_)) => match judge::find_result(dir.expect("checked"), header, b) {
             Found::Built(r) => Some(r),
             Found::Missing => None,
             Found::Other(reason) | Found::Corrupt(reason) => {
@@ -391,7 +395,7 @@ pub fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Opti
             Found::Unreadable(reason) => return Err(ExportError::Unreadable { batch: b.id.clone(), reason }),
         },
     };
-    Ok(r.map(|r| (r, car_path(out, &b.id))))
+    Ok(r.map(|r| (r, car_path(dir, &b.id))))
 }
 
 /// The export rows of `batches` (results from their records or from `out`) and the IDs of those
@@ -399,7 +403,7 @@ pub fn export_row(header: &Header, b: &Batch, out: Option<&Path>) -> Result<Opti
 /// read one at a time (a shipment of millions of files is never held whole).
 pub fn rows_of<B: Borrow<Batch>>(
     header: &Header,
-    out: Option<&Path>,
+    out: Option<Outs<'_>>,
     batches: impl Iterator<Item = Result<B, ExportError>>,
     keep_files: bool,
 ) -> Result<(Vec<ExportRow>, Vec<String>), ExportError> {
@@ -426,7 +430,7 @@ pub fn rows_of<B: Borrow<Batch>>(
 
 /// The built batches of `s` as export rows (result, CAR path), and the IDs of batches not
 /// built. A result that does not belong to its batch (built from an earlier plan) is an error.
-pub fn export_rows(s: &Shipment, out: Option<&Path>) -> Result<(Vec<ExportRow>, Vec<String>), ExportError> {
+pub fn export_rows(s: &Shipment, out: Option<Outs<'_>>) -> Result<(Vec<ExportRow>, Vec<String>), ExportError> {
     rows_of(&s.header, out, s.batches.iter().map(Ok), true)
 }
 
@@ -456,14 +460,15 @@ pub fn render(
 /// and the IDs of the batches left out because they are not built.
 pub fn export_text(
     s: &Shipment,
-    out: Option<&Path>,
+    out: Option<Outs<'_>>,
     format: Format,
     params: &DealParams,
 ) -> Result<(String, Vec<String>), ExportError> {
     let (mut rows, missing) = export_rows(s, out)?;
-    if let (Format::Shipment, Some(dir)) = (format, out) {
+    if let (Format::Shipment, Some(outs)) = (format, out) {
         // Results in the folder are read without their file lists; the shipment embeds them.
         for (r, _) in rows.iter_mut().filter(|(r, _)| r.files.is_empty()) {
+            let Some(dir) = outs.dir_of(&r.batch) else { continue };
             r.files = judge::read_result_files(dir, &r.batch)
                 .map_err(|source| ExportError::ResultFiles { batch: r.batch.clone(), source })?;
         }

@@ -676,8 +676,8 @@ fn check_header(h: &Header) -> Result<(), FormatError> {
             format!("{} is not between 1 and {}", p.chunk_size, crate::profile::MAX_CHUNK_SIZE),
         );
     }
-    if p.max_links < 2 || p.max_links > 1 << 20 {
-        return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, 1 << 20));
+    if p.max_links < 2 || p.max_links > crate::profile::MAX_LINKS {
+        return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, crate::profile::MAX_LINKS));
     }
     if let Err(e) = super::plan::check_options(&super::plan::PlanOptions::of_header(h)) {
         return bad("sizes", e.to_string());
@@ -960,6 +960,23 @@ mod tests {
         let twice = format!("{header}\n{ok}\n{ok}\n").replace(r#""batches":1"#, r#""batches":2"#);
         let e = read_shipment(twice.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("appears twice"), "{e}");
+    }
+
+    /// A profile's layout is read back; a layout or a profile field this carload does not know
+    /// is refused on line 1 (never built as something else).
+    #[test]
+    fn profile_layouts_are_read_and_unknown_profile_fields_refused() {
+        let ok = r#"{"id":"b00000","car_size_bound":100,"piece_size":1048576,"files":[["d/a",5,1]]}"#;
+        let trickle = HEADER_V1.replace(r#""hidden":false}"#, r#""hidden":false,"layout":"trickle"}"#);
+        let s = read_shipment(format!("{trickle}\n{ok}\n").as_bytes()).unwrap();
+        assert_eq!(s.header.profile.layout, crate::profile::Layout::Trickle);
+        let old = read_shipment(format!("{HEADER_V1}\n{ok}\n").as_bytes()).unwrap();
+        assert_eq!(old.header.profile, crate::profile::Profile::default());
+        for (bad, named) in [(r#""layout":"spiral""#, "spiral"), (r#""future_knob":1"#, "future_knob")] {
+            let h = HEADER_V1.replace(r#""hidden":false}"#, &format!(r#""hidden":false,{bad}}}"#));
+            let e = refused(&h, ok);
+            assert!(e.contains("line 1") && e.contains(named) && !e.contains('\n'), "{e}");
+        }
     }
 
     /// Names that would read outside the base folder, IDs that collide in temporaries, numbers

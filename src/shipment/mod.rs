@@ -20,6 +20,7 @@
 pub mod build;
 pub mod check;
 pub mod drive;
+pub mod drives;
 pub mod export;
 pub mod file;
 pub mod judge;

@@ -73,6 +73,9 @@ pub fn carload_outputs(names: &[&[u8]]) -> Vec<Option<String>> {
             if n == super::drive::MANIFEST.as_bytes() {
                 return Some("the manifest of a carload drive".into());
             }
+            if n == super::drives::LOG.as_bytes() {
+                return Some("the assignment log of a carload drive set".into());
+            }
             if n == super::drive::LOCK.as_bytes() {
                 return Some("the lock of a carload drive's manifest".into());
             }
@@ -151,8 +154,14 @@ mod tests {
 
     #[test]
     fn drive_manifests_and_their_readme() {
-        let r =
-            reasons(&["carload-drive.json", "README.txt", ".carload-drive.lck", ".carload-drive.json.Ab12Cd.partial"]);
+        let r = reasons(&[
+            "carload-drive.json",
+            "README.txt",
+            ".carload-drive.lck",
+            ".carload-drive.json.Ab12Cd.partial",
+            "carload-drives.jsonl",
+        ]);
+        assert_eq!(r[4].as_deref(), Some("the assignment log of a carload drive set"));
         assert_eq!(r[0].as_deref(), Some("the manifest of a carload drive"));
         assert_eq!(r[1].as_deref(), Some("the description of a carload drive"));
         assert_eq!(r[2].as_deref(), Some("the lock of a carload drive's manifest"));

@@ -95,12 +95,10 @@ impl EntryCost {
     /// Cost of a file (or chunk-aligned file part) of `size` bytes under `profile`. Exact for the
     /// file's own sections (repeated blocks counted each time).
     pub fn of_file(size: u64, profile: &Profile) -> Self {
-        let mut shape = FileShape::new(size, profile);
-        let root = shape.root();
-        let cid_len = shape.root_cid_len();
-        let adjust = car::section_len(CID_V1_LEN, root.block_len) - car::section_len(cid_len, root.block_len);
-        let dag_pb_root = !(profile.raw_leaves && shape.depth == 0);
-        EntryCost { car_bytes: root.car_bytes + adjust, dag_pb_root }
+        let root = crate::importer::layout::file_root(size, profile);
+        let n = root.size;
+        let adjust = car::section_len(CID_V1_LEN, n.block_len) - car::section_len(root.cid_len, n.block_len);
+        EntryCost { car_bytes: n.car_bytes + adjust, dag_pb_root: root.dag_pb }
     }
 }
 

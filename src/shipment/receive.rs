@@ -657,6 +657,42 @@ pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut
     Received { cars: out, deals: states, with_deals }
 }
 
+/// What a received drive's own manifest (`carload-drive.json` in `dir`) claims against what was
+/// found: a CAR it lists that is not there, or one whose recomputed payload, size or piece
+/// differs from its entry. One line each.
+pub fn drive_problems(r: &Received, dir: &Path, m: &super::drive::DriveManifest) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in &m.cars {
+        let path = dir.join(&e.file);
+        let Some(car) = r.cars.iter().find(|c| c.path == path) else {
+            out.push(format!(
+                "missing {}: {} lists it (batch {}, piece {}, {} bytes) but it is not on the drive",
+                e.file,
+                super::drive::MANIFEST,
+                e.batch,
+                e.piece_cid,
+                e.car_size
+            ));
+            continue;
+        };
+        let Some(p) = &car.piece else { continue };
+        let mut differs = Vec::new();
+        if p.car_size != e.car_size {
+            differs.push(format!("{} bytes, listed {}", p.car_size, e.car_size));
+        }
+        if p.payload_cid != e.payload_cid {
+            differs.push(format!("payload {}, listed {}", p.payload_cid, e.payload_cid));
+        }
+        if p.piece_cid != e.piece_cid && p.piece_cid_v2 != e.piece_cid_v2 {
+            differs.push(format!("piece {}, listed {}", p.piece_cid, e.piece_cid));
+        }
+        if !differs.is_empty() {
+            out.push(format!("{}: holds {} ({})", e.file, differs.join("; "), super::drive::MANIFEST));
+        }
+    }
+    out
+}
+
 /// The provider's software an import command is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Software {

@@ -207,8 +207,11 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, hooks: &Hooks<'_>, o
     match sbuild::find_result(&o.out, header, b) {
         Found::Built(r) => match o.verify.then(|| verify(&o.out, &r, header.min_piece_size)) {
             None | Some(Ok(true)) => {
-                // Built, but its builder may have died before releasing the lock.
-                let _ = lock::remove_abandoned(&o.out, &b.id, (clock.wall)(), &rule);
+                // Built, but its builder may have died before releasing the lock (and left a
+                // temporary: with its lock gone, nobody writes one).
+                if let Ok(true) = lock::remove_abandoned(&o.out, &b.id, (clock.wall)(), &rule) {
+                    let _ = remove_partials(&o.out, &b.id);
+                }
                 return Outcome::Skipped;
             }
             Some(Ok(false)) => notice("commP of the CAR does not match its result; rebuilding".into()),
@@ -221,8 +224,8 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, hooks: &Hooks<'_>, o
     // Registered before the claim, so a signal arriving while it is made still removes it.
     let path = lock::lock_path(&o.out, &b.id);
     cleanup.lock_claiming(&path, owner);
-    let (lk, took_over) = match lock::claim(&o.out, &b.id, &rule, (clock.wall)()) {
-        Ok(Claim::Claimed { lock, took_over }) => (lock, took_over),
+    let lk = match lock::claim(&o.out, &b.id, &rule, (clock.wall)()) {
+        Ok(Claim::Claimed { lock, .. }) => lock,
         Ok(Claim::Busy { holder, age }) => {
             cleanup.lock_claimed(&path, None);
             return Outcome::Busy(format!("{holder} (refreshed {} s ago)", age.as_secs()));
@@ -237,9 +240,9 @@ pub fn build_one(header: &Header, b: &Batch, o: &BuildOpts, hooks: &Hooks<'_>, o
     let outcome = if matches!(sbuild::find_result(&o.out, header, b), Found::Built(_)) && !o.verify {
         Outcome::Skipped
     } else {
-        if took_over {
-            let _ = remove_partials(&o.out, &b.id);
-        }
+        // Holding the lock, no other builder writes this batch's temporaries: any found were
+        // left by a builder that died (whether its lock was taken over here or removed first).
+        let _ = remove_partials(&o.out, &b.id);
         let lost = AtomicBool::new(false);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let start = (clock.monotonic)();

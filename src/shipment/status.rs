@@ -121,6 +121,11 @@ pub struct Watched {
     pub car_size_bound: u64,
     /// The fingerprints its results may carry.
     pub fingerprints: Fingerprints,
+    /// Bytes of its file names (what its sidecars' sizes grow with).
+    pub name_bytes: u64,
+    /// Upper bound of the temporary spool a build of it writes beside its CAR (the sections of
+    /// its small files: [`crate::batch::spool_bound`]).
+    pub spool_bound: u64,
 }
 
 impl Watched {
@@ -132,6 +137,8 @@ impl Watched {
             files: b.files.len() as u64,
             car_size_bound: b.car_size_bound,
             fingerprints: Fingerprints::of(header, b),
+            name_bytes: b.files.iter().map(|f| f.name.len() as u64).sum(),
+            spool_bound: crate::batch::spool_bound(b.files.iter().map(|f| f.len()), header.profile.chunk_size as u64),
         }
     }
 }
@@ -154,6 +161,35 @@ pub fn status_of(
     rule: &Rule,
 ) -> Vec<BatchStatus> {
     batches.iter().enumerate().map(|(i, w)| judge(dir, header, w, &|| batch(i), now, rule)).collect()
+}
+
+/// [`status_of`] over batches whose outputs are where `outs` says: a batch on a drive not given
+/// is a [`State::Problem`] saying so, one not assigned to a drive is not built.
+pub fn status_at(
+    outs: super::drives::Outs<'_>,
+    header: &Header,
+    batches: &[Watched],
+    batch: &dyn Fn(usize) -> Option<Batch>,
+    now: SystemTime,
+    rule: &Rule,
+) -> Vec<BatchStatus> {
+    use super::drives::Placement;
+    batches
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match outs.placement(&w.id) {
+            Placement::Dir(d) => judge(d, header, w, &|| batch(i), now, rule),
+            Placement::Unassigned => {
+                BatchStatus { id: w.id.clone(), bytes: w.bytes, state: State::NotBuilt, result: None }
+            }
+            Placement::Refused(e) => BatchStatus {
+                id: w.id.clone(),
+                bytes: w.bytes,
+                state: State::Problem { reason: e.to_string() },
+                result: None,
+            },
+        })
+        .collect()
 }
 
 /// Totals over a status.
@@ -512,6 +548,8 @@ mod tests {
                 files: 1,
                 car_size_bound: 1,
                 fingerprints: crate::shipment::judge::Fingerprints { current: "f".into(), legacy: None },
+                name_bytes: 1,
+                spool_bound: 1,
             })
             .collect();
         let look = |now, rule: &Rule| status_of(dir.path(), &s.header, &watched, &|_| None, now, rule);

@@ -978,7 +978,9 @@ fn export_form_previews_the_cli_text_and_asks_before_replacing() {
     .unwrap();
     let params = carload::shipment::export::DealParams { provider: Some("f01234".into()), ..Default::default() };
     let out = app.settings.out.clone().unwrap();
-    let (cli, missing) = export::export_text(&s, Some(&out), export::Format::Boost, &params).unwrap();
+    let (cli, missing) =
+        export::export_text(&s, Some(carload::shipment::drives::Outs::Folder(&out)), export::Format::Boost, &params)
+            .unwrap();
     assert!(missing.is_empty());
     assert_eq!(text, cli);
     // Format: → curio.
