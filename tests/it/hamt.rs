@@ -8,7 +8,7 @@ use carload::block::CidVersion;
 use carload::importer::layout::predict_car_size;
 use carload::importer::memory::{car_bytes, tree_dag};
 use carload::importer::scan;
-use carload::profile::Profile;
+use carload::profile::{Layout, Preset, Profile};
 use carload::unixfs::hamt::Estimation;
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -16,20 +16,13 @@ use std::path::Path;
 
 /// kubo's `unixfs-v0-2015` (its default): CIDv0, dag-pb leaves, HAMT above 256 KiB by links.
 fn unixfs_v0_2015() -> Profile {
-    Profile { hamt_estimation: Estimation::Links, ..Profile::default() }
+    Preset::UnixfsV0_2015.profile()
 }
 
 /// kubo's `unixfs-v1-2025`: CIDv1, raw leaves, 1 MiB chunks, 1024 links, HAMT above 256 KiB by
 /// block size.
 fn unixfs_v1_2025() -> Profile {
-    Profile {
-        cid_version: CidVersion::V1,
-        raw_leaves: true,
-        chunk_size: 1 << 20,
-        max_links: 1024,
-        hamt_estimation: Estimation::Block,
-        ..Profile::default()
-    }
+    Preset::UnixfsV1_2025.profile()
 }
 
 /// kubo's deterministic stream (`test/cli/testutils/random_deterministic.go`): the ChaCha20
@@ -236,6 +229,7 @@ proptest! {
         chunk in 16usize..300,
         links in 2usize..6,
         big in any::<bool>(),
+        trickle in any::<bool>(),
     ) {
         let p = Profile {
             cid_version: if v1 { CidVersion::V1 } else { CidVersion::V0 },
@@ -245,6 +239,7 @@ proptest! {
             hamt_estimation: if block { Estimation::Block } else { Estimation::Links },
             hamt_threshold: threshold,
             hamt_fanout: 1 << fanout_bits,
+            layout: if trickle { Layout::Trickle } else { Layout::Balanced },
             ..Profile::default()
         };
         let tmp = tempfile::tempdir().unwrap();
@@ -415,4 +410,25 @@ fn repeated_hamt_folders_are_written_once() {
     // The root (basic), then one copy of the HAMT `a` is; `b` repeats it.
     assert_eq!(root_type(&one), 5);
     assert_eq!(blocks(&car), 1 + blocks(&one));
+}
+
+#[test]
+fn carload_car_with_a_kubo_profile_writes_the_hamt() {
+    // 4033 × 31-character names: a HAMT under `--profile unixfs-v0-2015`, a flat folder under pow.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = folder(tmp.path(), &deterministic_names(4033, 31, 31, "hamt-unixfs-v0-2015"), |_| b"x".to_vec());
+    let car = |args: &[&str], out: &str| {
+        let out = tmp.path().join(out);
+        let mut c = assert_cmd::Command::cargo_bin("carload").unwrap();
+        c.env("XDG_CONFIG_HOME", "/nonexistent/carload-tests");
+        c.arg("car").arg("--quiet").args(args).arg(&dir).arg(&out).assert().success();
+        let bytes = std::fs::read(&out).unwrap();
+        let (header, _) = carload::car::BlockReader::new(&bytes[..]).unwrap();
+        (header.roots[0].to_string(), root_type(&bytes))
+    };
+    assert_eq!(
+        car(&["--profile", "unixfs-v0-2015"], "v0.car"),
+        ("QmeMiJzmhpJAUgynAcxTQYek5PPKgdv3qEvFsdV3XpVnvP".into(), 5)
+    );
+    assert_eq!(car(&[], "pow.car").1, 1);
 }
