@@ -188,14 +188,23 @@ impl Position {
         out
     }
 
-    /// This shard's own place: "the root shard" or "sub-shard 3E/07".
-    pub fn describe(&self) -> String {
+    /// This shard's own place: the slots from the root to it (`3E/07`; empty for the root).
+    pub fn path(&self) -> String {
         if self.depth == 0 {
-            return "the root shard".into();
+            return String::new();
         }
         let up = Position { depth: self.depth - 1, ..*self };
         let slot = ((self.prefix << up.used()) >> (64 - self.bits)) as u32;
-        format!("sub-shard {}", up.place(slot))
+        up.place(slot)
+    }
+
+    /// This shard's own place in words: "the root shard" or "sub-shard 3E/07".
+    pub fn describe(&self) -> String {
+        if self.depth == 0 {
+            "the root shard".into()
+        } else {
+            format!("sub-shard {}", self.path())
+        }
     }
 
     /// The sub-shard in `slot` of this shard, if the 64 bits of a key reach its level.
