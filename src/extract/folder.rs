@@ -5,7 +5,7 @@
 //! ([`open_shard`]: a valid HAMT shard of its parent's fanout).
 
 use super::{bad_node, safe_name, CarIndex, ExtractError};
-use crate::block::DAG_PB;
+use crate::block::{DAG_PB, RAW};
 use crate::nodeview::hamt::{self, Position};
 use crate::nodeview::{next_link, unixfs_node, Kind, NodeError};
 use cid::Cid;
@@ -74,8 +74,10 @@ pub(crate) fn open_shard(car: &CarIndex, cid: &Cid, pos: Position, parent: &Cid)
         let source = NodeError::HamtSubShardKind { slot: pos.path(), child: cid.to_string(), kind };
         ExtractError::Node { cid: *parent, source: Box::new(source) }
     };
-    if cid.codec() != DAG_PB {
-        return Err(not_a_shard(format!("block of codec 0x{:x}", cid.codec())));
+    match cid.codec() {
+        DAG_PB => {}
+        RAW => return Err(not_a_shard("file".into())),
+        c => return Err(not_a_shard(format!("block of codec 0x{c:x}"))),
     }
     let block = car.block(cid)?;
     let node = unixfs_node(&block).map_err(bad_node(cid))?;

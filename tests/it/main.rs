@@ -14,6 +14,7 @@ mod decoders;
 mod drive;
 mod extract;
 mod fixtures;
+mod hamt;
 mod importer;
 mod ipfs_node;
 mod ipfs_stub;
