@@ -371,17 +371,47 @@ fn crafted_shards_that_break_a_rule_are_refused_by_verify_and_extract() {
         false,
         "a HAMT shard with fanout 255, not a power of two from 8 to 1024".into(),
     ));
+    let mut two_places = good.clone();
+    two_places.slots.insert(free, Child::Shard(sub.clone()));
+    let (low, high) = (sub_slot.min(free), sub_slot.max(free));
+    cases.push((
+        "one sub-shard in two slots",
+        two_places,
+        GOOD,
+        true,
+        format!("a HAMT shard reached at two places (sub-shard {low:02X} and sub-shard {high:02X})"),
+    ));
+    // (extract, reading the shard at its first slot, may find its entries misplaced there first)
+    let misplaced_at_low = format!("is at {low:02X}/");
+    // A shard valid alone, of fanout 16 (one hex digit a slot, a 2-byte bitfield).
+    let sixteen = {
+        let link = Link { cid: leaves[0].cid, name: b"3file0".to_vec(), tsize: 0 };
+        let data = [0x08, 0x05, 0x12, 0x01, 0x08, 0x28, 0x22, 0x30, 0x10];
+        Block::new(CidVersion::V1, DAG_PB, encode(&[link], Some(&data)))
+    };
+    let mut other_fanout = good.clone();
+    other_fanout.slots.insert(sub_slot, Child::Link(sixteen.cid));
+    cases.push((
+        "sub-shard of another fanout",
+        other_fanout,
+        GOOD,
+        true,
+        "a HAMT sub-shard with fanout 16 under a shard with fanout 256".into(),
+    ));
     for (what, shard, data, in_sub, cause) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let (car, top, subs) = hamt_car(&shard, data, &leaves);
-        let guilty = if in_sub {
-            let Child::Shard(s) = &shard.slots[&sub_slot] else { panic!() };
-            let mut scratch = Vec::new();
-            encode_shard(s, None, &mut scratch).cid
-        } else {
-            top.cid
+        let (mut car, top, subs) = hamt_car(&shard, data, &leaves);
+        let guilty = match &shard.slots[&sub_slot] {
+            _ if !in_sub => top.cid,
+            Child::Shard(s) => encode_shard(s, None, &mut Vec::new()).cid,
+            Child::Link(cid) => *cid,
+            Child::Entry(..) => unreachable!(),
         };
-        assert!(!in_sub || subs.iter().any(|b| b.cid == guilty));
+        assert!(!in_sub || subs.iter().any(|b| b.cid == guilty) || guilty == sixteen.cid);
+        if guilty == sixteen.cid {
+            car.extend(carload::car::section_prefix(&sixteen.cid, sixteen.data.len()));
+            car.extend(&sixteen.data);
+        }
         let (verified, extracted) = verify_and_extract(dir.path(), &car, &[]);
         let (v, e) = (stderr(&verified), stderr(&extracted));
         let block = format!("block {guilty}");
@@ -392,8 +422,89 @@ fn crafted_shards_that_break_a_rule_are_refused_by_verify_and_extract() {
         );
         assert!(!extracted.status.success(), "{what}: extract passed");
         assert_eq!(e.lines().count(), 1, "{what}: one line: {e}");
-        assert!(e.contains(&block) && e.contains(&cause), "{what}: extract does not say `{block}: …{cause}`: {e}");
+        let says = e.contains(&cause) || (what.contains("two slots") && e.contains(&misplaced_at_low));
+        assert!(e.contains(&block) && says, "{what}: extract does not say `{block}: …{cause}`: {e}");
         let out = dir.path().join("out");
         assert!(!out.exists() || restored(&out).is_empty(), "{what}: extract wrote {:?}", restored(&out).keys());
+    }
+}
+
+/// Two sharded folders may share a sub-shard at the same place (folders that differ in a few
+/// entries do): it is measured once (its entries count once against the CAR, so the folders
+/// need `--allow-reuse` as identical folders do) and written in both. Reached at another place
+/// in another folder, or as a folder of its own, it is refused.
+#[test]
+fn sharded_folders_may_share_a_sub_shard_at_one_place_only() {
+    let same = Block::new(CidVersion::V1, RAW, b"same\n".to_vec());
+    let s = slot("shared0", 0);
+    let shared: Vec<(String, Cid)> =
+        (0..).map(|i| format!("shared{i}")).filter(|n| slot(n, 0) == s).take(40).map(|n| (n, same.cid)).collect();
+    let sub = layout(&shared, 1);
+    let own = |name: &str| {
+        let file = Block::new(CidVersion::V1, RAW, format!("{name}\n").into_bytes());
+        assert_ne!(slot(name, 0), s);
+        (file.clone(), layout(&[(name.to_string(), file.cid)], 0))
+    };
+    let mut blocks = vec![same.clone()];
+    let mut folder = |name: &str, at: u32| {
+        let (file, mut shard) = own(name);
+        shard.slots.insert(at, Child::Shard(sub.clone()));
+        blocks.push(file);
+        encode_shard(&shard, Some(GOOD), &mut blocks)
+    };
+    let elsewhere = (0..256).find(|&t| t != s && t != slot("u1", 0) && t != slot("u3", 0)).unwrap();
+    let (r1, r2, r3) = (folder("u1", s), folder("u2", s), folder("u3", elsewhere));
+    let sub_cid = encode_shard(&sub, None, &mut Vec::new()).cid;
+    let basic = |links: &[(&str, Cid)]| {
+        let links: Vec<Link> =
+            links.iter().map(|(n, c)| Link { cid: *c, name: n.as_bytes().to_vec(), tsize: 0 }).collect();
+        Block::new(CidVersion::V1, DAG_PB, encode(&links, Some(&carload::unixfs::directory())))
+    };
+    let car_with = |top: &Block| {
+        let all: Vec<(Cid, Vec<u8>)> = std::iter::once(top).chain(&blocks).map(|b| (b.cid, b.data.clone())).collect();
+        car_of(&top.cid, &all)
+    };
+
+    let top = basic(&[("a", r1.cid), ("b", r2.cid)]);
+    let dir = tempfile::tempdir().unwrap();
+    let (verified, extracted) = verify_and_extract(dir.path(), &car_with(&top), &[]);
+    // verify lists every block of the CAR once it is reached; the two folders not reaching r3.
+    let v = stderr(&verified);
+    assert!(v.contains(&format!("block {}: not reachable", r3.cid)) && !v.contains("HAMT"), "{v}");
+    let e = stderr(&extracted);
+    // The top folder, a and b, and 41 entries in each; without reuse: 1 + 2 + 1 + 40 + 1.
+    assert!(e.contains("would write 85 entries") && e.contains("(45 entries,") && e.contains("--allow-reuse"), "{e}");
+    let out = carload()
+        .current_dir(dir.path())
+        .args(["extract", "t.car", "--to", "again", "--allow-reuse"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = restored(&dir.path().join("again"));
+    assert_eq!(got.len(), 84);
+    for (f, own) in [("a", "u1"), ("b", "u2")] {
+        assert_eq!(got[&format!("{f}/{own}")].as_deref(), Some(format!("{own}\n").as_bytes()));
+        for (n, _) in &shared {
+            assert_eq!(got[&format!("{f}/{n}")].as_deref(), Some(&b"same\n"[..]), "{f}/{n}");
+        }
+    }
+
+    // The sub-shard at another slot of another folder, or as a folder itself.
+    // (verify walks the folders in no set order: either place may be the first)
+    let two = format!("block {sub_cid}: a HAMT shard reached at two places (");
+    let first = format!("sub-shard {s:02X}");
+    for (what, second, place) in [
+        ("another slot", r3.cid, format!("sub-shard {elsewhere:02X}")),
+        ("a folder", sub_cid, "the root shard".into()),
+    ] {
+        let top = basic(&[("a", r1.cid), ("c", second)]);
+        let dir = tempfile::tempdir().unwrap();
+        let (verified, extracted) = verify_and_extract(dir.path(), &car_with(&top), &["--allow-reuse"]);
+        let (v, e) = (stderr(&verified), stderr(&extracted));
+        let says = |t: &str| t.lines().any(|l| l.contains(&two) && l.contains(&first) && l.contains(&place));
+        assert!(!verified.status.success() && says(&v), "{what}: verify: {v}");
+        assert!(!extracted.status.success() && says(&e), "{what}: extract: {e}");
+        assert!(e.contains(&format!("(sub-shard {s:02X} and {place}")), "{what}: extract reads `a` first: {e}");
+        assert!(!dir.path().join("out").exists() || restored(&dir.path().join("out")).is_empty(), "{what}");
     }
 }
