@@ -17,6 +17,7 @@
 //!   unknown fields; groups (wire types 3 and 4, deprecated) and wire types 6 and 7 are refused,
 //!   as is field number 0. A field given twice keeps its last value, as protobuf does.
 //!   [`crate::unixfs::decode`] is this view, copied.
+//! - **HAMT shards** (type 5): [`hamt`] checks a shard alone and the place of each entry.
 //!
 //! Links are read lazily: [`PbNode::links`] for a borrowed node, [`next_link`] (a byte cursor)
 //! for a caller whose stack frame owns the block and resumes its links later.
