@@ -52,9 +52,9 @@ fn tree_256() -> BTreeMap<String, Option<Vec<u8>>> {
     t
 }
 
-/// The tree of `js-hamt-16.car`.
-fn tree_16() -> BTreeMap<String, Option<Vec<u8>>> {
-    (0..400).map(|i| text(&format!("g{i}"))).collect()
+/// The tree of `js-hamt-16.car`, `js-hamt-8.car` and `js-hamt-1024.car`: `n` files of `prefix`.
+fn flat(prefix: &str, n: usize) -> BTreeMap<String, Option<Vec<u8>>> {
+    (0..n).map(|i| text(&format!("{prefix}{i}"))).collect()
 }
 
 /// The sections of a CAR, and its root.
@@ -86,11 +86,20 @@ fn verify_and_extract(dir: &Path, car: &[u8], args: &[&str]) -> (std::process::O
 }
 
 /// The reference importer's sharded folders (nested shards, a sharded and a basic subfolder, a
-/// file of five chunks; fanout 16 with CIDv0 dag-pb leaves) extract to exactly their files and
-/// verify, in the importer's block order (children first) and reversed (root first).
+/// file of five chunks; fanout 16 with CIDv0 dag-pb leaves; fanouts 8 and 1024, whose levels are
+/// not whole bytes of the key) extract to exactly their files and verify, in the importer's
+/// block order (children first) and reversed (root first).
 #[test]
 fn the_js_importers_sharded_folders_extract_exactly_and_verify() {
-    for (name, tree, shards) in [("js-hamt-256.car", tree_256(), 413), ("js-hamt-16.car", tree_16(), 156)] {
+    let fixtures = [
+        ("js-hamt-256.car", tree_256(), 413),
+        ("js-hamt-16.car", flat("g", 400), 156),
+        ("js-hamt-8.car", flat("h", 300), 136),
+        ("js-hamt-1024.car", flat("k", 1200), 342),
+    ];
+    let bytes: u64 = fixtures.iter().map(|f| std::fs::metadata(format!("{VECTORS}/hamt/{}", f.0)).unwrap().len()).sum();
+    assert!(bytes < 1 << 20, "the fixtures stay small: {bytes} bytes");
+    for (name, tree, shards) in fixtures {
         let car = std::fs::read(format!("{VECTORS}/hamt/{name}")).unwrap();
         let (root, mut blocks) = sections(&car);
         for order in ["importer's", "reversed"] {
@@ -493,10 +502,9 @@ fn sharded_folders_may_share_a_sub_shard_at_one_place_only() {
     // (verify walks the folders in no set order: either place may be the first)
     let two = format!("block {sub_cid}: a HAMT shard reached at two places (");
     let first = format!("sub-shard {s:02X}");
-    for (what, second, place) in [
-        ("another slot", r3.cid, format!("sub-shard {elsewhere:02X}")),
-        ("a folder", sub_cid, "the root shard".into()),
-    ] {
+    for (what, second, place) in
+        [("another slot", r3.cid, format!("sub-shard {elsewhere:02X}")), ("a folder", sub_cid, "the root shard".into())]
+    {
         let top = basic(&[("a", r1.cid), ("c", second)]);
         let dir = tempfile::tempdir().unwrap();
         let (verified, extracted) = verify_and_extract(dir.path(), &car_with(&top), &["--allow-reuse"]);

@@ -11,6 +11,8 @@
 //   (each holding its path and a newline), big.bin (5000 bytes, byte i = i mod 251), nested/
 //   (n0 … n299, sharded) and small/ (a, b: a basic folder).
 // - js-hamt-16.car: CIDv0, dag-pb leaves, fanout 16: g0 … g399.
+// - js-hamt-8.car and js-hamt-1024.car: CIDv1, raw leaves, fanouts 8 and 1024 (3 and 10 bits a
+//   level, not a whole byte): h0 … h299 and k0 … k1199.
 import { importer } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { CarWriter } from '@ipld/car'
@@ -69,3 +71,13 @@ await write('js-hamt-16.car', files16, {
   shardFanoutBits: 4,
   shardSplitThresholdBytes: 1000
 })
+
+for (const [bits, prefix, n] of [[3, 'h', 300], [10, 'k', 1200]]) {
+  const files = Array.from({ length: n }, (_, i) => ({ path: `root/${prefix}${i}`, content: text(`${prefix}${i}`) }))
+  await write(`js-hamt-${1 << bits}.car`, files, {
+    cidVersion: 1,
+    rawLeaves: true,
+    shardFanoutBits: bits,
+    shardSplitThresholdBytes: 1000
+  })
+}
