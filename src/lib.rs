@@ -19,6 +19,7 @@ pub mod human;
 pub mod importer;
 pub mod ipfs;
 pub mod multibuffer;
+pub mod murmur3;
 pub mod nodeview;
 pub mod output;
 pub mod prepare;

@@ -17,9 +17,12 @@
 //!   unknown fields; groups (wire types 3 and 4, deprecated) and wire types 6 and 7 are refused,
 //!   as is field number 0. A field given twice keeps its last value, as protobuf does.
 //!   [`crate::unixfs::decode`] is this view, copied.
+//! - **HAMT shards** (type 5): [`hamt`] checks a shard alone and the place of each entry.
 //!
 //! Links are read lazily: [`PbNode::links`] for a borrowed node, [`next_link`] (a byte cursor)
 //! for a caller whose stack frame owns the block and resumes its links later.
+
+pub mod hamt;
 
 use crate::varint;
 use cid::Cid;
@@ -89,6 +92,107 @@ pub enum NodeError {
         data: usize,
         /// Inline data plus blocksizes.
         sum: u64,
+    },
+    /// A HAMT shard whose keys are not murmur3-x64-64 (hashType 0x22), or that names none.
+    #[error("a HAMT shard with {}, not murmur3-x64-64 (0x22)", match .0 { Some(h) => format!("hash type 0x{h:x}"), None => "no hash type".into() })]
+    HamtHashType(Option<u64>),
+    /// A HAMT shard whose fanout is not a power of two from 8 to 1024, or that has none.
+    #[error("a HAMT shard with {}, not a power of two from 8 to 1024", match .0 { Some(f) => format!("fanout {f}"), None => "no fanout".into() })]
+    HamtFanout(Option<u64>),
+    /// A HAMT bitfield longer than its fanout's bits.
+    #[error("a HAMT bitfield of {len} bytes, more than fanout {fanout} has bits ({} bytes)", .fanout / 8)]
+    HamtBitfieldLength {
+        /// Bytes of the bitfield.
+        len: usize,
+        /// The shard's fanout.
+        fanout: u32,
+    },
+    /// A HAMT shard whose bitfield sets another number of slots than it has links.
+    #[error("its HAMT bitfield sets {set} slots but the shard has {links} links")]
+    HamtPopcount {
+        /// Bits set.
+        set: u32,
+        /// Links of the node.
+        links: usize,
+    },
+    /// A HAMT link whose name does not start with its slot.
+    #[error(
+        "HAMT link {index} is named {name:?}: not {width} upper-case hex digit(s) of a slot below {fanout}, then \
+         the entry's name"
+    )]
+    HamtLinkName {
+        /// The link's place in the node.
+        index: usize,
+        /// Its name (lossy UTF-8).
+        name: String,
+        /// Hex digits of a slot.
+        width: usize,
+        /// The shard's fanout.
+        fanout: u32,
+    },
+    /// HAMT links not in increasing slot order (or two in one slot).
+    #[error("HAMT link {index} is in slot {slot:X}, not after the slot of the link before it")]
+    HamtSlotOrder {
+        /// The link's place in the node.
+        index: usize,
+        /// Its slot.
+        slot: u32,
+    },
+    /// A HAMT link in a slot its bitfield does not set.
+    #[error("HAMT link {index} is in slot {slot:X}, which the shard's bitfield does not set")]
+    HamtSlotUnset {
+        /// The link's place in the node.
+        index: usize,
+        /// Its slot.
+        slot: u32,
+    },
+    /// A HAMT entry in another place than its name's hash gives it (a misplaced or repeated name).
+    #[error(
+        "HAMT entry {name:?} is at {at}, but the murmur3 hash of its name ({key:016x}) puts it at {want} \
+         (a name has one place in a sharded folder: misplaced or repeated)"
+    )]
+    HamtMisplaced {
+        /// The entry's name (lossy UTF-8).
+        name: String,
+        /// Its key.
+        key: u64,
+        /// Where it is (slots from the root, `/`-separated).
+        at: String,
+        /// Where its key puts it.
+        want: String,
+    },
+    /// HAMT shards nested deeper than the 64 bits of a key reach.
+    #[error("HAMT sub-shard at {at}: nested deeper than the 64 bits of a murmur3 key reach")]
+    HamtTooDeep {
+        /// Where (slots from the root).
+        at: String,
+    },
+    /// A HAMT sub-shard with another fanout than its parent.
+    #[error("a HAMT sub-shard with fanout {fanout} under a shard with fanout {parent}")]
+    HamtFanoutChanged {
+        /// Its fanout.
+        fanout: u32,
+        /// Its parent's.
+        parent: u32,
+    },
+    /// A HAMT sub-shard link (a name of just a slot) to a node that is not a HAMT shard.
+    #[error("HAMT sub-shard link {slot} goes to {child}, a {kind}, not a HAMT shard")]
+    HamtSubShardKind {
+        /// Where (slots from the root).
+        slot: String,
+        /// The node linked to (its CID).
+        child: String,
+        /// What it is.
+        kind: String,
+    },
+    /// A HAMT shard reached at two places (a sub-shard linked twice, or a sub-shard that is also
+    /// a folder): its entries would be in both.
+    #[error("a HAMT shard reached at two places ({first} and {second}); its entries can be at one only")]
+    HamtTwoPlaces {
+        /// The place it was first reached at.
+        first: String,
+        /// The other.
+        second: String,
     },
 }
 
@@ -356,6 +460,10 @@ pub struct FsData<'a> {
     pub filesize: Option<u64>,
     /// Number of block sizes.
     pub blocksize_count: usize,
+    /// The `hashType` field (HAMT shards: the hash of their keys).
+    pub hash_type: Option<u64>,
+    /// The `fanout` field (HAMT shards: slots per shard).
+    pub fanout: Option<u64>,
 }
 
 /// The first number beyond protobuf's field numbers (1 to 2^29 − 1).
@@ -363,7 +471,15 @@ const FIELD_LIMIT: u64 = 1 << 29;
 
 /// Checks UnixFS `Data` and returns a view of it.
 pub fn fs_data(bytes: &[u8]) -> Result<FsData<'_>, NodeError> {
-    let mut d = FsData { bytes, kind: Kind::Raw, data: None, filesize: None, blocksize_count: 0 };
+    let mut d = FsData {
+        bytes,
+        kind: Kind::Raw,
+        data: None,
+        filesize: None,
+        blocksize_count: 0,
+        hash_type: None,
+        fanout: None,
+    };
     let mut kind = None;
     for f in Fields(bytes) {
         let (number, value) = f.map_err(|e| match e {
@@ -376,7 +492,9 @@ pub fn fs_data(bytes: &[u8]) -> Result<FsData<'_>, NodeError> {
             (3, Value::Varint(v)) => d.filesize = Some(v),
             (4, Value::Varint(_)) => d.blocksize_count += 1,
             (4, Value::Bytes(packed)) => d.blocksize_count += packed_count(packed)?,
-            (5..=7, Value::Varint(_)) | (8, Value::Bytes(_)) => {}
+            (5, Value::Varint(v)) => d.hash_type = Some(v),
+            (6, Value::Varint(v)) => d.fanout = Some(v),
+            (7, Value::Varint(_)) | (8, Value::Bytes(_)) => {}
             (field @ 1..=8, v) => return Err(NodeError::WrongWireType { field, wire: v.wire() }),
             (0, v) | (FIELD_LIMIT.., v) => return Err(NodeError::Unreadable { field: number, wire: v.wire() }),
             // A field of a later UnixFS version, or of no version: skipped, as protobuf does.

@@ -1,17 +1,22 @@
 //! A DAG's expansion — the entries and bytes extracting it writes — measured before anything is
 //! written, in time and memory proportional to its CAR: each distinct node is read once and its
 //! totals memoized (16 bytes per indexed block, touched only for dag-pb nodes), sums saturate.
-//! Every folder is checked on the way (names, duplicates, types, HAMT refused), and every file
+//! Every folder is checked on the way (names, duplicates, types; a sharded folder's shards and
+//! the place of each entry, each shard memoized with its place so a shard reached at two places
+//! is refused), and every file
 //! DAG's structure (each block present, internal nodes and small leaves checked as the write
 //! will check them), so a missing block or a lying node anywhere in the tree is refused before
 //! the first file is written. Large dag-pb leaves (data) are only looked up; the write checks
 //! them.
 
+use super::folder::{open_shard, FolderNode, Item};
 use super::index::Place;
 use super::{bad_node, classify, CarIndex, Entry, ExtractError, OutDir, MAX_DEPTH, MAX_HELD};
 use crate::block::{DAG_PB, RAW};
-use crate::nodeview::{next_link, unixfs_node};
+use crate::nodeview::hamt::Position;
+use crate::nodeview::{next_link, unixfs_node, NodeError};
 use cid::Cid;
+use std::collections::HashMap;
 
 /// What extracting a DAG writes, and what its CAR could hold without reusing nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +27,9 @@ pub struct Expansion {
     pub entries: u64,
     /// File bytes.
     pub bytes: u64,
-    /// Entries without reuse: the root plus the links of each distinct folder (many empty
-    /// files share one CID, so counting sections would refuse them).
+    /// Entries without reuse: the root plus the entries of each distinct folder node (a basic
+    /// folder, or a shard of a sharded folder; many empty files share one CID, so counting
+    /// sections would refuse them).
     pub distinct_entries: u64,
     /// Bytes of the CAR file.
     pub car_bytes: u64,
@@ -60,11 +66,11 @@ pub fn check_expansion(exp: &Expansion, allow_reuse: bool, out: &OutDir) -> Resu
     }
 }
 
-/// A folder being measured: its block, the next link, and the totals of the links so far.
+/// A folder node being measured (a folder, or a sub-shard of a sharded folder), and the totals
+/// of its entries so far.
 struct Frame {
     place: Option<usize>,
-    block: Vec<u8>,
-    at: usize,
+    node: FolderNode,
     totals: [u64; 2],
 }
 
@@ -92,6 +98,10 @@ struct Measure<'a> {
     distinct: u64,
     held: usize,
     stack: Vec<Frame>,
+    /// Folders on the stack (its sub-shards not counted).
+    folders: usize,
+    /// The place of each shard read, by index slot ([`Position::pack`]).
+    shards: HashMap<usize, u64>,
 }
 
 /// dag-pb children of a file larger than this are only looked up before writing (they are
@@ -115,29 +125,76 @@ impl FileFrame {
 }
 
 impl Measure<'_> {
+    /// Records that the shard `cid` (index slot `place`) is at `pos`; refused if it was read at
+    /// another place (its entries would be in both).
+    fn claim(&mut self, place: Option<usize>, cid: &Cid, pos: Position) -> Result<(), ExtractError> {
+        let Some(i) = place else { return Ok(()) };
+        match self.shards.insert(i, pos.pack()) {
+            Some(p) if p != pos.pack() => {
+                let source = NodeError::HamtTwoPlaces { first: Position::unpack(p).describe(), second: pos.describe() };
+                Err(ExtractError::Node { cid: *cid, source: Box::new(source) })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Pushes a folder node to measure; refused when nodes nested below one another hold too
+    /// much, or (`folder`) folders are nested too deep.
+    fn push(&mut self, place: Option<usize>, node: FolderNode, folder: bool) -> Result<(), ExtractError> {
+        let refuse = |reason: String| ExtractError::Block { cid: node.cid, reason };
+        if folder && self.folders >= MAX_DEPTH {
+            return Err(refuse(format!("folders nested deeper than {MAX_DEPTH} levels")));
+        }
+        self.held += node.block.len();
+        if self.held > MAX_HELD {
+            return Err(refuse(format!("folder nodes nested below one another hold over {} MiB", MAX_HELD >> 20)));
+        }
+        if let (Some(pos), Some(_)) = (node.shard, place) {
+            self.claim(place, &node.cid, pos)?;
+        }
+        self.distinct = self.distinct.saturating_add(node.entries);
+        self.folders += usize::from(folder);
+        let totals = [u64::from(folder), 0];
+        self.stack.push(Frame { place, node, totals });
+        Ok(())
+    }
+
+    /// The totals of the sub-shard `cid` at `pos` below the shard `parent`, or `None` when it
+    /// is now on the stack.
+    fn visit_shard(&mut self, cid: &Cid, pos: Position, parent: &Cid) -> Result<Option<[u64; 2]>, ExtractError> {
+        let place = slot(self.car, cid);
+        if let Some(i) = place {
+            if self.shards.contains_key(&i) {
+                self.claim(place, cid, pos)?;
+                if self.memo[i][0] > 0 {
+                    return Ok(Some(self.memo[i]));
+                }
+            }
+        }
+        let node = open_shard(self.car, cid, pos, parent)?;
+        self.push(place, node, false)?;
+        Ok(None)
+    }
+
     /// The totals of the entry `cid`, or `None` when it is a folder now on the stack.
     fn visit(&mut self, cid: &Cid) -> Result<Option<[u64; 2]>, ExtractError> {
         let place = slot(self.car, cid);
         if let Some(i) = place {
             if self.memo[i][0] > 0 {
+                // A sub-shard's totals are not a folder's.
+                if let Some(&p) = self.shards.get(&i).filter(|&&p| Position::unpack(p).depth() > 0) {
+                    let source = NodeError::HamtTwoPlaces {
+                        first: Position::unpack(p).describe(),
+                        second: "the root shard of a folder".into(),
+                    };
+                    return Err(ExtractError::Node { cid: *cid, source: Box::new(source) });
+                }
                 return Ok(Some(self.memo[i]));
             }
         }
         let totals = match classify(self.car, cid)? {
-            Entry::Folder { block, links } => {
-                let refuse = |reason: String| ExtractError::Block { cid: *cid, reason };
-                if self.stack.len() >= MAX_DEPTH {
-                    return Err(refuse(format!("folders nested deeper than {MAX_DEPTH} levels")));
-                }
-                self.held += block.len();
-                if self.held > MAX_HELD {
-                    return Err(refuse(format!(
-                        "folder nodes nested below one another hold over {} MiB",
-                        MAX_HELD >> 20
-                    )));
-                }
-                self.distinct = self.distinct.saturating_add(links);
-                self.stack.push(Frame { place, block, at: 0, totals: [1, 0] });
+            Entry::Folder(node) => {
+                self.push(place, node, true)?;
                 return Ok(None);
             }
             Entry::File { size, root: Some(block) } => {
@@ -239,19 +296,20 @@ impl Measure<'_> {
 pub fn expansion(car: &CarIndex, root: &Cid) -> Result<Expansion, ExtractError> {
     let n = car.len();
     let (memo, files) = (vec![[0u64; 2]; n], vec![0u64; n.div_ceil(64)]);
-    let mut m = Measure { car, memo, files, distinct: 1, held: 0, stack: Vec::new() };
+    let mut m =
+        Measure { car, memo, files, distinct: 1, held: 0, stack: Vec::new(), folders: 0, shards: HashMap::new() };
     let mut result = m.visit(root)?.unwrap_or_default();
     while let Some(top) = m.stack.last_mut() {
-        match next_link(&top.block, &mut top.at) {
-            Some(link) => {
-                let cid = link.map_err(bad_node(root))?.cid;
-                if let (Some(t), Some(top)) = (m.visit(&cid)?, m.stack.last_mut()) {
-                    add(&mut top.totals, t);
-                }
-            }
+        let parent = top.node.cid;
+        let totals = match top.node.next() {
+            Some(item) => match item? {
+                Item::Entry(_, cid) => m.visit(&cid)?,
+                Item::SubShard(cid, pos) => m.visit_shard(&cid, pos, &parent)?,
+            },
             None => {
                 let Some(done) = m.stack.pop() else { break };
-                m.held -= done.block.len();
+                m.held -= done.node.block.len();
+                m.folders -= usize::from(done.node.shard.is_none_or(|p| p.depth() == 0));
                 if let Some(i) = done.place {
                     m.memo[i] = done.totals;
                 }
@@ -259,7 +317,11 @@ pub fn expansion(car: &CarIndex, root: &Cid) -> Result<Expansion, ExtractError> 
                     Some(parent) => add(&mut parent.totals, done.totals),
                     None => result = done.totals,
                 }
+                continue;
             }
+        };
+        if let (Some(t), Some(top)) = (totals, m.stack.last_mut()) {
+            add(&mut top.totals, t);
         }
     }
     Ok(Expansion {

@@ -1,6 +1,7 @@
 //! Restoring files from a CAR's UnixFS DAG: folders, files and symlinks, every block verified
 //! against its CID when read, every node checked as the reference exporter checks it, and
-//! nothing ever written outside the output folder.
+//! nothing ever written outside the output folder. Folders are basic or HAMT-sharded (their
+//! entries read shard by shard, each where its name's hash puts it).
 //!
 //! In order: the CAR is indexed ([`CarIndex`]: 28 bytes a block, data never held); the DAG's
 //! expansion is computed before anything is written ([`expansion`]: every folder checked —
@@ -12,6 +13,7 @@
 
 mod expand;
 mod file;
+mod folder;
 mod index;
 mod out;
 
@@ -21,8 +23,9 @@ pub use out::{Existing, OutDir, PendingFile, Space, TempHook};
 
 use crate::block::{DAG_PB, RAW};
 use crate::car::CarError;
-use crate::nodeview::{next_link, unixfs_node, Kind, NodeError};
+use crate::nodeview::{hamt, next_link, unixfs_node, Kind, NodeError};
 use cid::Cid;
+use folder::{open_shard, FolderNode, Item};
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
@@ -131,8 +134,9 @@ pub fn safe_name(name: &[u8]) -> Result<&OsStr, ExtractError> {
 
 /// A DAG entry, its node checked.
 pub(crate) enum Entry {
-    /// A basic folder: its block (names safe and distinct), where it is, and its link count.
-    Folder { block: Vec<u8>, links: u64 },
+    /// A folder: a basic folder's node (names safe and distinct), or a sharded folder's root
+    /// shard (valid alone; its entries are checked as they are read).
+    Folder(FolderNode),
     /// A file of `size` bytes (its root's claim, checked when written), with its root block
     /// when it is dag-pb.
     File { size: u64, root: Option<Vec<u8>> },
@@ -156,14 +160,16 @@ pub(crate) fn classify(car: &CarIndex, cid: &Cid) -> Result<Entry, ExtractError>
                 }
                 Kind::Directory => {
                     check_folder(&block, cid)?;
-                    Ok(Entry::Folder { block, links: links as u64 })
+                    Ok(Entry::Folder(FolderNode::basic(*cid, block, links)))
+                }
+                Kind::HamtShard => {
+                    let shard = hamt::shard(&node).map_err(bad_node(cid))?;
+                    let (bits, entries) = (shard.bits, shard.entries);
+                    Ok(Entry::Folder(FolderNode::root_shard(*cid, block, bits, entries)))
                 }
                 Kind::Symlink if links > 0 => Err(bad(format!("a symlink with {links} links"))),
                 Kind::Symlink if node.fs.inline().is_empty() => Err(bad("a symlink with an empty target".into())),
                 Kind::Symlink => Ok(Entry::Symlink { target: node.fs.inline().to_vec() }),
-                Kind::HamtShard => Err(bad(
-                    "a HAMT-sharded folder: carload does not extract sharded folders yet (nothing was written)".into(),
-                )),
                 k => Err(bad(format!("{} is not supported", k.describe()))),
             }
         }
@@ -194,19 +200,26 @@ fn check_folder(block: &[u8], cid: &Cid) -> Result<(), ExtractError> {
 pub fn resolve(car: &CarIndex, root: &Cid, path: &str) -> Result<Cid, ExtractError> {
     let mut at = *root;
     for part in path.split('/').filter(|p| !p.is_empty()) {
-        let Entry::Folder { block, .. } = classify(car, &at)? else {
+        let Entry::Folder(folder) = classify(car, &at)? else {
             return Err(ExtractError::NoSuchEntry(path.to_string()));
         };
-        let mut cursor = 0;
-        at = loop {
-            match next_link(&block, &mut cursor) {
-                Some(link) => {
-                    let link = link.map_err(bad_node(&at))?;
-                    if link.name == part.as_bytes() {
-                        break link.cid;
-                    }
+        // The folder's nodes: a basic folder, or a sharded folder's shards as they are reached.
+        let mut nodes = vec![folder];
+        at = 'found: loop {
+            let Some(node) = nodes.last_mut() else {
+                return Err(ExtractError::NoSuchEntry(path.to_string()));
+            };
+            match node.next() {
+                Some(Ok(Item::Entry(name, cid))) if name.as_encoded_bytes() == part.as_bytes() => break 'found cid,
+                Some(Ok(Item::Entry(..))) => {}
+                Some(Ok(Item::SubShard(cid, pos))) => {
+                    let parent = node.cid;
+                    nodes.push(open_shard(car, &cid, pos, &parent)?);
                 }
-                None => return Err(ExtractError::NoSuchEntry(path.to_string())),
+                Some(Err(e)) => return Err(e),
+                None => {
+                    nodes.pop();
+                }
             }
         };
     }
@@ -250,16 +263,16 @@ pub fn extract(
     let existing = if opts.force { Existing::Merge } else { Existing::Refuse };
     let cid_name = cid.to_string();
     let target = match (classify(car, cid)?, name) {
-        (Entry::Folder { block, .. }, None) => {
+        (Entry::Folder(folder), None) => {
             w.count(0)?;
-            w.folder(out.clone(), block)?;
+            w.folder(out.clone(), folder)?;
             out.path().to_path_buf()
         }
-        (Entry::Folder { block, .. }, Some(name)) => {
+        (Entry::Folder(folder), Some(name)) => {
             w.count(0)?;
             let dir = out.dir(name, existing)?;
             let path = dir.path().to_path_buf();
-            w.folder(dir, block)?;
+            w.folder(dir, folder)?;
             path
         }
         (leaf, name) => {
@@ -291,24 +304,30 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Writes the entries of a folder node (already checked) into `dir`, depth first.
-    fn folder(&mut self, dir: OutDir, block: Vec<u8>) -> Result<(), ExtractError> {
+    /// Writes the entries of a folder into `dir`, depth first (a sharded folder's sub-shards
+    /// are read into the same `dir`).
+    fn folder(&mut self, dir: OutDir, folder: FolderNode) -> Result<(), ExtractError> {
         let existing = if self.opts.force { Existing::Merge } else { Existing::Refuse };
-        let mut stack = vec![(dir, block, 0usize)];
-        while let Some((dir, block, at)) = stack.last_mut() {
-            let Some(link) = next_link(block, at) else {
+        let mut stack = vec![(dir, folder)];
+        while let Some((dir, node)) = stack.last_mut() {
+            let Some(item) = node.next() else {
                 stack.pop();
                 continue;
             };
-            let link = link.map_err(bad_node(&self.root))?;
-            let name = safe_name(link.name)?;
-            match classify(self.car, &link.cid)? {
-                Entry::Folder { block, .. } => {
-                    self.count(0)?;
-                    let sub = dir.dir(name, existing)?;
-                    stack.push((sub, block, 0));
+            match item? {
+                Item::SubShard(cid, pos) => {
+                    let parent = node.cid;
+                    let (dir, sub) = (dir.clone(), open_shard(self.car, &cid, pos, &parent)?);
+                    stack.push((dir, sub));
                 }
-                leaf => self.leaf(dir, name, &link.cid, leaf)?,
+                Item::Entry(name, cid) => match classify(self.car, &cid)? {
+                    Entry::Folder(sub) => {
+                        self.count(0)?;
+                        let dir = dir.dir(name, existing)?;
+                        stack.push((dir, sub));
+                    }
+                    leaf => self.leaf(dir, name, &cid, leaf)?,
+                },
             }
         }
         Ok(())
@@ -331,7 +350,7 @@ impl Writer<'_> {
                 drop(w);
                 pending.commit(self.opts.force)
             }
-            Entry::Folder { .. } => unreachable!("folders are written by Writer::folder"),
+            Entry::Folder(_) => unreachable!("folders are written by Writer::folder"),
         }
     }
 }

@@ -105,52 +105,10 @@ pub fn exceeds(
     estimate > threshold
 }
 
-/// murmur3 x64 128-bit of `data` with `seed`, as `(h1, h2)`.
-pub fn murmur3_x64_128(data: &[u8], seed: u32) -> (u64, u64) {
-    const C1: u64 = 0x87c3_7b91_1142_53d5;
-    const C2: u64 = 0x4cf5_ad43_2745_937f;
-    let fmix = |mut k: u64| {
-        k ^= k >> 33;
-        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        k ^= k >> 33;
-        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        k ^ (k >> 33)
-    };
-    let mix1 = |k: u64| k.wrapping_mul(C1).rotate_left(31).wrapping_mul(C2);
-    let mix2 = |k: u64| k.wrapping_mul(C2).rotate_left(33).wrapping_mul(C1);
-    let (mut h1, mut h2) = (seed as u64, seed as u64);
-    let mut blocks = data.chunks_exact(16);
-    for b in &mut blocks {
-        let k1 = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-        let k2 = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-        h1 ^= mix1(k1);
-        h1 = h1.rotate_left(27).wrapping_add(h2).wrapping_mul(5).wrapping_add(0x52dc_e729);
-        h2 ^= mix2(k2);
-        h2 = h2.rotate_left(31).wrapping_add(h1).wrapping_mul(5).wrapping_add(0x3849_5ab5);
-    }
-    let tail = blocks.remainder();
-    let word = |bytes: &[u8]| bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
-    if tail.len() > 8 {
-        h2 ^= mix2(word(&tail[8..]));
-    }
-    if !tail.is_empty() {
-        h1 ^= mix1(word(&tail[..tail.len().min(8)]));
-    }
-    h1 ^= data.len() as u64;
-    h2 ^= data.len() as u64;
-    h1 = h1.wrapping_add(h2);
-    h2 = h2.wrapping_add(h1);
-    h1 = fmix(h1);
-    h2 = fmix(h2);
-    h1 = h1.wrapping_add(h2);
-    h2 = h2.wrapping_add(h1);
-    (h1, h2)
-}
-
 /// The HAMT key of a name: murmur3 x64 128, seed 0, its first 64 bits (h1) big-endian, read
 /// MSB-first (spaolacci/murmur3 `New64().Sum(nil)`). As a number, its bits in reading order.
 pub fn hash(name: &[u8]) -> u64 {
-    murmur3_x64_128(name, 0).0
+    crate::murmur3::hamt_key(name)
 }
 
 /// Hex digits of a slot prefix: those of `fanout - 1` (2 for 256).

@@ -7,9 +7,13 @@
 //! types only; a file or raw node has one block size per link, inline data plus block sizes equal
 //! to its `filesize`, and links only to file or raw nodes (or raw blocks) holding exactly their
 //! block size; a directory's links are named, each name one safe path component, no name twice;
-//! a symlink has no links. HAMT shards are walked (their links resolve) and counted, their
-//! structure is not checked here. Nodes are read and their sizes checked by [`crate::nodeview`],
-//! as `extract` reads them, so the two give one verdict on a block.
+//! a symlink has no links. A HAMT shard is checked alone when its section is read (hash type,
+//! fanout, bitfield against its links, slot-named links, entry names safe: [`hamt::shard`]); the
+//! places of its entries, which depend on where the shard is, are checked once every block is
+//! known ([`Checker::check_hamts`]: from each folder's root shard down, each sub-shard read again
+//! once and its place kept in its record, so a sub-shard reached at two places is found).
+//! Nodes are read and their sizes checked by [`crate::nodeview`], as `extract` reads them, so the
+//! two give one verdict on a block.
 //!
 //! An identity CID (multihash 0x00) carries its block inline: it needs no section, and its bytes
 //! are checked as its codec says wherever it is linked.
@@ -17,7 +21,8 @@
 use super::Findings;
 use crate::block::{key, DAG_PB, IDENTITY, RAW, SHA2_256};
 use crate::car::ReadAt;
-use crate::nodeview::{fs_data, pb_node, Kind as UnixFs, Node, NodeError, PbNode};
+use crate::nodeview::hamt::{self, Position};
+use crate::nodeview::{fs_data, pb_node, unixfs_node, Kind as UnixFs, Node, NodeError, PbNode};
 use cid::Cid;
 use std::collections::HashMap;
 
@@ -73,6 +78,9 @@ pub(super) mod flag {
     pub const IDENT: u8 = 32;
     /// Visited by the aggregate check.
     pub const VISITED: u8 = 64;
+    /// Linked as a folder entry or a root (any link but a HAMT sub-shard link): a HAMT shard
+    /// so linked is the root shard of a sharded folder.
+    pub const ENTRY: u8 = 128;
 }
 
 /// A block's record: its section's offset (or, until it is seen, the offset of the section
@@ -81,7 +89,8 @@ pub(super) mod flag {
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Rec {
     word: u64,
-    /// File bytes held (kind [`Kind::File`]), or expected (flag [`flag::WANT`]).
+    /// File bytes held (kind [`Kind::File`]), or expected (flag [`flag::WANT`]); for a HAMT
+    /// shard, once its entries' places are checked, its place ([`Position::pack`], never 0).
     pub size: u64,
 }
 
@@ -184,6 +193,9 @@ pub(super) struct Checker<'s, S: ?Sized> {
 enum Expect {
     /// Anything (a directory's entry).
     Any,
+    /// A HAMT sub-shard (checked by [`Checker::check_hamts`]), or a link of a shard that is not
+    /// valid: not an entry.
+    Shard,
     /// File bytes, of this many if known (a file's part).
     File(Option<u64>),
 }
@@ -206,7 +218,7 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
             if root.hash().code() == IDENTITY {
                 c.inline(0, root, 0);
             }
-            c.table.entry(key(root)).0.set(flag::LINKED | flag::ROOT);
+            c.table.entry(key(root)).0.set(flag::LINKED | flag::ROOT | flag::ENTRY);
         }
         c
     }
@@ -311,8 +323,29 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
             }
             UnixFs::HamtShard => {
                 self.hamt_shards += 1;
-                self.links(at, cid, node.links().map(|l| (l.cid, Expect::Any)), depth);
-                (Kind::Hamt, 0)
+                match hamt::shard(&Node { pb: node, fs }) {
+                    Ok(shard) => {
+                        for (i, link) in shard.links().enumerate() {
+                            let Some(name) = link.name.filter(|n| !safe_name(n)) else { continue };
+                            let shown = show(name);
+                            self.findings.problem(|| {
+                                format!(
+                                    "block {cid}: HAMT link {i} names the entry {shown:?}, not one safe path component \
+                                     (a file or folder name)"
+                                )
+                            });
+                        }
+                        let expect =
+                            |l: &hamt::ShardLink<'_>| if l.name.is_some() { Expect::Any } else { Expect::Shard };
+                        self.links(at, cid, shard.links().map(|l| (l.cid, expect(&l))), depth);
+                        (Kind::Hamt, 0)
+                    }
+                    Err(e) => {
+                        self.findings.problem(|| format!("block {cid}: {e}"));
+                        self.links(at, cid, node.links().map(|l| (l.cid, Expect::Shard)), depth);
+                        (Kind::Bad, 0)
+                    }
+                }
             }
             other @ UnixFs::Other(_) => {
                 self.findings.problem(|| format!("block {cid}: {other} is not a known type"));
@@ -347,9 +380,10 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
     fn links(&mut self, at: u64, parent: &Cid, links: impl Iterator<Item = (Cid, Expect)>, depth: usize) {
         for (child, expect) in links {
             let k = key(&child);
+            let linked = if matches!(expect, Expect::Shard) { flag::LINKED } else { flag::LINKED | flag::ENTRY };
             if child.hash().code() == IDENTITY {
                 let (kind, size) = self.inline(at, &child, depth + 1);
-                self.table.entry(k).0.set(flag::LINKED);
+                self.table.entry(k).0.set(linked);
                 self.check_child(Parent::Cid(parent), &child, kind, size, expect);
                 continue;
             }
@@ -357,7 +391,7 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
             if fresh {
                 r.set_at(at);
             }
-            r.set(flag::LINKED);
+            r.set(linked);
             let r = *r;
             if r.has(flag::KNOWN) {
                 self.check_child(Parent::Cid(parent), &child, r.kind(), r.size, expect);
@@ -389,7 +423,11 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
             let data = cid.hash().digest().to_vec();
             self.examine(at, cid, &data, depth)
         };
-        let r = self.table.entry(k).0;
+        let (r, fresh) = self.table.entry(k);
+        if fresh {
+            // Where it was first linked from, so that the final checks can find its CID again.
+            r.set_at(at);
+        }
         r.set(flag::KNOWN | flag::IDENT);
         r.set_kind(kind);
         r.size = size;
@@ -411,9 +449,138 @@ impl<'s, S: ReadAt + ?Sized> Checker<'s, S> {
         self.findings.problem(|| format!("block {}: {problem}", parent.show(src)));
     }
 
+    /// Checks where the entries of every sharded folder are: from each root shard (a valid HAMT
+    /// shard linked as an entry or a CAR root) down through its sub-shards, each shard read again
+    /// once (its place kept in its record), every entry where its name's key puts it, every
+    /// sub-shard a HAMT shard of its parent's fanout, no shard reached at two places. Memory: the
+    /// root shards' keys and the sub-shards waiting below the current path (at most the levels a
+    /// key has times a fanout).
+    fn check_hamts(&mut self, roots: &[Cid]) {
+        let starts: Vec<Key> =
+            self.table.iter().filter(|(_, r)| r.kind() == Kind::Hamt && r.has(flag::ENTRY)).map(|(k, _)| *k).collect();
+        for k in starts {
+            let Some(cid) = self.cid_of(&k, roots) else {
+                self.findings.problem(|| "a HAMT shard could not be found again in the CAR".into());
+                continue;
+            };
+            let mut todo = vec![(cid, None)];
+            while let Some((cid, pos)) = todo.pop() {
+                self.check_shard(&cid, pos, &mut todo);
+            }
+        }
+    }
+
+    /// The CID of the block with key `k`: from its section, a root, or the link to it (an
+    /// identity CID).
+    fn cid_of(&self, k: &Key, roots: &[Cid]) -> Option<Cid> {
+        let r = self.table.get(k)?;
+        if r.has(flag::SEEN) {
+            return section_cid(self.src, r.at());
+        }
+        if let Some(root) = roots.iter().find(|c| key(c) == *k) {
+            return Some(*root);
+        }
+        linked_from(self.src, r.at(), k).map(|(_, child)| child)
+    }
+
+    /// Records that the shard `cid` is at `pos`: whether it is to be checked there (not yet
+    /// checked anywhere); a problem if it was checked at another place.
+    fn claim(&mut self, cid: &Cid, pos: Position) -> bool {
+        let Some(r) = self.table.get_mut(&key(cid)) else { return false };
+        match r.size {
+            0 => {
+                r.size = pos.pack();
+                true
+            }
+            p if p == pos.pack() => false,
+            p => {
+                let e = NodeError::HamtTwoPlaces { first: Position::unpack(p).describe(), second: pos.describe() };
+                self.findings.problem(|| format!("block {cid}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Checks the shard `cid` at `pos` (`None`: a folder's root shard) and queues its sub-shards.
+    fn check_shard(&mut self, cid: &Cid, pos: Option<Position>, todo: &mut Vec<(Cid, Option<Position>)>) {
+        let data = if cid.hash().code() == IDENTITY {
+            cid.hash().digest().to_vec()
+        } else {
+            let at = self.table.get(&key(cid)).map(|r| r.at()).unwrap_or_default();
+            match crate::car::read_section_at(self.src, at) {
+                Ok(Some(section)) if section.cid == *cid => section.data,
+                other => {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        _ => "not where it was".into(),
+                    };
+                    self.findings.problem(|| format!("block {cid}: could not be read again ({why})"));
+                    return;
+                }
+            }
+        };
+        // The shard passed these checks when its section was read (it is of kind `Hamt`).
+        let Ok(node) = unixfs_node(&data) else { return };
+        let Ok(shard) = hamt::shard(&node) else { return };
+        let pos = match pos {
+            Some(pos) => pos,
+            None => {
+                let root = Position::root(shard.bits);
+                if !self.claim(cid, root) {
+                    return;
+                }
+                root
+            }
+        };
+        if let Err(e) = pos.check_bits(shard.bits) {
+            self.findings.problem(|| format!("block {cid}: {e}"));
+            return;
+        }
+        let (mut misplaced, mut first) = (0u64, None);
+        for link in shard.links() {
+            let Some(name) = link.name else {
+                let child = match pos.child(link.slot) {
+                    Ok(child) => child,
+                    Err(e) => {
+                        self.findings.problem(|| format!("block {cid}: {e}"));
+                        continue;
+                    }
+                };
+                let kind = self.table.get(&key(&link.cid)).filter(|r| r.has(flag::KNOWN)).map(|r| r.kind());
+                match kind {
+                    Some(Kind::Hamt) => {
+                        if self.claim(&link.cid, child) {
+                            todo.push((link.cid, Some(child)));
+                        }
+                    }
+                    // Missing or not valid: already a problem.
+                    None | Some(Kind::Bad | Kind::Unknown) => {}
+                    Some(other) => {
+                        let e = NodeError::HamtSubShardKind {
+                            slot: pos.place(link.slot),
+                            child: link.cid.to_string(),
+                            kind: other.name().into(),
+                        };
+                        self.findings.problem(|| format!("block {cid}: {e}"));
+                    }
+                }
+                continue;
+            };
+            if let Err(e) = pos.check_entry(link.slot, name) {
+                misplaced += 1;
+                first.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first {
+            let more = if misplaced > 1 { format!(" (and {} more misplaced)", misplaced - 1) } else { String::new() };
+            self.findings.problem(|| format!("block {cid}: {e}{more}"));
+        }
+    }
+
     /// Reports the blocks linked but missing and the blocks nothing reaches: all counted, the
     /// first [`super::MAX_LISTED`] of each in CAR order named (only those are kept to sort).
     pub fn finish(&mut self, roots: &[Cid]) {
+        self.check_hamts(roots);
         let mut missing = Lowest::default();
         let mut extra = Lowest::default();
         for (k, r) in self.table.iter() {

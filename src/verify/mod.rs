@@ -6,7 +6,8 @@
 //! [`crate::multibuffer`]) and checks each block and the links between blocks ([`blocks`]): every
 //! block matches its CID, every dag-pb block is well formed UnixFS as the reference exporters read
 //! it, every link resolves (identity CIDs carry their block inline), every block is reached from
-//! a root, file sizes agree with the children's real sizes. A repeated section is allowed (CARv1
+//! a root, file sizes agree with the children's real sizes, every entry of a HAMT-sharded folder
+//! is where its name's hash puts it. A repeated section is allowed (CARv1
 //! allows it; ipfs-car writes them) and counted as a warning. When a root is a
 //! go-dagaggregator-unixfs aggregate, its manifest is then checked entry by entry against the
 //! buckets ([`aggregate`]), reading only the blocks involved again. Each problem is one line
@@ -56,7 +57,7 @@ pub struct Report {
     pub warning_count: u64,
     /// Sections repeating an earlier section's block (allowed; each is a warning).
     pub duplicates: u64,
-    /// UnixFS HAMT shard nodes (walked, links checked; their structure is not checked).
+    /// UnixFS HAMT shard nodes (each checked, and the places of their entries).
     pub hamt_shards: u64,
     /// The manifest, when a root is a go-dagaggregator-unixfs aggregate (root link 0
     /// `@AggregateManifest.ndjson`).

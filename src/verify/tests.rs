@@ -252,16 +252,116 @@ fn folder_names_are_present_safe_and_distinct() {
     }
 }
 
-/// HAMT shards are walked (a missing child is found) and counted, not judged.
+/// A HAMT shard (fanout 256, CIDv1) with links named as given, in name (slot) order: its
+/// bitfield sets their slots.
+fn shard(links: &[(String, Cid)]) -> Block {
+    let mut links = links.to_vec();
+    links.sort();
+    let mut bitfield = [0u8; 32];
+    for (name, _) in &links {
+        let slot = u8::from_str_radix(&name[..2], 16).unwrap();
+        bitfield[31 - slot as usize / 8] |= 1 << (slot % 8);
+    }
+    let first = bitfield.iter().position(|&b| b != 0).unwrap_or(32);
+    let mut data = vec![0x08, 0x05, 0x12, (32 - first) as u8];
+    data.extend_from_slice(&bitfield[first..]);
+    data.extend_from_slice(&[0x28, 0x22, 0x30, 0x80, 0x02]);
+    let links: Vec<Link> = links.iter().map(|(n, c)| link(*c, n)).collect();
+    Block::new(CidVersion::V1, DAG_PB, encode(&links, Some(&data)))
+}
+
+/// Byte `level` of a name's HAMT key (its slot at that level for fanout 256).
+fn slot(name: &str, level: usize) -> u8 {
+    crate::murmur3::hamt_key(name.as_bytes()).to_be_bytes()[level]
+}
+
+/// Two names of one root slot (a sub-shard) and one of another.
+fn three_names() -> (String, String, String) {
+    let names: Vec<String> = (0..1000).map(|i| format!("n{i}")).collect();
+    let (a, b) = names
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| names[i + 1..].iter().find(|b| slot(a, 0) == slot(b, 0)).map(|b| (a.clone(), b.clone())))
+        .unwrap();
+    let c = names.iter().find(|c| slot(c, 0) != slot(&a, 0)).unwrap().clone();
+    (a, b, c)
+}
+
+fn entry(name: &str, level: usize, cid: Cid) -> (String, Cid) {
+    (format!("{:02X}{name}", slot(name, level)), cid)
+}
+
+/// A sharded folder of three files (a root shard, a sub-shard) passes whatever the block order;
+/// its shards are counted.
 #[test]
-fn hamt_shards_are_walked_and_counted() {
-    let leaf = raw(b"in a shard");
-    let shard = node(&[link(leaf.cid, "A0name")], &[0x08, 0x05, 0x28, 0x22, 0x30, 0x80, 0x02]);
-    let r = check(&car(&[shard.cid], &[&shard, &leaf]));
-    assert!(r.ok(), "{}", text(&r));
-    assert_eq!(r.hamt_shards, 1);
-    let r = check(&car(&[shard.cid], &[&shard]));
-    assert!(text(&r).contains(&format!("block {} (linked from {}): missing", leaf.cid, shard.cid)), "{}", text(&r));
+fn hamt_folders_pass_in_any_block_order() {
+    let (a, b, c) = three_names();
+    let leaves: Vec<Block> = [&a, &b, &c].iter().map(|n| raw(n.as_bytes())).collect();
+    let sub = shard(&[entry(&a, 1, leaves[0].cid), entry(&b, 1, leaves[1].cid)]);
+    let root = shard(&[(format!("{:02X}", slot(&a, 0)), sub.cid), entry(&c, 0, leaves[2].cid)]);
+    let orders: [Vec<&Block>; 2] =
+        [vec![&root, &sub, &leaves[0], &leaves[1], &leaves[2]], vec![&leaves[2], &leaves[1], &leaves[0], &sub, &root]];
+    for blocks in orders {
+        let r = check(&car(&[root.cid], &blocks));
+        assert!(r.ok(), "{}", text(&r));
+        assert_eq!(r.hamt_shards, 2);
+    }
+    // A missing child of a shard is found.
+    let r = check(&car(&[root.cid], &[&root, &sub, &leaves[0], &leaves[1]]));
+    assert!(text(&r).contains(&format!("block {} (linked from {}): missing", leaves[2].cid, root.cid)), "{}", text(&r));
+}
+
+/// Entries where their key does not put them, a sub-shard that is not a shard or is reached at
+/// two places: each a problem naming the block, in either block order.
+#[test]
+fn hamt_places_are_checked_across_blocks() {
+    let (a, b, c) = three_names();
+    let leaf = raw(b"x");
+    let root_with = |sub: &Block, at: u8, more: &[(String, Cid)]| {
+        let mut links = vec![(format!("{at:02X}"), sub.cid)];
+        links.extend_from_slice(more);
+        shard(&links)
+    };
+    // The sub-shard's entries are in their level-1 slots, but under the wrong root slot.
+    let sub = shard(&[entry(&a, 1, leaf.cid), entry(&b, 1, leaf.cid)]);
+    let wrong = slot(&a, 0).wrapping_add(1);
+    let root = root_with(&sub, wrong, &[]);
+    for blocks in [vec![&root, &sub, &leaf], vec![&leaf, &sub, &root]] {
+        let t = text(&check(&car(&[root.cid], &blocks)));
+        assert!(t.contains(&format!("block {}: HAMT entry", sub.cid)) && t.contains("(and 1 more misplaced)"), "{t}");
+        assert!(t.contains(&format!("is at {wrong:02X}/")), "{t}");
+    }
+    // The same name in the root and in a sub-shard: the second is misplaced.
+    let sub = shard(&[entry(&a, 1, leaf.cid), entry(&c, 1, leaf.cid)]);
+    let root = root_with(&sub, slot(&a, 0), &[entry(&c, 0, leaf.cid)]);
+    let t = text(&check(&car(&[root.cid], &[&root, &sub, &leaf])));
+    assert!(t.contains(&format!("block {}: HAMT entry {c:?}", sub.cid)) && t.contains("repeated"), "{t}");
+    // A sub-shard link to a file.
+    let root = root_with(&leaf, slot(&a, 0), &[]);
+    let t = text(&check(&car(&[root.cid], &[&leaf, &root])));
+    assert!(
+        t.contains(&format!("block {}: HAMT sub-shard link", root.cid)) && t.contains("a file, not a HAMT shard"),
+        "{t}"
+    );
+    // One sub-shard at two slots.
+    let sub = shard(&[entry(&a, 1, leaf.cid), entry(&b, 1, leaf.cid)]);
+    let root = shard(&[(format!("{:02X}", slot(&a, 0)), sub.cid), (format!("{wrong:02X}"), sub.cid)]);
+    let t = text(&check(&car(&[root.cid], &[&sub, &root, &leaf])));
+    assert!(t.contains(&format!("block {}: a HAMT shard reached at two places", sub.cid)), "{t}");
+    // A folder's root shard that is also a sub-shard elsewhere.
+    let folder = dir(&[("inner", sub.cid)]);
+    let root = root_with(&sub, slot(&a, 0), &[]);
+    let top = dir(&[("hamt", root.cid), ("also", folder.cid)]);
+    let t = text(&check(&car(&[top.cid], &[&top, &folder, &root, &sub, &leaf])));
+    assert!(t.contains("reached at two places (") && t.contains("the root shard"), "{t}");
+    // A shard that is not valid alone is one problem, its own.
+    let mut bad = root.data.clone();
+    let at = bad.windows(2).position(|w| w == [0x28, 0x22]).unwrap();
+    bad[at + 1] = 0x23;
+    let bad = Block::new(CidVersion::V1, DAG_PB, bad);
+    let r = check(&car(&[bad.cid], &[&bad, &sub, &leaf]));
+    assert_eq!(r.problem_count, 1, "{}", text(&r));
+    assert!(text(&r).contains("hash type 0x23, not murmur3-x64-64"), "{}", text(&r));
 }
 
 // --- Aggregates: the manifest against the buckets. ---

@@ -16,6 +16,7 @@ mod drives;
 mod extract;
 mod fixtures;
 mod hamt;
+mod hamt_read;
 mod importer;
 mod ipfs_node;
 mod ipfs_stub;
