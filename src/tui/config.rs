@@ -104,6 +104,7 @@ impl State {
     }
 
     /// The output folder remembered for `shipment` (an absolute path; a drive set's first).
+    #[cfg(test)]
     pub fn out_of(&self, shipment: &Path) -> Option<&PathBuf> {
         self.outs.get(shipment).and_then(|o| o.0.first())
     }

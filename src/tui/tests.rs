@@ -1959,7 +1959,7 @@ fn recent_shipments_keep_their_output_folders_and_the_start_screen_offers_them()
     // read says why (before, it showed "no output folder remembered" and failed when opened).
     let me = crate::edge::host::owner();
     let rule = carload::shipment::lock::Rule::new(&me, std::time::Duration::from_secs(300));
-    let unreadable = super::start::built_count(&b, None, &rule).unwrap_err();
+    let unreadable = super::start::built_count(&b, &[], &rule).unwrap_err();
     assert!(unreadable.contains("b.jsonl"), "{unreadable}");
     start.recent[1].built = Some(Err(unreadable));
     term.draw(|f| super::start::draw(f, &start)).unwrap();
@@ -2139,6 +2139,13 @@ fn builds_spread_over_two_capacity_limited_drives_each_car_on_the_drive_recorded
         let dir = if log1[&b.id] == 1 { &d1 } else { &d2 };
         assert!(preview.contains(&format!("{}/{}.car", dir.display(), b.id)), "{preview}");
     }
+
+    // The start screen counts each batch on its drive.
+    let me = crate::edge::host::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, std::time::Duration::from_secs(300));
+    let ship = d.path().join("ship.jsonl");
+    assert_eq!(super::start::built_count(&ship, &[d1.clone(), d2.clone()], &rule), Ok((4, 4)));
+    assert_eq!(super::start::built_count(&ship, std::slice::from_ref(&d2), &rule), Ok((per[1], 4)));
 
     // Reopened with the second drive alone: batches of the first wait for it, by name.
     let mut s = app.settings.clone();
