@@ -415,6 +415,7 @@ fn bench_build(a: &TuiArgs) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
+    workers.drives.lock().unwrap().options = drives::DriveOptions { reserve: a.reserve, capacity: a.drive_capacity };
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, (120, 40));
     app.load_batches(s.loaded);
