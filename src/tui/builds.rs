@@ -70,6 +70,9 @@ pub enum Activity {
     /// Its outputs in the output folder cannot count as built (corrupt, or another plan's), with
     /// the judge's reason; `build` rebuilds over them.
     Outputs(String),
+    /// Its drive is not given: it waits, for the reason (`assigned to drive 2 (d2), which is
+    /// not among the output folders`).
+    Waits(String),
     /// Another builder holds its lock.
     Foreign {
         /// The lock's owner line (`host=… pid=…`).

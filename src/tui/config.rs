@@ -17,11 +17,42 @@ pub struct State {
     pub recent_shipments: Vec<PathBuf>,
     /// The output folder last used for builds (the default for a shipment with none of its own).
     pub out: Option<PathBuf>,
-    /// Each shipment's output folder (absolute shipment path → absolute folder), so reopening
-    /// a shipment with `--shipment` alone finds what it built.
-    pub outs: std::collections::BTreeMap<PathBuf, PathBuf>,
+    /// Each shipment's output folders (absolute shipment path → absolute folder, or the list of
+    /// a drive set's folders), so reopening a shipment with `--shipment` alone finds what it
+    /// built.
+    pub outs: std::collections::BTreeMap<PathBuf, OutList>,
     /// The export form as last used.
     pub deal: Option<super::app::DealForm>,
+}
+
+/// A shipment's remembered output folders: one folder (written as a string, as before drive
+/// sets) or a drive set's folders in order (a list). Both forms read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutList(pub Vec<PathBuf>);
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OutListForm {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl Serialize for OutList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0[..] {
+            [one] => OutListForm::One(one.clone()).serialize(s),
+            many => OutListForm::Many(many.to_vec()).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OutList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match OutListForm::deserialize(d)? {
+            OutListForm::One(p) => OutList(vec![p]),
+            OutListForm::Many(v) => OutList(v),
+        })
+    }
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -40,11 +71,11 @@ pub fn load_state() -> State {
 /// Shipments remembered at most (the most recent ones).
 pub const RECENT: usize = 10;
 
-/// Remembers `shipment` as the most recent one, and `out` as its output folder when given
-/// (best effort, atomic).
-pub fn remember_shipment(shipment: &Path, out: Option<&Path>) {
+/// Remembers `shipment` as the most recent one, and `outs` as its output folders when given (a
+/// drive set's, or one folder; best effort, atomic).
+pub fn remember_shipment_outs(shipment: &Path, outs: &[PathBuf]) {
     let mut s = load_state();
-    s.note_shipment(shipment, out);
+    s.note_shipment_outs(shipment, outs);
     save_state(&s);
 }
 
@@ -52,34 +83,47 @@ impl State {
     /// Notes `shipment` as the most recent one and `out` as its output folder (both made
     /// absolute against the working folder); only the [`RECENT`] latest shipments are kept,
     /// with their folders.
+    #[cfg(test)]
     pub fn note_shipment(&mut self, shipment: &Path, out: Option<&Path>) {
+        let outs: Vec<PathBuf> = out.map(Path::to_path_buf).into_iter().collect();
+        self.note_shipment_outs(shipment, &outs)
+    }
+
+    /// [`State::note_shipment`] with a list of output folders (a drive set's; empty: none).
+    pub fn note_shipment_outs(&mut self, shipment: &Path, outs: &[PathBuf]) {
         let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let ship = abs(shipment);
         self.recent_shipments.retain(|p| p != &ship);
         self.recent_shipments.insert(0, ship.clone());
         self.recent_shipments.truncate(RECENT);
-        if let Some(out) = out {
-            self.outs.insert(ship, abs(out));
+        if !outs.is_empty() {
+            self.outs.insert(ship, OutList(outs.iter().map(|o| abs(o)).collect()));
         }
         let recent = &self.recent_shipments;
         self.outs.retain(|k, _| recent.contains(k));
     }
 
-    /// The output folder remembered for `shipment` (an absolute path).
+    /// The output folder remembered for `shipment` (an absolute path; a drive set's first).
+    #[cfg(test)]
     pub fn out_of(&self, shipment: &Path) -> Option<&PathBuf> {
-        self.outs.get(shipment)
+        self.outs.get(shipment).and_then(|o| o.0.first())
+    }
+
+    /// Every output folder remembered for `shipment` (a drive set's, in order).
+    pub fn outs_of(&self, shipment: &Path) -> &[PathBuf] {
+        self.outs.get(shipment).map_or(&[], |o| &o.0)
     }
 }
 
 /// Remembers the output folder (as the last used, and as `shipment`'s when given) and the
 /// export form (best effort).
-pub fn remember(out: Option<PathBuf>, shipment: Option<PathBuf>, deal: Option<super::app::DealForm>) {
+pub fn remember(outs: Vec<PathBuf>, shipment: Option<PathBuf>, deal: Option<super::app::DealForm>) {
     let mut s = load_state();
-    if let (Some(ship), Some(o)) = (&shipment, &out) {
-        s.note_shipment(ship, Some(o));
+    if let (Some(ship), false) = (&shipment, outs.is_empty()) {
+        s.note_shipment_outs(ship, &outs);
     }
-    if out.is_some() {
-        s.out = out;
+    if let Some(first) = outs.first() {
+        s.out = Some(first.clone());
     }
     if deal.is_some() {
         s.deal = deal;

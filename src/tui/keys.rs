@@ -67,6 +67,10 @@ pub enum Action {
     BuildAll,
     /// Switch the left pane between the browser and the build progress.
     ToggleProgress,
+    /// Switch the left pane between the browser and the drives.
+    ToggleDrives,
+    /// Add a drive folder to the drive set.
+    AddDrive,
     /// The selected batch's info.
     Info,
     /// Export deal commands.
@@ -153,6 +157,20 @@ const DEFAULTS: &[(Action, &str, Context, &[&str], &str)] = &[
         Context::Global,
         &["w"],
         "switch the left pane between the browser and build progress + log",
+    ),
+    (
+        Action::ToggleDrives,
+        "toggle_drives",
+        Context::Global,
+        &["D"],
+        "switch the left pane between the browser and the drives (fill, built, FULL)",
+    ),
+    (
+        Action::AddDrive,
+        "add_drive",
+        Context::Global,
+        &["+"],
+        "add a drive folder to the set (running builds place the next batches on it)",
     ),
     (Action::Info, "info", Context::Global, &["i"], "the selected batch's CIDs, sizes and deal commands"),
     (
@@ -436,6 +454,16 @@ pub const FOOTER_PROGRESS: &[FooterItem] = &[
     (&[Action::Build], "", "build"),
     (&[Action::BuildAll], "", "build all"),
     (&[Action::Export], "", "export"),
+    (&[Action::SwitchFocus], "", "batches"),
+    (&[Action::Help], "", "help"),
+    (&[Action::Quit], "", "quit"),
+];
+
+/// The footer of the drives pane.
+pub const FOOTER_DRIVES: &[FooterItem] = &[
+    (&[Action::ToggleDrives], "", "browser"),
+    (&[Action::AddDrive], "", "add drive"),
+    (&[Action::BuildAll], "", "build all"),
     (&[Action::SwitchFocus], "", "batches"),
     (&[Action::Help], "", "help"),
     (&[Action::Quit], "", "quit"),

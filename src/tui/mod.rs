@@ -13,6 +13,7 @@ pub mod app;
 pub mod batches;
 pub mod builds;
 pub mod config;
+pub mod drives;
 pub mod history;
 pub mod keys;
 pub mod marks;
@@ -48,9 +49,17 @@ pub struct TuiArgs {
     #[arg(long, value_name = "FILE")]
     pub shipment: Option<PathBuf>,
     /// CAR folder: where builds write and built batches' results are found (as `build --out`;
-    /// default: the config's `out`, else the last one used).
+    /// default: the folders remembered for the shipment, the config's `out`, else the last one
+    /// used). Repeat it, one per mounted drive in order, to spread the CARs over drives as
+    /// `carload build --out D1 --out D2` does.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub out: Vec<PathBuf>,
+    /// With several --out drives: keep this much of each drive free (e.g. 1%, 50GiB).
+    #[arg(long, value_name = "PCT|SIZE", default_value = "1%", value_parser = carload::shipment::drives::Reserve::parse)]
+    pub reserve: carload::shipment::drives::Reserve,
+    /// With several --out drives: use at most SIZE bytes of each (what its folder holds counts).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub drive_capacity: Option<u64>,
     /// Planning and DAG options (auto-pack packs with them).
     #[command(flatten)]
     pub options: PlanOptionArgs,
@@ -75,6 +84,10 @@ pub struct TuiArgs {
     /// (drawn to an in-memory terminal); prints one JSON line.
     #[arg(long, hide = true, requires_all = ["shipment", "out"])]
     pub bench_build: bool,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    carload::shipment::size::parse_size(s).map_err(|e| e.to_string())
 }
 
 /// What the workstation opens with.
@@ -104,8 +117,14 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
     // Kept as given (exports name CARs by it, as `carload export --out` does), made absolute
     // only if the workstation moves to a shipment's base folder below. Without `--out`, the
     // folder this shipment was last built into, then the config's, then the last one used.
-    let remembered = shipment.as_deref().and_then(|s| state.out_of(s)).cloned();
-    let mut out = a.out.clone().or(remembered).or(cfg.out.clone()).or(state.out.clone());
+    let remembered = shipment.as_deref().map(|s| state.outs_of(s).to_vec()).unwrap_or_default();
+    let mut outs: Vec<PathBuf> = if !a.out.is_empty() {
+        a.out.clone()
+    } else if !remembered.is_empty() {
+        remembered
+    } else {
+        cfg.out.clone().or(state.out.clone()).into_iter().collect()
+    };
     let mut deal = state.deal.clone().unwrap_or_default();
     if deal.provider.is_empty() {
         deal.provider = cfg.provider.clone().unwrap_or_default();
@@ -133,7 +152,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             Some(base) if Path::new(base).is_dir() => {
                 let here = std::env::current_dir().ok();
                 if here.as_deref() != Some(Path::new(base)) {
-                    out = out.map(|p| std::path::absolute(&p).unwrap_or(p));
+                    outs = outs.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect();
                     std::env::set_current_dir(base)
                         .with_context(|| format!("entering the shipment's base folder {base}"))?;
                 }
@@ -182,6 +201,9 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
         resolved.names.iter().map(|n| n.as_os_str().as_bytes().to_vec()).collect()
     };
     let tmpdir = a.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    // Several folders (or one holding a drive log): a drive set, as `carload build` takes it.
+    let drives = if carload::shipment::drives::DriveSet::is_set(&outs) { outs.clone() } else { Vec::new() };
+    let out = outs.first().cloned();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     Ok(Setup {
         settings: Settings {
@@ -191,6 +213,7 @@ fn setup(a: &TuiArgs) -> Result<Setup> {
             root_names,
             shipment,
             out,
+            drives,
             tmpdir,
             color,
             stale_after: carload::shipment::lock::DEFAULT_STALE_AFTER,
@@ -234,12 +257,14 @@ fn run_on(a: TuiArgs) -> Result<()> {
     let s = setup(&a)?;
     if let Some(ship) = s.settings.shipment.as_deref().filter(|p| p.exists()) {
         // Offered by `carload` alone next time, with the folder given for it.
-        config::remember_shipment(ship, a.out.as_ref().and(s.settings.out.as_deref()));
+        let given = if a.out.is_empty() { Vec::new() } else { s.settings.outs() };
+        config::remember_shipment_outs(ship, &given);
     }
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
     workers.ship_outputs = a.include_carload_outputs;
+    workers.drives.lock().unwrap().options = drives::DriveOptions { reserve: a.reserve, capacity: a.drive_capacity };
     let size = crossterm::terminal::size().context("reading the terminal size")?;
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, size);
@@ -322,13 +347,13 @@ where
         while let Some(msg) = next {
             urgent |= matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize(..));
             if let Msg::Saved(Ok(p)) = &msg {
-                config::remember_shipment(p, app.settings.out.as_deref());
+                config::remember_shipment_outs(p, &app.settings.outs());
             }
             let finished = match &msg {
                 Msg::Build { id, report: app::Report::Finished(done), .. } => {
                     if let (app::Done::Built(..), Some(ship)) = (done, &app.settings.shipment) {
                         // Reopening this shipment finds what it built.
-                        config::remember_shipment(ship, app.settings.out.as_deref());
+                        config::remember_shipment_outs(ship, &app.settings.outs());
                     }
                     Some(id.clone())
                 }
@@ -390,6 +415,7 @@ fn bench_build(a: &TuiArgs) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     let mut workers = worker::Workers::new(tx.clone(), s.settings.tmpdir.clone());
     workers.jobs = a.jobs.max(1);
+    workers.drives.lock().unwrap().options = drives::DriveOptions { reserve: a.reserve, capacity: a.drive_capacity };
     let profile = s.settings.plan.profile;
     let mut app = App::new(s.settings, (120, 40));
     app.load_batches(s.loaded);

@@ -24,8 +24,8 @@ use std::time::Duration;
 pub struct Recent {
     /// The shipment file (absolute).
     pub path: PathBuf,
-    /// The output folder remembered for it.
-    pub out: Option<PathBuf>,
+    /// The output folders remembered for it (one, or a drive set's).
+    pub outs: Vec<PathBuf>,
     /// Where its build stands, once read: `Built K/N`, or why it cannot be read.
     pub built: Option<Result<(usize, usize), String>>,
 }
@@ -59,7 +59,7 @@ impl Start {
             .recent_shipments
             .iter()
             .filter(|p| p.is_file())
-            .map(|p| Recent { path: p.clone(), out: state.out_of(p).cloned(), built: None })
+            .map(|p| Recent { path: p.clone(), outs: state.outs_of(p).to_vec(), built: None })
             .collect();
         Start { recent, here, selected: 0 }
     }
@@ -92,17 +92,18 @@ impl Start {
     }
 }
 
-/// `Built K/N` of `shipment` in `out`, judged as `carload status` judges it (locks by `rule`);
-/// without `out`, `0/N` once the shipment reads (a shipment that does not read says why).
+/// `Built K/N` of `shipment` in `outs` (one folder, or a drive set's: each batch judged on its
+/// drive), judged as `carload status` judges it (locks by `rule`); without `outs`, `0/N` once
+/// the shipment reads (a shipment that does not read says why).
 pub fn built_count(
     shipment: &Path,
-    out: Option<&Path>,
+    outs: &[PathBuf],
     rule: &carload::shipment::lock::Rule,
 ) -> Result<(usize, usize), String> {
     let name = |e: &dyn std::fmt::Display| format!("{}: {e}", shipment.display());
     let f = std::fs::File::open(shipment).map_err(|e| name(&e))?;
     let index = index_shipment(std::io::BufReader::with_capacity(1 << 20, &f)).map_err(|e| name(&e))?;
-    let Some(out) = out else { return Ok((0, index.batches.len())) };
+    let Some(out) = outs.first() else { return Ok((0, index.batches.len())) };
     let watched = index
         .batches
         .iter()
@@ -110,7 +111,15 @@ pub fn built_count(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| name(&e))?;
     let batch = |i: usize| read_batch_at(&f, &index.header, &index.batches[i]).ok();
-    let list = status_of(out, &index.header, &watched, &batch, std::time::SystemTime::now(), rule);
+    let now = std::time::SystemTime::now();
+    let list = if carload::shipment::drives::DriveSet::is_set(outs) {
+        let present: Vec<PathBuf> = outs.iter().filter(|d| d.is_dir()).cloned().collect();
+        let set = carload::shipment::drives::DriveSet::read(&present).map_err(|e| e.to_string())?;
+        let outs = carload::shipment::drives::Outs::Drives(&set);
+        carload::shipment::status::status_at(outs, &index.header, &watched, &batch, now, rule)
+    } else {
+        status_of(out, &index.header, &watched, &batch, now, rule)
+    };
     let t = summary(&list);
     Ok((t.built, t.batches))
 }
@@ -125,10 +134,11 @@ pub fn draw(f: &mut Frame, s: &Start) {
     let mut lines = Vec::new();
     let selected = Style::default().add_modifier(Modifier::REVERSED);
     for (i, r) in s.recent.iter().enumerate() {
-        let built = match (&r.built, &r.out) {
+        let built = match (&r.built, &r.outs[..]) {
             (None, _) => "reading…".to_string(),
-            (Some(Ok((_, n))), None) => format!("{} · no output folder remembered", batches(*n)),
-            (Some(Ok((k, n))), Some(out)) => format!("Built {k}/{n} in {}", out.display()),
+            (Some(Ok((_, n))), []) => format!("{} · no output folder remembered", batches(*n)),
+            (Some(Ok((k, n))), [out]) => format!("Built {k}/{n} in {}", out.display()),
+            (Some(Ok((k, n))), outs) => format!("Built {k}/{n} on {} drives ({} …)", outs.len(), outs[0].display()),
             (Some(Err(e)), _) => format!("unreadable: {e}"),
         };
         let text = fit(&format!(" {}  ·  {built}", r.path.display()), w);
@@ -177,14 +187,14 @@ pub fn choose(state: &State) -> Result<Choice> {
         return Ok(Choice::Browse);
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let jobs: Vec<(usize, PathBuf, Option<PathBuf>)> =
-        s.recent.iter().enumerate().map(|(i, r)| (i, r.path.clone(), r.out.clone())).collect();
+    let jobs: Vec<(usize, PathBuf, Vec<PathBuf>)> =
+        s.recent.iter().enumerate().map(|(i, r)| (i, r.path.clone(), r.outs.clone())).collect();
     std::thread::spawn(move || {
         let me = crate::edge::host::owner();
         let rule =
             carload::shipment::lock::Rule::new(&me, Duration::from_secs(carload::shipment::lock::DEFAULT_STALE_AFTER));
-        for (i, path, out) in jobs {
-            if tx.send((i, built_count(&path, out.as_deref(), &rule))).is_err() {
+        for (i, path, outs) in jobs {
+            if tx.send((i, built_count(&path, &outs, &rule))).is_err() {
                 return;
             }
         }

@@ -23,6 +23,7 @@ fn settings(piece: u64) -> Settings {
         root_names: Vec::new(),
         shipment: None,
         out: None,
+        drives: Vec::new(),
         tmpdir: std::env::temp_dir(),
         color: false,
         stale_after: 300,
@@ -47,6 +48,11 @@ fn keys(app: &mut App, s: &str) -> Vec<Effect> {
     s.chars().flat_map(|c| app.update(key(c))).collect()
 }
 
+thread_local! {
+    /// The drive set of this test's builds (as the workers hold it).
+    static DRIVES: worker::Drives = Default::default();
+}
+
 /// Runs effects synchronously with the workers' own code (`worker::perform`, and a build
 /// slot's function), feeding their results back.
 fn settle(app: &mut App, effects: Vec<Effect>) {
@@ -54,11 +60,23 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
     while let Some(e) = queue.pop() {
         let (tx, rx) = std::sync::mpsc::channel();
         match e {
-            Effect::Build { batch, header, out, drive } => {
+            Effect::Build { batch, header, out, drive, drives: Some(target) } => {
+                let session = DRIVES.with(|d| d.clone());
+                session.lock().unwrap().begin(&target.dirs, &target.header, drive.as_ref().unwrap());
+                worker::build_blocking_on(batch, header, out, drive, session, &tx);
+            }
+            Effect::Build { batch, header, out, drive, drives: None } => {
                 let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
                 worker::build_blocking(batch, header, out, drive, cancel, &tx);
             }
-            Effect::Watch { out, header, batches, stale_after } => {
+            Effect::AddDrive(dir) => DRIVES.with(|d| d.lock().unwrap().add(dir)),
+            Effect::Watch { out, drives, header, batches, stale_after } if !drives.is_empty() => {
+                let (seen, d) = worker::poll_drives(&drives, &header, &batches, stale_after);
+                let _ = tx.send(Msg::Drives(d));
+                let _ = tx.send(Msg::Watched { at: 1.0, seen });
+                let _ = out;
+            }
+            Effect::Watch { out, header, batches, stale_after, .. } => {
                 let _ = tx.send(Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) });
             }
             e => {
@@ -1941,7 +1959,7 @@ fn recent_shipments_keep_their_output_folders_and_the_start_screen_offers_them()
     // read says why (before, it showed "no output folder remembered" and failed when opened).
     let me = crate::edge::host::owner();
     let rule = carload::shipment::lock::Rule::new(&me, std::time::Duration::from_secs(300));
-    let unreadable = super::start::built_count(&b, None, &rule).unwrap_err();
+    let unreadable = super::start::built_count(&b, &[], &rule).unwrap_err();
     assert!(unreadable.contains("b.jsonl"), "{unreadable}");
     start.recent[1].built = Some(Err(unreadable));
     term.draw(|f| super::start::draw(f, &start)).unwrap();
@@ -2003,4 +2021,319 @@ fn workstation_builds_keep_the_drive_manifest_as_the_cli_does() {
     let book = carload::shipment::drive::DriveBook::new("ship", &index.header, watched);
     carload::shipment::drive::regenerate(&out, &index.header, &book).unwrap();
     assert_eq!(std::fs::read(out.join("carload-drive.json")).unwrap(), written, "the same manifest, the same ID");
+}
+
+// ---- Drives (`--out D1 --out D2 …`) -----------------------------------------------------------
+
+/// The batches a drive log records, batch → drive position.
+fn drive_log(dir: &Path) -> std::collections::BTreeMap<String, u32> {
+    let text = std::fs::read_to_string(dir.join(carload::shipment::drives::LOG)).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some((v.get("batch")?.as_str()?.to_string(), v["drive"].as_u64()? as u32))
+        })
+        .collect()
+}
+
+/// An app over `dir/data` (four files of 400,000 bytes: a batch each in 512 KiB pieces, each
+/// needing about 870,000 bytes on its drive while it builds — CAR, sidecars and spool bounds —
+/// and writing about 400,000) that builds onto the drive folders `dir/d1`, `dir/d2` of
+/// 1,600,000 bytes each (two batches fill one), packed and unsaved.
+fn on_two_drives(dir: &Path) -> (App, PathBuf, PathBuf) {
+    let names = ["data/f0", "data/ff1", "data/fff2", "data/ffff3"];
+    let files: Vec<(&str, usize)> = names.iter().map(|n| (*n, 400_000)).collect();
+    make_tree(dir, &files);
+    let (d1, d2) = (dir.join("d1"), dir.join("d2"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let mut s = settings(512 << 10);
+    s.inputs = vec![dir.join("data").display().to_string()];
+    s.shipment = Some(dir.join("ship.jsonl"));
+    s.out = Some(d1.clone());
+    s.drives = vec![d1.clone(), d2.clone()];
+    DRIVES.with(|d| {
+        let mut d = d.lock().unwrap();
+        *d = Default::default();
+        d.options = super::drives::DriveOptions { reserve: Default::default(), capacity: Some(1_600_000) };
+    });
+    let mut app = App::new(s, (120, 40));
+    scan(&mut app, &[dir.join("data")]);
+    keys(&mut app, "A");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    (app, d1, d2)
+}
+
+/// Feeds the watcher's reading of the drives now (as its next poll would).
+fn poll_drives(app: &mut App) {
+    let batches = app.batches.records(&app.tree, &app.settings.plan);
+    let header = carload::shipment::plan::header(
+        &app.settings.plan,
+        app.settings.inputs.clone(),
+        app.settings.base.clone(),
+        &batches,
+    );
+    let watched: Vec<_> = batches.iter().map(|b| carload::shipment::status::Watched::of(&header, b)).collect();
+    let (seen, d) = worker::poll_drives(&app.settings.drives, &header, &watched, 300);
+    app.update(Msg::Drives(d));
+    app.update(Msg::Watched { at: 2.0, seen });
+}
+
+/// `B` with two drives builds every batch through the library's drive set, as `carload build
+/// --out D1 --out D2 --drive-capacity …` does: each CAR lies on exactly one drive, the one both
+/// drives' `carload-drives.jsonl` name; the first drive filled, the second took the rest; the
+/// watcher judges each batch on its drive, and the workstation names each batch's drive.
+#[test]
+fn builds_spread_over_two_capacity_limited_drives_each_car_on_the_drive_recorded() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut app, d1, d2) = on_two_drives(d.path());
+    assert_eq!(app.batches.list.len(), 4);
+    let e = keys(&mut app, "B");
+    assert!(matches!(e[..], [Effect::Save { .. }]), "saved first");
+    settle(&mut app, e);
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    let (log1, log2) = (drive_log(&d1), drive_log(&d2));
+    assert_eq!(log1, log2, "every drive records every batch");
+    for b in &app.batches.list {
+        let on: Vec<u32> = [(1, &d1), (2, &d2)]
+            .iter()
+            .filter(|(_, dir)| dir.join(format!("{}.car", b.id)).exists())
+            .map(|(p, _)| *p)
+            .collect();
+        assert_eq!(on.len(), 1, "{} on {on:?}", b.id);
+        assert_eq!(log1.get(&b.id), Some(&on[0]), "{} lies on the drive recorded", b.id);
+    }
+    let per: Vec<usize> = [1, 2].iter().map(|p| log1.values().filter(|v| *v == p).count()).collect();
+    assert!(per[0] >= 1 && per[1] >= 1, "the first drive filled, the second took the rest: {per:?}");
+    // Each drive's manifest lists the CARs on it, with its place in the set.
+    for (p, dir) in [(1, &d1), (2, &d2)] {
+        let m = carload::shipment::drive::read_manifest(dir).unwrap().unwrap();
+        assert_eq!((m.drive.position, m.drive.of), (p, 2));
+        let mut cars: Vec<&str> = m.cars.iter().map(|c| c.batch.as_str()).collect();
+        cars.sort();
+        let want: Vec<&str> = log1.iter().filter(|(_, v)| **v == p).map(|(k, _)| k.as_str()).collect();
+        assert_eq!(cars, want);
+    }
+    // The watcher judges each batch on its drive; the details and the info name it.
+    poll_drives(&mut app);
+    let seen = app.drives_seen.clone().unwrap();
+    assert_eq!(seen.usage.len(), 2);
+    assert_eq!(seen.usage[0].assigned + seen.usage[1].assigned, 4);
+    for b in &app.batches.list {
+        assert_eq!(seen.of_batch.get(&b.id), log1.get(&b.id));
+        assert_eq!(app.dir_of(&b.id).as_ref(), Some(if log1[&b.id] == 1 { &d1 } else { &d2 }));
+    }
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "built, judged on their drives");
+    let last = app.batches.list.len() - 1;
+    app.update(code(KeyCode::Tab));
+    app.pane.row = last;
+    let text = screen(&mut app, 120, 40);
+    let id = app.batches.list[last].id.clone();
+    let p = log1[&id];
+    assert!(text.contains(&format!("{id} on drive {p}/2 (d{p})")), "{text}");
+    assert!(app.info_lines(last).contains(&("Drive".into(), format!("drive {p} of 2 (d{p})"))));
+    // The export names each CAR on its drive.
+    let preview = app.export_preview.clone().unwrap();
+    for b in &app.batches.list {
+        let dir = if log1[&b.id] == 1 { &d1 } else { &d2 };
+        assert!(preview.contains(&format!("{}/{}.car", dir.display(), b.id)), "{preview}");
+    }
+
+    // The start screen counts each batch on its drive.
+    let me = crate::edge::host::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, std::time::Duration::from_secs(300));
+    let ship = d.path().join("ship.jsonl");
+    assert_eq!(super::start::built_count(&ship, &[d1.clone(), d2.clone()], &rule), Ok((4, 4)));
+    assert_eq!(super::start::built_count(&ship, std::slice::from_ref(&d2), &rule), Ok((per[1], 4)));
+
+    // Reopened with the second drive alone: batches of the first wait for it, by name.
+    let mut s = app.settings.clone();
+    s.out = Some(d2.clone());
+    s.drives = vec![d2.clone()];
+    let mut again = App::new(s, (120, 40));
+    let shipment = carload::shipment::read_shipment(std::io::BufReader::new(
+        std::fs::File::open(d.path().join("ship.jsonl")).unwrap(),
+    ))
+    .unwrap();
+    again.load_batches(shipment.batches);
+    scan(&mut again, &[d.path().join("data")]);
+    let first = again.batches.list.iter().position(|b| log1[&b.id] == 1).unwrap();
+    let want = "assigned to drive 1 (d1), which is not among the output folders";
+    assert_eq!(again.batch_state(&again.batches.list[first]), Shown::Waits(want.into()));
+    assert!(again.batches.list.iter().filter(|b| log1[&b.id] == 2).all(|b| b.result.is_some()));
+    // Building it anyway: the drive set says it waits, and the state says for which drive.
+    again.update(code(KeyCode::Tab));
+    again.pane.row = first;
+    again.builds.activity.clear();
+    let e = keys(&mut again, "b");
+    assert!(matches!(&e[..], [Effect::Build { drives: Some(t), .. }] if t.dirs == [d2.clone()]), "{e:?}");
+    settle(&mut again, e);
+    assert_eq!(again.batch_state(&again.batches.list[first]), Shown::Waits(want.into()));
+    let text = screen(&mut again, 120, 40);
+    assert!(text.contains("waits: assigned to drive 1 (d1)"), "{text}");
+    assert!(!d2.join(format!("{}.car", again.batches.list[first].id)).exists());
+}
+
+/// `+` asks for a folder and adds it to the output folders: the folder in use becomes drive 1
+/// of a set, the worker's set gets the drive (the next assignment can use it), the list is
+/// remembered for the shipment and the watcher reads the longer set. A folder given twice is
+/// refused; a relative one is the shipment base's.
+#[test]
+fn adding_a_drive_asks_for_its_folder_and_extends_the_set() {
+    let mut app = synthetic();
+    app.update(Msg::ScanDone(1.0));
+    app.settings.shipment = Some(PathBuf::from("/ships/s.jsonl"));
+    app.settings.out = Some(PathBuf::from("/mnt/d01"));
+    keys(&mut app, "+");
+    assert!(matches!(&app.modal, Some(Modal::AddDrive(s)) if s.is_empty()));
+    let e = keys(&mut app, "/mnt/d02");
+    assert!(e.is_empty());
+    let e = app.update(code(KeyCode::Enter));
+    let want = vec![PathBuf::from("/mnt/d01"), PathBuf::from("/mnt/d02")];
+    assert_eq!(app.settings.drives, want);
+    assert!(matches!(&e[0], Effect::AddDrive(d) if d == Path::new("/mnt/d02")), "{e:?}");
+    assert!(
+        matches!(&e[1], Effect::Remember { outs, shipment: Some(s), .. } if *outs == want && s == Path::new("/ships/s.jsonl")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|e| matches!(e, Effect::Watch { drives, .. } if *drives == want)),
+        "the watcher reads the set: {e:?}"
+    );
+    assert!(message(&app).contains("/mnt/d02 added as drive 2"), "{}", message(&app));
+    // Again: refused.
+    keys(&mut app, "+");
+    keys(&mut app, "/mnt/d02");
+    let e = app.update(code(KeyCode::Enter));
+    assert!(e.is_empty());
+    assert!(message(&app).contains("already an output folder"), "{}", message(&app));
+    // Relative: below the base; Esc cancels.
+    keys(&mut app, "+");
+    keys(&mut app, "d03");
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.settings.drives.last().unwrap(), &Path::new("/work").join("d03"));
+    keys(&mut app, "+x");
+    app.update(code(KeyCode::Esc));
+    assert!(app.modal.is_none());
+    assert_eq!(app.settings.drives.len(), 3);
+}
+
+/// A build that waits for its drive shows it (state, details, `r` retries), and the worker's
+/// drive set takes a drive added while it runs.
+#[test]
+fn a_batch_waiting_for_its_drive_says_which_and_r_tries_again() {
+    let mut app = synthetic();
+    app.update(Msg::Listing(carload::walk::Listing { folder: 1, first: 11, ..Default::default() }));
+    app.update(Msg::ScanDone(1.25));
+    app.settings.out = Some(PathBuf::from("/mnt/d01"));
+    app.settings.drives = vec![PathBuf::from("/mnt/d01"), PathBuf::from("/mnt/d02")];
+    app.settings.shipment = Some(PathBuf::from("/ships/s.jsonl"));
+    app.browser.selected = 2;
+    keys(&mut app, "  ");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    app.dirty = false;
+    let id = app.batches.list[0].id.clone();
+    app.update(code(KeyCode::Tab));
+    let e = keys(&mut app, "b");
+    let [Effect::Build { drives: Some(t), drive: Some(book), .. }] = &e[..] else { panic!("{e:?}") };
+    assert_eq!(t.dirs, app.settings.drives, "the set's folders");
+    assert_eq!(t.header.batches as usize, app.batches.list.len(), "the whole shipment's header");
+    assert_eq!(book.batches.len(), app.batches.list.len());
+    let why = "assigned to drive 2 (d02), which is not among the output folders".to_string();
+    app.update(build_msg(&id, 5.0, Report::Finished(Done::Waits(why.clone()))));
+    assert_eq!(app.batch_state(&app.batches.list[0]), Shown::Waits(why.clone()));
+    assert!(app.builds.log.iter().any(|l| l.text == format!("{id} waits: {why}")));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("{id} waits: {why} · + adds the drive, r retries")), "{text}");
+    assert!(matches!(&keys(&mut app, "r")[..], [Effect::Build { .. }]), "r tries again");
+    // The worker's set: a drive added goes into the session's folders.
+    let mut session = super::drives::Session::default();
+    session.begin(&t.dirs, &t.header, book);
+    session.add(PathBuf::from("/mnt/d03"));
+    let mut notices = Vec::new();
+    // None of the folders exists: nothing is written, the batch is not placed.
+    let r = session.assign(&id, &"0".repeat(32), &mut notices);
+    assert!(matches!(r, Err(super::drives::Unplaced::Failed(_))), "{r:?}");
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    assert!(notices[2].starts_with("/mnt/d03: no such folder"), "{notices:?}");
+}
+
+/// The drives pane (`D`): each drive's position, label, fill gauge, built K/N, FULL when its
+/// room is below the next batch's need, "not given" for a drive not mounted.
+#[test]
+fn drives_screens() {
+    use carload::shipment::drives::DriveUsage;
+    let mut app = synthetic();
+    app.update(Msg::Listing(carload::walk::Listing { folder: 1, first: 11, ..Default::default() }));
+    app.update(Msg::ScanDone(1.25));
+    keys(&mut app, "D");
+    insta::assert_snapshot!("drives_one_folder_80x24", screen(&mut app, 80, 24));
+    app.settings.out = Some(PathBuf::from("/mnt/d01"));
+    app.settings.drives = vec![PathBuf::from("/mnt/d01"), PathBuf::from("/mnt/d02"), PathBuf::from("/mnt/gone")];
+    app.browser.selected = 2;
+    keys(&mut app, "D");
+    keys(&mut app, "  ");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    keys(&mut app, "D");
+    let (a, b) = (app.batches.list[0].id.clone(), app.batches.list[1].id.clone());
+    const T: u64 = 18_000_000_000_000;
+    let usage = |position: u32, label: &str, dir: Option<&str>, assigned, bound, free: Option<u64>, room| DriveUsage {
+        position,
+        of: 3,
+        label: label.into(),
+        dir: dir.map(PathBuf::from),
+        assigned,
+        assigned_bound: bound,
+        free,
+        size: free.map(|_| T),
+        room,
+    };
+    let seen = super::drives::DrivesSeen {
+        usage: vec![
+            usage(1, "d01", Some("/mnt/d01"), 1, 17_500_000_000_000, Some(300_000_000_000), Some(20_000_000_000)),
+            usage(2, "d02", Some("/mnt/d02"), 0, 0, Some(T - 40_000_000), Some(T - 220_000_000_000)),
+            usage(3, "d03", None, 1, 34_000_000_000, None, None),
+        ],
+        of_batch: [(a.clone(), 1), (b.clone(), 3)].into_iter().collect(),
+        waits: [(b.clone(), "assigned to drive 3 (d03), which is not among the output folders".to_string())]
+            .into_iter()
+            .collect(),
+        next_need: Some(34_400_000_000),
+        missing: vec![PathBuf::from("/mnt/gone")],
+        error: None,
+    };
+    app.update(Msg::Drives(seen));
+    let bytes = app.batches.list[1].bytes(&app.tree);
+    let state = State::Problem { reason: "assigned to drive 3 (d03), which is not among the output folders".into() };
+    app.update(Msg::Watched { at: 10.0, seen: vec![BatchStatus { id: b.clone(), bytes, state, result: None }] });
+    assert!(matches!(app.batch_state(&app.batches.list[1]), Shown::Waits(_)), "not corrupt: waiting");
+    app.focus = Focus::Browser;
+    insta::assert_snapshot!("drives_120x40", screen(&mut app, 120, 40));
+    insta::assert_snapshot!("drives_80x24", screen(&mut app, 80, 24));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("1/3 d01 · built 0/1 · FULL"), "{text}");
+    assert!(text.contains("3/3 d03 · built 0/1 · not given"), "{text}");
+    keys(&mut app, "D");
+    assert_eq!(app.left, super::app::Left::Browser);
+}
+
+/// The state file reads a shipment's single folder as before drive sets (a string) and a drive
+/// set's folders (a list); one folder is written as a string.
+#[test]
+fn remembered_output_folders_read_old_and_new_entries() {
+    use super::config::State;
+    let old = r#"{"recent_shipments":["/s/a.jsonl","/s/b.jsonl"],"outs":{"/s/a.jsonl":"/cars"}}"#;
+    let mut s: State = serde_json::from_str(old).unwrap();
+    assert_eq!(s.out_of(Path::new("/s/a.jsonl")), Some(&PathBuf::from("/cars")));
+    s.note_shipment_outs(Path::new("/s/b.jsonl"), &[PathBuf::from("/mnt/d1"), PathBuf::from("/mnt/d2")]);
+    assert_eq!(s.outs_of(Path::new("/s/b.jsonl")), [PathBuf::from("/mnt/d1"), PathBuf::from("/mnt/d2")]);
+    assert_eq!(s.out_of(Path::new("/s/b.jsonl")), Some(&PathBuf::from("/mnt/d1")));
+    let text = serde_json::to_string(&s).unwrap();
+    assert!(text.contains(r#""/s/a.jsonl":"/cars""#), "{text}");
+    assert!(text.contains(r#""/s/b.jsonl":["/mnt/d1","/mnt/d2"]"#), "{text}");
+    let back: State = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, s);
 }

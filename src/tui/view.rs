@@ -76,6 +76,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match app.left {
         Left::Browser => draw_browser(f, app, panes[0], &th),
         Left::Progress => draw_progress(f, app, panes[0], &th),
+        Left::Drives => draw_drives(f, app, panes[0], &th),
     }
     draw_batches(f, app, panes[1], &th);
     let line = |text: String| {
@@ -518,6 +519,7 @@ fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
             }
         }
         Shown::Outputs(_) => ("corrupt!".into(), Color::Red),
+        Shown::Waits(_) => ("waits".into(), Color::Yellow),
         Shown::Changed(_) if matches!(b.frozen, Some(Frozen::Changed { missing: 1.., .. })) => {
             ("missing!".into(), Color::Red)
         }
@@ -525,6 +527,101 @@ fn state_of(app: &App, b: &WsBatch) -> (String, Color) {
         Shown::Empty => ("empty".into(), Color::DarkGray),
         Shown::NotBuilt => ("not built".into(), Color::Reset),
     }
+}
+
+/// The drives pane: one entry per drive of the set, by position — its label, a gauge of the
+/// bytes used of its size, the batches built of those assigned to it, `FULL` when its room is
+/// below what the next batch needs, `not given` when its folder is not among the output
+/// folders — then the folders given that are not there and the next batch's need.
+fn draw_drives(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
+    let s = &app.settings;
+    let seen = app.drives_seen.as_ref();
+    let title = match seen {
+        Some(d) if !s.drives.is_empty() => {
+            let given = d.usage.iter().filter(|u| u.dir.is_some()).count();
+            format!(" Drives · {given} of {} given ", d.usage.len())
+        }
+        _ => " Drives ".to_string(),
+    };
+    let block = pane_block(title, app.focus == Focus::Browser, th);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let add = s.keys.key(super::keys::Action::AddDrive, super::keys::Context::Global);
+    let mut lines: Vec<Line> = Vec::new();
+    let dim = |t: String| Line::styled(fit(&t, w), th.fg(Color::DarkGray));
+    if s.drives.is_empty() {
+        match &s.out {
+            Some(out) => lines.push(Line::raw(fit(&format!("One output folder: {}", out.display()), w))),
+            None => lines.push(Line::raw("No output folder yet (b asks for one).")),
+        }
+        lines.push(dim(format!("{add} adds a drive folder: the CARs then")));
+        lines.push(dim("spread over the drives, each batch on the".into()));
+        lines.push(dim("first with room (build --out D1 --out D2).".into()));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    let Some(d) = seen else {
+        lines.push(Line::raw("Reading the drives…"));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    };
+    if let Some(e) = &d.error {
+        lines.push(Line::styled(fit(&format!("The drives do not read: {e}"), w), th.fg(Color::Red)));
+    }
+    for u in &d.usage {
+        let built = app
+            .batches
+            .list
+            .iter()
+            .filter(|b| b.result.is_some() && d.of_batch.get(&b.id) == Some(&u.position))
+            .count();
+        let flag = if u.dir.is_none() {
+            " · not given"
+        } else if d.full(u) {
+            " · FULL"
+        } else {
+            ""
+        };
+        let head = format!("{}/{} {} · built {}/{}{flag}", u.position, u.of, u.label, built, u.assigned);
+        let color = if u.dir.is_none() || d.full(u) { Color::Red } else { Color::Reset };
+        lines.push(Line::styled(fit(&head, w), th.fg(color).add_modifier(Modifier::BOLD)));
+        match (u.size, u.free) {
+            (Some(size), Some(free)) => {
+                let used = size.saturating_sub(free);
+                let frac = if size == 0 { 1.0 } else { used as f64 / size as f64 };
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        gauge(frac, w.saturating_sub(8)),
+                        th.fg(if d.full(u) { Color::Red } else { Color::Green }),
+                    ),
+                    Span::raw(format!(" {:>5.1}%", frac * 100.0)),
+                ]));
+                lines.push(dim(format!(
+                    "  room {} · {}/{} used · ≤ {} of CAR assigned",
+                    ibytes(u.room.unwrap_or(0)),
+                    ibytes(used),
+                    ibytes(size),
+                    ibytes(u.assigned_bound)
+                )));
+            }
+            _ if u.dir.is_none() => lines.push(dim(format!(
+                "  {} {}: mount it, {add} its folder",
+                u.assigned,
+                if u.assigned == 1 { "batch waits" } else { "batches wait" }
+            ))),
+            _ => lines.push(dim("  size not readable".into())),
+        }
+    }
+    for m in &d.missing {
+        lines
+            .push(Line::styled(fit(&format!("not there: {} (drive not mounted?)", m.display()), w), th.fg(Color::Red)));
+    }
+    if let Some(need) = d.next_need {
+        lines.push(dim(format!("The next batch needs {} on a drive.", ibytes(need))));
+    }
+    lines.push(dim(format!("{add} adds a drive to the set.")));
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn gauge(fill: f64, w: usize) -> String {
@@ -637,6 +734,7 @@ fn details(app: &App) -> String {
         }
         match app.builds.activity.get(&b.id) {
             Some(Activity::Failed(e)) => s = format!("{} FAILED (i full reason, r retries, R re-plans): {e}", b.id),
+            Some(Activity::Waits(why)) => s = format!("{} waits: {why} · + adds the drive, r retries", b.id),
             Some(Activity::Foreign { holder, age, stale, progress }) => {
                 s = format!(
                     "{}: {} by {holder}{}, lock refreshed {age} s ago{}",
@@ -650,6 +748,19 @@ fn details(app: &App) -> String {
         }
         if let Some(r) = &b.result {
             s.push_str(&format!(" · built: payload {} · piece {} · i shows all", r.payload_cid, r.piece_cid));
+        }
+        if let Some(u) = app.drives_seen.as_ref().and_then(|d| d.drive_of(&b.id)) {
+            // Its drive first: the line is cut from its end.
+            if let Some(rest) = s.strip_prefix(b.id.as_str()) {
+                s = format!(
+                    "{} on drive {}/{} ({}) ·{}",
+                    b.id,
+                    u.position,
+                    u.of,
+                    u.label,
+                    rest.trim_start_matches(':')
+                );
+            }
         }
         if let Some(others) = app.same_pieces().get(&b.id) {
             s = format!(
@@ -760,13 +871,14 @@ fn status_line(app: &App) -> String {
 }
 
 fn footer_keys(app: &App) -> String {
-    use super::keys::{Context, FOOTER_BATCHES, FOOTER_BROWSER, FOOTER_ENTRIES, FOOTER_PROGRESS};
+    use super::keys::{Context, FOOTER_BATCHES, FOOTER_BROWSER, FOOTER_DRIVES, FOOTER_ENTRIES, FOOTER_PROGRESS};
     if app.browser.editing_filter {
         return "type to filter · Enter keep · Esc clear".into();
     }
     let k = &app.settings.keys;
     match app.focus {
         Focus::Browser if app.left == Left::Progress => k.footer(FOOTER_PROGRESS, Context::Global),
+        Focus::Browser if app.left == Left::Drives => k.footer(FOOTER_DRIVES, Context::Global),
         Focus::Browser => k.footer(FOOTER_BROWSER, Context::Browser),
         Focus::Batches if app.pane.open.is_some() => k.footer(FOOTER_ENTRIES, Context::Entries),
         Focus::Batches => k.footer(FOOTER_BATCHES, Context::Batches),
@@ -878,6 +990,15 @@ fn draw_modal(f: &mut Frame, app: &App, m: &Modal, area: Rect, th: &Theme) {
                 Line::raw(format!("{s}▏")),
                 Line::raw(""),
                 Line::raw("Enter  build there (remembered)      Esc  cancel"),
+            ],
+            centered(area, 70, 5),
+        ),
+        Modal::AddDrive(s) => (
+            " Add a drive folder ".into(),
+            vec![
+                Line::raw(format!("{s}▏")),
+                Line::raw(""),
+                Line::raw("Enter  add it to the set (remembered)      Esc  cancel"),
             ],
             centered(area, 70, 5),
         ),

@@ -17,9 +17,12 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the watcher polls: the output folder, the header and records of the batches, the stale
-/// limit in seconds.
-type Watching = Arc<std::sync::Mutex<Option<(PathBuf, Header, Arc<Vec<Watched>>, u64)>>>;
+/// What the watcher polls: the output folder, the drive set's folders (none: the output folder
+/// alone), the header and records of the batches, the stale limit in seconds.
+type Watching = Arc<std::sync::Mutex<Option<(PathBuf, Vec<PathBuf>, Header, Arc<Vec<Watched>>, u64)>>>;
+
+/// The drive set the build slots share.
+pub type Drives = Arc<std::sync::Mutex<super::drives::Session>>;
 
 /// A build waiting for a slot.
 struct Job {
@@ -27,6 +30,8 @@ struct Job {
     header: Header,
     out: PathBuf,
     drive: Option<Arc<carload::shipment::drive::DriveBook>>,
+    /// The drive set the batch is placed on (assigned when its slot starts), when spread.
+    drives: Option<Drives>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -46,6 +51,8 @@ pub struct Workers {
     running: Vec<(String, Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     watch: Watching,
     watching: bool,
+    /// The drive set of builds spread over drives (`--out` repeated).
+    pub drives: Drives,
 }
 
 impl Workers {
@@ -62,6 +69,7 @@ impl Workers {
             running: Vec::new(),
             watch: Default::default(),
             watching: false,
+            drives: Default::default(),
         }
     }
 
@@ -109,11 +117,20 @@ impl Workers {
                 let tmpdir = self.tmpdir.clone();
                 std::thread::spawn(move || perform(e, &tx, &tmpdir, &AtomicBool::new(false)));
             }
-            Effect::Build { batch, header, out, drive } => {
+            Effect::Build { batch, header, out, drive, drives } => {
                 let cancel = Arc::new(AtomicBool::new(false));
-                self.queue.push_back(Job { batch, header, out, drive, cancel });
+                // A build session on the drives: the set is opened once for it.
+                let drives = match (drives, &drive) {
+                    (Some(target), Some(book)) => {
+                        self.drives.lock().unwrap_or_else(|e| e.into_inner()).begin(&target.dirs, &target.header, book);
+                        Some(self.drives.clone())
+                    }
+                    _ => None,
+                };
+                self.queue.push_back(Job { batch, header, out, drive, drives, cancel });
                 self.pump();
             }
+            Effect::AddDrive(dir) => self.drives.lock().unwrap_or_else(|e| e.into_inner()).add(dir),
             Effect::CancelBuild(id) => {
                 if let Some(k) = self.queue.iter().position(|j| j.batch.id == id) {
                     self.queue.remove(k);
@@ -122,15 +139,15 @@ impl Workers {
                     c.store(true, Ordering::SeqCst);
                 }
             }
-            Effect::Watch { out, header, batches, stale_after } => {
-                *self.watch.lock().unwrap() = Some((out, header, batches, stale_after));
+            Effect::Watch { out, drives, header, batches, stale_after } => {
+                *self.watch.lock().unwrap() = Some((out, drives, header, batches, stale_after));
                 if !self.watching {
                     self.watching = true;
                     let watch = self.watch.clone();
                     std::thread::spawn(move || watch_loop(&watch, &tx));
                 }
             }
-            Effect::Remember { out, shipment, deal } => super::config::remember(out, shipment, deal),
+            Effect::Remember { outs, shipment, deal } => super::config::remember(outs, shipment, deal),
             Effect::Copy(_) | Effect::Quit => {}
         }
     }
@@ -172,6 +189,7 @@ pub fn perform(e: Effect, tx: &Sender<Msg>, tmpdir: &Path, cancel: &AtomicBool) 
         Effect::Restat { id, files } => Msg::Restated { id, now: restat(files) },
         Effect::Build { .. }
         | Effect::CancelBuild(_)
+        | Effect::AddDrive(_)
         | Effect::CancelDryRun
         | Effect::Watch { .. }
         | Effect::Remember { .. }
@@ -259,16 +277,44 @@ pub fn build_blocking(
     cancel: Arc<AtomicBool>,
     tx: &Sender<Msg>,
 ) {
-    build(Job { batch, header, out, drive, cancel }, tx)
+    build(Job { batch, header, out, drive, drives: None, cancel }, tx)
+}
+
+/// [`build_blocking`] on the drive set `drives` (as a build slot of a spread build does).
+#[cfg(test)]
+pub fn build_blocking_on(
+    batch: Batch,
+    header: Header,
+    out: PathBuf,
+    drive: Option<Arc<carload::shipment::drive::DriveBook>>,
+    drives: Drives,
+    tx: &Sender<Msg>,
+) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    build(Job { batch, header, out, drive, drives: Some(drives), cancel }, tx)
 }
 
 /// Builds one batch with the library's `build_one` (as `carload build` does), reporting progress
 /// at most every 100 ms.
-fn build(job: Job, tx: &Sender<Msg>) {
+fn build(mut job: Job, tx: &Sender<Msg>) {
     let id = job.batch.id.clone();
     let send = |report: Report| {
         let _ = tx.send(Msg::Build { id: id.clone(), at: now(), report });
     };
+    if let Some(drives) = &job.drives {
+        // Its drive, assigned now if it has none (as `carload build` does before each batch).
+        let mut notices = Vec::new();
+        let placed =
+            drives.lock().unwrap_or_else(|e| e.into_inner()).assign(&id, &super::drives::new_set_id(), &mut notices);
+        for n in notices {
+            send(Report::Notice(n));
+        }
+        match placed {
+            Ok(dir) => job.out = dir,
+            Err(super::drives::Unplaced::Waits(why)) => return send(Report::Finished(Done::Waits(why))),
+            Err(super::drives::Unplaced::Failed(why)) => return send(Report::Finished(Done::Failed(why))),
+        }
+    }
     if let Err(e) = std::fs::create_dir_all(&job.out) {
         send(Report::Finished(Done::Failed(format!("creating {}: {e}", job.out.display()))));
         return;
@@ -316,11 +362,19 @@ fn build(job: Job, tx: &Sender<Msg>) {
     send(Report::Finished(done));
 }
 
-/// Polls the output folder every 3 s for the watched batches' locks and results.
+/// Polls the output folder (or each drive) every 3 s for the watched batches' locks and results.
 fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
     loop {
-        let Some((out, header, batches, stale_after)) = watch.lock().unwrap().clone() else { return };
-        let seen = poll(&out, &header, &batches, stale_after);
+        let Some((out, drives, header, batches, stale_after)) = watch.lock().unwrap().clone() else { return };
+        let seen = if drives.is_empty() {
+            poll(&out, &header, &batches, stale_after)
+        } else {
+            let (seen, d) = poll_drives(&drives, &header, &batches, stale_after);
+            if tx.send(Msg::Drives(d)).is_err() {
+                return;
+            }
+            seen
+        };
         if tx.send(Msg::Watched { at: now(), seen }).is_err() {
             return;
         }
@@ -337,6 +391,34 @@ pub fn poll(out: &Path, header: &Header, batches: &[Watched], stale_after: u64) 
     let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(stale_after));
     // The workstation's batches are all planned with fingerprints: no file list is needed.
     carload::shipment::status::status_of(out, header, batches, &|_| None, now, &rule)
+}
+
+/// What the drive folders `dirs` show for `batches` now: each batch judged on its drive
+/// (`status_at`, as `carload status --out D1 --out D2` reads them; the set read, nothing
+/// written), and the drives' figures.
+pub fn poll_drives(
+    dirs: &[PathBuf],
+    header: &Header,
+    batches: &[Watched],
+    stale_after: u64,
+) -> (Vec<BatchStatus>, super::drives::DrivesSeen) {
+    use carload::shipment::drives::{DriveSet, Outs};
+    let (present, missing): (Vec<PathBuf>, Vec<PathBuf>) = dirs.iter().cloned().partition(|d| d.is_dir());
+    let now = std::time::SystemTime::now();
+    let me = crate::edge::host::owner();
+    let rule = carload::shipment::lock::Rule::new(&me, Duration::from_secs(stale_after));
+    match DriveSet::read(&present) {
+        Ok(set) => {
+            let seen = carload::shipment::status::status_at(Outs::Drives(&set), header, batches, &|_| None, now, &rule);
+            let d = super::drives::DrivesSeen::of(&set, batches, &seen, missing);
+            (seen, d)
+        }
+        Err(e) => {
+            // Nothing can be judged: every batch as not seen, the reason on the drives pane.
+            let d = super::drives::DrivesSeen { error: Some(e.to_string()), missing, ..Default::default() };
+            (Vec::new(), d)
+        }
+    }
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -58,6 +58,16 @@ impl App {
             let name = carload::shipment::drive::shipment_name(path);
             std::sync::Arc::new(carload::shipment::drive::DriveBook::new(&name, &full, watched))
         });
+        // Spread over drives: each batch's drive is assigned when its build starts, on the set
+        // opened once for this session with the whole shipment's header.
+        let drives = match (&drive, self.settings.drives.is_empty()) {
+            (Some(_), false) => {
+                let all = self.batches.records(&self.tree, &self.settings.plan);
+                let header = self.header(&all);
+                Some(std::sync::Arc::new(DriveTarget { dirs: self.settings.drives.clone(), header }))
+            }
+            _ => None,
+        };
         for i in idx {
             let Some(b) = self.batches.list.get(i) else { continue };
             let id = b.id.clone();
@@ -81,18 +91,23 @@ impl App {
             let rec = record(&self.tree, b, &self.settings.plan);
             let header = self.header(std::slice::from_ref(&rec));
             self.builds.activity.insert(id, Activity::Queued);
-            effects.push(Effect::Build { batch: rec, header, out: out.clone(), drive: drive.clone() });
+            effects.push(Effect::Build {
+                batch: rec,
+                header,
+                out: out.clone(),
+                drive: drive.clone(),
+                drives: drives.clone(),
+            });
         }
         if !effects.is_empty() {
             self.left = Left::Progress;
+            let into = match self.settings.drives.len() {
+                0 => format!("into {}", out.display()),
+                n => format!("onto {n} {}", noun(n, "drive", "drives")),
+            };
             self.say(
                 Level::Info,
-                format!(
-                    "building {} {} into {}…",
-                    effects.len(),
-                    noun(effects.len(), "batch", "batches"),
-                    out.display()
-                ),
+                format!("building {} {} {into}…", effects.len(), noun(effects.len(), "batch", "batches")),
             );
         }
         if !skipped.is_empty() {
@@ -104,6 +119,15 @@ impl App {
             );
         }
         effects
+    }
+
+    /// The folder of batch `id`'s outputs: its drive's (as the watcher last saw the drive set),
+    /// else the output folder.
+    pub fn dir_of(&self, id: &str) -> Option<PathBuf> {
+        if self.settings.drives.is_empty() {
+            return self.settings.out.clone();
+        }
+        self.drives_seen.as_ref().and_then(|d| d.drive_of(id)).and_then(|u| u.dir.clone())
     }
 
     pub(super) fn batch_index(&self, id: &str) -> Option<usize> {
@@ -202,6 +226,10 @@ impl App {
                     Done::Cancelled => {
                         self.builds.log(at, false, format!("{id} cancelled: temporary files removed, lock released"));
                     }
+                    Done::Waits(why) => {
+                        self.builds.log(at, true, format!("{id} waits: {why}"));
+                        self.builds.activity.insert(id, Activity::Waits(why));
+                    }
                 }
             }
         }
@@ -288,6 +316,13 @@ impl App {
                     }
                     continue;
                 }
+                State::Problem { .. } if self.drives_seen.as_ref().is_some_and(|d| d.waits.contains_key(&s.id)) => {
+                    let why = self.drives_seen.as_ref().and_then(|d| d.waits.get(&s.id)).cloned().unwrap_or_default();
+                    if !matches!(self.builds.activity.get(&s.id), Some(Activity::Failed(_))) {
+                        self.builds.activity.insert(s.id.clone(), Activity::Waits(why));
+                    }
+                    continue;
+                }
                 State::Corrupt { reason } | State::Problem { reason } => {
                     if !matches!(self.builds.activity.get(&s.id), Some(Activity::Failed(_))) {
                         self.builds.activity.insert(s.id.clone(), Activity::Outputs(reason.clone()));
@@ -295,7 +330,7 @@ impl App {
                     continue;
                 }
                 _ => {
-                    if matches!(self.builds.activity.get(&s.id), Some(Activity::Outputs(_))) {
+                    if matches!(self.builds.activity.get(&s.id), Some(Activity::Outputs(_) | Activity::Waits(_))) {
                         self.builds.activity.remove(&s.id);
                     }
                 }
@@ -323,7 +358,10 @@ impl App {
         }
         if let Some(first) = found.first() {
             // Built before this session looked (by it earlier, or by anyone): one line.
-            let out = self.settings.out.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            let out = match self.settings.drives.len() {
+                0 => self.settings.out.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                n => format!("the {n} drives"),
+            };
             let which = match found.len() {
                 1 => first.clone(),
                 n => format!("{first}…{} ({n} batches)", found[n - 1]),
@@ -338,13 +376,16 @@ impl App {
             self.export_preview = Err("no output folder: builds go to --out (b asks for it)".into());
             return;
         };
-        // CAR paths absolute, as `carload export` writes them by default.
-        let out = std::path::absolute(&out).unwrap_or(out);
+        // CAR paths absolute, as `carload export` writes them by default; each on its drive.
         let rows: Vec<(BatchResult, String)> = self
             .batches
             .list
             .iter()
-            .filter_map(|b| b.result.clone().map(|r| (r, export::car_path(Some(&out), &b.id))))
+            .filter_map(|b| {
+                let dir = self.dir_of(&b.id).unwrap_or_else(|| out.clone());
+                let dir = std::path::absolute(&dir).unwrap_or(dir);
+                b.result.clone().map(|r| (r, export::car_path(Some(&dir), &b.id)))
+            })
             .collect();
         if rows.is_empty() {
             self.export_preview = Err("no batch is built yet: b builds the selected batch, B every batch".into());
@@ -432,6 +473,7 @@ impl App {
                 Shown::Foreign { holder: holder.clone(), age: *age, stale: *stale, progress: *progress }
             }
             (Some(Activity::Outputs(why)), None) => Shown::Outputs(why.clone()),
+            (Some(Activity::Waits(why)), None) => Shown::Waits(why.clone()),
             (None, None) => match changed {
                 Some(why) => Shown::Changed(why),
                 None if b.is_empty() => Shown::Empty,
@@ -464,10 +506,14 @@ impl App {
                 progress.as_ref().map_or(String::new(), foreign_progress)
             ),
             Shown::Outputs(why) => format!("not built: {why}"),
+            Shown::Waits(why) => format!("waits: {why}"),
             Shown::Changed(why) => format!("changed since planning: {why}"),
             Shown::Empty | Shown::NotBuilt => "not built".into(),
         };
         v.push(("State".into(), state));
+        if let Some(u) = self.drives_seen.as_ref().and_then(|d| d.drive_of(&b.id)) {
+            v.push(("Drive".into(), format!("drive {} of {} ({})", u.position, u.of, u.label)));
+        }
         if let Some(r) = &b.result {
             v.push(("Payload CID".into(), r.payload_cid.clone()));
             v.push(("Piece CID".into(), r.piece_cid.clone()));
@@ -475,8 +521,8 @@ impl App {
             v.push(("Piece size (padded)".into(), r.piece_size.to_string()));
             v.push(("Piece size (unpadded)".into(), r.piece_size_unpadded.to_string()));
             v.push(("CAR size".into(), r.car_size.to_string()));
-            if let Some(out) = &self.settings.out {
-                let out = std::path::absolute(out).unwrap_or_else(|_| out.clone());
+            if let Some(out) = self.dir_of(&b.id) {
+                let out = std::path::absolute(&out).unwrap_or(out);
                 v.push(("CAR file".into(), export::car_path(Some(&out), &b.id)));
                 if let Ok(params) = self.deal.params() {
                     for (name, f) in [

@@ -568,9 +568,9 @@ impl App {
             layout_key: (0, 0, 0),
         };
         let mut effects = Vec::new();
-        if let (Some(_), Some(out)) = (&b.result, &self.settings.out) {
+        if let (Some(_), Some(out)) = (&b.result, self.dir_of(&b.id)) {
             preview.content = PreviewContent::Reading;
-            let car = carload::shipment::build::outputs(out, &b.id).car;
+            let car = carload::shipment::build::outputs(&out, &b.id).car;
             effects.push(Effect::ReadManifest { car, batch: rec });
         }
         self.modal = Some(Modal::Preview(preview));

@@ -25,7 +25,7 @@ impl App {
         }
         use crate::tui::keys::Context;
         let contexts: &[Context] = match (self.focus, self.left, self.pane.open) {
-            (Focus::Browser, Left::Progress, _) => &[Context::Global],
+            (Focus::Browser, Left::Progress | Left::Drives, _) => &[Context::Global],
             (Focus::Browser, _, _) => &[Context::Global, Context::Browser, Context::Lists],
             (Focus::Batches, _, Some(_)) => &[Context::Global, Context::Entries, Context::Lists],
             (Focus::Batches, _, None) => &[Context::Global, Context::Batches, Context::Lists],
@@ -89,17 +89,22 @@ impl App {
             Action::Export => self.open_export(),
             Action::ToggleProgress => {
                 self.left = match self.left {
-                    Left::Browser => Left::Progress,
+                    Left::Browser | Left::Drives => Left::Progress,
                     Left::Progress => Left::Browser,
                 };
                 self.focus = Focus::Browser;
             }
+            Action::ToggleDrives => {
+                self.left = if self.left == Left::Drives { Left::Browser } else { Left::Drives };
+                self.focus = Focus::Browser;
+            }
+            Action::AddDrive => self.modal = Some(Modal::AddDrive(String::new())),
             Action::Info => match self.target_batch() {
                 Some(batch) => self.modal = Some(Modal::Info { batch, row: 0 }),
                 None => self.say(Level::Error, "no batch selected"),
             },
             a => match self.focus {
-                Focus::Browser if self.left == Left::Progress => {}
+                Focus::Browser if self.left != Left::Browser => {}
                 Focus::Browser => self.browser_act(a),
                 Focus::Batches => return self.batches_act(a),
             },
@@ -228,7 +233,7 @@ impl App {
                 let id = &self.batches.list[self.pane.row].id;
                 if matches!(
                     self.builds.activity.get(id),
-                    Some(Activity::Failed(_) | Activity::Foreign { stale: true, .. })
+                    Some(Activity::Failed(_) | Activity::Waits(_) | Activity::Foreign { stale: true, .. })
                 ) {
                     return self.build(vec![self.pane.row]);
                 }
@@ -359,7 +364,7 @@ impl App {
                     self.refresh_export();
                     let pending = std::mem::take(&mut self.pending_build);
                     let shipment = self.settings.shipment.clone();
-                    let mut e = vec![Effect::Remember { out: Some(dir), shipment, deal: None }];
+                    let mut e = vec![Effect::Remember { outs: vec![dir], shipment, deal: None }];
                     e.extend(self.build(pending));
                     return e;
                 }
@@ -370,6 +375,18 @@ impl App {
                 _ => {
                     if edit_line(&mut s, &k) {
                         self.modal = Some(Modal::OutPath(s));
+                    }
+                }
+            },
+            Modal::AddDrive(mut s) => match k.code {
+                KeyCode::Enter if !s.trim().is_empty() => {
+                    self.modal = None;
+                    return self.add_drive(PathBuf::from(s.trim()));
+                }
+                KeyCode::Esc => self.modal = None,
+                _ => {
+                    if edit_line(&mut s, &k) {
+                        self.modal = Some(Modal::AddDrive(s));
                     }
                 }
             },
@@ -398,7 +415,11 @@ impl App {
                 match k.code {
                     KeyCode::Esc => {
                         self.modal = None;
-                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember {
+                            outs: Vec::new(),
+                            shipment: None,
+                            deal: Some(self.deal.clone()),
+                        }];
                     }
                     KeyCode::Down | KeyCode::Tab => self.modal = Some(Modal::Export { field: (field + 1) % n }),
                     KeyCode::Up | KeyCode::BackTab => self.modal = Some(Modal::Export { field: (field + n - 1) % n }),
@@ -460,6 +481,43 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Adds drive folder `dir` (relative: to the shipment's base) to the output folders: with
+    /// the folder in use, they become a drive set (the folder its first drive, its CARs recorded
+    /// there when the set is opened). Running builds place their next batches on it; the
+    /// watcher reads the longer set; the list is remembered for the shipment.
+    pub(super) fn add_drive(&mut self, dir: PathBuf) -> Vec<Effect> {
+        let dir = match (&self.settings.base, dir.is_relative()) {
+            (Some(b), true) => std::path::Path::new(b).join(&dir),
+            _ => dir,
+        };
+        let mut outs = self.settings.outs();
+        if outs.contains(&dir) {
+            self.say(Level::Error, format!("{} is already an output folder", dir.display()));
+            return Vec::new();
+        }
+        outs.push(dir.clone());
+        self.settings.out = outs.first().cloned();
+        if outs.len() > 1 {
+            self.settings.drives = outs.clone();
+        }
+        let n = outs.len();
+        self.say(
+            Level::Info,
+            if n == 1 {
+                format!("builds go to {}", dir.display())
+            } else {
+                format!(
+                    "{} added as drive {n}: the next batches go on it when the drives before it are full",
+                    dir.display()
+                )
+            },
+        );
+        self.builds.log(self.now, false, format!("drive {n} added: {}", dir.display()));
+        self.refresh_export();
+        let shipment = self.settings.shipment.clone();
+        vec![Effect::AddDrive(dir), Effect::Remember { outs, shipment, deal: None }]
     }
 
     pub(super) fn mouse(&mut self, m: MouseEvent) {

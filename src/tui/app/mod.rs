@@ -56,6 +56,8 @@ pub enum Shown {
     },
     /// Outputs in the output folder that cannot count (corrupt, another plan's).
     Outputs(String),
+    /// Its drive is not given (a drive set's folder not mounted): it waits, for the reason.
+    Waits(String),
     /// Its sources changed since planning, and it is not built.
     Changed(String),
     /// No files.
@@ -77,8 +79,11 @@ pub struct Settings {
     pub root_names: Vec<Vec<u8>>,
     /// The shipment file saved to (and opened from, if it existed).
     pub shipment: Option<PathBuf>,
-    /// The output folder of builds, where results are looked up.
+    /// The output folder of builds, where results are looked up (a drive set's first drive).
     pub out: Option<PathBuf>,
+    /// A drive set's folders, in order, when builds spread over drives (`--out` repeated, or
+    /// one folder holding a drive log); empty: everything in `out`.
+    pub drives: Vec<PathBuf>,
     /// Folder for a dry run's temporary spool.
     pub tmpdir: PathBuf,
     /// Whether colours are used.
@@ -96,6 +101,17 @@ pub struct Settings {
     /// Auto-pack tops up open batches before opening new ones (`config.json`
     /// `"pack_top_up"`, default on).
     pub pack_top_up: bool,
+}
+
+impl Settings {
+    /// The output folders: a drive set's, else the output folder (none: not chosen yet).
+    pub fn outs(&self) -> Vec<PathBuf> {
+        if self.drives.is_empty() {
+            self.out.iter().cloned().collect()
+        } else {
+            self.drives.clone()
+        }
+    }
 }
 
 /// The export form: deal parameters, format and output file (remembered between runs).
@@ -226,6 +242,8 @@ pub enum Done {
     Failed(String),
     /// Cancelled; temporaries removed, lock released.
     Cancelled,
+    /// Not started: its drive is not given (the reason names it).
+    Waits(String),
 }
 
 /// Everything the update function reacts to.
@@ -283,6 +301,9 @@ pub enum Msg {
     },
     /// An export was written, or why not (`Err(None)`: the file exists).
     Exported(Result<PathBuf, Option<String>>),
+    /// What the watcher saw of the drive set (sent before the [`Msg::Watched`] of the same
+    /// poll).
+    Drives(super::drives::DrivesSeen),
     /// A batch's files were stat'ed again (for a re-plan).
     Restated {
         /// Batch ID.
@@ -348,13 +369,19 @@ pub enum Effect {
         /// The whole shipment, for the drive manifest (`carload-drive.json`) regenerated in
         /// `out` after the batch is built, as `carload build` does.
         drive: Option<std::sync::Arc<carload::shipment::drive::DriveBook>>,
+        /// The drive set the batch goes on (its drive assigned when it starts), when spread.
+        drives: Option<std::sync::Arc<DriveTarget>>,
     },
+    /// Add a drive folder to the set of the running builds (the next assignment can use it).
+    AddDrive(PathBuf),
     /// Cancel a queued or running build.
     CancelBuild(String),
     /// Watch these batches' locks and results in the output folder.
     Watch {
         /// Output folder.
         out: PathBuf,
+        /// A drive set's folders (each batch judged on its drive); empty: `out` alone.
+        drives: Vec<PathBuf>,
         /// The shipment header of the batches (results are checked against it).
         header: carload::shipment::Header,
         /// The batches' IDs, totals and fingerprints (a result counts only if it belongs).
@@ -380,10 +407,10 @@ pub enum Effect {
         /// Entries and their paths.
         files: Vec<(u32, PathBuf)>,
     },
-    /// Remember the output folder and the export form for next time.
+    /// Remember the output folders and the export form for next time.
     Remember {
-        /// Output folder.
-        out: Option<PathBuf>,
+        /// Output folders (one, or a drive set's; none: not remembered).
+        outs: Vec<PathBuf>,
         /// The shipment the output folder is remembered for.
         shipment: Option<PathBuf>,
         /// Export form.
@@ -391,6 +418,16 @@ pub enum Effect {
     },
     /// Leave the workstation (running builds are cancelled first).
     Quit,
+}
+
+/// A build session's drive set: its folders and the whole shipment's header (the set is opened
+/// with it).
+#[derive(Debug)]
+pub struct DriveTarget {
+    /// The drive folders, in order.
+    pub dirs: Vec<PathBuf>,
+    /// The header of the shipment as saved.
+    pub header: carload::shipment::Header,
 }
 
 /// What hashing a batch (or reading its CAR) told.
@@ -527,6 +564,8 @@ pub enum Modal {
     ConfirmOverwrite(PathBuf),
     /// The output folder for builds.
     OutPath(String),
+    /// A drive folder to add to the set.
+    AddDrive(String),
     /// A batch's labelled CIDs and sizes; the selected line can be copied.
     Info {
         /// Batch index.
@@ -572,6 +611,8 @@ pub enum Left {
     Browser,
     /// Build progress and the log.
     Progress,
+    /// The drives of a drive set.
+    Drives,
 }
 
 /// How a status message reads.
@@ -638,6 +679,9 @@ pub struct App {
     pub seen_unbuilt: std::collections::HashSet<String>,
     /// Edits of the batches, for undo and redo.
     pub history: super::history::History,
+    /// What the watcher last saw of the drive set (with `--out` repeated).
+    pub drives_seen: Option<super::drives::DrivesSeen>,
+    watched_outs: Vec<PathBuf>,
 }
 
 /// Rows of the browser list for a terminal of height `h` (the view's layout).
@@ -695,6 +739,8 @@ impl App {
             now: 0.0,
             seen_unbuilt: Default::default(),
             history: Default::default(),
+            drives_seen: None,
+            watched_outs: Vec::new(),
         }
         .with_deal()
     }
@@ -878,8 +924,9 @@ impl App {
                 self.watched_ids.len() == self.batches.list.len()
                     && self.batches.list.iter().zip(&self.watched_ids).all(|(b, w)| b.id == *w)
             };
-            if self.scan_secs.is_some() && !same() {
+            if self.scan_secs.is_some() && (!same() || self.watched_outs != self.settings.drives) {
                 self.watched_ids = self.batches.list.iter().map(|b| b.id.clone()).collect();
+                self.watched_outs = self.settings.drives.clone();
                 // An ID names fixed contents (an edited batch gets a new one), so the records
                 // are made again only when the IDs change.
                 let batches = self.batches.records(&self.tree, &self.settings.plan);
@@ -887,7 +934,8 @@ impl App {
                 // What the watcher needs of each batch: ID, totals, fingerprint (no file lists).
                 let watched = batches.iter().map(|b| carload::shipment::status::Watched::of(&header, b)).collect();
                 let (out, stale_after) = (out.clone(), self.settings.stale_after);
-                effects.push(Effect::Watch { out, header, batches: std::sync::Arc::new(watched), stale_after });
+                let drives = self.settings.drives.clone();
+                effects.push(Effect::Watch { out, drives, header, batches: std::sync::Arc::new(watched), stale_after });
             }
         }
         effects
@@ -993,6 +1041,11 @@ impl App {
                 self.builds.tick(at, done);
                 Vec::new()
             }
+            Msg::Drives(d) => {
+                self.drives_seen = Some(d);
+                self.refresh_export();
+                Vec::new()
+            }
             Msg::Watched { at, seen } => {
                 self.now = self.now.max(at);
                 self.watched(at, seen);
@@ -1006,7 +1059,11 @@ impl App {
                             None => self.say(Level::Info, format!("export written to {}", p.display())),
                             Some(left) => self.say(Level::Error, format!("export written to {}; {left}", p.display())),
                         }
-                        return vec![Effect::Remember { out: None, shipment: None, deal: Some(self.deal.clone()) }];
+                        return vec![Effect::Remember {
+                            outs: Vec::new(),
+                            shipment: None,
+                            deal: Some(self.deal.clone()),
+                        }];
                     }
                     Err(None) => {
                         self.modal = Some(Modal::ConfirmExportOverwrite(PathBuf::from(self.deal.output.trim())));
