@@ -112,6 +112,12 @@ pub struct Knobs {
     pub max_links: Option<usize>,
     /// `--layout` (kubo `--trickle`).
     pub layout: Option<Layout>,
+    /// `--hamt-threshold` (kubo `Import.UnixFSHAMTDirectorySizeThreshold`).
+    pub hamt_threshold: Option<u64>,
+    /// `--hamt-estimation` (kubo `Import.UnixFSHAMTDirectorySizeEstimation`).
+    pub hamt_estimation: Option<Estimation>,
+    /// `--hamt-fanout` (kubo `Import.UnixFSHAMTDirectoryMaxFanout`).
+    pub hamt_fanout: Option<u32>,
     /// `--hidden`.
     pub hidden: bool,
 }
@@ -157,13 +163,15 @@ impl Preset {
                 ..Profile::default()
             },
         };
-        // HAMT-KNOBS: `--hamt-*` knobs, when the CLI has them, apply below like the others.
         p.cid_version = k.cid_version.unwrap_or(p.cid_version);
         let preset_raw = if self == Preset::Pow { p.cid_version == CidVersion::V1 } else { p.raw_leaves };
         p.raw_leaves = k.raw_leaves.unwrap_or(preset_raw);
         p.chunk_size = k.chunk_size.unwrap_or(p.chunk_size);
         p.max_links = k.max_links.unwrap_or(p.max_links);
         p.layout = k.layout.unwrap_or(p.layout);
+        p.hamt_threshold = k.hamt_threshold.unwrap_or(p.hamt_threshold);
+        p.hamt_estimation = k.hamt_estimation.unwrap_or(p.hamt_estimation);
+        p.hamt_fanout = k.hamt_fanout.unwrap_or(p.hamt_fanout);
         p.hidden = k.hidden;
         p
     }

@@ -7,6 +7,7 @@ use carload::block::CidVersion;
 use carload::profile::{Knobs, Layout, Preset, Profile, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_LINKS};
 use carload::shipment::plan::{check_sector, Pack, PlanError, PlanOptions, SECTOR_32GIB};
 use carload::shipment::size::parse_size;
+use carload::unixfs::hamt::{self, Estimation};
 use clap::{Args, ValueEnum};
 
 /// Parses a size argument (`32GiB`, `1MiB`, bytes).
@@ -81,6 +82,27 @@ impl From<LayoutArg> for Layout {
     }
 }
 
+/// HAMT size estimations `--hamt-estimation` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EstimationArg {
+    /// Σ (name length + CID length) over the folder's links (kubo's default; unixfs-v0-2015).
+    Links,
+    /// The length of the folder's dag-pb block (unixfs-v1-2025).
+    Block,
+    /// Never shard (go-ipfs 0.8, Powergate).
+    Disabled,
+}
+
+impl From<EstimationArg> for Estimation {
+    fn from(e: EstimationArg) -> Estimation {
+        match e {
+            EstimationArg::Links => Estimation::Links,
+            EstimationArg::Block => Estimation::Block,
+            EstimationArg::Disabled => Estimation::Disabled,
+        }
+    }
+}
+
 /// Options shared by commands that build a DAG: a named profile and the individual options,
 /// each of which, when given, replaces the profile's value (as `ipfs add` flags replace kubo's
 /// config profile).
@@ -105,8 +127,18 @@ pub struct ProfileArgs {
     /// File layout: balanced or trickle (kubo --trickle; default: balanced).
     #[arg(long, value_enum, value_name = "LAYOUT")]
     pub layout: Option<LayoutArg>,
-    // HAMT-KNOBS (issue #21 part 2): --hamt-threshold, --hamt-estimation, --hamt-fanout go here,
-    // as Options passed through `Knobs` in `profile()` and named in `overridden_by`.
+    /// Shard a folder into a HAMT when its estimated size is above BYTES (kubo
+    /// Import.UnixFSHAMTDirectorySizeThreshold; default: the profile's, 262144).
+    #[arg(long, value_name = "BYTES", value_parser = parse_hamt_threshold)]
+    pub hamt_threshold: Option<u64>,
+    /// How a folder's size is estimated for the HAMT switch: links (Σ name + CID lengths), block
+    /// (the folder block's length) or disabled (never shard); default: the profile's (pow: disabled).
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub hamt_estimation: Option<EstimationArg>,
+    /// Slots per HAMT shard, a power of two from 8 to 1024 (kubo Import.UnixFSHAMTDirectoryMaxFanout;
+    /// default: the profile's, 256).
+    #[arg(long, value_name = "N", value_parser = parse_hamt_fanout)]
+    pub hamt_fanout: Option<u32>,
     /// Include dot-files and dot-folders inside folders (go-ipfs skips them).
     #[arg(long)]
     pub hidden: bool,
@@ -121,6 +153,9 @@ impl ProfileArgs {
             chunk_size: self.chunker,
             max_links: self.max_links,
             layout: self.layout.map(Layout::from),
+            hamt_threshold: self.hamt_threshold,
+            hamt_estimation: self.hamt_estimation.map(Estimation::from),
+            hamt_fanout: self.hamt_fanout,
             hidden: self.hidden,
         };
         self.profile.map_or(Preset::Pow, Preset::from).with(&knobs)
@@ -143,6 +178,16 @@ fn parse_chunker(s: &str) -> Result<usize, String> {
     if n == 0 || n > MAX_CHUNK_SIZE {
         return Err(format!("chunker {s:?}: size must be between 1 and {MAX_CHUNK_SIZE} bytes"));
     }
+    Ok(n)
+}
+
+fn parse_hamt_threshold(s: &str) -> Result<u64, String> {
+    s.parse::<u64>().map_err(|_| format!("HAMT threshold {s:?} is not a number of bytes"))
+}
+
+fn parse_hamt_fanout(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|_| format!("HAMT fanout {s:?} is not a number"))?;
+    hamt::check_fanout(n).map_err(|e| e.to_string())?;
     Ok(n)
 }
 
@@ -243,6 +288,16 @@ impl PlanOptionArgs {
         if given.layout.is_some() && mine.layout != theirs.layout {
             out.push(format!("--layout {} (the shipment's: {})", mine.layout.name(), theirs.layout.name()));
         }
+        if given.hamt_threshold.is_some() && mine.hamt_threshold != theirs.hamt_threshold {
+            out.push(format!("--hamt-threshold {} (the shipment's: {})", mine.hamt_threshold, theirs.hamt_threshold));
+        }
+        if given.hamt_estimation.is_some() && mine.hamt_estimation != theirs.hamt_estimation {
+            let (m, t) = (mine.hamt_estimation.name(), theirs.hamt_estimation.name());
+            out.push(format!("--hamt-estimation {m} (the shipment's: {t})"));
+        }
+        if given.hamt_fanout.is_some() && mine.hamt_fanout != theirs.hamt_fanout {
+            out.push(format!("--hamt-fanout {} (the shipment's: {})", mine.hamt_fanout, theirs.hamt_fanout));
+        }
         if mine.hidden && !theirs.hidden {
             out.push("--hidden (the shipment's: without)".into());
         }
@@ -339,6 +394,22 @@ mod tests {
         );
         // Given but what the shipment has: nothing to say.
         assert!(cli(&["--profile", "pow", "--cid-version", "0", "--layout", "balanced"]).is_empty());
+        assert_eq!(
+            cli(&["--hamt-threshold", "1000", "--hamt-estimation", "block", "--hamt-fanout", "16"]),
+            [
+                "--hamt-threshold 1000 (the shipment's: 262144)",
+                "--hamt-estimation block (the shipment's: disabled)",
+                "--hamt-fanout 16 (the shipment's: 256)",
+            ]
+            .map(String::from)
+        );
+        let o = options(&["--profile", "unixfs-v0-2015", "--hamt-estimation", "block", "--hamt-fanout", "1024"], &none)
+            .unwrap();
+        assert_eq!(
+            (o.profile.hamt_estimation, o.profile.hamt_threshold, o.profile.hamt_fanout),
+            (Estimation::Block, 262_144, 1024)
+        );
+        assert!(options(&["--hamt-fanout", "4"], &none).unwrap_err().contains("HAMT fanout 4 is not a power of two"));
         let o = options(&["--profile", "unixfs-v1-2025", "--raw-leaves=false"], &none).unwrap();
         assert_eq!((o.profile.cid_version, o.profile.raw_leaves, o.profile.max_links), (CidVersion::V1, false, 1024));
     }

@@ -679,6 +679,9 @@ fn check_header(h: &Header) -> Result<(), FormatError> {
     if p.max_links < 2 || p.max_links > crate::profile::MAX_LINKS {
         return bad("profile.max_links", format!("{} is not between 2 and {}", p.max_links, crate::profile::MAX_LINKS));
     }
+    if let Err(e) = crate::unixfs::hamt::check_fanout(p.hamt_fanout) {
+        return bad("profile.hamt_fanout", e.to_string());
+    }
     if let Err(e) = super::plan::check_options(&super::plan::PlanOptions::of_header(h)) {
         return bad("sizes", e.to_string());
     }
@@ -953,6 +956,11 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("chunk_size"), "{e}");
         let e = read(&header.replace(r#""max_links":174"#, r#""max_links":1"#), ok);
         assert!(e.contains("max_links"), "{e}");
+        let e = read(
+            &header.replace(r#""max_links":174"#, r#""max_links":174,"hamt_estimation":"links","hamt_fanout":12"#),
+            ok,
+        );
+        assert!(e.contains("line 1") && e.contains("profile.hamt_fanout") && e.contains("fanout 12"), "{e}");
         let part =
             r#"{"id":"b00000","car_size_bound":100,"piece_size":1048576,"files":[["d/a",5,1,18446744073709551615,2]]}"#;
         let e = read(header, part);

@@ -432,3 +432,55 @@ fn carload_car_with_a_kubo_profile_writes_the_hamt() {
     );
     assert_eq!(car(&[], "pow.car").1, 1);
 }
+
+#[test]
+fn hamt_flags_shard_and_carloads_own_hamt_cars_verify_and_extract() {
+    // `--hamt-*` flags apply over a profile; the CAR carload writes verifies and extracts back
+    // to exactly the files (write → read round trip, nested shards at fanout 8).
+    let tmp = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..400).map(|i| format!("f{i:03}.txt")).collect();
+    let dir = folder(tmp.path(), &names, |n| format!("content of {n}\n").into_bytes());
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/inner"), b"inner").unwrap();
+    let run = |args: &[&str]| {
+        let mut c = assert_cmd::Command::cargo_bin("carload").unwrap();
+        c.env("XDG_CONFIG_HOME", "/nonexistent/carload-tests");
+        c.args(args).assert()
+    };
+    let car = tmp.path().join("h.car");
+    let (d, c) = (dir.to_str().unwrap(), car.to_str().unwrap());
+    let flags = ["--profile", "unixfs-v1-2025", "--hamt-threshold", "1000", "--hamt-fanout", "8"];
+    run(&[&["car", "--quiet"][..], &flags, &[d, c]].concat()).success();
+    let bytes = std::fs::read(&car).unwrap();
+    assert_eq!(root_type(&bytes), 5, "the root folder is a HAMT");
+    let p = Profile { hamt_threshold: 1000, hamt_fanout: 8, ..unixfs_v1_2025() };
+    let (_, want) = check_tree(&dir, &p, true);
+    assert!(bytes == want, "the flags give the profile's bytes");
+    // Disabled estimation: a flat folder again.
+    let flat = tmp.path().join("flat.car");
+    run(&[&["car", "--quiet"][..], &flags, &["--hamt-estimation", "disabled", d, flat.to_str().unwrap()]].concat())
+        .success();
+    assert_eq!(root_type(&std::fs::read(&flat).unwrap()), 1);
+    // verify checks the shards; extract restores every file.
+    let out = run(&["verify", c]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let shards: u64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HAMT shards:"))
+        .unwrap_or_else(|| panic!("no HAMT shards line: {stdout}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(shards > 8, "nested shards counted: {stdout}");
+    let restored = tmp.path().join("restored");
+    run(&["extract", c, "--to", restored.to_str().unwrap()]).success();
+    for n in &names {
+        assert_eq!(std::fs::read(restored.join(n)).unwrap(), format!("content of {n}\n").into_bytes(), "{n}");
+    }
+    assert_eq!(std::fs::read(restored.join("sub/inner")).unwrap(), b"inner");
+    assert_eq!(std::fs::read_dir(&restored).unwrap().count(), names.len() + 1);
+    // A fanout boxo refuses is refused at the command line, naming the value.
+    let e = run(&["car", "--hamt-fanout", "12", d, c]).failure();
+    let stderr = String::from_utf8_lossy(&e.get_output().stderr).to_string();
+    assert!(stderr.contains("HAMT fanout 12 is not a power of two"), "{stderr}");
+}
