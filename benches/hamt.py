@@ -29,7 +29,7 @@ def make_tree(path, n):
 
 
 def run(profile, src, out):
-    cmd = ["/usr/bin/time", "-f", "%e %M", BIN, "car", "--quiet", "--profile", profile, src, out]
+    cmd = ["/usr/bin/time", "-f", "%e %M", BIN, "car", "--quiet", "--force", "--profile", profile, src, out]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed: {p.stderr.strip()}")
