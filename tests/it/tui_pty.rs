@@ -1063,3 +1063,79 @@ fn tui_names_the_flags_an_opened_shipment_overrides() {
     assert!(st.success(), "exit status {st}");
     t.assert_restored();
 }
+
+/// `carload tui --out d1 --out d2` builds onto a drive set as `carload build` does: every CAR on
+/// exactly one drive, the one both drive logs name; the drives pane shows each drive's built
+/// count (builds spool on the drive: a batch needs about twice its CAR); the CLI then finds the shipment fully built and verified across the drives.
+#[test]
+fn tui_builds_onto_two_drives() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    std::fs::create_dir_all(sb.path().join("d1")).unwrap();
+    std::fs::create_dir_all(sb.path().join("d2")).unwrap();
+    let mut t = sb.tui(
+        36,
+        120,
+        &[
+            "tui",
+            "data",
+            "--shipment",
+            "ship.jsonl",
+            "--out",
+            "d1",
+            "--out",
+            "d2",
+            "--drive-capacity",
+            "5MiB",
+            "--reserve",
+            "0",
+            "--piece-size",
+            "2MiB",
+            "--min-piece-size",
+            "1MiB",
+        ],
+    );
+    t.wait_for("Scanned");
+    t.send(b"A");
+    t.wait_for("Marked: 40 files");
+    t.send(b"p");
+    let s = t.wait_for("auto-packed");
+    let n = packed_batches(&s);
+    assert!(n >= 3, "5.4 MB in 2 MiB pieces makes at least 3 batches:\n{}", frame(&s));
+    t.send(b"B");
+    let s = t.wait_all_built(n);
+    assert!(!s.contains("FAILED"), "{}", frame(&s));
+    t.send(b"D");
+    let s = t.wait_for("Drives");
+    assert!(s.contains("1/2") && s.contains("2/2"), "both drives listed:\n{}", frame(&s));
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+
+    let ids = shipment_ids(&sb.path().join("ship.jsonl"));
+    assert_eq!(ids.len(), n);
+    let cars_on = |d: &str| -> Vec<String> {
+        names_in(&sb.path().join(d)).into_iter().filter_map(|n| n.strip_suffix(".car").map(str::to_string)).collect()
+    };
+    let (on1, on2) = (cars_on("d1"), cars_on("d2"));
+    assert!(!on1.is_empty() && !on2.is_empty(), "5 MiB drives: the CARs spread over both ({on1:?} / {on2:?})");
+    let mut all: Vec<String> = on1.iter().chain(&on2).cloned().collect();
+    all.sort();
+    assert_eq!(all, ids, "every batch on exactly one drive");
+    for d in ["d1", "d2"] {
+        assert_no_leftovers(&sb.path().join(d), false);
+        let log = std::fs::read_to_string(sb.path().join(d).join("carload-drives.jsonl")).unwrap();
+        for id in cars_on(d) {
+            assert!(log.contains(&format!("\"{id}\"")), "{d}'s log records {id}:\n{log}");
+        }
+    }
+    let out = sb.carload(&["status", "ship.jsonl", "--out", "d1", "--out", "d2", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["built"], n, "{status}");
+    sb.carload(&["verify", "ship.jsonl", "--out", "d1", "--out", "d2"]);
+    // The CLI agrees: nothing left to build.
+    let out = sb.carload(&["build", "ship.jsonl", "--out", "d1", "--out", "d2", "-q"]);
+    assert!(out.status.success());
+    assert_eq!((cars_on("d1"), cars_on("d2")), (on1, on2), "a CLI build moves nothing");
+}
