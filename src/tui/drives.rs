@@ -97,15 +97,20 @@ pub struct Session {
 
 impl Session {
     /// Starts a build session on drive folders `dirs` for the shipment `book` (planned with
-    /// `header`): the set is opened again at the next assignment when either changed.
+    /// `header`): the set is opened again at the next assignment when either changed. Within one
+    /// session (the same book) folders are only ever added: a build slot that starts with the
+    /// folders its batch was queued with keeps a drive added since ([`Session::add`]).
     pub fn begin(&mut self, dirs: &[PathBuf], header: &Header, book: &Arc<DriveBook>) {
-        let same = self.dirs == dirs && self.book.as_ref().is_some_and(|b| Arc::ptr_eq(b, book));
-        if !same {
-            self.dirs = dirs.to_vec();
-            self.header = Some(header.clone());
-            self.book = Some(book.clone());
-            self.set = None;
+        if self.book.as_ref().is_some_and(|b| Arc::ptr_eq(b, book)) {
+            for d in dirs {
+                self.add(d.clone());
+            }
+            return;
         }
+        self.dirs = dirs.to_vec();
+        self.header = Some(header.clone());
+        self.book = Some(book.clone());
+        self.set = None;
     }
 
     /// Adds drive folder `dir` to the set (opened again, with it, at the next assignment).
@@ -170,4 +175,30 @@ pub fn new_set_id() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seed = format!("{} {} {}", crate::edge::host::host_name(), std::process::id(), now.as_nanos());
     sha2::Sha256::digest(seed.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        serde_json::from_str(r#"{"format":"carload-shipment","version":2,"profile":{"cid_version":"V0","raw_leaves":false,"chunk_size":262144,"max_links":174,"hidden":false},"sector_size":34359738368,"piece_size":34359738368,"min_piece_size":1048576,"margin":0,"base":"/data","pack":"best-fit","inputs":["d"],"batches":0,"files":0,"bytes":0,"car_bytes_bound":0}"#).unwrap()
+    }
+
+    /// A drive added to a running build stays in the set when the next build slot of the same
+    /// session begins with the folders its batch was queued with; another shipment starts over.
+    #[test]
+    fn a_drive_added_mid_build_survives_the_next_slot() {
+        let h = header();
+        let book = Arc::new(DriveBook::new("ship", &h, Vec::new()));
+        let mut s = Session::default();
+        let queued = [PathBuf::from("/mnt/d1")];
+        s.begin(&queued, &h, &book);
+        s.add(PathBuf::from("/mnt/d2"));
+        s.begin(&queued, &h, &book);
+        assert_eq!(s.dirs, [PathBuf::from("/mnt/d1"), PathBuf::from("/mnt/d2")]);
+        let other = Arc::new(DriveBook::new("other", &h, Vec::new()));
+        s.begin(&queued, &h, &other);
+        assert_eq!(s.dirs, queued);
+    }
 }

@@ -62,8 +62,7 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
         match e {
             Effect::Build { batch, header, out, drive, drives: Some(target) } => {
                 let session = DRIVES.with(|d| d.clone());
-                session.lock().unwrap().begin(&target.dirs, &target.header, drive.as_ref().unwrap());
-                worker::build_blocking_on(batch, header, out, drive, session, &tx);
+                worker::build_blocking_on(batch, header, out, drive, session, target, &tx);
             }
             Effect::Build { batch, header, out, drive, drives: None } => {
                 let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -4,7 +4,7 @@
 //! `shipment::build::check_sources`, `batch::build`, `shipment::runner::build_one`,
 //! `aggregate::read_manifest_from_car`, `shipment::write_shipment`).
 
-use super::app::{Done, Effect, Hashed, Msg, Report};
+use super::app::{Done, DriveTarget, Effect, Hashed, Msg, Report};
 use carload::event::{Cancellable, Event};
 use carload::shipment::build::source_root;
 use carload::shipment::runner::{build_one, BuildOpts, Outcome};
@@ -30,8 +30,9 @@ struct Job {
     header: Header,
     out: PathBuf,
     drive: Option<Arc<carload::shipment::drive::DriveBook>>,
-    /// The drive set the batch is placed on (assigned when its slot starts), when spread.
-    drives: Option<Drives>,
+    /// The drive set the batch is placed on and the build's drives (the session begun and the
+    /// batch assigned when its slot starts, off the UI thread), when spread.
+    drives: Option<(Drives, Arc<DriveTarget>)>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -119,18 +120,17 @@ impl Workers {
             }
             Effect::Build { batch, header, out, drive, drives } => {
                 let cancel = Arc::new(AtomicBool::new(false));
-                // A build session on the drives: the set is opened once for it.
-                let drives = match (drives, &drive) {
-                    (Some(target), Some(book)) => {
-                        self.drives.lock().unwrap_or_else(|e| e.into_inner()).begin(&target.dirs, &target.header, book);
-                        Some(self.drives.clone())
-                    }
-                    _ => None,
-                };
+                // The session is begun by the build slot: the set's lock may be held for as long
+                // as an assignment waits for the drives' folder locks, never by the UI thread.
+                let drives = drives.filter(|_| drive.is_some()).map(|target| (self.drives.clone(), target));
                 self.queue.push_back(Job { batch, header, out, drive, drives, cancel });
                 self.pump();
             }
-            Effect::AddDrive(dir) => self.drives.lock().unwrap_or_else(|e| e.into_inner()).add(dir),
+            Effect::AddDrive(dir) => {
+                // Off the UI thread, for the same reason; it takes effect at the next assignment.
+                let drives = self.drives.clone();
+                std::thread::spawn(move || drives.lock().unwrap_or_else(|e| e.into_inner()).add(dir));
+            }
             Effect::CancelBuild(id) => {
                 if let Some(k) = self.queue.iter().position(|j| j.batch.id == id) {
                     self.queue.remove(k);
@@ -288,10 +288,11 @@ pub fn build_blocking_on(
     out: PathBuf,
     drive: Option<Arc<carload::shipment::drive::DriveBook>>,
     drives: Drives,
+    target: Arc<DriveTarget>,
     tx: &Sender<Msg>,
 ) {
     let cancel = Arc::new(AtomicBool::new(false));
-    build(Job { batch, header, out, drive, drives: Some(drives), cancel }, tx)
+    build(Job { batch, header, out, drive, drives: Some((drives, target)), cancel }, tx)
 }
 
 /// Builds one batch with the library's `build_one` (as `carload build` does), reporting progress
@@ -301,11 +302,15 @@ fn build(mut job: Job, tx: &Sender<Msg>) {
     let send = |report: Report| {
         let _ = tx.send(Msg::Build { id: id.clone(), at: now(), report });
     };
-    if let Some(drives) = &job.drives {
-        // Its drive, assigned now if it has none (as `carload build` does before each batch).
+    if let (Some((drives, target)), Some(book)) = (&job.drives, &job.drive) {
+        // Its drive, assigned now if it has none (as `carload build` does before each batch), in
+        // the build session on these drives (the set is opened once for it).
         let mut notices = Vec::new();
-        let placed =
-            drives.lock().unwrap_or_else(|e| e.into_inner()).assign(&id, &super::drives::new_set_id(), &mut notices);
+        let placed = {
+            let mut session = drives.lock().unwrap_or_else(|e| e.into_inner());
+            session.begin(&target.dirs, &target.header, book);
+            session.assign(&id, &super::drives::new_set_id(), &mut notices)
+        };
         for n in notices {
             send(Report::Notice(n));
         }
