@@ -68,10 +68,11 @@ struct SlotJson {
 pub fn commd_cmd(a: CommdArgs) -> Result<()> {
     let pieces: Vec<SectorPiece> = match &a.pieces_file {
         Some(path) => {
-            let name = path.display().to_string();
+            let stdin = path.as_os_str() == "-";
+            let name = if stdin { "standard input".to_string() } else { path.display().to_string() };
             let mut text = String::new();
-            if name == "-" {
-                std::io::stdin().read_to_string(&mut text).context("standard input")?;
+            if stdin {
+                std::io::stdin().read_to_string(&mut text).with_context(|| name.clone())?;
             } else {
                 text = std::fs::read_to_string(path).with_context(|| name.clone())?;
             }

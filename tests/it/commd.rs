@@ -454,6 +454,33 @@ fn cli_json_and_piece_files() {
 }
 
 #[test]
+fn cli_reads_a_shipment_from_standard_input() {
+    let a = commp_of_bytes(&[6u8; 3000]).unwrap();
+    let b = commp_of_bytes(&[7u8; 200]).unwrap();
+    let shipment = format!(
+        "{{\"format\":\"carload-shipment\",\"version\":2,\"sector_size\":65536}}\n{{\"id\":\"b00000\",\"result\":{{\"piece_cid\":\"{}\",\"piece_size\":{}}}}}\n{{\"id\":\"b00001\",\"result\":{{\"piece_cid\":\"{}\",\"piece_size\":{}}}}}\n",
+        a.cid_v1(),
+        a.padded_size,
+        b.cid_v1(),
+        b.padded_size
+    );
+    let out = carload()
+        .args(["commd", "--sector", "64KiB", "--json", "--pieces", "-"])
+        .write_stdin(shipment)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = commd(&[SectorPiece::from(&a), SectorPiece::from(&b)], 65536).unwrap();
+    assert_eq!(v["commd"], cid(&want));
+    assert_eq!(v["pieces"][1]["offset"], a.padded_size);
+    let unbuilt = "{\"format\":\"carload-shipment\"}\n{\"id\":\"b00002\",\"files\":[]}\n";
+    let e = one_line_error(carload().args(["commd", "--sector", "64KiB", "--pieces", "-"]).write_stdin(unbuilt));
+    assert!(e.contains("standard input: line 2:"), "{e}");
+    assert!(e.contains("batch b00002 is not built"), "{e}");
+}
+
+#[test]
 fn cli_refusals_are_one_line_and_name_the_value() {
     let c0 = SECTOR_139074[0].0;
     let e = one_line_error(carload().args(["commd", "--sector", "32GiB", c0]));
