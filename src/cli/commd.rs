@@ -123,15 +123,13 @@ pub fn commd_cmd(a: CommdArgs) -> Result<()> {
     let fillers = slots.iter().filter(|s| matches!(s, Slot::Zero { .. })).count();
     let mut text = format!("CommD:        {}\n", cid(&sector));
     text.push_str(&format!("Sector size:  {} bytes padded ({})\n", a.sector, ibytes(a.sector)));
+    text.push_str(&format!("Pieces:       {}, {} bytes padded ({})\n", pieces.len(), used, ibytes(used)));
     text.push_str(&format!(
-        "Pieces:       {} of {} bytes padded ({}); {} zero {} fill {} bytes ({})\n",
-        pieces.len(),
-        used,
-        ibytes(used),
-        fillers,
-        plural(fillers as u64, "piece", "pieces"),
+        "Zero fill:    {} bytes padded ({}), {} zero {}\n",
         fill,
-        ibytes(fill)
+        ibytes(fill),
+        fillers,
+        plural(fillers as u64, "piece", "pieces")
     ));
     text.push_str("\nLayout (padded offsets; zero pieces as Lotus fills the sector):\n");
     let width = a.sector.to_string().len();

@@ -410,7 +410,8 @@ fn cli_prints_commd_and_layout() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with(&format!("CommD:        {COMMD_139074}\n")), "{text}");
-    assert!(text.contains("10 of 6174015488 bytes padded"), "{text}");
+    assert!(text.contains("Pieces:       10, 6174015488 bytes padded (5.8 GiB)\n"), "{text}");
+    assert!(text.contains("Zero fill:    28185722880 bytes padded (26 GiB), 7 zero pieces\n"), "{text}");
     // The 16 GiB filler at the end, with its zero commitment.
     assert!(
         text.contains(
