@@ -304,6 +304,30 @@ fn go_commp_utils_zero_padding() {
     assert_eq!(commd(&[SectorPiece::from(&piece)], 512).unwrap().root, padded.root);
 }
 
+/// filecoin-ffi `proofs_test.go` `TestProofsLifecycle` (2 KiB sector): a 127-byte piece then a
+/// 1016-byte piece; the unsealed sector is the first piece, 889 zero bytes of alignment, then the
+/// second piece, and `GenerateUnsealedCID` of the two pieces equals the sealed sector's CommD.
+/// (Its bytes are random there; pseudo-random here.)
+#[test]
+fn filecoin_ffi_lifecycle_layout() {
+    let some_bytes = crate::common::pseudo_random(2032, 42);
+    let a = commp_of_bytes(&some_bytes[..127]).unwrap();
+    let b = commp_of_bytes(&some_bytes[..1016]).unwrap();
+    let slots = layout(&[(String::new(), a.padded_size), (String::new(), b.padded_size)], 2048).unwrap();
+    assert_eq!(
+        slots[1..],
+        [
+            Slot::Zero { offset: 128, size: 128 },
+            Slot::Zero { offset: 256, size: 256 },
+            Slot::Zero { offset: 512, size: 512 },
+            Slot::Piece { index: 1, offset: 1024, size: 1024 }
+        ]
+    );
+    let image = [&some_bytes[..127], &[0u8; 889][..], &some_bytes[..1016]].concat();
+    let sealed = commp_of_bytes(&image).unwrap();
+    assert_eq!(commd(&[SectorPiece::from(&a), SectorPiece::from(&b)], 2048).unwrap().root, sealed.root);
+}
+
 #[test]
 fn refusals_name_the_value() {
     let p = v1(SECTOR_139074[1].0, GIB);
