@@ -15,6 +15,7 @@ use std::path::PathBuf;
     mut_subcommand("export", |c| c.arg(threads("Not used by export").hide(true))),
     mut_subcommand("status", |c| c.arg(threads("Not used by status").hide(true))),
     mut_subcommand("manifest", |c| c.arg(threads("Not used by manifest").hide(true))),
+    mut_subcommand("commd", |c| c.arg(threads("Not used by commd").hide(true))),
 )]
 pub struct Cli {
     /// Worker threads for hashing (default: all cores).
@@ -47,6 +48,9 @@ pub enum Command {
     /// Compute the piece size and piece CID (commP) of a CAR file or of standard input.
     #[command(visible_alias = "commP")]
     Commp(CommpArgs),
+    /// The unsealed sector CID (CommD) of pieces placed in a sector as Lotus places them.
+    #[command(visible_alias = "commD")]
+    Commd(super::commd::CommdArgs),
     /// List the entries of a Filecoin batch CAR's `@AggregateManifest.ndjson`.
     Manifest(ManifestArgs),
     /// Plan a shipment: pack files into batches that fit a sector's piece (sizes only, no reads).
@@ -229,7 +233,7 @@ mod tests {
         assert!(line("build").unwrap().contains("shared by the batches built at once"));
         assert!(line("tui").unwrap().contains("builds and dry runs"));
         // Commands it does nothing for do not describe it.
-        for command in ["export", "status", "manifest"] {
+        for command in ["export", "status", "manifest", "commd"] {
             assert_eq!(line(command), None, "{command}");
         }
     }

@@ -2,6 +2,7 @@
 //! that touches the terminal lives here; the work is done by the library.
 
 pub mod args;
+pub mod commd;
 pub mod drive;
 pub mod extract;
 pub mod progress;

@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(a) => prepare(a),
         Command::Car(a) => car(a),
         Command::Commp(a) => commp_cmd(a),
+        Command::Commd(a) => super::commd::commd_cmd(a),
         Command::Manifest(a) => manifest_cmd(a),
         Command::Plan(a) => super::shipment::plan(a),
         Command::Build(a) => super::shipment::build(a),

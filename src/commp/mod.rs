@@ -32,6 +32,7 @@
 //! Payloads up to [`MAX_PAYLOAD`] (the capacity of a 64 GiB sector) are accepted; writes past it
 //! fail with [`CommpError::TooLarge`].
 
+pub mod commd;
 mod kernel;
 mod tree;
 

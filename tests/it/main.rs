@@ -8,6 +8,7 @@
 
 mod batch;
 mod cli;
+mod commd;
 mod common;
 mod commp_vectors;
 mod decoders;
