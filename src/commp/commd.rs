@@ -381,31 +381,6 @@ pub fn parse_piece_arg(s: &str) -> Result<SectorPiece, CommdError> {
     }
 }
 
-/// Fields of one CSV line (RFC 4180 quoting, as `export --format csv` writes it).
-fn csv_fields(line: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                cur.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => cur.push(c),
-            (false, '"') if cur.is_empty() => quoted = true,
-            (false, ',') => out.push(std::mem::take(&mut cur)),
-            (false, c) => cur.push(c),
-        }
-    }
-    (!quoted).then(|| {
-        out.push(cur);
-        out
-    })
-}
-
 /// The pieces of a list, in order. Blank lines and `#` comments are skipped. Accepted forms:
 ///
 /// * one piece a line: `CID` or `CID:SIZE` (as on the command line);
@@ -454,13 +429,14 @@ pub fn parse_piece_list(text: &str) -> Result<Vec<SectorPiece>, CommdError> {
             pieces.push(parse_piece(cid, size).map_err(|e| line_err(no, e))?);
         }
     } else if first.contains(',') {
-        let header = csv_fields(first).ok_or_else(|| reason(first_no, "unterminated quote".into()))?;
+        let header =
+            crate::shipment::export::csv_fields(first).ok_or_else(|| reason(first_no, "unterminated quote".into()))?;
         let col = |name: &str| header.iter().position(|h| h.trim() == name);
         let piece_col =
             col("piece_cid").ok_or_else(|| reason(first_no, "a CSV header without a piece_cid column".into()))?;
         let size_col = col("piece_size");
         for &(no, l) in &lines[1..] {
-            let f = csv_fields(l).ok_or_else(|| reason(no, "unterminated quote".into()))?;
+            let f = crate::shipment::export::csv_fields(l).ok_or_else(|| reason(no, "unterminated quote".into()))?;
             if f.len() != header.len() {
                 return Err(reason(no, format!("{} fields, the header has {}", f.len(), header.len())));
             }

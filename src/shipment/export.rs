@@ -204,6 +204,32 @@ impl Format {
 /// the columns by position keep working).
 pub const CSV_HEADER: &str = "piece_cid,piece_size,piece_size_unpadded,car_size,payload_cid,car_file,batch";
 
+/// Fields of one CSV line as [`csv_field`] quotes them (RFC 4180), `None` for an unterminated
+/// quote: how `receive` and `commd` read the CSV `export` writes.
+pub fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cur.push(c),
+            (false, '"') if cur.is_empty() => quoted = true,
+            (false, ',') => out.push(std::mem::take(&mut cur)),
+            (false, c) => cur.push(c),
+        }
+    }
+    (!quoted).then(|| {
+        out.push(cur);
+        out
+    })
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -479,6 +505,14 @@ pub fn export_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_read_back_what_csv_field_quotes() {
+        let fields = ["plain", "a,b", "say \"hi\"", "", "line\nbreak", "\"\""];
+        let line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+        assert_eq!(csv_fields(&line).unwrap(), fields);
+        assert_eq!(csv_fields("a,\"open"), None);
+    }
 
     #[test]
     fn formats_are_named_once() {

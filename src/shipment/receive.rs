@@ -94,32 +94,6 @@ fn is_piece_cid(s: &str) -> bool {
     (s.starts_with("baga") || s.starts_with("bafkzcib")) && s.parse::<cid::Cid>().is_ok()
 }
 
-/// Fields of one CSV line (RFC 4180 quoting, as `export --format csv` writes it).
-fn csv_fields(line: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                cur.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => cur.push(c),
-            (false, '"') if cur.is_empty() => quoted = true,
-            (false, ',') => out.push(std::mem::take(&mut cur)),
-            (false, c) => cur.push(c),
-        }
-    }
-    if quoted {
-        return Err("unterminated quote".into());
-    }
-    out.push(cur);
-    Ok(out)
-}
-
 /// The last component of a path as a list names it.
 fn file_name_of(s: &str) -> Option<String> {
     Path::new(s).file_name().map(|n| n.to_string_lossy().into_owned())
@@ -167,13 +141,14 @@ pub fn parse_deals(path: &Path, text: &str) -> Result<Vec<Deal>, DealsError> {
             // The shipment's header and batches not built name no piece.
         }
     } else if first.contains(',') && first.split(',').any(|c| c.trim() == "piece_cid") {
-        let header: Vec<String> = csv_fields(first).map_err(|e| err(first_no, e))?;
+        let header: Vec<String> =
+            super::export::csv_fields(first).ok_or_else(|| err(first_no, "unterminated quote".into()))?;
         let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
         let piece_col = col(&["piece_cid"]).expect("checked above");
         let (size_col, batch_col, car_col) = (col(&["piece_size"]), col(&["batch"]), col(&["car_file"]));
         let uuid_col = col(&["deal_uuid", "uuid", "deal", "deal_id", "proposal_cid"]);
         for &(no, l) in &lines[1..] {
-            let f = csv_fields(l).map_err(|e| err(no, e))?;
+            let f = super::export::csv_fields(l).ok_or_else(|| err(no, "unterminated quote".into()))?;
             if f.len() != header.len() {
                 return Err(err(no, format!("{} fields, the header has {}", f.len(), header.len())));
             }
