@@ -1,0 +1,153 @@
+//! Writing a deal: each input read once, its bytes copied to their place in the deal and hashed
+//! (its commP) in the same pass; the index written last. The deal's commP is the aggregate's
+//! root: each segment's slot in the deal holds exactly its piece (payload, then zeros up to the
+//! slot's end, quad-aligned), so its subtree root is the piece's commP, the gaps are zero
+//! subtrees and the index area hashes to the index entries — no byte is hashed twice.
+
+use super::entry::Entry;
+use super::layout;
+use super::tree::Aggregate;
+use super::SegmentError;
+use crate::commp::{self, PieceHasher, PieceInfo};
+use crate::event::{Event, Observer};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// A deal written (or computed) by [`pack`].
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The index: each input's entry, in input order.
+    pub aggregate: Aggregate,
+    /// The deal piece: root, padded size `D`, `D·127/128` payload bytes.
+    pub deal: PieceInfo,
+    /// Each input's piece (with its payload size, for the piece CID v2).
+    pub pieces: Vec<PieceInfo>,
+}
+
+/// Bytes copied and hashed per step: 8 commP units (whole units, hashed in parallel).
+const STEP: usize = 8 * 127 * 8192;
+
+/// Inputs smaller than this are read, larger ones mapped.
+const MAP_MIN: u64 = 1 << 20;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SegmentError + '_ {
+    move |source| SegmentError::Io { path: path.to_path_buf(), source }
+}
+
+/// Packs `inputs`, in this order, into a deal of padded size `deal_size` written to `out` (its
+/// unpadded bytes, `D·127/128`; the file is sized first, the gaps left as holes), or only
+/// computes the deal when `out` is `None`. Fails before reading anything if the deal cannot
+/// hold the inputs and their index. Events: `FileStarted`, `BytesRead`.
+pub fn pack(
+    inputs: &[PathBuf],
+    deal_size: u64,
+    out: Option<(&File, &Path)>,
+    observer: &mut dyn Observer,
+) -> Result<Packed, SegmentError> {
+    let mut files = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        let file = File::open(path).map_err(io_err(path))?;
+        let meta = file.metadata().map_err(io_err(path))?;
+        if !meta.is_file() {
+            return Err(SegmentError::NotAFile(path.clone()));
+        }
+        commp::check_payload_size(meta.len()).map_err(|source| SegmentError::Commp { path: path.clone(), source })?;
+        files.push((file, meta.len()));
+    }
+    let sizes: Vec<u64> = files.iter().map(|(_, len)| commp::padded_piece_size(*len)).collect();
+    let offsets = layout::place(&sizes, deal_size)?;
+    if let Some((f, p)) = out {
+        f.set_len(layout::unpadded(deal_size)).map_err(io_err(p))?;
+    }
+    let mut pieces = Vec::with_capacity(inputs.len());
+    for ((path, (file, len)), offset) in inputs.iter().zip(&files).zip(&offsets) {
+        observer.event(Event::FileStarted { path: path.clone(), size: *len });
+        let dest = out.map(|(f, p)| (f, p, layout::unpadded(*offset)));
+        let piece = copy_and_hash(file, path, *len, dest, observer)?;
+        pieces.push(piece);
+    }
+    let entries =
+        pieces.iter().zip(&offsets).map(|(p, &offset)| Entry { root: p.root, offset, size: p.padded_size }).collect();
+    let aggregate = Aggregate::new(deal_size, entries)?;
+    if let Some((f, p)) = out {
+        let at = layout::unpadded(layout::index_start(deal_size));
+        f.write_all_at(&aggregate.index_unpadded(), at).map_err(io_err(p))?;
+    }
+    let deal = aggregate.piece();
+    Ok(Packed { aggregate, deal, pieces })
+}
+
+/// Reads `file` (`len` bytes) once: each step is written to `dest` (file, path, unpadded
+/// offset) on a second thread while it is hashed. Returns the input's piece.
+fn copy_and_hash(
+    file: &File,
+    path: &Path,
+    len: u64,
+    dest: Option<(&File, &Path, u64)>,
+    observer: &mut dyn Observer,
+) -> Result<PieceInfo, SegmentError> {
+    let mut hasher = PieceHasher::new();
+    let commp_err = |source| SegmentError::Commp { path: path.to_path_buf(), source };
+    let mut step = |pos: u64, bytes: &[u8], observer: &mut dyn Observer| -> Result<(), SegmentError> {
+        if observer.cancelled() {
+            return Err(SegmentError::Cancelled);
+        }
+        std::thread::scope(|s| {
+            let writer = dest.map(|(f, p, at)| s.spawn(move || f.write_all_at(bytes, at + pos).map_err(io_err(p))));
+            let hashed = hasher.write_at(pos, bytes).map_err(commp_err);
+            let written = writer.map_or(Ok(()), |w| w.join().expect("deal writer panicked"));
+            hashed.and(written)
+        })?;
+        observer.event(Event::BytesRead(bytes.len() as u64));
+        Ok(())
+    };
+    let map = if len >= MAP_MIN {
+        usize::try_from(len).ok().and_then(|n| crate::importer::input::Map::new(file, n, path).ok())
+    } else {
+        None
+    };
+    if let Some(map) = map {
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let mut off = 0usize;
+        while off < map.len() {
+            let end = (off + STEP).min(map.len());
+            step(off as u64, &map[off..end], observer)?;
+            // SAFETY: DONTNEED on a read-only file mapping only drops our page references; the
+            // next access would re-read the file, and this range is not accessed again.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off) };
+            off = end;
+        }
+    } else {
+        let mut buf = vec![0u8; STEP.min(len as usize).max(1)];
+        let mut pos = 0u64;
+        while pos < len {
+            let want = buf.len().min((len - pos) as usize);
+            let n = read_at_full(file, &mut buf[..want], pos).map_err(io_err(path))?;
+            if n < want {
+                return Err(SegmentError::Changed { path: path.to_path_buf(), expected: len, found: pos + n as u64 });
+            }
+            step(pos, &buf[..n], observer)?;
+            pos += n as u64;
+        }
+    }
+    let now = file.metadata().map_err(io_err(path))?.len();
+    if now != len {
+        return Err(SegmentError::Changed { path: path.to_path_buf(), expected: len, found: now });
+    }
+    hasher.finish(len).map_err(commp_err)
+}
+
+/// Reads until `buf` is full or the file ends; the bytes read.
+pub(crate) fn read_at_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
