@@ -174,3 +174,35 @@ fn smallest_hint(smallest: Option<u64>) -> String {
         None => " (no deal up to 64 GiB holds them)".into(),
     }
 }
+
+/// A piece named by its CID: v1 gives the root only, v2 also the padded size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PieceRef {
+    /// The commP root.
+    pub root: [u8; 32],
+    /// Padded size (piece CID v2 only).
+    pub size: Option<u64>,
+}
+
+/// Parses a piece CID: v1 (`baga6ea4seaq…`: fil-commitment-unsealed, sha2-256-trunc254-padded)
+/// or v2 (`bafkzcib…`: raw, fr32-sha256-trunc254-padbintree, FRC-0069).
+pub fn parse_piece_cid(s: &str) -> Result<PieceRef, String> {
+    use crate::commp::{FIL_COMMITMENT_UNSEALED, FR32_SHA256_TRUNC254_PADBINTREE, RAW, SHA2_256_TRUNC254_PADDED};
+    let bad = |why: &str| format!("{s:?} is not a piece CID ({why})");
+    let cid = cid::Cid::try_from(s.trim()).map_err(|e| bad(&e.to_string()))?;
+    let (codec, mh) = (cid.codec(), cid.hash());
+    let digest = mh.digest();
+    if codec == FIL_COMMITMENT_UNSEALED && mh.code() == SHA2_256_TRUNC254_PADDED && digest.len() == 32 {
+        return Ok(PieceRef { root: digest.try_into().expect("32 bytes"), size: None });
+    }
+    if codec == RAW && mh.code() == FR32_SHA256_TRUNC254_PADBINTREE {
+        let mut r = digest;
+        let (_padding, n) = crate::varint::read(r).ok_or_else(|| bad("bad padding varint"))?;
+        r = &r[n..];
+        if r.len() == 33 && (2..=58).contains(&r[0]) {
+            return Ok(PieceRef { root: r[1..].try_into().expect("32 bytes"), size: Some(32u64 << r[0]) });
+        }
+        return Err(bad("bad v2 digest"));
+    }
+    Err(bad("neither a v1 nor a v2 piece CID"))
+}
