@@ -11,7 +11,7 @@
 //! - [`read`]: reading a deal's index back, and checking a deal against it.
 
 pub mod entry;
-mod fr32;
+pub mod fr32;
 pub mod layout;
 pub mod pack;
 pub mod proof;
