@@ -60,7 +60,7 @@ pub enum SegmentError {
         smallest: Option<u64>,
     },
     /// The pieces and the index do not fit the deal.
-    #[error("the deal of {} is too small: the pieces end at {end} and the index needs {index} more bytes, {missing} bytes (padded) missing{}",
+    #[error("the deal of {} is too small: the pieces end at padded offset {end} and the index needs {index} bytes, {missing} padded bytes missing{}",
             crate::human::ibytes(*deal), smallest_hint(*smallest))]
     TooSmall {
         /// Padded deal size.
