@@ -54,6 +54,11 @@ pub struct PackArgs {
     /// Replace DEAL if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Take each CAR's piece CID on your word instead of hashing it (once per CAR, in order;
+    /// v1, or v2 to also check its size): the CARs are only copied. Check the deal afterwards
+    /// with `segment verify`.
+    #[arg(long, value_name = "CID")]
+    pub piece_cid: Vec<String>,
     /// Print one JSON object: piece_cid, piece_cid_v2, piece_size, segments.
     #[arg(long)]
     pub json: bool,
@@ -184,17 +189,18 @@ fn pack(a: PackArgs) -> Result<()> {
             check_car(car)?;
         }
     }
+    let vouched = vouched_roots(&a)?;
     let total: u64 = a.cars.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let mut progress = Progress::new(total, !a.quiet && !a.json);
     let packed = match &a.out {
-        None => segment::pack(&a.cars, a.deal_size, None, &mut progress)?,
+        None => segment::pack_vouched(&a.cars, &vouched, a.deal_size, None, &mut progress)?,
         Some(target) => {
             for car in &a.cars {
                 check_not_input(target, car)?;
             }
             let file = AtomicFile::create_registered(target, a.force, &mut crate::edge::signals::create_registered)?;
             let temp = file.temp_path().to_path_buf();
-            let res = segment::pack(&a.cars, a.deal_size, Some((file.file(), target)), &mut progress)
+            let res = segment::pack_vouched(&a.cars, &vouched, a.deal_size, Some((file.file(), target)), &mut progress)
                 .map_err(anyhow::Error::from)
                 .and_then(|p| {
                     file.commit()?;
@@ -222,10 +228,46 @@ fn pack(a: PackArgs) -> Result<()> {
             carload::text::escape_controls(&car.display().to_string())
         ));
     }
+    if !a.piece_cid.is_empty() {
+        text.push_str(
+            "Piece CIDs of the CARs taken as given (not hashed): check the deal with `carload segment verify`\n",
+        );
+    }
     if let Some(out) = &a.out {
         text.push_str(&format!("Wrote {} ({} bytes)\n", out.display(), layout::unpadded(a.deal_size)));
     }
     print(&text)
+}
+
+/// The roots of `--piece-cid`, one per CAR (none given: all hashed), each checked against its
+/// CAR's length when it is a v2 CID.
+fn vouched_roots(a: &PackArgs) -> Result<Vec<Option<[u8; 32]>>> {
+    if a.piece_cid.is_empty() {
+        return Ok(Vec::new());
+    }
+    if a.piece_cid.len() != a.cars.len() {
+        bail!("--piece-cid given {} times for {} CARs (once per CAR, in order)", a.piece_cid.len(), a.cars.len());
+    }
+    a.cars
+        .iter()
+        .zip(&a.piece_cid)
+        .map(|(car, cid)| {
+            let p = segment::parse_piece_cid(cid).map_err(anyhow::Error::msg)?;
+            if let Some(size) = p.size {
+                let len = std::fs::metadata(car).with_context(|| car.display().to_string())?.len();
+                let v2 = PieceInfo {
+                    root: p.root,
+                    payload_size: len,
+                    padded_size: carload::commp::padded_piece_size(len),
+                    unpadded_size: carload::commp::unpadded_piece_size(carload::commp::padded_piece_size(len)),
+                };
+                if v2.padded_size != size || cid::Cid::try_from(cid.trim()).ok() != Some(v2.cid_v2()) {
+                    bail!("{}: {} bytes, not the payload of piece CID {}", car.display(), len, cid.trim());
+                }
+            }
+            Ok(Some(p.root))
+        })
+        .collect()
 }
 
 fn deal_text(d: &DealJson) -> String {

@@ -19,7 +19,7 @@ pub mod read;
 pub mod tree;
 
 pub use entry::{Entry, EntryFault};
-pub use pack::{pack, Packed};
+pub use pack::{pack, pack_vouched, Packed};
 pub use proof::{InclusionProof, ProofData, ProofError};
 pub use read::{read_index, verify_deal, Verified};
 pub use tree::Aggregate;

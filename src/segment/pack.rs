@@ -45,6 +45,19 @@ pub fn pack(
     out: Option<(&File, &Path)>,
     observer: &mut dyn Observer,
 ) -> Result<Packed, SegmentError> {
+    pack_vouched(inputs, &[], deal_size, out, observer)
+}
+
+/// [`pack`], taking the commP roots in `vouched` (by input; `None` or missing: hashed) on the
+/// caller's word: those inputs are only copied, not hashed, and the deal's piece CID is right
+/// only if the roots are (`verify_deal` checks a deal against its index later).
+pub fn pack_vouched(
+    inputs: &[PathBuf],
+    vouched: &[Option<[u8; 32]>],
+    deal_size: u64,
+    out: Option<(&File, &Path)>,
+    observer: &mut dyn Observer,
+) -> Result<Packed, SegmentError> {
     let mut files = Vec::with_capacity(inputs.len());
     for path in inputs {
         let file = File::open(path).map_err(io_err(path))?;
@@ -61,10 +74,11 @@ pub fn pack(
         f.set_len(layout::unpadded(deal_size)).map_err(io_err(p))?;
     }
     let mut pieces = Vec::with_capacity(inputs.len());
-    for ((path, (file, len)), offset) in inputs.iter().zip(&files).zip(&offsets) {
+    for (i, ((path, (file, len)), offset)) in inputs.iter().zip(&files).zip(&offsets).enumerate() {
         observer.event(Event::FileStarted { path: path.clone(), size: *len });
         let dest = out.map(|(f, p)| (f, p, layout::unpadded(*offset)));
-        let piece = copy_and_hash(file, path, *len, dest, observer)?;
+        let root = vouched.get(i).copied().flatten();
+        let piece = copy_and_hash(file, path, *len, dest, root, observer)?;
         pieces.push(piece);
     }
     let entries =
@@ -79,15 +93,20 @@ pub fn pack(
 }
 
 /// Reads `file` (`len` bytes) once: each step is written to `dest` (file, path, unpadded
-/// offset) on a second thread while it is hashed. Returns the input's piece.
+/// offset) on a second thread while it is hashed (unless its root is `vouched`). Returns the
+/// input's piece.
 fn copy_and_hash(
     file: &File,
     path: &Path,
     len: u64,
     dest: Option<(&File, &Path, u64)>,
+    vouched: Option<[u8; 32]>,
     observer: &mut dyn Observer,
 ) -> Result<PieceInfo, SegmentError> {
-    let mut hasher = PieceHasher::new();
+    if let (Some(root), None) = (vouched, dest) {
+        return Ok(vouched_piece(root, len)); // nothing to read
+    }
+    let mut hasher = vouched.is_none().then(PieceHasher::new);
     let commp_err = |source| SegmentError::Commp { path: path.to_path_buf(), source };
     let mut step = |pos: u64, bytes: &[u8], observer: &mut dyn Observer| -> Result<(), SegmentError> {
         if observer.cancelled() {
@@ -95,7 +114,7 @@ fn copy_and_hash(
         }
         std::thread::scope(|s| {
             let writer = dest.map(|(f, p, at)| s.spawn(move || f.write_all_at(bytes, at + pos).map_err(io_err(p))));
-            let hashed = hasher.write_at(pos, bytes).map_err(commp_err);
+            let hashed = hasher.as_mut().map_or(Ok(()), |h| h.write_at(pos, bytes).map_err(commp_err));
             let written = writer.map_or(Ok(()), |w| w.join().expect("deal writer panicked"));
             hashed.and(written)
         })?;
@@ -135,7 +154,16 @@ fn copy_and_hash(
     if now != len {
         return Err(SegmentError::Changed { path: path.to_path_buf(), expected: len, found: now });
     }
-    hasher.finish(len).map_err(commp_err)
+    match (hasher, vouched) {
+        (Some(h), _) => h.finish(len).map_err(commp_err),
+        (None, root) => Ok(vouched_piece(root.expect("vouched root"), len)),
+    }
+}
+
+/// The piece of a payload of `len` bytes whose root the caller vouches for.
+fn vouched_piece(root: [u8; 32], len: u64) -> PieceInfo {
+    let padded = commp::padded_piece_size(len);
+    PieceInfo { root, payload_size: len, padded_size: padded, unpadded_size: commp::unpadded_piece_size(padded) }
 }
 
 /// Reads until `buf` is full or the file ends; the bytes read.

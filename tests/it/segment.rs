@@ -439,3 +439,46 @@ fn aggregates_index_and_proofs_equal_data_segments_and_it_verifies_carloads_proo
     }
     assert!(cars >= 8, "{cars} CARs");
 }
+
+#[test]
+fn vouched_piece_cids_are_copied_not_hashed_and_verify_catches_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cat, vda) = (sample("cat.png.car"), sample("verifiable-data-aggregation.png.car"));
+    let (cat_v2, vda_v1) = (commp_of_path(&cat).cid_v2().to_string(), commp_of_path(&vda).cid_v1().to_string());
+    let pack = |out: &Path, cids: &[&str]| {
+        let mut c = carload();
+        c.args(["segment", "pack", "--json", "--deal-size", "1MiB", "-o"]).arg(out).arg(&cat).arg(&vda);
+        for cid in cids {
+            c.args(["--piece-cid", cid]);
+        }
+        c.output().unwrap()
+    };
+    let hashed = dir.path().join("hashed");
+    let vouched = dir.path().join("vouched");
+    let (a, b) = (pack(&hashed, &[]), pack(&vouched, &[&cat_v2, &vda_v1]));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(std::fs::read(&hashed).unwrap(), std::fs::read(&vouched).unwrap());
+
+    // A wrong (swapped) vouch makes another deal, which verify refuses.
+    let wrong = dir.path().join("wrong");
+    let vda_v1_as_cat = vda_v1.clone();
+    let cat_v1 = commp_of_path(&cat).cid_v1().to_string();
+    let o = pack(&wrong, &[&vda_v1_as_cat, &cat_v1]);
+    assert!(o.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(j["piece_cid"], "baga6ea4seaqnqkeoqevjjjfe46wo2lpfclcbmkyms4wkz5srou3vzmr3w3c72bq");
+    fails(&["verify"], &wrong, "index entry 0: the segment at padded offset 0 hashes to");
+
+    // Once per CAR; a v2 CID must be the CAR's size.
+    let o = pack(&dir.path().join("x"), &[&cat_v2]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--piece-cid given 1 times for 2 CARs"));
+    let vda_v2 = commp_of_path(&vda).cid_v2().to_string();
+    let o = pack(&dir.path().join("x"), &[&vda_v2, &vda_v1]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not the payload of piece CID"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!dir.path().join("x").exists());
+}
