@@ -395,7 +395,9 @@ fn proof(a: ProofArgs) -> Result<()> {
     let (root, size) = proof
         .resolve(carload::commp::Kernel::detect(), &e.root, e.size)
         .context("internal error: the proof does not verify")?;
-    assert!(root == deal.root && size == deal.padded_size, "the proof leads to another deal");
+    if root != deal.root || size != deal.padded_size {
+        bail!("internal error: the proof of {} leads to another deal", a.piece_cid.trim());
+    }
     let cbor = proof.to_cbor();
     let hex: String = cbor.iter().map(|b| format!("{b:02x}")).collect();
     let j = ProofJson {
