@@ -92,9 +92,9 @@ pub fn pack_vouched(
     Ok(Packed { aggregate, deal, pieces })
 }
 
-/// Reads `file` (`len` bytes) once: each step is written to `dest` (file, path, unpadded
-/// offset) on a second thread while it is hashed (unless its root is `vouched`). Returns the
-/// input's piece.
+/// Reads `file` (`len` bytes) once: each step is hashed (unless its root is `vouched`) and
+/// written to `dest` (file, path, unpadded offset) — by a writer thread a few steps behind the
+/// hasher for a mapped input, in turn for a small one. Returns the input's piece.
 fn copy_and_hash(
     file: &File,
     path: &Path,
@@ -108,19 +108,6 @@ fn copy_and_hash(
     }
     let mut hasher = vouched.is_none().then(PieceHasher::new);
     let commp_err = |source| SegmentError::Commp { path: path.to_path_buf(), source };
-    let mut step = |pos: u64, bytes: &[u8], observer: &mut dyn Observer| -> Result<(), SegmentError> {
-        if observer.cancelled() {
-            return Err(SegmentError::Cancelled);
-        }
-        std::thread::scope(|s| {
-            let writer = dest.map(|(f, p, at)| s.spawn(move || f.write_all_at(bytes, at + pos).map_err(io_err(p))));
-            let hashed = hasher.as_mut().map_or(Ok(()), |h| h.write_at(pos, bytes).map_err(commp_err));
-            let written = writer.map_or(Ok(()), |w| w.join().expect("deal writer panicked"));
-            hashed.and(written)
-        })?;
-        observer.event(Event::BytesRead(bytes.len() as u64));
-        Ok(())
-    };
     let map = if len >= MAP_MIN {
         usize::try_from(len).ok().and_then(|n| crate::importer::input::Map::new(file, n, path).ok())
     } else {
@@ -128,25 +115,79 @@ fn copy_and_hash(
     };
     if let Some(map) = map {
         let _ = map.advise(memmap2::Advice::Sequential);
-        let mut off = 0usize;
-        while off < map.len() {
-            let end = (off + STEP).min(map.len());
-            step(off as u64, &map[off..end], observer)?;
+        let map = &map;
+        let release = |off: usize, end: usize| {
             // SAFETY: DONTNEED on a read-only file mapping only drops our page references; the
             // next access would re-read the file, and this range is not accessed again.
             let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off) };
-            off = end;
-        }
+        };
+        // The writer follows the hasher a few steps behind, on its own thread; a step is
+        // released once both are done with it (the hasher has finished step i when it hands
+        // step i + 1 to the writer).
+        std::thread::scope(|s| -> Result<(), SegmentError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, usize)>(4);
+            let writer = dest.map(|(f, p, at)| {
+                s.spawn(move || -> Result<(), SegmentError> {
+                    let mut prev = None;
+                    for (off, end) in rx {
+                        if let Some((o, e)) = prev.replace((off, end)) {
+                            release(o, e);
+                        }
+                        f.write_all_at(&map[off..end], at + off as u64).map_err(io_err(p))?;
+                    }
+                    if let Some((o, e)) = prev {
+                        release(o, e);
+                    }
+                    Ok(())
+                })
+            });
+            let mut result = Ok(());
+            let mut off = 0usize;
+            while off < map.len() {
+                let end = (off + STEP).min(map.len());
+                if observer.cancelled() {
+                    result = Err(SegmentError::Cancelled);
+                    break;
+                }
+                if writer.is_some() && tx.send((off, end)).is_err() {
+                    break; // the writer failed: its error comes from join
+                }
+                if let Some(h) = hasher.as_mut() {
+                    if let Err(e) = h.write_at(off as u64, &map[off..end]) {
+                        result = Err(commp_err(e));
+                        break;
+                    }
+                }
+                if writer.is_none() {
+                    release(off, end);
+                }
+                observer.event(Event::BytesRead((end - off) as u64));
+                off = end;
+            }
+            drop(tx);
+            let written = writer.map_or(Ok(()), |w| w.join().expect("deal writer panicked"));
+            result.and(written)
+        })?;
     } else {
         let mut buf = vec![0u8; STEP.min(len as usize).max(1)];
         let mut pos = 0u64;
         while pos < len {
+            if observer.cancelled() {
+                return Err(SegmentError::Cancelled);
+            }
             let want = buf.len().min((len - pos) as usize);
             let n = read_at_full(file, &mut buf[..want], pos).map_err(io_err(path))?;
             if n < want {
                 return Err(SegmentError::Changed { path: path.to_path_buf(), expected: len, found: pos + n as u64 });
             }
-            step(pos, &buf[..n], observer)?;
+            let bytes = &buf[..n];
+            if let Some((f, p, at)) = dest {
+                f.write_all_at(bytes, at + pos).map_err(io_err(p))?;
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.write_at(pos, bytes).map_err(commp_err)?;
+            }
+            observer.event(Event::BytesRead(n as u64));
             pos += n as u64;
         }
     }
