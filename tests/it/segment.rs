@@ -482,3 +482,34 @@ fn vouched_piece_cids_are_copied_not_hashed_and_verify_catches_a_wrong_one() {
     );
     assert!(!dir.path().join("x").exists());
 }
+
+#[test]
+fn mapped_inputs_of_several_steps_are_copied_and_hashed_exactly() {
+    // Inputs of 1 MiB and more are mapped and written by a writer thread behind the hasher, in
+    // steps of 8 commP units (8,323,072 bytes): one input of three steps, one just mapped.
+    let dir = tempfile::tempdir().unwrap();
+    let lens = [2 * 8_323_072 + 12_345, 1 << 20, 1000];
+    let inputs: Vec<PathBuf> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let p = dir.path().join(format!("in{i}"));
+            std::fs::write(&p, crate::common::pseudo_random(n, 77 + i as u64)).unwrap();
+            p
+        })
+        .collect();
+    let out = dir.path().join("deal");
+    let f = std::fs::File::create(&out).unwrap();
+    let packed = segment::pack(&inputs, 64 << 20, Some((&f, &out)), &mut Ignore).unwrap();
+    drop(f);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(commp::commp_of_bytes(&bytes).unwrap(), packed.deal);
+    for ((p, input), (_, e)) in packed.pieces.iter().zip(&inputs).zip(packed.aggregate.entries()) {
+        let data = std::fs::read(input).unwrap();
+        assert_eq!(*p, commp::commp_of_bytes(&data).unwrap());
+        let at = layout::unpadded(e.offset) as usize;
+        assert!(bytes[at..at + data.len()] == data[..], "{} copied to its place", input.display());
+    }
+    let nowrite = segment::pack(&inputs, 64 << 20, None, &mut Ignore).unwrap();
+    assert_eq!(nowrite.deal, packed.deal);
+}
