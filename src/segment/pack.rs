@@ -25,8 +25,12 @@ pub struct Packed {
     pub pieces: Vec<PieceInfo>,
 }
 
-/// Bytes copied and hashed per step: 8 commP units (whole units, hashed in parallel).
+/// Bytes read, copied and hashed per step of a small (read) input: 8 commP units.
 const STEP: usize = 8 * 127 * 8192;
+
+/// Bytes hashed per step of a mapped input: 64 commP units (about 64 MiB), as `commp` hashes a
+/// mapped file (enough parallel work for many cores, no copy into buffers).
+const MAP_STEP: usize = 64 * 127 * 8192;
 
 /// Inputs smaller than this are read, larger ones mapped.
 const MAP_MIN: u64 = 1 << 20;
@@ -125,7 +129,7 @@ fn copy_and_hash(
         // released once both are done with it (the hasher has finished step i when it hands
         // step i + 1 to the writer).
         std::thread::scope(|s| -> Result<(), SegmentError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, usize)>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, usize)>(2);
             let writer = dest.map(|(f, p, at)| {
                 s.spawn(move || -> Result<(), SegmentError> {
                     let mut prev = None;
@@ -144,7 +148,7 @@ fn copy_and_hash(
             let mut result = Ok(());
             let mut off = 0usize;
             while off < map.len() {
-                let end = (off + STEP).min(map.len());
+                let end = (off + MAP_STEP).min(map.len());
                 if observer.cancelled() {
                     result = Err(SegmentError::Cancelled);
                     break;

@@ -486,9 +486,9 @@ fn vouched_piece_cids_are_copied_not_hashed_and_verify_catches_a_wrong_one() {
 #[test]
 fn mapped_inputs_of_several_steps_are_copied_and_hashed_exactly() {
     // Inputs of 1 MiB and more are mapped and written by a writer thread behind the hasher, in
-    // steps of 8 commP units (8,323,072 bytes): one input of three steps, one just mapped.
+    // steps of 64 commP units (66,584,576 bytes): one input of two steps, one just mapped.
     let dir = tempfile::tempdir().unwrap();
-    let lens = [2 * 8_323_072 + 12_345, 1 << 20, 1000];
+    let lens = [66_584_576 + 12_345, 1 << 20, 1000];
     let inputs: Vec<PathBuf> = lens
         .iter()
         .enumerate()
@@ -500,7 +500,7 @@ fn mapped_inputs_of_several_steps_are_copied_and_hashed_exactly() {
         .collect();
     let out = dir.path().join("deal");
     let f = std::fs::File::create(&out).unwrap();
-    let packed = segment::pack(&inputs, 64 << 20, Some((&f, &out)), &mut Ignore).unwrap();
+    let packed = segment::pack(&inputs, 256 << 20, Some((&f, &out)), &mut Ignore).unwrap();
     drop(f);
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(commp::commp_of_bytes(&bytes).unwrap(), packed.deal);
@@ -510,6 +510,6 @@ fn mapped_inputs_of_several_steps_are_copied_and_hashed_exactly() {
         let at = layout::unpadded(e.offset) as usize;
         assert!(bytes[at..at + data.len()] == data[..], "{} copied to its place", input.display());
     }
-    let nowrite = segment::pack(&inputs, 64 << 20, None, &mut Ignore).unwrap();
+    let nowrite = segment::pack(&inputs, 256 << 20, None, &mut Ignore).unwrap();
     assert_eq!(nowrite.deal, packed.deal);
 }
