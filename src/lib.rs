@@ -24,6 +24,7 @@ pub mod nodeview;
 pub mod output;
 pub mod prepare;
 pub mod profile;
+pub mod segment;
 pub mod shipment;
 pub mod sink;
 pub mod text;

@@ -70,6 +70,9 @@ pub enum Command {
     /// The provider's side: verify received CARs, join the client's deal list by piece CID and
     /// print the import commands (Boost, Curio, Lotus). Nothing is imported or moved.
     Receive(super::receive::ReceiveArgs),
+    /// FRC-0058 data segments: pack CARs into one deal piece with a data segment index, list
+    /// its segments, prove a segment's inclusion (PoDSI), verify a deal.
+    Segment(super::segment::SegmentArgs),
     /// The terminal workstation: browse folders, mark files, pack batches, preview manifests,
     /// save the shipment.
     Tui(crate::tui::TuiArgs),

@@ -9,6 +9,7 @@ pub mod progress;
 pub mod receive;
 pub mod report;
 pub mod run;
+pub mod segment;
 pub mod shipment;
 pub mod status;
 pub mod verify;

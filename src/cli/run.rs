@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => super::verify::verify(a),
         Command::Drive(a) => super::drive::drive_cmd(a),
         Command::Receive(a) => super::receive::receive_cmd(a),
+        Command::Segment(a) => super::segment::segment_cmd(a),
         Command::Extract(a) => super::extract::extract_cmd(a),
         Command::Status(a) => super::status::status_cmd(a),
         Command::Prepare(a) => prepare(a),

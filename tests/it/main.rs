@@ -24,6 +24,7 @@ mod ipfs_stub;
 mod library_purity;
 mod profiles;
 mod receive;
+mod segment;
 mod shipment;
 mod slurm;
 #[cfg(unix)]
