@@ -343,3 +343,25 @@ fn scan_folder(path: &Path, profile: &Profile) -> Result<Folder, ImportError> {
     }
     Ok(folder)
 }
+
+#[cfg(test)]
+impl Folder {
+    /// A folder of regular files with these names (any order, distinct) and sizes, held as a
+    /// scan holds it.
+    pub(crate) fn of_files<'a>(files: impl IntoIterator<Item = (&'a [u8], u64)>) -> Folder {
+        let mut files: Vec<(&[u8], u64)> = files.into_iter().collect();
+        files.sort_unstable();
+        let mut folder = Folder {
+            names: Vec::with_capacity(files.iter().map(|(n, _)| n.len()).sum()),
+            ends: Vec::with_capacity(files.len()),
+            items: Vec::with_capacity(files.len()),
+            targets: Vec::new(),
+        };
+        for (name, size) in files {
+            folder.names.extend_from_slice(name);
+            folder.ends.push(folder.names.len());
+            folder.items.push(Item::File(size));
+        }
+        folder
+    }
+}

@@ -7,6 +7,7 @@ use super::input::Input;
 use super::layout::{self, root_cid_len, DirShape, FileShape, Kid};
 use super::scan::{Child, Entry, Folder, ImportError};
 use super::trickle::{self, TrickleShape};
+use super::written::Written;
 use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
 use crate::dagpb::{self, Link};
@@ -18,7 +19,6 @@ use crate::unixfs;
 use crate::unixfs::hamt::{self, Hamt, Held, Run};
 use cid::Cid;
 use rayon::prelude::*;
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -38,30 +38,6 @@ impl Section {
         let start = (slot.1 - block_len) as usize;
         bytes.resize(start, 0);
         Section { bytes, start }
-    }
-}
-
-/// The CIDs of the blocks written so far (a block is written once per exact CID), compactly:
-/// a CID of at most 36 bytes (every sha2-256 CID) is kept as its bytes zero-padded to 36 — CID
-/// bytes delimit themselves, so the padding is unambiguous — not as a 100-byte [`Cid`].
-#[derive(Debug, Default)]
-struct Written {
-    short: HashSet<[u8; SHORT_CID]>,
-    other: HashSet<Cid>,
-}
-
-/// The longest CID [`Written`] keeps as bytes.
-const SHORT_CID: usize = 36;
-
-impl Written {
-    /// Records `cid`; whether it is new.
-    fn insert(&mut self, cid: &Cid) -> bool {
-        let mut key = [0u8; SHORT_CID];
-        if cid.encoded_len() <= SHORT_CID && cid.write_bytes(&mut key[..]).is_ok() {
-            self.short.insert(key)
-        } else {
-            self.other.insert(*cid)
-        }
     }
 }
 
@@ -551,4 +527,50 @@ pub fn write_car(
     }
     sink.write_at(0, &header).map_err(out_err)?;
     Ok(Built { root, tsize, car_size, blocks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::importer::scan::Item;
+    use crate::profile::Preset;
+    use std::mem::size_of;
+
+    /// Bytes a folder of a million entries may hold per entry while it is written (issue 21).
+    const BOUND: usize = 200;
+
+    /// What the streaming importer holds for a folder of `n` entries while writing it, counted
+    /// by the structures themselves: the folder as scanned, its predicted links, its HAMT, the
+    /// CIDs written (one distinct leaf per entry, the worst case) and, for a basic folder, its
+    /// block being encoded. (A HAMT's blocks in progress — one per level, each of at most
+    /// `fanout` links — and a buffered small shard, at most 1 MiB, do not grow with `n`.)
+    fn held_per_entry(folder: &Folder, profile: &Profile) -> usize {
+        let n = folder.len();
+        let kids = layout::kids(folder, profile);
+        let shape = layout::dir_shape(folder, &kids, profile).unwrap();
+        let mut written = Written::default();
+        for i in 0..n as u64 {
+            let leaf = leaf_cids(profile, &i.to_le_bytes(), profile.chunk_size);
+            assert!(written.insert(&leaf[0]));
+        }
+        let shape_bytes = match &shape {
+            DirShape::Basic => layout::basic_dir_size(&kids, profile).block_len as usize,
+            DirShape::Hamt(h) => h.heap_bytes(),
+        };
+        let held = folder.heap_bytes() + kids.capacity() * size_of::<Kid>() + written.heap_bytes() + shape_bytes;
+        held / n
+    }
+
+    #[test]
+    fn a_folder_is_held_in_at_most_200_bytes_an_entry() {
+        assert_eq!(size_of::<Item>(), 16, "a folder entry");
+        assert_eq!(size_of::<Kid>(), 32, "a predicted link");
+        let n = 100_000;
+        let names: Vec<String> = (0..n).map(|i| format!("file-{i}.txt")).collect();
+        let folder = Folder::of_files(names.iter().enumerate().map(|(i, s)| (s.as_bytes(), 8 + i as u64 % 33)));
+        for preset in Preset::ALL {
+            let held = held_per_entry(&folder, &preset.profile());
+            assert!(held <= BOUND, "{}: {held} bytes an entry", preset.name());
+        }
+    }
 }
