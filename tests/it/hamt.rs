@@ -487,6 +487,7 @@ fn hamt_flags_shard_and_carloads_own_hamt_cars_verify_and_extract() {
 
 /// Runs `carload car --profile PROFILE DIR OUT` and returns its peak RSS in bytes (the child's
 /// own `ru_maxrss`, from `wait4`).
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which std's `wait` cannot replace
 fn car_peak_rss(profile: &str, dir: &Path, out: &Path) -> u64 {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_carload"))
         .args(["car", "--quiet", "--force", "--profile", profile])
