@@ -167,12 +167,15 @@ impl<'a> Builder<'a> {
 
     /// Fills the reservation at `slot` with a block's whole CAR section (a reservation is filled
     /// by one write), or withdraws it if the CID was written before.
-    fn fill(&mut self, slot: (u64, u64), cid: &Cid, section: &[u8]) -> Result<(), ImportError> {
+    fn fill(&mut self, slot: (u64, u64), cid: &Cid, section: Vec<u8>) -> Result<(), ImportError> {
         if self.visited.insert(cid) {
             if section.len() as u64 != slot.1 {
                 return Err(ImportError::Prediction { predicted: slot.1, actual: section.len() as u64 });
             }
-            self.put(slot.0, section)?;
+            match self.buffered {
+                Some(_) => self.put(slot.0, &section)?,
+                None => self.sink.write_owned(slot.0, section).map_err(out_err)?,
+            }
             self.blocks += 1;
             self.observer.event(Event::CarBytes(slot.1));
         } else {
@@ -313,7 +316,7 @@ impl<'a> Builder<'a> {
             return Err(ImportError::Prediction { predicted, actual: block_len });
         }
         section.bytes[..prefix.len()].copy_from_slice(&prefix);
-        self.fill(slot, &cid, &section.bytes)?;
+        self.fill(slot, &cid, section.bytes)?;
         Ok((cid, block_len + links_tsize))
     }
 
@@ -426,7 +429,7 @@ impl<'a> Builder<'a> {
         let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
         let mut section = car::section_prefix(&cid, data.len());
         section.extend_from_slice(&data);
-        self.fill(slot, &cid, &section)?;
+        self.fill(slot, &cid, section)?;
         Ok(LinkInfo { cid, tsize, file_bytes })
     }
 
