@@ -67,25 +67,35 @@ pub fn encode(links: &[Link], data: Option<&[u8]>) -> Vec<u8> {
         data.map(<[u8]>::len),
     ));
     for l in links {
-        let cid = l.cid.to_bytes();
-        let inner = encoded_link_len(cid.len(), l.name.len(), l.tsize);
-        out.push(0x12);
-        varint::write(&mut out, inner as u64);
-        out.push(0x0a);
-        varint::write(&mut out, cid.len() as u64);
-        out.extend_from_slice(&cid);
-        out.push(0x12);
-        varint::write(&mut out, l.name.len() as u64);
-        out.extend_from_slice(&l.name);
-        out.push(0x18);
-        varint::write(&mut out, l.tsize);
+        encode_link(&mut out, &l.cid, &l.name, l.tsize);
     }
     if let Some(d) = data {
-        out.push(0x0a);
-        varint::write(&mut out, d.len() as u64);
-        out.extend_from_slice(d);
+        encode_data(&mut out, d);
     }
     out
+}
+
+/// Appends one link to a node being encoded link by link (what [`encode`] does for each).
+pub fn encode_link(out: &mut Vec<u8>, cid: &Cid, name: &[u8], tsize: u64) {
+    let cid_len = cid.encoded_len();
+    let inner = encoded_link_len(cid_len, name.len(), tsize);
+    out.push(0x12);
+    varint::write(out, inner as u64);
+    out.push(0x0a);
+    varint::write(out, cid_len as u64);
+    cid.write_bytes(&mut *out).expect("writing to a Vec does not fail");
+    out.push(0x12);
+    varint::write(out, name.len() as u64);
+    out.extend_from_slice(name);
+    out.push(0x18);
+    varint::write(out, tsize);
+}
+
+/// Appends the Data field, after the links, ending a node encoded link by link.
+pub fn encode_data(out: &mut Vec<u8>, data: &[u8]) {
+    out.push(0x0a);
+    varint::write(out, data.len() as u64);
+    out.extend_from_slice(data);
 }
 
 /// Sorts links by name bytes, stable, as go-merkledag does before encoding.

@@ -16,6 +16,11 @@ pub trait Sink {
     }
     /// Writes `data` at `offset`. Every byte is written once; ranges never overlap.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Writes `data` at `offset`, taking the buffer (a sink that keeps buffers keeps a large
+    /// one as it is instead of copying it: a folder block of tens of MB).
+    fn write_owned(&mut self, offset: u64, data: Vec<u8>) -> io::Result<()> {
+        self.write_at(offset, &data)
+    }
     /// The reservation at `offset` is withdrawn (its block repeated an earlier one); nothing was
     /// written after it, and the next write reuses its offset.
     fn retract(&mut self, _offset: u64) -> io::Result<()> {
@@ -291,6 +296,16 @@ impl Sink for ChannelSink {
         let (tx, spare) = (&self.tx, &self.spare);
         self.stage.push(offset, data, &mut |at, buf| send(tx, spare, at, buf))
     }
+
+    fn write_owned(&mut self, offset: u64, data: Vec<u8>) -> io::Result<()> {
+        if data.len() < STAGE {
+            return self.write_at(offset, &data);
+        }
+        let (tx, spare) = (&self.tx, &self.spare);
+        self.stage.emit(&mut |at, buf| send(tx, spare, at, buf))?;
+        // Sent as it is; it comes back as a spare buffer like any other.
+        tx.send((offset, data)).map_err(|_| writer_gone())
+    }
 }
 
 /// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset and, on a
@@ -342,4 +357,26 @@ pub fn drain_to(
         let hashed = hasher.join().expect("hasher thread does not panic");
         written.and(hashed)
     })
+}
+
+#[cfg(test)]
+mod owned_write_tests {
+    use super::*;
+
+    /// A large owned write goes down the channel as it is (no copy), after what was staged.
+    #[test]
+    fn a_large_owned_write_is_sent_without_a_copy() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (_spare_tx, spare_rx) = std::sync::mpsc::channel();
+        let mut sink = ChannelSink::new(tx, spare_rx);
+        sink.write_at(0, b"head").unwrap();
+        let big = vec![7u8; STAGE + 1];
+        let at = big.as_ptr();
+        sink.write_owned(4, big).unwrap();
+        sink.finish().unwrap();
+        let sent: Vec<(u64, Vec<u8>)> = rx.into_iter().collect();
+        assert_eq!(sent[0], (0, b"head".to_vec()));
+        assert_eq!((sent[1].0, sent[1].1.as_ptr(), sent[1].1.len()), (4, at, STAGE + 1));
+        assert_eq!(sent.len(), 2);
+    }
 }

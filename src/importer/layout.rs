@@ -4,7 +4,7 @@
 
 use crate::car;
 use crate::dagpb;
-use crate::importer::scan::Entry;
+use crate::importer::scan::{Child, Entry, Folder};
 use crate::importer::trickle::TrickleShape;
 use crate::profile::{Layout, Profile};
 use crate::unixfs;
@@ -201,11 +201,20 @@ pub fn root_cid_len(entry: &Entry, profile: &Profile) -> usize {
 /// Predicted sizes of an input tree's DAG and the CID length of its root.
 pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
     match entry {
-        Entry::File { size, .. } | Entry::FileRange { len: size, .. } => {
-            let root = file_root(*size, profile);
+        Entry::File { size, .. } | Entry::FileRange { len: size, .. } => predict_child(Child::File(*size), profile),
+        Entry::Symlink { target, .. } => predict_child(Child::Symlink(target), profile),
+        Entry::Dir { folder, .. } => predict_child(Child::Dir(folder), profile),
+    }
+}
+
+/// Predicted sizes of a folder entry's DAG and the CID length of its root.
+pub fn predict_child(child: Child<'_>, profile: &Profile) -> (NodeSize, usize) {
+    match child {
+        Child::File(size) => {
+            let root = file_root(size, profile);
             (root.size, root.cid_len)
         }
-        Entry::Symlink { target, .. } => {
+        Child::Symlink(target) => {
             let block_len = dagpb::encoded_len([], Some(unixfs::symlink(target).len())) as u64;
             let n = NodeSize {
                 block_len,
@@ -215,12 +224,12 @@ pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
             };
             (n, profile.node_cid_len())
         }
-        Entry::Dir { children, .. } => {
-            let kids = kids(children, profile);
+        Child::Dir(folder) => {
+            let kids = kids(folder, profile);
             // A folder that cannot be sharded fails to import (`dir_shape`'s error); its size
             // is then only an estimate: that of a basic folder.
-            let n = match dir_shape(children, &kids, profile) {
-                Ok(DirShape::Hamt(shard)) => shard_size(&shard, &kids, profile),
+            let n = match dir_shape(folder, &kids, profile) {
+                Ok(DirShape::Hamt(h)) => shard_size(&h, h.root(), &kids, profile),
                 Ok(DirShape::Basic) | Err(_) => basic_dir_size(&kids, profile),
             };
             (n, profile.node_cid_len())
@@ -228,24 +237,51 @@ pub fn predict(entry: &Entry, profile: &Profile) -> (NodeSize, usize) {
     }
 }
 
-/// A folder entry as its parent's link sees it, predicted.
+/// A folder entry as its parent's link sees it, predicted (32 bytes: a folder of a million
+/// entries holds one each while it is written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kid {
+    /// Cumulative size (Tsize) of the entry's DAG.
+    pub tsize: u64,
+    /// File bytes under it.
+    pub file_bytes: u64,
+    /// CAR bytes of its sections.
+    pub car_bytes: u64,
     /// Length of the entry's name.
-    pub name_len: usize,
-    /// Sizes of the entry's DAG.
-    pub size: NodeSize,
+    pub name_len: u32,
     /// Length of the entry's root CID.
-    pub cid_len: usize,
+    pub cid_len: u8,
+}
+
+impl Kid {
+    /// The entry's sizes as a subtree of its folder (its own block's length is not kept).
+    fn size(&self) -> NodeSize {
+        NodeSize { block_len: 0, tsize: self.tsize, file_bytes: self.file_bytes, car_bytes: self.car_bytes }
+    }
+
+    fn name_len(&self) -> usize {
+        self.name_len as usize
+    }
+
+    fn cid_len(&self) -> usize {
+        self.cid_len as usize
+    }
 }
 
 /// The predicted links of a folder's entries, in name order.
-pub fn kids(children: &[(Vec<u8>, Entry)], profile: &Profile) -> Vec<Kid> {
-    children
+pub fn kids(folder: &Folder, profile: &Profile) -> Vec<Kid> {
+    folder
         .iter()
-        .map(|(name, e)| {
-            let (size, cid_len) = predict(e, profile);
-            Kid { name_len: name.len(), size, cid_len }
+        .map(|(name, child)| {
+            let (size, cid_len) = predict_child(child, profile);
+            Kid {
+                tsize: size.tsize,
+                file_bytes: size.file_bytes,
+                car_bytes: size.car_bytes,
+                // Names are file names: far below 4 GiB; CIDs are 34 or 36 bytes.
+                name_len: name.len() as u32,
+                cid_len: cid_len as u8,
+            }
         })
         .collect()
 }
@@ -255,18 +291,18 @@ pub fn kids(children: &[(Vec<u8>, Entry)], profile: &Profile) -> Vec<Kid> {
 pub enum DirShape {
     /// One dag-pb block with a link per entry, sorted by name.
     Basic,
-    /// A HAMT: this root shard and its sub-shards.
-    Hamt(hamt::Shard),
+    /// A HAMT: its shards over the folder's entries.
+    Hamt(hamt::Hamt),
 }
 
 /// Whether a folder with these entries (and their predicted `kids`) is basic or a HAMT under
 /// `profile` (boxo's switch rule), and the HAMT's shards.
-pub fn dir_shape(children: &[(Vec<u8>, Entry)], kids: &[Kid], profile: &Profile) -> Result<DirShape, HamtError> {
-    let links = kids.iter().map(|k| (k.name_len, k.cid_len, k.size.tsize));
+pub fn dir_shape(folder: &Folder, kids: &[Kid], profile: &Profile) -> Result<DirShape, HamtError> {
+    let links = kids.iter().map(|k| (k.name_len(), k.cid_len(), k.tsize));
     if !hamt::exceeds(profile.hamt_estimation, profile.hamt_threshold, links) {
         return Ok(DirShape::Basic);
     }
-    Ok(DirShape::Hamt(hamt::Shard::build(children.iter().map(|(n, _)| n.as_slice()), profile.hamt_fanout)?))
+    Ok(DirShape::Hamt(hamt::Hamt::build(folder.names(), profile.hamt_fanout)?))
 }
 
 fn sum_children(block_len: u64, children: impl Iterator<Item = NodeSize>, cid_len: usize) -> NodeSize {
@@ -282,26 +318,24 @@ fn sum_children(block_len: u64, children: impl Iterator<Item = NodeSize>, cid_le
 
 /// Sizes of a basic folder over its entries.
 pub fn basic_dir_size(kids: &[Kid], profile: &Profile) -> NodeSize {
-    let links = kids.iter().map(|k| (k.cid_len, k.name_len, k.size.tsize));
+    let links = kids.iter().map(|k| (k.cid_len(), k.name_len(), k.tsize));
     let block_len = dagpb::encoded_len(links, Some(unixfs::directory().len())) as u64;
-    sum_children(block_len, kids.iter().map(|k| k.size), profile.node_cid_len())
+    sum_children(block_len, kids.iter().map(Kid::size), profile.node_cid_len())
 }
 
 /// Sizes of a HAMT shard (its block, and the subtree of its sub-shards and entries).
-pub fn shard_size(shard: &hamt::Shard, kids: &[Kid], profile: &Profile) -> NodeSize {
-    let fanout = profile.hamt_fanout;
+pub fn shard_size(h: &hamt::Hamt, shard: hamt::Run, kids: &[Kid], profile: &Profile) -> NodeSize {
+    let fanout = h.fanout();
     let prefix = hamt::prefix_len(fanout);
-    let children: Vec<(usize, usize, NodeSize)> = shard
-        .slots
-        .iter()
-        .map(|s| match &s.child {
-            hamt::Child::Value(i) => (kids[*i].cid_len, prefix + kids[*i].name_len, kids[*i].size),
-            hamt::Child::Shard(sub) => (profile.node_cid_len(), prefix, shard_size(sub, kids, profile)),
-        })
-        .collect();
-    let data_len = hamt::shard_data_len(shard.bitfield_len(), fanout);
-    let block_len = dagpb::encoded_len(children.iter().map(|(c, n, s)| (*c, *n, s.tsize)), Some(data_len)) as u64;
-    sum_children(block_len, children.into_iter().map(|c| c.2), profile.node_cid_len())
+    let link = |held: hamt::Held| match held {
+        hamt::Held::Value(i) => (kids[i].cid_len(), prefix + kids[i].name_len(), kids[i].size()),
+        hamt::Held::Shard(sub) => (profile.node_cid_len(), prefix, shard_size(h, sub, kids, profile)),
+    };
+    // Two walks over the slots (the block's length, then the sums) rather than a list of them.
+    let data_len = hamt::shard_data_len(h.bitfield_len(shard), fanout);
+    let links = h.slots(shard).map(|(_, held)| link(held)).map(|(c, n, s)| (c, n, s.tsize));
+    let block_len = dagpb::encoded_len(links, Some(data_len)) as u64;
+    sum_children(block_len, h.slots(shard).map(|(_, held)| link(held).2), profile.node_cid_len())
 }
 
 /// Predicted CAR size of an input tree (exact when no block repeats; repeats only make it smaller).

@@ -4,7 +4,7 @@
 
 use crate::block::{Block, CidVersion, DAG_PB};
 use crate::dagpb::{self, Link};
-use crate::importer::scan::{Entry, ImportError};
+use crate::importer::scan::{Child, Entry, Folder, ImportError};
 use crate::profile::{Layout, Profile};
 use crate::unixfs;
 use crate::unixfs::hamt;
@@ -199,28 +199,7 @@ fn tree_blocks(entry: &Entry, profile: &Profile, out: &mut Vec<Block>) -> Result
             out.push(block);
             return Ok(r);
         }
-        Entry::Dir { path, children } => {
-            let mut links = Vec::with_capacity(children.len());
-            let mut below = Vec::with_capacity(children.len());
-            for (name, child) in children {
-                let mut blocks = Vec::new();
-                let (cid, tsize) = tree_blocks(child, profile, &mut blocks)?;
-                links.push(Link { cid, name: name.clone(), tsize });
-                below.push(blocks);
-            }
-            dagpb::sort_links(&mut links);
-            let sizes = links.iter().map(|l| (l.name.len(), l.cid.encoded_len(), l.tsize));
-            if hamt::exceeds(profile.hamt_estimation, profile.hamt_threshold, sizes) {
-                let shard = hamt::Shard::build(links.iter().map(|l| l.name.as_slice()), profile.hamt_fanout)
-                    .map_err(|source| ImportError::Hamt { path: path.clone(), source })?;
-                return Ok(shard_blocks(&shard, &links, &below, profile, out));
-            }
-            let block = Block::new(profile.cid_version, DAG_PB, dagpb::encode(&links, Some(&unixfs::directory())));
-            let r = (block.cid, block.data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>());
-            out.push(block);
-            out.extend(below.into_iter().flatten());
-            return Ok(r);
-        }
+        Entry::Dir { path, folder } => return dir_blocks(path, folder, profile, out),
     };
     if data.len() as u64 != entry.totals().1 {
         return Err(ImportError::Changed {
@@ -232,6 +211,45 @@ fn tree_blocks(entry: &Entry, profile: &Profile, out: &mut Vec<Block>) -> Result
     let dag = file_dag(&data, profile);
     out.extend(dag.blocks);
     Ok((dag.root, dag.tsize))
+}
+
+/// Appends the blocks of the DAG of the folder at `path` (see [`tree_blocks`]).
+fn dir_blocks(
+    path: &std::path::Path,
+    folder: &Folder,
+    profile: &Profile,
+    out: &mut Vec<Block>,
+) -> Result<(Cid, u64), ImportError> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut links = Vec::with_capacity(folder.len());
+    let mut below = Vec::with_capacity(folder.len());
+    for (name, child) in folder.iter() {
+        let child_path = path.join(std::ffi::OsStr::from_bytes(name));
+        let mut blocks = Vec::new();
+        let (cid, tsize) = match child {
+            Child::File(size) => {
+                tree_blocks(&Entry::File { path: child_path, size, expect: None }, profile, &mut blocks)?
+            }
+            Child::Symlink(target) => {
+                tree_blocks(&Entry::Symlink { path: child_path, target: target.to_vec() }, profile, &mut blocks)?
+            }
+            Child::Dir(sub) => dir_blocks(&child_path, sub, profile, &mut blocks)?,
+        };
+        links.push(Link { cid, name: name.to_vec(), tsize });
+        below.push(blocks);
+    }
+    dagpb::sort_links(&mut links);
+    let sizes = links.iter().map(|l| (l.name.len(), l.cid.encoded_len(), l.tsize));
+    if hamt::exceeds(profile.hamt_estimation, profile.hamt_threshold, sizes) {
+        let shard = hamt::Shard::build(links.iter().map(|l| l.name.as_slice()), profile.hamt_fanout)
+            .map_err(|source| ImportError::Hamt { path: path.to_path_buf(), source })?;
+        return Ok(shard_blocks(&shard, &links, &below, profile, out));
+    }
+    let block = Block::new(profile.cid_version, DAG_PB, dagpb::encode(&links, Some(&unixfs::directory())));
+    let r = (block.cid, block.data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>());
+    out.push(block);
+    out.extend(below.into_iter().flatten());
+    Ok(r)
 }
 
 /// Appends a HAMT shard's block and then, slot by slot, its entries' blocks (`below`, by entry)

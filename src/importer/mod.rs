@@ -6,6 +6,7 @@ pub mod memory;
 pub mod scan;
 pub mod stream;
 pub mod trickle;
+pub mod written;
 
 pub use scan::{scan, Entry, ImportError};
 pub use stream::{write_car, Built};

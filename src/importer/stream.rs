@@ -5,8 +5,9 @@
 
 use super::input::Input;
 use super::layout::{self, root_cid_len, DirShape, FileShape, Kid};
-use super::scan::{Entry, ImportError};
+use super::scan::{Child, Entry, Folder, ImportError};
 use super::trickle::{self, TrickleShape};
+use super::written::Written;
 use crate::block::{cid_from_multihash, cid_of, CidVersion, DAG_PB, RAW};
 use crate::car;
 use crate::dagpb::{self, Link};
@@ -15,11 +16,30 @@ use crate::multibuffer;
 use crate::profile::{Layout, Profile};
 use crate::sink::Sink;
 use crate::unixfs;
-use crate::unixfs::hamt::{self, Child, Shard};
+use crate::unixfs::hamt::{self, Hamt, Held, Run};
 use cid::Cid;
 use rayon::prelude::*;
-use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+/// A folder or shard node's CAR section being built: room for the section prefix (known only
+/// once the block is hashed), then the block, encoded link by link as its entries complete — so
+/// neither a list of links nor a second copy of the block is held.
+struct Section {
+    bytes: Vec<u8>,
+    /// Where the block starts (the prefix's predicted length).
+    start: usize,
+}
+
+impl Section {
+    fn new(slot: (u64, u64), block_len: u64) -> Section {
+        let mut bytes = Vec::with_capacity(slot.1 as usize);
+        let start = (slot.1 - block_len) as usize;
+        bytes.resize(start, 0);
+        Section { bytes, start }
+    }
+}
 
 /// Leaves hashed per parallel batch.
 const BATCH_LEAVES: u64 = 32;
@@ -54,7 +74,7 @@ pub struct Builder<'a> {
     sink: &'a mut dyn Sink,
     observer: &'a mut dyn Observer,
     cursor: u64,
-    visited: HashSet<Cid>,
+    visited: Written,
     blocks: u64,
     /// A small HAMT shard's subtree being assembled in memory: its first offset and bytes.
     buffered: Option<(u64, Vec<u8>)>,
@@ -72,7 +92,7 @@ fn out_err(e: std::io::Error) -> ImportError {
 impl<'a> Builder<'a> {
     /// A builder writing at offset `start` of `sink`.
     pub fn new(profile: Profile, sink: &'a mut dyn Sink, observer: &'a mut dyn Observer, start: u64) -> Self {
-        Builder { profile, sink, observer, cursor: start, visited: HashSet::new(), blocks: 0, buffered: None }
+        Builder { profile, sink, observer, cursor: start, visited: Written::default(), blocks: 0, buffered: None }
     }
 
     /// Current write offset.
@@ -124,7 +144,7 @@ impl<'a> Builder<'a> {
 
     /// Appends a whole block at the cursor unless its CID was already written.
     pub fn append_block(&mut self, cid: &Cid, data: &[u8]) -> Result<(), ImportError> {
-        if !self.visited.insert(*cid) {
+        if !self.visited.insert(cid) {
             return Ok(());
         }
         let prefix = car::section_prefix(cid, data.len());
@@ -145,15 +165,17 @@ impl<'a> Builder<'a> {
         Ok((off, len))
     }
 
-    /// Fills the reservation at `slot` with the block, or withdraws it if the CID was written before.
-    fn fill(&mut self, slot: (u64, u64), cid: &Cid, data: &[u8]) -> Result<(), ImportError> {
-        if self.visited.insert(*cid) {
-            let mut section = car::section_prefix(cid, data.len());
-            section.extend_from_slice(data);
+    /// Fills the reservation at `slot` with a block's whole CAR section (a reservation is filled
+    /// by one write), or withdraws it if the CID was written before.
+    fn fill(&mut self, slot: (u64, u64), cid: &Cid, section: Vec<u8>) -> Result<(), ImportError> {
+        if self.visited.insert(cid) {
             if section.len() as u64 != slot.1 {
                 return Err(ImportError::Prediction { predicted: slot.1, actual: section.len() as u64 });
             }
-            self.put(slot.0, &section)?;
+            match self.buffered {
+                Some(_) => self.put(slot.0, &section)?,
+                None => self.sink.write_owned(slot.0, section).map_err(out_err)?,
+            }
             self.blocks += 1;
             self.observer.event(Event::CarBytes(slot.1));
         } else {
@@ -176,45 +198,73 @@ impl<'a> Builder<'a> {
                 let l = self.file_part(path, *offset, *len, false, expect.as_ref())?;
                 Ok((l.cid, l.tsize))
             }
-            Entry::Symlink { target, .. } => {
-                let data = dagpb::encode(&[], Some(&unixfs::symlink(target)));
-                let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
-                self.append_block(&cid, &data)?;
-                Ok((cid, data.len() as u64))
-            }
-            Entry::Dir { path, children } => {
-                let kids = layout::kids(children, &self.profile);
-                let shape = layout::dir_shape(children, &kids, &self.profile)
-                    .map_err(|source| ImportError::Hamt { path: path.clone(), source })?;
-                match shape {
-                    DirShape::Basic => self.basic_dir(children, &kids),
-                    DirShape::Hamt(shard) => self.shard(&shard, children, &kids),
-                }
-            }
+            Entry::Symlink { target, .. } => self.symlink(target),
+            Entry::Dir { path, folder } => self.folder(path, folder),
         }
     }
 
-    fn basic_dir(&mut self, children: &[(Vec<u8>, Entry)], kids: &[Kid]) -> Result<(Cid, u64), ImportError> {
+    /// Imports entry `i` of the folder at `dir`.
+    fn child(&mut self, dir: &Path, folder: &Folder, i: usize) -> Result<(Cid, u64), ImportError> {
+        let path = || dir.join(OsStr::from_bytes(folder.name(i)));
+        match folder.child(i) {
+            Child::File(size) => {
+                let l = self.file_part(&path(), 0, size, true, None)?;
+                Ok((l.cid, l.tsize))
+            }
+            Child::Symlink(target) => self.symlink(target),
+            Child::Dir(sub) => self.folder(&path(), sub),
+        }
+    }
+
+    fn symlink(&mut self, target: &[u8]) -> Result<(Cid, u64), ImportError> {
+        let data = dagpb::encode(&[], Some(&unixfs::symlink(target)));
+        let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
+        self.append_block(&cid, &data)?;
+        Ok((cid, data.len() as u64))
+    }
+
+    fn folder(&mut self, path: &Path, folder: &Folder) -> Result<(Cid, u64), ImportError> {
+        let kids = layout::kids(folder, &self.profile);
+        let shape = layout::dir_shape(folder, &kids, &self.profile)
+            .map_err(|source| ImportError::Hamt { path: path.to_path_buf(), source })?;
+        match shape {
+            DirShape::Basic => self.basic_dir(path, folder, &kids),
+            DirShape::Hamt(h) => self.shard(path, folder, &h, h.root(), &kids),
+        }
+    }
+
+    /// Writes a basic folder: its block reserved, its entries, then the block filled. The block
+    /// is encoded link by link as entries complete (no list of links is kept).
+    fn basic_dir(&mut self, path: &Path, folder: &Folder, kids: &[Kid]) -> Result<(Cid, u64), ImportError> {
         let predicted = layout::basic_dir_size(kids, &self.profile);
         let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
-        let mut links = Vec::with_capacity(children.len());
-        for (name, child) in children {
-            let (cid, tsize) = self.entry(child)?;
-            links.push(Link { cid, name: name.clone(), tsize });
+        let mut section = Section::new(slot, predicted.block_len);
+        let mut tsize = 0;
+        for i in 0..folder.len() {
+            let (cid, t) = self.child(path, folder, i)?;
+            dagpb::encode_link(&mut section.bytes, &cid, folder.name(i), t);
+            tsize += t;
         }
-        let data = dagpb::encode(&links, Some(&unixfs::directory()));
-        self.node(slot, &links, &data)
+        dagpb::encode_data(&mut section.bytes, &unixfs::directory());
+        self.node(slot, tsize, section)
     }
 
     /// Writes a HAMT shard: its block reserved, then each slot in order (an entry's DAG or a
     /// sub-shard), then the block filled — `ipfs dag export`'s depth-first pre-order.
-    fn shard(&mut self, shard: &Shard, children: &[(Vec<u8>, Entry)], kids: &[Kid]) -> Result<(Cid, u64), ImportError> {
-        let predicted = layout::shard_size(shard, kids, &self.profile);
+    fn shard(
+        &mut self,
+        path: &Path,
+        folder: &Folder,
+        h: &Hamt,
+        shard: Run,
+        kids: &[Kid],
+    ) -> Result<(Cid, u64), ImportError> {
+        let predicted = layout::shard_size(h, shard, kids, &self.profile);
         if self.buffered.is_some() || predicted.car_bytes > BUFFERED_SHARD {
-            return self.shard_in_place(shard, children, kids, predicted);
+            return self.shard_in_place(path, folder, h, shard, kids, predicted);
         }
         self.buffered = Some((self.cursor, Vec::with_capacity(predicted.car_bytes as usize)));
-        let built = self.shard_in_place(shard, children, kids, predicted);
+        let built = self.shard_in_place(path, folder, h, shard, kids, predicted);
         let (start, bytes) = self.buffered.take().expect("set above");
         let built = built?;
         if !bytes.is_empty() {
@@ -225,38 +275,49 @@ impl<'a> Builder<'a> {
 
     fn shard_in_place(
         &mut self,
-        shard: &Shard,
-        children: &[(Vec<u8>, Entry)],
+        path: &Path,
+        folder: &Folder,
+        h: &Hamt,
+        shard: Run,
         kids: &[Kid],
         predicted: layout::NodeSize,
     ) -> Result<(Cid, u64), ImportError> {
-        let fanout = self.profile.hamt_fanout;
+        let fanout = h.fanout();
         let slot = self.reserve(self.profile.node_cid_len(), predicted.block_len)?;
-        let mut links = Vec::with_capacity(shard.slots.len());
-        for s in &shard.slots {
-            let link = match &s.child {
-                Child::Value(i) => {
-                    let (name, child) = &children[*i];
-                    let (cid, tsize) = self.entry(child)?;
-                    Link { cid, name: hamt::link_name(s.index, fanout, name), tsize }
+        let mut section = Section::new(slot, predicted.block_len);
+        let mut tsize = 0;
+        for (index, held) in h.slots(shard) {
+            let (cid, t, name) = match held {
+                Held::Value(i) => {
+                    let (cid, t) = self.child(path, folder, i)?;
+                    (cid, t, hamt::link_name(index, fanout, folder.name(i)))
                 }
-                Child::Shard(sub) => {
-                    let (cid, tsize) = self.shard(sub, children, kids)?;
-                    Link { cid, name: hamt::link_name(s.index, fanout, b""), tsize }
+                Held::Shard(sub) => {
+                    let (cid, t) = self.shard(path, folder, h, sub, kids)?;
+                    (cid, t, hamt::link_name(index, fanout, b""))
                 }
             };
-            links.push(link);
+            dagpb::encode_link(&mut section.bytes, &cid, &name, t);
+            tsize += t;
         }
-        let data = dagpb::encode(&links, Some(&hamt::shard_data(&shard.bitfield(fanout), fanout)));
-        self.node(slot, &links, &data)
+        dagpb::encode_data(&mut section.bytes, &hamt::shard_data(&h.bitfield(shard), fanout));
+        self.node(slot, tsize, section)
     }
 
-    /// Fills a folder or shard's reservation with its block; returns its CID and Tsize.
-    fn node(&mut self, slot: (u64, u64), links: &[Link], data: &[u8]) -> Result<(Cid, u64), ImportError> {
-        let cid = cid_of(self.profile.cid_version, DAG_PB, data);
-        let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
-        self.fill(slot, &cid, data)?;
-        Ok((cid, tsize))
+    /// Fills a folder or shard's reservation with its block (links totalling `links_tsize`);
+    /// returns its CID and Tsize.
+    fn node(&mut self, slot: (u64, u64), links_tsize: u64, mut section: Section) -> Result<(Cid, u64), ImportError> {
+        let block = &section.bytes[section.start..];
+        let cid = cid_of(self.profile.cid_version, DAG_PB, block);
+        let prefix = car::section_prefix(&cid, block.len());
+        let block_len = block.len() as u64;
+        if prefix.len() != section.start {
+            let predicted = slot.1 - section.start as u64;
+            return Err(ImportError::Prediction { predicted, actual: block_len });
+        }
+        section.bytes[..prefix.len()].copy_from_slice(&prefix);
+        self.fill(slot, &cid, section.bytes)?;
+        Ok((cid, block_len + links_tsize))
     }
 
     /// Imports one file read from `path`, which must hold exactly `size` bytes.
@@ -366,7 +427,9 @@ impl<'a> Builder<'a> {
         let data = dagpb::encode(&links, Some(&unixfs::file_node_data(file_bytes, &sizes)));
         let cid = cid_of(self.profile.cid_version, DAG_PB, &data);
         let tsize = data.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
-        self.fill(slot, &cid, &data)?;
+        let mut section = car::section_prefix(&cid, data.len());
+        section.extend_from_slice(&data);
+        self.fill(slot, &cid, section)?;
         Ok(LinkInfo { cid, tsize, file_bytes })
     }
 
@@ -396,7 +459,7 @@ impl<'a> Builder<'a> {
             let data = &buf[i * chunk..i * chunk + file_bytes as usize];
             let (mut head, tail) = leaf_wrapper(&profile, data.len());
             let block_len = (head.len() + data.len() + tail.len()) as u64;
-            if self.visited.insert(cid) {
+            if self.visited.insert(&cid) {
                 let mut section = car::section_prefix(&cid, block_len as usize);
                 section.append(&mut head);
                 let n = section.len() as u64 + data.len() as u64 + tail.len() as u64;
@@ -467,4 +530,50 @@ pub fn write_car(
     }
     sink.write_at(0, &header).map_err(out_err)?;
     Ok(Built { root, tsize, car_size, blocks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::importer::scan::Item;
+    use crate::profile::Preset;
+    use std::mem::size_of;
+
+    /// Bytes a folder of a million entries may hold per entry while it is written (issue 21).
+    const BOUND: usize = 200;
+
+    /// What the streaming importer holds for a folder of `n` entries while writing it, counted
+    /// by the structures themselves: the folder as scanned, its predicted links, its HAMT, the
+    /// CIDs written (one distinct leaf per entry, the worst case) and, for a basic folder, its
+    /// block being encoded. (A HAMT's blocks in progress — one per level, each of at most
+    /// `fanout` links — and a buffered small shard, at most 1 MiB, do not grow with `n`.)
+    fn held_per_entry(folder: &Folder, profile: &Profile) -> usize {
+        let n = folder.len();
+        let kids = layout::kids(folder, profile);
+        let shape = layout::dir_shape(folder, &kids, profile).unwrap();
+        let mut written = Written::default();
+        for i in 0..n as u64 {
+            let leaf = leaf_cids(profile, &i.to_le_bytes(), profile.chunk_size);
+            assert!(written.insert(&leaf[0]));
+        }
+        let shape_bytes = match &shape {
+            DirShape::Basic => layout::basic_dir_size(&kids, profile).block_len as usize,
+            DirShape::Hamt(h) => h.heap_bytes(),
+        };
+        let held = folder.heap_bytes() + kids.capacity() * size_of::<Kid>() + written.heap_bytes() + shape_bytes;
+        held / n
+    }
+
+    #[test]
+    fn a_folder_is_held_in_at_most_200_bytes_an_entry() {
+        assert_eq!(size_of::<Item>(), 16, "a folder entry");
+        assert_eq!(size_of::<Kid>(), 32, "a predicted link");
+        let n = 100_000;
+        let names: Vec<String> = (0..n).map(|i| format!("file-{i}.txt")).collect();
+        let folder = Folder::of_files(names.iter().enumerate().map(|(i, s)| (s.as_bytes(), 8 + i as u64 % 33)));
+        for preset in Preset::ALL {
+            let held = held_per_entry(&folder, &preset.profile());
+            assert!(held <= BOUND, "{}: {held} bytes an entry", preset.name());
+        }
+    }
 }

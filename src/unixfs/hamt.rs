@@ -152,36 +152,14 @@ pub enum Child {
 impl Shard {
     /// The HAMT boxo builds for these names (distinct) with `fanout` slots per shard: a slot
     /// holding one entry holds its value, a slot shared by several holds a sub-shard keyed by the
-    /// next bits of their hashes. A pure function of the set of names.
-    pub fn build<'a>(names: impl IntoIterator<Item = &'a [u8]>, fanout: u32) -> Result<Shard, HamtError> {
-        check_fanout(fanout)?;
-        let names: Vec<&[u8]> = names.into_iter().collect();
-        let mut keyed: Vec<(u64, usize)> = names.iter().enumerate().map(|(i, n)| (hash(n), i)).collect();
-        keyed.sort_unstable();
-        let bits = fanout.trailing_zeros();
-        Shard::partition(&keyed, 0, bits, &names)
-    }
-
-    fn partition(keyed: &[(u64, usize)], level: u32, bits: u32, names: &[&[u8]]) -> Result<Shard, HamtError> {
-        let slot_of = |h: u64| ((h >> (64 - (level + 1) * bits)) & ((1u64 << bits) - 1)) as u32;
-        let mut slots = Vec::new();
-        let mut rest = keyed;
-        while let Some(&(h, i)) = rest.first() {
-            let index = slot_of(h);
-            let n = rest.iter().take_while(|(g, _)| slot_of(*g) == index).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
-            let child = if n == 1 {
-                Child::Value(i)
-            } else if (level + 2) * bits > 64 {
-                let text = |k: usize| String::from_utf8_lossy(names[group[k].1]).into_owned();
-                return Err(HamtError::TooDeep(text(0), text(1)));
-            } else {
-                Child::Shard(Shard::partition(group, level + 1, bits, names)?)
-            };
-            slots.push(Slot { index, child });
-        }
-        Ok(Shard { slots })
+    /// next bits of their hashes. A pure function of the set of names ([`Hamt`], as a tree).
+    pub fn build<'a, I>(names: I, fanout: u32) -> Result<Shard, HamtError>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: Clone,
+    {
+        let hamt = Hamt::build(names, fanout)?;
+        Ok(hamt.tree(hamt.root()))
     }
 
     /// The bitfield as go-bitfield's `Bytes()`: `fanout / 8` bytes, slot *i* in byte
@@ -199,6 +177,126 @@ impl Shard {
     /// Length of [`Shard::bitfield`] (from the highest occupied slot).
     pub fn bitfield_len(&self) -> usize {
         self.slots.last().map_or(0, |s| s.index as usize / 8 + 1)
+    }
+}
+
+/// A folder's HAMT held compactly: its entries' keys in hash order (16 bytes an entry). Every
+/// shard is a run of consecutive keys — those sharing its slot path — so the shard tree takes
+/// no memory of its own: a shard is a [`Run`], its slots are found by walking the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hamt {
+    fanout: u32,
+    /// (key, entry index), ascending.
+    keyed: Vec<(u64, usize)>,
+}
+
+/// A shard of a [`Hamt`]: its depth (0 = the root) and its run of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    level: u32,
+    start: usize,
+    end: usize,
+}
+
+/// What a slot of a [`Run`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// A folder entry, by its index in the names given to [`Hamt::build`].
+    Value(usize),
+    /// A sub-shard.
+    Shard(Run),
+}
+
+impl Hamt {
+    /// The HAMT boxo builds for these names (distinct) with `fanout` slots per shard (see
+    /// [`Shard::build`]). Fails like boxo when two names share every hash bit a shard path can
+    /// use; the two reported are the first such pair in key order.
+    pub fn build<'a, I>(names: I, fanout: u32) -> Result<Hamt, HamtError>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: Clone,
+    {
+        check_fanout(fanout)?;
+        let names = names.into_iter();
+        let mut keyed: Vec<(u64, usize)> = names.clone().map(hash).enumerate().map(|(i, h)| (h, i)).collect();
+        keyed.sort_unstable();
+        // Shards nest while a whole slot's bits remain: names sharing all those bits can never
+        // be told apart.
+        let bits = fanout.trailing_zeros();
+        let used = 64 / bits * bits;
+        let same = |a: u64, b: u64| (a ^ b) >> (64 - used) == 0;
+        if let Some(w) = keyed.windows(2).find(|w| same(w[0].0, w[1].0)) {
+            let text = |i: usize| String::from_utf8_lossy(names.clone().nth(i).unwrap_or_default()).into_owned();
+            return Err(HamtError::TooDeep(text(w[0].1), text(w[1].1)));
+        }
+        Ok(Hamt { fanout, keyed })
+    }
+
+    /// Slots per shard.
+    pub fn fanout(&self) -> u32 {
+        self.fanout
+    }
+
+    /// The root shard.
+    pub fn root(&self) -> Run {
+        Run { level: 0, start: 0, end: self.keyed.len() }
+    }
+
+    fn slot_of(&self, key: u64, level: u32) -> u32 {
+        let bits = self.fanout.trailing_zeros();
+        ((key >> (64 - (level + 1) * bits)) & ((1u64 << bits) - 1)) as u32
+    }
+
+    /// A shard's occupied slots in slot order (its links' order): the slot number and what it
+    /// holds.
+    pub fn slots(&self, run: Run) -> impl Iterator<Item = (u32, Held)> + '_ {
+        let mut at = run.start;
+        std::iter::from_fn(move || {
+            let &(key, entry) = self.keyed[..run.end].get(at)?;
+            let index = self.slot_of(key, run.level);
+            let start = at;
+            at += self.keyed[at..run.end].iter().take_while(|(k, _)| self.slot_of(*k, run.level) == index).count();
+            let held = if at - start == 1 {
+                Held::Value(entry)
+            } else {
+                Held::Shard(Run { level: run.level + 1, start, end: at })
+            };
+            Some((index, held))
+        })
+    }
+
+    /// A shard as a tree of [`Shard`]s.
+    pub fn tree(&self, run: Run) -> Shard {
+        let slots = self
+            .slots(run)
+            .map(|(index, held)| Slot {
+                index,
+                child: match held {
+                    Held::Value(i) => Child::Value(i),
+                    Held::Shard(sub) => Child::Shard(self.tree(sub)),
+                },
+            })
+            .collect();
+        Shard { slots }
+    }
+
+    /// A shard's bitfield ([`Shard::bitfield`]).
+    pub fn bitfield(&self, run: Run) -> Vec<u8> {
+        let slots = self.slots(run).map(|(index, _)| Slot { index, child: Child::Value(0) }).collect();
+        Shard { slots }.bitfield(self.fanout)
+    }
+
+    /// Length of a shard's bitfield ([`Shard::bitfield_len`]): that of its last slot.
+    pub fn bitfield_len(&self, run: Run) -> usize {
+        match self.keyed[run.start..run.end].last() {
+            Some(&(key, _)) => self.slot_of(key, run.level) as usize / 8 + 1,
+            None => 0,
+        }
+    }
+
+    /// Bytes held on the heap (allocated capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.keyed.capacity() * std::mem::size_of::<(u64, usize)>()
     }
 }
 

@@ -484,3 +484,49 @@ fn hamt_flags_shard_and_carloads_own_hamt_cars_verify_and_extract() {
     let stderr = String::from_utf8_lossy(&e.get_output().stderr).to_string();
     assert!(stderr.contains("HAMT fanout 12 is not a power of two"), "{stderr}");
 }
+
+/// Runs `carload car --profile PROFILE DIR OUT` and returns its peak RSS in bytes (the child's
+/// own `ru_maxrss`, from `wait4`).
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which std's `wait` cannot replace
+fn car_peak_rss(profile: &str, dir: &Path, out: &Path) -> u64 {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_carload"))
+        .args(["car", "--quiet", "--force", "--profile", profile])
+        .arg(dir)
+        .arg(out)
+        .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests")
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: waits for our own child, writing into structs we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "carload car --profile {profile} failed");
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// Issue 21's bound, on a real process: a flat folder of 200,000 small files builds in at most
+/// 200 bytes an entry over a base — the process writing a one-file folder, plus the staged
+/// output buffers (the CAR's size, at most five 8 MiB buffers) — under every profile.
+#[test]
+#[ignore = "slow: 200,000 files written to a temporary folder, built three times (run with --include-ignored)"]
+fn a_folder_of_200000_files_builds_in_at_most_200_bytes_an_entry() {
+    const ENTRIES: u64 = 200_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let (small, flat, out) = (tmp.path().join("small"), tmp.path().join("flat"), tmp.path().join("out.car"));
+    std::fs::create_dir(&small).unwrap();
+    std::fs::write(small.join("file-0.txt"), "x".repeat(8)).unwrap();
+    std::fs::create_dir(&flat).unwrap();
+    for i in 0..ENTRIES {
+        // Distinct contents: every leaf is a CID of its own to remember.
+        std::fs::write(flat.join(format!("file-{i}.txt")), format!("{i}:{}", "x".repeat(8 + i as usize % 33))).unwrap();
+    }
+    for profile in ["unixfs-v0-2015", "unixfs-v1-2025", "pow"] {
+        let base = car_peak_rss(profile, &small, &out);
+        let rss = car_peak_rss(profile, &flat, &out);
+        let staged = std::fs::metadata(&out).unwrap().len().min(5 * (8 << 20));
+        let per_entry = rss.saturating_sub(base + staged) / ENTRIES;
+        eprintln!("{profile}: peak RSS {rss} B, base {base} B + {staged} B staged, {per_entry} B an entry");
+        assert!(per_entry <= 200, "{profile}: {per_entry} bytes an entry (peak RSS {rss} B, base {base} B)");
+    }
+}
