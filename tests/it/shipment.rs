@@ -1016,7 +1016,10 @@ fn builders_killed_at_random_points_never_leave_a_wrong_or_missing_batch() {
     let build = |out: &str| {
         std::process::Command::new(&bin)
             .current_dir(dir.path())
-            .args(["build", "s.jsonl", "--out", out, "--heartbeat", "1", "--stale-after", "3"])
+            // A killed builder's lock is taken over at once (its process is gone on this host);
+            // the long staleness keeps a live builder starved by a loaded machine from being
+            // taken over by heartbeat age, which would let two builders build one batch.
+            .args(["build", "s.jsonl", "--out", out, "--heartbeat", "1", "--stale-after", "120"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
