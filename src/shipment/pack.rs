@@ -60,16 +60,6 @@ impl Bin {
         self.own + own + overhead_bound((self.items.len() + more.len()) as u64, self.dag_pb + dag_pb)
     }
 
-    /// Whether adding `items` keeps the bound within `capacity`.
-    fn fits(&self, cost: u64, count: u64, dag_pb: u64, capacity: u64) -> bool {
-        self.own + cost + overhead_bound(self.items.len() as u64 + count, self.dag_pb + dag_pb) <= capacity
-    }
-
-    /// Free space for one more entry of any kind.
-    fn free_for_one(&self, capacity: u64) -> u64 {
-        capacity.saturating_sub(self.own + overhead_bound(self.items.len() as u64 + 1, self.dag_pb + 1))
-    }
-
     /// Adds an entry at the end.
     pub fn push(&mut self, item: Item) {
         self.own += item.cost.car_bytes;
@@ -90,6 +80,12 @@ pub enum PackError {
         capacity: u64,
         /// Bytes a one-chunk batch needs.
         needed: u64,
+    },
+    /// More entries than 32-bit IDs can number.
+    #[error("{entries} files and file parts: at most 4,294,967,295 can be planned at once")]
+    TooMany {
+        /// Files and parts.
+        entries: u64,
     },
 }
 
@@ -146,86 +142,243 @@ pub fn top_up(
     capacity: u64,
     mode: Pack,
 ) -> Result<TopUp, PackError> {
+    let seeds: Vec<Slots> = open
+        .iter()
+        .map(|b| Slots { held: b.items.len() as u64, own: b.own, dag_pb: b.dag_pb, ids: Vec::new() })
+        .collect();
+    let packing = pack_ids(seeds, sizes.len(), &|i| sizes[i], folders, profile, capacity, mode)?;
+    let item = |id: u32| {
+        let file = packing.file(id);
+        let part = packing.part(id);
+        let cost = EntryCost::of_file(part.map_or(sizes[file], |p| p.len), profile);
+        Item { file, part, cost }
+    };
+    let mut bins = packing.bins.iter();
+    let added = bins.by_ref().take(open.len()).map(|b| b.ids.iter().map(|&id| item(id)).collect()).collect();
+    let fresh = bins
+        .map(|b| {
+            let bin = Bin { items: b.ids.iter().map(|&id| item(id)).collect(), own: b.own, dag_pb: b.dag_pb };
+            debug_assert_eq!(bin.bound(), b.bound());
+            bin
+        })
+        .collect();
+    Ok(TopUp { added, fresh })
+}
+
+/// A batch as [`pack_ids`] packs it: its entries as IDs (see [`Packing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slots {
+    /// The entries packed into it, in input order (for an open batch: the ones added).
+    pub ids: Vec<u32>,
+    /// Entries it held before (an open batch's).
+    held: u64,
+    own: u64,
+    dag_pb: u64,
+}
+
+impl Slots {
+    /// Upper bound on the batch's CAR size.
+    pub fn bound(&self) -> u64 {
+        self.own + overhead_bound(self.count(), self.dag_pb)
+    }
+
+    fn count(&self) -> u64 {
+        self.held + self.ids.len() as u64
+    }
+
+    /// Whether adding entries of total `cost`, `count` of them with `dag_pb` dag-pb roots, keeps
+    /// the bound within `capacity`.
+    fn fits(&self, cost: u64, count: u64, dag_pb: u64, capacity: u64) -> bool {
+        self.own + cost + overhead_bound(self.count() + count, self.dag_pb + dag_pb) <= capacity
+    }
+
+    /// Free space for one more entry of any kind.
+    fn free_for_one(&self, capacity: u64) -> u64 {
+        capacity.saturating_sub(self.own + overhead_bound(self.count() + 1, self.dag_pb + 1))
+    }
+
+    fn push(&mut self, id: u32, cost: u64) {
+        self.own += cost >> 1;
+        self.dag_pb += cost & 1;
+        self.ids.push(id);
+    }
+}
+
+/// The result of [`pack_ids`]: batches of entry IDs. ID `i` below the number of files is file
+/// `i` whole; the IDs above it are the parts of the files too large for one batch, in file and
+/// offset order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packing {
+    files: u32,
+    parts: Vec<(u32, Part)>,
+    /// The open batches given (with the entries added to each), then the new ones.
+    pub bins: Vec<Slots>,
+}
+
+impl Packing {
+    /// The file entry `id` is (of).
+    pub fn file(&self, id: u32) -> usize {
+        match id.checked_sub(self.files) {
+            Some(k) => self.parts[k as usize].0 as usize,
+            None => id as usize,
+        }
+    }
+
+    /// The byte range of entry `id`, if it is a part.
+    pub fn part(&self, id: u32) -> Option<Part> {
+        id.checked_sub(self.files).map(|k| self.parts[k as usize].1)
+    }
+
+    /// Heap bytes held (capacities).
+    pub fn heap_bytes(&self) -> usize {
+        self.parts.capacity() * std::mem::size_of::<(u32, Part)>()
+            + self.bins.capacity() * std::mem::size_of::<Slots>()
+            + self.bins.iter().map(|b| b.ids.capacity() * 4).sum::<usize>()
+    }
+}
+
+/// [`top_up`] on entry IDs, the compact form `plan` uses (issue #23): `count` files of the
+/// sizes `size(i)` (in input order) packed first into the `open` batches (each given by its
+/// bound's terms and no IDs), then into new ones. Each file costs 8 bytes while its cost is
+/// known, best fit 16 more while its entries are sorted, and a batch 4 bytes an entry.
+pub fn pack_ids(
+    open: Vec<Slots>,
+    count: usize,
+    size: &(dyn Fn(usize) -> u64 + Sync),
+    folders: &[u32],
+    profile: &Profile,
+    capacity: u64,
+    mode: Pack,
+) -> Result<Packing, PackError> {
     use rayon::prelude::*;
-    let costs: Vec<EntryCost> = sizes.par_iter().map(|&s| EntryCost::of_file(s, profile)).collect();
     let one = overhead_bound(1, 1);
-    let mut items = Vec::with_capacity(sizes.len());
-    for (file, (&size, &cost)) in sizes.iter().zip(&costs).enumerate() {
-        if cost.car_bytes + one <= capacity {
-            items.push(Item { file, part: None, cost });
+    let files = u32::try_from(count).map_err(|_| PackError::TooMany { entries: count as u64 })?;
+    // An entry's cost: its CAR bytes, shifted, and whether its root is dag-pb (the low bit).
+    // A file too large for a batch alone is marked and cut into parts below.
+    const SPLIT: u64 = u64::MAX;
+    let packed = |c: EntryCost| (c.car_bytes << 1) | c.dag_pb_root as u64;
+    let mut costs: Vec<u64> = (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let c = EntryCost::of_file(size(i), profile);
+            if c.car_bytes + one <= capacity && c.car_bytes < 1 << 62 {
+                packed(c)
+            } else {
+                SPLIT
+            }
+        })
+        .collect();
+    let mut parts: Vec<(u32, Part)> = Vec::new();
+    for file in 0..count {
+        if costs[file] != SPLIT {
             continue;
         }
+        let size = size(file);
         let len = max_part_len(size, profile, capacity)?;
         let mut offset = 0;
         let full = EntryCost::of_file(len, profile);
         while offset < size {
             let this = len.min(size - offset);
             let cost = if this == len { full } else { EntryCost::of_file(this, profile) };
-            items.push(Item { file, part: Some(Part { offset, len: this }), cost });
+            parts.push((file as u32, Part { offset, len: this }));
+            costs.push(packed(cost));
             offset += this;
         }
     }
-    drop(costs);
-    let seeds: Vec<Bin> = open.to_vec();
-    let mut bins = match mode {
-        Pack::BestFit => best_fit(seeds, items, capacity),
-        Pack::KeepFolders => keep_folders(seeds, items, folders, capacity),
-    };
-    let mut fresh = bins.split_off(open.len());
-    let added = bins
-        .into_iter()
-        .zip(open)
-        .map(|(b, o)| {
-            let mut more = b.items[o.items.len()..].to_vec();
-            more.sort_by_key(|i| (i.file, i.part));
-            more
+    let entries = count as u64 + parts.len() as u64;
+    if entries > u32::MAX as u64 {
+        return Err(PackError::TooMany { entries });
+    }
+    // The entries in input order: each file whole, or its parts.
+    let in_order = || {
+        let mut next_part = files as usize;
+        let costs = &costs;
+        let parts = &parts;
+        (0..files).flat_map(move |f| {
+            if costs[f as usize] != SPLIT {
+                return f..f + 1;
+            }
+            let start = next_part;
+            while next_part - (files as usize) < parts.len() && parts[next_part - files as usize].0 == f {
+                next_part += 1;
+            }
+            start as u32..next_part as u32
         })
-        .collect();
-    for b in &mut fresh {
-        b.items.sort_by_key(|i| (i.file, i.part));
-        b.items.shrink_to_fit();
+    };
+    let seeds = open.len();
+    let mut bins = match mode {
+        Pack::BestFit => {
+            // Largest first; equal costs in input order (a file's parts by offset).
+            let mut keys: Vec<u128> = Vec::with_capacity(entries as usize);
+            keys.extend(in_order().map(|id| {
+                let file = if id < files { id } else { parts[(id - files) as usize].0 };
+                (((costs[id as usize] >> 1) as u128) << 64) | ((!file as u128) << 32) | id as u128
+            }));
+            keys.par_sort_unstable();
+            best_fit(open, keys, &costs, capacity)
+        }
+        Pack::KeepFolders => keep_folders(open, in_order(), &costs, &parts, files, folders, capacity),
+    };
+    drop(costs);
+    let file_of = |id: u32| if id < files { id } else { parts[(id - files) as usize].0 };
+    for b in &mut bins {
+        b.ids.sort_unstable_by_key(|&id| ((file_of(id) as u64) << 32) | id as u64);
+    }
+    for b in &mut bins[seeds..] {
+        b.ids.shrink_to_fit();
     }
     if mode == Pack::BestFit {
         // Fullest first, so only the last batch is (usually) the underfilled one.
-        fresh.sort_by_cached_key(|b| std::cmp::Reverse(b.bound()));
+        bins[seeds..].sort_by_cached_key(|b| std::cmp::Reverse(b.bound()));
     }
-    Ok(TopUp { added, fresh })
+    Ok(Packing { files, parts, bins })
 }
 
-/// Best fit of `items` into `bins` (open batches first, then new ones appended).
-fn best_fit(mut bins: Vec<Bin>, mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
-    // Sorted smallest first and taken from the end, so the list shrinks as the bins fill.
-    items.sort_by(|a, b| a.cost.car_bytes.cmp(&b.cost.car_bytes).then(b.file.cmp(&a.file)));
+/// Best fit of the entries `keys` (cost, inverted file, ID; sorted) into `bins` (open batches
+/// first, then new ones appended), largest first.
+fn best_fit(mut bins: Vec<Slots>, mut keys: Vec<u128>, costs: &[u64], capacity: u64) -> Vec<Slots> {
     let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (bins[i].free_for_one(capacity), i)).collect();
-    while let Some(item) = items.pop() {
-        if items.capacity() > 4096 && items.len() < items.capacity() / 4 {
-            items.shrink_to(items.len() * 2);
+    while let Some(key) = keys.pop() {
+        if keys.capacity() > 4096 && keys.len() < keys.capacity() / 4 {
+            keys.shrink_to(keys.len() * 2);
         }
-        let found = free.range((item.cost.car_bytes, 0)..).next().copied();
+        let id = key as u32;
+        let cost = costs[id as usize];
+        let found = free.range((cost >> 1, 0)..).next().copied();
         let i = match found {
             Some(key) => {
                 free.remove(&key);
                 key.1
             }
             None => {
-                bins.push(Bin::default());
+                bins.push(Slots::default());
                 bins.len() - 1
             }
         };
-        bins[i].push(item);
+        bins[i].push(id, cost);
         free.insert((bins[i].free_for_one(capacity), i));
     }
     bins
 }
 
-/// Keep-folders packing of `items` into `bins` (open batches first, then new ones appended).
-fn keep_folders(mut bins: Vec<Bin>, items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
-    let mut groups: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
-    for it in items {
-        groups.entry(folders[it.file]).or_default().push(it);
+/// Keep-folders packing of the entries `ids` (in input order) into `bins` (open batches first,
+/// then new ones appended).
+fn keep_folders(
+    mut bins: Vec<Slots>,
+    ids: impl Iterator<Item = u32>,
+    costs: &[u64],
+    parts: &[(u32, Part)],
+    files: u32,
+    folders: &[u32],
+    capacity: u64,
+) -> Vec<Slots> {
+    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for id in ids {
+        let file = if id < files { id } else { parts[(id - files) as usize].0 };
+        groups.entry(folders[file as usize]).or_default().push(id);
     }
-    let mut groups: Vec<Vec<Item>> = groups.into_values().collect();
-    let total = |g: &[Item]| g.iter().map(|i| i.cost.car_bytes).sum::<u64>();
+    let mut groups: Vec<Vec<u32>> = groups.into_values().collect();
+    let total = |g: &[u32]| g.iter().map(|&id| costs[id as usize] >> 1).sum::<u64>();
     groups.sort_by_cached_key(|g| std::cmp::Reverse(total(g)));
     let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (bins[i].free_for_one(capacity), i)).collect();
     for group in groups {
@@ -233,7 +386,7 @@ fn keep_folders(mut bins: Vec<Bin>, items: Vec<Item>, folders: &[u32], capacity:
         while !rest.is_empty() {
             let cost = total(rest);
             let count = rest.len() as u64;
-            let dag_pb = rest.iter().filter(|i| i.cost.dag_pb_root).count() as u64;
+            let dag_pb = rest.iter().map(|&id| costs[id as usize] & 1).sum::<u64>();
             // Candidates in increasing free space; the first that really fits is the best fit.
             let found = free.range((cost, 0)..).find(|&&(_, b)| bins[b].fits(cost, count, dag_pb, capacity)).copied();
             let i = match found {
@@ -241,21 +394,20 @@ fn keep_folders(mut bins: Vec<Bin>, items: Vec<Item>, folders: &[u32], capacity:
                     free.remove(&key);
                     key.1
                 }
-                None if Bin::default().fits(cost, count, dag_pb, capacity) => {
-                    bins.push(Bin::default());
+                None if Slots::default().fits(cost, count, dag_pb, capacity) => {
+                    bins.push(Slots::default());
                     bins.len() - 1
                 }
                 None => {
                     // Too big for one batch: fill a fresh one in walk order, place the tail again.
-                    let mut bin = Bin::default();
+                    let mut bin = Slots::default();
                     let mut taken = 0;
-                    for it in rest {
-                        if !bin.items.is_empty()
-                            && !bin.fits(it.cost.car_bytes, 1, it.cost.dag_pb_root as u64, capacity)
-                        {
+                    for &id in rest {
+                        let c = costs[id as usize];
+                        if !bin.ids.is_empty() && !bin.fits(c >> 1, 1, c & 1, capacity) {
                             break;
                         }
-                        bin.push(*it);
+                        bin.push(id, c);
                         taken += 1;
                     }
                     rest = &rest[taken..];
@@ -265,8 +417,8 @@ fn keep_folders(mut bins: Vec<Bin>, items: Vec<Item>, folders: &[u32], capacity:
                     continue;
                 }
             };
-            for it in rest {
-                bins[i].push(*it);
+            for &id in rest {
+                bins[i].push(id, costs[id as usize]);
             }
             rest = &[];
             free.insert((bins[i].free_for_one(capacity), i));
