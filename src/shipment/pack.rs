@@ -237,6 +237,10 @@ impl Packing {
     }
 }
 
+/// Bytes [`pack_ids`] holds per entry besides its result: the entry's cost (8) and, for best
+/// fit, its sort key (16).
+pub const PACK_BYTES_PER_ENTRY: usize = std::mem::size_of::<u64>() + std::mem::size_of::<u128>();
+
 /// [`top_up`] on entry IDs, the compact form `plan` uses (issue #23): `count` files of the
 /// sizes `size(i)` (in input order) packed first into the `open` batches (each given by its
 /// bound's terms and no IDs), then into new ones. Each file costs 8 bytes while its cost is
@@ -476,5 +480,211 @@ mod tests {
             let all = t.added[0].len() + t.fresh.iter().map(|b| b.items.len()).sum::<usize>();
             assert_eq!(all, s.len() - 1);
         }
+    }
+
+    // The packer on `Item`s as it was before it worked on IDs (issue #23 part 4): the
+    // executable reference `pack_ids` must match batch for batch, entry for entry.
+
+    fn fits(b: &Bin, cost: u64, count: u64, dag_pb: u64, capacity: u64) -> bool {
+        b.own + cost + overhead_bound(b.items.len() as u64 + count, b.dag_pb + dag_pb) <= capacity
+    }
+
+    fn free_for_one(b: &Bin, capacity: u64) -> u64 {
+        capacity.saturating_sub(b.own + overhead_bound(b.items.len() as u64 + 1, b.dag_pb + 1))
+    }
+
+    fn reference_top_up(
+        open: &[Bin],
+        sizes: &[u64],
+        folders: &[u32],
+        profile: &Profile,
+        capacity: u64,
+        mode: Pack,
+    ) -> Result<TopUp, PackError> {
+        use rayon::prelude::*;
+        let costs: Vec<EntryCost> = sizes.par_iter().map(|&s| EntryCost::of_file(s, profile)).collect();
+        let one = overhead_bound(1, 1);
+        let mut items = Vec::with_capacity(sizes.len());
+        for (file, (&size, &cost)) in sizes.iter().zip(&costs).enumerate() {
+            if cost.car_bytes + one <= capacity {
+                items.push(Item { file, part: None, cost });
+                continue;
+            }
+            let len = max_part_len(size, profile, capacity)?;
+            let mut offset = 0;
+            let full = EntryCost::of_file(len, profile);
+            while offset < size {
+                let this = len.min(size - offset);
+                let cost = if this == len { full } else { EntryCost::of_file(this, profile) };
+                items.push(Item { file, part: Some(Part { offset, len: this }), cost });
+                offset += this;
+            }
+        }
+        drop(costs);
+        let seeds: Vec<Bin> = open.to_vec();
+        let mut bins = match mode {
+            Pack::BestFit => reference_best_fit(seeds, items, capacity),
+            Pack::KeepFolders => reference_keep_folders(seeds, items, folders, capacity),
+        };
+        let mut fresh = bins.split_off(open.len());
+        let added = bins
+            .into_iter()
+            .zip(open)
+            .map(|(b, o)| {
+                let mut more = b.items[o.items.len()..].to_vec();
+                more.sort_by_key(|i| (i.file, i.part));
+                more
+            })
+            .collect();
+        for b in &mut fresh {
+            b.items.sort_by_key(|i| (i.file, i.part));
+            b.items.shrink_to_fit();
+        }
+        if mode == Pack::BestFit {
+            // Fullest first, so only the last batch is (usually) the underfilled one.
+            fresh.sort_by_cached_key(|b| std::cmp::Reverse(b.bound()));
+        }
+        Ok(TopUp { added, fresh })
+    }
+
+    /// Best fit of `items` into `bins` (open batches first, then new ones appended).
+    fn reference_best_fit(mut bins: Vec<Bin>, mut items: Vec<Item>, capacity: u64) -> Vec<Bin> {
+        // Sorted smallest first and taken from the end, so the list shrinks as the bins fill.
+        items.sort_by(|a, b| a.cost.car_bytes.cmp(&b.cost.car_bytes).then(b.file.cmp(&a.file)));
+        let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (free_for_one(&bins[i], capacity), i)).collect();
+        while let Some(item) = items.pop() {
+            if items.capacity() > 4096 && items.len() < items.capacity() / 4 {
+                items.shrink_to(items.len() * 2);
+            }
+            let found = free.range((item.cost.car_bytes, 0)..).next().copied();
+            let i = match found {
+                Some(key) => {
+                    free.remove(&key);
+                    key.1
+                }
+                None => {
+                    bins.push(Bin::default());
+                    bins.len() - 1
+                }
+            };
+            bins[i].push(item);
+            free.insert((free_for_one(&bins[i], capacity), i));
+        }
+        bins
+    }
+
+    /// Keep-folders packing of `items` into `bins` (open batches first, then new ones appended).
+    fn reference_keep_folders(mut bins: Vec<Bin>, items: Vec<Item>, folders: &[u32], capacity: u64) -> Vec<Bin> {
+        let mut groups: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
+        for it in items {
+            groups.entry(folders[it.file]).or_default().push(it);
+        }
+        let mut groups: Vec<Vec<Item>> = groups.into_values().collect();
+        let total = |g: &[Item]| g.iter().map(|i| i.cost.car_bytes).sum::<u64>();
+        groups.sort_by_cached_key(|g| std::cmp::Reverse(total(g)));
+        let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (free_for_one(&bins[i], capacity), i)).collect();
+        for group in groups {
+            let mut rest = &group[..];
+            while !rest.is_empty() {
+                let cost = total(rest);
+                let count = rest.len() as u64;
+                let dag_pb = rest.iter().filter(|i| i.cost.dag_pb_root).count() as u64;
+                // Candidates in increasing free space; the first that really fits is the best fit.
+                let found =
+                    free.range((cost, 0)..).find(|&&(_, b)| fits(&bins[b], cost, count, dag_pb, capacity)).copied();
+                let i = match found {
+                    Some(key) => {
+                        free.remove(&key);
+                        key.1
+                    }
+                    None if fits(&Bin::default(), cost, count, dag_pb, capacity) => {
+                        bins.push(Bin::default());
+                        bins.len() - 1
+                    }
+                    None => {
+                        // Too big for one batch: fill a fresh one in walk order, place the tail again.
+                        let mut bin = Bin::default();
+                        let mut taken = 0;
+                        for it in rest {
+                            if !bin.items.is_empty()
+                                && !fits(&bin, it.cost.car_bytes, 1, it.cost.dag_pb_root as u64, capacity)
+                            {
+                                break;
+                            }
+                            bin.push(*it);
+                            taken += 1;
+                        }
+                        rest = &rest[taken..];
+                        bins.push(bin);
+                        let i = bins.len() - 1;
+                        free.insert((free_for_one(&bins[i], capacity), i));
+                        continue;
+                    }
+                };
+                for it in rest {
+                    bins[i].push(*it);
+                }
+                rest = &[];
+                free.insert((free_for_one(&bins[i], capacity), i));
+            }
+        }
+        bins
+    }
+
+    /// Sizes with many equal costs (ties decided by input order), empty files and files split
+    /// into parts of equal and unequal cost.
+    fn tricky_sizes(n: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                match x % 10 {
+                    0 => 0,
+                    1 => 1024,
+                    2 => 5000,
+                    3 => 3 << 20,
+                    4 => (x >> 8) % (8 << 20),
+                    _ => (x >> 8) % 200_000,
+                }
+            })
+            .collect()
+    }
+
+    /// The packer on IDs packs exactly as the packer on `Item`s did: the same batches, entries,
+    /// parts and order, for both modes, with and without open batches, for several profiles.
+    #[test]
+    fn packing_on_ids_is_the_item_packing() {
+        use crate::profile::Preset;
+        for preset in Preset::ALL {
+            let p = Profile { chunk_size: 64 << 10, ..preset.profile() };
+            for seed in 1..6 {
+                let s = tricky_sizes(600, seed);
+                let folders: Vec<u32> = (0..s.len() as u32).map(|i| (i / 5) % 37).collect();
+                for cap in [1 << 20, 3 << 20, 1 << 24] {
+                    for mode in [Pack::BestFit, Pack::KeepFolders] {
+                        let want = reference_top_up(&[], &s, &folders, &p, cap, mode).unwrap();
+                        let got = top_up(&[], &s, &folders, &p, cap, mode).unwrap();
+                        let split = want.fresh.iter().any(|b| b.items.iter().any(|i| i.part.is_some()));
+                        assert_eq!(split, cap < 8 << 20, "files split when larger than a batch");
+                        assert_eq!(got, want, "{} seed {seed} cap {cap} {mode:?}", preset.name());
+                        let open: Vec<Bin> = want
+                            .fresh
+                            .iter()
+                            .take(3)
+                            .map(|b| Bin::from_items(b.items[..b.items.len() / 2].to_vec()))
+                            .collect();
+                        let want = reference_top_up(&open, &s, &folders, &p, cap, mode).unwrap();
+                        let got = top_up(&open, &s, &folders, &p, cap, mode).unwrap();
+                        assert_eq!(got, want, "open, {} seed {seed} cap {cap} {mode:?}", preset.name());
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            top_up(&[], &[1 << 30], &[0], &Profile::default(), 100, Pack::BestFit),
+            reference_top_up(&[], &[1 << 30], &[0], &Profile::default(), 100, Pack::BestFit)
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The files a plan's walk found, held compactly (issue #23, plan memory): fixed-width columns
 //! (size, mtime, ctime, inode), every name in one arena with its folder's path held once, and
-//! the walk order as one `u32` a file. About 36 bytes a file plus its name's bytes
+//! the walk order as one `u32` a file: 40 bytes a file plus its name's bytes
 //! ([`WalkedFiles::heap_bytes`]); a file's walk path is made when asked for.
 //!
 //! The walk ([`crate::walk`]) hands over one listing per folder, from its threads, in any order;
@@ -376,4 +376,150 @@ pub fn walk_tree(inputs: &[PathBuf], names: &[PathBuf], specials: bool) -> Resul
         building.lock().unwrap().add(l, names)
     });
     building.into_inner().unwrap().finish(inputs, names, specials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::walk::{Child, ROOTS};
+    use std::fs;
+
+    /// A tree whose folders sort between files, with hidden files, a symlink to a file, an
+    /// empty folder and a file named with bytes that are not UTF-8.
+    fn tree(root: &Path) {
+        for d in ["b/c", "e", "ba/x"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for (f, n) in [("a", 1), ("b/.y", 2), ("b/c/z", 3), ("b/x", 4), ("b0", 5), ("ba/x/q", 6), ("d", 7), (".h", 8)] {
+            fs::write(root.join(f), vec![7u8; n]).unwrap();
+        }
+        fs::write(root.join(OsStr::from_bytes(b"b/n\xff")), b"nine").unwrap();
+        std::os::unix::fs::symlink("a", root.join("l")).unwrap();
+    }
+
+    /// The walk lists every file as `walkdir` (the reference, sorted by name) does, in its order,
+    /// each once (overlapping inputs and inputs that are files), with its metadata, kind and
+    /// folder; carload outputs are refused as the path-based rule refuses them.
+    #[test]
+    fn the_walk_is_walkdirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("r");
+        tree(&r);
+        let inputs = vec![r.join("b"), r.clone(), r.join("d"), r.join("ba/x/q")];
+        let names: Vec<PathBuf> = inputs.iter().map(|p| crate::walk::clean_path(p)).collect();
+        let w = walk_tree(&inputs, &names, false).unwrap();
+        let mut want: Vec<PathBuf> = Vec::new();
+        for input in &inputs {
+            for e in walkdir::WalkDir::new(input).sort_by_file_name() {
+                let p = e.unwrap().into_path();
+                if fs::metadata(&p).unwrap().is_file() && !want.contains(&p) {
+                    want.push(p);
+                }
+            }
+        }
+        let got: Vec<PathBuf> = (0..w.len()).map(|i| w.path(i)).collect();
+        assert_eq!(got, want);
+        for (i, p) in want.iter().enumerate() {
+            let m = fs::metadata(p).unwrap();
+            assert_eq!(
+                (w.size(i), w.mtime_ns(i), w.ident(i)),
+                (m.len(), super::super::plan::mtime_ns(&m), Ident::of(&m))
+            );
+            assert_eq!(w.folder(i), p.parent().unwrap());
+            let link = fs::symlink_metadata(p).unwrap().file_type().is_symlink();
+            assert_eq!(w.kind(i), if link { Kind::LinkToFile } else { Kind::File });
+            assert_eq!(w.name(i), super::super::file::path_to_name(p));
+        }
+        let path_rule = |w: &WalkedFiles| {
+            super::super::plan::refuse_carload_outputs((0..w.len()).map(|i| w.path(i))).map_err(|e| e.to_string())
+        };
+        assert!(w.refuse_carload_outputs().is_ok() && path_rule(&w).is_ok());
+        for f in ["b/c/b00001.car", "b/c/b00001.json", "ba/x/b00000.car", "ba/x/b00000.json"] {
+            fs::write(r.join(f), b"x").unwrap();
+        }
+        let w = walk_tree(&inputs, &names, false).unwrap();
+        let e = w.refuse_carload_outputs().map_err(|e| e.to_string());
+        assert_eq!(e, path_rule(&w));
+        assert!(e.unwrap_err().contains("b/c/b00001.car"));
+    }
+
+    /// The first entry in walk order that cannot be shipped is the error; with `specials` such
+    /// entries are listed as files of their kind.
+    #[test]
+    fn the_first_unshippable_entry_in_walk_order_is_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("r");
+        tree(&r);
+        std::os::unix::fs::symlink(r.join("ba"), r.join("b/c/m")).unwrap();
+        std::os::unix::fs::symlink("nowhere", r.join("d0")).unwrap();
+        let names = vec![r.clone()];
+        let e = walk_tree(std::slice::from_ref(&r), &names, false).unwrap_err();
+        assert!(matches!(&e, PlanError::SymlinkToFolder(p) if *p == r.join("b/c/m")), "{e}");
+        fs::remove_file(r.join("b/c/m")).unwrap();
+        let e = walk_tree(std::slice::from_ref(&r), &names, false).unwrap_err();
+        assert!(matches!(&e, PlanError::Import(ImportError::Missing(p)) if *p == r.join("d0")), "{e}");
+        std::os::unix::fs::symlink(r.join("ba"), r.join("b/c/m")).unwrap();
+        let w = walk_tree(std::slice::from_ref(&r), &names, true).unwrap();
+        let kinds: Vec<(PathBuf, Kind)> =
+            (0..w.len()).filter(|&i| w.kind(i) != Kind::File).map(|i| (w.path(i), w.kind(i))).collect();
+        assert_eq!(
+            kinds,
+            [(r.join("b/c/m"), Kind::LinkToFolder), (r.join("d0"), Kind::Other), (r.join("l"), Kind::LinkToFile)]
+        );
+    }
+
+    /// Bytes a file may cost `plan` beyond its fixed 64 MiB (issue #23 part 4).
+    const BOUND: usize = 100;
+
+    /// What `plan` holds per file while it packs, counted by the structures themselves: the walk
+    /// (columns, names, folders, walk order), the packer's per-entry cost and sort key, and the
+    /// packed batches. Names of 12 bytes, 100 files a folder, one batch.
+    #[test]
+    fn a_plan_holds_at_most_100_bytes_a_file() {
+        let (folders, per) = (1000u32, 100u32);
+        let mut b = Building::default();
+        let child = |kind, size| Child {
+            name_end: 0,
+            kind,
+            size,
+            mtime_ns: 1,
+            ident: Ident { ctime_ns: 2, ino: 3 },
+            cost: 0,
+            error: None,
+        };
+        let listing = |folder, first, names: Vec<String>, kind| {
+            let mut l = Listing { folder, first, ..Listing::default() };
+            for (i, n) in names.iter().enumerate() {
+                l.names.extend_from_slice(n.as_bytes());
+                l.children.push(Child { name_end: l.names.len() as u32, ..child(kind, 1000 + i as u64) });
+            }
+            l
+        };
+        let roots = vec![PathBuf::from("data")];
+        b.add(listing(ROOTS, 0, vec!["data".into()], Kind::Folder), &roots);
+        b.add(listing(0, 1, (0..folders).map(|d| format!("d{d:04}")).collect(), Kind::Folder), &roots);
+        for d in 0..folders {
+            let names = (0..per).map(|f| format!("f{:06}.json", d * per + f)).collect();
+            b.add(listing(1 + d, 1 + folders + d * per, names, Kind::File), &roots);
+        }
+        let w = b.finish(&roots, &roots, false).unwrap();
+        let n = w.len();
+        assert_eq!(n, (folders * per) as usize);
+        assert_eq!(w.path(n - 1), Path::new("data/d0999/f099999.json"));
+        let profile = crate::profile::Profile::default();
+        let packing = super::super::pack::pack_ids(
+            Vec::new(),
+            n,
+            &|i| w.size(i),
+            &[],
+            &profile,
+            32 << 30,
+            super::super::plan::Pack::BestFit,
+        )
+        .unwrap();
+        assert_eq!(packing.bins.len(), 1);
+        let held = w.heap_bytes() + n * super::super::pack::PACK_BYTES_PER_ENTRY + packing.heap_bytes();
+        assert!(held / n <= BOUND, "{} bytes a file", held / n);
+        assert!(w.heap_bytes() / n <= 40 + 12 + 2, "the walk: {} bytes a file", w.heap_bytes() / n);
+    }
 }
