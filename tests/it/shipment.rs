@@ -1304,6 +1304,7 @@ fn plan_peak_memory_is_at_most_64_mib_and_100_bytes_a_file() {
     std::fs::write(dir.path().join("one/f"), b"x").unwrap();
     // The child's peak resident set, as the kernel counts it (from `wait4`).
     let peak = |input: &str| {
+        #[expect(clippy::zombie_processes, reason = "reaped by wait4, which reports its peak")]
         let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
             .current_dir(dir.path())
             .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests")
