@@ -237,14 +237,14 @@ impl Packing {
     }
 }
 
-/// Bytes [`pack_ids`] holds per entry besides its result: the entry's cost (8) and, for best
-/// fit, its sort key (16).
-pub const PACK_BYTES_PER_ENTRY: usize = std::mem::size_of::<u64>() + std::mem::size_of::<u128>();
+/// Bytes [`pack_ids`] holds per entry besides its result, at most: best fit's sort key (16);
+/// keep-folders holds 12 (a cost and an ID in its folder's group).
+pub const PACK_BYTES_PER_ENTRY: usize = std::mem::size_of::<u128>();
 
 /// [`top_up`] on entry IDs, the compact form `plan` uses (issue #23): `count` files of the
 /// sizes `size(i)` (in input order) packed first into the `open` batches (each given by its
-/// bound's terms and no IDs), then into new ones. Each file costs 8 bytes while its cost is
-/// known, best fit 16 more while its entries are sorted, and a batch 4 bytes an entry.
+/// bound's terms and no IDs), then into new ones. Best fit holds one 16-byte sort key an entry
+/// while it packs, keep-folders an 8-byte cost and a 4-byte ID; a batch holds 4 bytes an entry.
 pub fn pack_ids(
     open: Vec<Slots>,
     count: usize,
@@ -257,26 +257,17 @@ pub fn pack_ids(
     use rayon::prelude::*;
     let one = overhead_bound(1, 1);
     let files = u32::try_from(count).map_err(|_| PackError::TooMany { entries: count as u64 })?;
-    // An entry's cost: its CAR bytes, shifted, and whether its root is dag-pb (the low bit).
-    // A file too large for a batch alone is marked and cut into parts below.
-    const SPLIT: u64 = u64::MAX;
+    // An entry's cost, packed: its CAR bytes, shifted, and whether its root is dag-pb (the low
+    // bit). `None` for a file too large for a batch alone: it is cut into parts.
     let packed = |c: EntryCost| (c.car_bytes << 1) | c.dag_pb_root as u64;
-    let mut costs: Vec<u64> = (0..count)
-        .into_par_iter()
-        .map(|i| {
-            let c = EntryCost::of_file(size(i), profile);
-            if c.car_bytes + one <= capacity && c.car_bytes < 1 << 62 {
-                packed(c)
-            } else {
-                SPLIT
-            }
-        })
-        .collect();
+    let whole = |i: usize| {
+        let c = EntryCost::of_file(size(i), profile);
+        (c.car_bytes + one <= capacity && c.car_bytes < 1 << 62).then(|| packed(c))
+    };
+    // The parts of the files cut, in file and offset order, and their costs.
     let mut parts: Vec<(u32, Part)> = Vec::new();
-    for file in 0..count {
-        if costs[file] != SPLIT {
-            continue;
-        }
+    let mut part_costs: Vec<u64> = Vec::new();
+    let cut = |file: usize, parts: &mut Vec<(u32, Part)>, part_costs: &mut Vec<u64>| -> Result<(), PackError> {
         let size = size(file);
         let len = max_part_len(size, profile, capacity)?;
         let mut offset = 0;
@@ -285,45 +276,77 @@ pub fn pack_ids(
             let this = len.min(size - offset);
             let cost = if this == len { full } else { EntryCost::of_file(this, profile) };
             parts.push((file as u32, Part { offset, len: this }));
-            costs.push(packed(cost));
+            part_costs.push(packed(cost));
             offset += this;
         }
-    }
-    let entries = count as u64 + parts.len() as u64;
-    if entries > u32::MAX as u64 {
-        return Err(PackError::TooMany { entries });
-    }
-    // The entries in input order: each file whole, or its parts.
-    let in_order = || {
-        let mut next_part = files as usize;
-        let costs = &costs;
-        let parts = &parts;
-        (0..files).flat_map(move |f| {
-            if costs[f as usize] != SPLIT {
-                return f..f + 1;
-            }
-            let start = next_part;
-            while next_part - (files as usize) < parts.len() && parts[next_part - files as usize].0 == f {
-                next_part += 1;
-            }
-            start as u32..next_part as u32
-        })
+        Ok(())
+    };
+    let too_many = |parts: usize| {
+        let entries = count as u64 + parts as u64;
+        if entries > u32::MAX as u64 {
+            return Err(PackError::TooMany { entries });
+        }
+        Ok(())
     };
     let seeds = open.len();
     let mut bins = match mode {
         Pack::BestFit => {
-            // Largest first; equal costs in input order (a file's parts by offset).
-            let mut keys: Vec<u128> = Vec::with_capacity(entries as usize);
-            keys.extend(in_order().map(|id| {
-                let file = if id < files { id } else { parts[(id - files) as usize].0 };
-                (((costs[id as usize] >> 1) as u128) << 64) | ((!file as u128) << 32) | id as u128
-            }));
+            // One sort key an entry, nothing else: the cost, the file inverted (equal costs in
+            // input order), then the part's rank in its file, whether the file was cut and
+            // whether the root is dag-pb. Sorted, taken largest first.
+            const CUT: u128 = u128::MAX;
+            let key = |cost: u64, file: usize, low: u32| {
+                (((cost >> 1) as u128) << 64) | ((!(file as u32) as u128) << 32) | low as u128
+            };
+            let mut keys: Vec<u128> =
+                (0..count).into_par_iter().map(|i| whole(i).map_or(CUT, |c| key(c, i, (c & 1) as u32))).collect();
+            for file in 0..count {
+                if keys[file] != CUT {
+                    continue;
+                }
+                let first = part_costs.len();
+                cut(file, &mut parts, &mut part_costs)?;
+                if part_costs.len() - first > 1 << 30 {
+                    return Err(PackError::TooMany { entries: count as u64 + part_costs.len() as u64 });
+                }
+                for (rank, &c) in part_costs[first..].iter().enumerate() {
+                    let k = key(c, file, ((rank as u32) << 2) | 2 | (c & 1) as u32);
+                    if rank == 0 {
+                        keys[file] = k;
+                    } else {
+                        keys.push(k);
+                    }
+                }
+            }
+            too_many(parts.len())?;
             keys.par_sort_unstable();
-            best_fit(open, keys, &costs, capacity)
+            best_fit(open, keys, files, &parts, capacity)
         }
-        Pack::KeepFolders => keep_folders(open, in_order(), &costs, &parts, files, folders, capacity),
+        Pack::KeepFolders => {
+            const CUT: u64 = u64::MAX;
+            let mut costs: Vec<u64> = (0..count).into_par_iter().map(|i| whole(i).unwrap_or(CUT)).collect();
+            for (file, &c) in costs.iter().enumerate() {
+                if c == CUT {
+                    cut(file, &mut parts, &mut part_costs)?;
+                }
+            }
+            too_many(parts.len())?;
+            costs.extend_from_slice(&part_costs);
+            // The entries in input order: each file whole, or its parts.
+            let mut next_part = 0;
+            let in_order = (0..files).flat_map(|f| {
+                if costs[f as usize] != CUT {
+                    return f..f + 1;
+                }
+                let start = next_part;
+                while next_part < parts.len() && parts[next_part].0 == f {
+                    next_part += 1;
+                }
+                files + start as u32..files + next_part as u32
+            });
+            keep_folders(open, in_order, &costs, &parts, files, folders, capacity)
+        }
     };
-    drop(costs);
     let file_of = |id: u32| if id < files { id } else { parts[(id - files) as usize].0 };
     for b in &mut bins {
         b.ids.sort_unstable_by_key(|&id| ((file_of(id) as u64) << 32) | id as u64);
@@ -338,17 +361,22 @@ pub fn pack_ids(
     Ok(Packing { files, parts, bins })
 }
 
-/// Best fit of the entries `keys` (cost, inverted file, ID; sorted) into `bins` (open batches
-/// first, then new ones appended), largest first.
-fn best_fit(mut bins: Vec<Slots>, mut keys: Vec<u128>, costs: &[u64], capacity: u64) -> Vec<Slots> {
+/// Best fit of the entries `keys` (sorted, see [`pack_ids`]) into `bins` (open batches first,
+/// then new ones appended), largest first.
+fn best_fit(mut bins: Vec<Slots>, mut keys: Vec<u128>, files: u32, parts: &[(u32, Part)], capacity: u64) -> Vec<Slots> {
     let mut free: BTreeSet<(u64, usize)> = (0..bins.len()).map(|i| (bins[i].free_for_one(capacity), i)).collect();
     while let Some(key) = keys.pop() {
         if keys.capacity() > 4096 && keys.len() < keys.capacity() / 4 {
             keys.shrink_to(keys.len() * 2);
         }
-        let id = key as u32;
-        let cost = costs[id as usize];
-        let found = free.range((cost >> 1, 0)..).next().copied();
+        let car_bytes = (key >> 64) as u64;
+        let file = !((key >> 32) as u32);
+        let low = key as u32;
+        let id = match low & 2 {
+            0 => file,
+            _ => files + parts.partition_point(|p| p.0 < file) as u32 + (low >> 2),
+        };
+        let found = free.range((car_bytes, 0)..).next().copied();
         let i = match found {
             Some(key) => {
                 free.remove(&key);
@@ -359,7 +387,7 @@ fn best_fit(mut bins: Vec<Slots>, mut keys: Vec<u128>, costs: &[u64], capacity: 
                 bins.len() - 1
             }
         };
-        bins[i].push(id, cost);
+        bins[i].push(id, (car_bytes << 1) | (low & 1) as u64);
         free.insert((bins[i].free_for_one(capacity), i));
     }
     bins
