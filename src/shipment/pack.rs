@@ -153,9 +153,11 @@ pub fn top_up(
         let cost = EntryCost::of_file(part.map_or(sizes[file], |p| p.len), profile);
         Item { file, part, cost }
     };
-    let mut bins = packing.bins.iter();
-    let added = bins.by_ref().take(open.len()).map(|b| b.ids.iter().map(|&id| item(id)).collect()).collect();
-    let fresh = bins
+    use rayon::prelude::*;
+    let (seeds, fresh) = packing.bins.split_at(open.len());
+    let added = seeds.iter().map(|b| b.ids.iter().map(|&id| item(id)).collect()).collect();
+    let fresh = fresh
+        .par_iter()
         .map(|b| {
             let bin = Bin { items: b.ids.iter().map(|&id| item(id)).collect(), own: b.own, dag_pb: b.dag_pb };
             debug_assert_eq!(bin.bound(), b.bound());
