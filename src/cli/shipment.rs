@@ -231,7 +231,7 @@ pub fn plan(a: PlanArgs) -> Result<()> {
     let files = splan::walk_tree(&resolved.paths, &resolved.names, false)?;
     splan::check_links_inside(&files, &resolved.base)?;
     if !a.include_carload_outputs {
-        splan::refuse_carload_outputs((0..files.len()).map(|i| files.path(i)))?;
+        files.refuse_carload_outputs()?;
     }
     let walked = start.elapsed();
     let base = Some(carload::shipment::file::path_to_name(&resolved.base));

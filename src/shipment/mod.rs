@@ -34,6 +34,7 @@ pub mod runner;
 pub mod size;
 pub mod source;
 pub mod status;
+pub mod walked;
 
 pub use file::{
     index_shipment, read_batch_at, read_shipment, write_shipment, Batch, BatchAt, BatchResult, FileRef, Header, Part,

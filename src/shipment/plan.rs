@@ -2,7 +2,7 @@
 //! into batches that fit the target piece.
 
 use super::file::{Batch, FileRef, Header, Ident, Shipment, FORMAT, VERSION};
-use super::pack::{pack, Bin, Item, PackError};
+use super::pack::{pack, pack_ids, Bin, Item, PackError, Slots};
 use crate::commp::{padded_piece_size, unpadded_piece_size};
 use crate::importer::ImportError;
 use crate::profile::Profile;
@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+
+pub use super::walked::{walk_tree, WalkedFiles};
 
 /// 32 GiB sector (padded bytes).
 pub const SECTOR_32GIB: u64 = 32 << 30;
@@ -278,192 +280,14 @@ pub fn walk_inputs(inputs: &[PathBuf]) -> Result<Vec<SourceFile>, PlanError> {
     Ok((0..w.len()).map(|i| w.source_file(i)).collect())
 }
 
-/// The files a walk found, held compactly: the walk's folder listings (about 60 bytes per entry
-/// with its name) and, per file, its listing and place in it. A file's walk path is made when
-/// asked for, from its folder's path and its name.
-#[derive(Debug, Default)]
-pub struct WalkedFiles {
-    listings: Vec<crate::walk::Listing>,
-    /// Walk path of each listing's folder (the roots listing's is unused).
-    dirs: Vec<PathBuf>,
-    /// Walk path of each input.
-    roots: Vec<PathBuf>,
-    /// Index of the roots listing.
-    roots_listing: u32,
-    /// (listing, child) of each file, in walk order.
-    files: Vec<(u32, u32)>,
-}
-
-impl WalkedFiles {
-    /// Number of files.
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
-    fn child(&self, i: usize) -> &crate::walk::Child {
-        let (l, c) = self.files[i];
-        &self.listings[l as usize].children[c as usize]
-    }
-
-    /// What file `i` is (a regular file or a symlink to one, unless the walk took specials).
-    pub fn kind(&self, i: usize) -> crate::walk::Kind {
-        self.child(i).kind
-    }
-
-    /// File `i`'s size.
-    pub fn size(&self, i: usize) -> u64 {
-        self.child(i).size
-    }
-
-    /// File `i`'s modification time.
-    pub fn mtime_ns(&self, i: usize) -> i64 {
-        self.child(i).mtime_ns
-    }
-
-    /// File `i`'s status-change time and inode.
-    pub fn ident(&self, i: usize) -> Ident {
-        self.child(i).ident
-    }
-
-    /// File `i`'s record in a shipment (the whole file).
-    pub fn file_ref(&self, i: usize) -> FileRef {
-        FileRef {
-            name: self.name(i),
-            size: self.size(i),
-            mtime_ns: self.mtime_ns(i),
-            ident: Some(self.ident(i)),
-            part: None,
-        }
-    }
-
-    /// File `i`'s walk path.
-    pub fn path(&self, i: usize) -> PathBuf {
-        use std::os::unix::ffi::OsStrExt;
-        let (l, c) = self.files[i];
-        if l == self.roots_listing {
-            return self.roots[c as usize].clone();
-        }
-        self.dirs[l as usize].join(std::ffi::OsStr::from_bytes(self.listings[l as usize].name(c as usize)))
-    }
-
-    /// File `i`'s name in the shipment ([`super::file::path_to_name`] of its walk path).
-    pub fn name(&self, i: usize) -> String {
-        super::file::path_to_name(&self.path(i))
-    }
-
-    /// The folder holding file `i` (its walk path's parent).
-    pub fn folder(&self, i: usize) -> &Path {
-        let (l, c) = self.files[i];
-        if l == self.roots_listing {
-            return self.roots[c as usize].parent().unwrap_or(Path::new(""));
-        }
-        &self.dirs[l as usize]
-    }
-
-    /// File `i` as a [`SourceFile`].
-    pub fn source_file(&self, i: usize) -> SourceFile {
-        SourceFile { name: self.name(i), size: self.size(i), mtime_ns: self.mtime_ns(i), ident: self.ident(i) }
-    }
-}
-
 /// [`walk_inputs`], keeping the files compact ([`WalkedFiles`]).
 pub fn walk_files(inputs: &[PathBuf]) -> Result<WalkedFiles, PlanError> {
     let names: Vec<PathBuf> = inputs.iter().map(|r| clean_path(r)).collect();
     walk_tree(inputs, &names, false)
 }
 
-/// The walk behind [`walk_files`] and [`crate::batch::walk`]: `inputs` are walked, and named by
-/// `names` (their walk paths). With `specials`, symlinks to folders and entries that are not
-/// regular files are listed as files (see [`WalkedFiles::kind`]) instead of being errors.
-pub fn walk_tree(inputs: &[PathBuf], names: &[PathBuf], specials: bool) -> Result<WalkedFiles, PlanError> {
-    use crate::walk::{walk, Kind, Listing, WalkOptions, ROOTS};
-    for root in inputs {
-        std::fs::metadata(root).map_err(|e| ImportError::io(root, e))?;
-    }
-    let listings = std::sync::Mutex::new(Vec::new());
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-    walk(inputs, &WalkOptions { threads, cost: &|_| 0, stop: &stop, outputs: false, readable: false }, &|l| {
-        listings.lock().unwrap().push(l)
-    });
-    let listings: Vec<Listing> = listings.into_inner().unwrap();
-    let by_folder: HashMap<u32, u32> = listings.iter().enumerate().map(|(k, l)| (l.folder, k as u32)).collect();
-    let roots_listing = by_folder[&ROOTS];
-    let mut dirs = vec![PathBuf::new(); listings.len()];
-    let roots: Vec<PathBuf> = names.to_vec();
-    let mut files = Vec::new();
-    // Depth-first over the listings, children in name order: the walk order of `walkdir`.
-    for (r, root) in inputs.iter().enumerate() {
-        let mut stack: Vec<(u32, usize)> = Vec::new();
-        let top = &listings[roots_listing as usize].children[r];
-        match top.kind {
-            Kind::Folder => match by_folder.get(&(r as u32)) {
-                Some(&l) => {
-                    dirs[l as usize] = roots[r].clone();
-                    stack.push((l, 0));
-                }
-                None => continue,
-            },
-            Kind::File | Kind::LinkToFile => {
-                files.push((roots_listing, r as u32));
-                continue;
-            }
-            Kind::LinkToFolder | Kind::Other if specials => {
-                files.push((roots_listing, r as u32));
-                continue;
-            }
-            Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(root.clone())),
-            Kind::Other => return Err(other_error(root.clone(), top.error.as_deref())),
-        }
-        while let Some((li, i)) = stack.pop() {
-            let l = &listings[li as usize];
-            if i == 0 {
-                if let Some(e) = &l.error {
-                    let dir = dirs[li as usize].clone();
-                    return Err(ImportError::Io { path: dir, source: std::io::Error::other(e.clone()) }.into());
-                }
-            }
-            if i >= l.children.len() {
-                continue;
-            }
-            stack.push((li, i + 1));
-            let c = &l.children[i];
-            let path = || {
-                use std::os::unix::ffi::OsStrExt;
-                dirs[li as usize].join(std::ffi::OsStr::from_bytes(l.name(i)))
-            };
-            match c.kind {
-                Kind::File | Kind::LinkToFile => files.push((li, i as u32)),
-                Kind::Folder => {
-                    if let Some(&sub) = by_folder.get(&(l.first + i as u32)) {
-                        dirs[sub as usize] = path();
-                        stack.push((sub, 0));
-                    }
-                }
-                Kind::LinkToFolder | Kind::Other if specials => files.push((li, i as u32)),
-                Kind::LinkToFolder => return Err(PlanError::SymlinkToFolder(path())),
-                Kind::Other => return Err(other_error(path(), c.error.as_deref())),
-            }
-        }
-    }
-    let mut walked = WalkedFiles { listings, dirs, roots, roots_listing, files };
-    if inputs.len() > 1 {
-        // Overlapping inputs name some files twice: keep the first.
-        let mut seen = std::collections::HashSet::new();
-        let keep: Vec<bool> = (0..walked.len()).map(|i| seen.insert(walked.name(i))).collect();
-        let mut k = keep.iter();
-        walked.files.retain(|_| *k.next().unwrap());
-    }
-    Ok(walked)
-}
-
 /// The error for an entry the walk could not ship: a special file, or what stat said.
-fn other_error(path: PathBuf, reason: Option<&str>) -> PlanError {
+pub(super) fn other_error(path: PathBuf, reason: Option<&str>) -> PlanError {
     let reason = reason.unwrap_or("not a regular file");
     for kind in ["FIFO", "socket", "device"] {
         if reason.starts_with(kind) {
@@ -660,18 +484,21 @@ pub fn plan_to(
     w: &mut dyn std::io::Write,
 ) -> Result<(Header, Vec<PlannedBatch>), PlanError> {
     check_options(o)?;
-    let sizes: Vec<u64> = (0..files.len()).map(|i| files.size(i)).collect();
+    if files.is_empty() {
+        return Err(PlanError::Empty);
+    }
     let folders =
         if o.pack == Pack::KeepFolders { folder_keys((0..files.len()).map(|i| files.folder(i))) } else { Vec::new() };
-    let bins = pack_files(&sizes, &folders, o)?;
-    drop(sizes);
-    let first = |it: &Item| it.part.is_none_or(|p| p.offset == 0);
-    let firsts = || bins.iter().flat_map(|b| &b.items).filter(|it| first(it));
+    let packing = pack_ids(Vec::new(), files.len(), &|i| files.size(i), &folders, &o.profile, o.capacity(), o.pack)?;
+    drop(folders);
+    let bins = &packing.bins;
+    let first = |id: u32| packing.part(id).is_none_or(|p| p.offset == 0);
+    let firsts = || bins.iter().flat_map(|b| &b.ids).filter(|&&id| first(id));
     let totals = Totals {
         batches: bins.len() as u64,
         files: firsts().count() as u64,
-        bytes: firsts().map(|it| files.size(it.file)).sum(),
-        car_bytes_bound: bins.iter().map(Bin::bound).sum(),
+        bytes: firsts().map(|&id| files.size(packing.file(id))).sum(),
+        car_bytes_bound: bins.iter().map(Slots::bound).sum(),
     };
     let header = header_with(o, inputs, base, totals);
     let io = |e: std::io::Error| PlanError::Write(e.to_string());
@@ -683,12 +510,13 @@ pub fn plan_to(
         let id = batch_id(i, bins.len());
         let bound = bin.bound();
         let piece_size = padded_piece_size(bound).max(o.min_piece_size);
-        let file_refs = bin.items.iter().map(|it| FileRef { part: it.part, ..files.file_ref(it.file) });
+        let file_refs =
+            bin.ids.iter().map(|&id| FileRef { part: packing.part(id), ..files.file_ref(packing.file(id)) });
         super::file::write_batch_json(w, &id, bound, piece_size, file_refs).map_err(io)?;
         planned.push(PlannedBatch {
             id,
-            files: bin.items.len() as u64,
-            parts: bin.items.iter().filter(|it| it.part.is_some()).count() as u64,
+            files: bin.ids.len() as u64,
+            parts: bin.ids.iter().filter(|&&id| packing.part(id).is_some()).count() as u64,
             car_size_bound: bound,
             piece_size,
         });

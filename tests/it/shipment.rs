@@ -1288,6 +1288,51 @@ fn a_streamed_plan_is_the_held_plan() {
     }
 }
 
+/// Peak memory of `carload plan` (issue #23 part 4): at most 64 MiB and 100 bytes a file, for
+/// 200,000 empty files in 2,000 folders, and at most 100 bytes a file above a plan of one
+/// file.
+#[test]
+#[ignore = "slow: 200,000 files written to a temporary folder (run with --include-ignored)"]
+fn plan_peak_memory_is_at_most_64_mib_and_100_bytes_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (folders, per) = (2000, 100);
+    for d in 0..folders {
+        let sub = dir.path().join(format!("data/d{d:04}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..per {
+            std::fs::File::create(sub.join(format!("f{:06}.json", d * per + f))).unwrap();
+        }
+    }
+    std::fs::create_dir_all(dir.path().join("one")).unwrap();
+    std::fs::write(dir.path().join("one/f"), b"x").unwrap();
+    // The child's peak resident set, as the kernel counts it (from `wait4`).
+    let peak = |input: &str| {
+        #[expect(clippy::zombie_processes, reason = "reaped by wait4, which reports its peak")]
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests")
+            .args(["plan", input, "-o", "s.jsonl", "-q", "--force"])
+            .spawn()
+            .unwrap();
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it for the child it reaps.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child, writing only to the two out-parameters.
+        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+        assert_eq!(pid, child.id() as i32);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "plan failed: {status}");
+        usage.ru_maxrss as u64 * 1024
+    };
+    let files = (folders * per) as u64;
+    let (alone, all) = (peak("one"), peak("data"));
+    assert!(all <= (64 << 20) + 100 * files, "peak RSS {} MiB for {files} files", all >> 20);
+    // And per file above what a plan of one file holds.
+    let slope = all.saturating_sub(alone) / files;
+    assert!(slope <= 100, "{slope} bytes a file (peak {} MiB, of one file {} MiB)", all >> 20, alone >> 20);
+    let shipment = std::fs::read_to_string(dir.path().join("s.jsonl")).unwrap();
+    assert_eq!(shipment.matches(".json\",").count() as u64, files);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sources exactly as planned, names inside the base (issue #18 parts 1 and 2)
 
