@@ -1,0 +1,261 @@
+//! Deals from a shipment (`carload segment plan|build`, `export --deals`): the plan's properties
+//! (every batch in exactly one deal, valid layouts, no two deals mergeable, determinism), the
+//! deals file read back without trust (bad files crafted byte by byte), and the commands.
+
+use carload::segment::deals::{self, Deal, DealsError, DealsPlan, Header, Piece};
+use carload::segment::{layout, Aggregate, Entry};
+use proptest::prelude::*;
+
+fn root(seed: u64) -> [u8; 32] {
+    let mut r = [0u8; 32];
+    for (i, b) in r.iter_mut().enumerate() {
+        *b = (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(i as u32 * 7) >> 8) as u8;
+    }
+    r[31] &= 0x3f;
+    r
+}
+
+/// Pieces of padded sizes `2^exps[i]` (CARs of half that).
+fn pieces(exps: &[u32]) -> Vec<Piece> {
+    exps.iter()
+        .enumerate()
+        .map(|(i, &e)| Piece { batch: format!("b{i:05}"), root: root(i as u64), size: 1 << e, car_size: (1 << e) / 2 })
+        .collect()
+}
+
+fn check_plan(ps: &[Piece], d: u64, plan: &[Deal]) {
+    // Every batch in exactly one deal.
+    let mut placed: Vec<&str> = plan.iter().flat_map(|d| d.segments.iter().map(|s| s.batch.as_str())).collect();
+    placed.sort();
+    let mut given: Vec<&str> = ps.iter().map(|p| p.batch.as_str()).collect();
+    given.sort();
+    assert_eq!(placed, given);
+    for (n, deal) in plan.iter().enumerate() {
+        assert_eq!(deal.id, deals::deal_id(n + 1));
+        // The layout is FRC-0058's placement, and the piece CID the aggregate's root.
+        let sizes: Vec<u64> = deal.segments.iter().map(|s| s.size).collect();
+        let offsets: Vec<u64> = deal.segments.iter().map(|s| s.offset).collect();
+        assert_eq!(layout::place(&sizes, d).unwrap(), offsets);
+        let entries = deal.segments.iter().map(|s| Entry { root: s.root, offset: s.offset, size: s.size }).collect();
+        assert_eq!(Aggregate::new(d, entries).unwrap().piece(), deal.piece);
+        for s in &deal.segments {
+            let p = ps.iter().find(|p| p.batch == s.batch).unwrap();
+            assert_eq!((s.root, s.size, s.car_size), (p.root, p.size, p.car_size));
+        }
+    }
+    // No two deals could be merged: placed largest first their pieces leave no gap, so a merge
+    // fits only if the sizes' sum and the count do. (Best fit guarantees it: the piece that
+    // opened the later deal did not fit the earlier one, which only grew since.)
+    for i in 0..plan.len() {
+        for j in i + 1..plan.len() {
+            let count = (plan[i].segments.len() + plan[j].segments.len()) as u64;
+            assert!(!layout::fits(count, plan[i].used() + plan[j].used(), d), "deals {i} and {j} could be one");
+        }
+    }
+    // At least as many deals as the bytes and the entries need.
+    let total: u64 = ps.iter().map(|p| p.size).sum();
+    let lower = total.div_ceil(layout::index_start(d)).max((ps.len() as u64).div_ceil(layout::max_entries(d)));
+    assert!(plan.len() as u64 >= lower);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn plans_place_every_batch_once_validly_and_tightly(
+        exps in prop::collection::vec(7u32..=15, 0..60),
+        deal_exp in 12u32..=17,
+        rotate in 0usize..60,
+    ) {
+        let d = 1u64 << deal_exp;
+        let ps = pieces(&exps);
+        match deals::plan(&ps, d) {
+            Ok(plan) => {
+                check_plan(&ps, d, &plan);
+                // Deterministic, and independent of the order the batches come in.
+                let mut turned = ps.clone();
+                if !turned.is_empty() {
+                    let k = rotate % turned.len();
+                    turned.rotate_left(k);
+                    turned.reverse();
+                }
+                prop_assert_eq!(deals::plan(&turned, d).unwrap(), plan.clone());
+                // The file round-trips.
+                let file = DealsPlan { header: header(d, plan.len()), deals: plan };
+                let mut bytes = Vec::new();
+                deals::write_plan(&mut bytes, &file).unwrap();
+                prop_assert_eq!(deals::parse_plan(&bytes).unwrap(), file);
+            }
+            Err(DealsError::TooLarge { size, .. }) => prop_assert!(size > layout::index_start(d)),
+            Err(e) => prop_assert!(false, "{e}"),
+        }
+    }
+}
+
+fn header(d: u64, n: usize) -> Header {
+    Header {
+        format: deals::FORMAT.into(),
+        version: deals::VERSION,
+        shipment: "ab".repeat(32),
+        deal_size: d,
+        cars: "out".into(),
+        deals: n as u64,
+    }
+}
+
+/// A valid deals file of a few deals (4 KiB deals: pieces of 128 B to 2 KiB).
+fn sample() -> (DealsPlan, Vec<u8>) {
+    let ps = pieces(&[11, 10, 10, 9, 8, 7, 7, 11, 9]);
+    let plan = deals::plan(&ps, 4096).unwrap();
+    let file = DealsPlan { header: header(4096, plan.len()), deals: plan };
+    let mut bytes = Vec::new();
+    deals::write_plan(&mut bytes, &file).unwrap();
+    (file, bytes)
+}
+
+fn refused(bytes: &[u8]) -> String {
+    match deals::parse_plan(bytes) {
+        Ok(_) => panic!("accepted:\n{}", String::from_utf8_lossy(bytes)),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!msg.contains('\n'), "{msg}");
+            msg
+        }
+    }
+}
+
+fn edit(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let s = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(s.contains(from), "{from}");
+    s.replacen(from, to, 1).into_bytes()
+}
+
+#[test]
+fn crafted_deals_files_are_refused_naming_line_and_field() {
+    let (file, bytes) = sample();
+    assert!(file.deals.len() >= 3, "{}", file.deals.len());
+    let d1 = &file.deals[0];
+    let seg0 = &d1.segments[0];
+    let v1 = d1.piece.cid_v1().to_string();
+    for (bad, want) in [
+        (edit(&bytes, "\"carload-deals\"", "\"carload-deal\""), "line 1: format:"),
+        (edit(&bytes, "\"version\":1", "\"version\":2"), "line 1: version:"),
+        (edit(&bytes, &"ab".repeat(32), &"AB".repeat(32)), "line 1: shipment:"),
+        (edit(&bytes, "\"deal_size\":4096", "\"deal_size\":4000"), "line 1: deal_size:"),
+        (edit(&bytes, "\"deals\":", "\"deals\":1"), "line 1: deals:"),
+        (edit(&bytes, "\"cars\":\"out\"", "\"cars\":\"\""), "line 1: cars:"),
+        (edit(&bytes, "\"cars\":\"out\"", "\"cars\":\"out\",\"extra\":1"), "line 1: record: unknown field `extra`"),
+        (edit(&bytes, "\"id\":\"deal-0001\"", "\"id\":\"deal-0002\""), "line 2: id:"),
+        (
+            edit(
+                &bytes,
+                &format!("\"piece_cid\":\"{v1}\""),
+                "\"piece_cid\":\"baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq\"",
+            ),
+            "line 2: piece_cid:",
+        ),
+        (edit(&bytes, "\"piece_cid_v2\":\"bafkzcib", "\"piece_cid_v2\":\"bafkzcic"), "line 2: piece_cid_v2:"),
+        (edit(&bytes, "\"piece_size\":4096", "\"piece_size\":8192"), "line 2: piece_size:"),
+        (edit(&bytes, &format!("\"car_size\":{}", seg0.car_size), "\"car_size\":0"), "line 2: segments[0].car_size:"),
+        (edit(&bytes, &format!("\"size\":{}", seg0.size), "\"size\":128"), "line 2: segments[0].size:"),
+        (edit(&bytes, &format!("\"batch\":\"{}\"", seg0.batch), "\"batch\":\"a/b\""), "line 2: segments[0].batch:"),
+        (edit(&bytes, "\"segments\":[", "\"segments\":[],\"x\":["), "line 2: record:"),
+        (bytes[..bytes.len() - 1].to_vec(), "does not end in a newline"),
+        ([&bytes[..], b"\n"].concat(), "blank line"),
+        (Vec::new(), "line 1: record: empty file"),
+        ([&bytes[..], &[0xff, b'\n']].concat(), "not UTF-8"),
+    ] {
+        let msg = refused(&bad);
+        assert!(msg.contains(want), "{want:?} not in {msg:?}");
+    }
+    // A batch in two deals.
+    let other = &file.deals[1].segments[0].batch;
+    let s = String::from_utf8(bytes.clone()).unwrap();
+    let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+    lines[2] = lines[2].replacen(&format!("\"batch\":\"{other}\""), &format!("\"batch\":\"{}\"", seg0.batch), 1);
+    let msg = refused((lines.join("\n") + "\n").as_bytes());
+    assert!(msg.starts_with("line 3: segments[0].batch: batch b"), "{msg}");
+}
+
+#[test]
+fn a_deal_reordered_is_refused_whether_or_not_its_offsets_follow() {
+    // The same pieces in another order lie elsewhere: with the old offsets the placement is
+    // wrong; with the offsets placement gives, the deal's root is another.
+    let plan = deals::plan(&pieces(&[9, 8, 7, 7]), 8192).unwrap();
+    let file = DealsPlan { header: header(8192, plan.len()), deals: plan };
+    let mut bytes = Vec::new();
+    deals::write_plan(&mut bytes, &file).unwrap();
+    let (n, line) = (0, 2);
+    let replace = |rec: &deals::DealRecord| {
+        let s = String::from_utf8(bytes.clone()).unwrap();
+        let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+        lines[line - 1] = serde_json::to_string(rec).unwrap();
+        lines.join("\n") + "\n"
+    };
+    let mut rec = deals::DealRecord::of(&file.deals[n]);
+    let last = rec.segments.len() - 1;
+    rec.segments.swap(1, last);
+    let msg = refused(replace(&rec).as_bytes());
+    assert!(msg.starts_with(&format!("line {line}: segments[1].offset:")), "{msg}");
+    let sizes: Vec<u64> = rec.segments.iter().map(|s| s.size).collect();
+    for (s, o) in rec.segments.iter_mut().zip(layout::place(&sizes, 8192).unwrap()) {
+        s.offset = o;
+    }
+    let msg = refused(replace(&rec).as_bytes());
+    assert!(msg.starts_with(&format!("line {line}: piece_cid:")), "{msg}");
+}
+
+#[test]
+fn every_byte_of_a_piece_cid_offset_or_size_changed_is_refused() {
+    let (_, bytes) = sample();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    // The value ranges of every piece_cid, offset, size and car_size.
+    let mut ranges = Vec::new();
+    for key in ["\"piece_cid\":\"", "\"offset\":", "\"size\":", "\"piece_size\":"] {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(key) {
+            let start = from + at + key.len();
+            let end = start + text[start..].find(['"', ',', '}']).unwrap();
+            ranges.push(start..end);
+            from = end;
+        }
+    }
+    assert!(ranges.len() > 30, "{}", ranges.len());
+    let mut tried = 0;
+    for r in ranges {
+        for i in r {
+            for c in [b'0', b'7', b'a', b'q', b'z'] {
+                if bytes[i] == c {
+                    continue;
+                }
+                let mut bad = bytes.clone();
+                bad[i] = c;
+                let line = bytes[..i].iter().filter(|&&b| b == b'\n').count() + 1;
+                let msg = refused(&bad);
+                assert!(msg.starts_with(&format!("line {line}: ")), "byte {i}: {msg}");
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 500, "{tried}");
+}
+
+#[test]
+fn any_byte_changed_is_refused_or_read_as_a_consistent_plan() {
+    let (_, bytes) = sample();
+    for i in 0..bytes.len() {
+        for c in [b'0', b'1', b'x', b'"', b'}', b'\n', b' ', b'\\'] {
+            let mut bad = bytes.clone();
+            bad[i] = c;
+            if let Ok(p) = deals::parse_plan(&bad) {
+                // Whatever is accepted is self-consistent: it writes and reads back as itself.
+                let mut again = Vec::new();
+                deals::write_plan(&mut again, &p).unwrap();
+                assert_eq!(deals::parse_plan(&again).unwrap(), p, "byte {i} = {c}");
+                for d in &p.deals {
+                    assert_eq!(d.aggregate().unwrap().piece(), d.piece);
+                }
+            }
+        }
+    }
+}
