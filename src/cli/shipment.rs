@@ -151,7 +151,8 @@ impl OutFolders {
     }
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+/// `--shard K/N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let err = || format!("invalid shard {s:?}: use K/N with 0 <= K < N, e.g. 0/4");
     let (k, n) = s.split_once('/').ok_or_else(err)?;
     let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| err())?, n.trim().parse().map_err(|_| err())?);

@@ -259,3 +259,87 @@ fn any_byte_changed_is_refused_or_read_as_a_consistent_plan() {
         }
     }
 }
+
+fn carload() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("carload").unwrap();
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn run(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    carload().current_dir(cwd).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `dir/s.jsonl` planned from 31 files into batches of 256 KiB pieces (128 KiB at least), and
+/// its CAR folder `dir/out` with the batches of `built` built (all when `None`).
+fn shipment(dir: &std::path::Path, built: Option<&[&str]>) -> usize {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..31usize {
+        std::fs::write(data.join(format!("f{i:03}")), crate::common::pseudo_random(20_000 + i * 3000, 7 + i as u64))
+            .unwrap();
+    }
+    let o = run(dir, &["plan", "data", "-o", "s.jsonl", "--piece-size", "256KiB", "--min-piece-size", "128KiB", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut args = vec!["build", "s.jsonl", "--out", "out", "-q"];
+    for b in built.unwrap_or(&[]) {
+        args.extend(["--batch", b]);
+    }
+    let o = run(dir, &args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s =
+        carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(dir.join("s.jsonl")).unwrap()))
+            .unwrap();
+    s.batches.len()
+}
+
+#[test]
+fn segment_plan_packs_only_built_batches_and_refuses_others_unless_built_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = shipment(dir.path(), Some(&["b00000", "b00002", "b00003"]));
+    assert!(n >= 6, "{n}");
+    let plan = ["segment", "plan", "s.jsonl", "--out", "out", "--deal-size", "1MiB", "-o", "deals.jsonl"];
+    let o = run(dir.path(), &plan);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("not packed: b00001 (not built)"), "{err}");
+    assert!(err.contains("--built-only"), "{err}");
+    assert!(!dir.path().join("deals.jsonl").exists(), "nothing written");
+    // A corrupt batch is named with its reason.
+    let car = dir.path().join("out/b00002.car");
+    let len = std::fs::metadata(&car).unwrap().len();
+    std::fs::File::options().write(true).open(&car).unwrap().set_len(len - 1).unwrap();
+    let o = run(dir.path(), &[&plan[..], &["--built-only"]].concat());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("not packed: b00002 (corrupt: b00002.car is"), "{err}");
+    let out = text(&o.stdout);
+    assert!(out.contains("Planned 1 deal of 1.0 MiB (8 index entries each) for 2 batches"), "{out}");
+    let p = deals::parse_plan(&std::fs::read(dir.path().join("deals.jsonl")).unwrap()).unwrap();
+    let batches: Vec<&str> = p.deals[0].segments.iter().map(|s| s.batch.as_str()).collect();
+    assert_eq!(batches, ["b00000", "b00003"]);
+    assert_eq!(p.header.cars, "out");
+    // The segments are the batches' own pieces.
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/b00000.json")).unwrap()).unwrap();
+    assert_eq!(p.deals[0].segments[0].piece().cid_v1().to_string(), r["piece_cid"].as_str().unwrap());
+    // An existing deals file is not replaced without --force.
+    let o = run(dir.path(), &[&plan[..], &["--built-only"]].concat());
+    assert!(text(&o.stderr).contains("already exists (use --force"), "{}", text(&o.stderr));
+    let o = run(dir.path(), &[&plan[..], &["--built-only", "--force"]].concat());
+    assert!(o.status.success());
+    // A deal size that holds no batch is an error naming it.
+    let o = run(
+        dir.path(),
+        &["segment", "plan", "s.jsonl", "--out", "out", "--deal-size", "256KiB", "-o", "d2.jsonl", "--built-only"],
+    );
+    assert!(
+        text(&o.stderr).contains("batch b00000: its piece of 256 KiB cannot go in a deal of 256 KiB"),
+        "{}",
+        text(&o.stderr)
+    );
+}
