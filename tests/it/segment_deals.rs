@@ -343,3 +343,168 @@ fn segment_plan_packs_only_built_batches_and_refuses_others_unless_built_only() 
         text(&o.stderr)
     );
 }
+
+#[test]
+fn a_deal_is_written_from_its_cars_each_rehashed_in_slots_of_its_planned_size() {
+    use carload::commp;
+    let dir = tempfile::tempdir().unwrap();
+    let cars = dir.path().join("cars");
+    std::fs::create_dir_all(&cars).unwrap();
+    // b00000 is a piece padded to a minimum piece size (4 KiB for a 1000-byte CAR).
+    let mut ps = Vec::new();
+    for (i, (len, size)) in [(1000usize, 4096u64), (3000, 0), (200, 0)].into_iter().enumerate() {
+        let bytes = crate::common::pseudo_random(len, 40 + i as u64);
+        let id = format!("b{i:05}");
+        std::fs::write(cars.join(format!("{id}.car")), &bytes).unwrap();
+        let p = commp::commp_of_bytes(&bytes).unwrap().pad_to(size);
+        ps.push(Piece { batch: id, root: p.root, size: p.padded_size, car_size: len as u64 });
+    }
+    let plan = deals::plan(&ps, 16 << 10).unwrap();
+    assert_eq!(plan.len(), 1);
+    let d = &plan[0];
+    assert_eq!(d.segments[0].size, 4096);
+    let path = dir.path().join("d.deal");
+    let f = std::fs::File::create(&path).unwrap();
+    deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap();
+    drop(f);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(commp::commp_of_bytes(&bytes).unwrap().root, d.piece.root, "the file's commP is the plan's");
+    let v = carload::segment::verify_deal(&std::fs::File::open(&path).unwrap(), &path, &mut carload::event::Ignore)
+        .unwrap();
+    assert_eq!(v.deal.root, d.piece.root);
+
+    // A CAR changed after planning fails the deal, naming its batch: same size, other bytes…
+    let car = cars.join("b00001.car");
+    let mut b = std::fs::read(&car).unwrap();
+    b[100] ^= 1;
+    std::fs::write(&car, &b).unwrap();
+    let f = std::fs::File::create(&path).unwrap();
+    let err = deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap_err();
+    assert!(matches!(&err, DealsError::PieceMismatch { batch, .. } if batch == "b00001"), "{err}");
+    // …or another size (refused before anything is read).
+    b.push(0);
+    std::fs::write(&car, &b).unwrap();
+    let err = deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap_err();
+    assert!(err.to_string().starts_with("batch b00001: "), "{err}");
+    assert!(matches!(err, DealsError::CarSize { expected: 3000, found: 3001, .. }));
+}
+
+fn built(stdout: &[u8]) -> Vec<String> {
+    text(stdout).lines().filter(|l| l.contains(" built:")).map(|l| l.split(' ').next().unwrap().to_string()).collect()
+}
+
+/// A planned shipment built whole, its deals planned into `dir/deals.jsonl` (deals of 1 MiB).
+fn planned_deals(dir: &std::path::Path) -> DealsPlan {
+    shipment(dir, None);
+    let o = run(dir, &["segment", "plan", "s.jsonl", "--out", "out", "--deal-size", "1MiB", "-o", "deals.jsonl", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    deals::parse_plan(&std::fs::read(dir.join("deals.jsonl")).unwrap()).unwrap()
+}
+
+#[test]
+fn segment_build_writes_each_deal_once_resumes_and_skips_what_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    assert!(plan.deals.len() >= 3, "{}", plan.deals.len());
+    let dl = dir.path().join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    // A killed builder left deal-0002's lock (no heartbeat for an hour) and a partial deal.
+    let lock = dl.join("deal-0002.lock");
+    std::fs::write(&lock, "host=dead pid=1 time=0 token=0\n").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+    std::fs::write(dl.join(".deal-0002.deal.abc123.partial"), b"half a deal").unwrap();
+    // A live builder holds deal-0003.
+    std::fs::write(dl.join("deal-0003.lock"), "host=alive pid=2 time=0 token=0\n").unwrap();
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--stale-after", "60"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ids = built(&o.stdout);
+    assert!(ids.contains(&"deal-0001".into()) && ids.contains(&"deal-0002".into()), "{ids:?}");
+    assert!(text(&o.stdout).contains("deal-0003 busy: claimed by host=alive"), "{}", text(&o.stdout));
+    assert!(!lock.exists() && !dl.join(".deal-0002.deal.abc123.partial").exists());
+    // Selected explicitly, a deal another builder holds is not a success (exit 75).
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal-index", "2"]);
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o.stderr));
+    std::fs::remove_file(dl.join("deal-0003.lock")).unwrap();
+    // The rerun builds only what is missing.
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut want: Vec<String> = plan.deals.iter().map(|d| d.id.clone()).collect();
+    want.retain(|id| !ids.contains(id));
+    assert_eq!(built(&o.stdout), want);
+    for d in &plan.deals {
+        let path = dl.join(format!("{}.deal", d.id));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(carload::commp::commp_of_bytes(&bytes).unwrap().root, d.piece.root, "{}", d.id);
+        let o = run(
+            dir.path(),
+            &["segment", "verify", path.to_str().unwrap(), "--piece-cid", &d.piece.cid_v1().to_string()],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    // A sidecar of another deal, or a truncated deal, is rebuilt; --deal picks by ID.
+    let d1 = dl.join("deal-0001.deal");
+    let len = std::fs::metadata(&d1).unwrap().len();
+    std::fs::File::options().write(true).open(&d1).unwrap().set_len(len - 1).unwrap();
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal", "deal-0001"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(built(&o.stdout), ["deal-0001"]);
+    assert!(text(&o.stderr).contains("deal-0001: deal-0001.deal is"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::metadata(&d1).unwrap().len(), len);
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal", "deal-0009"]);
+    assert!(text(&o.stderr).contains("no deal \"deal-0009\""), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_car_changed_after_planning_fails_its_deal_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    let victim = plan.deals[1].segments[0].batch.clone();
+    let car = dir.path().join(format!("out/{victim}.car"));
+    let mut b = std::fs::read(&car).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 0x40;
+    std::fs::write(&car, &b).unwrap();
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("deal-0002 FAILED: batch {victim}: ")) && err.contains("hashes to piece CID"),
+        "{err}"
+    );
+    assert!(err.contains("1 of"), "{err}");
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("dl"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("deal-0002") || n.contains(".partial")), "{names:?}");
+    assert!(names.contains(&"deal-0001.deal".to_string()), "{names:?}");
+}
+
+#[test]
+fn two_concurrent_builders_never_both_build_a_deal() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    std::fs::create_dir_all(dir.path().join("dl")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("carload");
+    let spawn = || {
+        std::process::Command::new(&bin)
+            .current_dir(dir.path())
+            .args(["segment", "build", "deals.jsonl", "-o", "dl"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success(), "{}{}", text(&a.stderr), text(&b.stderr));
+    let mut all = built(&a.stdout);
+    all.extend(built(&b.stdout));
+    all.sort();
+    let want: Vec<String> = plan.deals.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(all, want, "every deal built exactly once across both builders");
+    for id in &want {
+        assert!(!dir.path().join(format!("dl/{id}.lock")).exists());
+    }
+}
