@@ -402,3 +402,51 @@ fn write_outputs(d: &Deal, cars: &Path, dir: &Path, held: &dyn Fn() -> bool, a: 
     signals::forget(std::slice::from_ref(&temp));
     res.with_context(|| sidecar.display().to_string())
 }
+
+/// `carload export --deals`: the deals of a deals file checked against the shipment (its ID)
+/// and its built batches (`rows`), rendered in `format`; deals not built in `dir` and built
+/// batches in no deal are warned about on stderr.
+pub fn export_text(
+    shipment: &Path,
+    header: &carload::shipment::Header,
+    rows: &[carload::shipment::export::ExportRow],
+    deals_file: &Path,
+    dir: &Path,
+    format: carload::shipment::export::Format,
+    params: &carload::shipment::export::DealParams,
+) -> Result<String> {
+    use carload::shipment::export;
+    let plan = read_deals(deals_file)?;
+    let (file, index) = super::shipment::open_index(shipment)?;
+    let watched = index
+        .batches
+        .iter()
+        .map(|at| carload::shipment::read_batch_at(&file, header, at).map(|b| Watched::of(header, &b)))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| shipment.display().to_string())?;
+    let id = shipment_id(header, &watched);
+    let (deals, missing) =
+        export::deal_exports(&plan, &id, rows, dir).with_context(|| deals_file.display().to_string())?;
+    let text = export::deals_text(format, params, &deals).context("--deals: no deals in the shipment format")?;
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {} of {} deals not built in {} yet, left out: {}",
+            missing.len(),
+            plan.deals.len(),
+            dir.display(),
+            missing.join(", ")
+        );
+    }
+    let in_deals: std::collections::HashSet<&str> =
+        plan.deals.iter().flat_map(|d| d.segments.iter().map(|s| s.batch.as_str())).collect();
+    let outside: Vec<&str> = rows.iter().map(|(r, _)| r.batch.as_str()).filter(|b| !in_deals.contains(b)).collect();
+    if !outside.is_empty() {
+        eprintln!(
+            "warning: {} built batches are in no deal of {} (plan the deals again to include them): {}",
+            outside.len(),
+            deals_file.display(),
+            outside.join(", ")
+        );
+    }
+    Ok(text)
+}

@@ -5,6 +5,7 @@
 use carload::segment::deals::{self, Deal, DealsError, DealsPlan, Header, Piece};
 use carload::segment::{layout, Aggregate, Entry};
 use proptest::prelude::*;
+use std::io::Write as _;
 
 fn root(seed: u64) -> [u8; 32] {
     let mut r = [0u8; 32];
@@ -507,4 +508,90 @@ fn two_concurrent_builders_never_both_build_a_deal() {
     for id in &want {
         assert!(!dir.path().join(format!("dl/{id}.lock")).exists());
     }
+}
+
+#[test]
+fn export_with_deals_gives_each_built_deals_command_and_its_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal", "deal-0001", "deal-0002"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let export = |format: &str, deals: &str| {
+        run(
+            dir.path(),
+            &[
+                "export",
+                "s.jsonl",
+                "--out",
+                "out",
+                "--format",
+                format,
+                "--deals",
+                deals,
+                "--deal-dir",
+                "dl",
+                "--car-paths",
+                "as-given",
+                "--provider",
+                "f01234",
+            ],
+        )
+    };
+    let o = export("boost", "deals.jsonl");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("warning: {} of {} deals not built in dl yet", plan.deals.len() - 2, plan.deals.len())),
+        "{err}"
+    );
+    for d in &plan.deals[..2] {
+        let payload: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!("out/{}.json", d.segments[0].batch))).unwrap(),
+        )
+        .unwrap();
+        let cmd = format!(
+            "boost offline-deal --provider=f01234 --commp={} --piece-size={} --payload-cid={} ",
+            d.piece.cid_v1(),
+            d.piece.padded_size,
+            payload["payload_cid"].as_str().unwrap()
+        );
+        assert!(out.contains(&cmd), "{cmd}\n{out}");
+        assert!(out.contains(&format!("# SP: boostd import-data <deal-uuid> dl/{}.deal\n", d.id)), "{out}");
+        for s in &d.segments {
+            assert!(out.contains(&format!("#   {} {} at {} ", s.batch, s.piece().cid_v1(), s.offset)), "{out}");
+        }
+    }
+    assert!(!out.contains("deal-0003"), "{out}");
+    let lotus = text(&export("lotus", "deals.jsonl").stdout);
+    assert!(
+        lotus.contains(&format!(
+            "--manual-piece-cid={} --manual-piece-size={} ",
+            plan.deals[0].piece.cid_v1(),
+            plan.deals[0].piece.unpadded_size
+        )),
+        "{lotus}"
+    );
+    let csv = text(&export("csv", "deals.jsonl").stdout);
+    let row = format!(
+        "{},{},{},{},",
+        plan.deals[1].piece.cid_v1(),
+        plan.deals[1].piece.padded_size,
+        plan.deals[1].piece.unpadded_size,
+        plan.deals[1].piece.unpadded_size
+    );
+    assert!(csv.lines().nth(2).unwrap().starts_with(&row) && csv.contains(",dl/deal-0002.deal,deal-0002\n"), "{csv}");
+    // A deals file of another plan is refused.
+    let bytes = std::fs::read(dir.path().join("deals.jsonl")).unwrap();
+    let other = String::from_utf8(bytes).unwrap().replacen(&plan.header.shipment, &"0".repeat(64), 1);
+    std::fs::write(dir.path().join("other.jsonl"), other).unwrap();
+    let o = export("boost", "other.jsonl");
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("other.jsonl: the deals file is of another plan"), "{}", text(&o.stderr));
+    // A deal file tampered with after it was written is not counted built by its sidecar alone:
+    // its length is checked (the bytes are `segment verify`'s).
+    let d2 = dir.path().join("dl/deal-0002.deal");
+    std::fs::File::options().append(true).open(&d2).unwrap().write_all(b"x").unwrap();
+    let o = export("boost", "deals.jsonl");
+    assert!(!text(&o.stdout).contains("deal-0002.deal"), "{}", text(&o.stdout));
 }
