@@ -30,9 +30,10 @@ pub struct DealPlanArgs {
     /// Padded size of each deal: a power of two from 512 B to 64 GiB (e.g. 32GiB).
     #[arg(long, value_name = "SIZE", value_parser = crate::edge::options::size_arg)]
     pub deal_size: u64,
-    /// The deals file to write (JSON Lines).
+    /// The deals file to write (JSON Lines; default: beside the shipment, `s.jsonl` →
+    /// `s.deals.jsonl`, where the workstation looks for it).
     #[arg(short = 'o', long = "output", value_name = "DEALS")]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// Replace the deals file if it exists.
     #[arg(long, short)]
     pub force: bool,
@@ -94,7 +95,8 @@ fn not_packed(state: &State) -> Option<String> {
 
 /// Runs `carload segment plan`.
 pub fn plan(a: DealPlanArgs) -> Result<()> {
-    carload::output::check_target(&a.output, a.force)?;
+    let output = a.output.clone().unwrap_or_else(|| deals::default_path(&a.shipment));
+    carload::output::check_target(&output, a.force)?;
     layout::check_deal_size(a.deal_size)?;
     let Some(cars) = a.out.to_str().filter(|s| !s.is_empty() && !s.chars().any(char::is_control)) else {
         bail!("--out {}: the CAR folder must be a UTF-8 path without control characters", a.out.display());
@@ -155,13 +157,13 @@ pub fn plan(a: DealPlanArgs) -> Result<()> {
         },
         deals: planned,
     };
-    let out = AtomicFile::create(&a.output, a.force)?;
+    let out = AtomicFile::create(&output, a.force)?;
     let mut w = BufWriter::new(out.file());
-    deals::write_plan(&mut w, &plan).and_then(|_| w.flush()).with_context(|| a.output.display().to_string())?;
+    deals::write_plan(&mut w, &plan).and_then(|_| w.flush()).with_context(|| output.display().to_string())?;
     drop(w);
     out.commit()?;
     if !a.quiet {
-        print!("{}", summary(&plan, pieces.len(), &a.output, a.all));
+        print!("{}", summary(&plan, pieces.len(), &output, a.all));
     }
     Ok(())
 }

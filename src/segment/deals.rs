@@ -169,6 +169,14 @@ pub enum DealsError {
     },
 }
 
+/// Where a shipment's deals file goes by default, and where the workstation looks for it:
+/// beside the shipment file, `s.jsonl` → `s.deals.jsonl`.
+pub fn default_path(shipment: &Path) -> PathBuf {
+    let name = shipment.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
+    shipment.with_file_name(format!("{stem}.deals.jsonl"))
+}
+
 /// The ID of the `n`th deal (from 1): `deal-0001`.
 pub fn deal_id(n: usize) -> String {
     format!("deal-{n:04}")

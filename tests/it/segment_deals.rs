@@ -333,6 +333,14 @@ fn segment_plan_packs_only_built_batches_and_refuses_others_unless_built_only() 
     assert!(text(&o.stderr).contains("already exists (use --force"), "{}", text(&o.stderr));
     let o = run(dir.path(), &[&plan[..], &["--built-only", "--force"]].concat());
     assert!(o.status.success());
+    // Without -o, beside the shipment (where the workstation looks).
+    let o =
+        run(dir.path(), &["segment", "plan", "s.jsonl", "--out", "out", "--deal-size", "1MiB", "--built-only", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(dir.path().join("s.deals.jsonl")).unwrap(),
+        std::fs::read(dir.path().join("deals.jsonl")).unwrap()
+    );
     // A deal size that holds no batch is an error naming it.
     let o = run(
         dir.path(),
