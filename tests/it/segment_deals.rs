@@ -603,3 +603,49 @@ fn export_with_deals_gives_each_built_deals_command_and_its_batches() {
     let o = export("boost", "deals.jsonl");
     assert!(!text(&o.stdout).contains("deal-0002.deal"), "{}", text(&o.stdout));
 }
+
+/// A deal build ended by SIGTERM exits 143 and leaves neither its lock nor its temporary; the
+/// next run builds the deal.
+#[test]
+fn a_signalled_deal_build_leaves_nothing_and_the_next_run_builds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cars = dir.path().join("cars");
+    std::fs::create_dir_all(&cars).unwrap();
+    // A sparse CAR of 400 MiB of zeros (seconds to copy, no disk read): its piece is the zero
+    // piece of 512 MiB.
+    let len = 400u64 << 20;
+    std::fs::File::create(cars.join("b00000.car")).unwrap().set_len(len).unwrap();
+    let zero = carload::commp::commp_of_bytes(&[0u8; 127]).unwrap().pad_to(512 << 20);
+    let plan =
+        deals::plan(&[Piece { batch: "b00000".into(), root: zero.root, size: 512 << 20, car_size: len }], 1 << 30)
+            .unwrap();
+    let file = DealsPlan { header: Header { cars: "cars".into(), ..header(1 << 30, 1) }, deals: plan.clone() };
+    let mut bytes = Vec::new();
+    deals::write_plan(&mut bytes, &file).unwrap();
+    std::fs::write(dir.path().join("deals.jsonl"), bytes).unwrap();
+    let dl = dir.path().join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    let mut kid = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+        .current_dir(dir.path())
+        .args(["segment", "build", "deals.jsonl", "-o", "dl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let partial =
+        || std::fs::read_dir(&dl).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".partial"));
+    while !(dl.join("deal-0001.lock").exists() && partial()) {
+        assert!(start.elapsed().as_secs() < 60 && kid.try_wait().unwrap().is_none(), "no lock and temporary appeared");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    unsafe { libc::kill(kid.id() as i32, libc::SIGTERM) };
+    assert_eq!(kid.wait().unwrap().code(), Some(143));
+    let left: Vec<String> =
+        std::fs::read_dir(&dl).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(left.is_empty(), "left behind {left:?}");
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(built(&o.stdout), ["deal-0001"]);
+    assert_eq!(deals::judge_deal(&dl, &plan[0]).unwrap(), deals::Judged::Built);
+}
