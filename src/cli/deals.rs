@@ -6,7 +6,7 @@ use crate::edge::signals;
 use anyhow::{bail, Context, Result};
 use carload::human::{ibytes, plural};
 use carload::output::AtomicFile;
-use carload::segment::deals::{self, Deal, DealRecord, DealsPlan, Header, Judged, Piece};
+use carload::segment::deals::{self, Deal, DealsPlan, Header, Judged, Piece};
 use carload::segment::layout;
 use carload::shipment::drive::shipment_id;
 use carload::shipment::drives::DriveSet;
@@ -392,15 +392,12 @@ fn write_outputs(d: &Deal, cars: &Path, dir: &Path, held: &dyn Fn() -> bool, a: 
     let sidecar = deals::result_path(dir, &d.id);
     let file = AtomicFile::create_registered(&sidecar, true, &mut signals::create_registered)?;
     let temp = file.temp_path().to_path_buf();
-    let res = serde_json::to_writer(file.file(), &DealRecord::of(d))
-        .map_err(anyhow::Error::from)
-        .and_then(|()| Ok(writeln!(file.file())?))
-        .and_then(|()| {
-            if !held() {
-                bail!("lost the deal's lock to another builder; not committing");
-            }
-            Ok(file.commit()?)
-        });
+    let res = file.file().write_all(&deals::result_bytes(d)).map_err(anyhow::Error::from).and_then(|()| {
+        if !held() {
+            bail!("lost the deal's lock to another builder; not committing");
+        }
+        Ok(file.commit()?)
+    });
     signals::forget(std::slice::from_ref(&temp));
     res.with_context(|| sidecar.display().to_string())
 }

@@ -504,24 +504,30 @@ pub enum Judged {
     Other(String),
 }
 
-/// Judges deal `d` in `dir` by what is cheap to check: the sidecar (at most 16 MiB read, parsed
-/// strictly) equal to the plan's record, and `<id>.deal` a regular file of `D·127/128` bytes.
-/// `segment verify` checks the bytes. An I/O error other than "not found" is an `Err`.
+/// The bytes of deal `d`'s result sidecar: its record as a deal line, and a newline.
+pub fn result_bytes(d: &Deal) -> Vec<u8> {
+    let mut b = serde_json::to_vec(&DealRecord::of(d)).expect("records serialize");
+    b.push(b'\n');
+    b
+}
+
+/// Judges deal `d` in `dir` by what is cheap to check: the sidecar byte for byte the plan's
+/// record ([`result_bytes`]; no more than that is read), and `<id>.deal` a regular file of
+/// `D·127/128` bytes. `segment verify` checks the deal's bytes. An I/O error other than "not
+/// found" is an `Err`.
 pub fn judge_deal(dir: &Path, d: &Deal) -> io::Result<Judged> {
     use std::io::Read;
     let sidecar = result_path(dir, &d.id);
-    let mut text = Vec::new();
+    let want = result_bytes(d);
+    let mut text = Vec::with_capacity(want.len() + 1);
     match File::open(&sidecar) {
-        Ok(f) => f.take(16 << 20).read_to_end(&mut text)?,
+        Ok(f) => f.take(want.len() as u64 + 1).read_to_end(&mut text)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Judged::Missing),
         Err(e) => return Err(e),
     };
-    let name = sidecar.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    let Ok(r) = serde_json::from_slice::<DealRecord>(&text) else {
-        return Ok(Judged::Other(format!("{name} is not a deal result")));
-    };
-    if r != DealRecord::of(d) {
-        return Ok(Judged::Other(format!("{name} records another deal than the plan's {}", d.id)));
+    if text != want {
+        let name = sidecar.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        return Ok(Judged::Other(format!("{name} is not the result of the plan's {}", d.id)));
     }
     let path = deal_path(dir, &d.id);
     match std::fs::symlink_metadata(&path) {

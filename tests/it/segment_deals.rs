@@ -460,6 +460,17 @@ fn segment_build_writes_each_deal_once_resumes_and_skips_what_is_built() {
     assert_eq!(built(&o.stdout), ["deal-0001"]);
     assert!(text(&o.stderr).contains("deal-0001: deal-0001.deal is"), "{}", text(&o.stderr));
     assert_eq!(std::fs::metadata(&d1).unwrap().len(), len);
+    std::fs::copy(dl.join("deal-0002.deal.json"), dl.join("deal-0001.deal.json")).unwrap();
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal", "deal-0001"]);
+    assert_eq!(built(&o.stdout), ["deal-0001"]);
+    assert!(
+        text(&o.stderr)
+            .contains("deal-0001: deal-0001.deal.json is not the result of the plan's deal-0001; rebuilding"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl"]);
+    assert_eq!(text(&o.stdout).matches("skipped: already built").count(), plan.deals.len(), "{}", text(&o.stdout));
     let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal", "deal-0009"]);
     assert!(text(&o.stderr).contains("no deal \"deal-0009\""), "{}", text(&o.stderr));
 }
