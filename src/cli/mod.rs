@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod commd;
+pub mod deals;
 pub mod drive;
 pub mod extract;
 pub mod progress;

@@ -1,5 +1,6 @@
 //! `carload segment pack|list|proof|verify`: FRC-0058 data segments — client pieces (CARs)
-//! aggregated into one deal piece with a data segment index, and their inclusion proofs.
+//! aggregated into one deal piece with a data segment index, and their inclusion proofs
+//! (`segment plan|build`, deals from a shipment, are `cli::deals`).
 
 use super::progress::Progress;
 use anyhow::{bail, Context, Result};
@@ -34,6 +35,12 @@ pub enum SegmentCommand {
     /// Check a deal: every segment's commP against the index, every other byte zero, and the
     /// deal's piece CID (against --piece-cid if given).
     Verify(VerifyArgs),
+    /// Pack the built batches of a shipment into as few deals of --deal-size as placement
+    /// allows (best fit, decreasing): writes the deals file (JSON Lines).
+    Plan(super::deals::DealPlanArgs),
+    /// Write the deals of a deals file (<deal>.deal and <deal>.deal.json), each CAR re-hashed
+    /// while copied; resumable, several builders share the folder through locks.
+    Build(super::deals::DealBuildArgs),
 }
 
 /// `carload segment pack`.
@@ -162,6 +169,8 @@ pub fn segment_cmd(a: SegmentArgs) -> Result<()> {
         SegmentCommand::List(l) => list(l),
         SegmentCommand::Proof(p) => proof(p),
         SegmentCommand::Verify(v) => verify(v),
+        SegmentCommand::Plan(p) => super::deals::plan(p),
+        SegmentCommand::Build(b) => super::deals::build(b),
     }
 }
 

@@ -151,7 +151,8 @@ impl OutFolders {
     }
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+/// `--shard K/N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let err = || format!("invalid shard {s:?}: use K/N with 0 <= K < N, e.g. 0/4");
     let (k, n) = s.split_once('/').ok_or_else(err)?;
     let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| err())?, n.trim().parse().map_err(|_| err())?);
@@ -187,6 +188,13 @@ pub struct ExportArgs {
     /// Deal parameters.
     #[command(flatten)]
     pub deal: super::args::DealArgs,
+    /// A deals file of `segment plan`: export its deals (data segments, FRC-0058) instead of
+    /// the batches' own, each with the batches it holds (lotus, boost, curio, csv).
+    #[arg(long, value_name = "DEALS", requires = "deal_dir")]
+    pub deals: Option<PathBuf>,
+    /// With --deals: the folder `segment build -o` wrote the deals to.
+    #[arg(long, value_name = "DIR", requires = "deals")]
+    pub deal_dir: Option<PathBuf>,
 }
 
 /// How `carload export` writes CAR paths.
@@ -620,6 +628,19 @@ pub fn export_cmd(mut a: ExportArgs) -> Result<()> {
     if a.deal.provider.is_none() {
         a.deal.provider = cfg.provider.clone();
     }
+    if let (Some(deals), Some(dir)) = (&a.deals, &a.deal_dir) {
+        if a.format == Format::Shipment {
+            bail!("--deals exports deal commands or CSV (lotus, boost, curio, csv), not the shipment");
+        }
+        let (header, rows, _) = export_rows_indexed(&a.shipment, outs)?;
+        let dir = if a.car_paths == CarPaths::Absolute {
+            std::path::absolute(dir).unwrap_or(dir.clone())
+        } else {
+            dir.clone()
+        };
+        let text = super::deals::export_text(&a.shipment, &header, &rows, deals, &dir, a.format, &a.deal.params())?;
+        return write_export(&a, &text);
+    }
     let (text, missing, total) = if a.format == Format::Shipment {
         let s = read_shipment_file(&a.shipment)?;
         let (text, missing) = export::export_text(&s, outs, a.format, &a.deal.params())?;
@@ -643,6 +664,22 @@ pub fn export_cmd(mut a: ExportArgs) -> Result<()> {
             eprintln!("warning: {} batches are on drives not given, left out: {}", away.len(), away.join(", "));
         }
     }
+    write_export(&a, &text)?;
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        eprintln!(
+            "warning: {} of {} batches not built yet, left out: {}{}",
+            missing.len(),
+            total,
+            shown.join(", "),
+            if missing.len() > 10 { ", …" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// Writes an export to `-o` (atomically) or standard output.
+fn write_export(a: &ExportArgs, text: &str) -> Result<()> {
     match &a.output {
         Some(p) => {
             let f = carload::output::AtomicFile::create(p, a.force)?;
@@ -654,16 +691,6 @@ pub fn export_cmd(mut a: ExportArgs) -> Result<()> {
             o.write_all(text.as_bytes())?;
             o.flush()?;
         }
-    }
-    if !missing.is_empty() {
-        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
-        eprintln!(
-            "warning: {} of {} batches not built yet, left out: {}{}",
-            missing.len(),
-            total,
-            shown.join(", "),
-            if missing.len() > 10 { ", …" } else { "" }
-        );
     }
     Ok(())
 }

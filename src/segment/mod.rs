@@ -8,8 +8,11 @@
 //! - [`tree`]: the aggregate (a deal's index) and its hybrid Merkle tree (root, proofs);
 //! - [`proof`]: inclusion proofs, their verification and encodings;
 //! - [`pack`]: writing a deal from files in one read of each;
-//! - [`read`]: reading a deal's index back, and checking a deal against it.
+//! - [`read`]: reading a deal's index back, and checking a deal against it;
+//! - [`deals`]: the built batches of a shipment packed into deals (the plan, `deals.jsonl`, a
+//!   deal written and judged).
 
+pub mod deals;
 pub mod entry;
 pub mod fr32;
 pub mod layout;
@@ -19,7 +22,7 @@ pub mod read;
 pub mod tree;
 
 pub use entry::{Entry, EntryFault};
-pub use pack::{pack, pack_vouched, Packed};
+pub use pack::{pack, pack_sized, pack_vouched, Packed};
 pub use proof::{InclusionProof, ProofData, ProofError};
 pub use read::{read_index, verify_deal, Verified};
 pub use tree::Aggregate;

@@ -62,6 +62,32 @@ pub fn pack_vouched(
     out: Option<(&File, &Path)>,
     observer: &mut dyn Observer,
 ) -> Result<Packed, SegmentError> {
+    pack_with(inputs, vouched, None, deal_size, out, observer)
+}
+
+/// [`pack`], each input in a slot of the padded size `sizes` gives it (a power of two at least
+/// its own piece's: a piece padded to a minimum piece size, its root `PieceInfo::pad_to`'s).
+///
+/// # Panics
+/// If `sizes` does not give one size per input.
+pub fn pack_sized(
+    inputs: &[PathBuf],
+    sizes: &[u64],
+    deal_size: u64,
+    out: Option<(&File, &Path)>,
+    observer: &mut dyn Observer,
+) -> Result<Packed, SegmentError> {
+    pack_with(inputs, &[], Some(sizes), deal_size, out, observer)
+}
+
+fn pack_with(
+    inputs: &[PathBuf],
+    vouched: &[Option<[u8; 32]>],
+    slots: Option<&[u64]>,
+    deal_size: u64,
+    out: Option<(&File, &Path)>,
+    observer: &mut dyn Observer,
+) -> Result<Packed, SegmentError> {
     let mut files = Vec::with_capacity(inputs.len());
     for path in inputs {
         let file = File::open(path).map_err(io_err(path))?;
@@ -72,7 +98,16 @@ pub fn pack_vouched(
         commp::check_payload_size(meta.len()).map_err(|source| SegmentError::Commp { path: path.clone(), source })?;
         files.push((file, meta.len()));
     }
-    let sizes: Vec<u64> = files.iter().map(|(_, len)| commp::padded_piece_size(*len)).collect();
+    let mut sizes: Vec<u64> = files.iter().map(|(_, len)| commp::padded_piece_size(*len)).collect();
+    if let Some(slots) = slots {
+        assert_eq!(slots.len(), sizes.len(), "one slot size per input");
+        for (natural, &slot) in sizes.iter_mut().zip(slots) {
+            if !slot.is_power_of_two() || slot < *natural {
+                return Err(SegmentError::PieceSize { size: slot, deal: deal_size });
+            }
+            *natural = slot;
+        }
+    }
     let offsets = layout::place(&sizes, deal_size)?;
     if let Some((f, p)) = out {
         f.set_len(layout::unpadded(deal_size)).map_err(io_err(p))?;
@@ -83,7 +118,8 @@ pub fn pack_vouched(
         let dest = out.map(|(f, p)| (f, p, layout::unpadded(*offset)));
         let root = vouched.get(i).copied().flatten();
         let piece = copy_and_hash(file, path, *len, dest, root, observer)?;
-        pieces.push(piece);
+        // The rest of a larger slot is zeros (a hole): its root is the padded piece's.
+        pieces.push(piece.pad_to(sizes[i]));
     }
     let entries =
         pieces.iter().zip(&offsets).map(|(p, &offset)| Entry { root: p.root, offset, size: p.padded_size }).collect();

@@ -384,6 +384,9 @@ pub enum ExportError {
         /// The cause.
         source: FormatError,
     },
+    /// A deals file does not go with the shipment or its built batches.
+    #[error("{0}")]
+    Deals(String),
     /// Writing the export failed.
     #[error(transparent)]
     Write(#[from] io::Error),
@@ -500,6 +503,188 @@ pub fn export_text(
         }
     }
     Ok((render(s, rows.as_slice(), &missing, format, params)?, missing))
+}
+
+/// A segment of a deal as an export lists it (padded offset and size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentExport {
+    /// Batch ID.
+    pub batch: String,
+    /// The batch's piece CID v1.
+    pub piece_cid: String,
+    /// Padded offset in the deal.
+    pub offset: u64,
+    /// Padded size.
+    pub size: u64,
+}
+
+/// A built deal of data segments (FRC-0058, `segment build`) as an export lists it: the deal
+/// is made with its piece CID and padded size, and the `.deal` file is what the SP imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealExport {
+    /// Deal ID (`deal-0001`).
+    pub id: String,
+    /// The deal's piece CID v1.
+    pub piece_cid: String,
+    /// Padded deal size.
+    pub piece_size: u64,
+    /// Unpadded deal size (the `.deal` file's length).
+    pub piece_size_unpadded: u64,
+    /// The payload CID the deal proposal carries as its label: the first segment's batch's.
+    pub payload_cid: String,
+    /// The `.deal` file as shown.
+    pub file: String,
+    /// Its segments in placement order.
+    pub segments: Vec<SegmentExport>,
+}
+
+/// The deals of `plan` for an export: the plan must be of the shipment whose ID is
+/// `shipment_id`, every segment a built batch of `rows` with the piece the plan records; a deal
+/// counts when `segment build` wrote it in `dir` (its sidecar is the plan's and its file has
+/// the deal's length; `segment verify` checks the bytes). Returns the built deals (their files
+/// as `dir` joined with `<id>.deal` shows them) and the IDs of the others.
+pub fn deal_exports(
+    plan: &crate::segment::deals::DealsPlan,
+    shipment_id: &str,
+    rows: &[ExportRow],
+    dir: &Path,
+) -> Result<(Vec<DealExport>, Vec<String>), ExportError> {
+    use crate::segment::deals::{deal_path, judge_deal, Judged};
+    if plan.header.shipment != shipment_id {
+        return Err(ExportError::Deals(format!(
+            "the deals file is of another plan (shipment {}, this shipment is {shipment_id}); plan the deals again with `carload segment plan`",
+            plan.header.shipment
+        )));
+    }
+    let built: std::collections::HashMap<&str, &BatchResult> =
+        rows.iter().map(|(r, _)| (r.batch.as_str(), r)).collect();
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for d in &plan.deals {
+        let mut segments = Vec::with_capacity(d.segments.len());
+        for s in &d.segments {
+            let piece_cid = s.piece().cid_v1().to_string();
+            match built.get(s.batch.as_str()) {
+                None => {
+                    return Err(ExportError::Deals(format!(
+                        "{}: batch {} is not built in the CAR folder given",
+                        d.id, s.batch
+                    )))
+                }
+                Some(r) if r.piece_cid != piece_cid || r.piece_size != s.size || r.car_size != s.car_size => {
+                    return Err(ExportError::Deals(format!(
+                        "{}: batch {} is now piece {} ({} bytes of CAR), the deals plan holds {piece_cid} ({} bytes): rebuilt since planning; plan the deals again",
+                        d.id, s.batch, r.piece_cid, r.car_size, s.car_size
+                    )))
+                }
+                Some(_) => {}
+            }
+            segments.push(SegmentExport { batch: s.batch.clone(), piece_cid, offset: s.offset, size: s.size });
+        }
+        match judge_deal(dir, d) {
+            Ok(Judged::Built) => {}
+            Ok(_) => {
+                missing.push(d.id.clone());
+                continue;
+            }
+            Err(e) => {
+                return Err(ExportError::Unreadable { batch: d.id.clone(), reason: format!("{}: {e}", dir.display()) })
+            }
+        }
+        out.push(DealExport {
+            id: d.id.clone(),
+            piece_cid: d.piece.cid_v1().to_string(),
+            piece_size: d.piece.padded_size,
+            piece_size_unpadded: d.piece.unpadded_size,
+            payload_cid: built[d.segments[0].batch.as_str()].payload_cid.clone(),
+            file: deal_path(dir, &d.id).display().to_string(),
+            segments,
+        });
+    }
+    Ok((out, missing))
+}
+
+/// The text of the deal formats and CSV for deals of data segments: for each deal its segments
+/// (as comments) and its deal command, the SP's import line naming the `.deal` file; CSV rows
+/// as for batches (`car_file` the `.deal` file, `car_size` its length, `batch` the deal ID).
+/// `None` for the shipment format.
+pub fn deals_text(format: Format, p: &DealParams, deals: &[DealExport]) -> Option<String> {
+    let mut out = String::new();
+    match format {
+        Format::Shipment => return None,
+        Format::Csv => {
+            out.push_str(CSV_HEADER);
+            out.push('\n');
+            for d in deals {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    d.piece_cid,
+                    d.piece_size,
+                    d.piece_size_unpadded,
+                    d.piece_size_unpadded,
+                    d.payload_cid,
+                    csv_field(&d.file),
+                    csv_field(&d.id)
+                ));
+            }
+        }
+        Format::Lotus | Format::Boost | Format::Curio => {
+            out.push_str(&format!(
+                "# carload shipment export: deals of data segments (FRC-0058), {} ({})\n",
+                format.name(),
+                if format == Format::Lotus { "--manual-piece-size is UNPADDED" } else { "--piece-size is PADDED" }
+            ));
+            out.push_str(&format!(
+                "# {} deals; each holds built batches as segments (make these deals, not the batches' own); the payload CID is the first segment's\n",
+                deals.len()
+            ));
+            for d in deals {
+                out.push_str(&format!(
+                    "\n# {}: {} (piece {} padded / {} unpadded), {} segments:\n",
+                    d.id,
+                    crate::text::escape_controls(&d.file),
+                    d.piece_size,
+                    d.piece_size_unpadded,
+                    d.segments.len()
+                ));
+                for s in &d.segments {
+                    out.push_str(&format!(
+                        "#   {} {} at {} ({} bytes padded)\n",
+                        crate::text::escape_controls(&s.batch),
+                        s.piece_cid,
+                        s.offset,
+                        s.size
+                    ));
+                }
+                let piece = DealPiece {
+                    payload_cid: &d.payload_cid,
+                    piece_cid: &d.piece_cid,
+                    piece_size: d.piece_size,
+                    piece_size_unpadded: d.piece_size_unpadded,
+                };
+                match format {
+                    Format::Lotus => out.push_str(&lotus_command(p, &piece)),
+                    Format::Boost => {
+                        out.push_str(&boost_command(p, &piece));
+                        out.push_str(&format!(
+                            "\n# SP: boostd import-data <deal-uuid> {}",
+                            crate::text::escape_controls(&shell_word(&d.file))
+                        ));
+                    }
+                    _ => {
+                        out.push_str(&curio_command(p, &piece));
+                        out.push_str(&format!(
+                            "\n# SP: curio market add-url --url <url-of-{}> <deal-uuid> {}",
+                            crate::text::escape_controls(&d.id),
+                            d.piece_size_unpadded
+                        ));
+                    }
+                }
+                out.push('\n');
+            }
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

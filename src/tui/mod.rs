@@ -13,6 +13,7 @@ pub mod app;
 pub mod batches;
 pub mod builds;
 pub mod config;
+pub mod deals;
 pub mod drives;
 pub mod history;
 pub mod keys;

@@ -69,13 +69,16 @@ fn settle(app: &mut App, effects: Vec<Effect>) {
                 worker::build_blocking(batch, header, out, drive, cancel, &tx);
             }
             Effect::AddDrive(dir) => DRIVES.with(|d| d.lock().unwrap().add(dir)),
-            Effect::Watch { out, drives, header, batches, stale_after } if !drives.is_empty() => {
+            Effect::Watch { out, drives, header, batches, stale_after, .. } if !drives.is_empty() => {
                 let (seen, d) = worker::poll_drives(&drives, &header, &batches, stale_after);
                 let _ = tx.send(Msg::Drives(d));
                 let _ = tx.send(Msg::Watched { at: 1.0, seen });
                 let _ = out;
             }
-            Effect::Watch { out, header, batches, stale_after, .. } => {
+            Effect::Watch { out, header, batches, stale_after, deals, .. } => {
+                if let Some(path) = deals {
+                    let _ = tx.send(Msg::Deals(super::deals::read(&path, &header, &batches)));
+                }
                 let _ = tx.send(Msg::Watched { at: 1.0, seen: worker::poll(&out, &header, &batches, stale_after) });
             }
             e => {
@@ -2335,4 +2338,66 @@ fn remembered_output_folders_read_old_and_new_entries() {
     assert!(text.contains(r#""/s/b.jsonl":["/mnt/d1","/mnt/d2"]"#), "{text}");
     let back: State = serde_json::from_str(&text).unwrap();
     assert_eq!(back, s);
+}
+
+/// The deals file `segment plan` writes beside the shipment is read by the watcher: the details
+/// line says which deal a batch is in and the deal's fill; a file of another plan says so.
+#[test]
+fn a_shipments_deals_file_shows_each_batchs_deal_and_fill() {
+    use carload::segment::deals;
+    let (d, mut app) = packed(512 << 10);
+    let e = keys(&mut app, "B");
+    settle(&mut app, e);
+    assert!(app.batches.list.iter().all(|b| b.result.is_some()), "{:?}", app.builds.log);
+    let ship = d.path().join("ship.jsonl");
+    let s = carload::shipment::read_shipment(std::io::BufReader::new(std::fs::File::open(&ship).unwrap())).unwrap();
+    // What `carload segment plan ship.jsonl --out out --deal-size 2MiB` writes.
+    let watched: Vec<_> = s.batches.iter().map(|b| carload::shipment::status::Watched::of(&s.header, b)).collect();
+    let pieces: Vec<_> = app
+        .batches
+        .list
+        .iter()
+        .map(|b| {
+            let r = b.result.as_ref().unwrap();
+            let p = carload::segment::parse_piece_cid(&r.piece_cid).unwrap();
+            deals::Piece { batch: b.id.clone(), root: p.root, size: r.piece_size, car_size: r.car_size }
+        })
+        .collect();
+    let planned = deals::plan(&pieces, 2 << 20).unwrap();
+    let header = deals::Header {
+        format: deals::FORMAT.into(),
+        version: deals::VERSION,
+        shipment: carload::shipment::drive::shipment_id(&s.header, &watched),
+        deal_size: 2 << 20,
+        cars: "out".into(),
+        deals: planned.len() as u64,
+    };
+    let plan = deals::DealsPlan { header, deals: planned };
+    let mut bytes = Vec::new();
+    deals::write_plan(&mut bytes, &plan).unwrap();
+    let path = deals::default_path(&ship);
+    assert_eq!(path, d.path().join("ship.deals.jsonl"));
+    std::fs::write(&path, &bytes).unwrap();
+    // Reopened, the watcher's first poll reads it.
+    let mut again = App::new(app.settings.clone(), (160, 40));
+    again.load_batches(s.batches.clone());
+    scan(&mut again, &[PathBuf::from(&app.settings.inputs[0])]);
+    let seen = again.deals_seen.clone().expect("the deals file is read");
+    assert_eq!(seen.error, None);
+    assert_eq!(seen.deals.len(), plan.deals.len());
+    let first = &plan.deals[0];
+    again.update(code(KeyCode::Tab));
+    let text = screen(&mut again, 160, 40);
+    let want = format!("in {} ({} batches, fill {:.1}%)", first.id, first.segments.len(), first.fill() * 100.0);
+    let b0 = &again.batches.list[0].id;
+    assert!(first.segments.iter().any(|s| &s.batch == b0), "b00000 is in the first deal");
+    assert!(text.contains(&want), "{want}\n{text}");
+    // A deals file of another plan is not taken for this one's.
+    let other = String::from_utf8(bytes).unwrap().replacen(&plan.header.shipment, &"0".repeat(64), 1);
+    std::fs::write(&path, other).unwrap();
+    let seen = super::deals::read(&path, &s.header, &watched).unwrap();
+    assert_eq!(seen.error.as_deref(), Some("of another plan (plan the deals again)"));
+    assert!(seen.line_of(b0).unwrap().starts_with("deals file ship.deals.jsonl: of another plan"));
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(super::deals::read(&path, &s.header, &watched), None);
 }

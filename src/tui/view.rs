@@ -746,6 +746,10 @@ fn details(app: &App) -> String {
             }
             _ => {}
         }
+        if let Some(line) = app.deals_seen.as_ref().and_then(|d| d.line_of(&b.id)) {
+            // Before the result's CIDs: the line is cut from its end.
+            s.push_str(&format!(" · {line}"));
+        }
         if let Some(r) = &b.result {
             s.push_str(&format!(" · built: payload {} · piece {} · i shows all", r.payload_cid, r.piece_cid));
         }

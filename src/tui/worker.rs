@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// What the watcher polls: the output folder, the drive set's folders (none: the output folder
 /// alone), the header and records of the batches, the stale limit in seconds.
-type Watching = Arc<std::sync::Mutex<Option<(PathBuf, Vec<PathBuf>, Header, Arc<Vec<Watched>>, u64)>>>;
+type Watching = Arc<std::sync::Mutex<Option<(PathBuf, Vec<PathBuf>, Header, Arc<Vec<Watched>>, u64, Option<PathBuf>)>>>;
 
 /// The drive set the build slots share.
 pub type Drives = Arc<std::sync::Mutex<super::drives::Session>>;
@@ -139,8 +139,8 @@ impl Workers {
                     c.store(true, Ordering::SeqCst);
                 }
             }
-            Effect::Watch { out, drives, header, batches, stale_after } => {
-                *self.watch.lock().unwrap() = Some((out, drives, header, batches, stale_after));
+            Effect::Watch { out, drives, header, batches, stale_after, deals } => {
+                *self.watch.lock().unwrap() = Some((out, drives, header, batches, stale_after, deals));
                 if !self.watching {
                     self.watching = true;
                     let watch = self.watch.clone();
@@ -370,7 +370,12 @@ fn build(mut job: Job, tx: &Sender<Msg>) {
 /// Polls the output folder (or each drive) every 3 s for the watched batches' locks and results.
 fn watch_loop(watch: &Watching, tx: &Sender<Msg>) {
     loop {
-        let Some((out, drives, header, batches, stale_after)) = watch.lock().unwrap().clone() else { return };
+        let Some((out, drives, header, batches, stale_after, deals)) = watch.lock().unwrap().clone() else { return };
+        if let Some(path) = &deals {
+            if tx.send(Msg::Deals(super::deals::read(path, &header, &batches))).is_err() {
+                return;
+            }
+        }
         let seen = if drives.is_empty() {
             poll(&out, &header, &batches, stale_after)
         } else {

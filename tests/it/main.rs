@@ -25,6 +25,7 @@ mod library_purity;
 mod profiles;
 mod receive;
 mod segment;
+mod segment_deals;
 mod shipment;
 mod slurm;
 #[cfg(unix)]

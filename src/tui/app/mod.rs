@@ -304,6 +304,8 @@ pub enum Msg {
     /// What the watcher saw of the drive set (sent before the [`Msg::Watched`] of the same
     /// poll).
     Drives(super::drives::DrivesSeen),
+    /// The shipment's deals file as the watcher read it (`None`: there is none).
+    Deals(Option<super::deals::DealsSeen>),
     /// A batch's files were stat'ed again (for a re-plan).
     Restated {
         /// Batch ID.
@@ -388,6 +390,8 @@ pub enum Effect {
         batches: std::sync::Arc<Vec<carload::shipment::status::Watched>>,
         /// Seconds after which a lock not refreshed is stale.
         stale_after: u64,
+        /// The shipment's deals file (read when it exists: [`Msg::Deals`]).
+        deals: Option<PathBuf>,
     },
     /// Write an export file (atomically; `overwrite` when the operator agreed).
     Export {
@@ -681,6 +685,8 @@ pub struct App {
     pub history: super::history::History,
     /// What the watcher last saw of the drive set (with `--out` repeated).
     pub drives_seen: Option<super::drives::DrivesSeen>,
+    /// The shipment's deals file (`segment plan`) as the watcher last read it.
+    pub deals_seen: Option<super::deals::DealsSeen>,
     watched_outs: Vec<PathBuf>,
 }
 
@@ -740,6 +746,7 @@ impl App {
             seen_unbuilt: Default::default(),
             history: Default::default(),
             drives_seen: None,
+            deals_seen: None,
             watched_outs: Vec::new(),
         }
         .with_deal()
@@ -935,7 +942,9 @@ impl App {
                 let watched = batches.iter().map(|b| carload::shipment::status::Watched::of(&header, b)).collect();
                 let (out, stale_after) = (out.clone(), self.settings.stale_after);
                 let drives = self.settings.drives.clone();
-                effects.push(Effect::Watch { out, drives, header, batches: std::sync::Arc::new(watched), stale_after });
+                let deals = self.settings.shipment.as_deref().map(carload::segment::deals::default_path);
+                let batches = std::sync::Arc::new(watched);
+                effects.push(Effect::Watch { out, drives, header, batches, stale_after, deals });
             }
         }
         effects
@@ -1039,6 +1048,10 @@ impl App {
                 self.expire_message(at);
                 let done = self.shipment_done();
                 self.builds.tick(at, done);
+                Vec::new()
+            }
+            Msg::Deals(d) => {
+                self.deals_seen = d;
                 Vec::new()
             }
             Msg::Drives(d) => {
