@@ -584,6 +584,23 @@ impl PieceHasher {
         self.kernel.node(&left, &right)
     }
 
+    /// Adds the roots of whole units `0..roots.len()` hashed elsewhere, as if their bytes had
+    /// been written (the hasher must be empty).
+    fn add_unit_roots(&mut self, roots: &[[u8; 32]]) -> Result<(), CommpError> {
+        assert_eq!(self.written, 0, "unit roots go into an empty hasher");
+        let end = roots.len() as u64 * self.unit_bytes();
+        check_payload_size(end)?;
+        if end == 0 {
+            return Ok(());
+        }
+        self.cover(0, end)?;
+        self.written = end;
+        for (unit, root) in roots.iter().enumerate() {
+            self.insert_root(self.unit_level(), unit as u64, *root);
+        }
+        Ok(())
+    }
+
     /// Completes the piece over payload `[0, total_len)`.
     ///
     /// Fails if any byte of that range was not written, or a byte past it was.
@@ -654,12 +671,14 @@ pub fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Bytes of a mapped file hashed per call (64 units: enough parallel work for many cores).
-const MAP_WINDOW: usize = 64 * 127 * UNIT_QUADS;
+/// Bytes of a mapped file released at a time once hashed (keeps resident memory at about this
+/// much plus a unit per thread, and the `madvise` calls few).
+const RELEASE_BYTES: usize = 32 * 127 * UNIT_QUADS;
 
-/// commP of a regular file's contents, hashed straight from a read-only memory map in windows
-/// of about 64 MiB (no copy into buffers; units of each window hashed in parallel). Pages of
-/// finished windows are released so resident memory stays at about one window. Returns `None`
+/// commP of a regular file's contents, hashed straight from a read-only memory map (no copy
+/// into buffers). Every thread of the pool takes the next whole unit from a shared counter until
+/// none is left, so the threads never wait for each other before the last unit; pages behind the
+/// units all finished are released, so resident memory stays at about 32 MiB. Returns `None`
 /// when the file cannot be mapped (the caller then reads it with [`commp_of_reader`]). The map
 /// is registered ([`crate::importer::input::Map`]), so the CLI reports a file that shrinks while
 /// it is read as an error naming `path`.
@@ -673,19 +692,75 @@ pub fn commp_of_file(file: &std::fs::File, path: &std::path::Path) -> Option<Res
     }
     let map = crate::importer::input::Map::new(file, usize::try_from(len).ok()?, path).ok()?;
     let _ = map.advise(memmap2::Advice::Sequential);
-    let mut h = PieceHasher::new();
-    let mut off = 0usize;
-    while off < map.len() {
-        let end = (off + MAP_WINDOW).min(map.len());
-        if let Err(e) = h.write_at(off as u64, &map[off..end]) {
-            return Some(Err(e));
-        }
+    let release = |start: usize, end: usize| {
         // SAFETY: DONTNEED on a read-only file mapping only drops our page references; the
         // next access would re-read the file, and this range is not accessed again.
-        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off) };
-        off = end;
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+    };
+    Some(commp_of_mapped(&map, release))
+}
+
+/// commP of `data`: its whole units hashed by every thread of the pool, each taking the next
+/// unit from a shared counter; `release(start, end)` is called with page-aligned ranges of
+/// `data` that are hashed and not read again, in order.
+fn commp_of_mapped(data: &[u8], release: impl Fn(usize, usize) + Sync) -> Result<PieceInfo, CommpError> {
+    let mut h = PieceHasher::new();
+    let ub = h.unit_bytes() as usize;
+    let units = data.len() / ub;
+    let roots = unit_roots_parallel(h.kernel, &data[..units * ub], h.unit_quads, &release);
+    h.add_unit_roots(&roots)?;
+    h.write_at((units * ub) as u64, &data[units * ub..])?;
+    h.finish(data.len() as u64)
+}
+
+/// Roots of the whole units of `data` (`127 · unit_quads` bytes each), hashed on every thread
+/// of the current rayon pool; see [`commp_of_mapped`] for `release`.
+fn unit_roots_parallel(
+    kernel: Kernel,
+    data: &[u8],
+    unit_quads: usize,
+    release: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<[u8; 32]> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    const PAGE: usize = 4096;
+    let ub = 127 * unit_quads;
+    let units = data.len() / ub;
+    let next = AtomicUsize::new(0);
+    // Units finished out of order, the first unit not finished, and the bytes released so far.
+    let frontier = Mutex::new((std::collections::BTreeSet::new(), 0usize, 0usize));
+    let work = || {
+        let mut mine = Vec::new();
+        loop {
+            let u = next.fetch_add(1, Ordering::Relaxed);
+            if u >= units {
+                return mine;
+            }
+            mine.push((u, tree::subtree_root(kernel, &data[u * ub..(u + 1) * ub], unit_quads)));
+            let mut f = frontier.lock().unwrap_or_else(|e| e.into_inner());
+            let (done, first, released) = &mut *f;
+            done.insert(u);
+            while done.remove(first) {
+                *first += 1;
+            }
+            let end = (*first * ub) / PAGE * PAGE;
+            if end >= *released + RELEASE_BYTES || (*first == units && end > *released) {
+                release(*released, end);
+                *released = end;
+            }
+        }
+    };
+    let threads = rayon::current_num_threads().min(units.max(1));
+    let per_thread: Vec<Vec<(usize, [u8; 32])>> = if threads <= 1 {
+        vec![work()]
+    } else {
+        rayon::broadcast(|ctx| if ctx.index() < threads { work() } else { Vec::new() })
+    };
+    let mut roots = vec![[0u8; 32]; units];
+    for (u, root) in per_thread.into_iter().flatten() {
+        roots[u] = root;
     }
-    Some(h.finish(len))
+    roots
 }
 
 /// commP of everything `r` yields, read in blocks of about 8 MiB.

@@ -372,12 +372,38 @@ fn pad_to_equals_zero_filled_payload() {
 #[test]
 fn mapped_file_equals_bytes() {
     use std::io::Write as _;
-    // Sizes around the mapping window and unit boundaries, plus tiny and empty files.
-    for len in [0usize, 1, 65, 127 * UNIT_QUADS + 1, MAP_WINDOW - 1, MAP_WINDOW + 127 * UNIT_QUADS + 5] {
+    // Sizes around the release step and unit boundaries, plus tiny and empty files.
+    let ub = 127 * UNIT_QUADS;
+    for len in [0usize, 1, 65, ub - 1, ub, ub + 1, RELEASE_BYTES - 1, RELEASE_BYTES + ub + 5] {
         let data = noise(len, len as u64 + 3);
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&data).unwrap();
         let got = commp_of_file(&f, std::path::Path::new("test")).expect("regular files can be mapped").unwrap();
         assert_eq!(got, commp_of_bytes(&data).unwrap(), "len {len}");
+    }
+}
+
+/// Units hashed by every thread from a shared counter give the same piece at any thread count,
+/// and the hashed bytes are released in order, page-aligned, without gaps, up to the last whole
+/// page of whole units.
+#[test]
+fn mapped_units_on_many_threads_release_in_order() {
+    let ub = 127 * UNIT_QUADS;
+    let data = noise(RELEASE_BYTES + 3 * ub + 1000, 11);
+    let want = commp_of_bytes(&data).unwrap();
+    for threads in [1, 2, 5] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let released = std::sync::Mutex::new(Vec::new());
+        let got = pool.install(|| commp_of_mapped(&data, |s, e| released.lock().unwrap().push((s, e)))).unwrap();
+        assert_eq!(got, want, "{threads} threads");
+        let released = released.into_inner().unwrap();
+        let mut at = 0;
+        for &(s, e) in &released {
+            assert_eq!((s, s % 4096, e % 4096), (at, 0, 0), "{released:?}");
+            assert!(e > s);
+            at = e;
+        }
+        assert_eq!(at, (data.len() / ub * ub) / 4096 * 4096, "{threads} threads: {released:?}");
+        assert!(released.len() >= 2, "released in steps: {released:?}");
     }
 }
