@@ -653,6 +653,121 @@ impl io::Write for PieceHasher {
     }
 }
 
+/// Buffers whose units may be hashing at once in a [`SharedFeed`] before it waits for the
+/// oldest: enough queued units that no thread of a small machine runs out of work.
+const FEED_IN_FLIGHT: usize = 3;
+
+/// A [`PieceHasher`] fed shared buffers whose whole units are hashed as independent rayon tasks:
+/// the pool starts on the next buffer's units while the last units of the previous one are
+/// still hashing, so its threads do not wait for each other at every buffer. Bytes of units cut
+/// by a buffer's edges go through [`PieceHasher::write_at`].
+pub struct SharedFeed {
+    hasher: PieceHasher,
+    tx: std::sync::mpsc::Sender<(u64, [u8; 32])>,
+    rx: std::sync::mpsc::Receiver<(u64, [u8; 32])>,
+    /// Buffers with units still hashing, by sequence number: the buffer and its units left.
+    in_flight: BTreeMap<u64, (std::sync::Arc<Vec<u8>>, usize)>,
+    /// Unit → sequence number of the buffer it is hashed from.
+    owner: HashMap<u64, u64>,
+    seq: u64,
+}
+
+impl std::fmt::Debug for SharedFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFeed")
+            .field("hasher", &self.hasher)
+            .field("buffers_in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SharedFeed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SharedFeed {
+    /// A feed into a new [`PieceHasher`] with the fastest kernel of this CPU.
+    pub fn new() -> Self {
+        Self::with_hasher(PieceHasher::new())
+    }
+
+    fn with_hasher(hasher: PieceHasher) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        SharedFeed { hasher, tx, rx, in_flight: BTreeMap::new(), owner: HashMap::new(), seq: 0 }
+    }
+
+    /// Writes `buf` at payload offset `offset` (each byte once, as [`PieceHasher::write_at`]).
+    /// Returns the buffers the feed no longer uses (this one, or earlier ones whose units are
+    /// all hashed now), so the caller can reuse them.
+    pub fn write_shared(
+        &mut self,
+        offset: u64,
+        buf: std::sync::Arc<Vec<u8>>,
+    ) -> Result<Vec<std::sync::Arc<Vec<u8>>>, CommpError> {
+        let h = &mut self.hasher;
+        let len = buf.len() as u64;
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= MAX_PAYLOAD)
+            .ok_or(CommpError::TooLarge { size: offset.saturating_add(len), max: MAX_PAYLOAD })?;
+        let ub = h.unit_bytes();
+        let (first, last) = (offset.div_ceil(ub), end / ub);
+        if first >= last {
+            h.write_at(offset, &buf)?;
+            self.collect(false);
+            return Ok(vec![buf]);
+        }
+        let (head, tail) = ((first * ub - offset) as usize, (last * ub - offset) as usize);
+        h.write_at(offset, &buf[..head])?;
+        h.write_at(last * ub, &buf[tail..])?;
+        h.cover(first * ub, last * ub)?;
+        h.written += (last - first) * ub;
+        let (kernel, quads) = (h.kernel, h.unit_quads);
+        let seq = self.seq;
+        self.seq += 1;
+        for unit in first..last {
+            let (data, tx) = (std::sync::Arc::clone(&buf), self.tx.clone());
+            let at = (unit * ub - offset) as usize;
+            rayon::spawn(move || {
+                let root = tree::subtree_root(kernel, &data[at..at + ub as usize], quads);
+                // The buffer is released before the result is sent, so the feed holds the last
+                // reference once it has every result of a buffer.
+                drop(data);
+                let _ = tx.send((unit, root));
+            });
+            self.owner.insert(unit, seq);
+        }
+        self.in_flight.insert(seq, (buf, (last - first) as usize));
+        Ok(self.collect(false))
+    }
+
+    /// Adds the roots hashed so far; waits for more while more than [`FEED_IN_FLIGHT`] buffers
+    /// (or, with `all`, any) are in flight. Returns the buffers whose units are all hashed.
+    fn collect(&mut self, all: bool) -> Vec<std::sync::Arc<Vec<u8>>> {
+        let mut freed = Vec::new();
+        loop {
+            let limit = if all { 0 } else { FEED_IN_FLIGHT };
+            let next = if self.in_flight.len() > limit { self.rx.recv().ok() } else { self.rx.try_recv().ok() };
+            let Some((unit, root)) = next else { return freed };
+            self.hasher.insert_root(self.hasher.unit_level(), unit, root);
+            let seq = self.owner.remove(&unit).expect("unit of a buffer in flight");
+            let left = &mut self.in_flight.get_mut(&seq).expect("buffer in flight").1;
+            *left -= 1;
+            if *left == 0 {
+                freed.push(self.in_flight.remove(&seq).expect("buffer in flight").0);
+            }
+        }
+    }
+
+    /// Waits for every unit, then completes the piece as [`PieceHasher::finish`].
+    pub fn finish(mut self, total_len: u64) -> Result<PieceInfo, CommpError> {
+        self.collect(true);
+        self.hasher.finish(total_len)
+    }
+}
+
 /// Bytes read per step by [`commp_of_reader`]: 8 units (8,323,072 bytes), whole units for
 /// every thread of a small machine.
 const READ_BYTES: usize = 8 * 127 * UNIT_QUADS;
