@@ -1,7 +1,7 @@
 //! One pass from an input tree to a CAR and its piece commitment: the engine behind
 //! `carload prepare` and `carload car`, for the CLI and the terminal UI alike.
 
-use crate::commp::{PieceHasher, PieceInfo};
+use crate::commp::{PieceHasher, PieceInfo, SharedFeed};
 use crate::event::Observer;
 use crate::importer::layout::predict_car_size;
 use crate::importer::{write_car, Built, Entry, ImportError};
@@ -19,9 +19,12 @@ pub struct Prepared {
     pub piece: Option<PieceInfo>,
 }
 
-impl OffsetWrite for PieceHasher {
+impl OffsetWrite for SharedFeed {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        PieceHasher::write_at(self, offset, data).map_err(io::Error::other)
+        self.write_shared(offset, std::sync::Arc::new(data.to_vec())).map(drop).map_err(io::Error::other)
+    }
+    fn write_shared(&mut self, offset: u64, buf: std::sync::Arc<Vec<u8>>) -> io::Result<Vec<std::sync::Arc<Vec<u8>>>> {
+        SharedFeed::write_shared(self, offset, buf).map_err(io::Error::other)
     }
 }
 
@@ -43,7 +46,9 @@ pub fn prepare_to_file(
     with_commp: bool,
     observer: &mut dyn Observer,
 ) -> Result<Prepared, ImportError> {
-    let mut hasher = with_commp.then(PieceHasher::new);
+    // Whole units of each buffer are hashed as separate tasks on the thread pool, so the pool
+    // never waits for a buffer's last unit (see [`SharedFeed`]).
+    let mut hasher = with_commp.then(SharedFeed::new);
     // Reserve the predicted CAR size up front: one allocation instead of one per write, and a
     // full disk is reported before the work. (Trimmed to the written size at the end.)
     let predicted = predict_car_size(entry, profile);

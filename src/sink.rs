@@ -32,6 +32,12 @@ pub trait Sink {
 pub trait OffsetWrite {
     /// Takes `data` at `offset`.
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Takes a shared buffer at `offset`, possibly keeping it while it works on it in the
+    /// background; returns the buffers it no longer uses (this one or earlier ones).
+    fn write_shared(&mut self, offset: u64, buf: Arc<Vec<u8>>) -> io::Result<Vec<Arc<Vec<u8>>>> {
+        self.write_at(offset, &buf)?;
+        Ok(vec![buf])
+    }
 }
 
 const STAGE: usize = 8 << 20;
@@ -332,9 +338,10 @@ pub fn drain_to(
         let hasher_spare = spare.clone();
         let hasher = s.spawn(move || -> io::Result<()> {
             for (offset, buf) in hash_rx {
-                tee.write_at(offset, &buf)?;
-                if let Some(buf) = Arc::into_inner(buf) {
-                    let _ = hasher_spare.send(buf);
+                for done in tee.write_shared(offset, buf)? {
+                    if let Some(buf) = Arc::into_inner(done) {
+                        let _ = hasher_spare.send(buf);
+                    }
                 }
             }
             Ok(())

@@ -584,6 +584,23 @@ impl PieceHasher {
         self.kernel.node(&left, &right)
     }
 
+    /// Adds the roots of whole units `0..roots.len()` hashed elsewhere, as if their bytes had
+    /// been written (the hasher must be empty).
+    fn add_unit_roots(&mut self, roots: &[[u8; 32]]) -> Result<(), CommpError> {
+        assert_eq!(self.written, 0, "unit roots go into an empty hasher");
+        let end = roots.len() as u64 * self.unit_bytes();
+        check_payload_size(end)?;
+        if end == 0 {
+            return Ok(());
+        }
+        self.cover(0, end)?;
+        self.written = end;
+        for (unit, root) in roots.iter().enumerate() {
+            self.insert_root(self.unit_level(), unit as u64, *root);
+        }
+        Ok(())
+    }
+
     /// Completes the piece over payload `[0, total_len)`.
     ///
     /// Fails if any byte of that range was not written, or a byte past it was.
@@ -636,6 +653,121 @@ impl io::Write for PieceHasher {
     }
 }
 
+/// Buffers whose units may be hashing at once in a [`SharedFeed`] before it waits for the
+/// oldest: enough queued units that no thread of a small machine runs out of work.
+const FEED_IN_FLIGHT: usize = 3;
+
+/// A [`PieceHasher`] fed shared buffers whose whole units are hashed as independent rayon tasks:
+/// the pool starts on the next buffer's units while the last units of the previous one are
+/// still hashing, so its threads do not wait for each other at every buffer. Bytes of units cut
+/// by a buffer's edges go through [`PieceHasher::write_at`].
+pub struct SharedFeed {
+    hasher: PieceHasher,
+    tx: std::sync::mpsc::Sender<(u64, [u8; 32])>,
+    rx: std::sync::mpsc::Receiver<(u64, [u8; 32])>,
+    /// Buffers with units still hashing, by sequence number: the buffer and its units left.
+    in_flight: BTreeMap<u64, (std::sync::Arc<Vec<u8>>, usize)>,
+    /// Unit → sequence number of the buffer it is hashed from.
+    owner: HashMap<u64, u64>,
+    seq: u64,
+}
+
+impl std::fmt::Debug for SharedFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFeed")
+            .field("hasher", &self.hasher)
+            .field("buffers_in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SharedFeed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SharedFeed {
+    /// A feed into a new [`PieceHasher`] with the fastest kernel of this CPU.
+    pub fn new() -> Self {
+        Self::with_hasher(PieceHasher::new())
+    }
+
+    fn with_hasher(hasher: PieceHasher) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        SharedFeed { hasher, tx, rx, in_flight: BTreeMap::new(), owner: HashMap::new(), seq: 0 }
+    }
+
+    /// Writes `buf` at payload offset `offset` (each byte once, as [`PieceHasher::write_at`]).
+    /// Returns the buffers the feed no longer uses (this one, or earlier ones whose units are
+    /// all hashed now), so the caller can reuse them.
+    pub fn write_shared(
+        &mut self,
+        offset: u64,
+        buf: std::sync::Arc<Vec<u8>>,
+    ) -> Result<Vec<std::sync::Arc<Vec<u8>>>, CommpError> {
+        let h = &mut self.hasher;
+        let len = buf.len() as u64;
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= MAX_PAYLOAD)
+            .ok_or(CommpError::TooLarge { size: offset.saturating_add(len), max: MAX_PAYLOAD })?;
+        let ub = h.unit_bytes();
+        let (first, last) = (offset.div_ceil(ub), end / ub);
+        if first >= last {
+            h.write_at(offset, &buf)?;
+            self.collect(false);
+            return Ok(vec![buf]);
+        }
+        let (head, tail) = ((first * ub - offset) as usize, (last * ub - offset) as usize);
+        h.write_at(offset, &buf[..head])?;
+        h.write_at(last * ub, &buf[tail..])?;
+        h.cover(first * ub, last * ub)?;
+        h.written += (last - first) * ub;
+        let (kernel, quads) = (h.kernel, h.unit_quads);
+        let seq = self.seq;
+        self.seq += 1;
+        for unit in first..last {
+            let (data, tx) = (std::sync::Arc::clone(&buf), self.tx.clone());
+            let at = (unit * ub - offset) as usize;
+            rayon::spawn(move || {
+                let root = tree::subtree_root(kernel, &data[at..at + ub as usize], quads);
+                // The buffer is released before the result is sent, so the feed holds the last
+                // reference once it has every result of a buffer.
+                drop(data);
+                let _ = tx.send((unit, root));
+            });
+            self.owner.insert(unit, seq);
+        }
+        self.in_flight.insert(seq, (buf, (last - first) as usize));
+        Ok(self.collect(false))
+    }
+
+    /// Adds the roots hashed so far; waits for more while more than [`FEED_IN_FLIGHT`] buffers
+    /// (or, with `all`, any) are in flight. Returns the buffers whose units are all hashed.
+    fn collect(&mut self, all: bool) -> Vec<std::sync::Arc<Vec<u8>>> {
+        let mut freed = Vec::new();
+        loop {
+            let limit = if all { 0 } else { FEED_IN_FLIGHT };
+            let next = if self.in_flight.len() > limit { self.rx.recv().ok() } else { self.rx.try_recv().ok() };
+            let Some((unit, root)) = next else { return freed };
+            self.hasher.insert_root(self.hasher.unit_level(), unit, root);
+            let seq = self.owner.remove(&unit).expect("unit of a buffer in flight");
+            let left = &mut self.in_flight.get_mut(&seq).expect("buffer in flight").1;
+            *left -= 1;
+            if *left == 0 {
+                freed.push(self.in_flight.remove(&seq).expect("buffer in flight").0);
+            }
+        }
+    }
+
+    /// Waits for every unit, then completes the piece as [`PieceHasher::finish`].
+    pub fn finish(mut self, total_len: u64) -> Result<PieceInfo, CommpError> {
+        self.collect(true);
+        self.hasher.finish(total_len)
+    }
+}
+
 /// Bytes read per step by [`commp_of_reader`]: 8 units (8,323,072 bytes), whole units for
 /// every thread of a small machine.
 const READ_BYTES: usize = 8 * 127 * UNIT_QUADS;
@@ -654,12 +786,14 @@ pub fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Bytes of a mapped file hashed per call (64 units: enough parallel work for many cores).
-const MAP_WINDOW: usize = 64 * 127 * UNIT_QUADS;
+/// Bytes of a mapped file released at a time once hashed (keeps resident memory at about this
+/// much plus a unit per thread, and the `madvise` calls few).
+const RELEASE_BYTES: usize = 32 * 127 * UNIT_QUADS;
 
-/// commP of a regular file's contents, hashed straight from a read-only memory map in windows
-/// of about 64 MiB (no copy into buffers; units of each window hashed in parallel). Pages of
-/// finished windows are released so resident memory stays at about one window. Returns `None`
+/// commP of a regular file's contents, hashed straight from a read-only memory map (no copy
+/// into buffers). Every thread of the pool takes the next whole unit from a shared counter until
+/// none is left, so the threads never wait for each other before the last unit; pages behind the
+/// units all finished are released, so resident memory stays at about 32 MiB. Returns `None`
 /// when the file cannot be mapped (the caller then reads it with [`commp_of_reader`]). The map
 /// is registered ([`crate::importer::input::Map`]), so the CLI reports a file that shrinks while
 /// it is read as an error naming `path`.
@@ -673,19 +807,75 @@ pub fn commp_of_file(file: &std::fs::File, path: &std::path::Path) -> Option<Res
     }
     let map = crate::importer::input::Map::new(file, usize::try_from(len).ok()?, path).ok()?;
     let _ = map.advise(memmap2::Advice::Sequential);
-    let mut h = PieceHasher::new();
-    let mut off = 0usize;
-    while off < map.len() {
-        let end = (off + MAP_WINDOW).min(map.len());
-        if let Err(e) = h.write_at(off as u64, &map[off..end]) {
-            return Some(Err(e));
-        }
+    let release = |start: usize, end: usize| {
         // SAFETY: DONTNEED on a read-only file mapping only drops our page references; the
         // next access would re-read the file, and this range is not accessed again.
-        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, end - off) };
-        off = end;
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+    };
+    Some(commp_of_mapped(&map, release))
+}
+
+/// commP of `data`: its whole units hashed by every thread of the pool, each taking the next
+/// unit from a shared counter; `release(start, end)` is called with page-aligned ranges of
+/// `data` that are hashed and not read again, in order.
+fn commp_of_mapped(data: &[u8], release: impl Fn(usize, usize) + Sync) -> Result<PieceInfo, CommpError> {
+    let mut h = PieceHasher::new();
+    let ub = h.unit_bytes() as usize;
+    let units = data.len() / ub;
+    let roots = unit_roots_parallel(h.kernel, &data[..units * ub], h.unit_quads, &release);
+    h.add_unit_roots(&roots)?;
+    h.write_at((units * ub) as u64, &data[units * ub..])?;
+    h.finish(data.len() as u64)
+}
+
+/// Roots of the whole units of `data` (`127 · unit_quads` bytes each), hashed on every thread
+/// of the current rayon pool; see [`commp_of_mapped`] for `release`.
+fn unit_roots_parallel(
+    kernel: Kernel,
+    data: &[u8],
+    unit_quads: usize,
+    release: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<[u8; 32]> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    const PAGE: usize = 4096;
+    let ub = 127 * unit_quads;
+    let units = data.len() / ub;
+    let next = AtomicUsize::new(0);
+    // Units finished out of order, the first unit not finished, and the bytes released so far.
+    let frontier = Mutex::new((std::collections::BTreeSet::new(), 0usize, 0usize));
+    let work = || {
+        let mut mine = Vec::new();
+        loop {
+            let u = next.fetch_add(1, Ordering::Relaxed);
+            if u >= units {
+                return mine;
+            }
+            mine.push((u, tree::subtree_root(kernel, &data[u * ub..(u + 1) * ub], unit_quads)));
+            let mut f = frontier.lock().unwrap_or_else(|e| e.into_inner());
+            let (done, first, released) = &mut *f;
+            done.insert(u);
+            while done.remove(first) {
+                *first += 1;
+            }
+            let end = (*first * ub) / PAGE * PAGE;
+            if end >= *released + RELEASE_BYTES || (*first == units && end > *released) {
+                release(*released, end);
+                *released = end;
+            }
+        }
+    };
+    let threads = rayon::current_num_threads().min(units.max(1));
+    let per_thread: Vec<Vec<(usize, [u8; 32])>> = if threads <= 1 {
+        vec![work()]
+    } else {
+        rayon::broadcast(|ctx| if ctx.index() < threads { work() } else { Vec::new() })
+    };
+    let mut roots = vec![[0u8; 32]; units];
+    for (u, root) in per_thread.into_iter().flatten() {
+        roots[u] = root;
     }
-    Some(h.finish(len))
+    roots
 }
 
 /// commP of everything `r` yields, read in blocks of about 8 MiB.

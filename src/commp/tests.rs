@@ -372,12 +372,82 @@ fn pad_to_equals_zero_filled_payload() {
 #[test]
 fn mapped_file_equals_bytes() {
     use std::io::Write as _;
-    // Sizes around the mapping window and unit boundaries, plus tiny and empty files.
-    for len in [0usize, 1, 65, 127 * UNIT_QUADS + 1, MAP_WINDOW - 1, MAP_WINDOW + 127 * UNIT_QUADS + 5] {
+    // Sizes around the release step and unit boundaries, plus tiny and empty files.
+    let ub = 127 * UNIT_QUADS;
+    for len in [0usize, 1, 65, ub - 1, ub, ub + 1, RELEASE_BYTES - 1, RELEASE_BYTES + ub + 5] {
         let data = noise(len, len as u64 + 3);
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&data).unwrap();
         let got = commp_of_file(&f, std::path::Path::new("test")).expect("regular files can be mapped").unwrap();
         assert_eq!(got, commp_of_bytes(&data).unwrap(), "len {len}");
     }
+}
+
+/// Units hashed by every thread from a shared counter give the same piece at any thread count,
+/// and the hashed bytes are released in order, page-aligned, without gaps, up to the last whole
+/// page of whole units.
+#[test]
+fn mapped_units_on_many_threads_release_in_order() {
+    let ub = 127 * UNIT_QUADS;
+    let data = noise(RELEASE_BYTES + 3 * ub + 1000, 11);
+    let want = commp_of_bytes(&data).unwrap();
+    for threads in [1, 2, 5] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let released = std::sync::Mutex::new(Vec::new());
+        let got = pool.install(|| commp_of_mapped(&data, |s, e| released.lock().unwrap().push((s, e)))).unwrap();
+        assert_eq!(got, want, "{threads} threads");
+        let released = released.into_inner().unwrap();
+        let mut at = 0;
+        for &(s, e) in &released {
+            assert_eq!((s, s % 4096, e % 4096), (at, 0, 0), "{released:?}");
+            assert!(e > s);
+            at = e;
+        }
+        assert_eq!(at, (data.len() / ub * ub) / 4096 * 4096, "{threads} threads: {released:?}");
+        if threads == 1 {
+            // In order: released every RELEASE_BYTES, not only at the end.
+            assert!(released.len() >= 2, "released in steps: {released:?}");
+        }
+    }
+}
+
+/// Shared buffers (whole units hashed as pool tasks, edges through the pending buffers) give
+/// the same piece as one write, in any order, with a header written last; each buffer is
+/// handed back at most once.
+#[test]
+fn shared_feed_equals_bytes() {
+    let ub = 127 * UNIT_QUADS;
+    let data = noise(9 * ub + 777, 12);
+    let want = commp_of_bytes(&data).unwrap();
+    for (step, head) in [(8 << 20, 100), (3 * ub, 0), (ub / 3, 5), (2 * ub + 1, ub + 3)] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let got = pool.install(|| {
+            let mut feed = SharedFeed::new();
+            // Handed-back buffers are kept, so no address is reused.
+            let mut back = Vec::new();
+            let mut give = |feed: &mut SharedFeed, at: usize, end: usize| {
+                let buf = std::sync::Arc::new(data[at..end].to_vec());
+                for done in feed.write_shared(at as u64, buf).unwrap() {
+                    assert!(
+                        back.iter().all(|b: &std::sync::Arc<Vec<u8>>| b.as_ptr() != done.as_ptr()),
+                        "handed back twice"
+                    );
+                    back.push(done);
+                }
+            };
+            let mut at = head;
+            while at < data.len() {
+                let end = (at + step).min(data.len());
+                give(&mut feed, at, end);
+                at = end;
+            }
+            give(&mut feed, 0, head);
+            feed.finish(data.len() as u64).unwrap()
+        });
+        assert_eq!(got, want, "step {step} head {head}");
+    }
+    let mut feed = SharedFeed::new();
+    feed.write_shared(0, std::sync::Arc::new(vec![1; 10])).unwrap();
+    let err = feed.write_shared(5, std::sync::Arc::new(vec![1; 2 * ub])).unwrap_err();
+    assert!(matches!(err, CommpError::Overlap { .. }), "{err}");
 }
