@@ -19,7 +19,7 @@ use crate::block::{cid_from_multihash, cid_of, Block, CidVersion, DAG_PB, RAW, S
 use crate::dagpb::Link;
 use crate::importer::memory::{balanced_tree, car_order, TreeNode};
 use cid::Cid;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -93,7 +93,15 @@ impl Key {
     /// The order of CAR writing: outer bucket name (`b`, characters 0-1, the last two), inner
     /// bucket name (then characters 54-55), as one number. Ties break by [`Key::cmp_str`].
     fn bucket_code(&self) -> u64 {
-        [0, 1, 56, 57, 54, 55].iter().fold(0, |acc, &i| (acc << 8) | u64::from(self.char_at(i)))
+        // Characters 0-1 are bits 0-9; characters 54-57 are bits 270-289 (the last two bits
+        // are base32's zero padding).
+        let k = &self.0;
+        let head = ((u16::from(k[0]) << 8) | u16::from(k[1])) >> 6;
+        let tail = ((u32::from(k[33]) << 16) | (u32::from(k[34]) << 8) | u32::from(k[35])) << 2;
+        let c = |v: u32| u64::from(ALPHABET[(v & 31) as usize]);
+        [c(u32::from(head) >> 5), c(u32::from(head)), c(tail >> 5), c(tail), c(tail >> 15), c(tail >> 10)]
+            .iter()
+            .fold(0, |acc, &ch| (acc << 8) | ch)
     }
 
     fn outer_name(&self) -> String {
@@ -283,9 +291,14 @@ fn runs<'a, T>(
     })
 }
 
+/// Members whose manifest records are formatted together (in parallel tasks of
+/// [`MANIFEST_TASK`]); about 300 bytes of text each while they are written.
+const MANIFEST_WINDOW: usize = 16384;
+const MANIFEST_TASK: usize = 512;
+
 /// Aggregates `members` as go-dagaggregator-unixfs v0.1.0 does with unknown DAG sizes
 /// (duplicates merged, the lowest order kept), writing the manifest to `spool`.
-pub fn aggregate_compact<T: Copy + Send>(
+pub fn aggregate_compact<T: Copy + Send + Sync>(
     mut members: Vec<Member<T>>,
     spool: File,
 ) -> Result<CompactAggregate<T>, AggregateError> {
@@ -316,19 +329,37 @@ pub fn aggregate_compact<T: Copy + Send>(
         leaves: Vec::new(),
     };
     write_manifest_head(&mut w, unique as u64).map_err(spool_err)?;
-    for m in members.iter().filter(|m| !m.duplicate) {
-        let idx = buckets.get_mut(&m.key.bucket_code()).expect("every bucket is indexed");
-        let cid = m.key.cid();
-        let entry = ManifestEntry {
-            dag_cid_v1: cid,
-            dag_cid_v0: m.key.cid_v0(),
-            dag_size: None,
-            node_count: None,
-            path_prefixes: [m.key.outer_name(), m.key.inner_name()],
-            path_indexes: *idx,
-        };
-        idx[2] += 1;
-        write_manifest_entry(&mut w, &entry).map_err(spool_err)?;
+    // The records are formatted in parallel, a window of entries at a time (their bucket
+    // indexes first, in order), and written in order.
+    let mut window = Vec::with_capacity(MANIFEST_WINDOW);
+    for part in members.chunks(MANIFEST_WINDOW) {
+        window.clear();
+        for m in part.iter().filter(|m| !m.duplicate) {
+            let idx = buckets.get_mut(&m.key.bucket_code()).expect("every bucket is indexed");
+            window.push((m.key, *idx));
+            idx[2] += 1;
+        }
+        let lines: Vec<Vec<u8>> = window
+            .par_chunks(MANIFEST_TASK)
+            .map(|task| {
+                let mut out = Vec::with_capacity(task.len() * 300);
+                for (key, idx) in task {
+                    let entry = ManifestEntry {
+                        dag_cid_v1: key.cid(),
+                        dag_cid_v0: key.cid_v0(),
+                        dag_size: None,
+                        node_count: None,
+                        path_prefixes: [key.outer_name(), key.inner_name()],
+                        path_indexes: *idx,
+                    };
+                    write_manifest_entry(&mut out, &entry).expect("writing to memory");
+                }
+                out
+            })
+            .collect();
+        for l in lines {
+            w.write_all(&l).map_err(spool_err)?;
+        }
     }
     drop(buckets);
     let (manifest, manifest_nodes, manifest_root) = w.finish().map_err(spool_err)?;
@@ -379,7 +410,10 @@ impl<T> CompactAggregate<T> {
     /// block is already in the CAR under that CIDv1).
     pub fn is_entry_before(&self, key: &Key, position: usize) -> bool {
         // The first member with this key is the aggregated one (duplicates follow it).
-        let first = self.members.partition_point(|m| m.key.cmp_car(key) == Ordering::Less);
+        let code = key.bucket_code();
+        let first = self
+            .members
+            .partition_point(|m| m.key.bucket_code().cmp(&code).then_with(|| m.key.cmp_str(key)) == Ordering::Less);
         first < position && self.members.get(first).is_some_and(|m| m.key == *key)
     }
 
@@ -423,6 +457,12 @@ impl<T> CompactAggregate<T> {
         Ok(())
     }
 
+    /// The members, in CAR order: [`CompactAggregate::for_each_item`] gives the entries of those
+    /// that are not duplicates, in this order.
+    pub fn members(&self) -> &[Member<T>] {
+        &self.members
+    }
+
     /// The members (in CAR order) and the spooled manifest.
     pub fn into_parts(self) -> (Vec<Member<T>>, SpooledBytes) {
         (self.members, self.manifest)
@@ -441,6 +481,19 @@ mod tests {
     }
 
     proptest! {
+        /// The bucket code taken from the bits is the one of the characters.
+        #[test]
+        fn bucket_code_is_the_characters_code(digest in any::<[u8; 32]>(), pb: bool) {
+            let key = Key::of(&cid_from_multihash(
+                CidVersion::V1,
+                if pb { DAG_PB } else { RAW },
+                multihash::Multihash::<64>::wrap(SHA2_256, &digest).unwrap(),
+            ))
+            .unwrap();
+            let by_chars = [0, 1, 56, 57, 54, 55].iter().fold(0, |acc, &i| (acc << 8) | u64::from(key.char_at(i)));
+            prop_assert_eq!(key.bucket_code(), by_chars);
+        }
+
         #[test]
         fn keys_order_as_their_strings(a in any::<Vec<u8>>(), b in any::<Vec<u8>>(), pb_a: bool, pb_b: bool) {
             let ca = cid(if pb_a { DAG_PB } else { RAW }, &a);
