@@ -291,6 +291,9 @@ fn runs<'a, T>(
     })
 }
 
+/// Outer buckets whose inner bucket blocks are rebuilt ahead of the writer at most.
+const INNER_AHEAD: usize = 2;
+
 /// Members whose manifest records are formatted together (in parallel tasks of
 /// [`MANIFEST_TASK`]); about 300 bytes of text each while they are written.
 const MANIFEST_WINDOW: usize = 16384;
@@ -423,7 +426,10 @@ impl<T> CompactAggregate<T> {
     pub fn for_each_item<E: From<AggregateError>>(
         &self,
         f: &mut dyn FnMut(Item<'_, T>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<(), E>
+    where
+        T: Sync,
+    {
         f(Item::Block(&self.root_block))?;
         for i in car_order(&self.manifest_nodes, self.manifest_root) {
             let node = &self.manifest_nodes[i];
@@ -441,20 +447,36 @@ impl<T> CompactAggregate<T> {
                 }
             }
         }
-        let mut outers = self.outers.iter();
-        for outer in runs(&self.members, |k| k.bucket_code() >> 16) {
-            let block = outers.next().expect("one block per outer bucket");
-            f(Item::Block(block))?;
-            for inner in runs(&self.members[outer.clone()], Key::bucket_code) {
-                let range = outer.start + inner.start..outer.start + inner.end;
-                let (block, _) = inner_block(&self.members[range.clone()]);
-                f(Item::Block(&block))?;
-                for position in range.filter(|&p| !self.members[p].duplicate) {
-                    f(Item::Entry { position, member: &self.members[position] })?;
+        // The inner bucket blocks are rebuilt on another thread, an outer bucket ahead of the
+        // caller (at most INNER_AHEAD outer buckets' blocks held).
+        let outer_runs: Vec<std::ops::Range<usize>> = runs(&self.members, |k| k.bucket_code() >> 16).collect();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Block>>(INNER_AHEAD);
+            let (members, outer_runs) = (&self.members, &outer_runs);
+            scope.spawn(move || {
+                for outer in outer_runs {
+                    let group = &members[outer.clone()];
+                    let blocks = runs(group, Key::bucket_code).map(|r| inner_block(&group[r]).0).collect();
+                    if tx.send(blocks).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut outers = self.outers.iter();
+            for outer in outer_runs {
+                let block = outers.next().expect("one block per outer bucket");
+                f(Item::Block(block))?;
+                let inner_blocks = rx.recv().expect("the inner bucket builder sends every outer bucket");
+                for (inner, block) in runs(&self.members[outer.clone()], Key::bucket_code).zip(&inner_blocks) {
+                    let range = outer.start + inner.start..outer.start + inner.end;
+                    f(Item::Block(block))?;
+                    for position in range.filter(|&p| !self.members[p].duplicate) {
+                        f(Item::Entry { position, member: &self.members[position] })?;
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The members, in CAR order: [`CompactAggregate::for_each_item`] gives the entries of those
@@ -564,6 +586,51 @@ mod tests {
             })
             .unwrap();
         assert_eq!(&blocks[1..1 + reference.manifest_dag().blocks.len()], &reference.manifest_dag().blocks[..]);
+    }
+
+    /// More entries than one window of manifest records (formatted in parallel tasks, written
+    /// in order), with duplicates, give the reference manifest and CAR items; a caller that stops
+    /// early stops the inner bucket builder too.
+    #[test]
+    fn several_manifest_windows_and_an_early_stop() {
+        let n = 2 * MANIFEST_WINDOW as u32 + 1000;
+        let roots: Vec<Cid> =
+            (0..n).map(|i| cid(if i % 3 == 0 { RAW } else { DAG_PB }, &(i % (n - 500)).to_le_bytes())).collect();
+        let reference = aggregate(&roots.iter().map(|r| Entry::new(*r)).collect::<Vec<_>>()).unwrap();
+        let members = roots.iter().enumerate().map(|(i, r)| Member::new(Key::of(r).unwrap(), i as u32, ())).collect();
+        let compact = aggregate_compact(members, tempfile::tempfile().unwrap()).unwrap();
+        assert_eq!(compact.root, reference.root);
+        assert_eq!(compact.manifest().to_vec().unwrap(), reference.manifest_bytes());
+        let want: Vec<Cid> = reference
+            .car_items()
+            .map(|item| match item {
+                CarItem::Block(b) => b.cid,
+                CarItem::Entry { cid_v1, .. } => cid_v1,
+            })
+            .collect();
+        let mut got = Vec::new();
+        compact
+            .for_each_item(&mut |item| -> Result<(), AggregateError> {
+                got.push(match item {
+                    Item::Block(b) => b.cid,
+                    Item::Entry { member, .. } => member.key.cid(),
+                });
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, want);
+        let mut entries = 0;
+        let stopped = compact.for_each_item(&mut |item| -> Result<(), AggregateError> {
+            if let Item::Entry { .. } = item {
+                entries += 1;
+                if entries == 10 {
+                    return Err(AggregateError::NoEntries);
+                }
+            }
+            Ok(())
+        });
+        assert!(matches!(stopped, Err(AggregateError::NoEntries)));
+        assert_eq!(entries, 10);
     }
 
     #[test]
