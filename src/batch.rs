@@ -19,14 +19,14 @@ use crate::event::Observer;
 use crate::importer::stream::Builder;
 use crate::importer::{scan, Entry, ImportError};
 use crate::profile::Profile;
-use crate::sink::{FileSink, RecordingSink, ReplaySink, Sink, TeeWriter};
+use crate::sink::{RecordingSink, ReplaySink, TeeWriter};
 use crate::varint;
 use cid::Cid;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// Errors specific to batches.
@@ -320,28 +320,36 @@ pub fn build(
     let (members, rereads) = spool_entries(files, profile, &spool, observer)?;
     observer.event(crate::event::Event::Phase(crate::event::Phase::Writing));
     let agg = aggregate_compact(members, tempfile::tempfile_in(spool_dir).map_err(BatchError::Spool)?)?;
-    let (car_size, piece) = write_car(&agg.root, out, with_commp, &mut |w| {
-        let mut written = Written { blocks: HashSet::new(), agg: &agg, position: 0 };
-        agg.for_each_item(&mut |item| -> Result<(), BatchError> {
-            match item {
-                Item::Block(b) => {
-                    if written.first_time(&b.cid, false).map_err(BatchError::Spool)? {
-                        write_section(w, &b.cid, &b.data)?;
+    let (car_size, piece) = std::thread::scope(|scope| {
+        // The spooled entries are read ahead, in CAR order, on another thread.
+        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_DEPTH);
+        let (spare_tx, spare_rx) = std::sync::mpsc::sync_channel(PREFETCH_DEPTH + 2);
+        let (members, spool) = (agg.members(), &spool);
+        scope.spawn(move || read_ahead(members, spool, tx, spare_rx));
+        let mut ahead = ReadAhead { rx, spare: spare_tx, buf: Vec::new(), at: 0 };
+        write_car(&agg.root, out, with_commp, &mut |w| {
+            let mut written = Written { blocks: HashSet::new(), agg: &agg, position: 0 };
+            agg.for_each_item(&mut |item| -> Result<(), BatchError> {
+                match item {
+                    Item::Block(b) => {
+                        if written.first_time(&b.cid, false).map_err(BatchError::Spool)? {
+                            write_section(w, &b.cid, &b.data)?;
+                        }
+                        Ok(())
                     }
-                    Ok(())
-                }
-                Item::Entry { position, member } => {
-                    if observer.cancelled() {
-                        return Err(ImportError::Cancelled.into());
+                    Item::Entry { position, member } => {
+                        if observer.cancelled() {
+                            return Err(ImportError::Cancelled.into());
+                        }
+                        written.position = position;
+                        let before = w.written();
+                        let r = write_entry(files, profile, &mut ahead, &rereads, member, &mut written, w);
+                        written.position = position + 1;
+                        observer.event(crate::event::Event::CarBytes(w.written() - before));
+                        r
                     }
-                    written.position = position;
-                    let before = w.written();
-                    let r = write_entry(files, profile, &spool, &rereads, member, &mut written, w);
-                    written.position = position + 1;
-                    observer.event(crate::event::Event::CarBytes(w.written() - before));
-                    r
                 }
-            }
+            })
         })
     })?;
     let (root, unique) = (agg.root, agg.unique());
@@ -357,12 +365,78 @@ pub fn build(
     })
 }
 
+/// Spooled entries' CAR sections taken in batches of about this many bytes by the reader.
+const PREFETCH_BYTES: usize = 1 << 20;
+/// Batches read ahead of the writer at most.
+const PREFETCH_DEPTH: usize = 4;
+
+/// Reads the CAR sections of every spooled entry of `members` (CAR order, duplicates and large
+/// files skipped) from `spool`, one `pread` each, and sends them on `tx` in batches of about
+/// [`PREFETCH_BYTES`]; used buffers come back on `spare`. Stops at the first error (sent) or
+/// when the receiver is gone.
+fn read_ahead(
+    members: &[Member<Src>],
+    spool: &File,
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    use std::os::unix::fs::FileExt;
+    let mut buf = Vec::with_capacity(PREFETCH_BYTES + (64 << 10));
+    for m in members.iter().filter(|m| !m.is_duplicate() && m.payload.len != REREAD) {
+        let start = buf.len();
+        buf.resize(start + m.payload.len as usize, 0);
+        if let Err(e) = spool.read_exact_at(&mut buf[start..], m.payload.offset()) {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        if buf.len() >= PREFETCH_BYTES {
+            let mut next = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(PREFETCH_BYTES + (64 << 10)));
+            next.clear();
+            if tx.send(Ok(std::mem::replace(&mut buf, next))).is_err() {
+                return;
+            }
+        }
+    }
+    if !buf.is_empty() {
+        let _ = tx.send(Ok(buf));
+    }
+}
+
+/// The writer's end of [`read_ahead`]: each spooled entry's bytes, in CAR order.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl ReadAhead {
+    /// The next spooled entry's `len` bytes.
+    fn next(&mut self, len: usize) -> Result<&[u8], BatchError> {
+        if self.at == self.buf.len() && len > 0 {
+            let used = std::mem::take(&mut self.buf);
+            let _ = self.spare.try_send(used);
+            self.buf = match self.rx.recv() {
+                Ok(r) => r.map_err(BatchError::Spool)?,
+                Err(_) => return Err(BatchError::Spool(io::Error::other("the spool reader ended early"))),
+            };
+            self.at = 0;
+        }
+        let bytes = self
+            .buf
+            .get(self.at..self.at + len)
+            .ok_or_else(|| BatchError::Spool(io::Error::other("the spool reader is out of step with the writer")))?;
+        self.at += len;
+        Ok(bytes)
+    }
+}
+
 /// Writes the DAG of `member` (from the spool, or rebuilt from its file) through a
 /// [`SectionFilter`].
 fn write_entry(
     files: &(impl BatchFiles + ?Sized),
     profile: &Profile,
-    spool: &File,
+    ahead: &mut ReadAhead,
     rereads: &[Reread],
     member: &Member<Src>,
     written: &mut Written<'_>,
@@ -380,10 +454,8 @@ fn write_entry(
             .map(|_| ())
             .map_err(|e| BatchError::Reread { name: f.name.clone(), reason: e.to_string() })
     } else {
-        let (offset, len) = (src.offset(), u64::from(src.len));
-        let range = crate::importer::input::RangeReader::new(spool, offset, len);
-        let mut reader = BufReader::with_capacity(len.clamp(64, 1 << 20) as usize, range);
-        io::copy(&mut reader, &mut filter).map(|_| ()).map_err(BatchError::Spool)
+        let bytes = ahead.next(src.len as usize)?;
+        filter.write_all(bytes).map_err(BatchError::Spool)
     };
     match (res, filter.out_error.take()) {
         (_, Some(e)) => Err(BatchError::Output(e)),
@@ -430,11 +502,24 @@ const SMALL_FILE: u64 = 4 << 20;
 pub fn spool_bound(sizes: impl Iterator<Item = u64>, chunk: u64) -> u64 {
     sizes.filter(|&s| s <= SMALL_FILE).map(|s| s + (s / chunk.max(1) + 2) * 128).sum()
 }
-/// Upper bound of file bytes in one parallel group.
-const GROUP_BYTES: u64 = 8 << 20;
+/// Upper bound of file bytes in one parallel group (between two progress events).
+const GROUP_BYTES: u64 = 16 << 20;
+/// Small files per task: built one after another into one buffer, which is written to the
+/// spool with one `pwrite`.
+const TASK_FILES: usize = 64;
+/// Upper bound of file bytes per task (a task holds at least one file).
+const TASK_BYTES: u64 = 1 << 20;
+/// A task buffer up to this capacity is kept for the thread's next task.
+const TASK_BUF_MAX: usize = 8 << 20;
 
-/// Reads every file once, in walk order. Small files are hashed in parallel groups and their
-/// DAGs' CAR sections appended to `spool`; large files stream through the importer, which keeps
+thread_local! {
+    /// This thread's task buffer, reused from task to task.
+    static TASK_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Reads every file once, in walk order. Small files are hashed in parallel tasks of
+/// consecutive files, each task's CAR sections written to `spool` at a place it takes for them
+/// (so writing the spool is parallel too); large files stream through the importer, which keeps
 /// only their internal nodes (they are read again when the CAR is written).
 fn spool_entries(
     files: &(impl BatchFiles + ?Sized),
@@ -445,20 +530,27 @@ fn spool_entries(
     let n = files.count();
     let mut members = Vec::with_capacity(n);
     let mut rereads = Vec::new();
-    let mut sink = FileSink::new(spool);
-    let mut end = 0;
+    let end = std::sync::atomic::AtomicU64::new(0);
+    let mut tasks = Vec::new();
     let mut i = 0;
-    let key_of = |root: &Cid| Key::of(root).ok_or(BatchError::UnsupportedCid(*root));
     while i < n {
         if observer.cancelled() {
             return Err(ImportError::Cancelled.into());
         }
         let mut j = i;
-        let mut group_bytes = 0;
+        let (mut group_bytes, mut task_bytes) = (0, 0);
+        tasks.clear();
         while j < n {
             let size = files.size(j);
             if size > SMALL_FILE || group_bytes + size > GROUP_BYTES {
                 break;
+            }
+            match tasks.last_mut() {
+                Some(t) if j - *t < TASK_FILES && task_bytes + size <= TASK_BYTES => task_bytes += size,
+                _ => {
+                    tasks.push(j);
+                    task_bytes = size;
+                }
             }
             group_bytes += size;
             j += 1;
@@ -475,29 +567,73 @@ fn spool_entries(
             i += 1;
             continue;
         }
-        let built: Vec<Result<(Cid, Vec<u8>), ImportError>> = (i..j)
+        let built: Vec<Result<Vec<Member<Src>>, BatchError>> = (0..tasks.len())
             .into_par_iter()
-            .map(|k| {
-                let f = files.file(k);
-                let size = crate::importer::layout::predict(&f.entry, profile).0.car_bytes;
-                let mut mem = crate::sink::VecSink { bytes: Vec::with_capacity(size as usize) };
-                let mut quiet = crate::event::Ignore;
-                let root = Builder::new(*profile, &mut mem, &mut quiet, 0).entry(&f.entry)?.0;
-                Ok((root, mem.bytes))
+            .map(|t| {
+                let to = tasks.get(t + 1).copied().unwrap_or(j);
+                spool_task(files, profile, spool, &end, tasks[t]..to)
             })
             .collect();
-        for (k, r) in (i..j).zip(built) {
-            let (root, bytes) = r?;
-            sink.write_at(end, &bytes).map_err(BatchError::Spool)?;
-            members.push(Member::new(key_of(&root)?, k as u32, Src::spool(end, bytes.len() as u32)));
-            end += bytes.len() as u64;
+        for r in built {
+            members.extend(r?);
         }
         observer.event(crate::event::Event::BytesRead(group_bytes));
         observer.event(crate::event::Event::FilesDone((j - i) as u64));
         i = j;
     }
-    sink.flush().map_err(BatchError::Spool)?;
     Ok((members, rereads))
+}
+
+fn key_of(root: &Cid) -> Result<Key, BatchError> {
+    Key::of(root).ok_or(BatchError::UnsupportedCid(*root))
+}
+
+/// Builds the small files `range` one after another into this thread's task buffer (each file
+/// opened by name in its folder, the folder opened once per run of its files) and writes the
+/// buffer to `spool` at a place taken from `end`. Returns their members.
+fn spool_task(
+    files: &(impl BatchFiles + ?Sized),
+    profile: &Profile,
+    spool: &File,
+    end: &std::sync::atomic::AtomicU64,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<Member<Src>>, BatchError> {
+    use crate::importer::input::Folder;
+    use std::os::unix::fs::FileExt;
+    let mut sink = crate::sink::VecSink { bytes: TASK_BUF.with(|b| b.take()) };
+    sink.bytes.clear();
+    let mut folder: Option<Folder> = None;
+    let mut made = Vec::with_capacity(range.len());
+    let mut quiet = crate::event::Ignore;
+    for k in range {
+        let f = files.file(k);
+        let parent = match &f.entry {
+            Entry::File { path, .. } | Entry::FileRange { path, .. } => {
+                path.parent().filter(|p| !p.as_os_str().is_empty())
+            }
+            _ => None,
+        };
+        if let Some(p) = parent {
+            if folder.as_ref().is_none_or(|d| d.path() != p) {
+                // A folder that cannot be opened: its files are opened by path (and any error
+                // names the file).
+                folder = Folder::open(p).ok();
+            }
+        }
+        let start = sink.bytes.len() as u64;
+        let mut builder = Builder::new(*profile, &mut sink, &mut quiet, start);
+        let root = match (&folder, parent) {
+            (Some(d), Some(_)) => builder.entry_in(d, &f.entry)?.0,
+            _ => builder.entry(&f.entry)?.0,
+        };
+        made.push((key_of(&root)?, k as u32, start, (sink.bytes.len() as u64 - start) as u32));
+    }
+    let at = end.fetch_add(sink.bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    spool.write_all_at(&sink.bytes, at).map_err(BatchError::Spool)?;
+    if sink.bytes.capacity() <= TASK_BUF_MAX {
+        TASK_BUF.with(|b| b.set(sink.bytes));
+    }
+    Ok(made.into_iter().map(|(key, k, start, len)| Member::new(key, k, Src::spool(at + start, len))).collect())
 }
 
 /// Writes an entry's DAG: `(original root, root as written, CIDs written so far, output)`.
@@ -602,15 +738,24 @@ impl<'a, 'b, 'w> SectionFilter<'a, 'b, 'w> {
 
     /// Emits every complete section in the buffer.
     fn drain(&mut self) -> io::Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let at = self.emit(&buf);
+        self.buf = buf;
+        self.buf.drain(..at?);
+        Ok(())
+    }
+
+    /// Emits every complete section at the start of `buf`; returns the bytes they took.
+    fn emit(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut at = 0;
-        while let Some((len, n)) = varint::read(&self.buf[at..]) {
+        while let Some((len, n)) = varint::read(&buf[at..]) {
             let end = at + n + len as usize;
-            if end > self.buf.len() {
+            if end > buf.len() {
                 break;
             }
-            let mut cursor = io::Cursor::new(&self.buf[at + n..end]);
+            let mut cursor = io::Cursor::new(&buf[at + n..end]);
             let cid = Cid::read_bytes(&mut cursor).map_err(io::Error::other)?;
-            let data = &self.buf[at + n + cursor.position() as usize..end];
+            let data = &buf[at + n + cursor.position() as usize..end];
             let root = std::mem::take(&mut self.first);
             let cid = if root { self.root_as } else { cid };
             if self.written.first_time(&cid, root)? {
@@ -623,8 +768,7 @@ impl<'a, 'b, 'w> SectionFilter<'a, 'b, 'w> {
             }
             at = end;
         }
-        self.buf.drain(..at);
-        Ok(())
+        Ok(at)
     }
 
     /// Checks that the stream ended on a section boundary.
@@ -639,8 +783,14 @@ impl<'a, 'b, 'w> SectionFilter<'a, 'b, 'w> {
 
 impl Write for SectionFilter<'_, '_, '_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        self.drain()?;
+        if self.buf.is_empty() {
+            // Whole sections are emitted from `data` itself; only a partial one is kept.
+            let at = self.emit(data)?;
+            self.buf.extend_from_slice(&data[at..]);
+        } else {
+            self.buf.extend_from_slice(data);
+            self.drain()?;
+        }
         Ok(data.len())
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -19,7 +19,7 @@ use crate::block::{cid_from_multihash, cid_of, Block, CidVersion, DAG_PB, RAW, S
 use crate::dagpb::Link;
 use crate::importer::memory::{balanced_tree, car_order, TreeNode};
 use cid::Cid;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -93,7 +93,15 @@ impl Key {
     /// The order of CAR writing: outer bucket name (`b`, characters 0-1, the last two), inner
     /// bucket name (then characters 54-55), as one number. Ties break by [`Key::cmp_str`].
     fn bucket_code(&self) -> u64 {
-        [0, 1, 56, 57, 54, 55].iter().fold(0, |acc, &i| (acc << 8) | u64::from(self.char_at(i)))
+        // Characters 0-1 are bits 0-9; characters 54-57 are bits 270-289 (the last two bits
+        // are base32's zero padding).
+        let k = &self.0;
+        let head = ((u16::from(k[0]) << 8) | u16::from(k[1])) >> 6;
+        let tail = ((u32::from(k[33]) << 16) | (u32::from(k[34]) << 8) | u32::from(k[35])) << 2;
+        let c = |v: u32| u64::from(ALPHABET[(v & 31) as usize]);
+        [c(u32::from(head) >> 5), c(u32::from(head)), c(tail >> 5), c(tail), c(tail >> 15), c(tail >> 10)]
+            .iter()
+            .fold(0, |acc, &ch| (acc << 8) | ch)
     }
 
     fn outer_name(&self) -> String {
@@ -283,9 +291,17 @@ fn runs<'a, T>(
     })
 }
 
+/// Outer buckets whose inner bucket blocks are rebuilt ahead of the writer at most.
+const INNER_AHEAD: usize = 2;
+
+/// Members whose manifest records are formatted together (in parallel tasks of
+/// [`MANIFEST_TASK`]); about 300 bytes of text each while they are written.
+const MANIFEST_WINDOW: usize = 16384;
+const MANIFEST_TASK: usize = 512;
+
 /// Aggregates `members` as go-dagaggregator-unixfs v0.1.0 does with unknown DAG sizes
 /// (duplicates merged, the lowest order kept), writing the manifest to `spool`.
-pub fn aggregate_compact<T: Copy + Send>(
+pub fn aggregate_compact<T: Copy + Send + Sync>(
     mut members: Vec<Member<T>>,
     spool: File,
 ) -> Result<CompactAggregate<T>, AggregateError> {
@@ -316,19 +332,37 @@ pub fn aggregate_compact<T: Copy + Send>(
         leaves: Vec::new(),
     };
     write_manifest_head(&mut w, unique as u64).map_err(spool_err)?;
-    for m in members.iter().filter(|m| !m.duplicate) {
-        let idx = buckets.get_mut(&m.key.bucket_code()).expect("every bucket is indexed");
-        let cid = m.key.cid();
-        let entry = ManifestEntry {
-            dag_cid_v1: cid,
-            dag_cid_v0: m.key.cid_v0(),
-            dag_size: None,
-            node_count: None,
-            path_prefixes: [m.key.outer_name(), m.key.inner_name()],
-            path_indexes: *idx,
-        };
-        idx[2] += 1;
-        write_manifest_entry(&mut w, &entry).map_err(spool_err)?;
+    // The records are formatted in parallel, a window of entries at a time (their bucket
+    // indexes first, in order), and written in order.
+    let mut window = Vec::with_capacity(MANIFEST_WINDOW);
+    for part in members.chunks(MANIFEST_WINDOW) {
+        window.clear();
+        for m in part.iter().filter(|m| !m.duplicate) {
+            let idx = buckets.get_mut(&m.key.bucket_code()).expect("every bucket is indexed");
+            window.push((m.key, *idx));
+            idx[2] += 1;
+        }
+        let lines: Vec<Vec<u8>> = window
+            .par_chunks(MANIFEST_TASK)
+            .map(|task| {
+                let mut out = Vec::with_capacity(task.len() * 300);
+                for (key, idx) in task {
+                    let entry = ManifestEntry {
+                        dag_cid_v1: key.cid(),
+                        dag_cid_v0: key.cid_v0(),
+                        dag_size: None,
+                        node_count: None,
+                        path_prefixes: [key.outer_name(), key.inner_name()],
+                        path_indexes: *idx,
+                    };
+                    write_manifest_entry(&mut out, &entry).expect("writing to memory");
+                }
+                out
+            })
+            .collect();
+        for l in lines {
+            w.write_all(&l).map_err(spool_err)?;
+        }
     }
     drop(buckets);
     let (manifest, manifest_nodes, manifest_root) = w.finish().map_err(spool_err)?;
@@ -379,7 +413,10 @@ impl<T> CompactAggregate<T> {
     /// block is already in the CAR under that CIDv1).
     pub fn is_entry_before(&self, key: &Key, position: usize) -> bool {
         // The first member with this key is the aggregated one (duplicates follow it).
-        let first = self.members.partition_point(|m| m.key.cmp_car(key) == Ordering::Less);
+        let code = key.bucket_code();
+        let first = self
+            .members
+            .partition_point(|m| m.key.bucket_code().cmp(&code).then_with(|| m.key.cmp_str(key)) == Ordering::Less);
         first < position && self.members.get(first).is_some_and(|m| m.key == *key)
     }
 
@@ -389,7 +426,10 @@ impl<T> CompactAggregate<T> {
     pub fn for_each_item<E: From<AggregateError>>(
         &self,
         f: &mut dyn FnMut(Item<'_, T>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<(), E>
+    where
+        T: Sync,
+    {
         f(Item::Block(&self.root_block))?;
         for i in car_order(&self.manifest_nodes, self.manifest_root) {
             let node = &self.manifest_nodes[i];
@@ -407,20 +447,42 @@ impl<T> CompactAggregate<T> {
                 }
             }
         }
-        let mut outers = self.outers.iter();
-        for outer in runs(&self.members, |k| k.bucket_code() >> 16) {
-            let block = outers.next().expect("one block per outer bucket");
-            f(Item::Block(block))?;
-            for inner in runs(&self.members[outer.clone()], Key::bucket_code) {
-                let range = outer.start + inner.start..outer.start + inner.end;
-                let (block, _) = inner_block(&self.members[range.clone()]);
-                f(Item::Block(&block))?;
-                for position in range.filter(|&p| !self.members[p].duplicate) {
-                    f(Item::Entry { position, member: &self.members[position] })?;
+        // The inner bucket blocks are rebuilt on another thread, an outer bucket ahead of the
+        // caller (at most INNER_AHEAD outer buckets' blocks held).
+        let outer_runs: Vec<std::ops::Range<usize>> = runs(&self.members, |k| k.bucket_code() >> 16).collect();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Block>>(INNER_AHEAD);
+            let (members, outer_runs) = (&self.members, &outer_runs);
+            scope.spawn(move || {
+                for outer in outer_runs {
+                    let group = &members[outer.clone()];
+                    let blocks = runs(group, Key::bucket_code).map(|r| inner_block(&group[r]).0).collect();
+                    if tx.send(blocks).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut outers = self.outers.iter();
+            for outer in outer_runs {
+                let block = outers.next().expect("one block per outer bucket");
+                f(Item::Block(block))?;
+                let inner_blocks = rx.recv().expect("the inner bucket builder sends every outer bucket");
+                for (inner, block) in runs(&self.members[outer.clone()], Key::bucket_code).zip(&inner_blocks) {
+                    let range = outer.start + inner.start..outer.start + inner.end;
+                    f(Item::Block(block))?;
+                    for position in range.filter(|&p| !self.members[p].duplicate) {
+                        f(Item::Entry { position, member: &self.members[position] })?;
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+    }
+
+    /// The members, in CAR order: [`CompactAggregate::for_each_item`] gives the entries of those
+    /// that are not duplicates, in this order.
+    pub fn members(&self) -> &[Member<T>] {
+        &self.members
     }
 
     /// The members (in CAR order) and the spooled manifest.
@@ -441,6 +503,19 @@ mod tests {
     }
 
     proptest! {
+        /// The bucket code taken from the bits is the one of the characters.
+        #[test]
+        fn bucket_code_is_the_characters_code(digest in any::<[u8; 32]>(), pb: bool) {
+            let key = Key::of(&cid_from_multihash(
+                CidVersion::V1,
+                if pb { DAG_PB } else { RAW },
+                multihash::Multihash::<64>::wrap(SHA2_256, &digest).unwrap(),
+            ))
+            .unwrap();
+            let by_chars = [0, 1, 56, 57, 54, 55].iter().fold(0, |acc, &i| (acc << 8) | u64::from(key.char_at(i)));
+            prop_assert_eq!(key.bucket_code(), by_chars);
+        }
+
         #[test]
         fn keys_order_as_their_strings(a in any::<Vec<u8>>(), b in any::<Vec<u8>>(), pb_a: bool, pb_b: bool) {
             let ca = cid(if pb_a { DAG_PB } else { RAW }, &a);
@@ -511,6 +586,51 @@ mod tests {
             })
             .unwrap();
         assert_eq!(&blocks[1..1 + reference.manifest_dag().blocks.len()], &reference.manifest_dag().blocks[..]);
+    }
+
+    /// More entries than one window of manifest records (formatted in parallel tasks, written
+    /// in order), with duplicates, give the reference manifest and CAR items; a caller that stops
+    /// early stops the inner bucket builder too.
+    #[test]
+    fn several_manifest_windows_and_an_early_stop() {
+        let n = 2 * MANIFEST_WINDOW as u32 + 1000;
+        let roots: Vec<Cid> =
+            (0..n).map(|i| cid(if i % 3 == 0 { RAW } else { DAG_PB }, &(i % (n - 500)).to_le_bytes())).collect();
+        let reference = aggregate(&roots.iter().map(|r| Entry::new(*r)).collect::<Vec<_>>()).unwrap();
+        let members = roots.iter().enumerate().map(|(i, r)| Member::new(Key::of(r).unwrap(), i as u32, ())).collect();
+        let compact = aggregate_compact(members, tempfile::tempfile().unwrap()).unwrap();
+        assert_eq!(compact.root, reference.root);
+        assert_eq!(compact.manifest().to_vec().unwrap(), reference.manifest_bytes());
+        let want: Vec<Cid> = reference
+            .car_items()
+            .map(|item| match item {
+                CarItem::Block(b) => b.cid,
+                CarItem::Entry { cid_v1, .. } => cid_v1,
+            })
+            .collect();
+        let mut got = Vec::new();
+        compact
+            .for_each_item(&mut |item| -> Result<(), AggregateError> {
+                got.push(match item {
+                    Item::Block(b) => b.cid,
+                    Item::Entry { member, .. } => member.key.cid(),
+                });
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, want);
+        let mut entries = 0;
+        let stopped = compact.for_each_item(&mut |item| -> Result<(), AggregateError> {
+            if let Item::Entry { .. } = item {
+                entries += 1;
+                if entries == 10 {
+                    return Err(AggregateError::NoEntries);
+                }
+            }
+            Ok(())
+        });
+        assert!(matches!(stopped, Err(AggregateError::NoEntries)));
+        assert_eq!(entries, 10);
     }
 
     #[test]

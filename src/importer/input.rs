@@ -120,7 +120,8 @@ pub enum Input {
     Read {
         /// The file, positioned at the next byte.
         file: File,
-        /// The reusable buffer.
+        /// The reusable buffer (taken from and given back to this thread's spare, see
+        /// [`SPARE_BUF`]).
         buf: Vec<u8>,
         /// Bytes handed out so far.
         pos: u64,
@@ -128,7 +129,34 @@ pub enum Input {
         path: PathBuf,
         /// Its modification and change times when opened.
         stamp: Stamp,
+        /// For a whole file, its length: the read that reaches it asks for one byte more, so a
+        /// small file is read, and its end seen, in one `read`.
+        end: Option<u64>,
+        /// The end of the file was seen right after its last byte (a short read).
+        at_eof: bool,
     },
+}
+
+thread_local! {
+    /// This thread's spare read buffer: files read one after another reuse one allocation.
+    static SPARE_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Read buffers larger than this are not kept as the thread's spare.
+const SPARE_MAX: usize = 2 << 20;
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if let Input::Read { buf, .. } = self {
+            if buf.capacity() <= SPARE_MAX {
+                let buf = std::mem::take(buf);
+                SPARE_BUF.with(|s| {
+                    let spare = s.take();
+                    s.set(if spare.capacity() < buf.capacity() { buf } else { spare });
+                });
+            }
+        }
+    }
 }
 
 /// A file's modification and status-change times (ns): any write changes them.
@@ -192,13 +220,27 @@ impl Input {
         whole: bool,
         expect: Option<&Expected>,
     ) -> Result<Self, ImportError> {
+        Self::open_in(None, path, offset, len, whole, expect)
+    }
+
+    /// [`Input::open`], with `path`'s last component opened relative to `dir` (its parent
+    /// folder, already open) when given: no path walk per file of a folder. The checks are
+    /// those of [`Input::open`].
+    pub fn open_in(
+        dir: Option<&Folder>,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        whole: bool,
+        expect: Option<&Expected>,
+    ) -> Result<Self, ImportError> {
         use std::os::unix::fs::OpenOptionsExt;
         // Non-blocking: a FIFO put in a file's place must not hang the open.
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| ImportError::io(path, e))?;
+        let opened = match (dir, path.file_name()) {
+            (Some(dir), Some(name)) => dir.open_file(name),
+            _ => std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path),
+        };
+        let mut file = opened.map_err(|e| ImportError::io(path, e))?;
         let meta = file.metadata().map_err(|e| ImportError::io(path, e))?;
         if let Some(why) = expect.and_then(|e| e.differs(&meta)) {
             return Err(ImportError::NotAsPlanned { path: path.to_path_buf(), detail: why });
@@ -225,7 +267,9 @@ impl Input {
         if offset > 0 {
             file.seek(SeekFrom::Start(offset)).map_err(|e| ImportError::io(path, e))?;
         }
-        Ok(Input::Read { file, buf: Vec::new(), pos: 0, path: path.to_path_buf(), stamp })
+        let buf = SPARE_BUF.with(|s| s.take());
+        let end = whole.then_some(len);
+        Ok(Input::Read { file, buf, pos: 0, path: path.to_path_buf(), stamp, end, at_eof: false })
     }
 
     /// The next `len` bytes.
@@ -247,11 +291,17 @@ impl Input {
                 *pos += len as u64;
                 Ok(&map[start..start + len])
             }
-            Input::Read { file, buf, pos, path, .. } => {
-                buf.resize(len, 0);
+            Input::Read { file, buf, pos, path, end, at_eof, .. } => {
+                // The read reaching a whole file's end asks for one byte more: a short read is
+                // its end (what `check_end` would otherwise read again for), a full one growth.
+                let last = end.is_some_and(|e| *pos + len as u64 == e);
+                let want = len + usize::from(last);
+                if buf.len() < want {
+                    buf.resize(want, 0);
+                }
                 let mut filled = 0;
                 while filled < len {
-                    match file.read(&mut buf[filled..]) {
+                    match file.read(&mut buf[filled..want]) {
                         Ok(0) => {
                             return Err(ImportError::Changed {
                                 path: path.clone(),
@@ -264,8 +314,19 @@ impl Input {
                         Err(e) => return Err(ImportError::io(path, e)),
                     }
                 }
+                if last {
+                    if filled > len {
+                        return Err(ImportError::Changed {
+                            path: path.clone(),
+                            expected: *pos + len as u64,
+                            found: "it grew".into(),
+                        });
+                    }
+                    // The last read returned less than asked for: the end of a regular file.
+                    *at_eof = true;
+                }
                 *pos += len as u64;
-                Ok(&buf[..])
+                Ok(&buf[..len])
             }
         }
     }
@@ -277,7 +338,17 @@ impl Input {
         let (file, path, stamp) = match self {
             Input::Mapped { file, path, stamp, .. } | Input::Read { file, path, stamp, .. } => (file, path, stamp),
         };
-        let now = Stamp::of(&file.metadata().map_err(|e| ImportError::io(path, e))?);
+        let meta = file.metadata().map_err(|e| ImportError::io(path, e))?;
+        if let Input::Read { end: Some(end), .. } = self {
+            if meta.len() != *end {
+                return Err(ImportError::Changed {
+                    path: path.clone(),
+                    expected: *end,
+                    found: format!("it is now {} bytes", meta.len()),
+                });
+            }
+        }
+        let now = Stamp::of(&meta);
         if now != *stamp {
             return Err(ImportError::Changed {
                 path: path.clone(),
@@ -303,6 +374,7 @@ impl Input {
                 }
                 Ok(())
             }
+            Input::Read { at_eof: true, .. } => Ok(()),
             Input::Read { file, path, .. } => {
                 let mut extra = [0u8; 1];
                 match file.read(&mut extra) {
@@ -312,6 +384,49 @@ impl Input {
                 }
             }
         }
+    }
+}
+
+/// An open folder whose files are opened by name relative to it ([`Input::open_in`]): one
+/// path walk per folder instead of one per file.
+#[derive(Debug)]
+pub struct Folder {
+    dir: File,
+    path: PathBuf,
+}
+
+impl Folder {
+    /// Opens the folder `path` (`O_PATH`: for looking names up only).
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)?;
+        Ok(Folder { dir, path: path.to_path_buf() })
+    }
+
+    /// The folder's path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the entry `name` of this folder for reading as `open(2)` of its path would
+    /// (following a symlink), without blocking on a FIFO.
+    fn open_file(&self, name: &std::ffi::OsStr) -> std::io::Result<File> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::io::{AsRawFd, FromRawFd};
+        let c = std::ffi::CString::new(name.as_bytes())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL byte in the name"))?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name.
+        let fd = unsafe {
+            libc::openat(self.dir.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel returned a new descriptor that nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd) })
     }
 }
 
@@ -338,5 +453,98 @@ impl std::io::Read for RangeReader<'_> {
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A small whole file is read, and its end seen, by the one read of its bytes: the end check
+    /// then needs no further read.
+    #[test]
+    fn a_small_whole_file_is_read_and_its_end_seen_in_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let mut input = Input::open(&p, 0, 10, true, None).unwrap();
+        assert_eq!(input.next(10).unwrap(), b"0123456789");
+        assert!(matches!(input, Input::Read { at_eof: true, .. }));
+        input.check_end(10).unwrap();
+        input.check_unchanged().unwrap();
+        // A range of the file is not read past its end.
+        let mut part = Input::open(&p, 2, 4, false, None).unwrap();
+        assert_eq!(part.next(4).unwrap(), b"2345");
+        assert!(matches!(part, Input::Read { at_eof: false, .. }));
+    }
+
+    /// A file longer than its size when opened (it grew in between) is refused by that read.
+    #[test]
+    fn growth_is_seen_by_the_read_that_reaches_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let mut input = Input::open(&p, 0, 10, true, None).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"x").unwrap();
+        let err = input.next(10).unwrap_err();
+        assert!(err.to_string().contains("it grew"), "{err}");
+        // Grown after the read: the size check after reading sees it.
+        std::fs::write(&p, b"0123456789").unwrap();
+        let mut input = Input::open(&p, 0, 10, true, None).unwrap();
+        input.next(10).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"x").unwrap();
+        let err = input.check_unchanged().unwrap_err();
+        assert!(err.to_string().contains("it is now 11 bytes"), "{err}");
+    }
+
+    /// The thread's read buffer is reused from file to file and never shows an earlier file's
+    /// bytes.
+    #[test]
+    fn the_reused_buffer_holds_only_the_files_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (big, small) = (dir.path().join("big"), dir.path().join("small"));
+        std::fs::write(&big, vec![7u8; 10_000]).unwrap();
+        std::fs::write(&small, b"abc").unwrap();
+        let mut a = Input::open(&big, 0, 10_000, true, None).unwrap();
+        assert_eq!(a.next(10_000).unwrap(), &vec![7u8; 10_000][..]);
+        drop(a);
+        assert!(SPARE_BUF.with(|s| {
+            let b = s.take();
+            let cap = b.capacity();
+            s.set(b);
+            cap > 10_000
+        }));
+        let mut b = Input::open(&small, 0, 3, true, None).unwrap();
+        assert_eq!(b.next(3).unwrap(), b"abc");
+        b.check_end(3).unwrap();
+    }
+
+    /// A file opened by name in its open folder gets the checks of one opened by path: the
+    /// file must be the one expected, and a FIFO does not block the open.
+    #[test]
+    fn a_file_opened_in_its_folder_is_checked_as_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        let folder = Folder::open(dir.path()).unwrap();
+        let expect = Expected::of(&std::fs::metadata(&p).unwrap());
+        let mut input = Input::open_in(Some(&folder), &p, 0, 5, true, Some(&expect)).unwrap();
+        assert_eq!(input.next(5).unwrap(), b"hello");
+        // Replaced by another file of the same size: not the file planned.
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(dir.path().join("g"), b"HELLO").unwrap();
+        std::fs::rename(dir.path().join("g"), &p).unwrap();
+        let err = Input::open_in(Some(&folder), &p, 0, 5, true, Some(&expect)).err().unwrap();
+        assert!(matches!(err, ImportError::NotAsPlanned { .. }), "{err}");
+        // A FIFO: refused as not a regular file, without blocking.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = Input::open_in(Some(&folder), &fifo, 0, 0, true, None).err().unwrap();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // A missing name is reported with the file's path.
+        let err = Input::open_in(Some(&folder), &dir.path().join("none"), 0, 0, true, None).err().unwrap();
+        assert!(err.to_string().contains("none"), "{err}");
     }
 }

@@ -187,6 +187,22 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// [`Builder::entry`] for an entry of the open folder `dir`: a file (or file range) is
+    /// opened by its name relative to `dir` ([`super::input::Input::open_in`]), with the same
+    /// checks; other entries are imported by path.
+    pub fn entry_in(&mut self, dir: &super::input::Folder, entry: &Entry) -> Result<(Cid, u64), ImportError> {
+        let l = match entry {
+            Entry::File { path, size, expect } => {
+                self.file_part_in(Some(dir), path, 0, *size, true, expect.as_ref())?
+            }
+            Entry::FileRange { path, offset, len, expect } => {
+                self.file_part_in(Some(dir), path, *offset, *len, false, expect.as_ref())?
+            }
+            _ => return self.entry(entry),
+        };
+        Ok((l.cid, l.tsize))
+    }
+
     /// Imports an input tree and returns its root CID and Tsize.
     pub fn entry(&mut self, entry: &Entry) -> Result<(Cid, u64), ImportError> {
         match entry {
@@ -338,7 +354,19 @@ impl<'a> Builder<'a> {
         whole: bool,
         expect: Option<&super::input::Expected>,
     ) -> Result<LinkInfo, ImportError> {
-        let mut input = Input::open(path, offset, size, whole, expect)?;
+        self.file_part_in(None, path, offset, size, whole, expect)
+    }
+
+    fn file_part_in(
+        &mut self,
+        dir: Option<&super::input::Folder>,
+        path: &Path,
+        offset: u64,
+        size: u64,
+        whole: bool,
+        expect: Option<&super::input::Expected>,
+    ) -> Result<LinkInfo, ImportError> {
+        let mut input = Input::open_in(dir, path, offset, size, whole, expect)?;
         self.observer.event(Event::FileStarted { path: path.to_path_buf(), size });
         let l = if self.profile.layout == Layout::Trickle {
             let mut shape = TrickleShape::new(size, &self.profile);
