@@ -307,25 +307,7 @@ fn deal_text(format: Format, p: &DealParams, batches: &[&ExportRow]) -> String {
                     r.piece_size,
                     r.piece_size_unpadded
                 ));
-                match format {
-                    Format::Lotus => out.push_str(&lotus_command(p, &piece)),
-                    Format::Boost => {
-                        out.push_str(&boost_command(p, &piece));
-                        out.push_str(&format!(
-                            "\n# SP: boostd import-data <deal-uuid> {}",
-                            crate::text::escape_controls(&shell_word(car))
-                        ));
-                    }
-                    _ => {
-                        out.push_str(&curio_command(p, &piece));
-                        out.push_str(&format!(
-                            "\n# SP: curio market add-url --url <url-of-{}> <deal-uuid> {}",
-                            crate::text::escape_controls(&r.batch),
-                            r.car_size
-                        ));
-                    }
-                }
-                out.push('\n');
+                out.push_str(&deal_lines(format, p, &piece, car, &r.batch, r.car_size));
             }
         }
     }
@@ -662,29 +644,30 @@ pub fn deals_text(format: Format, p: &DealParams, deals: &[DealExport]) -> Optio
                     piece_size: d.piece_size,
                     piece_size_unpadded: d.piece_size_unpadded,
                 };
-                match format {
-                    Format::Lotus => out.push_str(&lotus_command(p, &piece)),
-                    Format::Boost => {
-                        out.push_str(&boost_command(p, &piece));
-                        out.push_str(&format!(
-                            "\n# SP: boostd import-data <deal-uuid> {}",
-                            crate::text::escape_controls(&shell_word(&d.file))
-                        ));
-                    }
-                    _ => {
-                        out.push_str(&curio_command(p, &piece));
-                        out.push_str(&format!(
-                            "\n# SP: curio market add-url --url <url-of-{}> <deal-uuid> {}",
-                            crate::text::escape_controls(&d.id),
-                            d.piece_size_unpadded
-                        ));
-                    }
-                }
-                out.push('\n');
+                out.push_str(&deal_lines(format, p, &piece, &d.file, &d.id, d.piece_size_unpadded));
             }
         }
     }
     Some(out)
+}
+
+/// One deal's command in `format` and, for Boost and Curio, the provider's import line for the
+/// file holding its bytes (`file`, served as `name`, `size` bytes), ending in a newline.
+fn deal_lines(format: Format, p: &DealParams, piece: &DealPiece<'_>, file: &str, name: &str, size: u64) -> String {
+    match format {
+        Format::Lotus => format!("{}\n", lotus_command(p, piece)),
+        Format::Boost => format!(
+            "{}\n# SP: boostd import-data <deal-uuid> {}\n",
+            boost_command(p, piece),
+            crate::text::escape_controls(&shell_word(file))
+        ),
+        _ => format!(
+            "{}\n# SP: curio market add-url --url <url-of-{}> <deal-uuid> {}\n",
+            curio_command(p, piece),
+            crate::text::escape_controls(name),
+            size
+        ),
+    }
 }
 
 #[cfg(test)]
