@@ -37,3 +37,27 @@ pub fn write_tree(dir: &Path, files: &[(&str, &[u8])]) {
         std::fs::write(p, data).unwrap();
     }
 }
+
+/// Runs `cmd` to a successful end and returns the peak resident set of its own process, in
+/// bytes: the `VmHWM` of its address space, read from `/proc` every millisecond while it runs.
+/// Not `ru_maxrss` from `wait4`: Linux carries into it the high-water mark of the address space
+/// the child had before `exec`, which is this (multi-threaded, busy) test process's, so a test
+/// run beside others measured the harness instead of carload. The read misses at most the
+/// growth of the child's last millisecond.
+pub fn peak_rss(cmd: &mut std::process::Command) -> u64 {
+    let mut child = cmd.spawn().expect("spawn");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+        peak = peak.max(hwm.unwrap_or(0) * 1024);
+        if let Some(done) = child.try_wait().expect("wait") {
+            assert!(done.success(), "{cmd:?} failed: {done}");
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

@@ -485,24 +485,15 @@ fn hamt_flags_shard_and_carloads_own_hamt_cars_verify_and_extract() {
     assert!(stderr.contains("HAMT fanout 12 is not a power of two"), "{stderr}");
 }
 
-/// Runs `carload car --profile PROFILE DIR OUT` and returns its peak RSS in bytes (the child's
-/// own `ru_maxrss`, from `wait4`).
-#[allow(clippy::zombie_processes)] // reaped by `wait4`, which std's `wait` cannot replace
+/// Runs `carload car --profile PROFILE DIR OUT` and returns its peak RSS in bytes.
 fn car_peak_rss(profile: &str, dir: &Path, out: &Path) -> u64 {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_carload"))
-        .args(["car", "--quiet", "--force", "--profile", profile])
-        .arg(dir)
-        .arg(out)
-        .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests")
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: waits for our own child, writing into structs we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "carload car --profile {profile} failed");
-    usage.ru_maxrss as u64 * 1024
+    crate::common::peak_rss(
+        std::process::Command::new(env!("CARGO_BIN_EXE_carload"))
+            .args(["car", "--quiet", "--force", "--profile", profile])
+            .arg(dir)
+            .arg(out)
+            .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests"),
+    )
 }
 
 /// Issue 21's bound, on a real process: a flat folder of 200,000 small files builds in at most

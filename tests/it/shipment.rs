@@ -1305,23 +1305,13 @@ fn plan_peak_memory_is_at_most_64_mib_and_100_bytes_a_file() {
     }
     std::fs::create_dir_all(dir.path().join("one")).unwrap();
     std::fs::write(dir.path().join("one/f"), b"x").unwrap();
-    // The child's peak resident set, as the kernel counts it (from `wait4`).
     let peak = |input: &str| {
-        #[expect(clippy::zombie_processes, reason = "reaped by wait4, which reports its peak")]
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
-            .current_dir(dir.path())
-            .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests")
-            .args(["plan", input, "-o", "s.jsonl", "-q", "--force"])
-            .spawn()
-            .unwrap();
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is valid; wait4 fills it for the child it reaps.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: waits for our own child, writing only to the two out-parameters.
-        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-        assert_eq!(pid, child.id() as i32);
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "plan failed: {status}");
-        usage.ru_maxrss as u64 * 1024
+        crate::common::peak_rss(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+                .current_dir(dir.path())
+                .env("XDG_CONFIG_HOME", "/nonexistent/carload-tests")
+                .args(["plan", input, "-o", "s.jsonl", "-q", "--force"]),
+        )
     };
     let files = (folders * per) as u64;
     let (alone, all) = (peak("one"), peak("data"));
