@@ -119,7 +119,8 @@ pub fn verify(dir: &Path, result: &BatchResult, min_piece_size: u64) -> Result<b
 /// Removes temporary output files (`.<id>.car.*.partial` and the like) left in `dir` by a builder
 /// of batch `id` that died. Call only while holding the batch's lock.
 pub fn remove_partials(dir: &Path, id: &str) -> io::Result<usize> {
-    let prefixes = [format!(".{id}.car."), format!(".{id}.car.manifest."), format!(".{id}.json.")];
+    let prefixes =
+        [format!(".{id}.car."), format!(".{id}.car.manifest."), format!(".{id}.json."), format!(".{id}.lock.")];
     let mut n = 0;
     for e in std::fs::read_dir(dir)? {
         let e = e?;

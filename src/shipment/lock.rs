@@ -3,8 +3,9 @@
 //!
 //! The protocol (ARCHITECTURE.md states it with its assumptions):
 //!
-//! * **Claim**: create `DIR/<id>.lock` with `O_CREAT|O_EXCL|O_NOFOLLOW` and keep it open; its
-//!   first line, the *owner line*, names the owner ([`Owner`]: `host`, `pid`, `boot` ID, PID
+//! * **Claim**: write the owner line to a temporary file and `link` it to `DIR/<id>.lock`
+//!   (which fails if the lock exists), so a lock is never seen without its owner line; keep it
+//!   open. The *owner line* names the owner ([`Owner`]: `host`, `pid`, `boot` ID, PID
 //!   namespace `pidns`, claim time, token). The claim is identified by the file's
 //!   `(device, inode)`.
 //! * **Ownership** is checked on the claim's own file: the lock is held while the path still
@@ -694,8 +695,9 @@ pub fn remove_abandoned(dir: &Path, id: &str, now: SystemTime, rule: &Rule) -> R
 }
 
 /// Tries to claim batch `id` in `dir` at time `now` for `rule.me`, taking over a lock whose
-/// holder `rule` does not judge [`Verdict::Live`]. The lock is created with `O_EXCL` and
-/// `O_NOFOLLOW`; a lock path that is not a regular file is refused ([`LockError::NotAFile`]).
+/// holder `rule` does not judge [`Verdict::Live`]. The lock appears whole (written to a
+/// temporary, then linked into place); a lock path that is not a regular file is refused
+/// ([`LockError::NotAFile`]).
 pub fn claim(dir: &Path, id: &str, rule: &Rule, now: SystemTime) -> Result<Claim, LockError> {
     let path = lock_path(dir, id);
     let io_err = |source| LockError::Io { path: lock_path(dir, id), source };
@@ -703,15 +705,19 @@ pub fn claim(dir: &Path, id: &str, rule: &Rule, now: SystemTime) -> Result<Claim
     let content = format!("{} time={secs} token={secs}.{nanos:09}\n", rule.me).into_bytes();
     let mut took_over = false;
     for _ in 0..8 {
-        match OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
-            Ok(mut f) => {
-                f.write_all(&content).map_err(io_err)?;
-                f.sync_all().map_err(io_err)?;
+        // The owner line is written to a temporary first and the lock appears by `link`, whole:
+        // a builder killed mid-claim leaves no empty lock (which no one could judge dead and
+        // would block the batch until stale), at most a temporary the next claimant removes.
+        let (f, temporary) = filled_temporary(dir, id, &content).map_err(io_err)?;
+        match fs::hard_link(&temporary, &path) {
+            Ok(()) => {
+                drop(temporary);
                 let id = ident(&f.metadata().map_err(io_err)?);
                 let lock = Lock { path, file: f, content, ident: id, seq: AtomicU64::new(0) };
                 return Ok(Claim::Claimed { lock, took_over });
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            // NotFound: the lock's holder removed our temporary with its batch's leftovers.
+            Err(e) if matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound) => {}
             Err(e) => return Err(io_err(e)),
         }
         let Some(seen) = Seen::read(&path)? else { continue };
@@ -727,6 +733,20 @@ pub fn claim(dir: &Path, id: &str, rule: &Rule, now: SystemTime) -> Result<Claim
         }
     }
     Err(LockError::Contended { path })
+}
+
+/// A temporary `.<id>.lock.<random>.partial` in `dir` holding `content`, synced, readable by all
+/// (other builders judge the lock by its content), open for the heartbeat's writes.
+fn filled_temporary(dir: &Path, id: &str, content: &[u8]) -> io::Result<(fs::File, tempfile::TempPath)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut t = tempfile::Builder::new()
+        .prefix(&format!(".{id}.lock."))
+        .suffix(".partial")
+        .permissions(fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)?;
+    t.write_all(content)?;
+    t.as_file().sync_all()?;
+    Ok(t.into_parts())
 }
 
 impl Lock {
@@ -850,6 +870,28 @@ mod tests {
         assert!(fs::read_to_string(new.path()).unwrap().starts_with("host=b pid=2"));
         old.release().unwrap();
         assert!(new.held());
+    }
+
+    #[test]
+    fn a_lock_appears_whole_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Owner::named("a", 1);
+        // A claimant killed mid-claim left its temporary: no lock, so the next claim is at once.
+        std::fs::write(dir.path().join(".b00000.lock.x1Y2z3.partial"), b"host=").unwrap();
+        let lock = match claim(dir.path(), "b00000", &rule(&a, 60), SystemTime::now()).unwrap() {
+            Claim::Claimed { lock, .. } => lock,
+            other => panic!("{other:?}"),
+        };
+        let content = std::fs::read(dir.path().join("b00000.lock")).unwrap();
+        assert_eq!(owner_of(&content).map(|o| o.pid), Some(1), "{}", String::from_utf8_lossy(&content));
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".b00000.lock.x1Y2z3.partial", "b00000.lock"], "only the dead claimant's temporary is left");
+        assert_eq!(crate::shipment::build::remove_partials(dir.path(), "b00000").unwrap(), 1);
+        assert!(lock.held());
     }
 
     #[test]
