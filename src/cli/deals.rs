@@ -4,6 +4,7 @@
 use super::progress::Progress;
 use crate::edge::signals;
 use anyhow::{bail, Context, Result};
+use carload::event::{Event, Observer};
 use carload::human::{ibytes, plural};
 use carload::output::AtomicFile;
 use carload::segment::deals::{self, Deal, DealsPlan, Header, Judged, Piece};
@@ -17,6 +18,7 @@ use carload::shipment::status::{State, Watched};
 use clap::Args;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// `carload segment plan`.
@@ -78,6 +80,22 @@ pub struct DealBuildArgs {
     /// Print only failures.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `carload segment status`.
+#[derive(Args, Debug)]
+pub struct DealStatusArgs {
+    /// Deals file written by `segment plan`.
+    pub deals: PathBuf,
+    /// Folder the deals are written to (as `segment build --out`).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// One JSON object: totals and every deal's state.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds after which a lock not refreshed counts as stale (as `segment build --stale-after`).
+    #[arg(long, value_name = "SECS", default_value_t = lock::DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(u64).range(2..=864_000))]
+    pub stale_after: u64,
 }
 
 /// Why a batch is not packed, from its judged state (`None`: built).
@@ -343,19 +361,36 @@ fn build_deal(d: &Deal, cars: &Path, a: &DealBuildArgs, owner: &lock::Owner) -> 
         let _ = deals::remove_partials(dir, &d.id);
         let start = Instant::now();
         let (stop, beats) = std::sync::mpsc::channel::<()>();
-        let lost = std::sync::atomic::AtomicBool::new(false);
+        let lost = AtomicBool::new(false);
+        let counted = Counted::default();
+        let total: u64 = d.segments.iter().map(|s| s.car_size).sum();
+        // The lock reports how far the build is, as a batch's does (`segment status` shows it).
+        let progress = |c: &Counted| {
+            let bytes = c.bytes.load(Ordering::Relaxed).min(total);
+            lock::Progress {
+                phase: carload::event::Phase::Writing,
+                bytes_done: bytes,
+                bytes_total: total,
+                files_done: c.segments.load(Ordering::Relaxed).min(d.segments.len() as u64),
+                files_total: d.segments.len() as u64,
+                car_bytes: bytes,
+                car_bound: total,
+                elapsed_ms: start.elapsed().as_millis() as u64,
+            }
+        };
+        let _ = lk.heartbeat_with(&progress(&counted));
         let res = std::thread::scope(|s| {
-            let (lk, lost) = (&lk, &lost);
+            let (lk, lost, counted) = (&lk, &lost, &counted);
             s.spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     beats.recv_timeout(Duration::from_secs(a.heartbeat))
                 {
-                    if let Ok(false) = lk.heartbeat() {
-                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                    if let Ok(false) = lk.heartbeat_with(&progress(counted)) {
+                        lost.store(true, Ordering::SeqCst);
                     }
                 }
             });
-            let res = write_outputs(d, cars, dir, &|| !lost.load(std::sync::atomic::Ordering::SeqCst) && lk.held(), a);
+            let res = write_outputs(d, cars, dir, &|| !lost.load(Ordering::SeqCst) && lk.held(), counted, a);
             drop(stop);
             res
         });
@@ -370,16 +405,60 @@ fn build_deal(d: &Deal, cars: &Path, a: &DealBuildArgs, owner: &lock::Owner) -> 
     outcome
 }
 
+/// What a deal build has done so far, for its lock's progress record.
+#[derive(Default)]
+struct Counted {
+    /// CAR bytes re-hashed and copied.
+    bytes: AtomicU64,
+    /// Segments started.
+    started: AtomicU64,
+    /// Segments finished (those started before the one in progress).
+    segments: AtomicU64,
+}
+
+/// Counts a deal build's events into [`Counted`] and passes them on.
+struct Counting<'a> {
+    inner: &'a mut dyn Observer,
+    counted: &'a Counted,
+}
+
+impl Observer for Counting<'_> {
+    fn event(&mut self, e: Event) {
+        match &e {
+            Event::BytesRead(n) => _ = self.counted.bytes.fetch_add(*n, Ordering::Relaxed),
+            Event::FileStarted { .. } => {
+                // The segments before this one are done.
+                let started = self.counted.started.fetch_add(1, Ordering::Relaxed);
+                self.counted.segments.store(started, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        self.inner.event(e)
+    }
+
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+}
+
 /// Writes `<id>.deal` (re-hashing every CAR) and then its sidecar, each atomically; `held` is
 /// asked before each commit.
-fn write_outputs(d: &Deal, cars: &Path, dir: &Path, held: &dyn Fn() -> bool, a: &DealBuildArgs) -> Result<()> {
+fn write_outputs(
+    d: &Deal,
+    cars: &Path,
+    dir: &Path,
+    held: &dyn Fn() -> bool,
+    counted: &Counted,
+    a: &DealBuildArgs,
+) -> Result<()> {
     let target = deals::deal_path(dir, &d.id);
     let file = AtomicFile::create_registered(&target, true, &mut signals::create_registered)?;
     let temp = file.temp_path().to_path_buf();
     let total = d.segments.iter().map(|s| s.car_size).sum();
     let mut progress = Progress::new(total, !a.quiet);
+    let mut observer = Counting { inner: &mut progress, counted };
     let res =
-        deals::write_deal(d, cars, (file.file(), &target), &mut progress).map_err(anyhow::Error::from).and_then(|()| {
+        deals::write_deal(d, cars, (file.file(), &target), &mut observer).map_err(anyhow::Error::from).and_then(|()| {
             if !held() {
                 bail!("lost the deal's lock to another builder; not committing");
             }
@@ -448,4 +527,81 @@ pub fn export_text(
         );
     }
     Ok(text)
+}
+
+/// Runs `carload segment status`: each deal's state in the output folder, as `segment build`
+/// judges it (a built deal's sidecar is the plan's and its file has the deal's length; its bytes
+/// are checked by `segment verify`).
+pub fn status(a: DealStatusArgs) -> Result<()> {
+    use carload::segment::status::{deal_status, DealState};
+    let plan = read_deals(&a.deals)?;
+    if !a.out.is_dir() {
+        bail!("{}: no such folder (the deals folder of `segment build --out`)", a.out.display());
+    }
+    let owner = crate::edge::host::owner();
+    let rule = Rule::new(&owner, Duration::from_secs(a.stale_after));
+    let now = SystemTime::now();
+    let list: Vec<_> = plan.deals.iter().map(|d| deal_status(&a.out, d, now, &rule)).collect();
+    let count = |f: fn(&DealState) -> bool| list.iter().filter(|s| f(&s.state)).count();
+    let built = count(|s| matches!(s, DealState::Built));
+    let building = count(|s| matches!(s, DealState::Building { .. }));
+    let stale = count(|s| matches!(s, DealState::StaleLock { .. }));
+    let not_built = count(|s| matches!(s, DealState::NotBuilt));
+    let other = count(|s| matches!(s, DealState::Other { .. }));
+    let problems = count(|s| matches!(s, DealState::Problem { .. }));
+    if a.json {
+        let v = serde_json::json!({
+            "deals": list.len(), "built": built, "building": building, "stale_locks": stale,
+            "not_built": not_built, "other": other, "problems": problems,
+            "status": list.iter().zip(&plan.deals).map(|(s, d)| {
+                let mut v = serde_json::to_value(s).expect("plain data");
+                v["piece_cid"] = d.piece.cid_v1().to_string().into();
+                v["piece_size"] = d.piece.padded_size.into();
+                v["segments"] = d.segments.len().into();
+                v
+            }).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        let mut out = format!(
+            "{built} of {} {} built, {building} building, {stale} with a stale lock, {not_built} not built, {other} other, {problems} unreadable ({})\n",
+            list.len(),
+            plural(list.len() as u64, "deal", "deals"),
+            a.out.display()
+        );
+        for (s, d) in list.iter().zip(&plan.deals) {
+            let what = match &s.state {
+                DealState::Built => format!(
+                    "built: {} {}, piece {} {}",
+                    d.segments.len(),
+                    plural(d.segments.len() as u64, "segment", "segments"),
+                    d.piece.cid_v1(),
+                    d.piece.padded_size
+                ),
+                DealState::NotBuilt => "not built".into(),
+                DealState::Building { host, pid, heartbeat_age, progress } => {
+                    let how_far = progress.map_or(String::new(), |p| {
+                        format!(
+                            ", {:.0}% ({} of {}, {} of {} segments done)",
+                            100.0 * p.fraction(),
+                            ibytes(p.bytes_done),
+                            ibytes(p.bytes_total),
+                            p.files_done,
+                            p.files_total
+                        )
+                    });
+                    format!("building on {host} (pid {pid}){how_far}, refreshed {heartbeat_age} s ago")
+                }
+                DealState::StaleLock { host, pid, heartbeat_age, reason } => format!(
+                    "stale lock of {host} (pid {pid}, refreshed {heartbeat_age} s ago: {}); `segment build` takes it over",
+                    reason.reason()
+                ),
+                DealState::Other { reason } => format!("{reason}; `segment build` rebuilds it"),
+                DealState::Problem { reason } => format!("unreadable: {reason}"),
+            };
+            out.push_str(&format!("{}  {what}\n", s.id));
+        }
+        print!("{out}");
+    }
+    Ok(())
 }

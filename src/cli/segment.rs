@@ -41,6 +41,9 @@ pub enum SegmentCommand {
     /// Write the deals of a deals file (<deal>.deal and <deal>.deal.json), each CAR re-hashed
     /// while copied; resumable, several builders share the folder through locks.
     Build(super::deals::DealBuildArgs),
+    /// Where the build of a deals file stands: each deal built, building (with its builder's
+    /// progress), left with a stale lock, not built, or other outputs in its place.
+    Status(super::deals::DealStatusArgs),
 }
 
 /// `carload segment pack`.
@@ -171,6 +174,7 @@ pub fn segment_cmd(a: SegmentArgs) -> Result<()> {
         SegmentCommand::Verify(v) => verify(v),
         SegmentCommand::Plan(p) => super::deals::plan(p),
         SegmentCommand::Build(b) => super::deals::build(b),
+        SegmentCommand::Status(st) => super::deals::status(st),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod pack;
 pub mod proof;
 pub mod read;
+pub mod status;
 pub mod tree;
 
 pub use entry::{Entry, EntryFault};

@@ -471,6 +471,19 @@ fn segment_build_writes_each_deal_once_resumes_and_skips_what_is_built() {
     );
     let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl"]);
     assert_eq!(text(&o.stdout).matches("skipped: already built").count(), plan.deals.len(), "{}", text(&o.stdout));
+    // `segment status` agrees: every deal built, with the plan's piece CID.
+    let s = deal_status(dir.path());
+    assert_eq!(s["built"].as_u64(), Some(plan.deals.len() as u64), "{s}");
+    for (st, d) in s["status"].as_array().unwrap().iter().zip(&plan.deals) {
+        assert_eq!((st["id"].as_str(), st["state"].as_str()), (Some(d.id.as_str()), Some("built")), "{st}");
+        assert_eq!(st["piece_cid"], d.piece.cid_v1().to_string());
+    }
+    // A truncated deal is not built as far as status is concerned either.
+    std::fs::File::options().write(true).open(&d1).unwrap().set_len(len - 1).unwrap();
+    let s = deal_status(dir.path());
+    assert_eq!(s["status"][0]["state"], "other", "{s}");
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
     let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "--deal", "deal-0009"]);
     assert!(text(&o.stderr).contains("no deal \"deal-0009\""), "{}", text(&o.stderr));
 }
@@ -659,4 +672,80 @@ fn a_signalled_deal_build_leaves_nothing_and_the_next_run_builds_it() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(built(&o.stdout), ["deal-0001"]);
     assert_eq!(deals::judge_deal(&dl, &plan[0]).unwrap(), deals::Judged::Built);
+}
+
+/// `segment status --json` of `deals.jsonl` into `dl`, parsed.
+fn deal_status(dir: &std::path::Path) -> serde_json::Value {
+    let o = run(dir, &["segment", "status", "deals.jsonl", "-o", "dl", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn segment_status_shows_a_builders_progress_and_a_killed_builders_stale_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cars = dir.path().join("cars");
+    std::fs::create_dir_all(&cars).unwrap();
+    // A sparse CAR of 4 GiB of zeros (seconds to copy on one thread, no disk read; killed long
+    // before it is all written): its piece is the zero piece.
+    let len = 4u64 << 30;
+    std::fs::File::create(cars.join("b00000.car")).unwrap().set_len(len).unwrap();
+    let size = carload::commp::padded_piece_size(len);
+    let zero = carload::commp::commp_of_bytes(&[0u8; 127]).unwrap().pad_to(size);
+    let plan =
+        deals::plan(&[Piece { batch: "b00000".into(), root: zero.root, size, car_size: len }], size * 2).unwrap();
+    let file = DealsPlan { header: Header { cars: "cars".into(), ..header(size * 2, 1) }, deals: plan.clone() };
+    let mut bytes = Vec::new();
+    deals::write_plan(&mut bytes, &file).unwrap();
+    std::fs::write(dir.path().join("deals.jsonl"), bytes).unwrap();
+    let dl = dir.path().join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    let s = deal_status(dir.path());
+    assert_eq!((s["deals"].as_u64(), s["not_built"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(s["status"][0]["state"], "not_built");
+
+    let mut kid = std::process::Command::new(assert_cmd::cargo::cargo_bin("carload"))
+        .current_dir(dir.path())
+        .args(["segment", "build", "deals.jsonl", "-o", "dl", "--heartbeat", "1", "--threads", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The builder's lock reports how far it is: some bytes done, not all.
+    let start = std::time::Instant::now();
+    let seen = loop {
+        assert!(kid.try_wait().unwrap().is_none(), "the build ended before its progress was seen");
+        assert!(start.elapsed().as_secs() < 120, "no progress seen");
+        let s = deal_status(dir.path());
+        let d = &s["status"][0];
+        if d["state"] == "building" && d["bytes_done"].as_u64().is_some_and(|b| b > 0) {
+            break d.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(seen["pid"].as_u64(), Some(kid.id() as u64), "{seen}");
+    assert_eq!((seen["bytes_total"].as_u64(), seen["files_total"].as_u64()), (Some(len), Some(1)), "{seen}");
+    assert!(seen["bytes_done"].as_u64().unwrap() < len, "{seen}");
+    assert_eq!(seen["phase"], "writing");
+    let o = run(dir.path(), &["segment", "status", "deals.jsonl", "-o", "dl"]);
+    let out = text(&o.stdout);
+    assert!(out.starts_with("0 of 1 deal built, 1 building"), "{out}");
+    assert!(out.contains("deal-0001  building on ") && out.contains("segments done), refreshed"), "{out}");
+
+    // Killed: its lock stays, and status says why a build will take it over at once.
+    unsafe { libc::kill(kid.id() as i32, libc::SIGKILL) };
+    kid.wait().unwrap();
+    let s = deal_status(dir.path());
+    assert_eq!(s["status"][0]["state"], "stale_lock", "{s}");
+    assert_eq!(s["status"][0]["reason"], "process_gone", "{s}");
+    let o = run(dir.path(), &["segment", "status", "deals.jsonl", "-o", "dl"]);
+    assert!(
+        text(&o.stdout)
+            .contains("its process is gone (this host, same boot and PID namespace)); `segment build` takes it over"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = run(dir.path(), &["segment", "status", "deals.jsonl", "-o", "nowhere"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("nowhere: no such folder"), "{}", text(&o.stderr));
 }
