@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 /// `carload receive`.
 #[derive(Args, Debug)]
 pub struct ReceiveArgs {
-    /// Folders holding the received CARs (a drive, or a `build --out` folder); `.car` files
-    /// directly in each are read, not below.
+    /// Folders holding the received CARs (a drive, or a `build --out` folder) and FRC-0058 deal
+    /// files (`segment build`'s `.deal`); the `.car` and `.deal` files directly in each are
+    /// read, not below.
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
     /// The client's deal list: the CSV or JSON Lines `carload export` writes, `boost --json
@@ -112,14 +113,14 @@ pub fn receive_cmd(a: ReceiveArgs) -> Result<()> {
     let lost = r.deals.iter().filter(|(_, s)| !matches!(s, DealState::Found(_))).count();
     if r.cars.is_empty() {
         anyhow::bail!(
-            "{}: no .car files",
+            "{}: no .car or .deal files",
             a.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
     if bad > 0 || lost > 0 || drive_bad > 0 {
         anyhow::bail!(
-            "{bad} of {} CARs with problems, {lost} {} without their CAR{}",
-            r.cars.len(),
+            "{bad} of {} with problems, {lost} {} without their CAR{}",
+            files_label(&r),
             carload::human::plural(lost as u64, "deal", "deals"),
             if drive_bad > 0 { format!(", {drive_bad} drive manifest problems") } else { String::new() }
         );
@@ -148,12 +149,19 @@ fn show(p: &Path) -> String {
 fn print_text(r: &Received, sw: Software) {
     for c in &r.cars {
         let what = match &c.piece {
-            Some(p) => {
-                format!(
+            Some(p) => match c.segments {
+                Some(n) => format!(
+                    "{} bytes · deal piece {} ({} padded) · {n} {}",
+                    c.size,
+                    p.piece_cid,
+                    p.piece_size,
+                    carload::human::plural(n as u64, "segment", "segments")
+                ),
+                None => format!(
                     "{} bytes · piece {} ({} padded) · payload {}",
                     c.size, p.piece_cid, p.piece_size, p.payload_cid
-                )
-            }
+                ),
+            },
             None => format!("{} bytes", c.size),
         };
         let batch = c.batch.as_deref().map(|b| format!(" [{b}]")).unwrap_or_default();
@@ -210,13 +218,23 @@ fn print_text(r: &Received, sw: Software) {
     let found = r.deals.iter().filter(|(_, s)| matches!(s, DealState::Found(_))).count();
     if r.with_deals {
         println!(
-            "\n{} CARs: {ok} OK, {} with problems; {found} of {} deals found their CAR",
-            r.cars.len(),
+            "\n{}: {ok} OK, {} with problems; {found} of {} deals found their CAR",
+            files_label(r),
             r.cars.len() - ok,
             r.deals.len()
         );
     } else {
-        println!("\n{} CARs: {ok} OK, {} with problems (no deal list given)", r.cars.len(), r.cars.len() - ok);
+        println!("\n{}: {ok} OK, {} with problems (no deal list given)", files_label(r), r.cars.len() - ok);
+    }
+}
+
+/// `3 CARs`, or `3 CARs and 2 deal files` when deal files (`.deal`) were received too.
+fn files_label(r: &Received) -> String {
+    let deals = r.cars.iter().filter(|c| receive::is_deal(&c.path)).count();
+    let cars = r.cars.len() - deals;
+    match deals {
+        0 => format!("{cars} CARs"),
+        _ => format!("{cars} CARs and {deals} deal {}", carload::human::plural(deals as u64, "file", "files")),
     }
 }
 
@@ -228,6 +246,8 @@ fn json(r: &Received, sw: Software) -> serde_json::Value {
         .map(|c| {
             json!({
                 "path": c.path,
+                "kind": if receive::is_deal(&c.path) { "deal" } else { "car" },
+                "segments": c.segments,
                 "size": c.size,
                 "ok": c.ok(),
                 "batch": c.batch,

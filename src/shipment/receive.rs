@@ -219,10 +219,13 @@ pub enum Problem {
     },
     /// Its `<id>.json` result (or `<id>.car.manifest`) claims what the CAR does not hold.
     Result(Vec<String>),
-    /// It holds another batch's piece (named for one batch, holding another's).
+    /// It holds another batch's piece (named for one batch, holding another's), or a deal file
+    /// another deal's.
     Swapped {
-        /// The batch whose piece it holds.
+        /// The batch (or deal) whose piece it holds.
         holds: String,
+        /// Whether it is a deal file.
+        deal: bool,
     },
     /// In no deal of the list and with no result beside it.
     Foreign,
@@ -241,7 +244,8 @@ impl std::fmt::Display for Problem {
                 write!(f, "does not verify ({count} problems): {}", lines.first().map(String::as_str).unwrap_or("?"))
             }
             Problem::Result(lines) => write!(f, "its result does not match: {}", lines.join("; ")),
-            Problem::Swapped { holds } => write!(f, "swapped: it holds batch {holds}'s CAR"),
+            Problem::Swapped { holds, deal: false } => write!(f, "swapped: it holds batch {holds}'s CAR"),
+            Problem::Swapped { holds, deal: true } => write!(f, "swapped: it holds deal {holds}'s piece"),
             Problem::Foreign => f.write_str("foreign: in no deal and no result beside it"),
             Problem::Duplicate { of } => {
                 write!(f, "duplicate: the same piece as {}, which its deals go to", of.display())
@@ -310,6 +314,8 @@ pub struct ReceivedCar {
     pub deals: Vec<usize>,
     /// Problems (none: OK).
     pub problems: Vec<Problem>,
+    /// For a deal file (`.deal`), its segments as its index lists them; `None` for a CAR.
+    pub segments: Option<usize>,
 }
 
 impl ReceivedCar {
@@ -348,8 +354,8 @@ impl Received {
     }
 }
 
-/// The `.car` files directly in `dir` (not below: a drive or an output folder is flat), by name;
-/// hidden files (atomic-write temporaries) are left out.
+/// The `.car` and `.deal` files directly in `dir` (not below: a drive or an output folder is
+/// flat), by name; hidden files (atomic-write temporaries) are left out.
 pub fn car_files(dir: &Path) -> Result<Vec<PathBuf>, ReceiveError> {
     let folder = |source| ReceiveError::Folder { path: dir.to_path_buf(), source };
     let mut out = Vec::new();
@@ -357,7 +363,7 @@ pub fn car_files(dir: &Path) -> Result<Vec<PathBuf>, ReceiveError> {
         let e = e.map_err(folder)?;
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || !name.ends_with(".car") {
+        if name.starts_with('.') || !(name.ends_with(".car") || name.ends_with(".deal")) {
             continue;
         }
         let p = e.path();
@@ -369,10 +375,17 @@ pub fn car_files(dir: &Path) -> Result<Vec<PathBuf>, ReceiveError> {
     Ok(out)
 }
 
-/// The stem of a CAR's file name (`b00001.car` → `b00001`).
+/// The stem of a CAR's or deal's file name (`b00001.car` → `b00001`, `deal-0001.deal` →
+/// `deal-0001`).
 fn stem_of(car: &Path) -> String {
     let name = car.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.strip_suffix(".car").unwrap_or(&name).to_string()
+    name.strip_suffix(".car").or_else(|| name.strip_suffix(".deal")).unwrap_or(&name).to_string()
+}
+
+/// Whether `path` names an FRC-0058 deal (`<deal>.deal`, as `segment build` writes it) rather
+/// than a CAR.
+pub fn is_deal(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "deal")
 }
 
 /// What one CAR's verification left for the join.
@@ -381,13 +394,120 @@ struct Checked {
     payload: String,
     result: Option<super::file::BatchResult>,
     has_result: bool,
+    /// A deal's segments, as its index lists them.
+    segments: Option<usize>,
+    /// A deal's ID, from a result beside it that matches it.
+    deal_id: Option<String>,
+}
+
+/// Verifies the deal at `path` in full ([`crate::segment::verify_deal`]: every segment's commP
+/// against the index, every other byte zero) and compares its `<deal>.deal.json` result, when
+/// one is beside it, with what was recomputed: the deal's ID, piece CIDs and size, and every
+/// segment's piece CID, offset and size in placement order. (A segment's batch and CAR size
+/// are not in the deal's bytes, so they cannot be checked.)
+fn check_deal(path: &Path, problems: &mut Vec<Problem>) -> Checked {
+    use crate::segment::deals::DealRecord;
+    let stem = stem_of(path);
+    let mut c = Checked {
+        natural: None,
+        payload: String::new(),
+        result: None,
+        has_result: false,
+        segments: None,
+        deal_id: None,
+    };
+    let verified = match std::fs::File::open(path) {
+        Err(e) => {
+            problems.push(Problem::Unreadable(e.to_string()));
+            None
+        }
+        Ok(f) => match crate::segment::verify_deal(&f, path, &mut crate::event::Ignore) {
+            Err(e) => {
+                problems.push(Problem::Invalid { count: 1, lines: vec![e.to_string()] });
+                None
+            }
+            Ok(v) => Some(v),
+        },
+    };
+    if let Some(v) = &verified {
+        c.natural = Some(v.deal);
+        c.segments = Some(v.aggregate.entries().len());
+    }
+    let sidecar = path.with_file_name(format!("{stem}.deal.json"));
+    let name = format!("{stem}.deal.json");
+    let record = match std::fs::read(&sidecar) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return c,
+        Err(e) => Err(format!("{name}: {e}")),
+        Ok(bytes) => {
+            serde_json::from_slice::<DealRecord>(&bytes).map_err(|e| format!("{name} is not a deal result: {e}"))
+        }
+    };
+    c.has_result = true;
+    let mut claims = Vec::new();
+    match (record, &verified) {
+        (Err(why), _) => claims.push(why),
+        (Ok(r), Some(v)) => {
+            if r.id != stem {
+                claims.push(format!("{name} is deal {}'s result", r.id));
+            }
+            let deal = &v.deal;
+            if r.piece_cid != deal.cid_v1().to_string()
+                || r.piece_cid_v2 != deal.cid_v2().to_string()
+                || r.piece_size != deal.padded_size
+            {
+                claims.push(format!(
+                    "{name} records piece {} ({} padded), the deal is {} ({} padded)",
+                    r.piece_cid,
+                    r.piece_size,
+                    deal.cid_v1(),
+                    deal.padded_size
+                ));
+            }
+            let entries = v.aggregate.entries();
+            if r.segments.len() != entries.len() {
+                claims.push(format!(
+                    "{name} records {} segments, the deal's index {}",
+                    r.segments.len(),
+                    entries.len()
+                ));
+            }
+            for (i, (s, (_, e))) in r.segments.iter().zip(entries).enumerate() {
+                if s.piece_cid != e.piece().cid_v1().to_string() || s.offset != e.offset || s.size != e.size {
+                    claims.push(format!(
+                        "{name}: segment {i} ({}) is piece {} at {} of {} bytes, the deal's index says {} at {} of {}",
+                        s.batch,
+                        s.piece_cid,
+                        s.offset,
+                        s.size,
+                        e.piece().cid_v1(),
+                        e.offset,
+                        e.size
+                    ));
+                }
+            }
+        }
+        (Ok(_), None) => {}
+    }
+    if claims.is_empty() {
+        c.deal_id = verified.is_some().then_some(stem);
+    } else {
+        problems.push(Problem::Result(claims));
+    }
+    c
 }
 
 /// Verifies `car` and compares it with the result and sidecar beside it.
 fn check_car(car: &Path, problems: &mut Vec<Problem>) -> Checked {
     let dir = car.parent().unwrap_or(Path::new("."));
     let stem = stem_of(car);
-    let mut c = Checked { natural: None, payload: String::new(), result: None, has_result: false };
+    let mut c = Checked {
+        natural: None,
+        payload: String::new(),
+        result: None,
+        has_result: false,
+        segments: None,
+        deal_id: None,
+    };
     let loaded = load_result(dir, &stem);
     let report = match std::fs::File::open(car) {
         Err(e) => {
@@ -533,9 +653,18 @@ pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut
     for (k, car) in cars.iter().enumerate() {
         before(k, car);
         let mut problems = Vec::new();
-        let c = check_car(car, &mut problems);
+        let c = if is_deal(car) { check_deal(car, &mut problems) } else { check_car(car, &mut problems) };
         let size = std::fs::metadata(car).map(|m| m.len()).unwrap_or(0);
-        out.push(ReceivedCar { path: car.clone(), size, batch: None, piece: None, deals: Vec::new(), problems });
+        let segments = c.segments;
+        out.push(ReceivedCar {
+            path: car.clone(),
+            size,
+            batch: None,
+            piece: None,
+            deals: Vec::new(),
+            problems,
+            segments,
+        });
         checked.push(c);
     }
     // Results by piece CID v1 (identical batches share a piece), to tell which batch a
@@ -568,6 +697,8 @@ pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut
             c.result.as_ref().map(|r| r.piece_size).filter(|s| s.is_power_of_two() && *s >= natural.padded_size);
         let (piece, hits) = match claimed.map(|s| natural.pad_to(s)) {
             Some(p) => (p, lookup(&p).unwrap_or_default()),
+            // A deal is a piece of its own size, never padded further.
+            None if c.segments.is_some() => (*natural, lookup(natural).unwrap_or_default()),
             None => find_padded(natural, |p| lookup(p).map(|h| (*p, h))).unwrap_or((*natural, Vec::new())),
         };
         let stem = stem_of(&car.path);
@@ -578,13 +709,13 @@ pub fn receive_observed(cars: &[PathBuf], deals: Option<Vec<Deal>>, before: &mut
         // a batch so) can be swapped; bare CARs may be named anyhow.
         let named_as_batch = c.has_result || batches.contains(stem.as_str());
         if named_as_batch && !claims.is_empty() && !claims.contains(&stem) {
-            car.problems.insert(0, Problem::Swapped { holds: claims[0].clone() });
+            car.problems.insert(0, Problem::Swapped { holds: claims[0].clone(), deal: c.segments.is_some() });
         }
         if with_deals && hits.is_empty() && !c.has_result {
             car.problems.push(Problem::Foreign);
         }
         let holds = if claims.contains(&stem) { Some(stem) } else { claims.first().cloned() };
-        car.batch = car.batch.take().or(holds);
+        car.batch = car.batch.take().or(c.deal_id.clone()).or(holds);
         car.piece = Some(Piece::of(c.payload.clone(), &piece));
         *hits_out = hits;
     }

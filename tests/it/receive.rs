@@ -286,7 +286,7 @@ fn bad_input_is_one_line_naming_the_path() {
             &["receive", "drive", "--deals", "bad.txt"],
             "bad.txt:1: \"u-1 not-a-piece\" is not `<deal-uuid> <piece-cid>`",
         ),
-        (&["receive", "drive"], "drive: no .car files"),
+        (&["receive", "drive"], "drive: no .car or .deal files"),
     ] {
         let (ok, _, err) = run(d, args);
         assert!(!ok);

@@ -749,3 +749,112 @@ fn segment_status_shows_a_builders_progress_and_a_killed_builders_stale_lock() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("nowhere: no such folder"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn receive_verifies_deal_files_joins_them_to_the_deal_list_and_flags_what_lies() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    assert!(plan.deals.len() >= 3, "{}", plan.deals.len());
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "dl", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(
+        dir.path(),
+        &["export", "s.jsonl", "--out", "out", "--format", "csv", "--deals", "deals.jsonl", "--deal-dir", "dl"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::write(dir.path().join("deals.csv"), &o.stdout).unwrap();
+    let receive = |extra: &[&str]| {
+        let mut args = vec!["receive", "dl", "--json"];
+        args.extend(extra);
+        let o = run(dir.path(), &args);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        (o.status.code(), v, text(&o.stderr))
+    };
+    let problems = |v: &serde_json::Value, name: &str| -> Vec<String> {
+        let car = v["cars"].as_array().unwrap().iter().find(|c| c["path"].as_str().unwrap().ends_with(name)).unwrap();
+        car["problems"].as_array().unwrap().iter().map(|p| p["message"].as_str().unwrap().to_string()).collect()
+    };
+
+    // Every deal verifies, is its own result, finds its deal in the list, and gets a command.
+    let (code, v, err) = receive(&["--deals", "deals.csv"]);
+    assert_eq!(code, Some(0), "{err}\n{v}");
+    let cars = v["cars"].as_array().unwrap();
+    assert_eq!(cars.len(), plan.deals.len());
+    for (c, d) in cars.iter().zip(&plan.deals) {
+        assert_eq!((c["kind"].as_str(), c["batch"].as_str()), (Some("deal"), Some(d.id.as_str())), "{c}");
+        assert_eq!(c["piece_cid"], d.piece.cid_v1().to_string());
+        assert_eq!(c["piece_size"].as_u64(), Some(d.piece.padded_size));
+        assert_eq!(c["segments"].as_u64(), Some(d.segments.len() as u64));
+        assert!(c["commands"][0].as_str().unwrap().contains(&format!("{}.deal", d.id)), "{c}");
+    }
+    let o = run(dir.path(), &["receive", "dl"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("[deal-0001] · ") && out.contains(" · deal piece baga"), "{out}");
+    assert!(out.contains(&format!("0 CARs and {} deal files: {} OK", plan.deals.len(), plan.deals.len())), "{out}");
+
+    let dl = dir.path().join("dl");
+    let (d1, d2) = (dl.join("deal-0001.deal"), dl.join("deal-0002.deal"));
+    let good1 = std::fs::read(&d1).unwrap();
+    // A byte of a segment changed in transit: the deal does not verify and its deal finds no file.
+    let mut bad = good1.clone();
+    bad[100] ^= 1;
+    std::fs::write(&d1, &bad).unwrap();
+    let (code, v, err) = receive(&["--deals", "deals.csv"]);
+    assert_eq!(code, Some(1), "{v}");
+    assert!(err.contains("1 of 0 CARs and"), "{err}");
+    let p = problems(&v, "deal-0001.deal");
+    assert!(
+        p[0].starts_with("does not verify (1 problems): index entry 0: the segment at padded offset 0 hashes to"),
+        "{p:?}"
+    );
+    assert_eq!(v["deals"][0]["state"], "wrong_car", "{v}");
+    // A truncated deal.
+    std::fs::write(&d1, &good1[..good1.len() - 1]).unwrap();
+    let (_, v, _) = receive(&[]);
+    assert!(problems(&v, "deal-0001.deal")[0].contains("not the size of a deal piece"), "{v}");
+    std::fs::write(&d1, &good1).unwrap();
+
+    // Two deal files swapped by name (results left where they were): each result lies, and the
+    // list says whose piece each holds.
+    let good2 = std::fs::read(&d2).unwrap();
+    std::fs::write(&d1, &good2).unwrap();
+    std::fs::write(&d2, &good1).unwrap();
+    let (code, v, _) = receive(&["--deals", "deals.csv"]);
+    assert_eq!(code, Some(1));
+    let p = problems(&v, "deal-0001.deal");
+    assert_eq!(p[0], "swapped: it holds deal deal-0002's piece", "{p:?}");
+    assert!(p[1].starts_with("its result does not match: deal-0001.deal.json records piece "), "{p:?}");
+    std::fs::write(&d1, &good1).unwrap();
+    std::fs::write(&d2, &good2).unwrap();
+
+    // A result edited: a segment's offset; a result of another deal; a garbled result.
+    let side = dl.join("deal-0001.deal.json");
+    let record = std::fs::read_to_string(&side).unwrap();
+    let offset = format!("\"offset\":{}", plan.deals[0].segments[1].offset);
+    assert!(record.contains(&offset), "{record}");
+    std::fs::write(&side, record.replacen(&offset, "\"offset\":0", 1)).unwrap();
+    let (_, v, _) = receive(&[]);
+    let p = problems(&v, "deal-0001.deal");
+    assert!(p[0].contains("segment 1 (") && p[0].contains(" at 0 of "), "{p:?}");
+    std::fs::copy(dl.join("deal-0002.deal.json"), &side).unwrap();
+    let (_, v, _) = receive(&[]);
+    assert!(problems(&v, "deal-0001.deal")[0].contains("deal-0001.deal.json is deal deal-0002's result"), "{v}");
+    std::fs::write(&side, b"{\"id\":").unwrap();
+    let (_, v, _) = receive(&[]);
+    assert!(problems(&v, "deal-0001.deal")[0].contains("deal-0001.deal.json is not a deal result"), "{v}");
+    std::fs::write(&side, record).unwrap();
+
+    // A deal whose file is gone: its deal is missing; a deal file with no result and in no deal
+    // of the list is foreign.
+    std::fs::remove_file(&d2).unwrap();
+    std::fs::remove_file(dl.join("deal-0003.deal.json")).unwrap();
+    std::fs::rename(dl.join("deal-0003.deal"), dl.join("extra.deal")).unwrap();
+    let (code, v, _) = receive(&["--deals", "deals.csv"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["deals"][1]["state"], "missing", "{v}");
+    assert_eq!(v["deals"][2]["state"], "found", "{v}");
+    assert!(problems(&v, "extra.deal").is_empty(), "the list's deal-0003 finds its piece in extra.deal: {v}");
+    let (code, _, _) = receive(&[]);
+    assert_eq!(code, Some(0), "without a list, a verified deal file is OK");
+}
