@@ -389,6 +389,7 @@ pub fn is_deal(path: &Path) -> bool {
 }
 
 /// What one CAR's verification left for the join.
+#[derive(Default)]
 struct Checked {
     natural: Option<PieceInfo>,
     payload: String,
@@ -408,14 +409,7 @@ struct Checked {
 fn check_deal(path: &Path, problems: &mut Vec<Problem>) -> Checked {
     use crate::segment::deals::DealRecord;
     let stem = stem_of(path);
-    let mut c = Checked {
-        natural: None,
-        payload: String::new(),
-        result: None,
-        has_result: false,
-        segments: None,
-        deal_id: None,
-    };
+    let mut c = Checked::default();
     let verified = match std::fs::File::open(path) {
         Err(e) => {
             problems.push(Problem::Unreadable(e.to_string()));
@@ -500,14 +494,7 @@ fn check_deal(path: &Path, problems: &mut Vec<Problem>) -> Checked {
 fn check_car(car: &Path, problems: &mut Vec<Problem>) -> Checked {
     let dir = car.parent().unwrap_or(Path::new("."));
     let stem = stem_of(car);
-    let mut c = Checked {
-        natural: None,
-        payload: String::new(),
-        result: None,
-        has_result: false,
-        segments: None,
-        deal_id: None,
-    };
+    let mut c = Checked::default();
     let loaded = load_result(dir, &stem);
     let report = match std::fs::File::open(car) {
         Err(e) => {
