@@ -513,3 +513,48 @@ fn mapped_inputs_of_several_steps_are_copied_and_hashed_exactly() {
     let nowrite = segment::pack(&inputs, 256 << 20, None, &mut Ignore).unwrap();
     assert_eq!(nowrite.deal, packed.deal);
 }
+
+#[test]
+fn a_pack_report_that_lies_is_refused_by_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = pack_sample(&dir.path().join("deal"));
+    let seg = j["segments"][0]["piece_cid"].as_str().unwrap().to_string();
+    let report = dir.path().join("report.json");
+    let refused = |j: &serde_json::Value, cause: &str| {
+        std::fs::write(&report, j.to_string()).unwrap();
+        let o = carload().args(["segment", "proof"]).arg(&report).arg(&seg).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(cause) && err.contains("report.json"), "wanted {cause:?} naming the report: {err}");
+    };
+    // The report as pack wrote it gives a proof.
+    std::fs::write(&report, j.to_string()).unwrap();
+    let o = carload().args(["segment", "proof"]).arg(&report).arg(&seg).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Another deal's piece CID claimed for the same segments.
+    let mut lie = j.clone();
+    lie["piece_cid"] = j["segments"][1]["piece_cid"].clone();
+    refused(&lie, "the segments do not make the deal piece CID");
+    // The index entries listed in the other order (the same places): another index, another deal.
+    let mut lie = j.clone();
+    lie["segments"] = serde_json::json!([j["segments"][1], j["segments"][0]]);
+    refused(&lie, "the segments do not make the deal piece CID");
+    // A segment's piece swapped for the other's: another deal.
+    let mut lie = j.clone();
+    lie["segments"][0]["piece_cid"] = j["segments"][1]["piece_cid"].clone();
+    refused(&lie, "the segments do not make the deal piece CID");
+    // Overlapping segments, a deal size that is no deal, a segment that is no piece CID.
+    let mut lie = j.clone();
+    lie["segments"][1]["offset"] = 0.into();
+    refused(&lie, "overlapping");
+    let mut lie = j.clone();
+    lie["piece_size"] = 1000.into();
+    refused(&lie, "");
+    let mut lie = j.clone();
+    lie["segments"][0]["piece_cid"] = "bafy-not-a-piece".into();
+    refused(&lie, "");
+    // Not a report at all.
+    refused(&serde_json::json!({"piece_cid": 7}), "not a `segment pack --json` report");
+}
