@@ -14,8 +14,12 @@ pub struct DealSeen {
     pub id: String,
     /// Its batches, in placement order.
     pub batches: Vec<String>,
+    /// The piece CID (v1) the deals file records for each batch, in the same order.
+    pub pieces: Vec<String>,
     /// Share of the deal its segments take (0 to 1).
     pub fill: f64,
+    /// The deal's padded size.
+    pub size: u64,
 }
 
 /// A deals file as read (checked as `segment build` checks it), or why it cannot be shown.
@@ -40,7 +44,8 @@ impl DealsSeen {
                 seen.of_batch.insert(s.batch.clone(), n);
             }
             let batches = d.segments.iter().map(|s| s.batch.clone()).collect();
-            seen.deals.push(DealSeen { id: d.id.clone(), batches, fill: d.fill() });
+            let pieces = d.segments.iter().map(|s| s.piece().cid_v1().to_string()).collect();
+            seen.deals.push(DealSeen { id: d.id.clone(), batches, pieces, fill: d.fill(), size: d.piece.padded_size });
         }
         seen
     }

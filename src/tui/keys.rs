@@ -71,6 +71,8 @@ pub enum Action {
     ToggleDrives,
     /// Add a drive folder to the drive set.
     AddDrive,
+    /// Switch the left pane between the browser and the deals.
+    ToggleDeals,
     /// The selected batch's info.
     Info,
     /// Export deal commands.
@@ -164,6 +166,13 @@ const DEFAULTS: &[(Action, &str, Context, &[&str], &str)] = &[
         Context::Global,
         &["D"],
         "switch the left pane between the browser and the drives (fill, built, FULL)",
+    ),
+    (
+        Action::ToggleDeals,
+        "toggle_deals",
+        Context::Global,
+        &["L"],
+        "switch the left pane between the browser and the deals (fill, batches built)",
     ),
     (
         Action::AddDrive,
@@ -463,6 +472,15 @@ pub const FOOTER_PROGRESS: &[FooterItem] = &[
 pub const FOOTER_DRIVES: &[FooterItem] = &[
     (&[Action::ToggleDrives], "", "browser"),
     (&[Action::AddDrive], "", "add drive"),
+    (&[Action::BuildAll], "", "build all"),
+    (&[Action::SwitchFocus], "", "batches"),
+    (&[Action::Help], "", "help"),
+    (&[Action::Quit], "", "quit"),
+];
+
+/// The footer of the deals pane.
+pub const FOOTER_DEALS: &[FooterItem] = &[
+    (&[Action::ToggleDeals], "", "browser"),
     (&[Action::BuildAll], "", "build all"),
     (&[Action::SwitchFocus], "", "batches"),
     (&[Action::Help], "", "help"),

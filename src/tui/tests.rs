@@ -2401,3 +2401,70 @@ fn a_shipments_deals_file_shows_each_batchs_deal_and_fill() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(super::deals::read(&path, &s.header, &watched), None);
 }
+
+/// The deals pane (`L`): each deal of the deals file with its batches built, its fill, and what
+/// it waits for; a batch built with another piece than the file records is flagged.
+#[test]
+fn the_deals_pane_shows_each_deals_fill_and_what_it_waits_for() {
+    use carload::segment::deals;
+    let mut app = synthetic();
+    app.update(Msg::Listing(carload::walk::Listing { folder: 1, first: 11, ..Default::default() }));
+    app.update(Msg::ScanDone(1.25));
+    keys(&mut app, "L");
+    assert_eq!(app.left, super::app::Left::Deals);
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("No deals file (save the shipment first)."), "{text}");
+    app.browser.selected = 2;
+    keys(&mut app, "L");
+    assert_eq!(app.left, super::app::Left::Browser);
+    keys(&mut app, "  ");
+    let e = keys(&mut app, "p");
+    settle(&mut app, e);
+    let ids: Vec<String> = app.batches.list.iter().map(|b| b.id.clone()).collect();
+    assert_eq!(ids.len(), 2);
+    let piece = |n: u8, id: &str| deals::Piece { batch: id.into(), root: [n; 32], size: 16 << 30, car_size: 15 << 30 };
+    let plan = deals::plan(&[piece(1, &ids[0]), piece(2, &ids[1])], 64 << 30).unwrap();
+    let file = deals::DealsPlan {
+        header: deals::Header {
+            format: deals::FORMAT.into(),
+            version: deals::VERSION,
+            shipment: "ab".repeat(32),
+            deal_size: 64 << 30,
+            cars: "out".into(),
+            deals: 1,
+        },
+        deals: plan.clone(),
+    };
+    app.update(Msg::Deals(Some(super::deals::DealsSeen::of("ship.deals.jsonl".into(), &file))));
+    let result = |k: usize, piece_cid: String| carload::shipment::BatchResult {
+        piece_cid,
+        ..carload::shipment::BatchResult::sample_for_tests(&ids[k])
+    };
+    let planned = |k: usize| plan[0].segments.iter().find(|s| s.batch == ids[k]).unwrap().piece().cid_v1().to_string();
+    app.batches.list[0].result = Some(result(0, planned(0)));
+    keys(&mut app, "L");
+    insta::assert_snapshot!("deals_80x24", screen(&mut app, 80, 24));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("deal-0001 · built 1/2 · 64 GiB"), "{text}");
+    assert!(text.contains(&format!("waits for {}", ids[1])), "{text}");
+    assert!(text.contains("0 of 1 deals have every batch built."), "{text}");
+    assert!(text.contains("L browser · B build all"), "{text}");
+    // Built with another piece than the deals file records: flagged, not counted.
+    app.batches.list[1].result = Some(result(1, planned(0)));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("other piece: {} (plan the deals again)", ids[1])), "{text}");
+    assert!(text.contains("deal-0001 · built 1/2"), "{text}");
+    // Both as planned: ready.
+    app.batches.list[1].result = Some(result(1, planned(1)));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("ready: {} {}", plan[0].segments[0].batch, plan[0].segments[1].batch)), "{text}");
+    assert!(text.contains("1 of 1 deals have every batch built."), "{text}");
+    // A deals file that does not read says why.
+    app.update(Msg::Deals(Some(super::deals::DealsSeen {
+        name: "ship.deals.jsonl".into(),
+        error: Some("of another plan (plan the deals again)".into()),
+        ..Default::default()
+    })));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("ship.deals.jsonl: of another plan (plan the deals again)"), "{text}");
+}

@@ -77,6 +77,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Left::Browser => draw_browser(f, app, panes[0], &th),
         Left::Progress => draw_progress(f, app, panes[0], &th),
         Left::Drives => draw_drives(f, app, panes[0], &th),
+        Left::Deals => draw_deals(f, app, panes[0], &th),
     }
     draw_batches(f, app, panes[1], &th);
     let line = |text: String| {
@@ -624,6 +625,96 @@ fn draw_drives(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The deals pane: the shipment's deals file (`segment plan`'s, beside the shipment), one entry
+/// per deal — its ID, how many of its batches are built, a gauge of its fill — and what it
+/// waits for: batches not built, or built with another piece than the deals file records (plan
+/// the deals again). Without a deals file, how to make one.
+fn draw_deals(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
+    let seen = app.deals_seen.as_ref();
+    let title = match seen {
+        Some(d) if d.error.is_none() => {
+            let n = d.deals.len() as u64;
+            format!(" Deals · {} · {n} {} ", d.name, carload::human::plural(n, "deal", "deals"))
+        }
+        _ => " Deals ".to_string(),
+    };
+    let block = pane_block(title, app.focus == Focus::Browser, th);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let dim = |t: String| Line::styled(fit(&t, w), th.fg(Color::DarkGray));
+    let mut lines: Vec<Line> = Vec::new();
+    let Some(d) = seen else {
+        let file = app.settings.shipment.as_deref().map(carload::segment::deals::default_path);
+        let name = file.as_deref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+        lines.push(Line::raw(fit(
+            &format!("No deals file ({}).", name.as_deref().unwrap_or("save the shipment first")),
+            w,
+        )));
+        lines.push(dim("`carload segment plan SHIPMENT --out OUT".into()));
+        lines.push(dim("--deal-size 32GiB` packs the built batches".into()));
+        lines.push(dim("into FRC-0058 deals and writes it here.".into()));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    };
+    if let Some(e) = &d.error {
+        lines.push(Line::styled(fit(&format!("{}: {e}", d.name), w), th.fg(Color::Red)));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    let mut ready = 0;
+    for deal in &d.deals {
+        let (built, differ) = deal.batches.iter().zip(&deal.pieces).fold((0, Vec::new()), |(n, mut differ), (b, p)| {
+            match app.batches.list.iter().find(|wb| &wb.id == b).and_then(|wb| wb.result.as_ref()) {
+                Some(r) if &r.piece_cid == p => (n + 1, differ),
+                Some(_) => {
+                    differ.push(b.as_str());
+                    (n, differ)
+                }
+                None => (n, differ),
+            }
+        });
+        let all = built == deal.batches.len();
+        ready += usize::from(all);
+        let color = if !differ.is_empty() {
+            Color::Red
+        } else if all {
+            Color::Green
+        } else {
+            Color::Reset
+        };
+        let head = format!("{} · built {}/{} · {}", deal.id, built, deal.batches.len(), ibytes(deal.size));
+        lines.push(Line::styled(fit(&head, w), th.fg(color).add_modifier(Modifier::BOLD)));
+        lines.push(Line::from(vec![
+            Span::styled(gauge(deal.fill, w.saturating_sub(8)), th.fg(Color::Green)),
+            Span::raw(format!(" {:>5.1}%", deal.fill * 100.0)),
+        ]));
+        let waits: Vec<&str> = deal
+            .batches
+            .iter()
+            .filter(|b| {
+                !differ.contains(&b.as_str())
+                    && app.batches.list.iter().find(|wb| &wb.id == *b).is_none_or(|wb| wb.result.is_none())
+            })
+            .map(String::as_str)
+            .collect();
+        if !differ.is_empty() {
+            lines.push(Line::styled(
+                fit(&format!("  other piece: {} (plan the deals again)", differ.join(" ")), w),
+                th.fg(Color::Red),
+            ));
+        }
+        if !waits.is_empty() {
+            lines.push(dim(format!("  waits for {}", waits.join(" "))));
+        } else if differ.is_empty() {
+            lines.push(dim(format!("  ready: {}", deal.batches.join(" "))));
+        }
+    }
+    lines.push(dim(format!("{ready} of {} deals have every batch built.", d.deals.len())));
+    lines.push(dim("`carload segment build` writes them.".into()));
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
 fn gauge(fill: f64, w: usize) -> String {
     let cells = (fill.clamp(0.0, 1.0) * w as f64).round() as usize;
     format!("{}{}", "█".repeat(cells), "░".repeat(w - cells))
@@ -875,7 +966,9 @@ fn status_line(app: &App) -> String {
 }
 
 fn footer_keys(app: &App) -> String {
-    use super::keys::{Context, FOOTER_BATCHES, FOOTER_BROWSER, FOOTER_DRIVES, FOOTER_ENTRIES, FOOTER_PROGRESS};
+    use super::keys::{
+        Context, FOOTER_BATCHES, FOOTER_BROWSER, FOOTER_DEALS, FOOTER_DRIVES, FOOTER_ENTRIES, FOOTER_PROGRESS,
+    };
     if app.browser.editing_filter {
         return "type to filter · Enter keep · Esc clear".into();
     }
@@ -883,6 +976,7 @@ fn footer_keys(app: &App) -> String {
     match app.focus {
         Focus::Browser if app.left == Left::Progress => k.footer(FOOTER_PROGRESS, Context::Global),
         Focus::Browser if app.left == Left::Drives => k.footer(FOOTER_DRIVES, Context::Global),
+        Focus::Browser if app.left == Left::Deals => k.footer(FOOTER_DEALS, Context::Global),
         Focus::Browser => k.footer(FOOTER_BROWSER, Context::Browser),
         Focus::Batches if app.pane.open.is_some() => k.footer(FOOTER_ENTRIES, Context::Entries),
         Focus::Batches => k.footer(FOOTER_BATCHES, Context::Batches),

@@ -25,7 +25,7 @@ impl App {
         }
         use crate::tui::keys::Context;
         let contexts: &[Context] = match (self.focus, self.left, self.pane.open) {
-            (Focus::Browser, Left::Progress | Left::Drives, _) => &[Context::Global],
+            (Focus::Browser, Left::Progress | Left::Drives | Left::Deals, _) => &[Context::Global],
             (Focus::Browser, _, _) => &[Context::Global, Context::Browser, Context::Lists],
             (Focus::Batches, _, Some(_)) => &[Context::Global, Context::Entries, Context::Lists],
             (Focus::Batches, _, None) => &[Context::Global, Context::Batches, Context::Lists],
@@ -89,13 +89,17 @@ impl App {
             Action::Export => self.open_export(),
             Action::ToggleProgress => {
                 self.left = match self.left {
-                    Left::Browser | Left::Drives => Left::Progress,
+                    Left::Browser | Left::Drives | Left::Deals => Left::Progress,
                     Left::Progress => Left::Browser,
                 };
                 self.focus = Focus::Browser;
             }
             Action::ToggleDrives => {
                 self.left = if self.left == Left::Drives { Left::Browser } else { Left::Drives };
+                self.focus = Focus::Browser;
+            }
+            Action::ToggleDeals => {
+                self.left = if self.left == Left::Deals { Left::Browser } else { Left::Deals };
                 self.focus = Focus::Browser;
             }
             Action::AddDrive => self.modal = Some(Modal::AddDrive(String::new())),

@@ -617,6 +617,8 @@ pub enum Left {
     Progress,
     /// The drives of a drive set.
     Drives,
+    /// The deals of the shipment's deals file.
+    Deals,
 }
 
 /// How a status message reads.
