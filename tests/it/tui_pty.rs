@@ -1139,3 +1139,32 @@ fn tui_builds_onto_two_drives() {
     assert!(out.status.success());
     assert_eq!((cars_on("d1"), cars_on("d2")), (on1, on2), "a CLI build moves nothing");
 }
+
+/// The deals `segment plan` wrote beside the shipment, seen in the real binary: `L` lists each
+/// deal with its batches built; a batch removed from the CAR folder makes its deal wait.
+#[test]
+fn tui_shows_the_deals_of_the_shipment() {
+    let sb = Sandbox::new();
+    make_build_tree(sb.path());
+    sb.carload(&["plan", "data", "-o", "ship.jsonl", "--piece-size", "2MiB", "--min-piece-size", "1MiB"]);
+    sb.carload(&["build", "ship.jsonl", "--out", "cars", "-q"]);
+    sb.carload(&["segment", "plan", "ship.jsonl", "--out", "cars", "--deal-size", "8MiB", "-q"]);
+    let plan =
+        carload::segment::deals::parse_plan(&std::fs::read(sb.path().join("ship.deals.jsonl")).unwrap()).unwrap();
+    assert!(!plan.deals.is_empty());
+    let first = &plan.deals[0];
+    let gone = &first.segments[0].batch;
+    std::fs::remove_file(sb.path().join("cars").join(format!("{gone}.json"))).unwrap();
+    let mut t = sb.tui(36, 120, &["tui", "--shipment", "ship.jsonl", "--out", "cars"]);
+    t.wait_for("Scanned");
+    t.send(b"L");
+    let n = first.segments.len();
+    let s = t.wait_until_within(WATCH_TIMEOUT, "the deals pane", |s| {
+        s.contains(&format!("{} · built {}/{n}", first.id, n - 1)) && s.contains(&format!("waits for {gone}"))
+    });
+    assert!(s.contains(&format!("Deals · ship.deals.jsonl · {} deal", plan.deals.len())), "{}", frame(&s));
+    t.send(b"q");
+    let st = t.wait_exit();
+    assert!(st.success(), "exit status {st}");
+    t.assert_restored();
+}
