@@ -49,7 +49,7 @@ fn main() {
         };
         let _ = std::fs::remove_file(deal);
         let f = File::create(deal).unwrap();
-        segment::pack(&inputs, deal_size, Some((&f, deal)), &mut Ignore).unwrap();
+        segment::pack(&inputs, deal_size, Some(segment::DealOut::new(&f, deal)), &mut Ignore).unwrap();
     };
     let time = |f: &dyn Fn()| -> Duration {
         let t = Instant::now();

@@ -374,7 +374,7 @@ fn a_deal_is_written_from_its_cars_each_rehashed_in_slots_of_its_planned_size() 
     assert_eq!(d.segments[0].size, 4096);
     let path = dir.path().join("d.deal");
     let f = std::fs::File::create(&path).unwrap();
-    deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap();
+    deals::write_deal(d, &cars, carload::segment::DealOut::new(&f, &path), &mut carload::event::Ignore).unwrap();
     drop(f);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(commp::commp_of_bytes(&bytes).unwrap().root, d.piece.root, "the file's commP is the plan's");
@@ -388,12 +388,14 @@ fn a_deal_is_written_from_its_cars_each_rehashed_in_slots_of_its_planned_size() 
     b[100] ^= 1;
     std::fs::write(&car, &b).unwrap();
     let f = std::fs::File::create(&path).unwrap();
-    let err = deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap_err();
+    let err = deals::write_deal(d, &cars, carload::segment::DealOut::new(&f, &path), &mut carload::event::Ignore)
+        .unwrap_err();
     assert!(matches!(&err, DealsError::PieceMismatch { batch, .. } if batch == "b00001"), "{err}");
     // …or another size (refused before anything is read).
     b.push(0);
     std::fs::write(&car, &b).unwrap();
-    let err = deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap_err();
+    let err = deals::write_deal(d, &cars, carload::segment::DealOut::new(&f, &path), &mut carload::event::Ignore)
+        .unwrap_err();
     assert!(err.to_string().starts_with("batch b00001: "), "{err}");
     assert!(matches!(err, DealsError::CarSize { expected: 3000, found: 3001, .. }));
 }
