@@ -32,7 +32,7 @@ pub struct Packed {
 /// Where and how [`pack`] writes a deal.
 #[derive(Debug, Clone, Copy)]
 pub struct DealOut<'a> {
-    /// The file written (its former content replaced).
+    /// The file written: empty (a new file), as the deal is written over holes.
     pub file: &'a File,
     /// Its name in errors.
     pub path: &'a Path,
@@ -67,7 +67,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SegmentError + '_ {
 }
 
 /// Packs `inputs`, in this order, into a deal of padded size `deal_size` written to `out` (its
-/// unpadded bytes, `D·127/128`; the file is sized first, the gaps left as holes), or only
+/// unpadded bytes, `D·127/128`, the gaps left as holes; with direct I/O where the file system
+/// allows, see [`super::write`]), or only
 /// computes the deal when `out` is `None`. Fails before reading anything if the deal cannot
 /// hold the inputs and their index. Events: `FileStarted`, `BytesRead`.
 pub fn pack(
@@ -138,10 +139,8 @@ fn pack_with(
     let offsets = layout::place(&sizes, deal_size)?;
     let deal_len = layout::unpadded(deal_size);
     let mut writer = match out {
-        Some(o) => {
-            o.file.set_len(deal_len).map_err(io_err(o.path))?;
-            Some((DealWriter::new(o.file, o.mode), o.path))
-        }
+        // The file grows as it is written (gaps left as holes); `finish` sets its exact size.
+        Some(o) => Some((DealWriter::new(o.file, o.mode), o.path)),
         None => None,
     };
     let mut pieces = Vec::with_capacity(inputs.len());
