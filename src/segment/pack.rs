@@ -138,11 +138,8 @@ fn pack_with(
     }
     let offsets = layout::place(&sizes, deal_size)?;
     let deal_len = layout::unpadded(deal_size);
-    let mut writer = match out {
-        // The file grows as it is written (gaps left as holes); `finish` sets its exact size.
-        Some(o) => Some((DealWriter::new(o.file, o.mode), o.path)),
-        None => None,
-    };
+    // The file grows as it is written (gaps left as holes); `finish` sets its exact size.
+    let mut writer = out.map(|o| (DealWriter::new(o.file, o.mode), o.path));
     let mut pieces = Vec::with_capacity(inputs.len());
     for (i, ((path, (file, len)), offset)) in inputs.iter().zip(&files).zip(&offsets).enumerate() {
         observer.event(Event::FileStarted { path: path.clone(), size: *len });
