@@ -860,3 +860,23 @@ fn receive_verifies_deal_files_joins_them_to_the_deal_list_and_flags_what_lies()
     let (code, _, _) = receive(&[]);
     assert_eq!(code, Some(0), "without a list, a verified deal file is OK");
 }
+
+/// `segment build --buffered` writes the same deals, byte for byte, as the default (direct I/O
+/// where the file system allows): the opt-out reaches the writer and changes no byte.
+#[test]
+fn segment_build_buffered_writes_the_same_deals() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "direct", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "buffered", "-q", "--buffered"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for d in &plan.deals {
+        let name = format!("{}.deal", d.id);
+        let direct = std::fs::read(dir.path().join("direct").join(&name)).unwrap();
+        let buffered = std::fs::read(dir.path().join("buffered").join(&name)).unwrap();
+        assert_eq!(direct.len() as u64, carload::segment::layout::unpadded(d.piece.padded_size), "{name}");
+        assert!(direct == buffered, "{name}: the deals differ");
+        assert_eq!(carload::commp::commp_of_bytes(&direct).unwrap().root, d.piece.root, "{name}");
+    }
+}
