@@ -564,7 +564,12 @@ pub fn remove_partials(dir: &Path, id: &str) -> io::Result<usize> {
 /// size checked against the plan before anything is read, each re-hashed while it is copied
 /// (never taken on the plan's word), and its piece compared with the plan's. The caller
 /// commits `out` only on success. Events: `FileStarted`, `BytesRead`.
-pub fn write_deal(d: &Deal, cars: &Path, out: (&File, &Path), observer: &mut dyn Observer) -> Result<(), DealsError> {
+pub fn write_deal(
+    d: &Deal,
+    cars: &Path,
+    out: super::DealOut<'_>,
+    observer: &mut dyn Observer,
+) -> Result<(), DealsError> {
     let inputs: Vec<PathBuf> = d.segments.iter().map(|s| crate::shipment::build::outputs(cars, &s.batch).car).collect();
     for (s, path) in d.segments.iter().zip(&inputs) {
         let len = std::fs::metadata(path).map_err(|source| DealsError::Io { path: path.clone(), source })?.len();

@@ -8,6 +8,7 @@
 //! - [`tree`]: the aggregate (a deal's index) and its hybrid Merkle tree (root, proofs);
 //! - [`proof`]: inclusion proofs, their verification and encodings;
 //! - [`pack`]: writing a deal from files in one read of each;
+//! - [`write`]: how a deal's bytes reach its file (direct I/O where the file system allows);
 //! - [`read`]: reading a deal's index back, and checking a deal against it;
 //! - [`deals`]: the built batches of a shipment packed into deals (the plan, `deals.jsonl`, a
 //!   deal written and judged).
@@ -21,12 +22,14 @@ pub mod proof;
 pub mod read;
 pub mod status;
 pub mod tree;
+pub mod write;
 
 pub use entry::{Entry, EntryFault};
-pub use pack::{pack, pack_sized, pack_vouched, Packed};
+pub use pack::{pack, pack_sized, pack_vouched, DealOut, Packed};
 pub use proof::{InclusionProof, ProofData, ProofError};
 pub use read::{read_index, verify_deal, Verified};
 pub use tree::Aggregate;
+pub use write::WriteMode;
 
 use std::path::PathBuf;
 

@@ -7,6 +7,7 @@
 use super::entry::Entry;
 use super::layout;
 use super::tree::Aggregate;
+use super::write::{DealWriter, WriteMode};
 use super::SegmentError;
 use crate::commp::{self, PieceHasher, PieceInfo};
 use crate::event::{Event, Observer};
@@ -23,6 +24,32 @@ pub struct Packed {
     pub deal: PieceInfo,
     /// Each input's piece (with its payload size, for the piece CID v2).
     pub pieces: Vec<PieceInfo>,
+    /// Whether the deal was written with direct I/O to the end (false when not written, written
+    /// buffered by request, or the file system refused direct I/O).
+    pub direct: bool,
+}
+
+/// Where and how [`pack`] writes a deal.
+#[derive(Debug, Clone, Copy)]
+pub struct DealOut<'a> {
+    /// The file written: empty (a new file), as the deal is written over holes.
+    pub file: &'a File,
+    /// Its name in errors.
+    pub path: &'a Path,
+    /// Direct or buffered writes.
+    pub mode: WriteMode,
+}
+
+impl<'a> DealOut<'a> {
+    /// `file` (named `path` in errors), written with direct I/O where the file system allows.
+    pub fn new(file: &'a File, path: &'a Path) -> Self {
+        DealOut { file, path, mode: WriteMode::Direct }
+    }
+
+    /// The same, written in `mode`.
+    pub fn with_mode(self, mode: WriteMode) -> Self {
+        DealOut { mode, ..self }
+    }
 }
 
 /// Bytes read, copied and hashed per step of a small (read) input: 8 commP units.
@@ -40,13 +67,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SegmentError + '_ {
 }
 
 /// Packs `inputs`, in this order, into a deal of padded size `deal_size` written to `out` (its
-/// unpadded bytes, `D·127/128`; the file is sized first, the gaps left as holes), or only
+/// unpadded bytes, `D·127/128`, the gaps left as holes; with direct I/O where the file system
+/// allows, see [`super::write`]), or only
 /// computes the deal when `out` is `None`. Fails before reading anything if the deal cannot
 /// hold the inputs and their index. Events: `FileStarted`, `BytesRead`.
 pub fn pack(
     inputs: &[PathBuf],
     deal_size: u64,
-    out: Option<(&File, &Path)>,
+    out: Option<DealOut<'_>>,
     observer: &mut dyn Observer,
 ) -> Result<Packed, SegmentError> {
     pack_vouched(inputs, &[], deal_size, out, observer)
@@ -59,7 +87,7 @@ pub fn pack_vouched(
     inputs: &[PathBuf],
     vouched: &[Option<[u8; 32]>],
     deal_size: u64,
-    out: Option<(&File, &Path)>,
+    out: Option<DealOut<'_>>,
     observer: &mut dyn Observer,
 ) -> Result<Packed, SegmentError> {
     pack_with(inputs, vouched, None, deal_size, out, observer)
@@ -74,7 +102,7 @@ pub fn pack_sized(
     inputs: &[PathBuf],
     sizes: &[u64],
     deal_size: u64,
-    out: Option<(&File, &Path)>,
+    out: Option<DealOut<'_>>,
     observer: &mut dyn Observer,
 ) -> Result<Packed, SegmentError> {
     pack_with(inputs, &[], Some(sizes), deal_size, out, observer)
@@ -85,7 +113,7 @@ fn pack_with(
     vouched: &[Option<[u8; 32]>],
     slots: Option<&[u64]>,
     deal_size: u64,
-    out: Option<(&File, &Path)>,
+    out: Option<DealOut<'_>>,
     observer: &mut dyn Observer,
 ) -> Result<Packed, SegmentError> {
     let mut files = Vec::with_capacity(inputs.len());
@@ -109,13 +137,13 @@ fn pack_with(
         }
     }
     let offsets = layout::place(&sizes, deal_size)?;
-    if let Some((f, p)) = out {
-        f.set_len(layout::unpadded(deal_size)).map_err(io_err(p))?;
-    }
+    let deal_len = layout::unpadded(deal_size);
+    // The file grows as it is written (gaps left as holes); `finish` sets its exact size.
+    let mut writer = out.map(|o| (DealWriter::new(o.file, o.mode), o.path));
     let mut pieces = Vec::with_capacity(inputs.len());
     for (i, ((path, (file, len)), offset)) in inputs.iter().zip(&files).zip(&offsets).enumerate() {
         observer.event(Event::FileStarted { path: path.clone(), size: *len });
-        let dest = out.map(|(f, p)| (f, p, layout::unpadded(*offset)));
+        let dest = writer.as_mut().map(|(w, p)| (w, *p, layout::unpadded(*offset)));
         let root = vouched.get(i).copied().flatten();
         let piece = copy_and_hash(file, path, *len, dest, root, observer)?;
         // The rest of a larger slot is zeros (a hole): its root is the padded piece's.
@@ -124,26 +152,29 @@ fn pack_with(
     let entries =
         pieces.iter().zip(&offsets).map(|(p, &offset)| Entry { root: p.root, offset, size: p.padded_size }).collect();
     let aggregate = Aggregate::new(deal_size, entries)?;
-    if let Some((f, p)) = out {
+    let mut direct = false;
+    if let Some((w, p)) = writer.as_mut() {
         let at = layout::unpadded(layout::index_start(deal_size));
-        f.write_all_at(&aggregate.index_unpadded(), at).map_err(io_err(p))?;
+        w.write_at(at, &aggregate.index_unpadded()).map_err(io_err(p))?;
+        w.finish(deal_len).map_err(io_err(p))?;
+        direct = w.is_direct();
     }
     let deal = aggregate.piece();
-    Ok(Packed { aggregate, deal, pieces })
+    Ok(Packed { aggregate, deal, pieces, direct })
 }
 
 /// Reads `file` (`len` bytes) once: each step is hashed (unless its root is `vouched`) and
-/// written to `dest` (file, path, unpadded offset) — by a writer thread a few steps behind the
+/// written to `dest` (writer, path, unpadded offset) — by a writer thread a few steps behind the
 /// hasher for a mapped input, in turn for a small one. Returns the input's piece.
 fn copy_and_hash(
     file: &File,
     path: &Path,
     len: u64,
-    dest: Option<(&File, &Path, u64)>,
+    mut dest: Option<(&mut DealWriter<'_>, &Path, u64)>,
     vouched: Option<[u8; 32]>,
     observer: &mut dyn Observer,
 ) -> Result<PieceInfo, SegmentError> {
-    if let (Some(root), None) = (vouched, dest) {
+    if let (Some(root), None) = (vouched, dest.as_ref()) {
         return Ok(vouched_piece(root, len)); // nothing to read
     }
     let mut hasher = vouched.is_none().then(PieceHasher::new);
@@ -173,7 +204,7 @@ fn copy_and_hash(
                         if let Some((o, e)) = prev.replace((off, end)) {
                             release(o, e);
                         }
-                        f.write_all_at(&map[off..end], at + off as u64).map_err(io_err(p))?;
+                        f.write_at(at + off as u64, &map[off..end]).map_err(io_err(p))?;
                     }
                     if let Some((o, e)) = prev {
                         release(o, e);
@@ -221,8 +252,8 @@ fn copy_and_hash(
                 return Err(SegmentError::Changed { path: path.to_path_buf(), expected: len, found: pos + n as u64 });
             }
             let bytes = &buf[..n];
-            if let Some((f, p, at)) = dest {
-                f.write_all_at(bytes, at + pos).map_err(io_err(p))?;
+            if let Some((f, p, at)) = dest.as_mut() {
+                f.write_at(*at + pos, bytes).map_err(io_err(p))?;
             }
             if let Some(h) = hasher.as_mut() {
                 h.write_at(pos, bytes).map_err(commp_err)?;

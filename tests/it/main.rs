@@ -26,6 +26,7 @@ mod profiles;
 mod receive;
 mod segment;
 mod segment_deals;
+mod segment_write;
 mod shipment;
 mod slurm;
 #[cfg(unix)]

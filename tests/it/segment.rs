@@ -56,7 +56,7 @@ fn the_published_aggregates_pack_to_their_vectors_byte_for_byte() {
         let deal_size = a["deal_size"].as_u64().unwrap();
         let out = dir.path().join(format!("{id}.deal"));
         let f = std::fs::File::create(&out).unwrap();
-        let packed = segment::pack(&inputs, deal_size, Some((&f, &out)), &mut Ignore).unwrap();
+        let packed = segment::pack(&inputs, deal_size, Some(segment::DealOut::new(&f, &out)), &mut Ignore).unwrap();
         drop(f);
         assert_eq!(packed.deal.cid_v1().to_string(), a["v1"].as_str().unwrap(), "{id}");
         assert_eq!(packed.deal.cid_v2().to_string(), a["v2"].as_str().unwrap(), "{id}");
@@ -332,7 +332,7 @@ proptest! {
         let deal_size = if larger { smallest * 2 } else { smallest };
         let out = dir.path().join("deal");
         let f = std::fs::File::create(&out).unwrap();
-        let packed = segment::pack(&inputs, deal_size, Some((&f, &out)), &mut Ignore).unwrap();
+        let packed = segment::pack(&inputs, deal_size, Some(segment::DealOut::new(&f, &out)), &mut Ignore).unwrap();
         drop(f);
         let written = commp::commp_of_bytes(&std::fs::read(&out).unwrap()).unwrap();
         prop_assert_eq!(written.cid_v1(), packed.deal.cid_v1());
@@ -398,7 +398,7 @@ fn aggregates_index_and_proofs_equal_data_segments_and_it_verifies_carloads_proo
         let deal_size = layout::smallest_deal(sizes.len() as u64, end).unwrap() << next(3);
         let out = dir.path().join(format!("r{round}.deal"));
         let f = std::fs::File::create(&out).unwrap();
-        let packed = segment::pack(&inputs, deal_size, Some((&f, &out)), &mut Ignore).unwrap();
+        let packed = segment::pack(&inputs, deal_size, Some(segment::DealOut::new(&f, &out)), &mut Ignore).unwrap();
         drop(f);
         let agg = &packed.aggregate;
         let proofs: Vec<serde_json::Value> = packed
@@ -500,7 +500,7 @@ fn mapped_inputs_of_several_steps_are_copied_and_hashed_exactly() {
         .collect();
     let out = dir.path().join("deal");
     let f = std::fs::File::create(&out).unwrap();
-    let packed = segment::pack(&inputs, 256 << 20, Some((&f, &out)), &mut Ignore).unwrap();
+    let packed = segment::pack(&inputs, 256 << 20, Some(segment::DealOut::new(&f, &out)), &mut Ignore).unwrap();
     drop(f);
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(commp::commp_of_bytes(&bytes).unwrap(), packed.deal);

@@ -374,7 +374,7 @@ fn a_deal_is_written_from_its_cars_each_rehashed_in_slots_of_its_planned_size() 
     assert_eq!(d.segments[0].size, 4096);
     let path = dir.path().join("d.deal");
     let f = std::fs::File::create(&path).unwrap();
-    deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap();
+    deals::write_deal(d, &cars, carload::segment::DealOut::new(&f, &path), &mut carload::event::Ignore).unwrap();
     drop(f);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(commp::commp_of_bytes(&bytes).unwrap().root, d.piece.root, "the file's commP is the plan's");
@@ -388,12 +388,14 @@ fn a_deal_is_written_from_its_cars_each_rehashed_in_slots_of_its_planned_size() 
     b[100] ^= 1;
     std::fs::write(&car, &b).unwrap();
     let f = std::fs::File::create(&path).unwrap();
-    let err = deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap_err();
+    let err = deals::write_deal(d, &cars, carload::segment::DealOut::new(&f, &path), &mut carload::event::Ignore)
+        .unwrap_err();
     assert!(matches!(&err, DealsError::PieceMismatch { batch, .. } if batch == "b00001"), "{err}");
     // …or another size (refused before anything is read).
     b.push(0);
     std::fs::write(&car, &b).unwrap();
-    let err = deals::write_deal(d, &cars, (&f, &path), &mut carload::event::Ignore).unwrap_err();
+    let err = deals::write_deal(d, &cars, carload::segment::DealOut::new(&f, &path), &mut carload::event::Ignore)
+        .unwrap_err();
     assert!(err.to_string().starts_with("batch b00001: "), "{err}");
     assert!(matches!(err, DealsError::CarSize { expected: 3000, found: 3001, .. }));
 }
@@ -857,4 +859,24 @@ fn receive_verifies_deal_files_joins_them_to_the_deal_list_and_flags_what_lies()
     assert!(problems(&v, "extra.deal").is_empty(), "the list's deal-0003 finds its piece in extra.deal: {v}");
     let (code, _, _) = receive(&[]);
     assert_eq!(code, Some(0), "without a list, a verified deal file is OK");
+}
+
+/// `segment build --buffered` writes the same deals, byte for byte, as the default (direct I/O
+/// where the file system allows): the opt-out reaches the writer and changes no byte.
+#[test]
+fn segment_build_buffered_writes_the_same_deals() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = planned_deals(dir.path());
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "direct", "-q"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(dir.path(), &["segment", "build", "deals.jsonl", "-o", "buffered", "-q", "--buffered"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for d in &plan.deals {
+        let name = format!("{}.deal", d.id);
+        let direct = std::fs::read(dir.path().join("direct").join(&name)).unwrap();
+        let buffered = std::fs::read(dir.path().join("buffered").join(&name)).unwrap();
+        assert_eq!(direct.len() as u64, carload::segment::layout::unpadded(d.piece.padded_size), "{name}");
+        assert!(direct == buffered, "{name}: the deals differ");
+        assert_eq!(carload::commp::commp_of_bytes(&direct).unwrap().root, d.piece.root, "{name}");
+    }
 }
