@@ -6,7 +6,7 @@
 # Prints wall and CPU per run; take medians. Usage: benches/segment_scale.sh [N] [ROUNDS]
 set -euo pipefail
 N=${1:-15}; ROUNDS=${2:-3}
-B=${B:-$(dirname "$0")/../target/release/carload}
+B=$(realpath "${B:-$(dirname "$0")/../target/release/carload}")
 INPUTS=${INPUTS:-/dev/shm/scale}; DEAL=${DEAL:-/tmp/deal.scale}; DEAL_SIZE=${DEAL_SIZE:-16GiB}
 mkdir -p "$INPUTS"
 for i in $(seq -w 1 "$N"); do
