@@ -18,7 +18,7 @@ for _ in $(seq "$ROUNDS"); do
   /usr/bin/time -f "commp wall=%e cpu=%U+%S" bash -c "for f in c*.car; do '$B' commp --skip-car-validation \$f; done" > /dev/null
   for mode in "" --buffered; do
     rm -f "$DEAL"; sync
-    /usr/bin/time -f "pack${mode:- --direct} wall=%e cpu=%U+%S" "$B" segment pack --skip-car-validation $mode \
+    /usr/bin/time -f "pack ${mode:---direct} wall=%e cpu=%U+%S" "$B" segment pack --skip-car-validation $mode \
       --deal-size "$DEAL_SIZE" -o "$DEAL" -q c*.car > /dev/null
   done
   rm -f "$DEAL"; sync
