@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod batch;
 pub mod block;
+pub mod blockwrite;
 pub mod car;
 pub mod commp;
 pub mod dagpb;

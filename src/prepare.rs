@@ -59,7 +59,8 @@ pub fn prepare_to_file(
         let (tx, rx) = std::sync::mpsc::sync_channel(3);
         let (spare_tx, spare_rx) = std::sync::mpsc::channel();
         let tee = hasher.as_mut().map(|h| h as &mut (dyn OffsetWrite + Send));
-        let writer = s.spawn(move || drain_to(rx, spare_tx, file, tee));
+        // Written with direct I/O where that saves the kernel's page-cache copy (a disk).
+        let writer = s.spawn(move || drain_to(rx, spare_tx, file, true, tee));
         let mut sink = ChannelSink::new(tx, spare_rx);
         let built = write_car(entry, profile, &mut sink, observer);
         let sent = sink.finish();

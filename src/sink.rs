@@ -314,21 +314,24 @@ impl Sink for ChannelSink {
     }
 }
 
-/// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset and, on a
-/// third thread, hands it to `tee` at the same time, so writing and hashing overlap; buffers go
-/// back on `spare`.
+/// The other end of a [`ChannelSink`]: writes each buffer into `file` at its offset (with
+/// direct I/O when `direct` and the file system gains from it: [`crate::blockwrite`]; the last
+/// block padded, so the caller cuts the file to its length) and, on a third thread, hands it to
+/// `tee` at the same time, so writing and hashing overlap; buffers go back on `spare`.
 pub fn drain_to(
     rx: std::sync::mpsc::Receiver<(u64, Vec<u8>)>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
     file: &File,
+    direct: bool,
     tee: Option<&mut (dyn OffsetWrite + Send)>,
 ) -> io::Result<()> {
+    let mut out = crate::blockwrite::BlockWriter::new(file, direct);
     let Some(tee) = tee else {
         for (offset, buf) in rx {
-            file.write_all_at(&buf, offset)?;
+            out.write_at(offset, &buf)?;
             let _ = spare.send(buf);
         }
-        return Ok(());
+        return out.finish();
     };
     std::thread::scope(|s| {
         // Each buffer goes to the hasher before it is written, so hashing a buffer does not wait
@@ -352,7 +355,7 @@ pub fn drain_to(
             if hash_tx.send((offset, Arc::clone(&buf))).is_err() {
                 break; // the hasher failed; its error is reported below
             }
-            if let Err(e) = file.write_all_at(&buf, offset) {
+            if let Err(e) = out.write_at(offset, &buf) {
                 written = Err(e);
                 break;
             }
@@ -362,7 +365,7 @@ pub fn drain_to(
         }
         drop(hash_tx);
         let hashed = hasher.join().expect("hasher thread does not panic");
-        written.and(hashed)
+        written.and_then(|()| out.finish()).and(hashed)
     })
 }
 

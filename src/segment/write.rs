@@ -13,7 +13,7 @@
 //! (the bytes there are zeros in the deal anyway: the rest of a segment's slot, or past the end,
 //! cut by [`DealWriter::finish`]'s `set_len`).
 
-use rustix::fs::{fcntl_getfl, fcntl_setfl, statx, AtFlags, OFlags, StatxFlags};
+use rustix::fs::{fcntl_setfl, OFlags};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -32,9 +32,6 @@ pub enum WriteMode {
 /// Bytes of the aligned copy buffer of a direct writer.
 const BUFFER: usize = 4 << 20;
 
-/// The smallest block a direct writer writes, whatever smaller alignment the file system asks.
-const MIN_BLOCK: usize = 4096;
-
 /// Writes a deal's bytes into a file, in increasing offsets (see the module's doc).
 pub struct DealWriter<'a> {
     file: &'a File,
@@ -45,7 +42,7 @@ pub struct DealWriter<'a> {
 struct Direct {
     /// The file's status flags before `O_DIRECT` was set (restored when done).
     flags: OFlags,
-    /// Alignment of offsets and lengths (a power of two, at least [`MIN_BLOCK`]).
+    /// Alignment of offsets and lengths (a power of two, at least 4 KiB).
     block: usize,
     /// Alignment of memory written from without a copy.
     mem_align: usize,
@@ -173,21 +170,7 @@ impl Direct {
     /// Sets `O_DIRECT` on `file` if its file system reports a direct I/O alignment (or does not
     /// say) and accepts the flag.
     fn enable(file: &File) -> Option<Direct> {
-        let (mut mem_align, mut block) = (MIN_BLOCK, MIN_BLOCK);
-        if let Ok(st) = statx(file, c"", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
-            if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) {
-                if st.stx_dio_offset_align == 0 || st.stx_dio_mem_align == 0 {
-                    return None; // no direct I/O on this file
-                }
-                mem_align = (st.stx_dio_mem_align as usize).max(1);
-                block = (st.stx_dio_offset_align as usize).max(MIN_BLOCK);
-            }
-        }
-        if !block.is_power_of_two() || !mem_align.is_power_of_two() || block > BUFFER || mem_align > block {
-            return None;
-        }
-        let flags = fcntl_getfl(file).ok()?;
-        fcntl_setfl(file, flags | OFlags::DIRECT).ok()?;
+        let (flags, block, mem_align) = crate::blockwrite::enable_direct(file, BUFFER)?;
         let storage = vec![0u8; BUFFER + block];
         let at = storage.as_ptr().align_offset(block);
         Some(Direct { flags, block, mem_align, storage, at, start: 0, len: 0, proven: false })
