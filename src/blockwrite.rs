@@ -26,26 +26,91 @@ const MIN_BLOCK: usize = 4096;
 /// Bytes of the aligned copy buffer.
 const BUFFER: usize = 4 << 20;
 
-/// Sets `O_DIRECT` on `file` if its file system reports a direct I/O alignment (or does not say)
-/// no larger than `max_block` and accepts the flag. Returns the flags before, the offset
-/// alignment (a power of two, at least 4 KiB) and the memory alignment (no larger).
-pub fn enable_direct(file: &File, max_block: usize) -> Option<(OFlags, usize, usize)> {
-    let (mut mem_align, mut block) = (MIN_BLOCK, MIN_BLOCK);
-    if let Ok(st) = statx(file, c"", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
-        if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) {
-            if st.stx_dio_offset_align == 0 || st.stx_dio_mem_align == 0 {
-                return None; // no direct I/O on this file
+/// A file with `O_DIRECT` set, written in aligned blocks; its status flags are restored when
+/// it is dropped. Shared by [`BlockWriter`] and the deal writer (`segment::write`).
+pub struct DirectFile<'a> {
+    file: &'a File,
+    /// The file's status flags before `O_DIRECT` was set.
+    flags: OFlags,
+    /// Alignment of offsets and lengths (a power of two, at least 4 KiB).
+    pub block: usize,
+    /// Alignment of memory written from (a power of two, no larger than `block`).
+    pub mem_align: usize,
+    /// Whether a direct write has succeeded (a refusal is looked for only at the first one).
+    proven: bool,
+}
+
+impl<'a> DirectFile<'a> {
+    /// Sets `O_DIRECT` on `file` if its file system reports a direct I/O alignment (or does not
+    /// say) no larger than `max_block` and accepts the flag.
+    pub fn enable(file: &'a File, max_block: usize) -> Option<Self> {
+        let (mut mem_align, mut block) = (MIN_BLOCK, MIN_BLOCK);
+        if let Ok(st) = statx(file, c"", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
+            if StatxFlags::from_bits_retain(st.stx_mask).contains(StatxFlags::DIOALIGN) {
+                if st.stx_dio_offset_align == 0 || st.stx_dio_mem_align == 0 {
+                    return None; // no direct I/O on this file
+                }
+                mem_align = (st.stx_dio_mem_align as usize).max(1);
+                block = (st.stx_dio_offset_align as usize).max(MIN_BLOCK);
             }
-            mem_align = (st.stx_dio_mem_align as usize).max(1);
-            block = (st.stx_dio_offset_align as usize).max(MIN_BLOCK);
+        }
+        if !block.is_power_of_two() || !mem_align.is_power_of_two() || block > max_block || mem_align > block {
+            return None;
+        }
+        let flags = fcntl_getfl(file).ok()?;
+        fcntl_setfl(file, flags | OFlags::DIRECT).ok()?;
+        Some(DirectFile { file, flags, block, mem_align, proven: false })
+    }
+
+    /// Writes `data` (aligned to `mem_align`, a whole number of blocks) at `at` (aligned). If the
+    /// file system refuses the first direct write (`EINVAL`), clears `O_DIRECT`, writes `data`
+    /// buffered and returns `false`: the caller goes on with buffered writes.
+    pub fn write(&mut self, at: u64, data: &[u8]) -> io::Result<bool> {
+        match self.file.write_all_at(data, at) {
+            Ok(()) => {
+                self.proven = true;
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !self.proven => {
+                fcntl_setfl(self.file, self.flags)?;
+                self.file.write_all_at(data, at)?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
     }
-    if !block.is_power_of_two() || !mem_align.is_power_of_two() || block > max_block || mem_align > block {
-        return None;
+}
+
+impl Drop for DirectFile<'_> {
+    fn drop(&mut self) {
+        let _ = fcntl_setfl(self.file, self.flags);
     }
-    let flags = fcntl_getfl(file).ok()?;
-    fcntl_setfl(file, flags | OFlags::DIRECT).ok()?;
-    Some((flags, block, mem_align))
+}
+
+/// A zeroed buffer of `len` bytes whose start is aligned to `align` (a power of two).
+pub struct AlignedBuf {
+    storage: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// A buffer of `len` bytes aligned to `align`.
+    pub fn new(len: usize, align: usize) -> Self {
+        let storage = vec![0u8; len + align];
+        let at = storage.as_ptr().align_offset(align);
+        AlignedBuf { storage, at, len }
+    }
+
+    /// Its bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.storage[self.at..self.at + self.len]
+    }
+
+    /// Its bytes, to fill.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.at..self.at + self.len]
+    }
 }
 
 /// Whether `file` is on tmpfs (its pages are the file: direct I/O saves nothing there).
@@ -64,36 +129,25 @@ pub fn on_tmpfs(file: &File) -> bool {
 /// Writes a file from writes at any offsets, each byte once (see the module's doc).
 pub struct BlockWriter<'a> {
     file: &'a File,
-    direct: Option<Direct>,
+    direct: Option<Direct<'a>>,
     /// Blocks written in part, by index: their bytes so far (zeros elsewhere) and how many.
     partial: HashMap<u64, (Box<[u8]>, usize)>,
 }
 
-/// The state of direct writing.
-struct Direct {
-    /// The file's status flags before `O_DIRECT` was set (restored when done).
-    flags: OFlags,
-    /// Alignment of offsets and lengths.
-    block: usize,
-    /// Backing storage of the aligned buffer.
-    storage: Vec<u8>,
-    /// Where the aligned buffer starts in `storage`.
-    at: usize,
-    /// Whether a direct write has succeeded (a refusal is looked for only at the first one).
-    proven: bool,
+/// The state of direct writing: the file and the aligned buffer written from.
+struct Direct<'a> {
+    file: DirectFile<'a>,
+    buf: AlignedBuf,
 }
 
 impl<'a> BlockWriter<'a> {
     /// A writer of `file`, with direct I/O when `direct` is asked, the file is not on tmpfs and
     /// its file system accepts it (restored when the writer is dropped); buffered otherwise.
     pub fn new(file: &'a File, direct: bool) -> Self {
-        let direct = (direct && !on_tmpfs(file)).then(|| enable_direct(file, BUFFER)).flatten().map(
-            |(flags, block, _mem_align)| {
-                let storage = vec![0u8; BUFFER + block];
-                let at = storage.as_ptr().align_offset(block);
-                Direct { flags, block, storage, at, proven: false }
-            },
-        );
+        let direct = (direct && !on_tmpfs(file)).then(|| DirectFile::enable(file, BUFFER)).flatten().map(|file| {
+            let buf = AlignedBuf::new(BUFFER, file.block);
+            Direct { file, buf }
+        });
         BlockWriter { file, direct, partial: HashMap::new() }
     }
 
@@ -104,7 +158,7 @@ impl<'a> BlockWriter<'a> {
 
     /// Writes `data` at `offset`. Every byte of the file is written once at most.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let Some(block) = self.direct.as_ref().map(|d| d.block) else {
+        let Some(block) = self.direct.as_ref().map(|d| d.file.block) else {
             return self.file.write_all_at(data, offset);
         };
         let b = block as u64;
@@ -120,8 +174,7 @@ impl<'a> BlockWriter<'a> {
             let n = (end_whole - at).min(BUFFER as u64) as usize;
             let from = (at - offset) as usize;
             let d = self.direct.as_mut().expect("direct");
-            let start = d.at;
-            d.storage[start..start + n].copy_from_slice(&data[from..from + n]);
+            d.buf.bytes_mut()[..n].copy_from_slice(&data[from..from + n]);
             self.write_block_run(at, n)?;
             at += n as u64;
         }
@@ -142,7 +195,7 @@ impl<'a> BlockWriter<'a> {
     /// Adds `data` at `offset` (within the blocks it touches) to the partial blocks, writing
     /// each that becomes whole.
     fn add_partial(&mut self, mut offset: u64, mut data: &[u8]) -> io::Result<()> {
-        let block = self.direct.as_ref().map_or(MIN_BLOCK, |d| d.block);
+        let block = self.direct.as_ref().map_or(MIN_BLOCK, |d| d.file.block);
         while !data.is_empty() {
             let k = offset / block as u64;
             let within = (offset % block as u64) as usize;
@@ -165,8 +218,7 @@ impl<'a> BlockWriter<'a> {
         let at = k * bytes.len() as u64;
         match self.direct.as_mut() {
             Some(d) => {
-                let start = d.at;
-                d.storage[start..start + bytes.len()].copy_from_slice(&bytes);
+                d.buf.bytes_mut()[..bytes.len()].copy_from_slice(&bytes);
                 self.write_block_run(at, bytes.len())
             }
             // Buffered (after a refusal): the zeros written may be overwritten later.
@@ -175,33 +227,16 @@ impl<'a> BlockWriter<'a> {
     }
 
     /// Writes the first `n` bytes of the aligned buffer at `at` with direct I/O; if the file
-    /// system refuses the first direct write (`EINVAL`), turns buffered and writes them so.
+    /// system refuses the first direct write, the writer turns buffered ([`DirectFile::write`]).
     fn write_block_run(&mut self, at: u64, n: usize) -> io::Result<()> {
         let d = self.direct.as_mut().expect("direct");
-        let start = d.at;
-        match self.file.write_all_at(&d.storage[start..start + n], at) {
-            Ok(()) => {
-                d.proven = true;
-                Ok(())
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !d.proven => {
-                let d = self.direct.take().expect("direct");
-                fcntl_setfl(self.file, d.flags)?;
-                self.file.write_all_at(&d.storage[start..start + n], at)?;
-                // Buffered from here on: the partial blocks are written now, before any later
-                // write of their other bytes (which then overwrites the zeros).
-                self.finish()
-            }
-            Err(e) => Err(e),
+        if !d.file.write(at, &d.buf.bytes()[..n])? {
+            self.direct = None;
+            // Buffered from here on: the partial blocks are written now, before any later
+            // write of their other bytes (which then overwrites the zeros).
+            self.finish()?;
         }
-    }
-}
-
-impl Drop for BlockWriter<'_> {
-    fn drop(&mut self) {
-        if let Some(d) = &self.direct {
-            let _ = fcntl_setfl(self.file, d.flags);
-        }
+        Ok(())
     }
 }
 
@@ -258,16 +293,14 @@ mod tests {
         let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
         let file = File::create(dir.path().join("f")).unwrap();
         let before = fcntl_getfl(&file).unwrap();
-        let probe = enable_direct(&file, BUFFER);
-        if let Some((flags, ..)) = probe {
-            fcntl_setfl(&file, flags).unwrap();
-        }
+        let probe = DirectFile::enable(&file, BUFFER).is_some();
+        assert_eq!(fcntl_getfl(&file).unwrap(), before, "the probe's flags are restored when it is dropped");
         let w = BlockWriter::new(&file, true);
         // Where the file system takes O_DIRECT (and it is not tmpfs), the writer uses it.
-        assert_eq!(w.is_direct(), probe.is_some() && !on_tmpfs(&file));
+        assert_eq!(w.is_direct(), probe && !on_tmpfs(&file));
         drop(w);
         assert_eq!(fcntl_getfl(&file).unwrap(), before);
         let (_, direct) = written(3 * MIN_BLOCK + 17, &[5, 4096, 9000], &[1], true);
-        assert_eq!(direct, probe.is_some() && !on_tmpfs(&file));
+        assert_eq!(direct, probe && !on_tmpfs(&file));
     }
 }

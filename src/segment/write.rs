@@ -13,7 +13,7 @@
 //! (the bytes there are zeros in the deal anyway: the rest of a segment's slot, or past the end,
 //! cut by [`DealWriter::finish`]'s `set_len`).
 
-use rustix::fs::{fcntl_setfl, OFlags};
+use crate::blockwrite::{AlignedBuf, DirectFile};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -35,28 +35,19 @@ const BUFFER: usize = 4 << 20;
 /// Writes a deal's bytes into a file, in increasing offsets (see the module's doc).
 pub struct DealWriter<'a> {
     file: &'a File,
-    direct: Option<Direct>,
+    direct: Option<Direct<'a>>,
 }
 
-/// The state of direct writing: the file's flags before, the alignment, the pending block(s).
-struct Direct {
-    /// The file's status flags before `O_DIRECT` was set (restored when done).
-    flags: OFlags,
-    /// Alignment of offsets and lengths (a power of two, at least 4 KiB).
-    block: usize,
-    /// Alignment of memory written from without a copy.
-    mem_align: usize,
-    /// Backing storage of the aligned buffer.
-    storage: Vec<u8>,
-    /// Where the aligned buffer starts in `storage`.
-    at: usize,
-    /// File offset of the buffer's first byte (a multiple of `block` when `len > 0`).
+/// The state of direct writing: the file, the aligned buffer, the pending block(s).
+struct Direct<'a> {
+    /// The file with `O_DIRECT` set (restored when dropped).
+    file: DirectFile<'a>,
+    /// The aligned buffer.
+    buf: AlignedBuf,
+    /// File offset of the buffer's first byte (a multiple of the block when `len > 0`).
     start: u64,
     /// Bytes pending in the buffer.
     len: usize,
-    /// Whether a direct write has succeeded (the file system's refusal is looked for only at the
-    /// first one).
-    proven: bool,
 }
 
 impl<'a> DealWriter<'a> {
@@ -65,7 +56,10 @@ impl<'a> DealWriter<'a> {
     pub fn new(file: &'a File, mode: WriteMode) -> Self {
         let direct = match mode {
             WriteMode::Buffered => None,
-            WriteMode::Direct => Direct::enable(file),
+            WriteMode::Direct => DirectFile::enable(file, BUFFER).map(|file| {
+                let buf = AlignedBuf::new(BUFFER, file.block);
+                Direct { file, buf, start: 0, len: 0 }
+            }),
         };
         DealWriter { file, direct }
     }
@@ -91,16 +85,18 @@ impl<'a> DealWriter<'a> {
             d.position(offset);
             if d.len == 0 {
                 // The buffer is empty and `offset` aligned: aligned whole blocks go straight.
-                let whole = data.len() / d.block * d.block;
-                if whole > 0 && (data.as_ptr() as usize).is_multiple_of(d.mem_align) {
-                    self.write_direct(offset, &data[..whole])?;
+                let whole = data.len() / d.file.block * d.file.block;
+                if whole > 0 && (data.as_ptr() as usize).is_multiple_of(d.file.mem_align) {
+                    if !d.file.write(offset, &data[..whole])? {
+                        self.direct = None; // refused: buffered from here on
+                    }
                     offset += whole as u64;
                     data = &data[whole..];
                     continue;
                 }
             }
             let (len, n) = (d.len, data.len().min(BUFFER - d.len));
-            d.buffer()[len..len + n].copy_from_slice(&data[..n]);
+            d.buf.bytes_mut()[len..len + n].copy_from_slice(&data[..n]);
             d.len += n;
             offset += n as u64;
             data = &data[n..];
@@ -123,64 +119,19 @@ impl<'a> DealWriter<'a> {
         if d.len == 0 {
             return Ok(());
         }
-        let padded = d.len.next_multiple_of(d.block);
+        let padded = d.len.next_multiple_of(d.file.block);
         let (start, len) = (d.start, d.len);
-        d.buffer()[len..padded].fill(0);
+        d.buf.bytes_mut()[len..padded].fill(0);
         d.len = 0;
         d.start += padded as u64;
-        // The buffer is moved out while it is written (the writer may turn buffered).
-        let storage = std::mem::take(&mut d.storage);
-        let at = d.at;
-        let res = self.write_direct(start, &storage[at..at + padded]);
-        if let Some(d) = self.direct.as_mut() {
-            d.storage = storage;
+        if !d.file.write(start, &d.buf.bytes()[..padded])? {
+            self.direct = None; // refused: buffered from here on
         }
-        res
-    }
-
-    /// Writes aligned `data` at aligned `offset` with direct I/O; if the file system refuses the
-    /// first direct write (`EINVAL`), turns buffered and writes it buffered.
-    fn write_direct(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        match self.file.write_all_at(data, offset) {
-            Ok(()) => {
-                if let Some(d) = self.direct.as_mut() {
-                    d.proven = true;
-                }
-                Ok(())
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && self.direct.as_ref().is_some_and(|d| !d.proven) => {
-                let d = self.direct.take().expect("direct");
-                fcntl_setfl(self.file, d.flags)?;
-                self.file.write_all_at(data, offset)
-            }
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 }
 
-impl Drop for DealWriter<'_> {
-    fn drop(&mut self) {
-        if let Some(d) = &self.direct {
-            let _ = fcntl_setfl(self.file, d.flags);
-        }
-    }
-}
-
-impl Direct {
-    /// Sets `O_DIRECT` on `file` if its file system reports a direct I/O alignment (or does not
-    /// say) and accepts the flag.
-    fn enable(file: &File) -> Option<Direct> {
-        let (flags, block, mem_align) = crate::blockwrite::enable_direct(file, BUFFER)?;
-        let storage = vec![0u8; BUFFER + block];
-        let at = storage.as_ptr().align_offset(block);
-        Some(Direct { flags, block, mem_align, storage, at, start: 0, len: 0, proven: false })
-    }
-
-    /// The aligned buffer.
-    fn buffer(&mut self) -> &mut [u8] {
-        &mut self.storage[self.at..self.at + BUFFER]
-    }
-
+impl Direct<'_> {
     /// Whether `offset` is past the pending bytes' last block (they are to be written first).
     ///
     /// # Panics
@@ -188,18 +139,18 @@ impl Direct {
     fn past_pending(&self, offset: u64) -> bool {
         let end = self.start + self.len as u64;
         assert!(offset >= end, "deal written out of order: {offset} before {end}");
-        self.len > 0 && offset > end && offset >= end.next_multiple_of(self.block as u64)
+        self.len > 0 && offset > end && offset >= end.next_multiple_of(self.file.block as u64)
     }
 
     /// Makes the buffer end at `offset` (not past the pending bytes' last block): zeros up to
     /// it; an empty buffer starts at `offset`'s block.
     fn position(&mut self, offset: u64) {
         if self.len == 0 {
-            let block = self.block as u64;
+            let block = self.file.block as u64;
             self.start = offset / block * block;
         }
         let (from, to) = (self.len, (offset - self.start) as usize);
-        self.buffer()[from..to].fill(0);
+        self.buf.bytes_mut()[from..to].fill(0);
         self.len = to;
     }
 }
