@@ -89,11 +89,10 @@ fn preallocate(file: &File, len: u64) -> io::Result<()> {
         return Ok(());
     }
     let fd = file.as_raw_fd();
-    // SAFETY: plain syscalls on an open descriptor, writing into zeroed structs we own.
-    let (fs, vfs) = unsafe {
-        let mut fs: libc::statfs = std::mem::zeroed();
+    // SAFETY: a plain syscall on an open descriptor, writing into a zeroed struct we own.
+    let vfs = unsafe {
         let mut vfs: libc::statvfs = std::mem::zeroed();
-        ((libc::fstatfs(fd, &mut fs) == 0).then_some(fs), (libc::fstatvfs(fd, &mut vfs) == 0).then_some(vfs))
+        (libc::fstatvfs(fd, &mut vfs) == 0).then_some(vfs)
     };
     // Some file systems (FUSE, network) report no sizes at all; only a known size is checked.
     if let Some(v) = vfs.filter(|v| v.f_blocks > 0) {
@@ -105,8 +104,7 @@ fn preallocate(file: &File, len: u64) -> io::Result<()> {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
     }
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    if fs.is_some_and(|f| f.f_type as i64 == TMPFS_MAGIC) {
+    if crate::blockwrite::on_tmpfs(file) {
         return Ok(());
     }
     // SAFETY: a plain syscall on an open descriptor.

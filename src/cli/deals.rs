@@ -367,7 +367,7 @@ fn build_deal(d: &Deal, cars: &Path, a: &DealBuildArgs, owner: &lock::Owner) -> 
         let (stop, beats) = std::sync::mpsc::channel::<()>();
         let lost = AtomicBool::new(false);
         let counted = Counted::default();
-        let total: u64 = d.segments.iter().map(|s| s.car_size).sum();
+        let total = d.car_bytes();
         // The lock reports how far the build is, as a batch's does (`segment status` shows it).
         let progress = |c: &Counted| {
             let bytes = c.bytes.load(Ordering::Relaxed).min(total);
@@ -375,7 +375,8 @@ fn build_deal(d: &Deal, cars: &Path, a: &DealBuildArgs, owner: &lock::Owner) -> 
                 phase: carload::event::Phase::Writing,
                 bytes_done: bytes,
                 bytes_total: total,
-                files_done: c.segments.load(Ordering::Relaxed).min(d.segments.len() as u64),
+                // The segments before the one in progress are done.
+                files_done: c.started.load(Ordering::Relaxed).saturating_sub(1).min(d.segments.len() as u64),
                 files_total: d.segments.len() as u64,
                 car_bytes: bytes,
                 car_bound: total,
@@ -416,8 +417,6 @@ struct Counted {
     bytes: AtomicU64,
     /// Segments started.
     started: AtomicU64,
-    /// Segments finished (those started before the one in progress).
-    segments: AtomicU64,
 }
 
 /// Counts a deal build's events into [`Counted`] and passes them on.
@@ -430,11 +429,7 @@ impl Observer for Counting<'_> {
     fn event(&mut self, e: Event) {
         match &e {
             Event::BytesRead(n) => _ = self.counted.bytes.fetch_add(*n, Ordering::Relaxed),
-            Event::FileStarted { .. } => {
-                // The segments before this one are done.
-                let started = self.counted.started.fetch_add(1, Ordering::Relaxed);
-                self.counted.segments.store(started, Ordering::Relaxed);
-            }
+            Event::FileStarted { .. } => _ = self.counted.started.fetch_add(1, Ordering::Relaxed),
             _ => {}
         }
         self.inner.event(e)
@@ -446,7 +441,7 @@ impl Observer for Counting<'_> {
 }
 
 /// Where and how a deal is written (`--buffered`).
-fn deal_out<'a>(file: &'a std::fs::File, path: &'a Path, buffered: bool) -> segment::DealOut<'a> {
+pub(super) fn deal_out<'a>(file: &'a std::fs::File, path: &'a Path, buffered: bool) -> segment::DealOut<'a> {
     let mode = if buffered { segment::WriteMode::Buffered } else { segment::WriteMode::Direct };
     segment::DealOut::new(file, path).with_mode(mode)
 }
@@ -464,7 +459,7 @@ fn write_outputs(
     let target = deals::deal_path(dir, &d.id);
     let file = AtomicFile::create_registered(&target, true, &mut signals::create_registered)?;
     let temp = file.temp_path().to_path_buf();
-    let total = d.segments.iter().map(|s| s.car_size).sum();
+    let total = d.car_bytes();
     let mut progress = Progress::new(total, !a.quiet);
     let mut observer = Counting { inner: &mut progress, counted };
     let res = deals::write_deal(d, cars, deal_out(file.file(), &target, a.buffered), &mut observer)

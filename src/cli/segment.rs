@@ -217,8 +217,7 @@ fn pack(a: PackArgs) -> Result<()> {
             }
             let file = AtomicFile::create_registered(target, a.force, &mut crate::edge::signals::create_registered)?;
             let temp = file.temp_path().to_path_buf();
-            let mode = if a.buffered { segment::WriteMode::Buffered } else { segment::WriteMode::Direct };
-            let out = segment::DealOut::new(file.file(), target).with_mode(mode);
+            let out = super::deals::deal_out(file.file(), target, a.buffered);
             let res = segment::pack_vouched(&a.cars, &vouched, a.deal_size, Some(out), &mut progress)
                 .map_err(anyhow::Error::from)
                 .and_then(|p| {

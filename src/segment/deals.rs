@@ -94,6 +94,11 @@ impl Deal {
         self.segments.iter().map(|s| s.size).sum()
     }
 
+    /// Bytes of its CARs (what writing it reads, copies and hashes).
+    pub fn car_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.car_size).sum()
+    }
+
     /// Share of the deal's padded size its segments take (0 to 1).
     pub fn fill(&self) -> f64 {
         self.used() as f64 / self.piece.padded_size as f64

@@ -78,7 +78,12 @@ pub fn deal_status(dir: &Path, d: &Deal, now: SystemTime, rule: &Rule) -> DealSt
             Ok(Some(held)) => {
                 let (host, pid, heartbeat_age) = (held.host, held.pid, held.age.as_secs());
                 match held.verdict {
-                    Verdict::Live => DealState::Building { host, pid, heartbeat_age, progress: held.progress },
+                    Verdict::Live => {
+                        // As a deal build records it: CAR bytes of the deal, its segments.
+                        let (total, n) = (d.car_bytes(), d.segments.len() as u64);
+                        let progress = held.progress.filter(|p| p.is_for(total, n, total));
+                        DealState::Building { host, pid, heartbeat_age, progress }
+                    }
                     reason => DealState::StaleLock { host, pid, heartbeat_age, reason },
                 }
             }
@@ -135,6 +140,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // A record of other totals (another plan's deal of this ID) is not shown as this one's.
+        assert!(lock.heartbeat_with(&Progress { bytes_total: 901, ..p }).unwrap());
+        assert!(matches!(status(now), DealState::Building { progress: None, .. }));
+        assert!(lock.heartbeat_with(&p).unwrap());
         // The same lock an hour later: stale.
         assert!(matches!(
             status(now + Duration::from_secs(3600)),

@@ -434,9 +434,7 @@ pub fn judge(
                 host: h.host,
                 pid: h.pid,
                 heartbeat_age: h.age.as_secs(),
-                progress: h.progress.filter(|p| {
-                    p.bytes_total == w.bytes && p.files_total == w.files && p.car_bound == w.car_size_bound
-                }),
+                progress: h.progress.filter(|p| p.is_for(w.bytes, w.files, w.car_size_bound)),
             },
             Ok(None) => match other {
                 Found::Missing => match read_failure(dir, &w.id, &w.fingerprints) {

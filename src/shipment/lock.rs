@@ -364,6 +364,12 @@ impl Progress {
         (self.fraction() * self.bytes_total as f64) as u64
     }
 
+    /// Whether this progress is of a build with these totals (a record left by a build of
+    /// other work under the same ID is not shown as this one's).
+    pub fn is_for(&self, bytes_total: u64, files_total: u64, car_bound: u64) -> bool {
+        self.bytes_total == bytes_total && self.files_total == files_total && self.car_bound == car_bound
+    }
+
     /// [`Progress::done_bytes`] per second since the build started, if it has run for a second.
     pub fn rate(&self) -> Option<f64> {
         (self.elapsed_ms >= 1000).then(|| self.done_bytes() as f64 * 1000.0 / self.elapsed_ms as f64)

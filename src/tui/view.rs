@@ -662,18 +662,20 @@ fn draw_deals(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
         f.render_widget(Paragraph::new(lines), inner);
         return;
     }
+    // Each batch's result, once per frame (not a search of the list per segment).
+    let results: std::collections::HashMap<&str, Option<&str>> =
+        app.batches.list.iter().map(|wb| (wb.id.as_str(), wb.result.as_ref().map(|r| r.piece_cid.as_str()))).collect();
     let mut ready = 0;
     for deal in &d.deals {
-        let (built, differ) = deal.batches.iter().zip(&deal.pieces).fold((0, Vec::new()), |(n, mut differ), (b, p)| {
-            match app.batches.list.iter().find(|wb| &wb.id == b).and_then(|wb| wb.result.as_ref()) {
-                Some(r) if &r.piece_cid == p => (n + 1, differ),
-                Some(_) => {
-                    differ.push(b.as_str());
-                    (n, differ)
-                }
-                None => (n, differ),
+        // Built as the deals file records, built with another piece, or waited for.
+        let (mut built, mut differ, mut waits) = (0, Vec::new(), Vec::new());
+        for (b, p) in deal.batches.iter().zip(&deal.pieces) {
+            match results.get(b.as_str()).copied().flatten() {
+                Some(piece) if piece == p => built += 1,
+                Some(_) => differ.push(b.as_str()),
+                None => waits.push(b.as_str()),
             }
-        });
+        }
         let all = built == deal.batches.len();
         ready += usize::from(all);
         let color = if !differ.is_empty() {
@@ -689,15 +691,6 @@ fn draw_deals(f: &mut Frame, app: &App, area: Rect, th: &Theme) {
             Span::styled(gauge(deal.fill, w.saturating_sub(8)), th.fg(Color::Green)),
             Span::raw(format!(" {:>5.1}%", deal.fill * 100.0)),
         ]));
-        let waits: Vec<&str> = deal
-            .batches
-            .iter()
-            .filter(|b| {
-                !differ.contains(&b.as_str())
-                    && app.batches.list.iter().find(|wb| &wb.id == *b).is_none_or(|wb| wb.result.is_none())
-            })
-            .map(String::as_str)
-            .collect();
         if !differ.is_empty() {
             lines.push(Line::styled(
                 fit(&format!("  other piece: {} (plan the deals again)", differ.join(" ")), w),

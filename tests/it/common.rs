@@ -61,3 +61,22 @@ pub fn peak_rss(cmd: &mut std::process::Command) -> u64 {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// Pseudo-random inputs of `lens` bytes in `dir` (`in0`, `in1`, …, seeded from `seed`) and the
+/// padded size of the smallest deal that holds them (twice that with `larger`: gaps at the end).
+pub fn deal_inputs(dir: &Path, lens: &[usize], seed: u64, larger: bool) -> (Vec<std::path::PathBuf>, u64) {
+    use carload::segment::layout;
+    let inputs = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let p = dir.join(format!("in{i}"));
+            std::fs::write(&p, pseudo_random(n, seed ^ i as u64)).unwrap();
+            p
+        })
+        .collect();
+    let sizes: Vec<u64> = lens.iter().map(|&n| carload::commp::padded_piece_size(n as u64)).collect();
+    let (_, end) = layout::offsets(&sizes);
+    let smallest = layout::smallest_deal(sizes.len() as u64, end).unwrap();
+    (inputs, if larger { smallest * 2 } else { smallest })
+}

@@ -321,15 +321,7 @@ proptest! {
         larger in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let inputs: Vec<PathBuf> = lens.iter().enumerate().map(|(i, &n)| {
-            let p = dir.path().join(format!("in{i}"));
-            std::fs::write(&p, crate::common::pseudo_random(n, seed ^ i as u64)).unwrap();
-            p
-        }).collect();
-        let sizes: Vec<u64> = lens.iter().map(|&n| commp::padded_piece_size(n as u64)).collect();
-        let (_, end) = layout::offsets(&sizes);
-        let smallest = layout::smallest_deal(sizes.len() as u64, end).unwrap();
-        let deal_size = if larger { smallest * 2 } else { smallest };
+        let (inputs, deal_size) = crate::common::deal_inputs(dir.path(), &lens, seed, larger);
         let out = dir.path().join("deal");
         let f = std::fs::File::create(&out).unwrap();
         let packed = segment::pack(&inputs, deal_size, Some(segment::DealOut::new(&f, &out)), &mut Ignore).unwrap();
